@@ -1,0 +1,112 @@
+"""Who is calling, and what they may do. Deny by default.
+
+Pure rules: no database, no GraphQL. Staff act inside their branch subtree (HQ sees
+all); members see only themselves; partner clients see only their partner's data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from domain.errors import AccessDenied, ErrorCode
+from domain.tables import StaffRole
+
+
+@dataclass(frozen=True)
+class MemberPrincipal:
+    member_id: int
+    branch_path: str
+    session_id: int
+
+
+@dataclass(frozen=True)
+class StaffPrincipal:
+    staff_id: int
+    role: StaffRole
+    branch_id: int
+    branch_path: str
+    session_id: int
+
+    def covers(self, branch_path: str) -> bool:
+        """True when the branch lies in this staff member's subtree."""
+        return branch_path.startswith(self.branch_path)
+
+
+@dataclass(frozen=True)
+class PartnerPrincipal:
+    partner_id: int
+    client_id: int
+
+
+Principal = MemberPrincipal | StaffPrincipal | PartnerPrincipal | None
+
+
+class Permission(StrEnum):
+    ORGANISATION_READ = "ORGANISATION_READ"
+    CUSTOMER_READ = "CUSTOMER_READ"
+    CUSTOMER_WRITE = "CUSTOMER_WRITE"
+    CREDIT_LEVEL_SET = "CREDIT_LEVEL_SET"
+    MEMBER_READ = "MEMBER_READ"
+    MEMBER_WRITE = "MEMBER_WRITE"
+    CLUB_WRITE = "CLUB_WRITE"
+    PARTNER_CLIENT_MANAGE = "PARTNER_CLIENT_MANAGE"
+
+
+_P = Permission
+_R = StaffRole
+ROLE_PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
+    _R.ADMINISTRATOR: frozenset(Permission),
+    _R.CLUB_OPERATOR: frozenset(
+        {
+            _P.ORGANISATION_READ,
+            _P.CUSTOMER_READ,
+            _P.CUSTOMER_WRITE,
+            _P.CREDIT_LEVEL_SET,
+            _P.MEMBER_READ,
+            _P.MEMBER_WRITE,
+        }
+    ),
+    _R.CUSTOMER_MANAGER: frozenset({_P.ORGANISATION_READ, _P.CUSTOMER_READ, _P.CUSTOMER_WRITE, _P.MEMBER_READ}),
+    _R.AGENT: frozenset({_P.ORGANISATION_READ, _P.CUSTOMER_READ, _P.MEMBER_READ}),
+    _R.SETTLEMENT_CLERK: frozenset({_P.ORGANISATION_READ}),
+    _R.AUDITOR: frozenset({_P.ORGANISATION_READ, _P.CUSTOMER_READ, _P.MEMBER_READ}),
+}
+
+
+def require_authenticated(principal: Principal) -> None:
+    if principal is None:
+        raise AccessDenied(ErrorCode.UNAUTHENTICATED, "Log in first.")
+
+
+def require_staff(principal: Principal, permission: Permission) -> StaffPrincipal:
+    """The staff principal when its role grants the permission; refuse everyone else."""
+    require_authenticated(principal)
+    if role_grants(principal, permission):
+        return principal
+    raise AccessDenied(ErrorCode.FORBIDDEN, "Your role may not do this.")
+
+
+def require_member(principal: Principal) -> MemberPrincipal:
+    require_authenticated(principal)
+    if isinstance(principal, MemberPrincipal):
+        return principal
+    raise AccessDenied(ErrorCode.FORBIDDEN, "Only a member may do this.")
+
+
+def may_read_member(principal: Principal, member_id: int, branch_path: str) -> bool:
+    if isinstance(principal, MemberPrincipal):
+        return principal.member_id == member_id
+    return _staff_may(principal, Permission.MEMBER_READ, branch_path)
+
+
+def may_read_branch_scoped(principal: Principal, permission: Permission, branch_path: str) -> bool:
+    return _staff_may(principal, permission, branch_path)
+
+
+def role_grants(principal: Principal, permission: Permission) -> bool:
+    return isinstance(principal, StaffPrincipal) and permission in ROLE_PERMISSIONS[principal.role]
+
+
+def _staff_may(principal: Principal, permission: Permission, branch_path: str) -> bool:
+    return role_grants(principal, permission) and principal.covers(branch_path)

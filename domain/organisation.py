@@ -1,0 +1,218 @@
+"""Branches [O1], clubs [O4] and grades [G1]."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import passwords
+from domain.access import (
+    Permission,
+    Principal,
+    StaffPrincipal,
+    may_read_branch_scoped,
+    require_staff,
+    role_grants,
+)
+from domain.errors import DomainError, ErrorCode
+from domain.paging import Page, PageRequest, fetch_page
+from domain.tables import Branch, BranchLevel, Club, Grade, Staff, StaffRole
+from domain.validation import Checker, name_length_max
+
+_child_level = {BranchLevel.HQ: BranchLevel.PROVINCE, BranchLevel.PROVINCE: BranchLevel.CITY}
+
+
+def in_subtree(path_column: Any, root_path: str) -> Any:
+    """SQL test that a branch path lies in the subtree rooted at `root_path`."""
+    escaped = root_path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return path_column.like(escaped + "%")
+
+
+def subtree_branch_ids(root_path: str) -> Any:
+    return sa.select(Branch.id).where(in_subtree(Branch.path, root_path)).scalar_subquery()
+
+
+async def branch_in_scope(session: AsyncSession, actor: StaffPrincipal, branch_id: int | None, field: str) -> Branch:
+    """The branch when it exists inside the actor's subtree; NOT_FOUND otherwise (existence is not revealed)."""
+    branch = await session.get(Branch, branch_id) if branch_id is not None else None
+    if branch is None or not actor.covers(branch.path):
+        raise DomainError(ErrorCode.NOT_FOUND, "No such branch in your scope.", field)
+    return branch
+
+
+async def visible(
+    session: AsyncSession, query: Any, ids: list[int], allowed: Callable[[Any, str], bool]
+) -> list[Any | None]:
+    """Rows of `query` (selecting (row, branch path)) in the order of `ids`; None where missing or not allowed."""
+    rows = {row.id: (row, path) for row, path in (await session.execute(query)).all()}
+    return [found[0] if found and allowed(*found) else None for found in (rows.get(i) for i in ids)]
+
+
+def readable(principal: Principal, permission: Permission, *, scoped: bool = True) -> Callable[[Any, str], bool]:
+    """Staff whose role grants `permission` and, when `scoped`, whose subtree holds the row's branch."""
+    if not scoped:
+        return lambda _row, _path: role_grants(principal, permission)
+    return lambda _row, path: may_read_branch_scoped(principal, permission, path)
+
+
+# --- branches ---------------------------------------------------------------------------
+
+
+async def create_branch(session: AsyncSession, *, code: str, name: str, parent_code: str | None) -> Branch:
+    """Operators' set-up step (CLI): HQ has no parent; provinces sit under HQ, cities under provinces."""
+    check = Checker()
+    code = check.code("code", code)
+    name = check.text("name", name, length_max=name_length_max, required=True)
+    check.raise_if_any()
+    if await session.scalar(sa.select(Branch.id).where(Branch.code == code)) is not None:
+        raise DomainError(ErrorCode.DUPLICATE, f"Branch {code} exists already.", "code")
+    parent = None
+    if parent_code is not None:
+        parent = (await session.scalars(sa.select(Branch).where(Branch.code == parent_code))).first()
+        if parent is None or parent.level not in _child_level:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such parent branch (HQ or a province).", "parent")
+    elif await session.scalar(sa.select(Branch.id).where(Branch.level == BranchLevel.HQ)) is not None:
+        raise DomainError(ErrorCode.DUPLICATE, "There is one headquarters already; name a parent.", "parent")
+    level = _child_level[parent.level] if parent else BranchLevel.HQ
+    branch = Branch(code=code, name=name, level=level, parent_id=parent.id if parent else None, path="")
+    session.add(branch)
+    await session.flush()
+    branch.path = f"{parent.path if parent else '/'}{branch.id}/"
+    await session.flush()
+    return branch
+
+
+async def list_branches(session: AsyncSession, principal: Principal) -> list[Branch]:
+    actor = require_staff(principal, Permission.ORGANISATION_READ)
+    query = sa.select(Branch).where(in_subtree(Branch.path, actor.branch_path)).order_by(Branch.path)
+    return list((await session.scalars(query.limit(10_000))).all())
+
+
+async def get_branches(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Branch | None]:
+    query = sa.select(Branch, Branch.path).where(Branch.id.in_(ids))
+    return await visible(session, query, ids, readable(principal, Permission.ORGANISATION_READ))
+
+
+async def get_staff_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Staff | None]:
+    query = sa.select(Staff, Branch.path).join(Branch, Branch.id == Staff.branch_id).where(Staff.id.in_(ids))
+    return await visible(session, query, ids, readable(principal, Permission.ORGANISATION_READ))
+
+
+# --- grades -----------------------------------------------------------------------------
+
+
+async def list_grades(session: AsyncSession) -> list[Grade]:
+    return list((await session.scalars(sa.select(Grade).order_by(Grade.rank))).all())
+
+
+# --- clubs ------------------------------------------------------------------------------
+
+_club_text_fields = {"category": name_length_max, "name": name_length_max, "contact_person": name_length_max}
+
+
+def _check_club(check: Checker, fields: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for field, length_max in _club_text_fields.items():
+        if field in fields:
+            required = field != "contact_person"
+            clean[field] = check.text(field, fields[field], length_max=length_max, required=required)
+        elif creating and field != "contact_person":
+            check.fail(field, ErrorCode.REQUIRED, f"{field} is required.")
+    if "phone" in fields:
+        clean["phone"] = check.phone("phone", fields["phone"])
+    if "email" in fields:
+        clean["email"] = check.email("email", fields["email"])
+    if "address" in fields:
+        clean["address"] = check.text("address", fields["address"])
+    return clean
+
+
+async def create_club(
+    session: AsyncSession, principal: Principal, *, branch_id: int | None, code: str, **fields: Any
+) -> Club:
+    actor = require_staff(principal, Permission.CLUB_WRITE)
+    check = Checker()
+    code = check.code("code", code)
+    clean = _check_club(check, fields, creating=True)
+    check.raise_if_any()
+    branch = await branch_in_scope(session, actor, branch_id, "branchId")
+    if await session.scalar(sa.select(Club.id).where(Club.code == code)) is not None:
+        raise DomainError(ErrorCode.DUPLICATE, f"Club code {code} is taken.", "code")
+    club = Club(branch_id=branch.id, code=code, **clean)
+    session.add(club)
+    await session.flush()
+    return club
+
+
+async def update_club(session: AsyncSession, principal: Principal, *, id: int | None, **fields: Any) -> Club:
+    actor = require_staff(principal, Permission.CLUB_WRITE)
+    check = Checker()
+    clean = _check_club(check, fields, creating=False)
+    check.raise_if_any()
+    club = await club_in_scope(session, actor, id, "id")
+    for field, value in clean.items():
+        setattr(club, field, value)
+    await session.flush()
+    return club
+
+
+async def club_in_scope(session: AsyncSession, actor: StaffPrincipal, club_id: int | None, field: str) -> Club:
+    row = (
+        (await session.execute(sa.select(Club, Branch.path).join(Branch).where(Club.id == club_id))).first()
+        if club_id is not None
+        else None
+    )
+    if row is None or not actor.covers(row[1]):
+        raise DomainError(ErrorCode.NOT_FOUND, "No such club in your scope.", field)
+    return row[0]
+
+
+async def list_clubs(session: AsyncSession, principal: Principal, page: PageRequest) -> Page[Club]:
+    actor = require_staff(principal, Permission.ORGANISATION_READ)
+    query = sa.select(Club).where(Club.branch_id.in_(subtree_branch_ids(actor.branch_path)))
+    return await fetch_page(session, query, Club.id, page)
+
+
+async def get_clubs(session: AsyncSession, ids: list[int]) -> list[Club | None]:
+    """Unscoped: for loaders under an object the caller may already see."""
+    rows = {c.id: c for c in (await session.scalars(sa.select(Club).where(Club.id.in_(ids)))).all()}
+    return [rows.get(i) for i in ids]
+
+
+async def get_clubs_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Club | None]:
+    query = sa.select(Club, Branch.path).join(Branch).where(Club.id.in_(ids))
+    return await visible(session, query, ids, readable(principal, Permission.ORGANISATION_READ))
+
+
+# --- staff ------------------------------------------------------------------------------
+
+
+async def create_staff(
+    session: AsyncSession, *, username: str, display_name: str, role: str, branch_code: str, password: str
+) -> Staff:
+    """Operators' set-up step (CLI): the password arrives on stdin, never on the command line."""
+    check = Checker()
+    username = check.code("username", username)
+    display_name = check.text("displayName", display_name, length_max=name_length_max, required=True)
+    check.password("password", password)
+    if role not in StaffRole.__members__:
+        check.fail("role", ErrorCode.INVALID, f"role must be one of {', '.join(StaffRole.__members__)}.")
+    check.raise_if_any()
+    branch = (await session.scalars(sa.select(Branch).where(Branch.code == branch_code))).first()
+    if branch is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"No branch {branch_code}.", "branch")
+    if await session.scalar(sa.select(Staff.id).where(Staff.username == username)) is not None:
+        raise DomainError(ErrorCode.DUPLICATE, f"Username {username} is taken.", "username")
+    staff = Staff(
+        username=username,
+        display_name=display_name,
+        role=StaffRole(role),
+        branch_id=branch.id,
+        password_hash=passwords.hash_secret(password),
+    )
+    session.add(staff)
+    await session.flush()
+    return staff

@@ -1,0 +1,86 @@
+"""Keyset pagination over a numeric id, with opaque cursors and a hard page cap."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.errors import DomainError, ErrorCode
+
+page_size_max = 100
+page_size_default = 20
+_cursor_prefix = "c:"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[tuple[str, T]]  # (cursor, item)
+    has_next_page: bool
+    has_previous_page: bool
+
+
+def encode_cursor(key: int) -> str:
+    return base64.urlsafe_b64encode(f"{_cursor_prefix}{key}".encode()).decode()
+
+
+def decode_cursor(cursor: str, field: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if text.startswith(_cursor_prefix):
+            return int(text[len(_cursor_prefix) :])
+    except (ValueError, UnicodeError):
+        pass
+    raise DomainError(ErrorCode.INVALID, f"{field} is not a cursor from this API.", field)
+
+
+def _size(request: PageRequest) -> int:
+    if request.first is not None and request.last is not None:
+        raise DomainError(ErrorCode.INVALID, "Pass first or last, not both.", "first")
+    size = request.last if request.last is not None else request.first
+    field = "last" if request.last is not None else "first"
+    if size is None:
+        return page_size_default
+    if not 0 <= size <= page_size_max:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"{field} must be between 0 and {page_size_max}.", field)
+    return size
+
+
+async def fetch_page(session: AsyncSession, query: Any, key: Any, request: PageRequest) -> Page[Any]:
+    """Run `query` (selecting one entity) ordered by `key`, one row past the page to see if more exist."""
+    size = _size(request)
+    after = decode_cursor(request.after, "after") if request.after else None
+    before = decode_cursor(request.before, "before") if request.before else None
+    if after is not None:
+        query = query.where(key > after)
+    if before is not None:
+        query = query.where(key < before)
+    backwards = request.last is not None
+    query = query.order_by(key.desc() if backwards else key.asc()).limit(size + 1)
+    rows = list((await session.scalars(query)).all())
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    items = [(encode_cursor(_key_of(row)), row) for row in rows]
+    return Page(
+        items=items,
+        has_next_page=more if not backwards else before is not None,
+        has_previous_page=more if backwards else after is not None,
+    )
+
+
+def _key_of(row: Any) -> int:
+    return row.id

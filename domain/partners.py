@@ -1,0 +1,101 @@
+"""Partner API clients: a key id and a secret shown once, stored as a SHA-256 digest."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import auth, clock
+from domain.access import Permission, Principal, require_staff
+from domain.errors import DomainError, ErrorCode
+from domain.organisation import branch_in_scope, readable, visible
+from domain.tables import Branch, Partner, PartnerApiClient
+from domain.validation import Checker, name_length_max
+
+
+async def create_partner(session: AsyncSession, *, code: str, name: str, branch_code: str) -> Partner:
+    """Operators' set-up step (CLI) until the partner registry arrives."""
+    check = Checker()
+    code = check.code("code", code)
+    name = check.text("name", name, length_max=name_length_max, required=True)
+    check.raise_if_any()
+    branch = (await session.scalars(sa.select(Branch).where(Branch.code == branch_code))).first()
+    if branch is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"No branch {branch_code}.", "branch")
+    if await session.scalar(sa.select(Partner.id).where(Partner.code == code)) is not None:
+        raise DomainError(ErrorCode.DUPLICATE, f"Partner {code} exists already.", "code")
+    partner = Partner(code=code, name=name, branch_id=branch.id)
+    session.add(partner)
+    await session.flush()
+    return partner
+
+
+async def _partner_in_scope(session: AsyncSession, principal: Principal, partner_id: int | None) -> Partner:
+    actor = require_staff(principal, Permission.PARTNER_CLIENT_MANAGE)
+    partner = await session.get(Partner, partner_id) if partner_id is not None else None
+    if partner is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such partner in your scope.", "partnerId")
+    await branch_in_scope(session, actor, partner.branch_id, "partnerId")
+    return partner
+
+
+async def create_api_client(
+    session: AsyncSession, principal: Principal, *, partner_id: int | None, name: str
+) -> tuple[PartnerApiClient, str]:
+    """(client, the full bearer credential `<key id>.<secret>`, which is never shown again)."""
+    actor = require_staff(principal, Permission.PARTNER_CLIENT_MANAGE)
+    check = Checker()
+    name = check.text("name", name, length_max=name_length_max, required=True)
+    check.raise_if_any()
+    partner = await _partner_in_scope(session, actor, partner_id)
+    key_id, secret = auth.new_partner_key()
+    client = PartnerApiClient(
+        partner_id=partner.id,
+        name=name,
+        key_id=key_id,
+        secret_sha256=auth.sha256(secret),
+        created_by_staff_id=actor.staff_id,
+    )
+    session.add(client)
+    await session.flush()
+    return client, f"{key_id}.{secret}"
+
+
+async def revoke_api_client(session: AsyncSession, principal: Principal, *, id: int | None) -> PartnerApiClient:
+    actor = require_staff(principal, Permission.PARTNER_CLIENT_MANAGE)
+    client = await session.get(PartnerApiClient, id, with_for_update=True) if id is not None else None
+    if client is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such API client in your scope.", "id")
+    partner = await session.get(Partner, client.partner_id)
+    assert partner is not None
+    await branch_in_scope(session, actor, partner.branch_id, "id")
+    if client.revoked_at is not None:
+        raise DomainError(ErrorCode.INVALID_STATE, "This API client is revoked already.", "id")
+    client.revoked_at = clock.now()
+    await session.flush()
+    return client
+
+
+async def get_api_clients_scoped(
+    session: AsyncSession, principal: Principal, ids: list[int]
+) -> list[PartnerApiClient | None]:
+    query = (
+        sa.select(PartnerApiClient, Branch.path)
+        .join(Partner, Partner.id == PartnerApiClient.partner_id)
+        .join(Branch, Branch.id == Partner.branch_id)
+        .where(PartnerApiClient.id.in_(ids))
+    )
+    return await visible(session, query, ids, readable(principal, Permission.PARTNER_CLIENT_MANAGE))
+
+
+async def get_partners_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Partner | None]:
+    """Any staff may see partners: members redeem at them everywhere. Editing is scoped."""
+    query = sa.select(Partner, Branch.path).join(Branch, Branch.id == Partner.branch_id).where(Partner.id.in_(ids))
+    return await visible(session, query, ids, readable(principal, Permission.ORGANISATION_READ, scoped=False))
+
+
+async def list_partners(session: AsyncSession, principal: Principal) -> list[Partner]:
+    """Every partner (national and provincial) for any staff member."""
+    require_staff(principal, Permission.ORGANISATION_READ)
+    query = sa.select(Partner).order_by(Partner.code).limit(1_000)
+    return list((await session.scalars(query)).all())

@@ -1,0 +1,315 @@
+"""The database tables of the foundation: organisation, people, clubs, authentication.
+
+Alembic migrations own the DDL; a test proves these models and `upgrade head` agree.
+Member-scoped rows carry `member_id` so the ledger tables of later areas can be
+distributed by member.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class BranchLevel(StrEnum):
+    HQ = "HQ"
+    PROVINCE = "PROVINCE"
+    CITY = "CITY"
+
+
+class CustomerKind(StrEnum):
+    INDIVIDUAL = "INDIVIDUAL"
+    ENTERPRISE = "ENTERPRISE"
+
+
+class IdDocumentType(StrEnum):
+    ID_CARD = "ID_CARD"
+    PASSPORT = "PASSPORT"
+    MILITARY_ID = "MILITARY_ID"
+    BUSINESS_LICENCE = "BUSINESS_LICENCE"
+    OTHER = "OTHER"
+
+
+class Gender(StrEnum):
+    FEMALE = "FEMALE"
+    MALE = "MALE"
+
+
+class CreditLevel(StrEnum):
+    RED = "RED"
+    GREY = "GREY"
+    BLACK = "BLACK"
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    CLOSED = "CLOSED"
+
+
+class MemberStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    ENDED = "ENDED"
+
+
+class StaffRole(StrEnum):
+    ADMINISTRATOR = "ADMINISTRATOR"
+    CLUB_OPERATOR = "CLUB_OPERATOR"
+    CUSTOMER_MANAGER = "CUSTOMER_MANAGER"
+    AGENT = "AGENT"
+    SETTLEMENT_CLERK = "SETTLEMENT_CLERK"
+    AUDITOR = "AUDITOR"
+
+
+class PrincipalKind(StrEnum):
+    MEMBER = "MEMBER"
+    STAFF = "STAFF"
+    PARTNER = "PARTNER"
+
+
+def _enum(enum: type[StrEnum], column: str) -> sa.Enum:
+    return sa.Enum(
+        enum,
+        name=column,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+def _id() -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True))
+
+
+def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:
+    return Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey(target), nullable=nullable, index=index),
+    )
+
+
+def _created_at() -> Any:
+    return Field(
+        default=None,
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+
+
+def _timestamp(*, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=nullable))
+
+
+class Branch(SQLModel, table=True):
+    __tablename__ = "branch"
+    id: int | None = _id()
+    code: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    level: BranchLevel = Field(sa_column=sa.Column(_enum(BranchLevel, "level"), nullable=False))
+    parent_id: int | None = _fk("branch.id", nullable=True)
+    # "/1/4/9/": ancestors and self; a subtree is every path that starts with its root's path.
+    path: str = Field(sa_column=sa.Column(sa.String(400), nullable=False, unique=True))
+    created_at: datetime | None = _created_at()
+
+
+class Staff(SQLModel, table=True):
+    __tablename__ = "staff"
+    id: int | None = _id()
+    username: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    display_name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    role: StaffRole = Field(sa_column=sa.Column(_enum(StaffRole, "role"), nullable=False))
+    branch_id: int = _fk("branch.id")
+    password_hash: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    failed_login_count: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    locked_until: datetime | None = _timestamp()
+    active: bool = Field(default=True, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.true()))
+    created_at: datetime | None = _created_at()
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customer"
+    __table_args__ = (sa.UniqueConstraint("id_document_type", "id_document_number"),)
+    id: int | None = _id()
+    branch_id: int = _fk("branch.id")
+    kind: CustomerKind = Field(sa_column=sa.Column(_enum(CustomerKind, "kind"), nullable=False))
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False, index=True))
+    id_document_type: IdDocumentType = Field(
+        sa_column=sa.Column(_enum(IdDocumentType, "id_document_type"), nullable=False)
+    )
+    id_document_number: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    gender: Gender | None = Field(default=None, sa_column=sa.Column(_enum(Gender, "gender"), nullable=True))
+    birth_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date, nullable=True))
+    phone: str | None = Field(default=None, sa_column=sa.Column(sa.String(24), nullable=True, index=True))
+    email: str | None = Field(default=None, sa_column=sa.Column(sa.String(254), nullable=True))
+    address: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
+    region: str | None = Field(default=None, sa_column=sa.Column(sa.String(100), nullable=True))
+    industry: str | None = Field(default=None, sa_column=sa.Column(sa.String(100), nullable=True))
+    customer_manager_id: int | None = _fk("staff.id", nullable=True)
+    credit_level: CreditLevel = Field(
+        default=CreditLevel.GREY,
+        sa_column=sa.Column(_enum(CreditLevel, "credit_level"), nullable=False, server_default=CreditLevel.GREY.value),
+    )
+    created_at: datetime | None = _created_at()
+    updated_at: datetime | None = _created_at()
+
+
+class CreditLevelChange(SQLModel, table=True):
+    __tablename__ = "credit_level_change"
+    id: int | None = _id()
+    customer_id: int = _fk("customer.id")
+    level_before: CreditLevel = Field(sa_column=sa.Column(_enum(CreditLevel, "level_before"), nullable=False))
+    level_after: CreditLevel = Field(sa_column=sa.Column(_enum(CreditLevel, "level_after"), nullable=False))
+    reason: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
+    staff_id: int = _fk("staff.id")
+    changed_at: datetime | None = _created_at()
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "account"
+    __table_args__ = (sa.CheckConstraint("credit_limit_fen >= 0", name="credit_limit_nonnegative"),)
+    id: int | None = _id()
+    customer_id: int = _fk("customer.id")
+    account_number: str = Field(sa_column=sa.Column(sa.String(20), nullable=False, unique=True))
+    status: AccountStatus = Field(
+        default=AccountStatus.ACTIVE,
+        sa_column=sa.Column(_enum(AccountStatus, "status"), nullable=False, server_default=AccountStatus.ACTIVE.value),
+    )
+    credit_limit_fen: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    opened_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    created_at: datetime | None = _created_at()
+
+
+class SubscriberNumber(SQLModel, table=True):
+    """A customer's phone line, billed to one account; members may log in with it."""
+
+    __tablename__ = "subscriber_number"
+    number: str = Field(sa_column=sa.Column(sa.String(20), primary_key=True))
+    account_id: int = _fk("account.id")
+    customer_id: int = _fk("customer.id")
+    activated_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+
+
+class Club(SQLModel, table=True):
+    __tablename__ = "club"
+    id: int | None = _id()
+    branch_id: int = _fk("branch.id")
+    code: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    category: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    contact_person: str | None = Field(default=None, sa_column=sa.Column(sa.String(100), nullable=True))
+    phone: str | None = Field(default=None, sa_column=sa.Column(sa.String(24), nullable=True))
+    email: str | None = Field(default=None, sa_column=sa.Column(sa.String(254), nullable=True))
+    address: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
+    created_at: datetime | None = _created_at()
+
+
+class Grade(SQLModel, table=True):
+    """Grades are data [G1]: DIAMOND, EMERALD, SAPPHIRE are seeded, more can be added."""
+
+    __tablename__ = "grade"
+    code: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    rank: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, unique=True))
+    card_type: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    national_roaming: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+
+
+class Member(SQLModel, table=True):
+    __tablename__ = "member"
+    id: int | None = _id()
+    member_number: str = Field(sa_column=sa.Column(sa.String(20), nullable=False, unique=True))
+    customer_id: int = Field(
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("customer.id"), nullable=False, unique=True)
+    )
+    club_id: int = _fk("club.id")
+    # The club's branch, kept here so staff scope filters need no join.
+    branch_id: int = _fk("branch.id")
+    grade_code: str = Field(sa_column=sa.Column(sa.String(32), sa.ForeignKey("grade.code"), nullable=False, index=True))
+    status: MemberStatus = Field(
+        default=MemberStatus.ACTIVE,
+        sa_column=sa.Column(
+            _enum(MemberStatus, "status"), nullable=False, server_default=MemberStatus.ACTIVE.value, index=True
+        ),
+    )
+    joined_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    valid_until: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    customer_manager_id: int | None = _fk("staff.id", nullable=True)
+    interests: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(JSONB, nullable=False, server_default=sa.text("'[]'::jsonb"))
+    )
+    relations: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=sa.Column(JSONB, nullable=False, server_default=sa.text("'[]'::jsonb"))
+    )
+    password_hash: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
+    failed_login_count: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    locked_until: datetime | None = _timestamp()
+    created_at: datetime | None = _created_at()
+    updated_at: datetime | None = _created_at()
+
+
+class Partner(SQLModel, table=True):
+    """The minimum of a partner that API clients need; the registry [X1] extends it."""
+
+    __tablename__ = "partner"
+    id: int | None = _id()
+    code: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    # The branch that maintains the partner: HQ for national partners.
+    branch_id: int = _fk("branch.id")
+    created_at: datetime | None = _created_at()
+
+
+class PartnerApiClient(SQLModel, table=True):
+    __tablename__ = "partner_api_client"
+    id: int | None = _id()
+    partner_id: int = _fk("partner.id")
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    key_id: str = Field(sa_column=sa.Column(sa.String(40), nullable=False, unique=True))
+    secret_sha256: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), nullable=False))
+    created_by_staff_id: int = _fk("staff.id", index=False)
+    created_at: datetime | None = _created_at()
+    revoked_at: datetime | None = _timestamp()
+
+
+class AuthSession(SQLModel, table=True):
+    """One login: its refresh token rotates; access tokens name the session."""
+
+    __tablename__ = "auth_session"
+    __table_args__ = (sa.CheckConstraint("(member_id IS NULL) <> (staff_id IS NULL)", name="one_principal"),)
+    id: int | None = _id()
+    member_id: int | None = _fk("member.id", nullable=True)
+    staff_id: int | None = _fk("staff.id", nullable=True)
+    refresh_token_sha256: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), nullable=False, unique=True))
+    created_at: datetime | None = _created_at()
+    expires_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    revoked_at: datetime | None = _timestamp()
+
+
+class LoginAttempt(SQLModel, table=True):
+    __tablename__ = "login_attempt"
+    id: int | None = _id()
+    kind: PrincipalKind = Field(sa_column=sa.Column(_enum(PrincipalKind, "kind"), nullable=False))
+    login: str = Field(sa_column=sa.Column(sa.String(100), nullable=False, index=True))
+    member_id: int | None = _fk("member.id", nullable=True)
+    staff_id: int | None = _fk("staff.id", nullable=True)
+    succeeded: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    reason: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    remote_address: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
+    attempted_at: datetime | None = _created_at()
+
+
+metadata = SQLModel.metadata

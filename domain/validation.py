@@ -1,0 +1,127 @@
+"""Input checks shared by every domain service.
+
+Bad input is an error code, never an assertion (TigerStyle). A `Checker` collects every
+problem of one request so that a client can show them all at once.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from domain.errors import DomainError, ErrorCode, Problem
+
+# Limits, units last.
+name_length_max = 100
+code_length_max = 32
+text_length_max = 200
+note_length_max = 500
+email_length_max = 254
+list_length_max = 20
+password_length_min = 8
+password_length_max = 128
+money_fen_max = 10**12  # ten billion yuan: far above any credit limit
+
+_phone = re.compile(r"^\+?[0-9][0-9 -]{4,19}$")
+_email = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_code = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_digits = re.compile(r"^[0-9]{5,20}$")
+
+
+class Checker:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def fail(self, field: str, code: ErrorCode, message: str) -> None:
+        self.problems.append(Problem(code, message, field))
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise DomainError.of(self.problems)
+
+    def text(self, field: str, value: Any, *, length_max: int = text_length_max, required: bool = False) -> str | None:
+        """A trimmed string, or None when absent and optional."""
+        if value is None:
+            if required:
+                self.fail(field, ErrorCode.REQUIRED, f"{field} is required.")
+            return None
+        if not isinstance(value, str):
+            self.fail(field, ErrorCode.INVALID, f"{field} must be text.")
+            return None
+        value = value.strip()
+        if not value:
+            if required:
+                self.fail(field, ErrorCode.REQUIRED, f"{field} must not be empty.")
+            return None
+        if len(value) > length_max:
+            self.fail(field, ErrorCode.TOO_LONG, f"{field} is longer than {length_max} characters.")
+            return None
+        if "\x00" in value:
+            self.fail(field, ErrorCode.INVALID, f"{field} contains a NUL character.")
+            return None
+        return value
+
+    def pattern(self, field: str, value: Any, regex: re.Pattern[str], what: str, **kw: Any) -> str | None:
+        text = self.text(field, value, **kw)
+        if text is not None and not regex.match(text):
+            self.fail(field, ErrorCode.INVALID, f"{field} is not a valid {what}.")
+            return None
+        return text
+
+    def code(self, field: str, value: Any, *, required: bool = True) -> str | None:
+        return self.pattern(
+            field, value, _code, "code (letters, digits, _ . -)", length_max=code_length_max, required=required
+        )
+
+    def phone(self, field: str, value: Any, *, required: bool = False) -> str | None:
+        return self.pattern(field, value, _phone, "phone number", length_max=24, required=required)
+
+    def email(self, field: str, value: Any) -> str | None:
+        return self.pattern(field, value, _email, "email address", length_max=email_length_max)
+
+    def number(self, field: str, value: Any, *, required: bool = True) -> str | None:
+        """Account, member and subscriber numbers: 5 to 20 digits."""
+        return self.pattern(field, value, _digits, "number (5 to 20 digits)", length_max=20, required=required)
+
+    def integer(self, field: str, value: Any, *, minimum: int, maximum: int) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(field, ErrorCode.INVALID, f"{field} must be a whole number.")
+            return None
+        if not minimum <= value <= maximum:
+            self.fail(field, ErrorCode.OUT_OF_RANGE, f"{field} must be between {minimum} and {maximum}.")
+            return None
+        return value
+
+    def past_date(self, field: str, value: date | None, today: date) -> date | None:
+        if value is not None and not date(1900, 1, 1) <= value <= today:
+            self.fail(field, ErrorCode.OUT_OF_RANGE, f"{field} must be between 1900-01-01 and today.")
+            return None
+        return value
+
+    def texts(self, field: str, values: Any, *, length_max: int = name_length_max) -> list[str] | None:
+        if values is None:
+            return None
+        if len(values) > list_length_max:
+            self.fail(field, ErrorCode.OUT_OF_RANGE, f"{field} holds at most {list_length_max} items.")
+            return None
+        cleaned = [self.text(field, v, length_max=length_max, required=True) for v in values]
+        return [v for v in cleaned if v is not None]
+
+    def password(self, field: str, value: Any) -> str | None:
+        if not isinstance(value, str) or not password_length_min <= len(value) <= password_length_max:
+            self.fail(
+                field,
+                ErrorCode.INVALID,
+                f"{field} must be {password_length_min} to {password_length_max} characters.",
+            )
+            return None
+        return value
+
+
+def search_terms(search: str) -> tuple[str, str]:
+    """(exact text, LIKE pattern for "contains") of a free-text search, bounded in length."""
+    text = search.strip()[:name_length_max]
+    return text, "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

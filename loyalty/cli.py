@@ -1,0 +1,210 @@
+"""`loyalty …`: serve, migrate, set-up commands and schema export."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from domain.errors import DomainError
+from loyalty.config import Settings
+from loyalty.database import EmbeddedPostgres, make_engine, make_sessions, to_async_url
+
+app = typer.Typer(help="Loyalty Club: the GraphQL backend of the customer club.", no_args_is_help=True)
+console = Console(stderr=True)
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "schema.graphql"
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """The async URL of DATABASE_URL, or of an embedded server started (and stopped) around the block."""
+    if settings.database_url:
+        yield to_async_url(settings.database_url)
+        return
+    console.print(f"Starting embedded PostgreSQL in {settings.pgdata_dir} …")
+    server = EmbeddedPostgres(settings.pgdata_dir)
+    try:
+        yield server.url()
+    finally:
+        console.print("Stopping embedded PostgreSQL …")
+        server.stop()
+
+
+def run_with_session(url: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run `work(session)` in one committed transaction; print domain errors and exit 1."""
+
+    async def main() -> Any:
+        engine = make_engine(url, pool_size=2)
+        try:
+            async with make_sessions(engine).begin() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except DomainError as error:
+        for problem in error.problems:
+            console.print(f"[red]{problem.code}[/red] {problem.field or ''}: {problem.message}")
+        raise typer.Exit(1) from None
+
+
+def _migrate(url: str) -> None:
+    from loyalty import migrate
+
+    async def main() -> None:
+        engine = make_engine(url, pool_size=1)
+        try:
+            await migrate.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+
+
+def _settings(data_dir: Path | None = None) -> Settings:
+    settings = Settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return settings
+
+
+DataDir = typer.Option(None, "--data-dir", help="Where the embedded database and secrets live.")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Interface to listen on (default 127.0.0.1)."),
+    port: int = typer.Option(None, help="TCP port (default 8000)."),
+    data_dir: Path = DataDir,
+    demo: bool = typer.Option(False, "--demo", help="Load the demo data set (see README) if absent."),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes (needs DATABASE_URL when > 1)."),
+) -> None:
+    """Apply migrations and serve GraphQL (embedded PostgreSQL unless DATABASE_URL is set)."""
+    import uvicorn
+
+    from loyalty.app import create_app
+
+    settings = _settings(data_dir)
+    if workers > 1 and not settings.database_url:
+        console.print("[red]--workers > 1 needs DATABASE_URL[/red] (the embedded database serves one process).")
+        raise typer.Exit(2)
+    with database(settings) as url:
+        _migrate(url)
+        if demo:
+            _load_demo(url)
+        settings.signing_key  # noqa: B018  (create the key file before serving)
+        host, port = host or settings.host, port or settings.port
+        console.print(f"Serving GraphQL on http://{host}:{port}/graphql")
+        uvicorn.run(create_app(settings, url), host=host, port=port, log_level=settings.log_level.lower())
+
+
+def _load_demo(url: str) -> None:
+    from loyalty.app import configure_hashing
+    from loyalty.demo import load_demo
+
+    configure_hashing(Settings())
+    loaded = run_with_session(url, load_demo)
+    console.print("Demo data loaded." if loaded else "Demo data present already.")
+
+
+@app.command()
+def migrate(data_dir: Path = DataDir) -> None:
+    """Apply every pending database migration."""
+    settings = _settings(data_dir)
+    with database(settings) as url:
+        _migrate(url)
+    console.print("Migrations at head.")
+
+
+@app.command("create-branch")
+def create_branch(
+    code: str = typer.Option(..., help="Unique branch code, e.g. GD."),
+    name: str = typer.Option(..., help="Display name."),
+    parent: str = typer.Option(None, help="Parent branch code; omit for headquarters."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Add headquarters, a province under HQ, or a city under a province."""
+    from domain import organisation
+
+    with database(_settings(data_dir)) as url:
+        branch = run_with_session(
+            url, lambda s: organisation.create_branch(s, code=code, name=name, parent_code=parent)
+        )
+    console.print(f"Branch {branch.code} ({branch.level}) created.")
+
+
+@app.command("create-staff")
+def create_staff(
+    username: str = typer.Option(..., help="Login name."),
+    role: str = typer.Option(
+        ..., help="ADMINISTRATOR, CLUB_OPERATOR, CUSTOMER_MANAGER, AGENT, SETTLEMENT_CLERK, AUDITOR."
+    ),
+    branch: str = typer.Option(..., help="Branch code."),
+    display_name: str = typer.Option(None, help="Shown name (default: the username)."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Create a staff user. The password is read from stdin (or prompted), never from arguments."""
+    from domain import organisation
+    from loyalty.app import configure_hashing
+
+    settings = _settings(data_dir)
+    configure_hashing(settings)
+    password = _read_password()
+    with database(settings) as url:
+        staff = run_with_session(
+            url,
+            lambda s: organisation.create_staff(
+                s,
+                username=username,
+                display_name=display_name or username,
+                role=role.upper(),
+                branch_code=branch,
+                password=password,
+            ),
+        )
+    console.print(f"Staff user {staff.username} ({staff.role}) created.")
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\n")
+
+
+@app.command("create-partner")
+def create_partner(
+    code: str = typer.Option(..., help="Unique partner code."),
+    name: str = typer.Option(..., help="Display name."),
+    branch: str = typer.Option("HQ", help="Maintaining branch: HQ for national partners."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Register a partner so that administrators can issue it API keys."""
+    from domain import partners
+
+    with database(_settings(data_dir)) as url:
+        partner = run_with_session(url, lambda s: partners.create_partner(s, code=code, name=name, branch_code=branch))
+    console.print(f"Partner {partner.code} created.")
+
+
+@app.command("export-schema")
+def export_schema(
+    output: Path = typer.Option(SCHEMA_PATH, help="Where to write the SDL."),
+) -> None:
+    """Write the GraphQL schema (SDL) that clients build against."""
+    from loyalty.graphql import build_schema
+
+    output.write_text(schema_sdl(build_schema(Settings())))
+    console.print(f"Wrote {output}.")
+
+
+def schema_sdl(schema: Any) -> str:
+    return str(schema).rstrip() + "\n"

@@ -1,0 +1,72 @@
+"""Settings from the environment (prefix LOYALTY_, plus DATABASE_URL) or a .env file."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.auth import AuthPolicy
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "LOYALTY_DATABASE_URL")
+    )
+    data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("loyalty-club"))
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300, le=365 * 86_400)
+    login_failures_max: int = Field(default=5, ge=1, le=100)
+    login_lock_seconds: int = Field(default=900, ge=1, le=86_400)
+
+    password_time_cost: int = Field(default=3, ge=1, le=20)
+    password_memory_cost_kib: int = Field(default=65_536, ge=8, le=1_048_576)
+
+    query_depth_max: int = Field(default=10, ge=3, le=50)
+    query_aliases_max: int = Field(default=15, ge=1, le=200)
+    query_tokens_max: int = Field(default=2_000, ge=100, le=100_000)
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    log_level: str = "INFO"
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def pgdata_dir(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    @cached_property
+    def signing_key(self) -> str:
+        """The token signing key: required in production, kept in the data folder otherwise."""
+        if self.secret_key:
+            return self.secret_key
+        if self.production:
+            raise RuntimeError("LOYALTY_SECRET_KEY must be set in production.")
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def auth_policy(self) -> AuthPolicy:
+        return AuthPolicy(
+            secret_key=self.signing_key,
+            access_token_ttl_seconds=self.access_token_ttl_seconds,
+            refresh_token_ttl_seconds=self.refresh_token_ttl_seconds,
+            login_failures_max=self.login_failures_max,
+            login_lock_seconds=self.login_lock_seconds,
+        )

@@ -1,0 +1,124 @@
+"""A documented demo data set: branches, clubs, staff of every role, customers, accounts, members.
+
+Every demo login uses the password `demo-password`. Loading is idempotent: it does nothing
+when the HQ branch exists already. Tests use the same data set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import customers, members, organisation, partners
+from domain.access import StaffPrincipal
+from domain.tables import Branch, StaffRole
+
+DEMO_PASSWORD = "demo-password"
+
+BRANCHES = [  # code, name, parent
+    ("HQ", "Headquarters", None),
+    ("GD", "Guangdong Branch", "HQ"),
+    ("SZ", "Shenzhen Branch", "GD"),
+    ("BJ", "Beijing Branch", "HQ"),
+]
+STAFF = [  # username, role, branch
+    ("admin", StaffRole.ADMINISTRATOR, "HQ"),
+    ("gd.admin", StaffRole.ADMINISTRATOR, "GD"),
+    ("gd.operator", StaffRole.CLUB_OPERATOR, "GD"),
+    ("gd.manager", StaffRole.CUSTOMER_MANAGER, "GD"),
+    ("gd.agent", StaffRole.AGENT, "GD"),
+    ("gd.clerk", StaffRole.SETTLEMENT_CLERK, "GD"),
+    ("gd.auditor", StaffRole.AUDITOR, "GD"),
+    ("bj.operator", StaffRole.CLUB_OPERATOR, "BJ"),
+    ("bj.admin", StaffRole.ADMINISTRATOR, "BJ"),
+]
+CLUBS = [("GD-CLUB", "GD", "Guangdong Club"), ("SZ-CLUB", "SZ", "Shenzhen Club"), ("BJ-CLUB", "BJ", "Beijing Club")]
+MEMBERS = [  # name, id number, branch, club, grade, account, subscriber number
+    ("Li Wei", "440101198001010011", "GD", "GD-CLUB", "DIAMOND", "80000001", "13800000001"),
+    ("Wang Fang", "440301198502020022", "SZ", "SZ-CLUB", "EMERALD", "80000002", "13800000002"),
+    ("Zhang Min", "110101199003030033", "BJ", "BJ-CLUB", "SAPPHIRE", "80000003", "13900000003"),
+]
+PARTNERS = [("SKY-MILES", "Sky Airlines Miles", "HQ"), ("GD-MALL", "Guangdong Online Mall", "GD")]
+
+
+@dataclass
+class Demo:
+    """Database ids of the demo rows, by code, username or customer name."""
+
+    branches: dict[str, int] = field(default_factory=dict)
+    staff: dict[str, int] = field(default_factory=dict)
+    clubs: dict[str, int] = field(default_factory=dict)
+    customers: dict[str, int] = field(default_factory=dict)
+    members: dict[str, int] = field(default_factory=dict)
+    member_numbers: dict[str, str] = field(default_factory=dict)
+    partners: dict[str, int] = field(default_factory=dict)
+
+
+async def load_demo(session: AsyncSession) -> Demo | None:
+    """Create the demo data set in the session's transaction; None when it exists already."""
+    if await session.scalar(sa.select(Branch.id).where(Branch.code == "HQ")) is not None:
+        return None
+    demo = Demo()
+    for code, name, parent in BRANCHES:
+        demo.branches[code] = (await organisation.create_branch(session, code=code, name=name, parent_code=parent)).id
+    for username, role, branch in STAFF:
+        staff = await organisation.create_staff(
+            session,
+            username=username,
+            display_name=username.replace(".", " ").title(),
+            role=role.value,
+            branch_code=branch,
+            password=DEMO_PASSWORD,
+        )
+        demo.staff[username] = staff.id
+    hq_branch = await session.get(Branch, demo.branches["HQ"])
+    hq = StaffPrincipal(demo.staff["admin"], StaffRole.ADMINISTRATOR, hq_branch.id, hq_branch.path, session_id=0)
+    for code, branch, name in CLUBS:
+        club = await organisation.create_club(
+            session, hq, branch_id=demo.branches[branch], code=code, category="Major customers", name=name
+        )
+        demo.clubs[code] = club.id
+    for name, id_number, branch, club, grade, account_number, line in MEMBERS:
+        await _demo_member(session, hq, demo, name, id_number, branch, club, grade, account_number, line)
+    for code, name, branch in PARTNERS:
+        demo.partners[code] = (await partners.create_partner(session, code=code, name=name, branch_code=branch)).id
+    return demo
+
+
+async def _demo_member(session, hq, demo, name, id_number, branch, club, grade, account_number, line) -> None:
+    customer = await customers.create_customer(
+        session,
+        hq,
+        branch_id=demo.branches[branch],
+        kind="INDIVIDUAL",
+        name=name,
+        id_document_type="ID_CARD",
+        id_document_number=id_number,
+        phone=line,
+    )
+    await customers.create_account(
+        session,
+        hq,
+        customer_id=customer.id,
+        account_number=account_number,
+        credit_limit_fen=50_000,
+        opened_on=date(2015, 1, 1),
+        subscriber_numbers=[line],
+    )
+    member = await members.create_member(
+        session,
+        hq,
+        customer_id=customer.id,
+        club_id=demo.clubs[club],
+        grade_code=grade,
+        joined_on=date(2024, 1, 1),
+        valid_until=date(2030, 12, 31),
+        password=DEMO_PASSWORD,
+        interests=["travel"],
+    )
+    demo.customers[name] = customer.id
+    demo.members[name] = member.id
+    demo.member_numbers[name] = member.member_number

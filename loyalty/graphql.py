@@ -1,0 +1,116 @@
+"""The GraphQL schema assembled from the areas, its limits, and the HTTP view."""
+
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from graphql import GraphQLError
+from starlette.requests import Request
+from strawberry import relay
+from strawberry.asgi import GraphQL
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.relay.types import GlobalIDValueError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from domain import auth
+from domain.errors import AccessDenied, DomainError, ErrorCode
+from loyalty.config import Settings
+from resolvers.auth import AuthMutation
+from resolvers.context import Context, Services
+from resolvers.customers import CustomerMutation, CustomerQuery
+from resolvers.edge import refusal
+from resolvers.members import MemberMutation, MemberQuery
+from resolvers.organisation import OrganisationMutation, OrganisationQuery
+
+log = logging.getLogger(__name__)
+
+
+@strawberry.type
+class NodeQuery:
+    node: relay.Node | None = relay.node(description="Any object by global ID, if you may see it; else null.")
+
+
+Query = merge_types("Query", (NodeQuery, MemberQuery, CustomerQuery, OrganisationQuery))
+Mutation = merge_types("Mutation", (AuthMutation, MemberMutation, CustomerMutation, OrganisationMutation))
+
+
+class ShapeErrors(MaskErrors):
+    """Refusals and bad arguments keep their message and get `extensions.code`; internal faults are masked."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda _: False)
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [self._shape(error) for error in errors]
+
+    def _shape(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if original is None:  # syntax, validation, limits: safe to show as they are
+            return error
+        if isinstance(original, AccessDenied | DomainError):
+            shaped = refusal(original, None)
+        elif isinstance(original, GlobalIDValueError):
+            shaped = GraphQLError("Not a valid global ID.", extensions={"code": ErrorCode.INVALID.value})
+        elif isinstance(original, GraphQLError):
+            return error
+        else:
+            log.error("internal error", exc_info=original)
+            shaped = GraphQLError("Unexpected error.", extensions={"code": "INTERNAL"})
+        return GraphQLError(
+            shaped.message, nodes=error.nodes, path=error.path, extensions=(error.extensions or {}) | shaped.extensions
+        )
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions = [
+        QueryDepthLimiter(max_depth=settings.query_depth_max),
+        MaxAliasesLimiter(max_alias_count=settings.query_aliases_max),
+        MaxTokensLimiter(max_token_count=settings.query_tokens_max),
+        ParserCache(maxsize=1_000),
+        ValidationCache(maxsize=1_000),
+        ShapeErrors(),
+    ]
+    if settings.production:
+        extensions.insert(0, DisableIntrospection())
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=settings.production),
+    )
+
+
+class GraphQLView(GraphQL):
+    """Authenticates the caller from `Authorization: Bearer …` and builds the request context."""
+
+    def __init__(self, schema: strawberry.Schema, services: Services, settings: Settings) -> None:
+        super().__init__(
+            schema,
+            graphql_ide=None if settings.production else "graphiql",
+            allow_queries_via_get=False,
+        )
+        self.services = services
+
+    async def get_context(self, request: Request, response) -> Context:
+        header = request.headers.get("authorization", "")
+        scheme, _, credential = header.partition(" ")
+        if not header:
+            return Context(request=request, services=self.services, principal=None)
+        if scheme.lower() != "bearer" or not credential or len(credential) > 2_000:
+            return Context(request, self.services, None, ErrorCode.UNAUTHENTICATED)
+        try:
+            async with self.services.sessions() as session:
+                principal = await auth.authenticate(session, self.services.policy, credential.strip())
+        except DomainError as error:
+            return Context(request, self.services, None, error.code)
+        return Context(request=request, services=self.services, principal=principal)

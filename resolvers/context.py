@@ -1,0 +1,89 @@
+"""Per-request context: the caller, database sessions and DataLoaders."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from strawberry.dataloader import DataLoader
+
+from domain import customers, members, organisation, partners
+from domain.access import Permission, Principal, require_staff
+from domain.auth import AuthPolicy
+from domain.errors import ErrorCode
+from domain.tables import Branch, Grade, Partner, Staff
+
+
+@dataclass
+class Services:
+    """What lives for the whole process: built once at start-up."""
+
+    sessions: async_sessionmaker
+    policy: AuthPolicy
+
+
+def _loader(sessions: async_sessionmaker, fetch: Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]):
+    async def load(keys: list[Any]) -> list[Any]:
+        async with sessions() as session:
+            return await fetch(session, keys)
+
+    return DataLoader(load_fn=load)
+
+
+async def _by_id(session: AsyncSession, table: Any, ids: list[Any], key: str = "id") -> list[Any]:
+    column = getattr(table, key)
+    rows = {getattr(r, key): r for r in (await session.scalars(select(table).where(column.in_(ids)))).all()}
+    return [rows.get(i) for i in ids]
+
+
+class Loaders:
+    """One DataLoader per (entity, key); `…_scoped` loaders apply the caller's read rights (node lookups)."""
+
+    def __init__(self, sessions: async_sessionmaker, principal: Principal) -> None:
+        p = principal
+        self.branches = _loader(sessions, lambda s, ids: _by_id(s, Branch, ids))
+        self.branches_scoped = _loader(sessions, lambda s, ids: organisation.get_branches(s, p, ids))
+        self.clubs = _loader(sessions, organisation.get_clubs)
+        self.clubs_scoped = _loader(sessions, lambda s, ids: organisation.get_clubs_scoped(s, p, ids))
+        self.grades = _loader(sessions, lambda s, codes: _by_id(s, Grade, codes, "code"))
+        self.staff = _loader(sessions, lambda s, ids: _by_id(s, Staff, ids))
+        self.staff_scoped = _loader(sessions, lambda s, ids: organisation.get_staff_scoped(s, p, ids))
+        self.partners = _loader(sessions, lambda s, ids: _by_id(s, Partner, ids))
+        self.partners_scoped = _loader(sessions, lambda s, ids: partners.get_partners_scoped(s, p, ids))
+        self.api_clients_scoped = _loader(sessions, lambda s, ids: partners.get_api_clients_scoped(s, p, ids))
+        self.customers = _loader(sessions, customers.get_customers)
+        self.customers_scoped = _loader(sessions, lambda s, ids: customers.get_customers_scoped(s, p, ids))
+        self.accounts_by_customer = _loader(sessions, customers.accounts_by_customer)
+        self.accounts_scoped = _loader(sessions, lambda s, ids: customers.get_accounts_scoped(s, p, ids))
+        self.subscriber_numbers_by_account = _loader(sessions, customers.subscriber_numbers_by_account)
+        self.members_scoped = _loader(sessions, lambda s, ids: members.get_members_scoped(s, p, ids))
+
+
+@dataclass
+class Context:
+    request: Request
+    services: Services
+    principal: Principal
+    # Why authentication failed, when a bearer token was sent but refused.
+    auth_problem: ErrorCode | None = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.services.sessions, self.principal)
+
+    @property
+    def sessions(self) -> async_sessionmaker:
+        return self.services.sessions
+
+    @property
+    def remote_address(self) -> str | None:
+        return self.request.client.host if self.request.client else None
+
+    async def credit_history(self, customer_id: int) -> list[Any]:
+        require_staff(self.principal, Permission.CUSTOMER_READ)
+        async with self.sessions() as session:
+            return await customers.credit_history(session, customer_id)

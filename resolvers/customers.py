@@ -1,0 +1,83 @@
+"""Customers, credit levels and billing accounts."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry import relay
+
+from domain import customers
+from resolvers.edge import fields, mutate, page_request, read
+from schema.common import connection
+from schema.customers import (
+    AccountPayload,
+    CreateAccountInput,
+    CreateCustomerInput,
+    CustomerFilter,
+    CustomerPayload,
+    CustomerType,
+    SetCreditLevelInput,
+    UpdateCustomerInput,
+)
+
+
+@strawberry.type
+class CustomerQuery:
+    @strawberry.field(description="A customer in your subtree (staff), or null.")
+    async def customer(self, info: strawberry.Info, id: relay.GlobalID) -> CustomerType | None:
+        if id.type_name != "Customer":
+            return None
+        return await CustomerType.resolve_node(id.node_id, info=info, required=False)
+
+    @strawberry.field(description="Customers in your subtree (staff), oldest first.")
+    async def customers(
+        self,
+        info: strawberry.Info,
+        filter: CustomerFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> relay.Connection[CustomerType]:
+        request = page_request(first, after, last, before)
+        where = fields(filter) if filter else {}
+        page = await read(info, lambda s: customers.list_customers(s, info.context.principal, request, **where))
+        return connection(page)
+
+
+@strawberry.type
+class CustomerMutation:
+    @strawberry.mutation(description="Register a customer in a branch of your subtree.")
+    async def create_customer(self, info: strawberry.Info, input: CreateCustomerInput) -> CustomerPayload:
+        return await mutate(
+            info,
+            CustomerPayload,
+            lambda s: customers.create_customer(s, info.context.principal, **fields(input)),
+            "customer",
+        )
+
+    @strawberry.mutation(description="Change a customer's details.")
+    async def update_customer(self, info: strawberry.Info, input: UpdateCustomerInput) -> CustomerPayload:
+        return await mutate(
+            info,
+            CustomerPayload,
+            lambda s: customers.update_customer(s, info.context.principal, **fields(input, "Customer")),
+            "customer",
+        )
+
+    @strawberry.mutation(description="Set a customer's credit level with a reason; the change is kept in history.")
+    async def set_credit_level(self, info: strawberry.Info, input: SetCreditLevelInput) -> CustomerPayload:
+        return await mutate(
+            info,
+            CustomerPayload,
+            lambda s: customers.set_credit_level(s, info.context.principal, **fields(input)),
+            "customer",
+        )
+
+    @strawberry.mutation(description="Open a billing account with its subscriber numbers.")
+    async def create_account(self, info: strawberry.Info, input: CreateAccountInput) -> AccountPayload:
+        return await mutate(
+            info,
+            AccountPayload,
+            lambda s: customers.create_account(s, info.context.principal, **fields(input)),
+            "account",
+        )

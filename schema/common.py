@@ -1,0 +1,53 @@
+"""Shared GraphQL types: errors, enums, connections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry import relay
+
+from domain import tables
+from domain.errors import ErrorCode as DomainErrorCode
+from domain.paging import Page
+
+ErrorCode = strawberry.enum(DomainErrorCode, name="ErrorCode", description="What went wrong; clients branch on it.")
+BranchLevel = strawberry.enum(tables.BranchLevel)
+CustomerKind = strawberry.enum(tables.CustomerKind)
+IdDocumentType = strawberry.enum(tables.IdDocumentType)
+Gender = strawberry.enum(tables.Gender)
+CreditLevel = strawberry.enum(tables.CreditLevel, description="RED good, GREY average, BLACK poor.")
+AccountStatus = strawberry.enum(tables.AccountStatus)
+MemberStatus = strawberry.enum(tables.MemberStatus)
+StaffRole = strawberry.enum(tables.StaffRole)
+PrincipalKind = strawberry.enum(tables.PrincipalKind)
+
+
+@strawberry.type(description="A business failure of a mutation; nothing was written.")
+class UserError:
+    field: list[str] | None = strawberry.field(description="Path of the input field at fault, if any.")
+    code: ErrorCode
+    message: str
+
+
+def connection(page: Page[Any]) -> relay.Connection[Any]:
+    items = page.items
+    return relay.Connection(
+        edges=[relay.Edge(cursor=cursor, node=node) for cursor, node in items],
+        page_info=relay.PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=items[0][0] if items else None,
+            end_cursor=items[-1][0] if items else None,
+        ),
+    )
+
+
+def row_type(table: type) -> Any:
+    """`is_type_of` for GraphQL types whose roots are database rows of `table`."""
+
+    @classmethod  # type: ignore[misc]
+    def is_type_of(cls: Any, obj: Any, info: Any) -> bool:
+        return isinstance(obj, table)
+
+    return is_type_of

@@ -1,0 +1,155 @@
+"""Customers, billing accounts and credit history as GraphQL types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+
+import strawberry
+from strawberry import relay
+
+from domain import tables
+from schema.common import AccountStatus, CreditLevel, CustomerKind, Gender, IdDocumentType, UserError, row_type
+from schema.organisation import BranchType, StaffType, _ids
+
+
+@strawberry.type(name="Account", description="A billing account [O3]; bills arrive from the billing system.")
+class AccountType(relay.Node):
+    id: relay.NodeID[int]
+    account_number: str
+    status: AccountStatus
+    credit_limit_fen: int = strawberry.field(description="Credit limit in fen (CNY minor unit).")
+    opened_on: date
+    is_type_of = row_type(tables.Account)
+
+    @strawberry.field(description="Subscriber (phone) numbers billed to this account.")
+    async def subscriber_numbers(self, info: strawberry.Info) -> list[str]:
+        return await info.context.loaders.subscriber_numbers_by_account.load(self.id)
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        return await info.context.loaders.accounts_scoped.load_many(_ids(node_ids))
+
+
+@strawberry.type(name="CreditLevelChange")
+class CreditLevelChangeType:
+    level_before: CreditLevel
+    level_after: CreditLevel
+    reason: str
+    changed_at: datetime
+
+    @strawberry.field
+    async def changed_by(self, info: strawberry.Info) -> StaffType | None:
+        return await info.context.loaders.staff.load(self.staff_id)
+
+
+@strawberry.type(name="Customer", description="An individual or enterprise customer [O2].")
+class CustomerType(relay.Node):
+    id: relay.NodeID[int]
+    kind: CustomerKind
+    name: str
+    id_document_type: IdDocumentType
+    id_document_number: str
+    gender: Gender | None
+    birth_date: date | None
+    phone: str | None
+    email: str | None
+    address: str | None
+    region: str | None
+    industry: str | None
+    credit_level: CreditLevel
+    is_type_of = row_type(tables.Customer)
+
+    @strawberry.field
+    async def branch(self, info: strawberry.Info) -> BranchType:
+        return await info.context.loaders.branches.load(self.branch_id)
+
+    @strawberry.field
+    async def customer_manager(self, info: strawberry.Info) -> StaffType | None:
+        return await info.context.loaders.staff.load(self.customer_manager_id) if self.customer_manager_id else None
+
+    @strawberry.field
+    async def accounts(self, info: strawberry.Info) -> list[AccountType]:
+        return await info.context.loaders.accounts_by_customer.load(self.id)
+
+    @strawberry.field(description="Every change of credit level, newest first (staff only).")
+    async def credit_history(self, info: strawberry.Info) -> list[CreditLevelChangeType]:
+        return await info.context.credit_history(self.id)
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        return await info.context.loaders.customers_scoped.load_many(_ids(node_ids))
+
+
+# --- inputs and payloads ------------------------------------------------------------------
+
+
+@strawberry.input
+class CreateCustomerInput:
+    branch_id: relay.GlobalID
+    kind: CustomerKind
+    name: str
+    id_document_type: IdDocumentType
+    id_document_number: str
+    gender: Gender | None = strawberry.UNSET
+    birth_date: date | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    address: str | None = strawberry.UNSET
+    region: str | None = strawberry.UNSET
+    industry: str | None = strawberry.UNSET
+    customer_manager_id: relay.GlobalID | None = strawberry.UNSET
+
+
+@strawberry.input(description="Only the fields given are changed; null clears an optional field.")
+class UpdateCustomerInput:
+    id: relay.GlobalID
+    name: str | None = strawberry.UNSET
+    id_document_type: IdDocumentType | None = strawberry.UNSET
+    id_document_number: str | None = strawberry.UNSET
+    gender: Gender | None = strawberry.UNSET
+    birth_date: date | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    address: str | None = strawberry.UNSET
+    region: str | None = strawberry.UNSET
+    industry: str | None = strawberry.UNSET
+    customer_manager_id: relay.GlobalID | None = strawberry.UNSET
+
+
+@strawberry.type
+class CustomerPayload:
+    errors: list[UserError]
+    customer: CustomerType | None = None
+
+
+@strawberry.input
+class SetCreditLevelInput:
+    customer_id: relay.GlobalID
+    level: CreditLevel
+    reason: str = strawberry.field(description="Why; kept in the credit history (max 500).")
+
+
+@strawberry.input
+class CreateAccountInput:
+    customer_id: relay.GlobalID
+    account_number: str = strawberry.field(description="5 to 20 digits, unique.")
+    credit_limit_fen: int = 0
+    opened_on: date | None = None
+    subscriber_numbers: list[str] = strawberry.field(default_factory=list, description="At most 20.")
+
+
+@strawberry.type
+class AccountPayload:
+    errors: list[UserError]
+    account: AccountType | None = None
+
+
+@strawberry.input
+class CustomerFilter:
+    branch_id: relay.GlobalID | None = strawberry.field(default=None, description="This branch and below.")
+    credit_level: CreditLevel | None = None
+    kind: CustomerKind | None = None
+    search: str | None = strawberry.field(
+        default=None, description="Phone, ID document or subscriber number (exact), or part of the name."
+    )

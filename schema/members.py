@@ -1,0 +1,134 @@
+"""Members as GraphQL types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+import strawberry
+from strawberry import relay
+
+from domain import tables
+from domain.members import RelationKind as DomainRelationKind
+from schema.common import Gender, IdDocumentType, MemberStatus, UserError, row_type
+from schema.customers import AccountType, CustomerType
+from schema.organisation import BranchType, ClubType, GradeType, StaffType, _ids
+
+RelationKind = strawberry.enum(DomainRelationKind)
+
+
+@strawberry.type(description="Someone the member is related to (family or work) [O5].")
+class Relation:
+    kind: RelationKind
+    name: str
+    note: str | None
+
+
+@strawberry.type(name="Member", description="A club member [O5]. Number and grade are set by the club.")
+class MemberType(relay.Node):
+    id: relay.NodeID[int]
+    member_number: str
+    status: MemberStatus
+    joined_on: date
+    valid_until: date
+    interests: list[str]
+    is_type_of = row_type(tables.Member)
+
+    @strawberry.field
+    def relations(self) -> list[Relation]:
+        rows: list[dict[str, Any]] = self.relations
+        return [Relation(kind=DomainRelationKind(r["kind"]), name=r["name"], note=r.get("note")) for r in rows]
+
+    @strawberry.field
+    async def grade(self, info: strawberry.Info) -> GradeType:
+        return await info.context.loaders.grades.load(self.grade_code)
+
+    @strawberry.field
+    async def club(self, info: strawberry.Info) -> ClubType:
+        return await info.context.loaders.clubs.load(self.club_id)
+
+    @strawberry.field
+    async def branch(self, info: strawberry.Info) -> BranchType:
+        return await info.context.loaders.branches.load(self.branch_id)
+
+    @strawberry.field(description="The member's personal and contact details.")
+    async def customer(self, info: strawberry.Info) -> CustomerType:
+        return await info.context.loaders.customers.load(self.customer_id)
+
+    @strawberry.field(description="The customer's billing accounts.")
+    async def accounts(self, info: strawberry.Info) -> list[AccountType]:
+        return await info.context.loaders.accounts_by_customer.load(self.customer_id)
+
+    @strawberry.field
+    async def customer_manager(self, info: strawberry.Info) -> StaffType | None:
+        return await info.context.loaders.staff.load(self.customer_manager_id) if self.customer_manager_id else None
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        return await info.context.loaders.members_scoped.load_many(_ids(node_ids))
+
+
+# --- inputs and payloads ------------------------------------------------------------------
+
+
+@strawberry.input
+class RelationInput:
+    kind: RelationKind
+    name: str
+    note: str | None = None
+
+
+@strawberry.input
+class CreateMemberInput:
+    customer_id: relay.GlobalID
+    club_id: relay.GlobalID
+    grade_code: str
+    joined_on: date | None = strawberry.field(default=None, description="Default: today.")
+    valid_until: date | None = strawberry.field(default=None, description="Default: one year after joining.")
+    customer_manager_id: relay.GlobalID | None = None
+    password: str | None = strawberry.field(default=None, description="Initial login password (8–128 characters).")
+    interests: list[str] | None = strawberry.UNSET
+    relations: list[RelationInput] | None = strawberry.UNSET
+
+
+@strawberry.input(description="Only the fields given are changed. Grades change through reviews, not here.")
+class UpdateMemberInput:
+    id: relay.GlobalID
+    club_id: relay.GlobalID | None = strawberry.UNSET
+    status: MemberStatus | None = strawberry.UNSET
+    valid_until: date | None = strawberry.UNSET
+    customer_manager_id: relay.GlobalID | None = strawberry.UNSET
+    interests: list[str] | None = strawberry.UNSET
+    relations: list[RelationInput] | None = strawberry.UNSET
+
+
+@strawberry.input(description="What a member may change about themselves. Number, grade and card are the club's.")
+class UpdateMyProfileInput:
+    name: str | None = strawberry.UNSET
+    id_document_type: IdDocumentType | None = strawberry.UNSET
+    id_document_number: str | None = strawberry.UNSET
+    gender: Gender | None = strawberry.UNSET
+    birth_date: date | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    address: str | None = strawberry.UNSET
+    interests: list[str] | None = strawberry.UNSET
+    relations: list[RelationInput] | None = strawberry.UNSET
+
+
+@strawberry.type
+class MemberPayload:
+    errors: list[UserError]
+    member: MemberType | None = None
+
+
+@strawberry.input
+class MemberFilter:
+    branch_id: relay.GlobalID | None = strawberry.field(default=None, description="This branch and below.")
+    club_id: relay.GlobalID | None = None
+    grade_code: str | None = None
+    status: MemberStatus | None = None
+    search: str | None = strawberry.field(
+        default=None, description="Member number, subscriber number or phone (exact), or part of the name."
+    )

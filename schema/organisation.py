@@ -1,0 +1,170 @@
+"""Branches, clubs, grades, staff and partners as GraphQL types (roots are database rows)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import strawberry
+from strawberry import relay
+
+from domain import tables
+from schema.common import BranchLevel, StaffRole, UserError, row_type
+
+
+def _ids(node_ids: Iterable[str]) -> list[int]:
+    return [int(i) if i.isdigit() and len(i) < 19 else 0 for i in node_ids]
+
+
+@strawberry.type(name="Branch", description="HQ, a provincial branch, or a city branch [O1].")
+class BranchType(relay.Node):
+    id: relay.NodeID[int]
+    code: str
+    name: str
+    level: BranchLevel
+    is_type_of = row_type(tables.Branch)
+
+    @strawberry.field
+    async def parent(self, info: strawberry.Info) -> BranchType | None:
+        return await info.context.loaders.branches_scoped.load(self.parent_id) if self.parent_id else None
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        return await info.context.loaders.branches_scoped.load_many(_ids(node_ids))
+
+
+@strawberry.type(name="Grade", description="A membership grade; grades are data [G1].")
+class GradeType:
+    code: str
+    name: str
+    rank: int
+    card_type: str
+    national_roaming: bool = strawberry.field(description="May use club services in every province [G2].")
+
+
+@strawberry.type(name="Club", description="A branch's customer club [O4].")
+class ClubType(relay.Node):
+    id: relay.NodeID[int]
+    code: str
+    category: str
+    name: str
+    contact_person: str | None
+    phone: str | None
+    email: str | None
+    address: str | None
+    is_type_of = row_type(tables.Club)
+
+    @strawberry.field
+    async def branch(self, info: strawberry.Info) -> BranchType:
+        return await info.context.loaders.branches.load(self.branch_id)
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        return await info.context.loaders.clubs_scoped.load_many(_ids(node_ids))
+
+
+@strawberry.type(name="Staff", description="A member of staff: role and branch [O6].")
+class StaffType(relay.Node):
+    id: relay.NodeID[int]
+    username: str
+    display_name: str
+    role: StaffRole
+    active: bool
+    is_type_of = row_type(tables.Staff)
+
+    @strawberry.field
+    async def branch(self, info: strawberry.Info) -> BranchType:
+        return await info.context.loaders.branches.load(self.branch_id)
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        return await info.context.loaders.staff_scoped.load_many(_ids(node_ids))
+
+
+@strawberry.type(name="Partner", description="A partner merchant (airline, mall) [X1].")
+class PartnerType(relay.Node):
+    id: relay.NodeID[int]
+    code: str
+    name: str
+    is_type_of = row_type(tables.Partner)
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        return await info.context.loaders.partners_scoped.load_many(_ids(node_ids))
+
+
+@strawberry.type(name="PartnerApiClient", description="A partner system's API key. The secret is never shown again.")
+class PartnerApiClientType(relay.Node):
+    id: relay.NodeID[int]
+    name: str
+    key_id: str
+    created_at: datetime
+    revoked_at: datetime | None
+    is_type_of = row_type(tables.PartnerApiClient)
+
+    @strawberry.field
+    async def partner(self, info: strawberry.Info) -> PartnerType:
+        return await info.context.loaders.partners.load(self.partner_id)
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        return await info.context.loaders.api_clients_scoped.load_many(_ids(node_ids))
+
+
+# --- inputs and payloads ------------------------------------------------------------------
+
+
+@strawberry.input
+class CreateClubInput:
+    branch_id: relay.GlobalID
+    code: str = strawberry.field(description="Unique club code: letters, digits, _ . - (max 32).")
+    category: str
+    name: str
+    contact_person: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    address: str | None = strawberry.UNSET
+
+
+@strawberry.input(description="Only the fields given are changed; null clears an optional field.")
+class UpdateClubInput:
+    id: relay.GlobalID
+    category: str | None = strawberry.UNSET
+    name: str | None = strawberry.UNSET
+    contact_person: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    address: str | None = strawberry.UNSET
+
+
+@strawberry.type
+class ClubPayload:
+    errors: list[UserError]
+    club: ClubType | None = None
+
+
+@strawberry.input
+class CreatePartnerApiClientInput:
+    partner_id: relay.GlobalID
+    name: str = strawberry.field(description="What the key is for, e.g. 'mall checkout'.")
+
+
+@strawberry.type
+class CreatePartnerApiClientPayload:
+    errors: list[UserError]
+    client: PartnerApiClientType | None = None
+    credential: str | None = strawberry.field(
+        default=None,
+        description="`<keyId>.<secret>` for `Authorization: Bearer …`. Shown once: store it now.",
+    )
+
+
+@strawberry.input
+class RevokePartnerApiClientInput:
+    id: relay.GlobalID
+
+
+@strawberry.type
+class RevokePartnerApiClientPayload:
+    errors: list[UserError]
+    client: PartnerApiClientType | None = None

@@ -41,6 +41,7 @@ MEMBERS = [  # name, id number, branch, club, grade, account, subscriber number
     ("Wang Fang", "440301198502020022", "SZ", "SZ-CLUB", "EMERALD", "80000002", "13800000002"),
     ("Zhang Min", "110101199003030033", "BJ", "BJ-CLUB", "SAPPHIRE", "80000003", "13900000003"),
 ]
+PROSPECT = "Pearl River Trading Co."  # a GD customer who is not (yet) a member
 PARTNERS = [("SKY-MILES", "Sky Airlines Miles", "HQ"), ("GD-MALL", "Guangdong Online Mall", "GD")]
 
 
@@ -83,6 +84,17 @@ async def load_demo(session: AsyncSession) -> Demo | None:
         demo.clubs[code] = club.id
     for name, id_number, branch, club, grade, account_number, line in MEMBERS:
         await _demo_member(session, hq, demo, name, id_number, branch, club, grade, account_number, line)
+    prospect = await customers.create_customer(
+        session,
+        hq,
+        branch_id=demo.branches["GD"],
+        kind="ENTERPRISE",
+        name=PROSPECT,
+        id_document_type="BUSINESS_LICENCE",
+        id_document_number="91440000MA5XXXXX01",
+        industry="Trade",
+    )
+    demo.customers[PROSPECT] = prospect.id
     for code, name, branch in PARTNERS:
         demo.partners[code] = (await partners.create_partner(session, code=code, name=name, branch_code=branch)).id
     return demo

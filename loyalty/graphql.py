@@ -72,16 +72,18 @@ class ShapeErrors(MaskErrors):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    extensions = [
-        QueryDepthLimiter(max_depth=settings.query_depth_max),
-        MaxAliasesLimiter(max_alias_count=settings.query_aliases_max),
-        MaxTokensLimiter(max_token_count=settings.query_tokens_max),
-        ParserCache(maxsize=1_000),
-        ValidationCache(maxsize=1_000),
-        ShapeErrors(),
+    # Factories: each request gets fresh extension instances; the parse and validation caches are shared.
+    s = settings
+    extensions: list = [
+        lambda: QueryDepthLimiter(max_depth=s.query_depth_max),
+        lambda: MaxAliasesLimiter(max_alias_count=s.query_aliases_max),
+        lambda: MaxTokensLimiter(max_token_count=s.query_tokens_max),
+        lambda: ParserCache(maxsize=1_000),
+        lambda: ValidationCache(maxsize=1_000),
+        ShapeErrors,
     ]
     if settings.production:
-        extensions.insert(0, DisableIntrospection())
+        extensions.insert(0, DisableIntrospection)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

@@ -1,0 +1,102 @@
+"""Fixtures: one real PostgreSQL per run (embedded, or TEST_DATABASE_URL), migrated once;
+every test starts from empty tables plus the demo data set, through the real HTTP app."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from loyalty import migrate
+from loyalty.app import create_app
+from loyalty.config import Settings
+from loyalty.database import EmbeddedPostgres, make_engine, make_sessions, to_async_url
+from loyalty.demo import Demo, load_demo
+from tests.api import Api
+
+TEST_DATABASE = "loyalty_test"
+KEPT_TABLES = {"grade", "alembic_version"}  # reference data seeded by migrations
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """A URL to the PostgreSQL server's maintenance database."""
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield to_async_url(external)
+        return
+    with tempfile.TemporaryDirectory(prefix="loyalty-test-") as folder:
+        server = EmbeddedPostgres(Path(folder) / "pgdata")
+        try:
+            yield server.url()
+        finally:
+            server.stop()
+
+
+async def recreate_database(server_url: str, name: str) -> str:
+    engine = make_engine(server_url, pool_size=1)
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+async def engine(server_url: str) -> AsyncIterator[AsyncEngine]:
+    url = await recreate_database(server_url, TEST_DATABASE)
+    engine = make_engine(url, pool_size=5)
+    await migrate.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path_factory.mktemp("data"),
+        secret_key="test-signing-key-test-signing-key-0123456789",
+        password_time_cost=1,
+        password_memory_cost_kib=1024,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, engine: AsyncEngine):
+    return create_app(settings, str(engine.url), engine=engine)
+
+
+@pytest.fixture(autouse=False)
+async def clean(engine: AsyncEngine) -> None:
+    tables = [t for t in (await table_names(engine)) if t not in KEPT_TABLES]
+    async with engine.begin() as connection:
+        await connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+async def table_names(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+        return sorted(r[0] for r in rows)
+
+
+@pytest.fixture
+async def demo(clean: None, engine: AsyncEngine) -> Demo:
+    async with make_sessions(engine).begin() as session:
+        demo = await load_demo(session)
+    assert demo is not None
+    return demo
+
+
+@pytest.fixture
+async def api(app, engine: AsyncEngine, demo: Demo) -> AsyncIterator[Api]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield Api(client, engine, demo)

@@ -58,7 +58,7 @@ class ShapeErrors(MaskErrors):
         if original is None:  # syntax, validation, limits: safe to show as they are
             return error
         if isinstance(original, AccessDenied | DomainError):
-            shaped = refusal(original, None)
+            shaped = refusal(original, self.execution_context.context)
         elif isinstance(original, GlobalIDValueError):
             shaped = GraphQLError("Not a valid global ID.", extensions={"code": ErrorCode.INVALID.value})
         elif isinstance(original, GraphQLError):
@@ -69,6 +69,11 @@ class ShapeErrors(MaskErrors):
         return GraphQLError(
             shaped.message, nodes=error.nodes, path=error.path, extensions=(error.extensions or {}) | shaped.extensions
         )
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        """Expected errors are answers, not faults; `ShapeErrors` logs the unexpected ones."""
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
@@ -84,7 +89,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if settings.production:
         extensions.insert(0, DisableIntrospection)
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,

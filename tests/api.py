@@ -94,6 +94,9 @@ class Api:
         )
         return answer["createPartnerApiClient"]["credential"]
 
+    def demo_partner_id(self, code: str) -> str:
+        return gid("Partner", self.demo.partners[code])
+
     async def fingerprint(self) -> dict[str, str]:
         """A digest of every business table's rows: equal before and after means nothing was written."""
         async with self.engine.connect() as connection:
@@ -109,7 +112,8 @@ class Api:
             return digests
 
     async def scalar(self, sql: str, **params: Any) -> Any:
-        async with self.engine.connect() as connection:
+        """Run SQL in its own committed transaction; the first column of the first row."""
+        async with self.engine.begin() as connection:
             return await connection.scalar(sa.text(sql), params)
 
 

@@ -1,0 +1,218 @@
+"""Login, lockout, token expiry, refresh rotation, logout, password change, partner keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from domain import clock
+from tests.api import errors_of, top_codes
+
+ME = "{ me { memberNumber customer { name } } }"
+REFRESH = """mutation($input: RefreshTokenInput!) { refreshToken(input: $input) {
+    errors { field code message } tokens { accessToken refreshToken } } }"""
+CHANGE = """mutation($input: ChangePasswordInput!) { changePassword(input: $input) {
+    errors { field code message } tokens { accessToken refreshToken } } }"""
+
+
+async def ask(api, query, token, variables=None):
+    response = await api.post({"query": query, "variables": variables or {}}, token)
+    assert response.status_code == 200
+    return response.json()
+
+
+def shift_clock(monkeypatch, delta: timedelta) -> None:
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + delta)
+
+
+async def test_member_logs_in_with_member_number_or_subscriber_number(api):
+    by_number = await api.login("MEMBER", api.demo.member_numbers["Li Wei"])
+    by_line = await api.login("MEMBER", "13800000001")
+    for tokens in (by_number, by_line):
+        answer = await ask(api, ME, tokens["accessToken"])
+        assert answer["data"]["me"]["customer"]["name"] == "Li Wei"
+        assert tokens["kind"] == "MEMBER"
+
+
+async def test_staff_logs_in_with_username(api):
+    tokens = await api.login("STAFF", "gd.operator")
+    assert tokens["kind"] == "STAFF"
+    assert (await ask(api, "{ branches { code } }", tokens["accessToken"]))["data"]["branches"]
+
+
+@pytest.mark.parametrize("login", ["gd.operator", "nobody"])
+async def test_wrong_password_or_unknown_login_is_refused_alike_and_recorded(api, login):
+    outcome = await api.login("STAFF", login, "wrong-password")
+    assert [e["code"] for e in outcome["errors"]] == ["INVALID_CREDENTIALS"]
+    recorded = await api.scalar("SELECT count(*) FROM login_attempt WHERE login = :l AND NOT succeeded", l=login)
+    assert recorded == 1
+
+
+async def test_a_staff_login_is_not_a_member_login(api):
+    outcome = await api.login("MEMBER", "gd.operator")
+    assert [e["code"] for e in outcome["errors"]] == ["INVALID_CREDENTIALS"]
+
+
+async def test_five_failures_lock_the_login_until_the_lock_period_ends(api, monkeypatch):
+    # given four failed attempts
+    for _ in range(4):
+        assert (await api.login("STAFF", "gd.agent", "wrong-password"))["errors"][0]["code"] == "INVALID_CREDENTIALS"
+    # when the fifth fails, the login is locked
+    assert (await api.login("STAFF", "gd.agent", "wrong-password"))["errors"][0]["code"] == "LOCKED"
+    # then even the right password is refused while locked
+    assert (await api.login("STAFF", "gd.agent"))["errors"][0]["code"] == "LOCKED"
+    # and accepted once the lock period (15 minutes) has passed
+    shift_clock(monkeypatch, timedelta(minutes=16))
+    assert "accessToken" in await api.login("STAFF", "gd.agent")
+    reasons = await api.scalar("SELECT string_agg(reason, ',' ORDER BY id) FROM login_attempt WHERE login = 'gd.agent'")
+    assert reasons == "INVALID_CREDENTIALS,INVALID_CREDENTIALS,INVALID_CREDENTIALS,INVALID_CREDENTIALS,LOCKED,LOCKED,OK"
+
+
+async def test_a_successful_login_resets_the_failure_count(api):
+    for _ in range(4):
+        await api.login("STAFF", "gd.agent", "wrong-password")
+    assert "accessToken" in await api.login("STAFF", "gd.agent")
+    for _ in range(4):
+        await api.login("STAFF", "gd.agent", "wrong-password")
+    assert "accessToken" in await api.login("STAFF", "gd.agent")
+
+
+async def test_an_ended_membership_cannot_log_in(api):
+    await api.scalar("UPDATE member SET status = 'ENDED' WHERE id = :id RETURNING id", id=api.demo.members["Li Wei"])
+    outcome = await api.login("MEMBER", api.demo.member_numbers["Li Wei"])
+    assert outcome["errors"][0]["code"] == "INVALID_CREDENTIALS"
+
+
+async def test_an_expired_access_token_is_refused_with_token_expired(api, monkeypatch):
+    shift_clock(monkeypatch, timedelta(minutes=-20))  # issued 20 minutes ago, valid for 15
+    tokens = await api.login("MEMBER", "13800000001")
+    monkeypatch.undo()
+    answer = await ask(api, ME, tokens["accessToken"])
+    assert top_codes(answer) == ["TOKEN_EXPIRED"]
+
+
+@pytest.mark.parametrize("bearer", ["garbage", "a.b.c", "pk_unknown.secret", ""])
+async def test_a_bad_bearer_credential_is_unauthenticated(api, bearer):
+    response = await api.client.post(
+        "/graphql", json={"query": ME}, headers={"authorization": f"Bearer {bearer}" if bearer else "Basic x"}
+    )
+    assert top_codes(response.json()) == ["UNAUTHENTICATED"]
+
+
+async def test_refresh_rotates_and_the_old_refresh_token_stops_working(api):
+    tokens = await api.login("MEMBER", "13800000001")
+    renewed = (await ask(api, REFRESH, None, {"input": {"refreshToken": tokens["refreshToken"]}}))["data"]
+    fresh = renewed["refreshToken"]["tokens"]
+    assert fresh["refreshToken"] != tokens["refreshToken"]
+    assert (await ask(api, ME, fresh["accessToken"]))["data"]["me"]
+    replay = await ask(api, REFRESH, None, {"input": {"refreshToken": tokens["refreshToken"]}})
+    assert [e["code"] for e in errors_of(replay, "refreshToken")] == ["TOKEN_REVOKED"]
+
+
+async def test_an_expired_refresh_token_is_refused(api, monkeypatch):
+    shift_clock(monkeypatch, timedelta(days=-31))
+    tokens = await api.login("MEMBER", "13800000001")
+    monkeypatch.undo()
+    answer = await ask(api, REFRESH, None, {"input": {"refreshToken": tokens["refreshToken"]}})
+    assert [e["code"] for e in errors_of(answer, "refreshToken")] == ["TOKEN_EXPIRED"]
+
+
+@pytest.mark.parametrize("refresh_token", ["", "x" * 5000, "not-a-token"])
+async def test_a_malformed_refresh_token_is_refused(api, refresh_token):
+    answer = await ask(api, REFRESH, None, {"input": {"refreshToken": refresh_token}})
+    assert [e["code"] for e in errors_of(answer, "refreshToken")] == ["TOKEN_REVOKED"]
+
+
+async def test_logout_ends_the_session_at_once(api):
+    tokens = await api.login("STAFF", "gd.operator")
+    answer = await ask(api, "mutation { logout { errors { code } } }", tokens["accessToken"])
+    assert answer["data"]["logout"]["errors"] == []
+    assert top_codes(await ask(api, "{ branches { code } }", tokens["accessToken"])) == ["TOKEN_REVOKED"]
+    replay = await ask(api, REFRESH, None, {"input": {"refreshToken": tokens["refreshToken"]}})
+    assert errors_of(replay, "refreshToken")[0]["code"] == "TOKEN_REVOKED"
+
+
+async def test_change_password_ends_every_session_and_returns_a_new_one(api):
+    # given two sessions
+    first = await api.login("MEMBER", "13800000001")
+    second = await api.login("MEMBER", "13800000001")
+    # when the member changes the password in the first
+    answer = await ask(
+        api, CHANGE, first["accessToken"], {"input": {"currentPassword": "demo-password", "newPassword": "n3w-secret!"}}
+    )
+    payload = answer["data"]["changePassword"]
+    assert payload["errors"] == []
+    # then both old sessions are over, the new one works, and only the new password logs in
+    for old in (first, second):
+        assert top_codes(await ask(api, ME, old["accessToken"])) == ["TOKEN_REVOKED"]
+    assert (await ask(api, ME, payload["tokens"]["accessToken"]))["data"]["me"]
+    assert (await api.login("MEMBER", "13800000001"))["errors"][0]["code"] == "INVALID_CREDENTIALS"
+    assert "accessToken" in await api.login("MEMBER", "13800000001", "n3w-secret!")
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "code", "field"),
+    [
+        ("wrong-password", "n3w-secret!", "INVALID_CREDENTIALS", "currentPassword"),
+        ("demo-password", "short", "INVALID", "newPassword"),
+        ("demo-password", "x" * 129, "INVALID", "newPassword"),
+        ("demo-password", "demo-password", "INVALID", "newPassword"),
+    ],
+)
+async def test_change_password_refusals_change_nothing(api, current, new, code, field):
+    tokens = await api.login("MEMBER", "13800000001")
+    hash_before = await api.scalar("SELECT password_hash FROM member WHERE id = :id", id=api.demo.members["Li Wei"])
+    answer = await ask(api, CHANGE, tokens["accessToken"], {"input": {"currentPassword": current, "newPassword": new}})
+    assert errors_of(answer, "changePassword") == [
+        {"field": ["input", field], "code": code, "message": errors_of(answer, "changePassword")[0]["message"]}
+    ]
+    assert await api.scalar("SELECT password_hash FROM member WHERE id = :id", id=api.demo.members["Li Wei"]) == (
+        hash_before
+    )
+    assert (await ask(api, ME, tokens["accessToken"]))["data"]["me"]
+
+
+async def test_partner_key_authenticates_but_sees_no_member_data(api):
+    key = await api.token("partner")
+    assert key.startswith("pk_")
+    assert top_codes(await ask(api, ME, key)) == ["FORBIDDEN"]
+    assert top_codes(await ask(api, "{ members { edges { cursor } } }", key)) == ["FORBIDDEN"]
+
+
+async def test_a_revoked_partner_key_stops_working_at_once(api):
+    created = await api.data(
+        """mutation($input: CreatePartnerApiClientInput!) { createPartnerApiClient(input: $input) {
+            credential client { id keyId } } }""",
+        {"input": {"partnerId": api.demo_partner_id("GD-MALL"), "name": "mall"}},
+        as_="hq_admin",
+    )
+    credential = created["createPartnerApiClient"]["credential"]
+    client = created["createPartnerApiClient"]["client"]
+    assert credential.startswith(client["keyId"] + ".")
+    assert top_codes(await ask(api, ME, credential)) == ["FORBIDDEN"]  # authenticated, not allowed
+    revoked = await api.data(
+        """mutation($input: RevokePartnerApiClientInput!) { revokePartnerApiClient(input: $input) {
+            errors { code } client { revokedAt } } }""",
+        {"input": {"id": client["id"]}},
+        as_="hq_admin",
+    )
+    assert revoked["revokePartnerApiClient"]["client"]["revokedAt"]
+    assert top_codes(await ask(api, ME, credential)) == ["UNAUTHENTICATED"]
+    again = await api.gql(
+        """mutation($input: RevokePartnerApiClientInput!) { revokePartnerApiClient(input: $input) {
+            errors { code } } }""",
+        {"input": {"id": client["id"]}},
+        as_="hq_admin",
+    )
+    assert errors_of(again, "revokePartnerApiClient")[0]["code"] == "INVALID_STATE"
+
+
+async def test_secrets_never_reach_the_logs_or_the_attempt_records(api, caplog):
+    await api.login("STAFF", "gd.operator", "my-typo-password")
+    tokens = await api.login("STAFF", "gd.operator")
+    stored = await api.scalar("SELECT string_agg(t::text, '|') FROM login_attempt t")
+    for secret in ("my-typo-password", "demo-password", tokens["refreshToken"]):
+        assert secret not in caplog.text
+        assert secret not in stored

@@ -1,0 +1,219 @@
+"""Customers, credit levels and accounts."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api import gid, top_codes
+
+CUSTOMER_FIELDS = """id kind name idDocumentType idDocumentNumber gender birthDate phone email address region industry
+    creditLevel branch { code } customerManager { username }"""
+CREATE = f"""mutation($input: CreateCustomerInput!) {{ createCustomer(input: $input) {{
+    errors {{ field code message }} customer {{ {CUSTOMER_FIELDS} }} }} }}"""
+UPDATE = f"""mutation($input: UpdateCustomerInput!) {{ updateCustomer(input: $input) {{
+    errors {{ field code message }} customer {{ {CUSTOMER_FIELDS} }} }} }}"""
+CREDIT = """mutation($input: SetCreditLevelInput!) { setCreditLevel(input: $input) {
+    errors { field code message }
+    customer { creditLevel creditHistory { levelBefore levelAfter reason changedBy { username } } } } }"""
+ACCOUNT = """mutation($input: CreateAccountInput!) { createAccount(input: $input) {
+    errors { field code message } account { accountNumber creditLimitFen status openedOn subscriberNumbers } } }"""
+
+
+def new_customer(api, **changes):
+    return {
+        "branchId": gid("Branch", api.demo.branches["SZ"]),
+        "kind": "INDIVIDUAL",
+        "name": "Chen Jing",
+        "idDocumentType": "ID_CARD",
+        "idDocumentNumber": "440301199901010099",
+    } | changes
+
+
+def codes(answer, mutation):
+    return [(e["field"], e["code"]) for e in answer[mutation]["errors"]]
+
+
+async def test_staff_register_a_customer_with_a_manager(api):
+    manager = gid("Staff", api.demo.staff["gd.manager"])
+    details = {"gender": "FEMALE", "birthDate": "1999-01-01", "phone": "13700000009", "customerManagerId": manager}
+    answer = await api.data(CREATE, {"input": new_customer(api, **details)}, as_="customer_manager")
+    customer = answer["createCustomer"]["customer"]
+    assert answer["createCustomer"]["errors"] == []
+    assert customer["branch"]["code"] == "SZ"
+    assert customer["customerManager"]["username"] == "gd.manager"
+    assert (customer["creditLevel"], customer["birthDate"], customer["gender"]) == ("GREY", "1999-01-01", "FEMALE")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"idDocumentNumber": "440101198001010011"}, "idDocumentNumber", "DUPLICATE"),  # Li Wei's
+        ({"name": "   "}, "name", "REQUIRED"),
+        ({"idDocumentNumber": "9" * 33}, "idDocumentNumber", "TOO_LONG"),
+        ({"email": "chen@"}, "email", "INVALID"),
+        ({"birthDate": "2999-01-01"}, "birthDate", "OUT_OF_RANGE"),
+        ({"branchId": gid("Branch", 999)}, "branchId", "NOT_FOUND"),
+        ({"customerManagerId": gid("Staff", 999)}, "customerManagerId", "NOT_FOUND"),
+    ],
+)
+async def test_create_customer_refusals(api, changes, field, code):
+    before = await api.fingerprint()
+    answer = await api.data(CREATE, {"input": new_customer(api, **changes)}, as_="club_operator")
+    assert codes(answer, "createCustomer") == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+async def test_a_manager_from_another_branch_cannot_be_assigned(api):
+    bj_operator = gid("Staff", api.demo.staff["bj.operator"])
+    answer = await api.data(CREATE, {"input": new_customer(api, customerManagerId=bj_operator)}, as_="club_operator")
+    assert codes(answer, "createCustomer") == [(["input", "customerManagerId"], "NOT_FOUND")]
+
+
+async def test_update_customer_changes_given_fields(api):
+    variables = {
+        "input": {"id": gid("Customer", api.demo.customers["Li Wei"]), "address": "1 Tianhe Rd", "gender": "MALE"}
+    }
+    customer = (await api.data(UPDATE, variables, as_="customer_manager"))["updateCustomer"]["customer"]
+    assert (customer["name"], customer["address"], customer["gender"]) == ("Li Wei", "1 Tianhe Rd", "MALE")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"idDocumentNumber": "110101199003030033"}, "idDocumentNumber", "DUPLICATE"),  # Zhang Min's
+        ({"idDocumentType": None}, "idDocumentType", "REQUIRED"),
+        ({"name": None}, "name", "REQUIRED"),
+        ({"id": gid("Customer", 999)}, "id", "NOT_FOUND"),
+    ],
+)
+async def test_update_customer_refusals(api, changes, field, code):
+    before = await api.fingerprint()
+    variables = {"input": {"id": gid("Customer", api.demo.customers["Li Wei"])} | changes}
+    answer = await api.data(UPDATE, variables, as_="club_operator")
+    assert codes(answer, "updateCustomer") == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+async def test_credit_level_changes_are_kept_in_history(api):
+    customer_id = gid("Customer", api.demo.customers["Li Wei"])
+    await api.data(
+        CREDIT, {"input": {"customerId": customer_id, "level": "RED", "reason": "Always on time"}}, as_="club_operator"
+    )
+    answer = await api.data(
+        CREDIT, {"input": {"customerId": customer_id, "level": "BLACK", "reason": "Arrears"}}, as_="hq_admin"
+    )
+    customer = answer["setCreditLevel"]["customer"]
+    assert customer["creditLevel"] == "BLACK"
+    assert customer["creditHistory"] == [
+        {"levelBefore": "RED", "levelAfter": "BLACK", "reason": "Arrears", "changedBy": {"username": "admin"}},
+        {
+            "levelBefore": "GREY",
+            "levelAfter": "RED",
+            "reason": "Always on time",
+            "changedBy": {"username": "gd.operator"},
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"level": "GREY"}, "level", "INVALID_STATE"),
+        ({"reason": ""}, "reason", "REQUIRED"),
+        ({"reason": "r" * 501}, "reason", "TOO_LONG"),
+        ({"customerId": gid("Customer", 999)}, "customerId", "NOT_FOUND"),
+    ],
+)
+async def test_set_credit_level_refusals(api, changes, field, code):
+    before = await api.fingerprint()
+    variables = {
+        "input": {"customerId": gid("Customer", api.demo.customers["Li Wei"]), "level": "RED", "reason": "x"} | changes
+    }
+    answer = await api.data(CREDIT, variables, as_="club_operator")
+    assert codes(answer, "setCreditLevel") == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+async def test_credit_history_is_staff_only(api):
+    answer = await api.gql("{ me { customer { creditLevel creditHistory { reason } } } }", as_="member")
+    assert top_codes(answer) == ["FORBIDDEN"]
+
+
+def new_account(api, **changes):
+    customer_id = gid("Customer", api.demo.customers["Li Wei"])
+    return {
+        "customerId": customer_id,
+        "accountNumber": "80000099",
+        "creditLimitFen": 20_000,
+        "openedOn": "2020-05-01",
+        "subscriberNumbers": ["13800000098", "13800000099"],
+    } | changes
+
+
+async def test_an_account_is_opened_with_its_subscriber_numbers(api):
+    answer = await api.data(ACCOUNT, {"input": new_account(api)}, as_="customer_manager")
+    assert answer["createAccount"]["account"] == {
+        "accountNumber": "80000099",
+        "creditLimitFen": 20_000,
+        "status": "ACTIVE",
+        "openedOn": "2020-05-01",
+        "subscriberNumbers": ["13800000098", "13800000099"],
+    }
+    # and the member can now log in with the new line
+    assert "accessToken" in await api.login("MEMBER", "13800000099")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"accountNumber": "80000001"}, "accountNumber", "DUPLICATE"),
+        ({"subscriberNumbers": ["13800000002"]}, "subscriberNumbers", "DUPLICATE"),  # Wang Fang's line
+        ({"subscriberNumbers": ["13800000097", "13800000097"]}, "subscriberNumbers", "DUPLICATE"),
+        ({"subscriberNumbers": [f"1380000{i:04d}" for i in range(21)]}, "subscriberNumbers", "OUT_OF_RANGE"),
+        ({"subscriberNumbers": ["12ab"]}, "subscriberNumbers", "INVALID"),
+        ({"accountNumber": "A-1"}, "accountNumber", "INVALID"),
+        ({"creditLimitFen": -1}, "creditLimitFen", "OUT_OF_RANGE"),
+        ({"customerId": gid("Customer", 999)}, "customerId", "NOT_FOUND"),
+    ],
+)
+async def test_create_account_refusals(api, changes, field, code):
+    before = await api.fingerprint()
+    answer = await api.data(ACCOUNT, {"input": new_account(api, **changes)}, as_="club_operator")
+    assert codes(answer, "createAccount") == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+LIST = """query($filter: CustomerFilter) { customers(filter: $filter, first: 10) { edges { node { name } } } }"""
+
+
+@pytest.mark.parametrize(
+    ("who", "filter", "names"),
+    [
+        ("club_operator", None, ["Li Wei", "Wang Fang", "Pearl River Trading Co."]),
+        ("hq_admin", {"kind": "ENTERPRISE"}, ["Pearl River Trading Co."]),
+        ("hq_admin", {"search": "zhang"}, ["Zhang Min"]),
+        ("hq_admin", {"search": "13800000002"}, ["Wang Fang"]),
+        ("hq_admin", {"search": "110101199003030033"}, ["Zhang Min"]),
+        ("hq_admin", {"creditLevel": "RED"}, []),
+        ("other_branch_operator", None, ["Zhang Min"]),
+        ("other_branch_operator", {"search": "Li"}, []),
+        ("auditor", {"search": "%"}, []),
+    ],
+)
+async def test_customers_filter_within_the_callers_subtree(api, who, filter, names):
+    data = await api.data(LIST, {"filter": filter}, as_=who)
+    assert [e["node"]["name"] for e in data["customers"]["edges"]] == names
+
+
+async def test_customers_filter_by_branch_subtree(api):
+    data = await api.data(LIST, {"filter": {"branchId": gid("Branch", api.demo.branches["SZ"])}}, as_="hq_admin")
+    assert [e["node"]["name"] for e in data["customers"]["edges"]] == ["Wang Fang"]
+
+
+async def test_customer_by_id_obeys_scope(api):
+    query = "query($id: ID!) { customer(id: $id) { name } }"
+    zhang = gid("Customer", api.demo.customers["Zhang Min"])
+    assert (await api.data(query, {"id": zhang}, as_="hq_admin"))["customer"] == {"name": "Zhang Min"}
+    assert (await api.data(query, {"id": zhang}, as_="club_operator"))["customer"] is None
+    assert (await api.data(query, {"id": gid("Member", 1)}, as_="hq_admin"))["customer"] is None
+    assert top_codes(await api.gql(query, {"id": zhang}, as_="member")) == []  # null, not an error

@@ -1,0 +1,287 @@
+"""Members: the member's own view, staff maintenance, lists and node lookups."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from tests.api import gid, top_codes
+
+MEMBER_FIELDS = """id memberNumber status joinedOn validUntil interests relations { kind name note }
+    grade { code } club { code } branch { code } customer { name email phone } customerManager { username }
+    accounts { accountNumber subscriberNumbers }"""
+CREATE = f"""mutation($input: CreateMemberInput!) {{ createMember(input: $input) {{
+    errors {{ field code message }} member {{ {MEMBER_FIELDS} }} }} }}"""
+UPDATE = f"""mutation($input: UpdateMemberInput!) {{ updateMember(input: $input) {{
+    errors {{ field code message }} member {{ {MEMBER_FIELDS} }} }} }}"""
+PROFILE = f"""mutation($input: UpdateMyProfileInput!) {{ updateMyProfile(input: $input) {{
+    errors {{ field code message }} member {{ {MEMBER_FIELDS} }} }} }}"""
+
+
+def codes(answer, mutation):
+    return [(e["field"], e["code"]) for e in answer[mutation]["errors"]]
+
+
+def new_member(api, **changes):
+    return {
+        "customerId": gid("Customer", api.demo.customers["Pearl River Trading Co."]),
+        "clubId": gid("Club", api.demo.clubs["SZ-CLUB"]),
+        "gradeCode": "SAPPHIRE",
+    } | changes
+
+
+async def test_me_shows_profile_club_grade_number_and_accounts(api):
+    me = (await api.data(f"{{ me {{ {MEMBER_FIELDS} }} }}", as_="member"))["me"]
+    assert me["memberNumber"] == api.demo.member_numbers["Li Wei"]
+    assert (me["grade"]["code"], me["club"]["code"], me["customer"]["name"]) == ("DIAMOND", "GD-CLUB", "Li Wei")
+    assert me["accounts"] == [{"accountNumber": "80000001", "subscriberNumbers": ["13800000001"]}]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "hq_admin", "partner"])
+async def test_me_is_for_members(api, who):
+    assert top_codes(await api.gql("{ me { id } }", as_=who)) == [
+        "UNAUTHENTICATED" if who == "anonymous" else "FORBIDDEN"
+    ]
+
+
+async def test_the_club_sets_number_and_default_validity(api):
+    answer = await api.data(
+        CREATE, {"input": new_member(api, joinedOn="2026-03-01", password="first-login!")}, as_="club_operator"
+    )
+    member = answer["createMember"]["member"]
+    assert answer["createMember"]["errors"] == []
+    assert member["memberNumber"].isdigit() and member["memberNumber"] not in api.demo.member_numbers.values()
+    assert (member["joinedOn"], member["validUntil"]) == ("2026-03-01", "2027-02-28")
+    assert (member["branch"]["code"], member["status"]) == ("SZ", "ACTIVE")
+    assert "accessToken" in await api.login("MEMBER", member["memberNumber"], "first-login!")
+
+
+async def test_joining_defaults_to_today(api):
+    member = (await api.data(CREATE, {"input": new_member(api)}, as_="hq_admin"))["createMember"]["member"]
+    assert member["joinedOn"] == date.today().isoformat()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"customerId": None}, "customerId", "NOT_FOUND"),
+        ({"clubId": None}, "clubId", "NOT_FOUND"),
+        ({"gradeCode": "GOLD"}, "gradeCode", "NOT_FOUND"),
+        ({"customerManagerId": None}, "customerManagerId", "NOT_FOUND"),
+        ({"validUntil": "2020-01-01", "joinedOn": "2021-01-01"}, "validUntil", "OUT_OF_RANGE"),
+        ({"joinedOn": "1970-01-01"}, "joinedOn", "OUT_OF_RANGE"),
+        ({"password": "short"}, "password", "INVALID"),
+        ({"interests": ["i"] * 21}, "interests", "OUT_OF_RANGE"),
+        ({"relations": [{"kind": "FAMILY", "name": ""}]}, "relations.name", "REQUIRED"),
+    ],
+)
+async def test_create_member_refusals(api, changes, field, code):
+    unknown = {"customerId": gid("Customer", 999), "clubId": gid("Club", 999), "customerManagerId": gid("Staff", 999)}
+    changes = {k: unknown.get(k, v) if v is None else v for k, v in changes.items()}
+    before = await api.fingerprint()
+    answer = await api.data(CREATE, {"input": new_member(api, **changes)}, as_="club_operator")
+    assert codes(answer, "createMember") == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+async def test_a_customer_joins_once(api):
+    duplicate = new_member(api, customerId=gid("Customer", api.demo.customers["Li Wei"]))
+    answer = await api.data(CREATE, {"input": duplicate}, as_="club_operator")
+    assert codes(answer, "createMember") == [(["input", "customerId"], "DUPLICATE")]
+
+
+async def test_a_club_of_another_branch_is_not_found(api):
+    answer = await api.data(
+        CREATE, {"input": new_member(api, clubId=gid("Club", api.demo.clubs["BJ-CLUB"]))}, as_="club_operator"
+    )
+    assert codes(answer, "createMember") == [(["input", "clubId"], "NOT_FOUND")]
+
+
+async def test_moving_a_member_to_another_club_moves_the_branch(api):
+    variables = {
+        "input": {
+            "id": gid("Member", api.demo.members["Li Wei"]),
+            "clubId": gid("Club", api.demo.clubs["SZ-CLUB"]),
+            "customerManagerId": gid("Staff", api.demo.staff["gd.manager"]),
+            "relations": [{"kind": "FAMILY", "name": "Li Na", "note": "spouse"}],
+            "validUntil": "2031-12-31",
+        }
+    }
+    member = (await api.data(UPDATE, variables, as_="club_operator"))["updateMember"]["member"]
+    assert (member["club"]["code"], member["branch"]["code"], member["validUntil"]) == ("SZ-CLUB", "SZ", "2031-12-31")
+    assert member["relations"] == [{"kind": "FAMILY", "name": "Li Na", "note": "spouse"}]
+    assert member["customerManager"] == {"username": "gd.manager"}
+
+
+async def test_an_ended_membership_cannot_be_changed(api):
+    member_id = gid("Member", api.demo.members["Li Wei"])
+    await api.data(UPDATE, {"input": {"id": member_id, "status": "ENDED"}}, as_="club_operator")
+    before = await api.fingerprint()
+    answer = await api.data(UPDATE, {"input": {"id": member_id, "interests": ["x"]}}, as_="club_operator")
+    assert codes(answer, "updateMember") == [(["input", "id"], "INVALID_STATE")]
+    assert await api.fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"id": gid("Member", 999)}, "id", "NOT_FOUND"),
+        ({"clubId": gid("Club", 999)}, "clubId", "NOT_FOUND"),
+        ({"validUntil": "2000-01-01"}, "validUntil", "OUT_OF_RANGE"),
+        ({"customerManagerId": gid("Staff", 999)}, "customerManagerId", "NOT_FOUND"),
+    ],
+)
+async def test_update_member_refusals(api, changes, field, code):
+    before = await api.fingerprint()
+    answer = await api.data(
+        UPDATE, {"input": {"id": gid("Member", api.demo.members["Li Wei"])} | changes}, as_="club_operator"
+    )
+    assert codes(answer, "updateMember") == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+async def test_a_member_updates_their_own_profile(api):
+    changes = {
+        "name": "Li Wei (David)",
+        "email": "david@example.com",
+        "interests": ["golf", "tea"],
+        "relations": [{"kind": "WORK", "name": "Acme Ltd"}],
+    }
+    member = (await api.data(PROFILE, {"input": changes}, as_="member"))["updateMyProfile"]["member"]
+    assert member["customer"]["name"] == "Li Wei (David)"
+    assert member["customer"]["email"] == "david@example.com"
+    assert member["interests"] == ["golf", "tea"]
+    assert member["relations"] == [{"kind": "WORK", "name": "Acme Ltd", "note": None}]
+    assert (member["memberNumber"], member["grade"]["code"]) == (api.demo.member_numbers["Li Wei"], "DIAMOND")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"idDocumentNumber": "110101199003030033"}, "idDocumentNumber", "DUPLICATE"),
+        ({"name": ""}, "name", "REQUIRED"),
+        ({"phone": "x"}, "phone", "INVALID"),
+        ({"birthDate": "1800-01-01"}, "birthDate", "OUT_OF_RANGE"),
+    ],
+)
+async def test_update_my_profile_refusals(api, changes, field, code):
+    before = await api.fingerprint()
+    answer = await api.data(PROFILE, {"input": changes}, as_="member")
+    assert codes(answer, "updateMyProfile") == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+LIST = """query($filter: MemberFilter, $first: Int, $after: String) {
+    members(filter: $filter, first: $first, after: $after) {
+        edges { node { customer { name } } } pageInfo { hasNextPage endCursor } } }"""
+
+
+@pytest.mark.parametrize(
+    ("who", "filter", "names"),
+    [
+        ("hq_admin", None, ["Li Wei", "Wang Fang", "Zhang Min"]),
+        ("auditor", None, ["Li Wei", "Wang Fang"]),
+        ("hq_admin", {"gradeCode": "EMERALD"}, ["Wang Fang"]),
+        ("hq_admin", {"status": "SUSPENDED"}, []),
+        ("hq_admin", {"search": "wang"}, ["Wang Fang"]),
+        ("hq_admin", {"search": "13900000003"}, ["Zhang Min"]),
+        ("hq_admin", {"search": "<Li Wei's member number>"}, ["Li Wei"]),
+        ("agent", {"search": "Zhang"}, []),
+    ],
+)
+async def test_members_filter_within_the_callers_subtree(api, who, filter, names):
+    if filter and filter.get("search", "").startswith("<"):
+        filter = {"search": api.demo.member_numbers["Li Wei"]}
+    data = await api.data(LIST, {"filter": filter}, as_=who)
+    assert [e["node"]["customer"]["name"] for e in data["members"]["edges"]] == names
+
+
+async def test_members_filter_by_club_and_branch(api):
+    by_club = {"clubId": gid("Club", api.demo.clubs["SZ-CLUB"])}
+    by_branch = {"branchId": gid("Branch", api.demo.branches["GD"])}
+    assert len((await api.data(LIST, {"filter": by_club}, as_="hq_admin"))["members"]["edges"]) == 1
+    assert len((await api.data(LIST, {"filter": by_branch}, as_="hq_admin"))["members"]["edges"]) == 2
+
+
+async def test_members_page_one_at_a_time(api):
+    names, after = [], None
+    for _ in range(4):
+        page = (await api.data(LIST, {"first": 1, "after": after}, as_="hq_admin"))["members"]
+        names += [e["node"]["customer"]["name"] for e in page["edges"]]
+        after = page["pageInfo"]["endCursor"]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+    assert names == ["Li Wei", "Wang Fang", "Zhang Min"]
+
+
+NODE = "query($id: ID!) { node(id: $id) { id ... on Member { memberNumber } ... on Customer { name } } }"
+
+
+@pytest.mark.parametrize(
+    ("who", "target", "visible"),
+    [
+        ("member", "Li Wei", True),
+        ("member", "Zhang Min", False),
+        ("other_member", "Li Wei", False),
+        ("club_operator", "Li Wei", True),
+        ("club_operator", "Zhang Min", False),
+        ("settlement_clerk", "Li Wei", False),
+        ("hq_admin", "Zhang Min", True),
+        ("partner", "Li Wei", False),
+        ("anonymous", "Li Wei", False),
+    ],
+)
+async def test_node_obeys_the_same_rules_as_member(api, who, target, visible):
+    member_id = gid("Member", api.demo.members[target])
+    by_node = (await api.gql(NODE, {"id": member_id}, as_=who))["data"]["node"]
+    by_field = (await api.gql("query($id: ID!) { member(id: $id) { id } }", {"id": member_id}, as_=who))["data"][
+        "member"
+    ]
+    assert (by_node is not None, by_field is not None) == (visible, visible)
+
+
+async def test_node_of_unknown_or_odd_ids_is_null(api):
+    for node_id in (gid("Member", 999), gid("Member", "abc"), gid("Nothing", 1), gid("Member", "9" * 40)):
+        assert (await api.gql(NODE, {"id": node_id}, as_="hq_admin"))["data"]["node"] is None
+
+
+@pytest.fixture
+def statements(engine):
+    counted: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        counted.append(statement)
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", count)
+    yield counted
+    sa.event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_a_members_page_costs_the_same_statements_whatever_its_size(api, statements):
+    # given 60 members in GD
+    await api.scalar(
+        """WITH c AS (INSERT INTO customer (branch_id, kind, name, id_document_type, id_document_number)
+               SELECT :branch, 'INDIVIDUAL', 'Bulk ' || g, 'ID_CARD', 'BULK' || g FROM generate_series(1, 60) g
+               RETURNING id),
+           a AS (INSERT INTO account (customer_id, account_number, opened_on)
+               SELECT id, '7' || lpad(id::text, 9, '0'), '2020-01-01' FROM c)
+           INSERT INTO member (member_number, customer_id, club_id, branch_id, grade_code, joined_on, valid_until)
+           SELECT '5' || lpad(id::text, 11, '0'), id, :club, :branch, 'EMERALD', '2024-01-01', '2030-01-01' FROM c
+           RETURNING 1""",
+        branch=api.demo.branches["GD"],
+        club=api.demo.clubs["GD-CLUB"],
+    )
+    query = """query($first: Int) { members(first: $first) { edges { node {
+        memberNumber grade { name } club { name branch { code } } customer { name }
+        accounts { accountNumber subscriberNumbers } customerManager { username } } } } }"""
+    await api.token("hq_admin")
+    counts = {}
+    for first in (5, 50):
+        statements.clear()
+        data = await api.data(query, {"first": first}, as_="hq_admin")
+        assert len(data["members"]["edges"]) == first
+        counts[first] = len(statements)
+    assert counts[5] == counts[50], counts
+    assert counts[50] <= 10

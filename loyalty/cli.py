@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -104,7 +105,16 @@ def serve(
         settings.signing_key  # noqa: B018  (create the key file before serving)
         host, port = host or settings.host, port or settings.port
         console.print(f"Serving GraphQL on http://{host}:{port}/graphql")
-        uvicorn.run(create_app(settings, url), host=host, port=port, log_level=settings.log_level.lower())
+        # uvicorn shuts down gracefully, then re-raises SIGTERM/SIGINT; turning that into a normal
+        # exit lets the embedded database stop cleanly on the way out.
+        signal.signal(signal.SIGTERM, _exit_quietly)
+        signal.signal(signal.SIGINT, _exit_quietly)
+        with contextlib.suppress(SystemExit):
+            uvicorn.run(create_app(settings, url), host=host, port=port, log_level=settings.log_level.lower())
+
+
+def _exit_quietly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def _load_demo(url: str) -> None:

@@ -23,6 +23,9 @@ class EmbeddedPostgres:
     def url(self, database: str = "postgres") -> str:
         return to_async_url(self._server.get_uri(database=database))
 
+    def psql(self, sql: str) -> str:
+        return self._server.psql(sql)
+
     def stop(self) -> None:
         self._server.cleanup()
 

@@ -35,13 +35,16 @@ from resolvers.organisation import OrganisationMutation, OrganisationQuery
 log = logging.getLogger(__name__)
 
 
-@strawberry.type
-class NodeQuery:
-    node: relay.Node | None = relay.node(description="Any object by global ID, if you may see it; else null.")
+def root_types() -> tuple[type, type]:
+    """Fresh root types for each schema: the `node` field is bound to the schema it is built into."""
 
+    @strawberry.type
+    class NodeQuery:
+        node: relay.Node | None = relay.node(description="Any object by global ID, if you may see it; else null.")
 
-Query = merge_types("Query", (NodeQuery, MemberQuery, CustomerQuery, OrganisationQuery))
-Mutation = merge_types("Mutation", (AuthMutation, MemberMutation, CustomerMutation, OrganisationMutation))
+    query = merge_types("Query", (NodeQuery, MemberQuery, CustomerQuery, OrganisationQuery))
+    mutation = merge_types("Mutation", (AuthMutation, MemberMutation, CustomerMutation, OrganisationMutation))
+    return query, mutation
 
 
 class ShapeErrors(MaskErrors):
@@ -89,9 +92,10 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if settings.production:
         extensions.insert(0, DisableIntrospection)
+    query, mutation = root_types()
     return Schema(
-        query=Query,
-        mutation=Mutation,
+        query=query,
+        mutation=mutation,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=settings.production),
     )

@@ -34,6 +34,11 @@ def server_url() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="loyalty-test-") as folder:
         server = EmbeddedPostgres(Path(folder) / "pgdata")
         try:
+            # A throwaway server: durability costs time and protects nothing here.
+            server.psql(
+                "ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;"
+                " ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();"
+            )
             yield server.url()
         finally:
             server.stop()

@@ -1,0 +1,3 @@
+from loyalty.cli import app
+
+app()

@@ -1,0 +1,102 @@
+"""Pure rules: access, cursors, input checks. No database."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from domain.access import (
+    ROLE_PERMISSIONS,
+    MemberPrincipal,
+    PartnerPrincipal,
+    Permission,
+    StaffPrincipal,
+    may_read_member,
+    require_staff,
+)
+from domain.errors import AccessDenied, DomainError, ErrorCode
+from domain.paging import PageRequest, _size, decode_cursor, encode_cursor
+from domain.tables import StaffRole
+from domain.validation import Checker, search_terms
+
+GD = StaffPrincipal(1, StaffRole.CLUB_OPERATOR, 2, "/1/2/", 0)
+
+
+def test_staff_cover_their_subtree_only():
+    assert GD.covers("/1/2/")
+    assert GD.covers("/1/2/7/")
+    assert not GD.covers("/1/")
+    assert not GD.covers("/1/22/")  # a sibling whose id starts with the same digit
+
+
+def test_members_read_only_themselves():
+    me = MemberPrincipal(member_id=5, branch_path="/1/2/", session_id=0)
+    assert may_read_member(me, 5, "/1/2/")
+    assert not may_read_member(me, 6, "/1/2/")
+    assert not may_read_member(PartnerPrincipal(1, 1), 5, "/1/2/")
+    assert not may_read_member(None, 5, "/1/2/")
+
+
+def test_every_role_is_listed_and_only_administrators_manage_partner_keys():
+    assert set(ROLE_PERMISSIONS) == set(StaffRole)
+    assert {r for r, p in ROLE_PERMISSIONS.items() if Permission.PARTNER_CLIENT_MANAGE in p} == {
+        StaffRole.ADMINISTRATOR
+    }
+
+
+@pytest.mark.parametrize(
+    ("principal", "code"),
+    [
+        (None, ErrorCode.UNAUTHENTICATED),
+        (MemberPrincipal(1, "/1/", 0), ErrorCode.FORBIDDEN),
+        (PartnerPrincipal(1, 1), ErrorCode.FORBIDDEN),
+    ],
+)
+def test_require_staff_refuses_everyone_else(principal, code):
+    with pytest.raises(AccessDenied) as refused:
+        require_staff(principal, Permission.MEMBER_READ)
+    assert refused.value.code == code
+
+
+def test_cursors_round_trip_and_foreign_cursors_are_refused():
+    assert decode_cursor(encode_cursor(42), "after") == 42
+    for bad in ("", "!!", encode_cursor(1)[:-2] + "x", "YWJj"):
+        with pytest.raises(DomainError) as refused:
+            decode_cursor(bad, "after")
+        assert refused.value.code == ErrorCode.INVALID
+
+
+@pytest.mark.parametrize(
+    ("request_", "size"), [(PageRequest(), 20), (PageRequest(first=0), 0), (PageRequest(last=100), 100)]
+)
+def test_page_sizes(request_, size):
+    assert _size(request_) == size
+
+
+def test_first_and_last_together_are_refused():
+    with pytest.raises(DomainError):
+        _size(PageRequest(first=1, last=1))
+
+
+def test_checker_collects_every_problem():
+    check = Checker()
+    check.text("name", "", required=True)
+    check.email("email", "nope")
+    check.past_date("birthDate", date(2999, 1, 1), date(2026, 1, 1))
+    check.integer("limit", True, minimum=0, maximum=10)
+    assert [(p.field, p.code) for p in check.problems] == [
+        ("name", ErrorCode.REQUIRED),
+        ("email", ErrorCode.INVALID),
+        ("birthDate", ErrorCode.OUT_OF_RANGE),
+        ("limit", ErrorCode.INVALID),
+    ]
+    with pytest.raises(DomainError) as raised:
+        check.raise_if_any()
+    assert len(raised.value.problems) == 4
+
+
+def test_search_escapes_like_wildcards():
+    text, pattern = search_terms(" 50%_off\\ ")
+    assert text == "50%_off\\"
+    assert pattern == "%50\\%\\_off\\\\%"

@@ -1,0 +1,131 @@
+"""The `loyalty` command: set-up commands against a database, and `serve` end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from loyalty.cli import app
+from tests.conftest import recreate_database
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def cli_database(server_url) -> str:
+    url = asyncio.run(recreate_database(server_url, "loyalty_cli_test"))
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def invoke(database_url: str, *args: str, stdin: str | None = None):
+    env = {"DATABASE_URL": database_url, "LOYALTY_PASSWORD_TIME_COST": "1", "LOYALTY_PASSWORD_MEMORY_COST_KIB": "1024"}
+    return runner.invoke(app, list(args), input=stdin, env=env)
+
+
+def test_set_up_commands_build_an_organisation(cli_database):
+    assert invoke(cli_database, "migrate").exit_code == 0
+    assert invoke(cli_database, "create-branch", "--code", "HQ", "--name", "Head office").exit_code == 0
+    assert invoke(cli_database, "create-branch", "--code", "ZJ", "--name", "Zhejiang", "--parent", "HQ").exit_code == 0
+    created = invoke(
+        cli_database, "create-staff", "--username", "root", "--role", "administrator", "--branch", "HQ",
+        stdin="s3cret-password\n",
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    assert "s3cret-password" not in created.output
+    assert invoke(cli_database, "create-partner", "--code", "AIR", "--name", "Air miles").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("create-branch", "--code", "X1", "--name", "Orphan", "--parent", "NOPE"),
+        ("create-branch", "--code", "bad code", "--name", "Bad"),
+        ("create-partner", "--code", "P1", "--name", "P", "--branch", "NOPE"),
+    ],
+)
+def test_set_up_commands_report_bad_input_and_exit_1(cli_database, args):
+    invoke(cli_database, "migrate")
+    result = invoke(cli_database, *args)
+    assert result.exit_code == 1
+    assert "NOT_FOUND" in result.output or "INVALID" in result.output
+
+
+def test_create_staff_refuses_a_short_password(cli_database):
+    invoke(cli_database, "migrate")
+    invoke(cli_database, "create-branch", "--code", "HQ", "--name", "Head office")
+    result = invoke(
+        cli_database, "create-staff", "--username", "u2", "--role", "AGENT", "--branch", "HQ", stdin="short\n"
+    )
+    assert result.exit_code == 1
+    assert "password" in result.output
+
+
+def test_export_schema_writes_the_sdl(tmp_path):
+    target = tmp_path / "schema.graphql"
+    assert runner.invoke(app, ["export-schema", "--output", str(target)]).exit_code == 0
+    assert "type Query" in target.read_text()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port: int, process: subprocess.Popen, seconds_max: float = 60) -> dict:
+    deadline = time.monotonic() + seconds_max
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+                return json.load(response)
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError("the service did not become ready")
+
+
+def serve(data_dir: Path, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
+        "LOYALTY_PASSWORD_TIME_COST": "1",
+        "LOYALTY_PASSWORD_MEMORY_COST_KIB": "1024",
+    }
+    command = [sys.executable, "-m", "loyalty", "serve", "--demo", "--data-dir", str(data_dir), "--port", str(port)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def test_serve_starts_embedded_postgres_stops_cleanly_and_keeps_data(tmp_path):
+    login = 'mutation { login(input: {kind: STAFF, login: "admin", password: "demo-password"}) { errors { code } } }'
+    for run in ("first", "restart"):
+        port = free_port()
+        process = serve(tmp_path / "data", port)
+        try:
+            assert wait_ready(port, process)["status"] == "ready"
+            assert graphql(port, login)["data"]["login"]["errors"] == []
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
+        assert "Stopping embedded PostgreSQL" in stderr
+        assert ("Demo data loaded." if run == "first" else "Demo data present already.") in stderr
+    assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()

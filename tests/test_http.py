@@ -1,0 +1,33 @@
+"""Health and readiness endpoints, and the GraphiQL page outside production."""
+
+from __future__ import annotations
+
+import httpx
+
+from loyalty.app import create_app
+from loyalty.config import Settings
+
+
+async def test_healthz_and_readyz_report_up_and_at_head(api):
+    assert (await api.client.get("/healthz")).json() == {"status": "ok"}
+    ready = await api.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+
+
+async def test_readyz_says_unavailable_when_the_database_is_unreachable(settings):
+    app = create_app(settings, "postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+
+
+async def test_graphiql_is_served_in_development_only(api, engine):
+    page = await api.client.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    production = Settings(_env_file=None, environment="production", secret_key="k" * 40)
+    app = create_app(production, str(engine.url), engine=engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        response = await client.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code != 200 or "graphiql" not in response.text.lower()

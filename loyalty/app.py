@@ -29,7 +29,11 @@ def create_app(settings: Settings, database_url: str, engine: AsyncEngine | None
     configure_hashing(settings)
     own_engine = engine is None
     engine = engine or make_engine(database_url, pool_size=settings.database_pool_size)
-    services = Services(sessions=make_sessions(engine), policy=settings.auth_policy())
+    services = Services(
+        sessions=make_sessions(engine),
+        read_sessions=make_sessions(engine.execution_options(isolation_level="AUTOCOMMIT")),
+        policy=settings.auth_policy(),
+    )
     view = GraphQLView(build_schema(settings), services, settings)
     head = migrate.head_revision()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 import strawberry
 from graphql import GraphQLError
@@ -10,12 +11,14 @@ from starlette.requests import Request
 from strawberry import relay
 from strawberry.asgi import GraphQL
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.relay.types import GlobalIDValueError
@@ -26,7 +29,7 @@ from domain import auth
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from loyalty.config import Settings
 from resolvers.auth import AuthMutation
-from resolvers.context import Context, Services
+from resolvers.context import Context, ReadSession, Services
 from resolvers.customers import CustomerMutation, CustomerQuery
 from resolvers.edge import refusal
 from resolvers.members import MemberMutation, MemberQuery
@@ -80,15 +83,20 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    # Factories: each request gets fresh extension instances; the parse and validation caches are shared.
+    # Factories give each request fresh extension instances. The limit rules are built once so
+    # that the validation cache, keyed by the rules, hits across requests.
     s = settings
+    limit_rules = (
+        QueryDepthLimiter(max_depth=s.query_depth_max).validation_rules
+        + MaxAliasesLimiter(max_alias_count=s.query_aliases_max).validation_rules
+    )
     extensions: list = [
-        lambda: QueryDepthLimiter(max_depth=s.query_depth_max),
-        lambda: MaxAliasesLimiter(max_alias_count=s.query_aliases_max),
         lambda: MaxTokensLimiter(max_token_count=s.query_tokens_max),
+        lambda: AddValidationRules(limit_rules),
         lambda: ParserCache(maxsize=1_000),
         lambda: ValidationCache(maxsize=1_000),
         ShapeErrors,
+        CloseReadSession,
     ]
     if settings.production:
         extensions.insert(0, DisableIntrospection)
@@ -113,15 +121,26 @@ class GraphQLView(GraphQL):
         self.services = services
 
     async def get_context(self, request: Request, response) -> Context:
+        reading = ReadSession(self.services.read_sessions)
         header = request.headers.get("authorization", "")
         scheme, _, credential = header.partition(" ")
         if not header:
-            return Context(request=request, services=self.services, principal=None)
+            return Context(request, self.services, reading, None)
         if scheme.lower() != "bearer" or not credential or len(credential) > 2_000:
-            return Context(request, self.services, None, ErrorCode.UNAUTHENTICATED)
+            return Context(request, self.services, reading, None, ErrorCode.UNAUTHENTICATED)
         try:
-            async with self.services.sessions() as session:
+            async with reading() as session:
                 principal = await auth.authenticate(session, self.services.policy, credential.strip())
         except DomainError as error:
-            return Context(request, self.services, None, error.code)
-        return Context(request=request, services=self.services, principal=principal)
+            return Context(request, self.services, reading, None, error.code)
+        return Context(request, self.services, reading, principal)
+
+
+class CloseReadSession(SchemaExtension):
+    """Give the request's read connection back to the pool when the operation ends."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        yield
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            await context.reading.close()

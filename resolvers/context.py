@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +24,38 @@ from domain.tables import Branch, Grade, Partner, Staff
 class Services:
     """What lives for the whole process: built once at start-up."""
 
-    sessions: async_sessionmaker
+    sessions: async_sessionmaker  # transactions, for mutations
+    read_sessions: async_sessionmaker  # autocommit: no BEGIN/ROLLBACK round trips for reads
     policy: AuthPolicy
 
 
-def _loader(sessions: async_sessionmaker, fetch: Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]):
+class ReadSession:
+    """One read connection per request, shared by every loader and query, one statement at a time."""
+
+    def __init__(self, read_sessions: async_sessionmaker) -> None:
+        self._factory = read_sessions
+        self._session: AsyncSession | None = None
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[AsyncSession]:
+        async with self._lock:
+            if self._session is None:
+                self._session = self._factory()
+            yield self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+Reading = Callable[[], contextlib.AbstractAsyncContextManager[AsyncSession]]
+
+
+def _loader(reading: Reading, fetch: Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]):
     async def load(keys: list[Any]) -> list[Any]:
-        async with sessions() as session:
+        async with reading() as session:
             return await fetch(session, keys)
 
     return DataLoader(load_fn=load)
@@ -43,7 +70,7 @@ async def _by_id(session: AsyncSession, table: Any, ids: list[Any], key: str = "
 class Loaders:
     """One DataLoader per (entity, key); `…_scoped` loaders apply the caller's read rights (node lookups)."""
 
-    def __init__(self, sessions: async_sessionmaker, principal: Principal) -> None:
+    def __init__(self, sessions: Reading, principal: Principal) -> None:
         p = principal
         self.branches = _loader(sessions, lambda s, ids: _by_id(s, Branch, ids))
         self.branches_scoped = _loader(sessions, lambda s, ids: organisation.get_branches(s, p, ids))
@@ -67,13 +94,14 @@ class Loaders:
 class Context:
     request: Request
     services: Services
+    reading: ReadSession
     principal: Principal
     # Why authentication failed, when a bearer token was sent but refused.
     auth_problem: ErrorCode | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.sessions, self.principal)
+        self.loaders = Loaders(self.reading, self.principal)
 
     @property
     def sessions(self) -> async_sessionmaker:
@@ -85,5 +113,5 @@ class Context:
 
     async def credit_history(self, customer_id: int) -> list[Any]:
         require_staff(self.principal, Permission.CUSTOMER_READ)
-        async with self.sessions() as session:
+        async with self.reading() as session:
             return await customers.credit_history(session, customer_id)

@@ -97,9 +97,9 @@ async def mutate(
 
 
 async def read(info: strawberry.Info, action: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
-    """Run a query's domain call in a short read session."""
+    """Run a query's domain call on the request's read session."""
     context: Context = info.context
-    async with context.sessions() as session:
+    async with context.reading() as session:
         return await action(session)
 
 

@@ -1,0 +1,96 @@
+"""API throughput: `members` (page of 50) and `me`, as ratios to `{ __typename }` on the same server.
+
+Run: `uv run python bench/api.py [--seconds 10] [--connections 16] [--members 1000]`.
+Absolute numbers on a shared machine are noise; the ratios are the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from bench.common import ROOT, database, login, served, wrk
+from loyalty.database import make_engine, make_sessions
+from loyalty.demo import load_demo
+
+QUERIES = {
+    "trivial": ("{ __typename }", None),
+    "me": (
+        "{ me { memberNumber status grade { name } club { name } customer { name phone }"
+        " accounts { accountNumber } } }",
+        "member",
+    ),
+    "members_page_50": (
+        "{ members(first: 50) { edges { cursor node { memberNumber grade { name } club { name branch { code } } "
+        "customer { name } accounts { accountNumber subscriberNumbers } } } pageInfo { hasNextPage } } }",
+        "staff",
+    ),
+}
+
+
+async def seed(url: str, members: int) -> None:
+    """The demo data set plus `members` more members in Guangdong, each with an account."""
+    from domain import passwords
+
+    passwords.configure(time_cost=1, memory_cost_kib=1024)
+    engine = make_engine(url, pool_size=1)
+    async with make_sessions(engine).begin() as session:
+        demo = await load_demo(session)
+        await session.execute(
+            sa.text(
+                """WITH c AS (INSERT INTO customer (branch_id, kind, name, id_document_type, id_document_number)
+                       SELECT :branch, 'INDIVIDUAL', 'Member ' || g, 'ID_CARD', 'B' || g FROM generate_series(1, :n) g
+                       RETURNING id),
+                   a AS (INSERT INTO account (customer_id, account_number, opened_on)
+                       SELECT id, '7' || lpad(id::text, 9, '0'), '2020-01-01' FROM c)
+                   INSERT INTO member
+                       (member_number, customer_id, club_id, branch_id, grade_code, joined_on, valid_until)
+                   SELECT '5' || lpad(id::text, 11, '0'), id, :club, :branch, 'EMERALD', '2024-01-01', '2030-01-01'
+                   FROM c"""
+            ),
+            {"branch": demo.branches["GD"], "club": demo.clubs["GD-CLUB"], "n": members},
+        )
+        await session.execute(sa.text("ANALYZE"))
+    await engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--members", type=int, default=1_000)
+    args = parser.parse_args()
+    with database() as url:
+        asyncio.run(seed(url, args.members))
+        with served(url) as endpoint:
+            tokens = {"member": login(endpoint, "MEMBER", "13800000001"), "staff": login(endpoint, "STAFF", "admin")}
+            results = {}
+            for name, (query, who) in QUERIES.items():
+                wrk(endpoint, query, tokens.get(who), 2, args.connections)  # warm-up
+                results[name] = wrk(endpoint, query, tokens.get(who), args.seconds, args.connections)
+    baseline = results["trivial"]["requests_per_second"]
+    print(f"{'query':<18}{'req/s':>10}{'ratio':>9}{'p50 ms':>9}{'p99 ms':>9}")
+    for name, r in results.items():
+        r["ratio_to_trivial"] = round(r["requests_per_second"] / baseline, 3)
+        print(
+            f"{name:<18}{r['requests_per_second']:>10.0f}{r['ratio_to_trivial']:>9.3f}"
+            f"{r['latency_p50_ms']:>9.1f}{r['latency_p99_ms']:>9.1f}"
+        )
+    record = {
+        "when": datetime.now(UTC).isoformat(),
+        "machine": platform.machine(),
+        "args": vars(args),
+        "results": results,
+    }
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "api.json").write_text(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()

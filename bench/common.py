@@ -1,0 +1,134 @@
+"""Shared pieces of the benchmarks: a throwaway database, a served app, and wrk."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from loyalty import migrate
+from loyalty.database import EmbeddedPostgres, make_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ensure_tool(command: str, package: str) -> str:
+    """The path of `command`, installing the Debian package when we may."""
+    found = shutil.which(command)
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, capture_output=True)
+        found = shutil.which(command)
+    if not found:
+        sys.exit(f"{command} is needed: install the '{package}' package.")
+    return found
+
+
+@contextlib.contextmanager
+def database() -> Iterator[str]:
+    """An embedded PostgreSQL in a temporary folder, migrated; yields its async URL."""
+    with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as folder:
+        server = EmbeddedPostgres(Path(folder) / "pgdata")
+        try:
+            url = server.url()
+
+            async def upgrade() -> None:
+                engine = make_engine(url, pool_size=1)
+                await migrate.upgrade(engine)
+                await engine.dispose()
+
+            asyncio.run(upgrade())
+            yield url
+        finally:
+            server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(url: str, workers: int = 1) -> Iterator[str]:
+    """`loyalty serve` against `url` in a child process; yields the GraphQL endpoint."""
+    port = free_port()
+    env = os.environ | {
+        "DATABASE_URL": url.replace("postgresql+asyncpg://", "postgresql://"),
+        "LOYALTY_SECRET_KEY": "bench-signing-key-bench-signing-key-0123456789",
+        "LOYALTY_LOG_LEVEL": "WARNING",
+        "LOYALTY_PASSWORD_TIME_COST": "1",
+        "LOYALTY_PASSWORD_MEMORY_COST_KIB": "1024",
+    }
+    command = [sys.executable, "-m", "loyalty", "serve", "--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(120):
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                break
+            time.sleep(0.25)
+        yield f"http://127.0.0.1:{port}/graphql"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def graphql(endpoint: str, query: str, token: str | None = None) -> dict:
+    headers = {"content-type": "application/json"} | ({"authorization": f"Bearer {token}"} if token else {})
+    request = urllib.request.Request(endpoint, data=json.dumps({"query": query}).encode(), headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.load(response)
+    assert "errors" not in answer, answer
+    return answer["data"]
+
+
+def login(endpoint: str, kind: str, name: str, password: str = "demo-password") -> str:
+    arguments = f'kind: {kind}, login: "{name}", password: "{password}"'
+    query = f"mutation {{ login(input: {{{arguments}}}) {{ tokens {{ accessToken }} }} }}"
+    return graphql(endpoint, query)["login"]["tokens"]["accessToken"]
+
+
+_WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = os.getenv("BENCH_BODY")
+wrk.headers["Content-Type"] = "application/json"
+local token = os.getenv("BENCH_TOKEN")
+if token ~= nil and token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
+"""
+
+
+def wrk(endpoint: str, query: str, token: str | None, seconds: int, connections: int) -> dict:
+    """Requests per second and latency percentiles (ms) of one query under load."""
+    binary = ensure_tool("wrk", "wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_SCRIPT)
+    env = os.environ | {"BENCH_BODY": json.dumps({"query": query}), "BENCH_TOKEN": token or ""}
+    command = [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, endpoint]
+    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    os.unlink(script.name)
+    if "Non-2xx" in output:
+        raise RuntimeError(output)
+    return {
+        "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "latency_p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
+        "latency_p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
+    }
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]

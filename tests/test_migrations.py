@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -45,3 +47,17 @@ async def test_upgrade_from_empty_matches_the_models_and_downgrade_empties(serve
         await migrate.upgrade(engine)
     finally:
         await engine.dispose()
+
+
+async def test_hosts_starting_together_migrate_one_after_another(server_url):
+    # given an empty database and three hosts starting at once
+    url = await recreate_database(server_url, "loyalty_concurrent_migrations_test")
+    engines = [make_engine(url, pool_size=1) for _ in range(3)]
+    try:
+        # when each applies the migrations
+        await asyncio.gather(*(migrate.upgrade(engine) for engine in engines))
+        # then all succeed and the database is at head
+        assert await migrate.current_revision(engines[0]) == migrate.head_revision()
+    finally:
+        for engine in engines:
+            await engine.dispose()

@@ -1,0 +1,46 @@
+"""Partner API keys: issue and refuse."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api import gid
+
+CREATE = """mutation($input: CreatePartnerApiClientInput!) { createPartnerApiClient(input: $input) {
+    errors { field code message } credential client { name keyId revokedAt partner { code } } } }"""
+
+
+async def test_a_key_is_issued_once_and_stored_as_a_digest(api):
+    answer = await api.data(
+        CREATE, {"input": {"partnerId": api.demo_partner_id("SKY-MILES"), "name": "miles"}}, as_="hq_admin"
+    )
+    payload = answer["createPartnerApiClient"]
+    assert payload["client"]["partner"] == {"code": "SKY-MILES"}
+    key_id, secret = payload["credential"].split(".", 1)
+    assert key_id == payload["client"]["keyId"] and len(secret) >= 40
+    stored = await api.scalar("SELECT string_agg(t::text, '|') FROM partner_api_client t")
+    assert secret not in stored
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"name": ""}, "name", "REQUIRED"),
+        ({"name": "n" * 101}, "name", "TOO_LONG"),
+        ({"partnerId": gid("Partner", 999)}, "partnerId", "NOT_FOUND"),
+    ],
+)
+async def test_create_partner_api_client_refusals(api, changes, field, code):
+    await api.token("hq_admin")
+    before = await api.fingerprint()
+    variables = {"input": {"partnerId": api.demo_partner_id("SKY-MILES"), "name": "miles"} | changes}
+    answer = await api.data(CREATE, variables, as_="hq_admin")
+    assert [(e["field"], e["code"]) for e in answer["createPartnerApiClient"]["errors"]] == [(["input", field], code)]
+    assert answer["createPartnerApiClient"]["credential"] is None
+    assert await api.fingerprint() == before
+
+
+async def test_a_provincial_administrator_cannot_key_a_national_partner(api):
+    variables = {"input": {"partnerId": api.demo_partner_id("SKY-MILES"), "name": "miles"}}
+    answer = await api.data(CREATE, variables, as_="administrator")
+    assert [e["code"] for e in answer["createPartnerApiClient"]["errors"]] == ["NOT_FOUND"]

@@ -6,8 +6,7 @@ import strawberry
 from strawberry import relay
 
 from domain import customers
-from resolvers.edge import fields, mutate, page_request, read
-from schema.common import connection
+from resolvers.edge import fields, mutate, node_of, paged
 from schema.customers import (
     AccountPayload,
     CreateAccountInput,
@@ -24,9 +23,7 @@ from schema.customers import (
 class CustomerQuery:
     @strawberry.field(description="A customer in your subtree (staff), or null.")
     async def customer(self, info: strawberry.Info, id: relay.GlobalID) -> CustomerType | None:
-        if id.type_name != "Customer":
-            return None
-        return await CustomerType.resolve_node(id.node_id, info=info, required=False)
+        return await node_of(info, CustomerType, id)
 
     @strawberry.field(description="Customers in your subtree (staff), oldest first.")
     async def customers(
@@ -38,10 +35,7 @@ class CustomerQuery:
         last: int | None = None,
         before: str | None = None,
     ) -> relay.Connection[CustomerType]:
-        request = page_request(first, after, last, before)
-        where = fields(filter) if filter else {}
-        page = await read(info, lambda s: customers.list_customers(s, info.context.principal, request, **where))
-        return connection(page)
+        return await paged(info, customers.list_customers, filter, first, after, last, before)
 
 
 @strawberry.type

@@ -18,9 +18,9 @@ from strawberry import relay
 from strawberry.types.base import has_object_definition
 
 from domain.errors import AccessDenied, DomainError, ErrorCode, Problem
-from domain.paging import PageRequest
+from domain.paging import Page, PageRequest
 from resolvers.context import Context
-from schema.common import UserError
+from schema.common import UserError, connection
 
 P = TypeVar("P")
 
@@ -103,8 +103,26 @@ async def read(info: strawberry.Info, action: Callable[[AsyncSession], Awaitable
         return await action(session)
 
 
-def page_request(first: int | None, after: str | None, last: int | None, before: str | None) -> PageRequest:
-    return PageRequest(first=first, after=after, last=last, before=before)
+async def paged(
+    info: strawberry.Info,
+    list_function: Callable[..., Awaitable[Page[Any]]],
+    filter: Any,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> relay.Connection[Any]:
+    """A connection field: the domain list function, with the caller, page and filter."""
+    request = PageRequest(first=first, after=after, last=last, before=before)
+    where = fields(filter) if filter else {}
+    return connection(await read(info, lambda s: list_function(s, info.context.principal, request, **where)))
+
+
+async def node_of(info: strawberry.Info, node_type: Any, id: relay.GlobalID) -> Any:
+    """The object behind a global ID of `node_type`, under the type's read rules; None otherwise."""
+    if id.type_name != node_type.__strawberry_definition__.name:
+        return None
+    return await node_type.resolve_node(id.node_id, info=info, required=False)
 
 
 def refusal(error: AccessDenied | DomainError, context: Context | None) -> GraphQLError:

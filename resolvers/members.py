@@ -6,8 +6,7 @@ import strawberry
 from strawberry import relay
 
 from domain import members
-from resolvers.edge import fields, mutate, page_request, read
-from schema.common import connection
+from resolvers.edge import fields, mutate, node_of, paged, read
 from schema.members import (
     CreateMemberInput,
     MemberFilter,
@@ -26,9 +25,7 @@ class MemberQuery:
 
     @strawberry.field(description="A member you may see, or null.")
     async def member(self, info: strawberry.Info, id: relay.GlobalID) -> MemberType | None:
-        if id.type_name != "Member":
-            return None
-        return await MemberType.resolve_node(id.node_id, info=info, required=False)
+        return await node_of(info, MemberType, id)
 
     @strawberry.field(description="Members in your subtree (staff), oldest first.")
     async def members(
@@ -40,10 +37,7 @@ class MemberQuery:
         last: int | None = None,
         before: str | None = None,
     ) -> relay.Connection[MemberType]:
-        request = page_request(first, after, last, before)
-        where = fields(filter) if filter else {}
-        page = await read(info, lambda s: members.list_members(s, info.context.principal, request, **where))
-        return connection(page)
+        return await paged(info, members.list_members, filter, first, after, last, before)
 
 
 @strawberry.type

@@ -6,8 +6,7 @@ import strawberry
 from strawberry import relay
 
 from domain import organisation, partners
-from resolvers.edge import fields, mutate, page_request, read
-from schema.common import connection
+from resolvers.edge import fields, mutate, paged, read
 from schema.organisation import (
     BranchType,
     ClubPayload,
@@ -42,9 +41,7 @@ class OrganisationQuery:
         last: int | None = None,
         before: str | None = None,
     ) -> relay.Connection[ClubType]:
-        request = page_request(first, after, last, before)
-        page = await read(info, lambda s: organisation.list_clubs(s, info.context.principal, request))
-        return connection(page)
+        return await paged(info, organisation.list_clubs, None, first, after, last, before)
 
     @strawberry.field(description="Partner merchants (staff).")
     async def partners(self, info: strawberry.Info) -> list[PartnerType]:

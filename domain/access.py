@@ -51,26 +51,24 @@ class Permission(StrEnum):
     MEMBER_WRITE = "MEMBER_WRITE"
     CLUB_WRITE = "CLUB_WRITE"
     PARTNER_CLIENT_MANAGE = "PARTNER_CLIENT_MANAGE"
+    CARD_READ = "CARD_READ"
+    CARD_STOCK = "CARD_STOCK"  # receive, issue, transfer, return, void, set state
+    CARD_SERVICE = "CARD_SERVICE"  # a member's card: hand over, loss, unfreeze, replace, cancel, PIN reset
 
 
 _P = Permission
 _R = StaffRole
+_READ_PEOPLE = {_P.ORGANISATION_READ, _P.CUSTOMER_READ, _P.MEMBER_READ}
 ROLE_PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
     _R.ADMINISTRATOR: frozenset(Permission),
     _R.CLUB_OPERATOR: frozenset(
-        {
-            _P.ORGANISATION_READ,
-            _P.CUSTOMER_READ,
-            _P.CUSTOMER_WRITE,
-            _P.CREDIT_LEVEL_SET,
-            _P.MEMBER_READ,
-            _P.MEMBER_WRITE,
-        }
+        _READ_PEOPLE
+        | {_P.CUSTOMER_WRITE, _P.CREDIT_LEVEL_SET, _P.MEMBER_WRITE, _P.CARD_READ, _P.CARD_STOCK, _P.CARD_SERVICE}
     ),
-    _R.CUSTOMER_MANAGER: frozenset({_P.ORGANISATION_READ, _P.CUSTOMER_READ, _P.CUSTOMER_WRITE, _P.MEMBER_READ}),
-    _R.AGENT: frozenset({_P.ORGANISATION_READ, _P.CUSTOMER_READ, _P.MEMBER_READ}),
+    _R.CUSTOMER_MANAGER: frozenset(_READ_PEOPLE | {_P.CUSTOMER_WRITE, _P.CARD_READ, _P.CARD_SERVICE}),
+    _R.AGENT: frozenset(_READ_PEOPLE | {_P.CARD_READ, _P.CARD_SERVICE}),
     _R.SETTLEMENT_CLERK: frozenset({_P.ORGANISATION_READ}),
-    _R.AUDITOR: frozenset({_P.ORGANISATION_READ, _P.CUSTOMER_READ, _P.MEMBER_READ}),
+    _R.AUDITOR: frozenset(_READ_PEOPLE | {_P.CARD_READ}),
 }
 
 

@@ -60,6 +60,10 @@ class DomainError(Exception):
         return self.problems[0].code
 
 
+class RecordedRefusal(DomainError):
+    """A refusal whose record must be kept (a failed identity proof or PIN): the transaction commits."""
+
+
 class AccessDenied(Exception):
     """The caller may not do this at all: answered as a top-level error."""
 

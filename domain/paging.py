@@ -74,13 +74,9 @@ async def fetch_page(session: AsyncSession, query: Any, key: Any, request: PageR
     rows = rows[:size]
     if backwards:
         rows.reverse()
-    items = [(encode_cursor(_key_of(row)), row) for row in rows]
+    items = [(encode_cursor(getattr(row, key.key)), row) for row in rows]
     return Page(
         items=items,
         has_next_page=more if not backwards else before is not None,
         has_previous_page=more if backwards else after is not None,
     )
-
-
-def _key_of(row: Any) -> int:
-    return row.id

@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.auth import AuthPolicy
+from domain.cards.common import CardPolicy
 
 
 class Settings(BaseSettings):
@@ -30,6 +31,9 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300, le=365 * 86_400)
     login_failures_max: int = Field(default=5, ge=1, le=100)
     login_lock_seconds: int = Field(default=900, ge=1, le=86_400)
+
+    card_failures_max: int = Field(default=5, ge=1, le=100)
+    card_lock_seconds: int = Field(default=1_800, ge=1, le=86_400)
 
     password_time_cost: int = Field(default=3, ge=1, le=20)
     password_memory_cost_kib: int = Field(default=65_536, ge=8, le=1_048_576)
@@ -61,6 +65,9 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+    def card_policy(self) -> CardPolicy:
+        return CardPolicy(failures_max=self.card_failures_max, lock_seconds=self.card_lock_seconds)
 
     def auth_policy(self) -> AuthPolicy:
         return AuthPolicy(

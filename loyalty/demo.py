@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import customers, members, organisation, partners
 from domain.access import StaffPrincipal
+from domain.cards import lifecycle, stock
 from domain.tables import Branch, StaffRole
 
 DEMO_PASSWORD = "demo-password"
@@ -41,6 +42,18 @@ MEMBERS = [  # name, id number, branch, club, grade, account, subscriber number
     ("Wang Fang", "440301198502020022", "SZ", "SZ-CLUB", "EMERALD", "80000002", "13800000002"),
     ("Zhang Min", "110101199003030033", "BJ", "BJ-CLUB", "SAPPHIRE", "80000003", "13900000003"),
 ]
+# Card stock: 50 cards of each type at HQ and at GD; Li Wei and Wang Fang hold cards (PIN 246810).
+CARD_BATCHES = [  # branch, card type, first number
+    ("HQ", "DIAMOND", 6210000000000001),
+    ("HQ", "EMERALD", 6220000000000001),
+    ("HQ", "SAPPHIRE", 6230000000000001),
+    ("GD", "DIAMOND", 6211000000000001),
+    ("GD", "EMERALD", 6221000000000001),
+    ("GD", "SAPPHIRE", 6231000000000001),
+]
+CARDS_PER_BATCH = 50
+DEMO_PIN = "246810"
+MEMBER_CARDS = {"Li Wei": "6211000000000001", "Wang Fang": "6221000000000001"}
 PROSPECT = "Pearl River Trading Co."  # a GD customer who is not (yet) a member
 PARTNERS = [("SKY-MILES", "Sky Airlines Miles", "HQ"), ("GD-MALL", "Guangdong Online Mall", "GD")]
 
@@ -56,6 +69,7 @@ class Demo:
     members: dict[str, int] = field(default_factory=dict)
     member_numbers: dict[str, str] = field(default_factory=dict)
     partners: dict[str, int] = field(default_factory=dict)
+    cards: dict[str, str] = field(default_factory=dict)  # member name → card number
 
 
 async def load_demo(session: AsyncSession) -> Demo | None:
@@ -97,7 +111,43 @@ async def load_demo(session: AsyncSession) -> Demo | None:
     demo.customers[PROSPECT] = prospect.id
     for code, name, branch in PARTNERS:
         demo.partners[code] = (await partners.create_partner(session, code=code, name=name, branch_code=branch)).id
+    await _demo_cards(session, demo, hq)
     return demo
+
+
+async def _demo_cards(session: AsyncSession, demo: Demo, hq: StaffPrincipal) -> None:
+    gd_branch = await session.get(Branch, demo.branches["GD"])
+    gd = StaffPrincipal(demo.staff["gd.operator"], StaffRole.CLUB_OPERATOR, gd_branch.id, gd_branch.path, session_id=0)
+    valid_until = date(date.today().year + 5, 12, 31)
+    for branch, card_type, first in CARD_BATCHES:
+        await stock.receive_batch(
+            session,
+            hq if branch == "HQ" else gd,
+            card_type=card_type,
+            valid_until=valid_until,
+            number_from=str(first),
+            number_to=str(first + CARDS_PER_BATCH - 1),
+            source="Demo card maker",
+        )
+    await stock.issue_cards(
+        session,
+        gd,
+        to_club_id=demo.clubs["GD-CLUB"],
+        received_by="Club desk",
+        number_from="6211000000000011",
+        number_to="6211000000000020",
+    )
+    for name, number in MEMBER_CARDS.items():
+        await lifecycle.hand_over(
+            session,
+            hq,
+            member_id=demo.members[name],
+            card_number=number,
+            receiver_id_number="self",
+            receiver_phone="13800000000",
+            pin=DEMO_PIN,
+        )
+        demo.cards[name] = number
 
 
 async def _demo_member(session, hq, demo, name, id_number, branch, club, grade, account_number, line) -> None:

@@ -29,6 +29,7 @@ from domain import auth
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from loyalty.config import Settings
 from resolvers.auth import AuthMutation
+from resolvers.cards import CardMutation, CardQuery
 from resolvers.context import Context, ReadSession, Services
 from resolvers.customers import CustomerMutation, CustomerQuery
 from resolvers.edge import refusal
@@ -45,8 +46,10 @@ def root_types() -> tuple[type, type]:
     class NodeQuery:
         node: relay.Node | None = relay.node(description="Any object by global ID, if you may see it; else null.")
 
-    query = merge_types("Query", (NodeQuery, MemberQuery, CustomerQuery, OrganisationQuery))
-    mutation = merge_types("Mutation", (AuthMutation, MemberMutation, CustomerMutation, OrganisationMutation))
+    query = merge_types("Query", (NodeQuery, MemberQuery, CustomerQuery, OrganisationQuery, CardQuery))
+    mutation = merge_types(
+        "Mutation", (AuthMutation, MemberMutation, CustomerMutation, OrganisationMutation, CardMutation)
+    )
     return query, mutation
 
 

@@ -16,6 +16,8 @@ from strawberry.dataloader import DataLoader
 from domain import customers, members, organisation, partners
 from domain.access import Permission, Principal, require_staff
 from domain.auth import AuthPolicy
+from domain.cards import queries as card_queries
+from domain.cards.common import CardPolicy
 from domain.errors import ErrorCode
 from domain.tables import Branch, Grade, Partner, Staff
 
@@ -27,6 +29,7 @@ class Services:
     sessions: async_sessionmaker  # transactions, for mutations
     read_sessions: async_sessionmaker  # autocommit: no BEGIN/ROLLBACK round trips for reads
     policy: AuthPolicy
+    card_policy: CardPolicy
 
 
 class ReadSession:
@@ -88,6 +91,11 @@ class Loaders:
         self.accounts_scoped = _loader(sessions, lambda s, ids: customers.get_accounts_scoped(s, p, ids))
         self.subscriber_numbers_by_account = _loader(sessions, customers.subscriber_numbers_by_account)
         self.members_scoped = _loader(sessions, lambda s, ids: members.get_members_scoped(s, p, ids))
+        self.cards_scoped = _loader(sessions, lambda s, numbers: card_queries.get_cards_scoped(s, p, numbers))
+        self.card_of_member = _loader(sessions, card_queries.usable_card_of_members)
+        self.card_history = _loader(sessions, card_queries.history)
+        self.card_batches = _loader(sessions, card_queries.batches)
+        self.applications_scoped = _loader(sessions, lambda s, ids: card_queries.get_applications_scoped(s, p, ids))
 
 
 @dataclass

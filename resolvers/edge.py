@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 from strawberry.types.base import has_object_definition
 
-from domain.errors import AccessDenied, DomainError, ErrorCode, Problem
+from domain.errors import AccessDenied, DomainError, ErrorCode, Problem, RecordedRefusal
 from domain.paging import Page, PageRequest
 from resolvers.context import Context
 from schema.common import UserError, connection
@@ -32,6 +32,10 @@ ID_TYPES = {
     "customer_manager_id": "Staff",
     "member_id": "Member",
     "partner_id": "Partner",
+    "to_club_id": "Club",
+    "to_staff_id": "Staff",
+    "holder_club_id": "Club",
+    "holder_staff_id": "Staff",
 }
 _id_digits_max = 18
 
@@ -65,6 +69,8 @@ def fields(data: Any, id_type: str | None = None) -> dict[str, Any]:
             value = decode_id(value, id_type if name == "id" else ID_TYPES[name], name)
         elif isinstance(value, list) and value and has_object_definition(value[0]):
             value = [fields(item) for item in value]
+        elif has_object_definition(value):
+            value = fields(value)
         result[name] = value
     return result
 
@@ -86,7 +92,10 @@ async def mutate(
     context: Context = info.context
     try:
         async with context.sessions.begin() as session:
-            result = await action(session)
+            try:
+                result = await action(session)
+            except RecordedRefusal as refusal:  # keep its record: the transaction commits
+                return payload(errors=user_errors(refusal.problems))
     except DomainError as error:
         return payload(errors=user_errors(error.problems))
     except IntegrityError as error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -14,6 +14,9 @@ from domain.members import RelationKind as DomainRelationKind
 from schema.common import Gender, IdDocumentType, MemberStatus, UserError, row_type
 from schema.customers import AccountType, CustomerType
 from schema.organisation import BranchType, ClubType, GradeType, StaffType, _ids
+
+if TYPE_CHECKING:
+    from schema.cards import CardType
 
 RelationKind = strawberry.enum(DomainRelationKind)
 
@@ -59,6 +62,10 @@ class MemberType(relay.Node):
     @strawberry.field(description="The customer's billing accounts.")
     async def accounts(self, info: strawberry.Info) -> list[AccountType]:
         return await info.context.loaders.accounts_by_customer.load(self.customer_id)
+
+    @strawberry.field(description="The member's usable card (ACTIVE or LOST), if any.")
+    async def card(self, info: strawberry.Info) -> Annotated[CardType, strawberry.lazy("schema.cards")] | None:
+        return await info.context.loaders.card_of_member.load(self.id)
 
     @strawberry.field
     async def customer_manager(self, info: strawberry.Info) -> StaffType | None:

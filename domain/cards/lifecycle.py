@@ -1,0 +1,490 @@
+"""A member's card [K4][K5]: apply, hand over, report lost, unfreeze, reissue, replace, cancel, PINs.
+
+Staff acting for a caller (counter, hotline) must see proof of identity: the ID document
+number, the card PIN, or a subscriber number with the member's password. Failed proofs and
+PINs are recorded and counted; too many lock the card for a while.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import clock, idempotency, passwords
+from domain.access import (
+    MemberPrincipal,
+    Permission,
+    Principal,
+    StaffPrincipal,
+    require_authenticated,
+    require_member,
+    require_staff,
+)
+from domain.cards.common import CardPolicy, event
+from domain.cards.common import card_number as parse_card_number
+from domain.cards.common import pin as pin_rule
+from domain.errors import DomainError, ErrorCode, Problem, RecordedRefusal
+from domain.members import member_in_scope
+from domain.tables import (
+    STOCK_STATES,
+    USABLE_STATES,
+    ApplicationStatus,
+    Branch,
+    Card,
+    CardAction,
+    CardApplication,
+    CardState,
+    Channel,
+    Customer,
+    Grade,
+    Member,
+    SubscriberNumber,
+)
+from domain.validation import Checker, note_length_max, text_length_max
+
+pickup_days_max = 90
+
+
+class ReplaceReason(StrEnum):
+    DAMAGED = "DAMAGED"
+    GRADE_CHANGE = "GRADE_CHANGE"
+
+
+@dataclass(frozen=True)
+class Proof:
+    """One way for a caller to prove who they are, checked against the card's member."""
+
+    id_document_number: str | None = None
+    card_pin: str | None = None
+    subscriber_number: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts on a card, through which channel."""
+
+    principal: MemberPrincipal | StaffPrincipal
+    channel: Channel
+
+    @property
+    def staff_id(self) -> int | None:
+        return self.principal.staff_id if isinstance(self.principal, StaffPrincipal) else None
+
+
+def _actor(principal: Principal, channel: str | None) -> Actor:
+    require_authenticated(principal)
+    if isinstance(principal, MemberPrincipal):
+        return Actor(
+            principal, Channel(channel) if channel in (Channel.SELF_SERVICE, Channel.WAP) else Channel.SELF_SERVICE
+        )
+    staff = require_staff(principal, Permission.CARD_SERVICE)
+    return Actor(staff, Channel(channel) if channel in (Channel.COUNTER, Channel.HOTLINE) else Channel.COUNTER)
+
+
+async def _card(session: AsyncSession, actor: Actor, number: Any, field: str = "cardNumber") -> Card:
+    """The card, locked, when the actor may act on it: the member's own, or in the staff's subtree."""
+    check = Checker()
+    parsed = parse_card_number(check, field, number)
+    check.raise_if_any()
+    row = (
+        await session.execute(
+            sa.select(Card, Branch.path).join(Branch).where(Card.number == parsed).with_for_update(of=Card)
+        )
+    ).first()
+    principal = actor.principal
+    visible = row is not None and (
+        row[0].member_id == principal.member_id if isinstance(principal, MemberPrincipal) else principal.covers(row[1])
+    )
+    if not visible:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such card in your scope.", field)
+    return row[0]
+
+
+def _require_state(card: Card, states: tuple[CardState, ...], field: str = "cardNumber") -> None:
+    if card.state not in states:
+        allowed = " or ".join(s.value for s in states)
+        raise DomainError(ErrorCode.INVALID_STATE, f"The card is {card.state.value}; it must be {allowed}.", field)
+
+
+# --- failed attempts ------------------------------------------------------------------------
+
+
+def _locked(card: Card) -> bool:
+    return card.locked_until is not None and card.locked_until > clock.now()
+
+
+def _fail_attempt(
+    session: AsyncSession, card: Card, actor: Actor, policy: CardPolicy, what: str, field: str
+) -> RecordedRefusal:
+    """Count a wrong PIN or proof, lock the card after too many, and record it; the caller raises."""
+    card.failed_attempt_count += 1
+    locked = card.failed_attempt_count >= policy.failures_max
+    if locked:
+        card.failed_attempt_count = 0
+        card.locked_until = clock.now() + timedelta(seconds=policy.lock_seconds)
+    session.add(
+        event(card, CardAction.PROOF_FAILED, card.state, branch_id=card.branch_id, staff_id=actor.staff_id,
+              channel=actor.channel, check=what, locked=locked or None)
+    )  # fmt: skip
+    if locked:
+        return RecordedRefusal(ErrorCode.LOCKED, "Too many failed attempts: the card is locked for a while.", field)
+    return RecordedRefusal(ErrorCode.INVALID_CREDENTIALS, f"The {what} does not match.", field)
+
+
+def _refuse_if_locked(card: Card) -> None:
+    if _locked(card):
+        raise DomainError(
+            ErrorCode.LOCKED, f"Too many failed attempts; try after {card.locked_until:%H:%M} UTC.", "cardNumber"
+        )
+
+
+async def _check_pin(
+    session: AsyncSession, card: Card, actor: Actor, policy: CardPolicy, value: Any, field: str
+) -> None:
+    _refuse_if_locked(card)
+    matches, _ = passwords.verify_secret(value if isinstance(value, str) else "", card.pin_hash)
+    if not matches:
+        raise _fail_attempt(session, card, actor, policy, "PIN", field)
+    card.failed_attempt_count = 0
+
+
+async def _check_proof(
+    session: AsyncSession, card: Card, actor: Actor, policy: CardPolicy, proof: Proof | None
+) -> str | None:
+    """Members prove themselves by logging in; staff must show one proof from the caller."""
+    if isinstance(actor.principal, MemberPrincipal):
+        return None
+    given = [k for k, v in vars(proof or Proof()).items() if v is not None and k != "password"]
+    if len(given) != 1:
+        raise DomainError(
+            ErrorCode.REQUIRED,
+            "Give one proof: ID document number, card PIN, or subscriber number and password.",
+            "proof",
+        )
+    _refuse_if_locked(card)
+    if proof.card_pin is not None:
+        await _check_pin(session, card, actor, policy, proof.card_pin, "proof.cardPin")
+        return "CARD_PIN"
+    member = await session.get(Member, card.member_id)
+    customer = await session.get(Customer, member.customer_id)
+    if proof.id_document_number is not None:
+        if proof.id_document_number.strip().upper() != customer.id_document_number.upper():
+            raise _fail_attempt(session, card, actor, policy, "ID document number", "proof.idDocumentNumber")
+        return "ID_DOCUMENT"
+    line = await session.get(SubscriberNumber, str(proof.subscriber_number)[:20])
+    matches, _ = passwords.verify_secret(proof.password or "", member.password_hash)
+    if line is None or line.customer_id != customer.id or not matches:
+        raise _fail_attempt(session, card, actor, policy, "subscriber number or password", "proof.subscriberNumber")
+    return "SUBSCRIBER_PASSWORD"
+
+
+# --- applications and hand-over ----------------------------------------------------------------
+
+
+async def _member_for(session: AsyncSession, actor: Actor, member_id: int | None) -> Member:
+    if isinstance(actor.principal, MemberPrincipal):
+        member = await session.get(Member, actor.principal.member_id, with_for_update=True)
+        assert member is not None
+        return member
+    return await member_in_scope(session, actor.principal, member_id, "memberId")
+
+
+async def apply_for_card(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    member_id: int | None = None,
+    pickup_at: datetime | None = None,
+    pickup_place: str | None = None,
+) -> CardApplication:
+    """A member, or staff for them, asks for a card and may book a pick-up time and place."""
+    actor = _actor(principal, None)
+    check = Checker()
+    pickup_place = check.text("pickupPlace", pickup_place, length_max=text_length_max)
+    if pickup_at is not None and not clock.now() < pickup_at <= clock.now() + timedelta(days=pickup_days_max):
+        check.fail("pickupAt", ErrorCode.OUT_OF_RANGE, f"pickupAt must be within the next {pickup_days_max} days.")
+    check.raise_if_any()
+    member = await _member_for(session, actor, member_id)
+    if await session.scalar(sa.select(Card.number).where(Card.member_id == member.id, Card.state.in_(USABLE_STATES))):
+        raise DomainError(ErrorCode.INVALID_STATE, "The member holds a card already.", "memberId")
+    if await session.scalar(
+        sa.select(CardApplication.id).where(
+            CardApplication.member_id == member.id, CardApplication.status != ApplicationStatus.FULFILLED
+        )
+    ):
+        raise DomainError(ErrorCode.DUPLICATE, "The member has an open card application.", "memberId")
+    application = CardApplication(
+        member_id=member.id,
+        status=ApplicationStatus.REQUESTED,
+        pickup_at=pickup_at,
+        pickup_place=pickup_place,
+        requested_by_staff_id=actor.staff_id,
+    )
+    session.add(application)
+    await session.flush()
+    return application
+
+
+async def approve_application(session: AsyncSession, principal: Principal, *, id: int | None) -> CardApplication:
+    staff = require_staff(principal, Permission.CARD_SERVICE)
+    application = await session.get(CardApplication, id, with_for_update=True) if id is not None else None
+    if application is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such application in your scope.", "id")
+    await member_in_scope(session, staff, application.member_id, "id")
+    if application.status != ApplicationStatus.REQUESTED:
+        raise DomainError(ErrorCode.INVALID_STATE, f"The application is {application.status.value}.", "id")
+    application.status = ApplicationStatus.APPROVED
+    application.approved_by_staff_id = staff.staff_id
+    await session.flush()
+    return application
+
+
+async def _grade_card_type(session: AsyncSession, member: Member) -> str:
+    grade = await session.get(Grade, member.grade_code)
+    assert grade is not None
+    return grade.card_type
+
+
+async def _stock_card_for(session: AsyncSession, actor: Actor, member: Member, number: Any, field: str) -> Card:
+    """A stock card in the staff's subtree, of the type the member's grade entitles them to [K5]."""
+    card = await _card(session, actor, number, field)
+    _require_state(card, STOCK_STATES, field)
+    card_type = await _grade_card_type(session, member)
+    if card.card_type != card_type:
+        raise DomainError(ErrorCode.INVALID_STATE, f"A {member.grade_code} member gets a {card_type} card.", field)
+    if card.valid_until <= clock.today():
+        raise DomainError(ErrorCode.INVALID_STATE, "This card has passed its validity date.", field)
+    return card
+
+
+async def _give(session: AsyncSession, card: Card, member: Member, actor: Actor, action: CardAction, **detail: Any):
+    before, branch_before = card.state, card.branch_id
+    card.state, card.member_id, card.branch_id = CardState.ACTIVE, member.id, member.branch_id
+    card.holder_club_id = card.holder_staff_id = None
+    card.updated_at = clock.now()
+    session.add(
+        event(card, action, before, branch_id=branch_before, staff_id=actor.staff_id, channel=actor.channel, **detail)
+    )
+
+
+async def hand_over(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    member_id: int | None,
+    card_number: str,
+    receiver_id_number: str,
+    receiver_phone: str,
+    pin: str,
+    channel: str | None = None,
+) -> Card:
+    """Staff give a stock card to a member, who sets the PIN; the card is ACTIVE [K4]."""
+    staff = require_staff(principal, Permission.CARD_SERVICE)
+    actor = Actor(staff, Channel.COUNTER)
+    check = Checker()
+    receiver_id_number = check.text("receiverIdNumber", receiver_id_number, length_max=32, required=True)
+    receiver_phone = check.phone("receiverPhone", receiver_phone, required=True)
+    new_pin = pin_rule(check, "pin", pin)
+    check.raise_if_any()
+    member = await member_in_scope(session, staff, member_id, "memberId")
+    if await session.scalar(sa.select(Card.number).where(Card.member_id == member.id, Card.state.in_(USABLE_STATES))):
+        raise DomainError(ErrorCode.INVALID_STATE, "The member holds a usable card already.", "memberId")
+    card = await _stock_card_for(session, actor, member, card_number, "cardNumber")
+    card.pin_hash = passwords.hash_secret(new_pin)
+    await _give(session, card, member, actor, CardAction.HAND_OVER, receiverIdNumber=receiver_id_number,
+                receiverPhone=receiver_phone)  # fmt: skip
+    application = (
+        await session.scalars(
+            sa.select(CardApplication)
+            .where(CardApplication.member_id == member.id, CardApplication.status != ApplicationStatus.FULFILLED)
+            .with_for_update()
+        )
+    ).first()
+    if application is not None:
+        application.status, application.card_number = ApplicationStatus.FULFILLED, card.number
+    await session.flush()
+    return card
+
+
+# --- loss, unfreeze, reissue, replace, cancel --------------------------------------------------
+
+
+async def report_lost(
+    session: AsyncSession,
+    principal: Principal,
+    policy: CardPolicy,
+    *,
+    card_number: str,
+    proof: Proof | None = None,
+    channel: str | None = None,
+    idempotency_key: str | None = None,
+) -> Card:
+    """The card is LOST at once: it cannot authenticate or redeem until unfrozen [K4]."""
+    actor = _actor(principal, channel)
+    who = actor.staff_id if actor.staff_id is not None else actor.principal.member_id
+    scope = f"reportCardLost:{type(actor.principal).__name__}:{who}"
+    replay = await idempotency.claim(session, scope, idempotency_key, {"card": card_number})
+    if replay is not None:
+        return await _card(session, actor, str(replay["card"]))
+    card = await _card(session, actor, card_number)
+    _require_state(card, (CardState.ACTIVE,))
+    how = await _check_proof(session, card, actor, policy, proof)
+    await _transition(session, card, actor, CardAction.REPORT_LOST, CardState.LOST, proof=how)
+    await idempotency.remember(session, scope, idempotency_key, {"card": str(card.number)})
+    return card
+
+
+async def unfreeze(
+    session: AsyncSession,
+    principal: Principal,
+    policy: CardPolicy,
+    *,
+    card_number: str,
+    proof: Proof | None = None,
+    channel: str | None = None,
+) -> Card:
+    actor = _actor(principal, channel)
+    card = await _card(session, actor, card_number)
+    _require_state(card, (CardState.LOST,))
+    how = await _check_proof(session, card, actor, policy, proof)
+    await _transition(session, card, actor, CardAction.UNFREEZE, CardState.ACTIVE, proof=how)
+    return card
+
+
+async def _transition(
+    session: AsyncSession,
+    card: Card,
+    actor: Actor,
+    action: CardAction,
+    to: CardState,
+    reason: str | None = None,
+    **detail,
+) -> None:
+    before = card.state
+    card.state, card.updated_at = to, clock.now()
+    session.add(event(card, action, before, branch_id=card.branch_id, staff_id=actor.staff_id, channel=actor.channel,
+                      reason=reason, **detail))  # fmt: skip
+    await session.flush()
+
+
+async def _swap(
+    session: AsyncSession, principal: Principal, old_number: str, new_number: str, *, action: CardAction,
+    old_states: tuple[CardState, ...], reason: str | None,
+) -> Card:  # fmt: skip
+    """A new card from stock takes the old one's place; the old is retired for good."""
+    staff = require_staff(principal, Permission.CARD_SERVICE)
+    actor = Actor(staff, Channel.COUNTER)
+    old = await _card(session, actor, old_number, "oldCardNumber")
+    _require_state(old, old_states, "oldCardNumber")
+    member = await session.get(Member, old.member_id, with_for_update=True)
+    assert member is not None
+    new = await _stock_card_for(session, actor, member, new_number, "newCardNumber")
+    await _transition(session, old, actor, action, CardState.RETIRED, reason, replacedBy=str(new.number))
+    old.replaced_by_number, new.replaces_number, new.pin_hash = new.number, old.number, old.pin_hash
+    await _give(session, new, member, actor, action, replaces=str(old.number))
+    await session.flush()
+    return new
+
+
+async def reissue(session: AsyncSession, principal: Principal, *, old_card_number: str, new_card_number: str) -> Card:
+    """A lost card is replaced; points and history stay with the member [K4]."""
+    return await _swap(session, principal, old_card_number, new_card_number, action=CardAction.REISSUE,
+                       old_states=(CardState.LOST,), reason="LOST")  # fmt: skip
+
+
+async def replace(
+    session: AsyncSession, principal: Principal, *, old_card_number: str, new_card_number: str, reason: str
+) -> Card:
+    """A damaged card, or one of a former grade's type, is replaced [K4][K5]."""
+    why = ReplaceReason(reason)
+    if why == ReplaceReason.GRADE_CHANGE:
+        old = await session.get(Card, int(old_card_number)) if str(old_card_number).isdigit() else None
+        member = await session.get(Member, old.member_id) if old and old.member_id else None
+        if member is not None and old.card_type == await _grade_card_type(session, member):
+            raise DomainError(ErrorCode.INVALID_STATE, "The card already matches the member's grade.", "reason")
+    return await _swap(session, principal, old_card_number, new_card_number, action=CardAction.REPLACE,
+                       old_states=USABLE_STATES, reason=why.value)  # fmt: skip
+
+
+async def cancel(session: AsyncSession, principal: Principal, *, card_number: str, reason: str) -> Card:
+    """The card ends for good, e.g. after the member left the network [K4]."""
+    staff = require_staff(principal, Permission.CARD_SERVICE)
+    actor = Actor(staff, Channel.COUNTER)
+    check = Checker()
+    reason = check.text("reason", reason, length_max=note_length_max, required=True)
+    check.raise_if_any()
+    card = await _card(session, actor, card_number)
+    _require_state(card, USABLE_STATES)
+    await _transition(session, card, actor, CardAction.CANCEL, CardState.CANCELLED, reason)
+    return card
+
+
+# --- PINs --------------------------------------------------------------------------------------
+
+
+async def change_pin(
+    session: AsyncSession, principal: Principal, policy: CardPolicy, *, card_number: str, old_pin: str, new_pin: str
+) -> Card:
+    """The member changes the PIN of their own card, proving the old one."""
+    member = require_member(principal)
+    actor = Actor(member, Channel.SELF_SERVICE)
+    check = Checker()
+    new_pin = pin_rule(check, "newPin", new_pin)
+    check.raise_if_any()
+    card = await _card(session, actor, card_number)
+    _require_state(card, (CardState.ACTIVE,))
+    await _check_pin(session, card, actor, policy, old_pin, "oldPin")
+    card.pin_hash = passwords.hash_secret(new_pin)
+    await _transition(session, card, actor, CardAction.CHANGE_PIN, card.state)
+    return card
+
+
+async def reset_pin(
+    session: AsyncSession,
+    principal: Principal,
+    policy: CardPolicy,
+    *,
+    card_number: str,
+    id_document_number: str,
+    new_pin: str,
+) -> Card:
+    """Staff set a new PIN after checking the member's ID document; this also lifts a PIN lock."""
+    staff = require_staff(principal, Permission.CARD_SERVICE)
+    actor = Actor(staff, Channel.COUNTER)
+    check = Checker()
+    new_pin = pin_rule(check, "newPin", new_pin)
+    check.text("idDocumentNumber", id_document_number, length_max=32, required=True)
+    check.raise_if_any()
+    card = await _card(session, actor, card_number)
+    _require_state(card, USABLE_STATES)
+    member = await session.get(Member, card.member_id)
+    customer = await session.get(Customer, member.customer_id)
+    if id_document_number.strip().upper() != customer.id_document_number.upper():
+        raise _fail_attempt(session, card, actor, policy, "ID document number", "idDocumentNumber")
+    card.pin_hash = passwords.hash_secret(new_pin)
+    card.failed_attempt_count, card.locked_until = 0, None
+    await _transition(session, card, actor, CardAction.RESET_PIN, card.state)
+    return card
+
+
+async def verify_card(session: AsyncSession, policy: CardPolicy, *, card_number: str, pin: str) -> Problem | Member:
+    """Card + PIN authentication (for partners and POS): a lost or locked card never passes."""
+    check = Checker()
+    number = parse_card_number(check, "cardNumber", card_number)
+    check.raise_if_any()
+    card = await session.get(Card, number, with_for_update=True)
+    if card is None or card.state != CardState.ACTIVE:
+        return Problem(ErrorCode.INVALID_CREDENTIALS, "This card cannot be used.", "cardNumber")
+    member = await session.get(Member, card.member_id)
+    actor = Actor(MemberPrincipal(member.id, "", 0), Channel.SYSTEM)
+    try:
+        await _check_pin(session, card, actor, policy, pin, "pin")
+    except DomainError as refused:
+        return refused.problems[0]
+    return member

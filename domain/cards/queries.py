@@ -1,0 +1,249 @@
+"""Reading cards: lists by number range, state, holder, branch and date; a card's history; stock counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.access import MemberPrincipal, Permission, Principal, may_read_member, require_staff, role_grants
+from domain.cards.common import card_number
+from domain.errors import ErrorCode
+from domain.organisation import branch_in_scope, subtree_branch_ids, visible
+from domain.paging import Page, PageRequest, fetch_page
+from domain.tables import (
+    STOCK_STATES,
+    USABLE_STATES,
+    Branch,
+    Card,
+    CardAction,
+    CardApplication,
+    CardBatch,
+    CardEvent,
+    CardState,
+    Grade,
+    Member,
+)
+from domain.validation import Checker
+
+period_days_max = 3_660
+
+
+def _day_range(check: Checker, start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """Inclusive dates as [start 00:00, day after end 00:00) in UTC."""
+    if start and end and start > end:
+        check.fail("to", ErrorCode.INVALID, "to must not be before from.")
+    begin = datetime.combine(start, time.min, tzinfo=UTC) if start else None
+    finish = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC) if end else None
+    return begin, finish
+
+
+async def list_cards(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageRequest,
+    *,
+    number_from: str | None = None,
+    number_to: str | None = None,
+    states: list[str] | None = None,
+    card_type: str | None = None,
+    branch_id: int | None = None,
+    holder_club_id: int | None = None,
+    holder_staff_id: int | None = None,
+    member_id: int | None = None,
+    operated_from: date | None = None,
+    operated_to: date | None = None,
+) -> Page[Card]:
+    actor = require_staff(principal, Permission.CARD_READ)
+    check = Checker()
+    low = card_number(check, "numberFrom", number_from) if number_from else None
+    high = card_number(check, "numberTo", number_to) if number_to else None
+    begin, finish = _day_range(check, operated_from, operated_to)
+    check.raise_if_any()
+    query = sa.select(Card).where(Card.branch_id.in_(subtree_branch_ids(actor.branch_path)))
+    if branch_id is not None:
+        root = await session.get(Branch, branch_id)
+        query = query.where(Card.branch_id.in_(subtree_branch_ids(root.path if root else "-")))
+    conditions = [
+        (low, Card.number >= low),
+        (high, Card.number <= high),
+        (card_type, Card.card_type == card_type),
+        (holder_club_id, Card.holder_club_id == holder_club_id),
+        (holder_staff_id, Card.holder_staff_id == holder_staff_id),
+        (member_id, Card.member_id == member_id),
+    ]
+    query = query.where(*[condition for value, condition in conditions if value is not None])
+    if states:
+        query = query.where(Card.state.in_([CardState(s) for s in states]))
+    if begin or finish:
+        events = sa.select(CardEvent.card_number)
+        events = events.where(CardEvent.occurred_at >= begin) if begin else events
+        events = events.where(CardEvent.occurred_at < finish) if finish else events
+        query = query.where(Card.number.in_(events.scalar_subquery()))
+    return await fetch_page(session, query, Card.number, page)
+
+
+async def get_cards_scoped(session: AsyncSession, principal: Principal, numbers: list[int]) -> list[Card | None]:
+    """Staff with card rights in the card's subtree, or the member who holds it."""
+    query = sa.select(Card, Branch.path).join(Branch).where(Card.number.in_(numbers))
+
+    def allowed(card: Card, path: str) -> bool:
+        if isinstance(principal, MemberPrincipal):
+            return card.member_id == principal.member_id
+        return role_grants(principal, Permission.CARD_READ) and principal.covers(path)
+
+    rows = {card.number: (card, path) for card, path in (await session.execute(query)).all()}
+    return [found[0] if found and allowed(*found) else None for found in (rows.get(n) for n in numbers)]
+
+
+async def usable_card_of_members(session: AsyncSession, member_ids: list[int]) -> list[Card | None]:
+    query = sa.select(Card).where(Card.member_id.in_(member_ids), Card.state.in_(USABLE_STATES))
+    rows = {c.member_id: c for c in (await session.scalars(query)).all()}
+    return [rows.get(i) for i in member_ids]
+
+
+async def history(session: AsyncSession, numbers: list[int]) -> list[list[CardEvent]]:
+    """Each card's operations, oldest first (at most 500 each; the receipt is on its batch)."""
+    query = sa.select(CardEvent).where(CardEvent.card_number.in_(numbers)).order_by(CardEvent.id)
+    grouped: dict[int, list[CardEvent]] = {n: [] for n in numbers}
+    for row in (await session.scalars(query.limit(500 * len(numbers)))).all():
+        grouped[row.card_number].append(row)
+    return [grouped[n][:500] for n in numbers]
+
+
+async def batches(session: AsyncSession, ids: list[int]) -> list[CardBatch | None]:
+    rows = {b.id: b for b in (await session.scalars(sa.select(CardBatch).where(CardBatch.id.in_(ids)))).all()}
+    return [rows.get(i) for i in ids]
+
+
+async def list_events(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageRequest,
+    *,
+    card_number: str | None = None,
+    member_id: int | None = None,
+    actions: list[str] | None = None,
+    states: list[str] | None = None,
+    occurred_from: date | None = None,
+    occurred_to: date | None = None,
+) -> Page[CardEvent]:
+    """Card operations by card, member, action, resulting state and inclusive date range."""
+    check = Checker()
+    number = _parse_number(check, card_number)
+    begin, finish = _day_range(check, occurred_from, occurred_to)
+    check.raise_if_any()
+    if isinstance(principal, MemberPrincipal):
+        query = sa.select(CardEvent).where(CardEvent.member_id == principal.member_id)
+    else:
+        actor = require_staff(principal, Permission.CARD_READ)
+        query = sa.select(CardEvent).where(CardEvent.branch_id.in_(subtree_branch_ids(actor.branch_path)))
+    conditions = [
+        (number, CardEvent.card_number == number),
+        (member_id, CardEvent.member_id == member_id),
+        (begin, CardEvent.occurred_at >= begin),
+        (finish, CardEvent.occurred_at < finish),
+    ]
+    query = query.where(*[condition for value, condition in conditions if value is not None])
+    if actions:
+        query = query.where(CardEvent.action.in_([CardAction(a) for a in actions]))
+    if states:
+        query = query.where(CardEvent.state_after.in_([CardState(s) for s in states]))
+    return await fetch_page(session, query, CardEvent.id, page)
+
+
+def _parse_number(check: Checker, value: str | None) -> int | None:
+    return card_number(check, "cardNumber", value) if value is not None else None
+
+
+async def list_applications(
+    session: AsyncSession, principal: Principal, page: PageRequest, *, status: str | None = None
+) -> Page[CardApplication]:
+    if isinstance(principal, MemberPrincipal):
+        query = sa.select(CardApplication).where(CardApplication.member_id == principal.member_id)
+    else:
+        actor = require_staff(principal, Permission.CARD_READ)
+        members = sa.select(Member.id).where(Member.branch_id.in_(subtree_branch_ids(actor.branch_path)))
+        query = sa.select(CardApplication).where(CardApplication.member_id.in_(members.scalar_subquery()))
+    if status is not None:
+        query = query.where(CardApplication.status == status)
+    return await fetch_page(session, query, CardApplication.id, page)
+
+
+async def get_applications_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Any]:
+    query = (
+        sa.select(CardApplication, Branch.path)
+        .join(Member, Member.id == CardApplication.member_id)
+        .join(Branch, Branch.id == Member.branch_id)
+        .where(CardApplication.id.in_(ids))
+    )
+    return await visible(session, query, ids, lambda a, path: may_read_member(principal, a.member_id, path))
+
+
+@dataclass(frozen=True)
+class StockCount:
+    card_type: str
+    received: int
+    issued: int
+    returned: int
+    voided: int
+    on_hand_now: int
+
+
+async def stock_count(
+    session: AsyncSession, principal: Principal, *, branch_id: int | None, start: date, end: date
+) -> list[StockCount]:
+    """Per card type, for a branch and everything below it: cards received, issued, returned and
+    voided in the inclusive period, and the stock on hand now [K3]."""
+    actor = require_staff(principal, Permission.CARD_READ)
+    check = Checker()
+    begin, finish = _day_range(check, start, end)
+    if (end - start).days > period_days_max:
+        check.fail("to", ErrorCode.OUT_OF_RANGE, f"A period is at most {period_days_max} days.")
+    check.raise_if_any()
+    branch = await branch_in_scope(session, actor, branch_id, "branchId")
+    branches = subtree_branch_ids(branch.path)
+    received = (
+        sa.select(CardBatch.card_type, sa.func.sum(CardBatch.card_count))
+        .where(CardBatch.branch_id.in_(branches), CardBatch.received_at >= begin, CardBatch.received_at < finish)
+        .group_by(CardBatch.card_type)
+    )
+    moved = (
+        sa.select(CardEvent.card_type, CardEvent.action, sa.func.count())
+        .where(
+            CardEvent.branch_id.in_(branches),
+            CardEvent.occurred_at >= begin,
+            CardEvent.occurred_at < finish,
+            CardEvent.action.in_([CardAction.ISSUE, CardAction.RETURN, CardAction.VOID, CardAction.SET_STATE]),
+            sa.or_(CardEvent.action != CardAction.SET_STATE, CardEvent.state_after == CardState.VOID),
+        )
+        .group_by(CardEvent.card_type, CardEvent.action)
+    )
+    on_hand = (
+        sa.select(Card.card_type, sa.func.count())
+        .where(Card.branch_id.in_(branches), Card.state.in_(STOCK_STATES))
+        .group_by(Card.card_type)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for card_type, total in (await session.execute(received)).all():
+        counts.setdefault(card_type, {})["received"] = int(total)
+    for card_type, action, total in (await session.execute(moved)).all():
+        key = {"ISSUE": "issued", "RETURN": "returned"}.get(action.value, "voided")
+        counts.setdefault(card_type, {})[key] = counts.get(card_type, {}).get(key, 0) + total
+    for card_type, total in (await session.execute(on_hand)).all():
+        counts.setdefault(card_type, {})["on_hand_now"] = total
+    order = {t: r for t, r in (await session.execute(sa.select(Grade.card_type, Grade.rank))).all()}
+    return [
+        StockCount(
+            t,
+            c.get("received", 0),
+            c.get("issued", 0),
+            c.get("returned", 0),
+            c.get("voided", 0),
+            c.get("on_hand_now", 0),
+        )
+        for t, c in sorted(counts.items(), key=lambda item: order.get(item[0], 99))
+    ]

@@ -1,0 +1,331 @@
+"""Card stock [K1]–[K3]: receive batches, issue down the hierarchy, transfer, return, void, set state.
+
+Every operation is one set-based statement over the selected cards and all-or-nothing: when a
+selected card is missing or not eligible, nothing changes and the offending numbers are listed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import clock
+from domain.access import Permission, Principal, StaffPrincipal, require_staff
+from domain.cards.common import Selection, parse_selection, receive_cards_max, shown, subtree_ids
+from domain.errors import DomainError, ErrorCode
+from domain.organisation import club_in_scope
+from domain.tables import STOCK_STATES, Branch, Card, CardAction, CardBatch, CardState, Grade, Staff, StaffRole
+from domain.validation import Checker, name_length_max, note_length_max
+
+_NUMBERS_RANGE = "generate_series(CAST(:first AS bigint), CAST(:last AS bigint))"
+_NUMBERS_LIST = "unnest(CAST(:numbers AS bigint[]))"
+
+
+@dataclass(frozen=True)
+class StockResult:
+    count: int
+    batch: CardBatch | None = None
+
+
+async def receive_batch(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    card_type: str,
+    valid_until: date,
+    number_from: str | None = None,
+    number_to: str | None = None,
+    numbers: list[str] | None = None,
+    source: str | None = None,
+) -> StockResult:
+    """Cards from the card maker or HQ enter the receiving branch's stock as INITIAL [K1]."""
+    actor = require_staff(principal, Permission.CARD_STOCK)
+    check = Checker()
+    selection = parse_selection(check, number_from, number_to, numbers, size_max=receive_cards_max)
+    source = check.text("source", source, length_max=name_length_max)
+    if valid_until <= clock.today():
+        check.fail("validUntil", ErrorCode.OUT_OF_RANGE, "validUntil must be after today.")
+    check.raise_if_any()
+    card_types = set((await session.scalars(sa.select(Grade.card_type))).all())
+    if card_type not in card_types:
+        raise DomainError(ErrorCode.NOT_FOUND, f"No card type {card_type}.", "cardType")
+    taken = (await session.scalars(sa.select(Card.number).where(selection.where(Card.number)).limit(1_000))).all()
+    if taken:
+        raise DomainError(ErrorCode.DUPLICATE, f"Cards already in the system: {shown(sorted(taken))}.", "numbers")
+    first, last = (
+        (selection.first, selection.last) if selection.first else (min(selection.numbers), max(selection.numbers))
+    )
+    batch = CardBatch(
+        branch_id=actor.branch_id,
+        card_type=card_type,
+        valid_until=valid_until,
+        card_count=selection.size,
+        first_number=first,
+        last_number=last,
+        source=source,
+        staff_id=actor.staff_id,
+    )
+    session.add(batch)
+    await session.flush()
+    numbers_sql = (
+        "generate_series(CAST(:first AS bigint), CAST(:last AS bigint))"
+        if selection.first
+        else "unnest(CAST(:numbers AS bigint[]))"
+    )
+    await session.execute(
+        sa.text(
+            f"""INSERT INTO card (number, card_type, state, valid_until, batch_id, branch_id)
+                SELECT n, :card_type, 'INITIAL', :valid_until, :batch, :branch FROM {numbers_sql} AS n"""
+        ),
+        {
+            "first": selection.first,
+            "last": selection.last,
+            "numbers": list(selection.numbers),
+            "card_type": card_type,
+            "valid_until": valid_until,
+            "batch": batch.id,
+            "branch": actor.branch_id,
+        },
+    )
+    return StockResult(count=selection.size, batch=batch)
+
+
+# --- moving stock -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Move:
+    action: CardAction
+    states: tuple[CardState, ...]  # states a selected card must be in
+    own_branch_only: bool  # held by the actor's own branch (else: anywhere in the actor's subtree)
+    new_state: CardState | None = None
+    new_branch_id: int | None = None
+    set_holders: bool = False
+    club_id: int | None = None
+    staff_id: int | None = None
+
+
+_MOVE_SQL = """
+WITH target AS (
+    SELECT number, state, branch_id FROM card WHERE {selection} ORDER BY number FOR UPDATE
+), eligible AS (
+    SELECT * FROM target WHERE state = ANY(CAST(:states AS text[])) AND branch_id = ANY(CAST(:branches AS bigint[]))
+), moved AS (
+    UPDATE card c SET
+        state = COALESCE(:new_state, c.state),
+        branch_id = COALESCE(CAST(:new_branch AS bigint), c.branch_id),
+        holder_club_id = CASE WHEN :set_holders THEN CAST(:club AS bigint) ELSE c.holder_club_id END,
+        holder_staff_id = CASE WHEN :set_holders THEN CAST(:holder AS bigint) ELSE c.holder_staff_id END,
+        updated_at = now()
+    FROM eligible e WHERE c.number = e.number
+    RETURNING c.number, c.card_type, c.state AS state_after, e.state AS state_before, e.branch_id AS branch_before
+), logged AS (
+    INSERT INTO card_event (card_number, card_type, action, state_before, state_after, branch_id, staff_id, channel,
+                            reason, detail)
+    SELECT number, card_type, :action, state_before, state_after, branch_before, :actor, 'COUNTER', :reason,
+           CAST(:detail AS jsonb)
+    FROM moved
+)
+SELECT (SELECT count(*) FROM target), (SELECT count(*) FROM moved)
+"""
+
+
+async def _move(
+    session: AsyncSession, actor: StaffPrincipal, selection: Selection, move: Move, reason: str | None, detail: dict
+) -> StockResult:
+    branches = [actor.branch_id] if move.own_branch_only else await subtree_ids(session, actor)
+    selection_sql = (
+        "number BETWEEN CAST(:first AS bigint) AND CAST(:last AS bigint)"
+        if selection.first
+        else "number = ANY(CAST(:numbers AS bigint[]))"
+    )
+    found, moved = (
+        await session.execute(
+            sa.text(_MOVE_SQL.format(selection=selection_sql)),
+            {
+                "first": selection.first,
+                "last": selection.last,
+                "numbers": list(selection.numbers),
+                "states": [s.value for s in move.states],
+                "branches": branches,
+                "new_state": move.new_state.value if move.new_state else None,
+                "new_branch": move.new_branch_id,
+                "set_holders": move.set_holders,
+                "club": move.club_id,
+                "holder": move.staff_id,
+                "action": move.action.value,
+                "actor": actor.staff_id,
+                "reason": reason,
+                "detail": json.dumps(detail),
+            },
+        )
+    ).one()
+    if found != selection.size:
+        raise DomainError(
+            ErrorCode.NOT_FOUND, f"Unknown cards: {shown(await _missing(session, selection))}.", "numbers"
+        )
+    if moved != found:
+        refused = await _ineligible(session, selection, move.states, branches)
+        raise DomainError(ErrorCode.INVALID_STATE, f"Cards that cannot be {_verb(move)}: {refused}.", "numbers")
+    return StockResult(count=moved)
+
+
+def _verb(move: Move) -> str:
+    return {"ISSUE": "issued", "TRANSFER": "transferred", "RETURN": "returned", "VOID": "voided"}.get(
+        move.action.value, "changed"
+    )
+
+
+async def _missing(session: AsyncSession, selection: Selection) -> list[int]:
+    numbers = _NUMBERS_RANGE if selection.first is not None else _NUMBERS_LIST
+    query = f"SELECT n FROM {numbers} AS n WHERE NOT EXISTS (SELECT 1 FROM card WHERE number = n) ORDER BY n LIMIT 100"
+    params = {"first": selection.first, "last": selection.last, "numbers": list(selection.numbers)}
+    return list((await session.execute(sa.text(query), params)).scalars())
+
+
+async def _ineligible(session: AsyncSession, selection: Selection, states: tuple, branches: list[int]) -> str:
+    query = (
+        sa.select(Card.number, Card.state)
+        .where(selection.where(Card.number))
+        .where(sa.or_(Card.state.not_in(states), Card.branch_id.not_in(branches)))
+        .order_by(Card.number)
+        .limit(100)
+    )
+    rows = (await session.execute(query)).all()
+    return shown([n for n, _ in rows]) + f" (e.g. {rows[0][0]} is {rows[0][1]} or held elsewhere)" if rows else "none"
+
+
+async def _holder(
+    session: AsyncSession, actor: StaffPrincipal, club_id: int | None, staff_id: int | None
+) -> tuple[int, dict[str, Any]]:
+    """The branch and description of the club or customer manager that receives cards."""
+    if (club_id is None) == (staff_id is None):
+        raise DomainError(ErrorCode.REQUIRED, "Give either a club or a customer manager.", "toClubId")
+    if club_id is not None:
+        club = await club_in_scope(session, actor, club_id, "toClubId")
+        return club.branch_id, {"club": club.code}
+    row = (await session.execute(sa.select(Staff, Branch.path).join(Branch).where(Staff.id == staff_id))).first()
+    if row is None or not actor.covers(row[1]) or row[0].role != StaffRole.CUSTOMER_MANAGER or not row[0].active:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such customer manager in your scope.", "toStaffId")
+    return row[0].branch_id, {"customerManager": row[0].username}
+
+
+def _check(number_from: Any, number_to: Any, numbers: Any, reason: Any, *, reason_required: bool = False):
+    check = Checker()
+    selection = parse_selection(check, number_from, number_to, numbers)
+    reason = check.text("reason", reason, length_max=note_length_max, required=reason_required)
+    return check, selection, reason
+
+
+async def issue_cards(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    to_club_id: int | None = None,
+    to_staff_id: int | None = None,
+    received_by: str,
+    place: str | None = None,
+    number_from: str | None = None,
+    number_to: str | None = None,
+    numbers: list[str] | None = None,
+) -> StockResult:
+    """Cards the actor's branch holds go to a club or customer manager at or below it [K2]."""
+    actor = require_staff(principal, Permission.CARD_STOCK)
+    check, selection, _ = _check(number_from, number_to, numbers, None)
+    received_by = check.text("receivedBy", received_by, length_max=name_length_max, required=True)
+    place = check.text("place", place)
+    check.raise_if_any()
+    branch_id, holder = await _holder(session, actor, to_club_id, to_staff_id)
+    move = Move(CardAction.ISSUE, STOCK_STATES, True, CardState.ISSUED, branch_id, True, to_club_id, to_staff_id)
+    return await _move(session, actor, selection, move, None, holder | {"receivedBy": received_by, "place": place})
+
+
+async def transfer_cards(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    to_club_id: int | None = None,
+    to_staff_id: int | None = None,
+    reason: str | None = None,
+    number_from: str | None = None,
+    number_to: str | None = None,
+    numbers: list[str] | None = None,
+) -> StockResult:
+    """Issued cards move between clubs and customer managers inside the actor's subtree [K3]."""
+    actor = require_staff(principal, Permission.CARD_STOCK)
+    check, selection, reason = _check(number_from, number_to, numbers, reason)
+    check.raise_if_any()
+    branch_id, holder = await _holder(session, actor, to_club_id, to_staff_id)
+    move = Move(CardAction.TRANSFER, (CardState.ISSUED,), False, None, branch_id, True, to_club_id, to_staff_id)
+    return await _move(session, actor, selection, move, reason, holder)
+
+
+async def return_cards(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    reason: str | None = None,
+    number_from: str | None = None,
+    number_to: str | None = None,
+    numbers: list[str] | None = None,
+) -> StockResult:
+    """Whole, unused cards the actor's branch holds go back to its parent branch [K3]."""
+    actor = require_staff(principal, Permission.CARD_STOCK)
+    check, selection, reason = _check(number_from, number_to, numbers, reason)
+    check.raise_if_any()
+    branch = await session.get(Branch, actor.branch_id)
+    if branch is None or branch.parent_id is None:
+        raise DomainError(ErrorCode.INVALID_STATE, "Headquarters has no parent branch to return cards to.", "numbers")
+    move = Move(CardAction.RETURN, STOCK_STATES, True, CardState.RETURNED, branch.parent_id, True)
+    return await _move(session, actor, selection, move, reason, {})
+
+
+async def void_cards(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    reason: str,
+    number_from: str | None = None,
+    number_to: str | None = None,
+    numbers: list[str] | None = None,
+) -> StockResult:
+    """Damaged stock cards are voided for good [K3]."""
+    actor = require_staff(principal, Permission.CARD_STOCK)
+    check, selection, reason = _check(number_from, number_to, numbers, reason, reason_required=True)
+    check.raise_if_any()
+    move = Move(CardAction.VOID, STOCK_STATES, False, CardState.VOID)
+    return await _move(session, actor, selection, move, reason, {})
+
+
+# Corrections among stock states; a member's card changes only through its own operations.
+_SETTABLE = {
+    CardState.INITIAL: (CardState.RETURNED, CardState.VOID),
+    CardState.RETURNED: (CardState.INITIAL, CardState.VOID),
+    CardState.VOID: (CardState.INITIAL, CardState.RETURNED),
+}
+
+
+async def set_card_state(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    state: str,
+    reason: str,
+    number_from: str | None = None,
+    number_to: str | None = None,
+    numbers: list[str] | None = None,
+) -> StockResult:
+    """Correct the stock state of one card or a range, with a reason [K3]."""
+    actor = require_staff(principal, Permission.CARD_STOCK)
+    check, selection, reason = _check(number_from, number_to, numbers, reason, reason_required=True)
+    target = CardState(state)
+    if target not in _SETTABLE:
+        check.fail("state", ErrorCode.INVALID, "Only INITIAL, RETURNED or VOID can be set directly.")
+    check.raise_if_any()
+    move = Move(CardAction.SET_STATE, _SETTABLE[target], False, target, set_holders=target != CardState.VOID)
+    return await _move(session, actor, selection, move, reason, {})

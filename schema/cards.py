@@ -1,0 +1,343 @@
+"""Membership cards as GraphQL types (roots are database rows)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from domain import clock, tables
+from domain.cards.lifecycle import ReplaceReason as DomainReplaceReason
+from schema.common import UserError, row_type
+from schema.members import MemberType
+from schema.organisation import BranchType, ClubType, StaffType, _ids
+
+CardState = strawberry.enum(
+    tables.CardState, description="Stock: INITIAL ISSUED RETURNED VOID. A member's: ACTIVE LOST RETIRED CANCELLED."
+)
+CardAction = strawberry.enum(tables.CardAction)
+Channel = strawberry.enum(tables.Channel)
+ApplicationStatus = strawberry.enum(tables.ApplicationStatus)
+ReplaceReason = strawberry.enum(DomainReplaceReason)
+
+
+@strawberry.type(name="CardBatch", description="Cards received together from the card maker or HQ [K1].")
+class CardBatchType:
+    card_type: str
+    valid_until: date
+    card_count: int
+    source: str | None
+    received_at: datetime
+
+    @strawberry.field
+    def first_number(self) -> str:
+        return str(self.first_number)
+
+    @strawberry.field
+    def last_number(self) -> str:
+        return str(self.last_number)
+
+    @strawberry.field
+    async def branch(self, info: strawberry.Info) -> BranchType:
+        return await info.context.loaders.branches.load(self.branch_id)
+
+    @strawberry.field
+    async def received_by(self, info: strawberry.Info) -> StaffType:
+        return await info.context.loaders.staff.load(self.staff_id)
+
+
+@strawberry.type(name="CardEvent", description="One operation on a card: who, when, channel, what, why.")
+class CardEventType:
+    card_type: str
+    action: CardAction
+    state_before: CardState
+    state_after: CardState
+    channel: Channel
+    reason: str | None
+    detail: JSON = strawberry.field(description="What the operation recorded: receiver, place, holder, proof used …")
+    occurred_at: datetime
+
+    @strawberry.field
+    def card_number(self) -> str:
+        return str(self.card_number)
+
+    @strawberry.field(description="The member of staff who did it; null when the member did it themselves.")
+    async def staff(self, info: strawberry.Info) -> StaffType | None:
+        return await info.context.loaders.staff.load(self.staff_id) if self.staff_id else None
+
+
+@strawberry.type(name="Card", description="A membership card, in stock or a member's [K1]–[K5].")
+class CardType(relay.Node):
+    card_type: str = strawberry.field(description="Follows the grade: DIAMOND, EMERALD, SAPPHIRE cards.")
+    state: CardState
+    valid_until: date
+    is_type_of = row_type(tables.Card)
+
+    @classmethod
+    def resolve_id(cls, root: tables.Card, *, info: strawberry.Info) -> str:
+        return str(root.number)
+
+    @strawberry.field
+    def number(self) -> str:
+        return str(self.number)
+
+    @strawberry.field(description="Locked for a while after too many wrong PINs or identity proofs.")
+    def locked(self) -> bool:
+        return self.locked_until is not None and self.locked_until > clock.now()
+
+    @strawberry.field(description="The branch whose stock holds the card, or the member's branch.")
+    async def branch(self, info: strawberry.Info) -> BranchType:
+        return await info.context.loaders.branches.load(self.branch_id)
+
+    @strawberry.field
+    async def holder_club(self, info: strawberry.Info) -> ClubType | None:
+        return await info.context.loaders.clubs.load(self.holder_club_id) if self.holder_club_id else None
+
+    @strawberry.field(description="The customer manager holding the card in stock.")
+    async def holder_staff(self, info: strawberry.Info) -> StaffType | None:
+        return await info.context.loaders.staff.load(self.holder_staff_id) if self.holder_staff_id else None
+
+    @strawberry.field
+    async def member(self, info: strawberry.Info) -> MemberType | None:
+        return await info.context.loaders.members_scoped.load(self.member_id) if self.member_id else None
+
+    @strawberry.field
+    async def batch(self, info: strawberry.Info) -> CardBatchType:
+        return await info.context.loaders.card_batches.load(self.batch_id)
+
+    @strawberry.field(description="The card this one replaced (reissue or replacement).")
+    def replaces_number(self) -> str | None:
+        return str(self.replaces_number) if self.replaces_number else None
+
+    @strawberry.field(description="The card that replaced this one.")
+    def replaced_by_number(self) -> str | None:
+        return str(self.replaced_by_number) if self.replaced_by_number else None
+
+    @strawberry.field(description="Every operation on the card, oldest first; the receipt is `batch`.")
+    async def history(self, info: strawberry.Info) -> list[CardEventType]:
+        return await info.context.loaders.card_history.load(self.number)
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        return await info.context.loaders.cards_scoped.load_many(_ids(node_ids))
+
+
+@strawberry.type(name="CardApplication", description="A member's request for a card, with an optional pick-up booking.")
+class CardApplicationType(relay.Node):
+    id: relay.NodeID[int]
+    status: ApplicationStatus
+    pickup_at: datetime | None
+    pickup_place: str | None
+    created_at: datetime
+    is_type_of = row_type(tables.CardApplication)
+
+    @strawberry.field
+    def card_number(self) -> str | None:
+        return str(self.card_number) if self.card_number else None
+
+    @strawberry.field
+    async def member(self, info: strawberry.Info) -> MemberType | None:
+        return await info.context.loaders.members_scoped.load(self.member_id)
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        return await info.context.loaders.applications_scoped.load_many(_ids(node_ids))
+
+
+@strawberry.type(name="CardStockCount", description="One card type's movements in the period and stock on hand now.")
+class CardStockCountType:
+    card_type: str
+    received: int
+    issued: int
+    returned: int
+    voided: int
+    on_hand_now: int
+
+
+# --- inputs and payloads ------------------------------------------------------------------
+
+NUMBERS = "A range numberFrom–numberTo (inclusive, same number of digits), or a list of up to 1,000 numbers."
+
+
+@strawberry.input(description=f"Receive cards into your branch's stock as INITIAL. {NUMBERS} At most 1,000,000 cards.")
+class ReceiveCardBatchInput:
+    card_type: str
+    valid_until: date
+    number_from: str | None = None
+    number_to: str | None = None
+    numbers: list[str] | None = None
+    source: str | None = strawberry.field(default=None, description="Card maker or HQ dispatch reference.")
+
+
+@strawberry.input(description=f"Issue cards your branch holds to a club or customer manager at or below it. {NUMBERS}")
+class IssueCardsInput:
+    received_by: str = strawberry.field(description="Who took delivery.")
+    to_club_id: relay.GlobalID | None = None
+    to_staff_id: relay.GlobalID | None = None
+    place: str | None = None
+    number_from: str | None = None
+    number_to: str | None = None
+    numbers: list[str] | None = None
+
+
+@strawberry.input(description=f"Move issued cards to another club or customer manager in your subtree. {NUMBERS}")
+class TransferCardsInput:
+    to_club_id: relay.GlobalID | None = None
+    to_staff_id: relay.GlobalID | None = None
+    reason: str | None = None
+    number_from: str | None = None
+    number_to: str | None = None
+    numbers: list[str] | None = None
+
+
+@strawberry.input(description=f"Return whole, unused cards your branch holds to the parent branch. {NUMBERS}")
+class ReturnCardsInput:
+    reason: str | None = None
+    number_from: str | None = None
+    number_to: str | None = None
+    numbers: list[str] | None = None
+
+
+@strawberry.input(description=f"Void damaged stock cards. {NUMBERS}")
+class VoidCardsInput:
+    reason: str
+    number_from: str | None = None
+    number_to: str | None = None
+    numbers: list[str] | None = None
+
+
+@strawberry.input(description=f"Correct stock states (INITIAL, RETURNED, VOID) with a reason. {NUMBERS}")
+class SetCardStateInput:
+    state: CardState
+    reason: str
+    number_from: str | None = None
+    number_to: str | None = None
+    numbers: list[str] | None = None
+
+
+@strawberry.type
+class CardStockPayload:
+    errors: list[UserError]
+    count: int | None = strawberry.field(default=None, description="How many cards changed.")
+    batch: CardBatchType | None = None
+
+
+@strawberry.input
+class ApplyForCardInput:
+    member_id: relay.GlobalID | None = strawberry.field(default=None, description="Staff: the member. Members: omit.")
+    pickup_at: datetime | None = None
+    pickup_place: str | None = None
+
+
+@strawberry.input
+class ApproveCardApplicationInput:
+    id: relay.GlobalID
+
+
+@strawberry.type
+class CardApplicationPayload:
+    errors: list[UserError]
+    application: CardApplicationType | None = None
+
+
+@strawberry.input
+class HandOverCardInput:
+    member_id: relay.GlobalID
+    card_number: str
+    receiver_id_number: str
+    receiver_phone: str
+    pin: str = strawberry.field(description="The member's chosen PIN: 6 digits, not a run or a repeat.")
+
+
+@strawberry.input(
+    description="Staff acting for a caller give exactly one: ID document number, card PIN, "
+    "or subscriber number with password."
+)
+class IdentityProofInput:
+    id_document_number: str | None = None
+    card_pin: str | None = None
+    subscriber_number: str | None = None
+    password: str | None = None
+
+
+@strawberry.input
+class ReportCardLostInput:
+    card_number: str
+    proof: IdentityProofInput | None = strawberry.field(default=None, description="Required when staff report.")
+    channel: Channel | None = None
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="A retry with the same key answers as the first call."
+    )
+
+
+@strawberry.input
+class UnfreezeCardInput:
+    card_number: str
+    proof: IdentityProofInput | None = None
+    channel: Channel | None = None
+
+
+@strawberry.input
+class ReissueCardInput:
+    old_card_number: str
+    new_card_number: str
+
+
+@strawberry.input
+class ReplaceCardInput:
+    old_card_number: str
+    new_card_number: str
+    reason: ReplaceReason
+
+
+@strawberry.input
+class CancelCardInput:
+    card_number: str
+    reason: str
+
+
+@strawberry.input
+class ChangeCardPinInput:
+    card_number: str
+    old_pin: str
+    new_pin: str
+
+
+@strawberry.input
+class ResetCardPinInput:
+    card_number: str
+    id_document_number: str
+    new_pin: str
+
+
+@strawberry.type
+class CardPayload:
+    errors: list[UserError]
+    card: CardType | None = None
+
+
+@strawberry.input
+class CardFilter:
+    number_from: str | None = None
+    number_to: str | None = None
+    states: list[CardState] | None = None
+    card_type: str | None = None
+    branch_id: relay.GlobalID | None = strawberry.field(default=None, description="This branch and below.")
+    holder_club_id: relay.GlobalID | None = None
+    holder_staff_id: relay.GlobalID | None = None
+    member_id: relay.GlobalID | None = None
+    operated_from: date | None = strawberry.field(default=None, description="Cards with an operation on or after.")
+    operated_to: date | None = strawberry.field(default=None, description="… and on or before (inclusive).")
+
+
+@strawberry.input
+class CardEventFilter:
+    card_number: str | None = None
+    member_id: relay.GlobalID | None = None
+    actions: list[CardAction] | None = None
+    states: list[CardState] | None = strawberry.field(default=None, description="State after the operation.")
+    occurred_from: date | None = None
+    occurred_to: date | None = None

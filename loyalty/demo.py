@@ -42,7 +42,7 @@ MEMBERS = [  # name, id number, branch, club, grade, account, subscriber number
     ("Wang Fang", "440301198502020022", "SZ", "SZ-CLUB", "EMERALD", "80000002", "13800000002"),
     ("Zhang Min", "110101199003030033", "BJ", "BJ-CLUB", "SAPPHIRE", "80000003", "13900000003"),
 ]
-# Card stock: 50 cards of each type at HQ and at GD; Li Wei and Wang Fang hold cards (PIN 246810).
+# Card stock: 50 cards of each type at HQ and at GD; Li Wei holds a card (PIN 246810).
 CARD_BATCHES = [  # branch, card type, first number
     ("HQ", "DIAMOND", 6210000000000001),
     ("HQ", "EMERALD", 6220000000000001),
@@ -53,7 +53,7 @@ CARD_BATCHES = [  # branch, card type, first number
 ]
 CARDS_PER_BATCH = 50
 DEMO_PIN = "246810"
-MEMBER_CARDS = {"Li Wei": "6211000000000001", "Wang Fang": "6221000000000001"}
+MEMBER_CARDS = {"Li Wei": "6211000000000001"}  # Wang Fang and Zhang Min have none yet
 PROSPECT = "Pearl River Trading Co."  # a GD customer who is not (yet) a member
 PARTNERS = [("SKY-MILES", "Sky Airlines Miles", "HQ"), ("GD-MALL", "Guangdong Online Mall", "GD")]
 

@@ -72,11 +72,7 @@ async def receive_batch(
     )
     session.add(batch)
     await session.flush()
-    numbers_sql = (
-        "generate_series(CAST(:first AS bigint), CAST(:last AS bigint))"
-        if selection.first
-        else "unnest(CAST(:numbers AS bigint[]))"
-    )
+    numbers_sql = _NUMBERS_RANGE if selection.first is not None else _NUMBERS_LIST
     await session.execute(
         sa.text(
             f"""INSERT INTO card (number, card_type, state, valid_until, batch_id, branch_id)
@@ -112,7 +108,9 @@ class Move:
 
 _MOVE_SQL = """
 WITH target AS (
-    SELECT number, state, branch_id FROM card WHERE {selection} ORDER BY number FOR UPDATE
+    SELECT number, state, branch_id FROM card
+    WHERE {selection} AND branch_id = ANY(CAST(:scope AS bigint[]))
+    ORDER BY number FOR UPDATE
 ), eligible AS (
     SELECT * FROM target WHERE state = ANY(CAST(:states AS text[])) AND branch_id = ANY(CAST(:branches AS bigint[]))
 ), moved AS (
@@ -138,7 +136,8 @@ SELECT (SELECT count(*) FROM target), (SELECT count(*) FROM moved)
 async def _move(
     session: AsyncSession, actor: StaffPrincipal, selection: Selection, move: Move, reason: str | None, detail: dict
 ) -> StockResult:
-    branches = [actor.branch_id] if move.own_branch_only else await subtree_ids(session, actor)
+    scope = await subtree_ids(session, actor)
+    branches = [actor.branch_id] if move.own_branch_only else scope
     selection_sql = (
         "number BETWEEN CAST(:first AS bigint) AND CAST(:last AS bigint)"
         if selection.first
@@ -153,6 +152,7 @@ async def _move(
                 "numbers": list(selection.numbers),
                 "states": [s.value for s in move.states],
                 "branches": branches,
+                "scope": scope,
                 "new_state": move.new_state.value if move.new_state else None,
                 "new_branch": move.new_branch_id,
                 "set_holders": move.set_holders,
@@ -166,9 +166,8 @@ async def _move(
         )
     ).one()
     if found != selection.size:
-        raise DomainError(
-            ErrorCode.NOT_FOUND, f"Unknown cards: {shown(await _missing(session, selection))}.", "numbers"
-        )
+        missing = shown(await _missing(session, selection, scope))
+        raise DomainError(ErrorCode.NOT_FOUND, f"No such cards in your scope: {missing}.", "numbers")
     if moved != found:
         refused = await _ineligible(session, selection, move.states, branches)
         raise DomainError(ErrorCode.INVALID_STATE, f"Cards that cannot be {_verb(move)}: {refused}.", "numbers")
@@ -181,10 +180,11 @@ def _verb(move: Move) -> str:
     )
 
 
-async def _missing(session: AsyncSession, selection: Selection) -> list[int]:
+async def _missing(session: AsyncSession, selection: Selection, scope: list[int]) -> list[int]:
     numbers = _NUMBERS_RANGE if selection.first is not None else _NUMBERS_LIST
-    query = f"SELECT n FROM {numbers} AS n WHERE NOT EXISTS (SELECT 1 FROM card WHERE number = n) ORDER BY n LIMIT 100"
-    params = {"first": selection.first, "last": selection.last, "numbers": list(selection.numbers)}
+    held = "SELECT 1 FROM card WHERE number = n AND branch_id = ANY(CAST(:scope AS bigint[]))"
+    query = f"SELECT n FROM {numbers} AS n WHERE NOT EXISTS ({held}) ORDER BY n LIMIT 100"
+    params = {"first": selection.first, "last": selection.last, "numbers": list(selection.numbers), "scope": scope}
     return list((await session.execute(sa.text(query), params)).scalars())
 
 

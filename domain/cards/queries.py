@@ -67,15 +67,15 @@ async def list_cards(
     if branch_id is not None:
         root = await session.get(Branch, branch_id)
         query = query.where(Card.branch_id.in_(subtree_branch_ids(root.path if root else "-")))
-    conditions = [
-        (low, Card.number >= low),
-        (high, Card.number <= high),
-        (card_type, Card.card_type == card_type),
-        (holder_club_id, Card.holder_club_id == holder_club_id),
-        (holder_staff_id, Card.holder_staff_id == holder_staff_id),
-        (member_id, Card.member_id == member_id),
+    tests = [
+        (low, Card.number.__ge__),
+        (high, Card.number.__le__),
+        (card_type, Card.card_type.__eq__),
+        (holder_club_id, Card.holder_club_id.__eq__),
+        (holder_staff_id, Card.holder_staff_id.__eq__),
+        (member_id, Card.member_id.__eq__),
     ]
-    query = query.where(*[condition for value, condition in conditions if value is not None])
+    query = query.where(*[test(value) for value, test in tests if value is not None])
     if states:
         query = query.where(Card.state.in_([CardState(s) for s in states]))
     if begin or finish:
@@ -141,13 +141,13 @@ async def list_events(
     else:
         actor = require_staff(principal, Permission.CARD_READ)
         query = sa.select(CardEvent).where(CardEvent.branch_id.in_(subtree_branch_ids(actor.branch_path)))
-    conditions = [
-        (number, CardEvent.card_number == number),
-        (member_id, CardEvent.member_id == member_id),
-        (begin, CardEvent.occurred_at >= begin),
-        (finish, CardEvent.occurred_at < finish),
+    tests = [
+        (number, CardEvent.card_number.__eq__),
+        (member_id, CardEvent.member_id.__eq__),
+        (begin, CardEvent.occurred_at.__ge__),
+        (finish, CardEvent.occurred_at.__lt__),
     ]
-    query = query.where(*[condition for value, condition in conditions if value is not None])
+    query = query.where(*[test(value) for value, test in tests if value is not None])
     if actions:
         query = query.where(CardEvent.action.in_([CardAction(a) for a in actions]))
     if states:

@@ -148,13 +148,13 @@ async def apply_customer_changes(session: AsyncSession, customer: Customer, clea
 async def customer_in_scope(
     session: AsyncSession, actor: StaffPrincipal, customer_id: int | None, field: str, *, lock: bool = False
 ) -> Customer:
-    query = sa.select(Customer, Branch.path).join(Branch).where(Customer.id == customer_id)
-    if lock:
-        query = query.with_for_update(of=Customer)
-    row = (await session.execute(query)).first() if customer_id is not None else None
-    if row is None or not actor.covers(row[1]):
+    customer = (
+        await session.get(Customer, customer_id, with_for_update=lock, populate_existing=lock) if customer_id else None
+    )
+    path = await session.scalar(sa.select(Branch.path).where(Branch.id == customer.branch_id)) if customer else None
+    if customer is None or not actor.covers(path):
         raise DomainError(ErrorCode.NOT_FOUND, "No such customer in your scope.", field)
-    return row[0]
+    return customer
 
 
 async def set_credit_level(

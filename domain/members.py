@@ -176,11 +176,12 @@ async def update_my_profile(session: AsyncSession, principal: Principal, **field
 
 
 async def member_in_scope(session: AsyncSession, actor: StaffPrincipal, member_id: int | None, field: str) -> Member:
-    query = sa.select(Member, Branch.path).join(Branch).where(Member.id == member_id).with_for_update(of=Member)
-    row = (await session.execute(query)).first() if member_id is not None else None
-    if row is None or not actor.covers(row[1]):
+    # Lock the member on its own: a join would be re-checked against the old branch row after a wait.
+    member = await session.get(Member, member_id, with_for_update=True, populate_existing=True) if member_id else None
+    path = await session.scalar(sa.select(Branch.path).where(Branch.id == member.branch_id)) if member else None
+    if member is None or not actor.covers(path):
         raise DomainError(ErrorCode.NOT_FOUND, "No such member in your scope.", field)
-    return row[0]
+    return member
 
 
 # --- reads ------------------------------------------------------------------------------

@@ -92,18 +92,16 @@ async def _card(session: AsyncSession, actor: Actor, number: Any, field: str = "
     check = Checker()
     parsed = parse_card_number(check, field, number)
     check.raise_if_any()
-    row = (
-        await session.execute(
-            sa.select(Card, Branch.path).join(Branch).where(Card.number == parsed).with_for_update(of=Card)
-        )
-    ).first()
+    # Lock the card on its own: a join would be re-checked against the old branch row after a wait.
+    card = await session.get(Card, parsed, with_for_update=True, populate_existing=True)
+    path = await session.scalar(sa.select(Branch.path).where(Branch.id == card.branch_id)) if card else None
     principal = actor.principal
-    visible = row is not None and (
-        row[0].member_id == principal.member_id if isinstance(principal, MemberPrincipal) else principal.covers(row[1])
+    visible = card is not None and (
+        card.member_id == principal.member_id if isinstance(principal, MemberPrincipal) else principal.covers(path)
     )
     if not visible:
         raise DomainError(ErrorCode.NOT_FOUND, "No such card in your scope.", field)
-    return row[0]
+    return card
 
 
 def _require_state(card: Card, states: tuple[CardState, ...], field: str = "cardNumber") -> None:

@@ -1,0 +1,419 @@
+"""A member's card: apply, hand over, loss with identity proofs, unfreeze, reissue, replace, cancel, PINs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain import clock
+from domain.cards import lifecycle
+from domain.cards.common import CardPolicy
+from loyalty.database import make_sessions
+from tests.api import gid, top_codes
+
+LI_WEI_CARD = "6211000000000001"
+LI_WEI_ID = "440101198001010011"
+CARD_FIELDS = "number state cardType locked replacesNumber replacedByNumber member { customer { name } }"
+
+
+def card_mutation(name: str, input_type: str) -> str:
+    return f"""mutation($input: {input_type}!) {{ {name}(input: $input) {{
+        errors {{ field code message }} card {{ {CARD_FIELDS} }} }} }}"""
+
+
+LOST = card_mutation("reportCardLost", "ReportCardLostInput")
+UNFREEZE = card_mutation("unfreezeCard", "UnfreezeCardInput")
+HAND_OVER = card_mutation("handOverCard", "HandOverCardInput")
+REISSUE = card_mutation("reissueCard", "ReissueCardInput")
+REPLACE = card_mutation("replaceCard", "ReplaceCardInput")
+CANCEL = card_mutation("cancelCard", "CancelCardInput")
+CHANGE_PIN = card_mutation("changeCardPin", "ChangeCardPinInput")
+RESET_PIN = card_mutation("resetCardPin", "ResetCardPinInput")
+APPLY = """mutation($input: ApplyForCardInput!) { applyForCard(input: $input) {
+    errors { field code message } application { id status pickupAt pickupPlace cardNumber } } }"""
+APPROVE = """mutation($input: ApproveCardApplicationInput!) { approveCardApplication(input: $input) {
+    errors { field code message } application { status } } }"""
+HISTORY = """query($number: String!) { card(number: $number) { state
+    history { action stateBefore stateAfter channel reason detail staff { username } } } }"""
+
+
+def first(answer: dict) -> dict:
+    return next(iter(answer.values()))
+
+
+def error_codes(answer: dict) -> list[tuple]:
+    return [(e["field"], e["code"]) for e in first(answer)["errors"]]
+
+
+async def history(api, number: str = LI_WEI_CARD) -> dict:
+    return (await api.data(HISTORY, {"number": number}, as_="hq_admin"))["card"]
+
+
+def shift_clock(monkeypatch, delta: timedelta) -> None:
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + delta)
+
+
+# --- apply and hand over -------------------------------------------------------------------------
+
+
+async def test_a_member_applies_and_books_a_pick_up_then_staff_approve_and_hand_over(api):
+    # given Wang Fang (Emerald, no card) books a pick-up at a counter
+    pickup = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0).isoformat()
+    await api.login("MEMBER", "13800000002")
+    api._tokens["wang"] = (await api.login("MEMBER", "13800000002"))["accessToken"]
+    applied = await api.gql(APPLY, {"input": {"pickupAt": pickup, "pickupPlace": "Futian counter"}}, as_="wang")
+    application = first(applied["data"])["application"]
+    assert (application["status"], application["pickupPlace"]) == ("REQUESTED", "Futian counter")
+    # when staff approve it and hand over an Emerald card
+    approved = await api.data(APPROVE, {"input": {"id": application["id"]}}, as_="agent")
+    assert first(approved)["application"]["status"] == "APPROVED"
+    handed = await api.data(HAND_OVER, {"input": {"memberId": gid("Member", api.demo.members["Wang Fang"]),
+        "cardNumber": "6221000000000001", "receiverIdNumber": "440301198502020022", "receiverPhone": "13800000002",
+        "pin": "135790"}}, as_="agent")  # fmt: skip
+    # then the card is hers and active, and the application is fulfilled
+    card = first(handed)["card"]
+    assert (card["state"], card["member"]["customer"]["name"]) == ("ACTIVE", "Wang Fang")
+    me = await api.gql("{ me { card { number state } } }", as_="wang")
+    assert me["data"]["me"]["card"] == {"number": "6221000000000001", "state": "ACTIVE"}
+    apps = await api.gql("{ cardApplications { edges { node { status cardNumber } } } }", as_="wang")
+    assert apps["data"]["cardApplications"]["edges"][0]["node"] == {
+        "status": "FULFILLED",
+        "cardNumber": "6221000000000001",
+    }
+    event = (await history(api, "6221000000000001"))["history"][-1]
+    assert event["action"] == "HAND_OVER"
+    assert event["detail"] == {"receiverIdNumber": "440301198502020022", "receiverPhone": "13800000002"}
+
+
+@pytest.mark.parametrize(
+    ("who", "changes", "field", "code"),
+    [
+        ("member", {}, "memberId", "INVALID_STATE"),  # Li Wei holds a card
+        ("agent", {"memberId": "Wang Fang", "pickupAt": "2020-01-01T10:00:00+00:00"}, "pickupAt", "OUT_OF_RANGE"),
+        ("agent", {"memberId": "Wang Fang", "pickupPlace": "p" * 201}, "pickupPlace", "TOO_LONG"),
+        ("agent", {"memberId": "Zhang Min"}, "memberId", "NOT_FOUND"),  # another branch's member
+    ],
+)
+async def test_apply_refusals(api, who, changes, field, code):
+    changes = {k: gid("Member", api.demo.members[v]) if k == "memberId" else v for k, v in changes.items()}
+    await api.token(who)
+    before = await api.fingerprint()
+    assert error_codes(await api.data(APPLY, {"input": changes}, as_=who)) == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+async def test_one_open_application_at_a_time_and_approval_once(api):
+    variables = {"input": {"memberId": gid("Member", api.demo.members["Wang Fang"])}}
+    application = first(await api.data(APPLY, variables, as_="agent"))["application"]
+    assert error_codes(await api.data(APPLY, variables, as_="agent")) == [(["input", "memberId"], "DUPLICATE")]
+    await api.data(APPROVE, {"input": {"id": application["id"]}}, as_="agent")
+    again = await api.data(APPROVE, {"input": {"id": application["id"]}}, as_="agent")
+    assert error_codes(again) == [(["input", "id"], "INVALID_STATE")]
+    unknown = await api.data(APPROVE, {"input": {"id": gid("CardApplication", 999)}}, as_="agent")
+    assert error_codes(unknown) == [(["input", "id"], "NOT_FOUND")]
+
+
+def hand_over_input(api, **changes):
+    wang = gid("Member", api.demo.members["Wang Fang"])
+    base = {"memberId": wang, "cardNumber": "6221000000000002", "receiverIdNumber": "440301198502020022"}
+    return base | {"receiverPhone": "13800000002", "pin": "135790"} | changes
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"cardNumber": "6211000000000002"}, "cardNumber", "INVALID_STATE"),  # a Diamond card for an Emerald member
+        ({"cardNumber": LI_WEI_CARD}, "cardNumber", "INVALID_STATE"),  # not in stock
+        ({"cardNumber": "6299000000000001"}, "cardNumber", "NOT_FOUND"),
+        ({"cardNumber": "6220000000000001"}, "cardNumber", "NOT_FOUND"),  # HQ's stock, outside GD's subtree
+        ({"pin": "123456"}, "pin", "INVALID"),
+        ({"pin": "111111"}, "pin", "INVALID"),
+        ({"pin": "12345"}, "pin", "INVALID"),
+        ({"receiverPhone": "phone"}, "receiverPhone", "INVALID"),
+        ({"memberId": "<Li Wei>"}, "memberId", "INVALID_STATE"),  # holds a card already
+    ],
+)
+async def test_hand_over_refusals(api, changes, field, code):
+    if changes.get("memberId") == "<Li Wei>":
+        changes = {"memberId": gid("Member", api.demo.members["Li Wei"]), "cardNumber": "6211000000000002"}
+    await api.token("agent")
+    before = await api.fingerprint()
+    answer = await api.data(HAND_OVER, {"input": hand_over_input(api, **changes)}, as_="agent")
+    assert error_codes(answer) == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+async def test_two_agents_handing_out_one_card_at_once_give_it_to_one_member(api):
+    import asyncio
+
+    # given Wang Fang and a second Emerald member in GD's subtree
+    await api.scalar(
+        "UPDATE member SET grade_code = 'EMERALD' WHERE id = :id RETURNING 1", id=api.demo.members["Li Wei"]
+    )
+    await api.scalar("UPDATE card SET state = 'CANCELLED' WHERE number = :n RETURNING 1", n=int(LI_WEI_CARD))
+    for who in ("agent", "club_operator"):
+        await api.token(who)
+    requests = [
+        api.gql(HAND_OVER, {"input": hand_over_input(api, memberId=gid("Member", api.demo.members[name]))}, as_=who)
+        for name, who in (("Wang Fang", "agent"), ("Li Wei", "club_operator"))
+    ]
+    answers = await asyncio.gather(*requests)
+    outcomes = sorted(tuple(e["code"] for e in a["data"]["handOverCard"]["errors"]) for a in answers)
+    assert outcomes == [(), ("INVALID_STATE",)]
+
+
+# --- loss and unfreeze -------------------------------------------------------------------------------
+
+
+async def test_a_member_reports_their_own_card_lost_at_once(api):
+    answer = await api.data(LOST, {"input": {"cardNumber": LI_WEI_CARD, "channel": "WAP"}}, as_="member")
+    assert first(answer)["card"]["state"] == "LOST"
+    event = (await history(api))["history"][-1]
+    assert (event["action"], event["channel"], event["staff"]) == ("REPORT_LOST", "WAP", None)
+
+
+@pytest.mark.parametrize(
+    ("proof", "recorded"),
+    [
+        ({"idDocumentNumber": LI_WEI_ID}, "ID_DOCUMENT"),
+        ({"cardPin": "246810"}, "CARD_PIN"),
+        ({"subscriberNumber": "13800000001", "password": "demo-password"}, "SUBSCRIBER_PASSWORD"),
+    ],
+)
+async def test_the_hotline_reports_loss_and_unfreezes_with_each_proof(api, proof, recorded):
+    lost = await api.data(
+        LOST, {"input": {"cardNumber": LI_WEI_CARD, "proof": proof, "channel": "HOTLINE"}}, as_="agent"
+    )
+    assert first(lost)["card"]["state"] == "LOST"
+    back = await api.data(UNFREEZE, {"input": {"cardNumber": LI_WEI_CARD, "proof": proof}}, as_="agent")
+    assert first(back)["card"]["state"] == "ACTIVE"
+    events = (await history(api))["history"][-2:]
+    assert [(e["action"], e["channel"], e["detail"]["proof"]) for e in events] == [
+        ("REPORT_LOST", "HOTLINE", recorded),
+        ("UNFREEZE", "COUNTER", recorded),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("proof", "field", "code"),
+    [
+        ({"idDocumentNumber": "440101198001019999"}, "proof.idDocumentNumber", "INVALID_CREDENTIALS"),
+        ({"cardPin": "975310"}, "proof.cardPin", "INVALID_CREDENTIALS"),
+        (
+            {"subscriberNumber": "13800000001", "password": "wrong-password"},
+            "proof.subscriberNumber",
+            "INVALID_CREDENTIALS",
+        ),
+        (
+            {"subscriberNumber": "13800000002", "password": "demo-password"},
+            "proof.subscriberNumber",
+            "INVALID_CREDENTIALS",
+        ),
+        ({}, "proof", "REQUIRED"),
+        ({"idDocumentNumber": LI_WEI_ID, "cardPin": "246810"}, "proof", "REQUIRED"),  # exactly one
+    ],
+)
+async def test_wrong_proofs_are_refused_recorded_and_counted(api, proof, field, code):
+    answer = await api.data(LOST, {"input": {"cardNumber": LI_WEI_CARD, "proof": proof}}, as_="agent")
+    assert error_codes(answer) == [(["input", field], code)]
+    state = await history(api)
+    assert state["state"] == "ACTIVE"
+    failures = [e for e in state["history"] if e["action"] == "PROOF_FAILED"]
+    assert len(failures) == (1 if code == "INVALID_CREDENTIALS" else 0)
+    assert await api.scalar("SELECT failed_attempt_count FROM card WHERE number = :n", n=int(LI_WEI_CARD)) == len(
+        failures
+    )
+
+
+async def test_five_wrong_proofs_lock_the_card_for_half_an_hour(api, monkeypatch):
+    wrong = {"input": {"cardNumber": LI_WEI_CARD, "proof": {"cardPin": "975310"}}}
+    codes = [error_codes(await api.data(LOST, wrong, as_="agent"))[0][1] for _ in range(5)]
+    assert codes == ["INVALID_CREDENTIALS"] * 4 + ["LOCKED"]
+    right = {"input": {"cardNumber": LI_WEI_CARD, "proof": {"idDocumentNumber": LI_WEI_ID}}}
+    assert error_codes(await api.data(LOST, right, as_="agent")) == [(["input", "cardNumber"], "LOCKED")]
+    # the member can still stop a card that may be in a thief's hands
+    assert first(await api.data(LOST, {"input": {"cardNumber": LI_WEI_CARD}}, as_="member"))["card"]["state"] == "LOST"
+    shift_clock(monkeypatch, timedelta(minutes=31))
+    assert first(await api.data(UNFREEZE, right, as_="agent"))["card"]["state"] == "ACTIVE"
+
+
+async def test_a_lost_card_cannot_authenticate_until_unfrozen(api, engine):
+    async def verify() -> object:
+        async with make_sessions(engine).begin() as session:
+            return await lifecycle.verify_card(session, CardPolicy(), card_number=LI_WEI_CARD, pin="246810")
+
+    assert getattr(await verify(), "member_number", None) == api.demo.member_numbers["Li Wei"]
+    await api.data(LOST, {"input": {"cardNumber": LI_WEI_CARD}}, as_="member")
+    assert getattr(await verify(), "code", None) == "INVALID_CREDENTIALS"
+    await api.data(UNFREEZE, {"input": {"cardNumber": LI_WEI_CARD}}, as_="member")
+    assert getattr(await verify(), "member_number", None) == api.demo.member_numbers["Li Wei"]
+
+
+async def test_a_replayed_loss_report_answers_the_same_and_records_once(api):
+    variables = {"input": {"cardNumber": LI_WEI_CARD, "idempotencyKey": "tap-1"}}
+    answers = [await api.data(LOST, variables, as_="member") for _ in range(3)]
+    assert [first(a)["errors"] for a in answers] == [[], [], []]
+    assert [e["action"] for e in (await history(api))["history"]].count("REPORT_LOST") == 1
+    other = {"input": {"cardNumber": "6211000000000002", "idempotencyKey": "tap-1"}}
+    assert error_codes(await api.data(LOST, other, as_="member")) == [
+        (["input", "idempotencyKey"], "IDEMPOTENCY_CONFLICT")
+    ]
+    no_key = {"input": {"cardNumber": LI_WEI_CARD}}
+    assert error_codes(await api.data(LOST, no_key, as_="member")) == [(["input", "cardNumber"], "INVALID_STATE")]
+
+
+async def test_concurrent_replays_of_a_loss_report_record_it_once(api):
+    import asyncio
+
+    await api.token("member")
+    variables = {"input": {"cardNumber": LI_WEI_CARD, "idempotencyKey": "double-tap"}}
+    answers = await asyncio.gather(*(api.data(LOST, variables, as_="member") for _ in range(4)))
+    assert all(first(a)["errors"] == [] for a in answers)
+    assert [e["action"] for e in (await history(api))["history"]].count("REPORT_LOST") == 1
+
+
+async def test_unfreeze_needs_a_lost_card(api):
+    answer = await api.data(UNFREEZE, {"input": {"cardNumber": LI_WEI_CARD}}, as_="member")
+    assert error_codes(answer) == [(["input", "cardNumber"], "INVALID_STATE")]
+
+
+# --- reissue, replace, cancel -------------------------------------------------------------------------
+
+
+async def test_a_lost_card_is_reissued_and_the_pin_carries_over(api):
+    await api.data(LOST, {"input": {"cardNumber": LI_WEI_CARD}}, as_="member")
+    answer = await api.data(
+        REISSUE, {"input": {"oldCardNumber": LI_WEI_CARD, "newCardNumber": "6211000000000002"}}, as_="agent"
+    )
+    new = first(answer)["card"]
+    assert (new["number"], new["state"], new["replacesNumber"]) == ("6211000000000002", "ACTIVE", LI_WEI_CARD)
+    old = await history(api)
+    assert old["state"] == "RETIRED"
+    assert old["history"][-1]["detail"] == {"replacedBy": "6211000000000002"}
+    change = {"input": {"cardNumber": "6211000000000002", "oldPin": "246810", "newPin": "975310"}}
+    assert first(await api.data(CHANGE_PIN, change, as_="member"))["errors"] == []
+    me = await api.data("{ me { card { number } } }", as_="member")
+    assert me["me"]["card"] == {"number": "6211000000000002"}
+
+
+@pytest.mark.parametrize(
+    ("mutation", "changes", "field", "code"),
+    [
+        (REISSUE, {}, "oldCardNumber", "INVALID_STATE"),  # not lost
+        (REPLACE, {"newCardNumber": "6221000000000002", "reason": "DAMAGED"}, "newCardNumber", "INVALID_STATE"),  # type
+        (REPLACE, {"reason": "GRADE_CHANGE"}, "reason", "INVALID_STATE"),  # the grade has not changed
+        (REPLACE, {"newCardNumber": "6211000000000011", "reason": "DAMAGED"}, "newCardNumber", "INVALID_STATE"),
+        (REPLACE, {"newCardNumber": "123", "reason": "DAMAGED"}, "newCardNumber", "INVALID"),
+    ],
+)
+async def test_reissue_and_replace_refusals(api, mutation, changes, field, code):
+    await api.data(VOID_ONE, {"input": {"numbers": ["6211000000000011"], "reason": "x"}}, as_="hq_admin")
+    await api.token("agent")
+    before = await api.fingerprint()
+    variables = {"input": {"oldCardNumber": LI_WEI_CARD, "newCardNumber": "6211000000000002"} | changes}
+    if mutation == REISSUE:
+        variables["input"].pop("reason", None)
+    assert error_codes(await api.data(mutation, variables, as_="agent")) == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+VOID_ONE = "mutation($input: VoidCardsInput!) { voidCards(input: $input) { errors { code } } }"
+
+
+async def test_a_grade_change_entitles_the_member_to_a_card_of_the_new_type(api):
+    await api.scalar(
+        "UPDATE member SET grade_code = 'EMERALD' WHERE id = :id RETURNING 1", id=api.demo.members["Li Wei"]
+    )
+    variables = {"input": {"oldCardNumber": LI_WEI_CARD, "newCardNumber": "6221000000000003", "reason": "GRADE_CHANGE"}}
+    card = first(await api.data(REPLACE, variables, as_="club_operator"))["card"]
+    assert (card["cardType"], card["state"]) == ("EMERALD", "ACTIVE")
+    assert (await history(api))["history"][-1]["reason"] == "GRADE_CHANGE"
+
+
+async def test_cancel_ends_a_card_for_good(api):
+    answer = await api.data(CANCEL, {"input": {"cardNumber": LI_WEI_CARD, "reason": "Left the network"}}, as_="agent")
+    assert first(answer)["card"]["state"] == "CANCELLED"
+    for mutation, variables in (
+        (CANCEL, {"cardNumber": LI_WEI_CARD, "reason": "again"}),
+        (UNFREEZE, {"cardNumber": LI_WEI_CARD, "proof": {"idDocumentNumber": LI_WEI_ID}}),
+        (LOST, {"cardNumber": LI_WEI_CARD, "proof": {"idDocumentNumber": LI_WEI_ID}}),
+    ):
+        assert error_codes(await api.data(mutation, {"input": variables}, as_="agent")) == [
+            (["input", "cardNumber"], "INVALID_STATE")
+        ]
+    no_reason = await api.data(CANCEL, {"input": {"cardNumber": "6211000000000002", "reason": ""}}, as_="agent")
+    assert error_codes(no_reason) == [(["input", "reason"], "REQUIRED")]
+
+
+# --- PINs ---------------------------------------------------------------------------------------------
+
+
+async def test_five_wrong_pins_lock_the_card_and_a_staff_reset_lifts_it(api, monkeypatch):
+    wrong = {"input": {"cardNumber": LI_WEI_CARD, "oldPin": "975310", "newPin": "135790"}}
+    codes = [error_codes(await api.data(CHANGE_PIN, wrong, as_="member"))[0] for _ in range(5)]
+    assert codes == [(["input", "oldPin"], "INVALID_CREDENTIALS")] * 4 + [(["input", "oldPin"], "LOCKED")]
+    right = {"input": {"cardNumber": LI_WEI_CARD, "oldPin": "246810", "newPin": "135790"}}
+    assert error_codes(await api.data(CHANGE_PIN, right, as_="member")) == [(["input", "cardNumber"], "LOCKED")]
+    locked = await api.data("{ me { card { locked } } }", as_="member")
+    assert locked["me"]["card"]["locked"] is True
+    attempts = await api.scalar("SELECT count(*) FROM card_event WHERE action = 'PROOF_FAILED'")
+    assert attempts == 5
+    # when staff reset the PIN after checking the ID document
+    reset = {"input": {"cardNumber": LI_WEI_CARD, "idDocumentNumber": LI_WEI_ID, "newPin": "135790"}}
+    assert first(await api.data(RESET_PIN, reset, as_="agent"))["card"]["locked"] is False
+    # then the new PIN works
+    change = {"input": {"cardNumber": LI_WEI_CARD, "oldPin": "135790", "newPin": "975310"}}
+    assert first(await api.data(CHANGE_PIN, change, as_="member"))["errors"] == []
+
+
+async def test_a_pin_lock_ends_by_itself(api, monkeypatch):
+    wrong = {"input": {"cardNumber": LI_WEI_CARD, "oldPin": "975310", "newPin": "135790"}}
+    for _ in range(5):
+        await api.data(CHANGE_PIN, wrong, as_="member")
+    shift_clock(monkeypatch, timedelta(minutes=31))
+    right = {"input": {"cardNumber": LI_WEI_CARD, "oldPin": "246810", "newPin": "135790"}}
+    assert first(await api.data(CHANGE_PIN, right, as_="member"))["errors"] == []
+
+
+@pytest.mark.parametrize(
+    ("mutation", "who", "changes", "field", "code"),
+    [
+        (CHANGE_PIN, "member", {"newPin": "654321"}, "newPin", "INVALID"),
+        (CHANGE_PIN, "member", {"cardNumber": "6211000000000002"}, "cardNumber", "NOT_FOUND"),  # not hers
+        (RESET_PIN, "agent", {"idDocumentNumber": "X1"}, "idDocumentNumber", "INVALID_CREDENTIALS"),
+        (RESET_PIN, "agent", {"newPin": "000000"}, "newPin", "INVALID"),
+    ],
+)
+async def test_pin_refusals(api, mutation, who, changes, field, code):
+    base = {"cardNumber": LI_WEI_CARD, "oldPin": "246810", "newPin": "135790", "idDocumentNumber": LI_WEI_ID}
+    keys = {"oldPin"} if mutation == CHANGE_PIN else {"idDocumentNumber"}
+    variables = {k: v for k, v in (base | changes).items() if k in keys | {"cardNumber", "newPin"}}
+    answer = await api.data(mutation, {"input": variables}, as_=who)
+    assert error_codes(answer) == [(["input", field], code)]
+
+
+async def test_pins_are_stored_only_as_argon2id_hashes(api):
+    stored = await api.scalar("SELECT pin_hash FROM card WHERE number = :n", n=int(LI_WEI_CARD))
+    assert stored.startswith("$argon2id$") and "246810" not in stored
+
+
+# --- history queries --------------------------------------------------------------------------------------
+
+EVENTS = """query($filter: CardEventFilter) { cardEvents(filter: $filter, first: 50) { edges { node {
+    cardNumber action stateAfter } } } }"""
+
+
+async def test_card_operations_are_queryable_by_card_member_state_and_date(api):
+    await api.data(LOST, {"input": {"cardNumber": LI_WEI_CARD}}, as_="member")
+    today = datetime.now(UTC).date().isoformat()
+    by_member = {"memberId": gid("Member", api.demo.members["Li Wei"]), "states": ["LOST"], "occurredFrom": today,
+                 "occurredTo": today}  # fmt: skip
+    edges = (await api.data(EVENTS, {"filter": by_member}, as_="auditor"))["cardEvents"]["edges"]
+    assert [e["node"]["action"] for e in edges] == ["REPORT_LOST"]
+    by_card = (await api.data(EVENTS, {"filter": {"cardNumber": LI_WEI_CARD}}, as_="member"))["cardEvents"]["edges"]
+    assert [e["node"]["action"] for e in by_card] == ["HAND_OVER", "REPORT_LOST"]
+    past = {"occurredFrom": "2001-01-01", "occurredTo": "2001-01-31"}
+    assert (await api.data(EVENTS, {"filter": past}, as_="auditor"))["cardEvents"]["edges"] == []
+    assert top_codes(await api.gql(EVENTS, {"filter": {}}, as_="settlement_clerk")) == ["FORBIDDEN"]

@@ -383,6 +383,8 @@ class Card(SQLModel, table=True):
     __tablename__ = "card"
     __table_args__ = (
         sa.Index("ix_card_stock", "branch_id", "state", "card_type"),
+        # Stock cards have no member: index only members' cards, so receiving stock stays cheap.
+        sa.Index("ix_card_member", "member_id", postgresql_where=sa.text("member_id IS NOT NULL")),
         # A member holds at most one usable card [K5].
         sa.Index(
             "uq_card_usable_per_member",
@@ -396,12 +398,12 @@ class Card(SQLModel, table=True):
     card_type: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
     state: CardState = Field(sa_column=sa.Column(_enum(CardState, "state"), nullable=False))
     valid_until: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
-    batch_id: int = _fk("card_batch.id")
+    batch_id: int = _fk("card_batch.id", index=False)
     # The branch whose stock holds the card; for a member's card, the member's branch.
     branch_id: int = Field(sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("branch.id"), nullable=False))
     holder_club_id: int | None = _fk("club.id", nullable=True, index=False)
     holder_staff_id: int | None = _fk("staff.id", nullable=True, index=False)
-    member_id: int | None = _fk("member.id", nullable=True)
+    member_id: int | None = _fk("member.id", nullable=True, index=False)
     pin_hash: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
     failed_attempt_count: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
     locked_until: datetime | None = _timestamp()

@@ -105,3 +105,16 @@ async def api(app, engine: AsyncEngine, demo: Demo) -> AsyncIterator[Api]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield Api(client, engine, demo)
+
+
+@pytest.fixture
+def statements(engine):
+    """The SQL statements the app sends while the test runs."""
+    counted: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        counted.append(statement)
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", count)
+    yield counted
+    sa.event.remove(engine.sync_engine, "before_cursor_execute", count)

@@ -87,8 +87,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["member_id"], ["member.id"], name=op.f("fk_card_member_id_member")),
         sa.PrimaryKeyConstraint("number", name=op.f("pk_card")),
     )
-    op.create_index(op.f("ix_card_batch_id"), "card", ["batch_id"], unique=False)
-    op.create_index(op.f("ix_card_member_id"), "card", ["member_id"], unique=False)
+    op.create_index(
+        "ix_card_member", "card", ["member_id"], unique=False, postgresql_where=sa.text("member_id IS NOT NULL")
+    )
     op.create_index("ix_card_stock", "card", ["branch_id", "state", "card_type"], unique=False)
     op.create_index(
         "uq_card_usable_per_member",
@@ -247,8 +248,7 @@ def downgrade() -> None:
         "uq_card_usable_per_member", table_name="card", postgresql_where=sa.text("state IN ('ACTIVE', 'LOST')")
     )
     op.drop_index("ix_card_stock", table_name="card")
-    op.drop_index(op.f("ix_card_member_id"), table_name="card")
-    op.drop_index(op.f("ix_card_batch_id"), table_name="card")
+    op.drop_index("ix_card_member", table_name="card", postgresql_where=sa.text("member_id IS NOT NULL"))
     op.drop_table("card")
     op.drop_index(op.f("ix_card_batch_branch_id"), table_name="card_batch")
     op.drop_table("card_batch")

@@ -15,6 +15,7 @@ from domain.access import (
     may_read_member,
     require_staff,
 )
+from domain.cards.common import parse_selection, pin
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.paging import PageRequest, _size, decode_cursor, encode_cursor
 from domain.tables import StaffRole
@@ -100,3 +101,33 @@ def test_search_escapes_like_wildcards():
     text, pattern = search_terms(" 50%_off\\ ")
     assert text == "50%_off\\"
     assert pattern == "%50\\%\\_off\\\\%"
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("246810", True), ("135790", True), ("975310", True), ("123456", False), ("654321", False), ("000000", False),
+     ("12345", False), ("12345a", False), (123456, False)],
+)  # fmt: skip
+def test_pins_are_six_digits_and_not_trivial(value, ok):
+    check = Checker()
+    assert (pin(check, "pin", value) is not None) == ok
+    assert (not check.problems) == ok
+
+
+@pytest.mark.parametrize(
+    ("number_from", "number_to", "numbers", "size", "code"),
+    [
+        ("62100001", "62100010", None, 10, None),
+        (None, None, ["62100001", "62100005"], 2, None),
+        ("62100010", "62100001", None, None, ErrorCode.INVALID),
+        ("62100001", "621000010", None, None, ErrorCode.INVALID),
+        ("62100001", "62200001", None, None, ErrorCode.OUT_OF_RANGE),  # 100,001 > 100,000
+        ("1234567", "1234568", None, None, ErrorCode.INVALID),  # 7 digits
+        (None, None, None, None, ErrorCode.REQUIRED),
+    ],
+)
+def test_card_selections(number_from, number_to, numbers, size, code):
+    check = Checker()
+    selection = parse_selection(check, number_from, number_to, numbers)
+    assert (selection.size if selection else None) == size
+    assert {p.code for p in check.problems} == ({code} if code else set())

@@ -345,3 +345,28 @@ async def test_staff_see_only_cards_in_their_subtree(api):
     assert await card(api, "6210000000000001", "club_operator") is None
     assert await card(api, "6211000000000001", "other_branch_operator") is None
     assert await card(api, "6211000000000002", "member") is None
+
+
+async def test_a_card_is_a_node_under_the_same_rules(api):
+    query = "query($id: ID!) { node(id: $id) { ... on Card { number state } } }"
+    li_wei = gid("Card", 6211000000000001)
+    assert (await api.data(query, {"id": li_wei}, as_="member"))["node"] == {
+        "number": "6211000000000001",
+        "state": "ACTIVE",
+    }
+    assert (await api.data(query, {"id": li_wei}, as_="other_member"))["node"] is None
+    assert (await api.data(query, {"id": li_wei}, as_="other_branch_operator"))["node"] is None
+
+
+async def test_a_cards_page_costs_the_same_statements_whatever_its_size(api, statements):
+    # pages starting at Li Wei's card, so every nested field has something to load
+    query = """query($first: Int) { cards(first: $first, filter: {numberFrom: "6211000000000001"}) { edges { node { number state branch { code }
+        holderClub { code } batch { cardCount receivedBy { username } } member { memberNumber }
+        history { action staff { username } } } } } }"""
+    await api.token("hq_admin")
+    counts = {}
+    for size in (5, 60):
+        statements.clear()
+        assert len((await api.data(query, {"first": size}, as_="hq_admin"))["cards"]["edges"]) == size
+        counts[size] = len(statements)
+    assert counts[5] == counts[60], counts

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-import sqlalchemy as sa
 
 from tests.api import gid, top_codes
 
@@ -245,18 +244,6 @@ async def test_node_obeys_the_same_rules_as_member(api, who, target, visible):
 async def test_node_of_unknown_or_odd_ids_is_null(api):
     for node_id in (gid("Member", 999), gid("Member", "abc"), gid("Nothing", 1), gid("Member", "9" * 40)):
         assert (await api.gql(NODE, {"id": node_id}, as_="hq_admin"))["data"]["node"] is None
-
-
-@pytest.fixture
-def statements(engine):
-    counted: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        counted.append(statement)
-
-    sa.event.listen(engine.sync_engine, "before_cursor_execute", count)
-    yield counted
-    sa.event.remove(engine.sync_engine, "before_cursor_execute", count)
 
 
 async def test_a_members_page_costs_the_same_statements_whatever_its_size(api, statements):

@@ -360,7 +360,8 @@ async def test_a_card_is_a_node_under_the_same_rules(api):
 
 async def test_a_cards_page_costs_the_same_statements_whatever_its_size(api, statements):
     # pages starting at Li Wei's card, so every nested field has something to load
-    query = """query($first: Int) { cards(first: $first, filter: {numberFrom: "6211000000000001"}) { edges { node { number state branch { code }
+    query = """query($first: Int) { cards(first: $first, filter: {numberFrom: "6211000000000001"}) {
+        edges { node { number state branch { code }
         holderClub { code } batch { cardCount receivedBy { username } } member { memberNumber }
         history { action staff { username } } } } } }"""
     await api.token("hq_admin")

@@ -417,3 +417,42 @@ async def test_card_operations_are_queryable_by_card_member_state_and_date(api):
     past = {"occurredFrom": "2001-01-01", "occurredTo": "2001-01-31"}
     assert (await api.data(EVENTS, {"filter": past}, as_="auditor"))["cardEvents"]["edges"] == []
     assert top_codes(await api.gql(EVENTS, {"filter": {}}, as_="settlement_clerk")) == ["FORBIDDEN"]
+
+
+RETURN = "mutation($input: ReturnCardsInput!) { returnCards(input: $input) { errors { field code } } }"
+TRANSFER = "mutation($input: TransferCardsInput!) { transferCards(input: $input) { errors { field code } } }"
+
+
+@pytest.mark.parametrize(
+    ("given", "mutation", "variables", "field"),
+    [
+        (None, RETURN, {"numbers": [LI_WEI_CARD]}, "numbers"),  # a member's card is not stock
+        ("void", TRANSFER, {"numbers": ["6211000000000011"], "toClubId": "GD-CLUB"}, "numbers"),
+        ("cancel", REPLACE, {"oldCardNumber": LI_WEI_CARD, "newCardNumber": "6211000000000002", "reason": "DAMAGED"},
+         "oldCardNumber"),
+        ("reissue", REISSUE, {"oldCardNumber": LI_WEI_CARD, "newCardNumber": "6211000000000003"}, "oldCardNumber"),
+        ("reissue", UNFREEZE, {"cardNumber": LI_WEI_CARD, "proof": {"idDocumentNumber": LI_WEI_ID}}, "cardNumber"),
+        ("cancel", RESET_PIN, {"cardNumber": LI_WEI_CARD, "idDocumentNumber": LI_WEI_ID, "newPin": "135790"},
+         "cardNumber"),
+    ],
+)  # fmt: skip
+async def test_refused_transitions_change_nothing(api, given, mutation, variables, field):
+    # given the card in the state the case needs
+    if given == "void":
+        await api.data(VOID_ONE, {"input": {"numbers": ["6211000000000011"], "reason": "x"}}, as_="hq_admin")
+    if given == "cancel":
+        await api.data(CANCEL, {"input": {"cardNumber": LI_WEI_CARD, "reason": "Left"}}, as_="hq_admin")
+    if given == "reissue":  # the old card is RETIRED
+        await api.data(LOST, {"input": {"cardNumber": LI_WEI_CARD}}, as_="member")
+        await api.data(
+            REISSUE, {"input": {"oldCardNumber": LI_WEI_CARD, "newCardNumber": "6211000000000002"}}, as_="agent"
+        )
+    if "toClubId" in variables:
+        variables = variables | {"toClubId": gid("Club", api.demo.clubs[variables["toClubId"]])}
+    await api.token("hq_admin")
+    before = await api.fingerprint()
+    # when an operation its state does not allow is tried
+    answer = await api.data(mutation, {"input": variables}, as_="hq_admin")
+    # then it is refused with INVALID_STATE and nothing changed
+    assert [(e["field"], e["code"]) for e in first(answer)["errors"]] == [(["input", field], "INVALID_STATE")]
+    assert await api.fingerprint() == before

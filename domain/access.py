@@ -54,20 +54,24 @@ class Permission(StrEnum):
     CARD_READ = "CARD_READ"
     CARD_STOCK = "CARD_STOCK"  # receive, issue, transfer, return, void, set state
     CARD_SERVICE = "CARD_SERVICE"  # a member's card: hand over, loss, unfreeze, replace, cancel, PIN reset
+    POINTS_READ = "POINTS_READ"
+    POINTS_ADJUST = "POINTS_ADJUST"  # manual bonus or penalty entries
+    POINTS_RULES = "POINTS_RULES"  # earning, validity and penalty rules; reversals; runs
 
 
 _P = Permission
 _R = StaffRole
-_READ_PEOPLE = {_P.ORGANISATION_READ, _P.CUSTOMER_READ, _P.MEMBER_READ}
+_READ_PEOPLE = {_P.ORGANISATION_READ, _P.CUSTOMER_READ, _P.MEMBER_READ, _P.POINTS_READ}
 ROLE_PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
     _R.ADMINISTRATOR: frozenset(Permission),
     _R.CLUB_OPERATOR: frozenset(
         _READ_PEOPLE
         | {_P.CUSTOMER_WRITE, _P.CREDIT_LEVEL_SET, _P.MEMBER_WRITE, _P.CARD_READ, _P.CARD_STOCK, _P.CARD_SERVICE}
+        | {_P.POINTS_ADJUST}
     ),
     _R.CUSTOMER_MANAGER: frozenset(_READ_PEOPLE | {_P.CUSTOMER_WRITE, _P.CARD_READ, _P.CARD_SERVICE}),
     _R.AGENT: frozenset(_READ_PEOPLE | {_P.CARD_READ, _P.CARD_SERVICE}),
-    _R.SETTLEMENT_CLERK: frozenset({_P.ORGANISATION_READ}),
+    _R.SETTLEMENT_CLERK: frozenset({_P.ORGANISATION_READ, _P.POINTS_READ}),
     _R.AUDITOR: frozenset(_READ_PEOPLE | {_P.CARD_READ}),
 }
 

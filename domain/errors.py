@@ -29,6 +29,7 @@ class ErrorCode(StrEnum):
     # State
     INVALID_STATE = "INVALID_STATE"
     IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
 
 
 @dataclass(frozen=True)

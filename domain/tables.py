@@ -8,6 +8,7 @@ distributed by member.
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -464,6 +465,155 @@ class IdempotencyRecord(SQLModel, table=True):
     request_sha256: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), nullable=False))
     result: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
     created_at: datetime | None = _created_at()
+
+
+# --- points ledger [P1]–[P7] -------------------------------------------------------------------
+
+
+class EntryType(StrEnum):
+    """What a movement of a member's points is, as members and reports see it [P1]."""
+
+    CONSUMPTION = "CONSUMPTION"
+    BONUS_TENURE = "BONUS_TENURE"
+    BONUS_ON_TIME = "BONUS_ON_TIME"
+    BONUS_PROMOTION = "BONUS_PROMOTION"
+    BONUS_ACTIVITY = "BONUS_ACTIVITY"
+    PENALTY = "PENALTY"
+    PARTNER_EXCHANGE_IN = "PARTNER_EXCHANGE_IN"
+    SURVEY = "SURVEY"
+    REFERRAL = "REFERRAL"
+    ADJUSTMENT = "ADJUSTMENT"
+    REDEMPTION = "REDEMPTION"
+    EXPIRY = "EXPIRY"
+    REVERSAL = "REVERSAL"
+
+
+class SystemAccount(StrEnum):
+    """The club's side of every movement; their balances are sums of postings, never a hot row."""
+
+    ISSUANCE = "ISSUANCE"
+    BREAKAGE = "BREAKAGE"
+    REDEMPTION = "REDEMPTION"
+    PARTNER_CLEARING = "PARTNER_CLEARING"
+    ADJUSTMENT = "ADJUSTMENT"
+
+
+class RuleKind(StrEnum):
+    POINTS_PER_YUAN = "POINTS_PER_YUAN"
+    GRADE_MULTIPLIER = "GRADE_MULTIPLIER"
+    TENURE_BONUS_PER_YEAR = "TENURE_BONUS_PER_YEAR"
+    ON_TIME_BONUS = "ON_TIME_BONUS"
+    LATE_PENALTY_PERCENT = "LATE_PENALTY_PERCENT"
+    EXPIRY_YEAR_END_AFTER_YEARS = "EXPIRY_YEAR_END_AFTER_YEARS"
+    EXPIRY_AFTER_MONTHS = "EXPIRY_AFTER_MONTHS"
+
+
+class LedgerAccount(SQLModel, table=True):
+    __tablename__ = "ledger_account"
+    code: SystemAccount = Field(sa_column=sa.Column(_enum(SystemAccount, "code"), primary_key=True))
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+
+
+class PointsBalance(SQLModel, table=True):
+    """A member's points account: posted minus held is what the member may spend."""
+
+    __tablename__ = "points_balance"
+    __table_args__ = (
+        sa.CheckConstraint("held >= 0", name="held_nonnegative"),
+        sa.CheckConstraint("posted - held >= 0", name="available_nonnegative"),
+    )
+    member_id: int = Field(sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("member.id"), primary_key=True))
+    posted: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    held: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    updated_at: datetime | None = _created_at()
+
+
+class LedgerTransaction(SQLModel, table=True):
+    """One business event; its postings sum to zero. Never updated or deleted (the database refuses)."""
+
+    __tablename__ = "ledger_transaction"
+    id: int | None = _id()
+    member_id: int = _fk("member.id")
+    entry_type: EntryType = Field(sa_column=sa.Column(_enum(EntryType, "entry_type"), nullable=False))
+    points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))  # the member's side, signed
+    effective_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    reason: str | None = Field(default=None, sa_column=sa.Column(sa.String(500), nullable=True))
+    staff_id: int | None = _fk("staff.id", nullable=True, index=False)
+    reverses_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("ledger_transaction.id"), nullable=True, unique=True),
+    )
+    created_at: datetime | None = _created_at()
+
+
+class LedgerPosting(SQLModel, table=True):
+    __tablename__ = "ledger_posting"
+    __table_args__ = (
+        sa.CheckConstraint("(member_id IS NULL) <> (account IS NULL)", name="one_account"),
+        sa.CheckConstraint("amount <> 0", name="amount_nonzero"),
+    )
+    id: int | None = _id()
+    transaction_id: int = _fk("ledger_transaction.id")
+    member_id: int | None = _fk("member.id", nullable=True)
+    account: SystemAccount | None = Field(
+        default=None,
+        sa_column=sa.Column(_enum(SystemAccount, "account"), sa.ForeignKey("ledger_account.code"), nullable=True),
+    )
+    amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class PointsLot(SQLModel, table=True):
+    """Points earned together, expiring together; spending takes the soonest-expiring first."""
+
+    __tablename__ = "points_lot"
+    __table_args__ = (
+        sa.CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_within_amount"),
+        sa.Index("ix_points_lot_spendable", "member_id", "expires_on", "id", postgresql_where=sa.text("remaining > 0")),
+    )
+    id: int | None = _id()
+    member_id: int = _fk("member.id", index=False)
+    transaction_id: int = _fk("ledger_transaction.id")
+    source: EntryType = Field(sa_column=sa.Column(_enum(EntryType, "source"), nullable=False))
+    amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    remaining: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    earned_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    expires_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False, index=True))
+
+
+class LotMovement(SQLModel, table=True):
+    """Which lots a transaction filled or drew on, so a reversal restores exactly those lots."""
+
+    __tablename__ = "lot_movement"
+    id: int | None = _id()
+    lot_id: int = _fk("points_lot.id")
+    transaction_id: int = _fk("ledger_transaction.id")
+    amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class PointsRule(SQLModel, table=True):
+    """Earning, validity and penalty rules as data with effective dates [P2]."""
+
+    __tablename__ = "points_rule"
+    id: int | None = _id()
+    kind: RuleKind = Field(sa_column=sa.Column(_enum(RuleKind, "kind"), nullable=False))
+    grade_code: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(32), sa.ForeignKey("grade.code"), nullable=True)
+    )
+    value: Decimal = Field(sa_column=sa.Column(sa.Numeric(12, 4), nullable=False))
+    effective_from: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    effective_to: date | None = Field(default=None, sa_column=sa.Column(sa.Date, nullable=True))
+    created_at: datetime | None = _created_at()
+
+
+class PointsRuleChange(SQLModel, table=True):
+    __tablename__ = "points_rule_change"
+    id: int | None = _id()
+    rule_id: int = _fk("points_rule.id")
+    action: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    before: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONB, nullable=True))
+    after: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
+    staff_id: int = _fk("staff.id", index=False)
+    changed_at: datetime | None = _created_at()
 
 
 metadata = SQLModel.metadata

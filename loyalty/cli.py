@@ -205,6 +205,51 @@ def create_partner(
     console.print(f"Partner {partner.code} created.")
 
 
+@app.command()
+def verify(data_dir: Path = DataDir) -> None:
+    """Check every points ledger invariant; exit 1 with a report when one fails."""
+    from domain.points import ledger
+
+    with database(_settings(data_dir)) as url:
+        violations = run_with_session(url, ledger.verify)
+    for violation in violations:
+        console.print(f"[red]FAILED[/red] {violation.invariant}: e.g. {violation.examples}")
+    if violations:
+        raise typer.Exit(1)
+    console.print(f"All {len(ledger.INVARIANTS)} ledger invariants hold.")
+
+
+@app.command()
+def expire(
+    as_of: str = typer.Option(..., "--as-of", help="YYYY-MM-DD: points whose last day is before this expire."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Move what remains of expired lots to breakage. Safe to rerun: expired lots are empty."""
+    from datetime import date
+
+    from rich.progress import Progress
+
+    from domain.points import service
+
+    try:
+        day = date.fromisoformat(as_of)
+    except ValueError:
+        console.print("[red]--as-of must be YYYY-MM-DD[/red]")
+        raise typer.Exit(2) from None
+    with database(_settings(data_dir)) as url, Progress(console=console) as progress:
+        task = progress.add_task("Expiring points", total=None)
+
+        async def main() -> service.ExpiryRun:
+            engine = make_engine(url, pool_size=2)
+            try:
+                return await service.expire(make_sessions(engine), day, progress=lambda n: progress.advance(task, n))
+            finally:
+                await engine.dispose()
+
+        run = asyncio.run(main())
+    console.print(f"Expired {run.points:,} points of {run.members:,} members as of {day}.")
+
+
 @app.command("export-schema")
 def export_schema(
     output: Path = typer.Option(SCHEMA_PATH, help="Where to write the SDL."),

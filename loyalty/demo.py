@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import customers, members, organisation, partners
 from domain.access import StaffPrincipal
 from domain.cards import lifecycle, stock
-from domain.tables import Branch, StaffRole
+from domain.points import ledger, rules
+from domain.tables import Branch, EntryType, StaffRole
 
 DEMO_PASSWORD = "demo-password"
 
@@ -112,7 +113,41 @@ async def load_demo(session: AsyncSession) -> Demo | None:
     for code, name, branch in PARTNERS:
         demo.partners[code] = (await partners.create_partner(session, code=code, name=name, branch_code=branch)).id
     await _demo_cards(session, demo, hq)
+    await _demo_points(session, demo, hq)
     return demo
+
+
+DEMO_RULES = [  # kind, grade, value
+    ("POINTS_PER_YUAN", None, 1),
+    ("GRADE_MULTIPLIER", "DIAMOND", "1.5"),
+    ("GRADE_MULTIPLIER", "EMERALD", "1.2"),
+    ("GRADE_MULTIPLIER", "SAPPHIRE", 1),
+    ("TENURE_BONUS_PER_YEAR", None, 5),
+    ("ON_TIME_BONUS", None, 10),
+    ("LATE_PENALTY_PERCENT", None, 5),
+    ("EXPIRY_YEAR_END_AFTER_YEARS", None, 1),
+]
+DEMO_POINTS = [  # member, entry type, points, effective on
+    ("Li Wei", "BONUS_PROMOTION", 1_200, date(2025, 6, 1)),
+    ("Li Wei", "BONUS_ACTIVITY", 300, date(2026, 3, 1)),
+    ("Wang Fang", "BONUS_PROMOTION", 500, date(2026, 2, 1)),
+]
+
+
+async def _demo_points(session: AsyncSession, demo: Demo, hq: StaffPrincipal) -> None:
+    """Points rules in force since 2000, and a little history (Li Wei's 2025 points end 2026-12-31)."""
+    for kind, grade, value in DEMO_RULES:
+        await rules.create_rule(session, hq, kind=kind, grade_code=grade, value=value, effective_from=date(2000, 1, 1))
+    for name, entry_type, points, effective_on in DEMO_POINTS:
+        await ledger.record(
+            session,
+            member_id=demo.members[name],
+            entry_type=EntryType(entry_type),
+            points=points,
+            effective_on=effective_on,
+            reason="Welcome campaign",
+            staff_id=hq.staff_id,
+        )
 
 
 async def _demo_cards(session: AsyncSession, demo: Demo, hq: StaffPrincipal) -> None:

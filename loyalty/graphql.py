@@ -35,6 +35,7 @@ from resolvers.customers import CustomerMutation, CustomerQuery
 from resolvers.edge import refusal
 from resolvers.members import MemberMutation, MemberQuery
 from resolvers.organisation import OrganisationMutation, OrganisationQuery
+from resolvers.points import PointsMutation, PointsQuery
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,9 @@ def root_types() -> tuple[type, type]:
     class NodeQuery:
         node: relay.Node | None = relay.node(description="Any object by global ID, if you may see it; else null.")
 
-    query = merge_types("Query", (NodeQuery, MemberQuery, CustomerQuery, OrganisationQuery, CardQuery))
+    query = merge_types("Query", (NodeQuery, MemberQuery, CustomerQuery, OrganisationQuery, CardQuery, PointsQuery))
     mutation = merge_types(
-        "Mutation", (AuthMutation, MemberMutation, CustomerMutation, OrganisationMutation, CardMutation)
+        "Mutation", (AuthMutation, MemberMutation, CustomerMutation, OrganisationMutation, CardMutation, PointsMutation)
     )
     return query, mutation
 
@@ -136,6 +137,8 @@ class GraphQLView(GraphQL):
                 principal = await auth.authenticate(session, self.services.policy, credential.strip())
         except DomainError as error:
             return Context(request, self.services, reading, None, error.code)
+        finally:
+            await reading.close()  # reopened (no round trip) only if the operation reads
         return Context(request, self.services, reading, principal)
 
 

@@ -19,7 +19,11 @@ from domain.auth import AuthPolicy
 from domain.cards import queries as card_queries
 from domain.cards.common import CardPolicy
 from domain.errors import ErrorCode
+from domain.paging import PageRequest
+from domain.points import rules
+from domain.points import service as points
 from domain.tables import Branch, Grade, Partner, Staff
+from schema.common import connection
 
 
 @dataclass
@@ -95,6 +99,9 @@ class Loaders:
         self.card_of_member = _loader(sessions, card_queries.usable_card_of_members)
         self.card_history = _loader(sessions, card_queries.history)
         self.card_batches = _loader(sessions, card_queries.batches)
+        self.points = _loader(sessions, points.summaries)
+        self.transactions_scoped = _loader(sessions, lambda s, ids: points.get_transactions_scoped(s, p, ids))
+        self.rule_changes = _loader(sessions, rules.rule_changes)
         self.applications_scoped = _loader(sessions, lambda s, ids: card_queries.get_applications_scoped(s, p, ids))
 
 
@@ -118,6 +125,22 @@ class Context:
     @property
     def remote_address(self) -> str | None:
         return self.request.client.host if self.request.client else None
+
+    async def expiring_soon(self, member_id: int, days: int) -> list[Any]:
+        async with self.reading() as session:
+            return await points.expiring_soon(session, member_id, days)
+
+    async def points_rules(self) -> list[Any]:
+        async with self.reading() as session:
+            return await rules.list_rules(session, self.principal)
+
+    async def points_history(self, member_id: int, filter: Any, *page: Any) -> Any:
+        from resolvers.edge import fields  # the edge module imports this one
+
+        where = fields(filter) if filter else {}
+        async with self.reading() as session:
+            found = await points.history(session, self.principal, member_id, PageRequest(*page), **where)
+        return connection(found)
 
     async def credit_history(self, customer_id: int) -> list[Any]:
         require_staff(self.principal, Permission.CUSTOMER_READ)

@@ -36,6 +36,7 @@ ID_TYPES = {
     "to_staff_id": "Staff",
     "holder_club_id": "Club",
     "holder_staff_id": "Staff",
+    "transaction_id": "PointsTransaction",
 }
 _id_digits_max = 18
 
@@ -90,6 +91,9 @@ async def mutate(
 ) -> P:
     """Run `action` in one transaction; the payload holds its result (under `key`) or its failure."""
     context: Context = info.context
+    # Never hold the read connection while waiting for a write one: enough concurrent
+    # mutations would otherwise hold the whole pool and wait for each other.
+    await context.reading.close()
     try:
         async with context.sessions.begin() as session:
             try:

@@ -17,6 +17,7 @@ from schema.organisation import BranchType, ClubType, GradeType, StaffType, _ids
 
 if TYPE_CHECKING:
     from schema.cards import CardType
+    from schema.points import Points, PointsHistoryFilter, PointsTransactionType
 
 RelationKind = strawberry.enum(DomainRelationKind)
 
@@ -62,6 +63,22 @@ class MemberType(relay.Node):
     @strawberry.field(description="The customer's billing accounts.")
     async def accounts(self, info: strawberry.Info) -> list[AccountType]:
         return await info.context.loaders.accounts_by_customer.load(self.customer_id)
+
+    @strawberry.field(description="The member's points balance [P6].")
+    async def points(self, info: strawberry.Info) -> Annotated[Points, strawberry.lazy("schema.points")]:
+        return await info.context.loaders.points.load(self.id)
+
+    @strawberry.field(description="The member's points entries, oldest first, by type and date range [P6].")
+    async def points_history(
+        self,
+        info: strawberry.Info,
+        filter: Annotated[PointsHistoryFilter, strawberry.lazy("schema.points")] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> relay.Connection[Annotated[PointsTransactionType, strawberry.lazy("schema.points")]]:
+        return await info.context.points_history(self.id, filter, first, after, last, before)
 
     @strawberry.field(description="The member's usable card (ACTIVE or LOST), if any.")
     async def card(self, info: strawberry.Info) -> Annotated[CardType, strawberry.lazy("schema.cards")] | None:

@@ -21,7 +21,7 @@ from loyalty.demo import Demo, load_demo
 from tests.api import Api
 
 TEST_DATABASE = "loyalty_test"
-KEPT_TABLES = {"grade", "alembic_version"}  # reference data seeded by migrations
+KEPT_TABLES = {"grade", "ledger_account", "alembic_version"}  # reference data seeded by migrations
 
 
 @pytest.fixture(scope="session")

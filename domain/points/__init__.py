@@ -1,0 +1,1 @@
+"""Points: a double-entry, append-only ledger with expiring lots [P1]–[P7]."""

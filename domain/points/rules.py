@@ -1,0 +1,168 @@
+"""Points rules as data with effective dates [P2]: earning, validity (expiry) and penalties.
+
+A rule is in force from `effective_from` to `effective_to` (inclusive; open-ended when null).
+Changing or retiring a rule never rewrites ledger entries already made; every change is
+recorded with who, when, before and after.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.access import Permission, Principal, require_staff
+from domain.errors import DomainError, ErrorCode
+from domain.tables import Grade, PointsRule, PointsRuleChange, RuleKind
+
+NEVER = date(9999, 12, 31)
+VALIDITY_KINDS = (RuleKind.EXPIRY_YEAR_END_AFTER_YEARS, RuleKind.EXPIRY_AFTER_MONTHS)
+# The largest value each kind may take, so that a typo cannot create a billion points.
+VALUE_MAX = {
+    RuleKind.POINTS_PER_YUAN: Decimal(100),
+    RuleKind.GRADE_MULTIPLIER: Decimal(10),
+    RuleKind.TENURE_BONUS_PER_YEAR: Decimal(10_000),
+    RuleKind.ON_TIME_BONUS: Decimal(100_000),
+    RuleKind.LATE_PENALTY_PERCENT: Decimal(100),
+    RuleKind.EXPIRY_YEAR_END_AFTER_YEARS: Decimal(10),
+    RuleKind.EXPIRY_AFTER_MONTHS: Decimal(120),
+}
+WHOLE_KINDS = {*VALIDITY_KINDS, RuleKind.TENURE_BONUS_PER_YEAR, RuleKind.ON_TIME_BONUS}
+
+
+def snapshot(rule: PointsRule) -> dict[str, Any]:
+    return {
+        "kind": rule.kind.value,
+        "gradeCode": rule.grade_code,
+        "value": str(rule.value),
+        "effectiveFrom": rule.effective_from.isoformat(),
+        "effectiveTo": rule.effective_to.isoformat() if rule.effective_to else None,
+    }
+
+
+def _value(kind: RuleKind, value: Any) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise DomainError(ErrorCode.INVALID, "value must be a number.", "value") from None
+    if not number.is_finite() or not Decimal(0) <= number <= VALUE_MAX[kind] or number != round(number, 4):
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"value must be 0 to {VALUE_MAX[kind]} (4 decimals).", "value")
+    if kind in WHOLE_KINDS and number != number.to_integral_value():
+        raise DomainError(ErrorCode.INVALID, f"{kind.value} takes a whole number.", "value")
+    return number
+
+
+async def _check_no_overlap(session: AsyncSession, rule: PointsRule) -> None:
+    kinds = VALIDITY_KINDS if rule.kind in VALIDITY_KINDS else (rule.kind,)
+    query = sa.select(PointsRule.id).where(
+        PointsRule.kind.in_(kinds),
+        PointsRule.grade_code.is_(None) if rule.grade_code is None else PointsRule.grade_code == rule.grade_code,
+        PointsRule.effective_from <= (rule.effective_to or NEVER),
+        sa.func.coalesce(PointsRule.effective_to, NEVER) >= rule.effective_from,
+        PointsRule.id != rule.id if rule.id else sa.true(),
+    )
+    if await session.scalar(query) is not None:
+        raise DomainError(
+            ErrorCode.INVALID_STATE, "Another rule of this kind is in force for these dates.", "effectiveFrom"
+        )
+
+
+def _check_dates(start: date, end: date | None) -> None:
+    if end is not None and end < start:
+        raise DomainError(ErrorCode.INVALID, "effectiveTo must not be before effectiveFrom.", "effectiveTo")
+
+
+async def create_rule(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    kind: str,
+    value: Any,
+    effective_from: date,
+    effective_to: date | None = None,
+    grade_code: str | None = None,
+) -> PointsRule:
+    actor = require_staff(principal, Permission.POINTS_RULES)
+    kind = RuleKind(kind)
+    _check_dates(effective_from, effective_to)
+    if (kind == RuleKind.GRADE_MULTIPLIER) != (grade_code is not None):
+        raise DomainError(
+            ErrorCode.INVALID, "gradeCode is for GRADE_MULTIPLIER rules, and required there.", "gradeCode"
+        )
+    if grade_code is not None and await session.get(Grade, grade_code) is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such grade.", "gradeCode")
+    rule = PointsRule(
+        kind=kind,
+        value=_value(kind, value),
+        effective_from=effective_from,
+        effective_to=effective_to,
+        grade_code=grade_code,
+    )
+    await _check_no_overlap(session, rule)
+    session.add(rule)
+    await session.flush()
+    session.add(PointsRuleChange(rule_id=rule.id, action="CREATE", after=snapshot(rule), staff_id=actor.staff_id))
+    return rule
+
+
+async def update_rule(session: AsyncSession, principal: Principal, *, id: int | None, **changes: Any) -> PointsRule:
+    """Change a rule's value or dates; entries already made keep the points they were given."""
+    actor = require_staff(principal, Permission.POINTS_RULES)
+    rule = await session.get(PointsRule, id, with_for_update=True) if id is not None else None
+    if rule is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such rule.", "id")
+    before = snapshot(rule)
+    if "value" in changes:
+        rule.value = _value(rule.kind, changes["value"])
+    for field in ("effective_from", "effective_to"):
+        if field in changes:
+            if field == "effective_from" and changes[field] is None:
+                raise DomainError(ErrorCode.REQUIRED, "effectiveFrom is required.", "effectiveFrom")
+            setattr(rule, field, changes[field])
+    _check_dates(rule.effective_from, rule.effective_to)
+    await _check_no_overlap(session, rule)
+    action = "RETIRE" if changes.keys() == {"effective_to"} and rule.effective_to else "UPDATE"
+    session.add(
+        PointsRuleChange(rule_id=rule.id, action=action, before=before, after=snapshot(rule), staff_id=actor.staff_id)
+    )
+    await session.flush()
+    return rule
+
+
+async def rules_in_force(session: AsyncSession, on: date) -> list[PointsRule]:
+    query = sa.select(PointsRule).where(
+        PointsRule.effective_from <= on, sa.func.coalesce(PointsRule.effective_to, NEVER) >= on
+    )
+    return list((await session.scalars(query)).all())
+
+
+def expiry_date(rules: list[PointsRule], earned_on: date) -> date:
+    """The last day points earned on `earned_on` may be used, under the validity rule in force then."""
+    for rule in rules:
+        n = int(rule.value)
+        if rule.kind == RuleKind.EXPIRY_YEAR_END_AFTER_YEARS:
+            return date(earned_on.year + n, 12, 31)
+        if rule.kind == RuleKind.EXPIRY_AFTER_MONTHS:
+            month = earned_on.month - 1 + n
+            year, month = earned_on.year + month // 12, month % 12 + 1
+            day = min(earned_on.day, calendar.monthrange(year, month)[1])
+            return date(year, month, day) - timedelta(days=1)
+    return NEVER
+
+
+async def list_rules(session: AsyncSession, principal: Principal) -> list[PointsRule]:
+    require_staff(principal, Permission.POINTS_READ)
+    query = sa.select(PointsRule).order_by(PointsRule.kind, PointsRule.grade_code, PointsRule.effective_from)
+    return list((await session.scalars(query.limit(1_000))).all())
+
+
+async def rule_changes(session: AsyncSession, rule_ids: list[int]) -> list[list[PointsRuleChange]]:
+    query = sa.select(PointsRuleChange).where(PointsRuleChange.rule_id.in_(rule_ids)).order_by(PointsRuleChange.id)
+    grouped: dict[int, list[PointsRuleChange]] = {i: [] for i in rule_ids}
+    for change in (await session.scalars(query)).all():
+        grouped[change.rule_id].append(change)
+    return [grouped[i] for i in rule_ids]

@@ -1,0 +1,244 @@
+"""Points operations for staff and members: adjustments, reversals, the expiry run, and reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import clock, idempotency
+from domain.access import MemberPrincipal, Permission, Principal, may_read_member, require_staff, role_grants
+from domain.errors import DomainError, ErrorCode
+from domain.members import member_in_scope
+from domain.organisation import subtree_branch_ids, visible
+from domain.paging import Page, PageRequest, fetch_page
+from domain.points import ledger
+from domain.tables import Branch, EntryType, LedgerTransaction, Member, PointsBalance, PointsLot
+from domain.validation import Checker, note_length_max
+
+adjustment_points_max = 10_000_000
+expiring_days_max = 366
+# Manual entries [P4]: which types staff may record, and the sign each must have (0: either).
+ADJUSTABLE = {
+    EntryType.ADJUSTMENT: 0,
+    EntryType.BONUS_PROMOTION: 1,
+    EntryType.BONUS_ACTIVITY: 1,
+    EntryType.SURVEY: 1,
+    EntryType.REFERRAL: 1,
+    EntryType.PENALTY: -1,
+}
+
+
+def _require_key(key: Any) -> str:
+    if key is None:
+        raise DomainError(ErrorCode.REQUIRED, "Points-moving requests need an idempotencyKey.", "idempotencyKey")
+    return key
+
+
+async def adjust_points(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    member_id: int | None,
+    points: int,
+    reason: str,
+    idempotency_key: str,
+    entry_type: str = EntryType.ADJUSTMENT.value,
+) -> LedgerTransaction:
+    """A manual bonus or penalty with a reason [P4]; a negative adjustment cannot overdraw."""
+    actor = require_staff(principal, Permission.POINTS_ADJUST)
+    check = Checker()
+    reason = check.text("reason", reason, length_max=note_length_max, required=True)
+    check.integer("points", points, minimum=-adjustment_points_max, maximum=adjustment_points_max)
+    kind = EntryType(entry_type)
+    if kind not in ADJUSTABLE:
+        check.fail("entryType", ErrorCode.INVALID, f"Staff may record {', '.join(ADJUSTABLE)}.")
+    elif points == 0 or (ADJUSTABLE[kind] and (points > 0) != (ADJUSTABLE[kind] > 0)):
+        check.fail(
+            "points", ErrorCode.OUT_OF_RANGE, "points must not be 0, and penalties are negative, bonuses positive."
+        )
+    check.raise_if_any()
+    scope = f"adjustPoints:{actor.staff_id}"
+    request = {"member": member_id, "points": points, "reason": reason, "type": kind.value}
+    replay = await idempotency.claim(session, scope, _require_key(idempotency_key), request)
+    if replay is not None:
+        return await session.get(LedgerTransaction, replay["transaction"])
+    member = await member_in_scope(session, actor, member_id, "memberId")
+    transaction = await ledger.record(
+        session, member_id=member.id, entry_type=kind, points=points, reason=reason, staff_id=actor.staff_id
+    )
+    await idempotency.remember(session, scope, idempotency_key, {"transaction": transaction.id})
+    return transaction
+
+
+async def reverse_transaction(
+    session: AsyncSession, principal: Principal, *, transaction_id: int | None, reason: str, idempotency_key: str
+) -> LedgerTransaction:
+    """Correct a past entry by reversing it; the original stays as it was."""
+    actor = require_staff(principal, Permission.POINTS_RULES)
+    check = Checker()
+    reason = check.text("reason", reason, length_max=note_length_max, required=True)
+    check.raise_if_any()
+    scope = f"reversePointsTransaction:{actor.staff_id}"
+    replay = await idempotency.claim(session, scope, _require_key(idempotency_key), {"transaction": transaction_id})
+    if replay is not None:
+        return await session.get(LedgerTransaction, replay["transaction"])
+    original = await session.get(LedgerTransaction, transaction_id) if transaction_id else None
+    if original is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such ledger transaction in your scope.", "transactionId")
+    await member_in_scope(session, actor, original.member_id, "transactionId")
+    reversal = await ledger.reverse(session, original.id, reason=reason, staff_id=actor.staff_id)
+    await idempotency.remember(session, scope, idempotency_key, {"transaction": reversal.id})
+    return reversal
+
+
+@dataclass(frozen=True)
+class ExpiryRun:
+    members: int
+    points: int
+
+
+async def expire(sessions: Any, as_of: date, *, chunk_members: int = 500, progress: Any = None) -> ExpiryRun:
+    """Expire every lot that ended before `as_of`, one committed chunk of members at a time.
+
+    Idempotent and resumable: expired lots have nothing left, so a rerun finds nothing to do.
+    """
+    members = points = 0
+    after = 0
+    while True:
+        async with sessions.begin() as session:
+            batch = await ledger.members_with_expired_lots(session, as_of, after, chunk_members)
+            for member_id in batch:
+                transaction = await ledger.expire_member(session, member_id, as_of)
+                if transaction is not None:
+                    members, points = members + 1, points - transaction.points
+        if not batch:
+            return ExpiryRun(members, points)
+        after = batch[-1]
+        if progress:
+            progress(len(batch))
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expiring:
+    points: int
+    expires_on: date
+
+
+@dataclass(frozen=True)
+class PointsSummary:
+    member_id: int
+    posted: int
+    held: int
+
+    @property
+    def available(self) -> int:
+        return self.posted - self.held
+
+
+async def summaries(session: AsyncSession, member_ids: list[int]) -> list[PointsSummary]:
+    rows = {b.member_id: b for b in (await session.scalars(sa.select(PointsBalance).where(
+        PointsBalance.member_id.in_(member_ids)))).all()}  # fmt: skip
+    return [PointsSummary(i, rows[i].posted if i in rows else 0, rows[i].held if i in rows else 0) for i in member_ids]
+
+
+async def expiring_soon(session: AsyncSession, member_id: int, days: int) -> list[Expiring]:
+    """Points that expire within `days` days from today, by expiry date [P5]."""
+    if not 0 <= days <= expiring_days_max:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"days must be 0 to {expiring_days_max}.", "days")
+    today = clock.today()
+    query = (
+        sa.select(PointsLot.expires_on, sa.func.sum(PointsLot.remaining))
+        .where(
+            PointsLot.member_id == member_id,
+            PointsLot.remaining > 0,
+            PointsLot.expires_on.between(today, today + timedelta(days=days)),
+        )
+        .group_by(PointsLot.expires_on)
+        .order_by(PointsLot.expires_on)
+    )
+    return [Expiring(int(total), on) for on, total in (await session.execute(query)).all()]
+
+
+async def history(
+    session: AsyncSession,
+    principal: Principal,
+    member_id: int,
+    page: PageRequest,
+    *,
+    entry_types: list[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> Page[LedgerTransaction]:
+    """A member's entries, oldest first, by type and inclusive effective-date range [P6]."""
+    await _require_reader(session, principal, member_id)
+    if start and end and start > end:
+        raise DomainError(ErrorCode.INVALID, "to must not be before from.", "to")
+    query = sa.select(LedgerTransaction).where(LedgerTransaction.member_id == member_id)
+    if entry_types:
+        query = query.where(LedgerTransaction.entry_type.in_([EntryType(t) for t in entry_types]))
+    if start:
+        query = query.where(LedgerTransaction.effective_on >= start)
+    if end:
+        query = query.where(LedgerTransaction.effective_on <= end)
+    return await fetch_page(session, query, LedgerTransaction.id, page)
+
+
+async def _require_reader(session: AsyncSession, principal: Principal, member_id: int) -> None:
+    if isinstance(principal, MemberPrincipal) and principal.member_id == member_id:
+        return
+    require_staff(principal, Permission.POINTS_READ)
+    path = await session.scalar(
+        sa.select(Branch.path).join(Member, Member.branch_id == Branch.id).where(Member.id == member_id)
+    )
+    if path is None or not may_read_member(principal, member_id, path):
+        raise DomainError(ErrorCode.NOT_FOUND, "No such member in your scope.", "memberId")
+
+
+async def get_transactions_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Any]:
+    query = (
+        sa.select(LedgerTransaction, Branch.path)
+        .join(Member, Member.id == LedgerTransaction.member_id)
+        .join(Branch, Branch.id == Member.branch_id)
+        .where(LedgerTransaction.id.in_(ids))
+    )
+
+    def allowed(transaction: LedgerTransaction, path: str) -> bool:
+        if isinstance(principal, MemberPrincipal):
+            return transaction.member_id == principal.member_id
+        return role_grants(principal, Permission.POINTS_READ) and may_read_member(
+            principal, transaction.member_id, path
+        )
+
+    return await visible(session, query, ids, allowed)
+
+
+@dataclass(frozen=True)
+class Total:
+    entry_type: EntryType
+    points: int
+    entries: int
+
+
+async def totals(session: AsyncSession, principal: Principal, *, start: date, end: date) -> list[Total]:
+    """Points by entry type in the inclusive period, for members in the caller's subtree [P6][P7]."""
+    actor = require_staff(principal, Permission.POINTS_READ)
+    if start > end:
+        raise DomainError(ErrorCode.INVALID, "to must not be before from.", "to")
+    members = sa.select(Member.id).where(Member.branch_id.in_(subtree_branch_ids(actor.branch_path)))
+    query = (
+        sa.select(LedgerTransaction.entry_type, sa.func.sum(LedgerTransaction.points), sa.func.count())
+        .where(
+            LedgerTransaction.effective_on.between(start, end),
+            LedgerTransaction.member_id.in_(members.scalar_subquery()),
+        )
+        .group_by(LedgerTransaction.entry_type)
+        .order_by(LedgerTransaction.entry_type)
+    )
+    return [Total(t, int(p), c) for t, p, c in (await session.execute(query)).all()]

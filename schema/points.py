@@ -1,0 +1,154 @@
+"""Points as GraphQL types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from domain import tables
+from schema.common import UserError, row_type
+from schema.organisation import StaffType, _ids
+
+EntryType = strawberry.enum(tables.EntryType, description="What a movement of points is [P1].")
+RuleKind = strawberry.enum(tables.RuleKind)
+
+
+@strawberry.type(description="Points that expire on one day.")
+class ExpiringPoints:
+    points: int
+    expires_on: date
+
+
+@strawberry.type(description="A member's points: available = posted − held.")
+class Points:
+    posted: int
+    held: int
+    available: int
+
+    @strawberry.field(description="Points expiring within `days` days (default 30), by date [P5].")
+    async def expiring_soon(self, info: strawberry.Info, days: int = 30) -> list[ExpiringPoints]:
+        return await info.context.expiring_soon(self.member_id, days)
+
+
+@strawberry.type(name="PointsTransaction", description="One ledger entry of a member; never changed once made.")
+class PointsTransactionType(relay.Node):
+    id: relay.NodeID[int]
+    entry_type: EntryType
+    points: int = strawberry.field(description="The member's side: positive earned, negative spent or lost.")
+    effective_on: date
+    reason: str | None
+    created_at: datetime
+    is_type_of = row_type(tables.LedgerTransaction)
+
+    @strawberry.field(description="The transaction this one reverses.")
+    async def reverses(self, info: strawberry.Info) -> PointsTransactionType | None:
+        return await info.context.loaders.transactions_scoped.load(self.reverses_id) if self.reverses_id else None
+
+    @strawberry.field
+    async def staff(self, info: strawberry.Info) -> StaffType | None:
+        return await info.context.loaders.staff.load(self.staff_id) if self.staff_id else None
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        return await info.context.loaders.transactions_scoped.load_many(_ids(node_ids))
+
+
+@strawberry.type(description="Points by entry type for a period.")
+class PointsTotal:
+    entry_type: EntryType
+    points: int
+    entries: int
+
+
+@strawberry.type(name="PointsRuleChange")
+class PointsRuleChangeType:
+    action: str
+    before: JSON | None
+    after: JSON
+    changed_at: datetime
+
+    @strawberry.field
+    async def changed_by(self, info: strawberry.Info) -> StaffType | None:
+        return await info.context.loaders.staff.load(self.staff_id)
+
+
+@strawberry.type(name="PointsRule", description="An earning, validity or penalty rule, in force for its dates [P2].")
+class PointsRuleType(relay.Node):
+    id: relay.NodeID[int]
+    kind: RuleKind
+    grade_code: str | None
+    value: Decimal
+    effective_from: date
+    effective_to: date | None
+    is_type_of = row_type(tables.PointsRule)
+
+    @strawberry.field(description="Every change: who, when, before and after.")
+    async def changes(self, info: strawberry.Info) -> list[PointsRuleChangeType]:
+        return await info.context.loaders.rule_changes.load(self.id)
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        rules = await info.context.points_rules()
+        by_id = {r.id: r for r in rules}
+        return [by_id.get(i) for i in _ids(node_ids)]
+
+
+@strawberry.input
+class PointsHistoryFilter:
+    entry_types: list[EntryType] | None = None
+    start: date | None = strawberry.field(default=None, name="from", description="Effective on or after (inclusive).")
+    end: date | None = strawberry.field(default=None, name="to", description="Effective on or before (inclusive).")
+
+
+@strawberry.input(description="A manual bonus or penalty [P4]. Retrying with the same idempotencyKey is safe.")
+class AdjustPointsInput:
+    member_id: relay.GlobalID
+    points: int = strawberry.field(
+        description="Positive to add, negative to take (never below zero); |points| ≤ 10,000,000."
+    )
+    reason: str
+    idempotency_key: str
+    entry_type: EntryType = tables.EntryType.ADJUSTMENT
+
+
+@strawberry.input(description="Undo a ledger entry with a new entry that references it.")
+class ReversePointsTransactionInput:
+    transaction_id: relay.GlobalID
+    reason: str
+    idempotency_key: str
+
+
+@strawberry.type
+class PointsTransactionPayload:
+    errors: list[UserError]
+    transaction: PointsTransactionType | None = None
+
+
+@strawberry.input
+class CreatePointsRuleInput:
+    kind: RuleKind
+    value: Decimal
+    effective_from: date
+    effective_to: date | None = None
+    grade_code: str | None = strawberry.field(default=None, description="For GRADE_MULTIPLIER rules only.")
+
+
+@strawberry.input(
+    description="Change a rule's value or dates; past entries keep their points. Set effectiveTo to retire it."
+)
+class UpdatePointsRuleInput:
+    id: relay.GlobalID
+    value: Decimal | None = strawberry.UNSET
+    effective_from: date | None = strawberry.UNSET
+    effective_to: date | None = strawberry.UNSET
+
+
+@strawberry.type
+class PointsRulePayload:
+    errors: list[UserError]
+    rule: PointsRuleType | None = None

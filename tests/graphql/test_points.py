@@ -1,0 +1,278 @@
+"""The points ledger through the API: balances, lots, adjustments, reversals, expiry, rules, history."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from domain.points import ledger, service
+from loyalty.database import make_sessions
+from tests.api import gid, top_codes
+
+ADJUST = """mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) {
+    errors { field code message } transaction { id entryType points effectiveOn reason staff { username } } } }"""
+REVERSE = """mutation($input: ReversePointsTransactionInput!) { reversePointsTransaction(input: $input) {
+    errors { field code message } transaction { id entryType points reverses { id } } } }"""
+POINTS = "{ me { points { posted held available expiringSoon(days: 40) { points expiresOn } } } }"
+
+
+def adjust_input(api, points=100, key="k1", **changes):
+    member = gid("Member", api.demo.members["Li Wei"])
+    return {"memberId": member, "points": points, "reason": "Goodwill", "idempotencyKey": key} | changes
+
+
+async def adjust(api, who="club_operator", **kwargs) -> dict:
+    return (await api.data(ADJUST, {"input": adjust_input(api, **kwargs)}, as_=who))["adjustPoints"]
+
+
+async def lots(api, member="Li Wei") -> list[tuple]:
+    async with api.engine.connect() as connection:
+        rows = await connection.execute(
+            sa.text("SELECT amount, remaining, expires_on FROM points_lot WHERE member_id = :m ORDER BY id"),
+            {"m": api.demo.members[member]},
+        )
+        return [tuple(r) for r in rows]
+
+
+async def violations(api) -> list:
+    async with make_sessions(api.engine)() as session:
+        return await ledger.verify(session)
+
+
+async def test_a_member_sees_balance_and_points_expiring_soon(api):
+    points = (await api.data(POINTS, as_="member"))["me"]["points"]
+    # 1,200 earned 2025-06-01 last until the end of 2026 (one year after the year of earning)
+    assert points == {"posted": 1500, "held": 0, "available": 1500,
+                      "expiringSoon": [{"points": 1200, "expiresOn": "2026-12-31"}]}  # fmt: skip
+
+
+async def test_an_adjustment_credits_and_spending_takes_the_soonest_expiring_lots_first(api):
+    assert (await adjust(api, points=200))["transaction"]["points"] == 200
+    assert (await adjust(api, points=-1300, key="k2"))["errors"] == []
+    assert await lots(api) == [
+        (1200, 0, date(2026, 12, 31)),  # drawn first: it expires first
+        (300, 200, date(2027, 12, 31)),  # then the older of two lots ending together
+        (200, 200, date(2027, 12, 31)),
+    ]
+    assert (await api.data(POINTS, as_="member"))["me"]["points"]["available"] == 400
+    assert await violations(api) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"points": -1501}, "points", "INSUFFICIENT_POINTS"),
+        ({"points": 0}, "points", "OUT_OF_RANGE"),
+        ({"points": 10_000_001}, "points", "OUT_OF_RANGE"),
+        ({"points": 5, "entryType": "PENALTY"}, "points", "OUT_OF_RANGE"),
+        ({"points": -5, "entryType": "BONUS_PROMOTION"}, "points", "OUT_OF_RANGE"),
+        ({"entryType": "REDEMPTION"}, "entryType", "INVALID"),
+        ({"entryType": "EXPIRY"}, "entryType", "INVALID"),
+        ({"reason": " "}, "reason", "REQUIRED"),
+        ({"reason": "r" * 501}, "reason", "TOO_LONG"),
+        ({"idempotencyKey": ""}, "idempotencyKey", "INVALID"),
+        ({"idempotencyKey": "k" * 101}, "idempotencyKey", "INVALID"),
+        ({"memberId": "<Zhang Min>"}, "memberId", "NOT_FOUND"),  # another branch
+        ({"memberId": "<unknown>"}, "memberId", "NOT_FOUND"),
+    ],
+)
+async def test_adjustment_refusals_write_nothing(api, changes, field, code):
+    named = {"<Zhang Min>": gid("Member", api.demo.members["Zhang Min"]), "<unknown>": gid("Member", 999)}
+    changes = {k: named.get(v, v) if isinstance(v, str) else v for k, v in changes.items()}
+    await api.token("club_operator")
+    before = await api.fingerprint()
+    answer = await api.data(ADJUST, {"input": adjust_input(api, **changes)}, as_="club_operator")
+    assert [(e["field"], e["code"]) for e in answer["adjustPoints"]["errors"]] == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+async def test_a_replayed_adjustment_returns_the_first_result_and_moves_points_once(api):
+    first = await adjust(api, points=50, key="retry-1")
+    again = await adjust(api, points=50, key="retry-1")
+    assert again["transaction"]["id"] == first["transaction"]["id"]
+    assert (await api.data(POINTS, as_="member"))["me"]["points"]["posted"] == 1550
+    conflict = await adjust(api, points=51, key="retry-1")
+    assert [e["code"] for e in conflict["errors"]] == ["IDEMPOTENCY_CONFLICT"]
+    # keys are per caller: another clerk's "retry-1" is a new request
+    assert (await adjust(api, who="administrator", points=51, key="retry-1"))["errors"] == []
+
+
+async def test_concurrent_replays_of_one_adjustment_move_points_once(api):
+    await api.token("club_operator")
+    answers = await asyncio.gather(*(adjust(api, points=70, key="same") for _ in range(5)))
+    assert len({a["transaction"]["id"] for a in answers}) == 1
+    assert (await api.data(POINTS, as_="member"))["me"]["points"]["posted"] == 1570
+
+
+async def test_many_concurrent_debits_never_overdraw(api):
+    await api.token("club_operator")
+    answers = await asyncio.gather(*(adjust(api, points=-100, key=f"d{i}") for i in range(20)))
+    outcomes = sorted(tuple(e["code"] for e in a["errors"]) for a in answers)
+    assert outcomes == [()] * 15 + [("INSUFFICIENT_POINTS",)] * 5
+    assert (await api.data(POINTS, as_="member"))["me"]["points"]["available"] == 0
+    assert await violations(api) == []
+
+
+async def test_concurrent_movements_of_different_members_all_land(api):
+    await api.token("club_operator")
+    wang = gid("Member", api.demo.members["Wang Fang"])
+    requests = [adjust(api, points=10, key=f"li{i}") for i in range(10)]
+    requests += [adjust(api, points=-10, key=f"wang{i}", memberId=wang) for i in range(10)]
+    assert all(a["errors"] == [] for a in await asyncio.gather(*requests))
+    assert (
+        await api.scalar("SELECT posted FROM points_balance WHERE member_id = :m", m=api.demo.members["Wang Fang"])
+        == 400
+    )
+    assert await violations(api) == []
+
+
+async def test_a_reversal_restores_exactly_the_lots_a_debit_drew_on(api):
+    spent = await adjust(api, points=-1250, key="spend")
+    before = await lots(api)
+    assert before[:2] == [(1200, 0, date(2026, 12, 31)), (300, 250, date(2027, 12, 31))]
+    variables = {
+        "input": {"transactionId": spent["transaction"]["id"], "reason": "Keyed twice", "idempotencyKey": "r1"}
+    }
+    reversal = (await api.data(REVERSE, variables, as_="administrator"))["reversePointsTransaction"]
+    assert (reversal["transaction"]["entryType"], reversal["transaction"]["points"]) == ("REVERSAL", 1250)
+    assert reversal["transaction"]["reverses"] == {"id": spent["transaction"]["id"]}
+    assert await lots(api) == [(1200, 1200, date(2026, 12, 31)), (300, 300, date(2027, 12, 31))]
+    # replay answers the same; a second reversal, or reversing the reversal, is refused
+    assert (await api.data(REVERSE, variables, as_="administrator"))["reversePointsTransaction"] == reversal
+    twice = {"input": variables["input"] | {"idempotencyKey": "r2"}}
+    assert [
+        e["code"] for e in (await api.data(REVERSE, twice, as_="administrator"))["reversePointsTransaction"]["errors"]
+    ] == ["INVALID_STATE"]
+    back = {"input": {"transactionId": reversal["transaction"]["id"], "reason": "x", "idempotencyKey": "r3"}}
+    assert [
+        e["code"] for e in (await api.data(REVERSE, back, as_="administrator"))["reversePointsTransaction"]["errors"]
+    ] == ["INVALID_STATE"]
+    assert await violations(api) == []
+
+
+async def test_a_credit_already_spent_cannot_be_reversed(api):
+    credit = await adjust(api, points=100, key="c")
+    await adjust(api, points=-1600, key="spend-all")
+    variables = {"input": {"transactionId": credit["transaction"]["id"], "reason": "x", "idempotencyKey": "r"}}
+    answer = (await api.data(REVERSE, variables, as_="administrator"))["reversePointsTransaction"]
+    assert [e["code"] for e in answer["errors"]] == ["INVALID_STATE"]
+
+
+@pytest.mark.parametrize("who", ["club_operator", "agent", "member", "other_branch_admin"])
+async def test_only_administrators_in_scope_reverse(api, who):
+    credit = await adjust(api, points=100, key="c")
+    variables = {"input": {"transactionId": credit["transaction"]["id"], "reason": "x", "idempotencyKey": "r"}}
+    await api.token(who)
+    before = await api.fingerprint()
+    answer = await api.gql(REVERSE, variables, as_=who)
+    if who == "other_branch_admin":
+        assert [e["code"] for e in answer["data"]["reversePointsTransaction"]["errors"]] == ["NOT_FOUND"]
+    else:
+        assert top_codes(answer) == ["FORBIDDEN"]
+    assert await api.fingerprint() == before
+
+
+# --- expiry -------------------------------------------------------------------------------------------
+
+
+async def test_points_are_usable_on_their_last_day_and_expire_the_day_after(api):
+    sessions = make_sessions(api.engine)
+    assert await service.expire(sessions, date(2026, 12, 31)) == service.ExpiryRun(0, 0)
+    assert await service.expire(sessions, date(2027, 1, 1)) == service.ExpiryRun(1, 1200)
+    assert await service.expire(sessions, date(2027, 1, 1)) == service.ExpiryRun(0, 0)  # idempotent
+    query = """{ me { points { available }
+        pointsHistory(filter: {entryTypes: [EXPIRY]}) { edges { node { points effectiveOn } } } } }"""
+    history = await api.data(query, as_="member")
+    assert history["me"]["points"]["available"] == 300
+    assert [e["node"] for e in history["me"]["pointsHistory"]["edges"]] == [
+        {"points": -1200, "effectiveOn": "2027-01-01"}
+    ]
+    assert await violations(api) == []
+
+
+async def test_an_expiry_can_be_reversed_and_restores_the_lot(api):
+    await service.expire(make_sessions(api.engine), date(2027, 1, 1))
+    expiry = await api.scalar("SELECT id FROM ledger_transaction WHERE entry_type = 'EXPIRY'")
+    variables = {"input": {"transactionId": gid("PointsTransaction", expiry), "reason": "Grace", "idempotencyKey": "g"}}
+    assert (await api.data(REVERSE, variables, as_="hq_admin"))["reversePointsTransaction"]["errors"] == []
+    assert (await lots(api))[0] == (1200, 1200, date(2026, 12, 31))
+
+
+# --- history ------------------------------------------------------------------------------------------
+
+HISTORY = """query($id: ID!, $filter: PointsHistoryFilter) { node(id: $id) { ... on Member {
+    pointsHistory(filter: $filter) { edges { node { entryType points effectiveOn } } } } } }"""
+
+
+@pytest.mark.parametrize(
+    ("filter", "expected"),
+    [
+        (None, [1200, 300]),
+        ({"from": "2025-06-01", "to": "2025-06-01"}, [1200]),  # one day: both ends included
+        ({"from": "2026-02-28", "to": "2026-03-01"}, [300]),
+        ({"from": "2025-06-02", "to": "2026-02-28"}, []),
+        ({"entryTypes": ["BONUS_ACTIVITY"]}, [300]),
+    ],
+)
+async def test_history_filters_by_type_and_inclusive_dates(api, filter, expected):
+    member = gid("Member", api.demo.members["Li Wei"])
+    data = await api.data(HISTORY, {"id": member, "filter": filter}, as_="agent")
+    assert [e["node"]["points"] for e in data["node"]["pointsHistory"]["edges"]] == expected
+
+
+async def test_history_is_the_members_own_or_staff_in_scope(api):
+    member = gid("Member", api.demo.members["Li Wei"])
+    assert (await api.gql(HISTORY, {"id": member}, as_="other_branch_operator"))["data"]["node"] is None
+    assert (await api.gql(HISTORY, {"id": member}, as_="other_member"))["data"]["node"] is None
+    reversed_range = await api.gql(
+        HISTORY, {"id": member, "filter": {"from": "2026-02-01", "to": "2026-01-01"}}, as_="agent"
+    )
+    assert top_codes(reversed_range) == ["INVALID"]
+
+
+async def test_totals_by_entry_type_for_a_period(api):
+    await adjust(api, points=-100, key="t", entryType="PENALTY")
+    query = 'query { pointsTotals(from: "2025-01-01", to: "2026-12-31") { entryType points entries } }'
+    today_totals = (await api.data(query, as_="auditor"))["pointsTotals"]
+    assert today_totals == [
+        {"entryType": "BONUS_ACTIVITY", "points": 300, "entries": 1},
+        {"entryType": "BONUS_PROMOTION", "points": 1700, "entries": 2},
+        {"entryType": "PENALTY", "points": -100, "entries": 1},
+    ]
+    assert top_codes(await api.gql(query, as_="member")) == ["FORBIDDEN"]
+
+
+# --- the database keeps the journal honest ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ledger_transaction SET points = points + 1",
+        "DELETE FROM ledger_posting",
+        "UPDATE lot_movement SET amount = 0",
+    ],
+)
+async def test_journal_rows_cannot_be_changed_or_deleted(api, statement):
+    with pytest.raises(Exception, match="append-only"):
+        await api.scalar(statement)
+
+
+async def test_an_unbalanced_transaction_cannot_commit(api):
+    with pytest.raises(Exception, match="does not balance"):
+        await api.scalar(
+            """WITH t AS (INSERT INTO ledger_transaction (member_id, entry_type, points, effective_on)
+                   VALUES (:m, 'ADJUSTMENT', 5, current_date) RETURNING id)
+               INSERT INTO ledger_posting (transaction_id, member_id, amount) SELECT id, :m, 5 FROM t RETURNING 1""",
+            m=api.demo.members["Li Wei"],
+        )
+
+
+async def test_the_balance_check_refuses_a_negative_balance(api):
+    with pytest.raises(Exception, match="available_nonnegative"):
+        await api.scalar(
+            "UPDATE points_balance SET posted = -1 WHERE member_id = :m RETURNING 1", m=api.demo.members["Li Wei"]
+        )

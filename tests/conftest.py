@@ -118,3 +118,9 @@ def statements(engine):
     sa.event.listen(engine.sync_engine, "before_cursor_execute", count)
     yield counted
     sa.event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+
+@pytest.fixture
+def prepared_ledger(demo: Demo, engine: AsyncEngine) -> tuple[str, list[int]]:
+    """A URL and two members for tests that drive the ledger from their own event loop."""
+    return engine.url.render_as_string(hide_password=False), [demo.members["Li Wei"], demo.members["Wang Fang"]]

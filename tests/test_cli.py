@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from loyalty.cli import app
@@ -129,3 +130,42 @@ def test_serve_starts_embedded_postgres_stops_cleanly_and_keeps_data(tmp_path):
         assert "Stopping embedded PostgreSQL" in stderr
         assert ("Demo data loaded." if run == "first" else "Demo data present already.") in stderr
     assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
+
+
+def test_verify_and_expire_on_a_demo_ledger(server_url):
+    # given a database with the demo data set
+    url = asyncio.run(recreate_database(server_url, "loyalty_cli_ledger_test"))
+    database_url = url.replace("postgresql+asyncpg://", "postgresql://")
+    assert invoke(database_url, "migrate").exit_code == 0
+
+    async def load() -> None:
+        from loyalty.database import make_engine, make_sessions
+        from loyalty.demo import load_demo
+
+        engine = make_engine(url, pool_size=1)
+        async with make_sessions(engine).begin() as session:
+            await load_demo(session)
+        await engine.dispose()
+
+    asyncio.run(load())
+    # when the ledger is checked, then everything holds
+    checked = invoke(database_url, "verify")
+    assert checked.exit_code == 0 and "invariants hold" in checked.output
+    # when points expire, twice, then they expire once
+    assert "Expired 1,200 points of 1 members" in invoke(database_url, "expire", "--as-of", "2027-01-01").output
+    assert "Expired 0 points of 0 members" in invoke(database_url, "expire", "--as-of", "2027-01-01").output
+    assert invoke(database_url, "expire", "--as-of", "next week").exit_code == 2
+
+    # when a balance is tampered with, then verify fails and says which invariant broke
+    async def tamper() -> None:
+        from loyalty.database import make_engine
+
+        engine = make_engine(url, pool_size=1)
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("UPDATE points_balance SET posted = posted + 7"))
+        await engine.dispose()
+
+    asyncio.run(tamper())
+    broken = invoke(database_url, "verify")
+    assert broken.exit_code == 1
+    assert "each balance equals the sum of its postings" in broken.output

@@ -15,9 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.access import Permission, Principal, require_staff
-from domain.errors import DomainError, ErrorCode
-from domain.tables import Grade, PointsRule, PointsRuleChange, RuleKind
+from domain.access import Permission, Principal, StaffPrincipal, require_staff
+from domain.errors import AccessDenied, DomainError, ErrorCode
+from domain.tables import Branch, BranchLevel, Grade, PointsRule, PointsRuleChange, RuleKind
 
 NEVER = date(9999, 12, 31)
 VALIDITY_KINDS = (RuleKind.EXPIRY_YEAR_END_AFTER_YEARS, RuleKind.EXPIRY_AFTER_MONTHS)
@@ -76,6 +76,15 @@ def _check_dates(start: date, end: date | None) -> None:
         raise DomainError(ErrorCode.INVALID, "effectiveTo must not be before effectiveFrom.", "effectiveTo")
 
 
+async def _require_headquarters(session: AsyncSession, principal: Principal) -> StaffPrincipal:
+    """Rules apply club-wide, so only headquarters administrators maintain them."""
+    actor = require_staff(principal, Permission.POINTS_RULES)
+    branch = await session.get(Branch, actor.branch_id)
+    if branch is None or branch.level != BranchLevel.HQ:
+        raise AccessDenied(ErrorCode.FORBIDDEN, "Points rules are maintained at headquarters.")
+    return actor
+
+
 async def create_rule(
     session: AsyncSession,
     principal: Principal,
@@ -86,7 +95,7 @@ async def create_rule(
     effective_to: date | None = None,
     grade_code: str | None = None,
 ) -> PointsRule:
-    actor = require_staff(principal, Permission.POINTS_RULES)
+    actor = await _require_headquarters(session, principal)
     kind = RuleKind(kind)
     _check_dates(effective_from, effective_to)
     if (kind == RuleKind.GRADE_MULTIPLIER) != (grade_code is not None):
@@ -111,7 +120,7 @@ async def create_rule(
 
 async def update_rule(session: AsyncSession, principal: Principal, *, id: int | None, **changes: Any) -> PointsRule:
     """Change a rule's value or dates; entries already made keep the points they were given."""
-    actor = require_staff(principal, Permission.POINTS_RULES)
+    actor = await _require_headquarters(session, principal)
     rule = await session.get(PointsRule, id, with_for_update=True) if id is not None else None
     if rule is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such rule.", "id")

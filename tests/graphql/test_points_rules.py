@@ -1,0 +1,104 @@
+"""Points rules as data: create, change, retire, with a recorded history; validity rules set expiry."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from domain.points.rules import NEVER, expiry_date
+from domain.tables import PointsRule, RuleKind
+from tests.api import gid, top_codes
+
+CREATE = """mutation($input: CreatePointsRuleInput!) { createPointsRule(input: $input) {
+    errors { field code message } rule { id kind gradeCode value effectiveFrom effectiveTo } } }"""
+UPDATE = """mutation($input: UpdatePointsRuleInput!) { updatePointsRule(input: $input) {
+    errors { field code message }
+    rule { id value effectiveTo changes { action before after changedBy { username } } } } }"""
+
+
+async def rule_id(api, kind: str, grade: str | None = None) -> str:
+    found = await api.scalar(
+        "SELECT id FROM points_rule WHERE kind = :k AND grade_code IS NOT DISTINCT FROM :g", k=kind, g=grade
+    )
+    return gid("PointsRule", found)
+
+
+async def test_a_rate_change_retires_the_old_rule_and_adds_a_new_one(api):
+    old = await rule_id(api, "POINTS_PER_YUAN")
+    retired = await api.data(UPDATE, {"input": {"id": old, "effectiveTo": "2026-12-31"}}, as_="hq_admin")
+    changes = retired["updatePointsRule"]["rule"]["changes"]
+    assert [c["action"] for c in changes] == ["CREATE", "RETIRE"]
+    assert changes[1]["before"]["effectiveTo"] is None and changes[1]["after"]["effectiveTo"] == "2026-12-31"
+    assert changes[1]["changedBy"] == {"username": "admin"}
+    new = {"kind": "POINTS_PER_YUAN", "value": "1.5", "effectiveFrom": "2027-01-01"}
+    created = (await api.data(CREATE, {"input": new}, as_="hq_admin"))["createPointsRule"]
+    assert created["errors"] == [] and created["rule"]["value"] == "1.5"
+    # entries made before keep their points
+    assert await api.scalar("SELECT sum(points) FROM ledger_transaction") == 2000
+
+
+@pytest.mark.parametrize(
+    ("rule", "field", "code"),
+    [
+        ({"kind": "POINTS_PER_YUAN", "value": "2", "effectiveFrom": "2030-01-01"}, "effectiveFrom", "INVALID_STATE"),
+        ({"kind": "EXPIRY_AFTER_MONTHS", "value": "24", "effectiveFrom": "2030-01-01"}, "effectiveFrom",
+         "INVALID_STATE"),  # validity rules of both kinds exclude each other
+        ({"kind": "GRADE_MULTIPLIER", "value": "2", "effectiveFrom": "2030-01-01"}, "gradeCode", "INVALID"),
+        ({"kind": "ON_TIME_BONUS", "value": "5", "effectiveFrom": "2030-01-01", "gradeCode": "DIAMOND"}, "gradeCode",
+         "INVALID"),
+        ({"kind": "GRADE_MULTIPLIER", "value": "2", "effectiveFrom": "2030-01-01", "gradeCode": "GOLD"}, "gradeCode",
+         "NOT_FOUND"),
+        ({"kind": "LATE_PENALTY_PERCENT", "value": "101", "effectiveFrom": "2030-01-01"}, "value", "OUT_OF_RANGE"),
+        ({"kind": "POINTS_PER_YUAN", "value": "-1", "effectiveFrom": "2030-01-01"}, "value", "OUT_OF_RANGE"),
+        ({"kind": "ON_TIME_BONUS", "value": "2.5", "effectiveFrom": "2030-01-01"}, "value", "INVALID"),
+        ({"kind": "POINTS_PER_YUAN", "value": "1", "effectiveFrom": "2030-01-01", "effectiveTo": "2029-01-01"},
+         "effectiveTo", "INVALID"),
+    ],
+)  # fmt: skip
+async def test_rule_refusals_write_nothing(api, rule, field, code):
+    await api.token("hq_admin")
+    before = await api.fingerprint()
+    answer = await api.data(CREATE, {"input": rule}, as_="hq_admin")
+    assert [(e["field"], e["code"]) for e in answer["createPointsRule"]["errors"]] == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+async def test_an_update_records_before_and_after(api):
+    rule = await rule_id(api, "ON_TIME_BONUS")
+    answer = await api.data(UPDATE, {"input": {"id": rule, "value": "20"}}, as_="hq_admin")
+    change = answer["updatePointsRule"]["rule"]["changes"][-1]
+    assert (change["action"], change["before"]["value"], change["after"]["value"]) == ("UPDATE", "10.0000", "20")
+
+
+async def test_provincial_administrators_cannot_change_rules(api):
+    rule = await rule_id(api, "ON_TIME_BONUS")
+    assert top_codes(await api.gql(UPDATE, {"input": {"id": rule, "value": "20"}}, as_="administrator")) == [
+        "FORBIDDEN"
+    ]
+
+
+async def test_staff_read_rules_and_members_do_not(api):
+    query = "{ pointsRules { kind gradeCode value } }"
+    assert len((await api.data(query, as_="auditor"))["pointsRules"]) == 8
+    assert top_codes(await api.gql(query, as_="member")) == ["FORBIDDEN"]
+
+
+def rule(kind: RuleKind, value: int) -> PointsRule:
+    return PointsRule(kind=kind, value=Decimal(value), effective_from=date(2000, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("validity", "earned", "last_day"),
+    [
+        (rule(RuleKind.EXPIRY_YEAR_END_AFTER_YEARS, 1), date(2026, 3, 15), date(2027, 12, 31)),
+        (rule(RuleKind.EXPIRY_YEAR_END_AFTER_YEARS, 0), date(2026, 12, 31), date(2026, 12, 31)),
+        (rule(RuleKind.EXPIRY_AFTER_MONTHS, 12), date(2026, 3, 15), date(2027, 3, 14)),
+        (rule(RuleKind.EXPIRY_AFTER_MONTHS, 1), date(2026, 1, 31), date(2026, 2, 27)),
+        (rule(RuleKind.EXPIRY_AFTER_MONTHS, 24), date(2024, 2, 29), date(2026, 2, 27)),
+        (None, date(2026, 3, 15), NEVER),
+    ],
+)
+def test_validity_rules_give_the_last_usable_day(validity, earned, last_day):
+    assert expiry_date([validity] if validity else [], earned) == last_day

@@ -616,4 +616,34 @@ class PointsRuleChange(SQLModel, table=True):
     changed_at: datetime | None = _created_at()
 
 
+class Bill(SQLModel, table=True):
+    """A month's bill of a billing account, as the billing system reports it [O3]."""
+
+    __tablename__ = "bill"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "billing_month"),
+        sa.CheckConstraint("amount_billed_fen >= 0 AND amount_paid_fen >= 0", name="amounts_nonnegative"),
+        sa.CheckConstraint("extract(day FROM billing_month) = 1", name="month_starts_on_day_one"),
+        sa.Index("ix_bill_month", "billing_month", "id"),
+    )
+    id: int | None = _id()
+    account_id: int = _fk("account.id", index=False)
+    billing_month: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    amount_billed_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    amount_paid_fen: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    due_date: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    paid_date: date | None = Field(default=None, sa_column=sa.Column(sa.Date, nullable=True))
+    imported_at: datetime | None = _created_at()
+
+
+class Accrual(SQLModel, table=True):
+    """A bill whose points were computed: written with the ledger entries, so a bill earns once."""
+
+    __tablename__ = "accrual"
+    bill_id: int = Field(sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("bill.id"), primary_key=True))
+    member_id: int | None = _fk("member.id", nullable=True)
+    points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    accrued_at: datetime | None = _created_at()
+
+
 metadata = SQLModel.metadata

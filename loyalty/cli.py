@@ -250,6 +250,62 @@ def expire(
     console.print(f"Expired {run.points:,} points of {run.members:,} members as of {day}.")
 
 
+@app.command("import-bills")
+def import_bills(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV with a header row (see README)."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Import monthly bills. A file with any bad row is rejected whole; bad rows are listed by line."""
+    from domain.points import bills
+
+    with database(_settings(data_dir)) as url:
+        result = run_with_session(url, lambda s: bills.import_file(s, file))
+    if result.problems:
+        for problem in result.problems:
+            console.print(f"[red]{problem}[/red]")
+        console.print("Nothing was imported.")
+        raise typer.Exit(1)
+    console.print(
+        f"{result.rows:,} rows: {result.written:,} bills written, {result.skipped_accrued:,} skipped (earned already)."
+    )
+
+
+@app.command()
+def accrue(
+    month: str = typer.Option(..., "--month", help="YYYY-MM: the billing month to earn points for."),
+    chunk: int = typer.Option(1_000, min=1, max=100_000, help="Bills per committed chunk."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Earn the month's points from paid bills. Safe to rerun; resumes after a stop."""
+    from rich.progress import Progress
+
+    from domain.points import accrual
+    from domain.points.bills import month as parse_month
+
+    try:
+        first_day = parse_month(month)
+    except ValueError:
+        console.print("[red]--month must be YYYY-MM[/red]")
+        raise typer.Exit(2) from None
+    with database(_settings(data_dir)) as url, Progress(console=console) as progress:
+        task = progress.add_task(f"Accruing {month}", total=None)
+
+        async def main() -> accrual.AccrualRun:
+            engine = make_engine(url, pool_size=2)
+            try:
+                sessions = make_sessions(engine)
+                return await accrual.accrue_month(sessions, first_day, chunk_bills=chunk,
+                                                  progress=lambda n: progress.advance(task, n))  # fmt: skip
+            finally:
+                await engine.dispose()
+
+        run = asyncio.run(main())
+    console.print(
+        f"{month}: {run.bills:,} bills, {run.members:,} members, {run.points:,} points net,"
+        f" {run.penalties:,} penalties."
+    )
+
+
 @app.command("export-schema")
 def export_schema(
     output: Path = typer.Option(SCHEMA_PATH, help="Where to write the SDL."),

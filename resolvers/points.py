@@ -7,8 +7,9 @@ from typing import Annotated
 
 import strawberry
 
-from domain.points import rules
+from domain.points import accrual, bills, rules
 from domain.points import service as points
+from domain.points.rules import accrual_month
 from resolvers.edge import fields, mutate, read
 from schema.points import (
     AdjustPointsInput,
@@ -17,7 +18,11 @@ from schema.points import (
     PointsRuleType,
     PointsTotal,
     PointsTransactionPayload,
+    RecordBillInput,
+    RecordBillPayload,
     ReversePointsTransactionInput,
+    RunMonthlyAccrualInput,
+    RunMonthlyAccrualPayload,
     UpdatePointsRuleInput,
 )
 
@@ -59,6 +64,22 @@ class PointsMutation:
             lambda s: points.reverse_transaction(s, info.context.principal, **fields(input)),
             "transaction",
         )
+
+    @strawberry.mutation(description="Enter one month's bill of an account (administrators, club operators).")
+    async def record_bill(self, info: strawberry.Info, input: RecordBillInput) -> RecordBillPayload:
+        return await mutate(
+            info, RecordBillPayload, lambda s: bills.record_bill(s, info.context.principal, **fields(input)), "bill"
+        )
+
+    @strawberry.mutation(description="Run the monthly points calculation for a month (headquarters administrators).")
+    async def run_monthly_accrual(
+        self, info: strawberry.Info, input: RunMonthlyAccrualInput
+    ) -> RunMonthlyAccrualPayload:
+        async def action(session):
+            first_day = await accrual_month(session, info.context.principal, input.month)
+            return {"run": await accrual.accrue_month(info.context.sessions, first_day)}
+
+        return await mutate(info, RunMonthlyAccrualPayload, action)
 
     @strawberry.mutation(description="Add an earning, validity or penalty rule (administrators).")
     async def create_points_rule(self, info: strawberry.Info, input: CreatePointsRuleInput) -> PointsRulePayload:

@@ -152,3 +152,47 @@ class UpdatePointsRuleInput:
 class PointsRulePayload:
     errors: list[UserError]
     rule: PointsRuleType | None = None
+
+
+@strawberry.input(description="One month's bill of an account, as the billing system reports it.")
+class RecordBillInput:
+    account_number: str
+    billing_month: str = strawberry.field(description="YYYY-MM")
+    amount_billed_fen: int
+    amount_paid_fen: int
+    due_date: date
+    paid_date: date | None = None
+
+
+@strawberry.type(name="Bill")
+class BillType:
+    billing_month: date
+    amount_billed_fen: int
+    amount_paid_fen: int
+    due_date: date
+    paid_date: date | None
+
+
+@strawberry.type
+class RecordBillPayload:
+    errors: list[UserError]
+    bill: BillType | None = None
+
+
+@strawberry.input(description="Earn a month's points from its paid bills; safe to repeat.")
+class RunMonthlyAccrualInput:
+    month: str = strawberry.field(description="YYYY-MM")
+
+
+@strawberry.type
+class MonthlyAccrual:
+    bills: int
+    members: int
+    points: int
+    penalties: int
+
+
+@strawberry.type
+class RunMonthlyAccrualPayload:
+    errors: list[UserError]
+    run: MonthlyAccrual | None = None

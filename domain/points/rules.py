@@ -15,8 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import clock
 from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.errors import AccessDenied, DomainError, ErrorCode
+from domain.points.bills import month as parse_month
 from domain.tables import Branch, BranchLevel, Grade, PointsRule, PointsRuleChange, RuleKind
 
 NEVER = date(9999, 12, 31)
@@ -175,3 +177,15 @@ async def rule_changes(session: AsyncSession, rule_ids: list[int]) -> list[list[
     for change in (await session.scalars(query)).all():
         grouped[change.rule_id].append(change)
     return [grouped[i] for i in rule_ids]
+
+
+async def accrual_month(session: AsyncSession, principal: Principal, month: str) -> date:
+    """Check who may start a monthly run, and that the month is a finished one."""
+    await _require_headquarters(session, principal)
+    try:
+        first_day = parse_month(month)
+    except ValueError:
+        raise DomainError(ErrorCode.INVALID, "month must be YYYY-MM.", "month") from None
+    if first_day >= clock.today().replace(day=1):
+        raise DomainError(ErrorCode.OUT_OF_RANGE, "Only a finished month can be accrued.", "month")
+    return first_day

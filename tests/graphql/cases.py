@@ -386,3 +386,24 @@ POINTS_CASES = {
     "updatePointsRule": Case("updatePointsRule", "UpdatePointsRuleInput", _rule_change, {"hq_admin"}),
 }
 CASES |= POINTS_CASES
+
+CASES |= {
+    "recordBill": Case(
+        "recordBill",
+        "RecordBillInput",
+        _make(
+            lambda i, who: {
+                "accountNumber": "80000001",
+                "billingMonth": "2026-09",
+                "amountBilledFen": 100,
+                "amountPaidFen": 100,
+                "dueDate": "2026-09-15",
+            }
+        ),  # fmt: skip
+        POINTS_ADJUSTERS,
+        OTHER_BRANCH,
+    ),
+    "runMonthlyAccrual": Case(
+        "runMonthlyAccrual", "RunMonthlyAccrualInput", _make(lambda i, who: {"month": "2026-09"}), {"hq_admin"}
+    ),
+}

@@ -1,0 +1,172 @@
+"""The monthly points run [P3]: every paid bill of a month earns its member points.
+
+For each bill: consumption points = yuan actually paid × points per yuan × the grade's
+multiplier (rounded down); an on-time bonus when paid in full by the due date; a tenure bonus
+per full year in the network (since the customer's first account opened). A late or unpaid
+bill costs a percentage of the member's points instead of the on-time bonus. Entries take
+effect on the first day after the billing month, so their validity counts from then.
+
+The run works in committed chunks of bills. A bill is claimed in `accrual` in the same
+transaction as its entries, so running a month twice changes nothing, and a run that stopped
+half way resumes where it stopped. Memory stays flat: one chunk at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.points import ledger, rules
+from domain.tables import Accrual, Bill, EntryType, MemberStatus, PointsRule, RuleKind
+
+chunk_bills_default = 1_000
+
+
+@dataclass(frozen=True)
+class Rates:
+    points_per_yuan: Decimal
+    multipliers: dict[str, Decimal]
+    on_time_bonus: int
+    tenure_bonus_per_year: int
+    late_penalty_percent: Decimal
+
+    @classmethod
+    def of(cls, in_force: list[PointsRule]) -> Rates:
+        by_kind: dict[RuleKind, Decimal] = {r.kind: r.value for r in in_force if r.grade_code is None}
+        return cls(
+            points_per_yuan=by_kind.get(RuleKind.POINTS_PER_YUAN, Decimal(0)),
+            multipliers={r.grade_code: r.value for r in in_force if r.kind == RuleKind.GRADE_MULTIPLIER},
+            on_time_bonus=int(by_kind.get(RuleKind.ON_TIME_BONUS, 0)),
+            tenure_bonus_per_year=int(by_kind.get(RuleKind.TENURE_BONUS_PER_YEAR, 0)),
+            late_penalty_percent=by_kind.get(RuleKind.LATE_PENALTY_PERCENT, Decimal(0)),
+        )
+
+
+@dataclass(frozen=True)
+class BillFacts:
+    bill_id: int
+    member_id: int | None
+    grade_code: str | None
+    billed_fen: int
+    paid_fen: int
+    due_date: date
+    paid_date: date | None
+    in_network_since: date | None
+
+
+def full_years(since: date, until: date) -> int:
+    years = until.year - since.year - ((until.month, until.day) < (since.month, since.day))
+    return max(years, 0)
+
+
+def earnings(bill: BillFacts, rates: Rates, month_end: date) -> dict[EntryType, int]:
+    """The points a bill earns, by entry type (the penalty is decided against the balance later)."""
+    multiplier = rates.multipliers.get(bill.grade_code, Decimal(1))
+    yuan = Decimal(bill.paid_fen) / 100
+    consumption = int((yuan * rates.points_per_yuan * multiplier).to_integral_value(ROUND_DOWN))
+    on_time = bill.paid_date is not None and bill.paid_date <= bill.due_date and bill.paid_fen >= bill.billed_fen
+    tenure_years = full_years(bill.in_network_since, month_end) if bill.in_network_since else 0
+    return {
+        EntryType.CONSUMPTION: consumption,
+        EntryType.BONUS_ON_TIME: rates.on_time_bonus if on_time else 0,
+        EntryType.BONUS_TENURE: rates.tenure_bonus_per_year * tenure_years,
+    }
+
+
+def is_late(bill: BillFacts) -> bool:
+    return bill.paid_date is None or bill.paid_date > bill.due_date or bill.paid_fen < bill.billed_fen
+
+
+@dataclass
+class AccrualRun:
+    bills: int = 0
+    members: int = 0
+    points: int = 0
+    penalties: int = 0
+
+
+_FACTS = """
+SELECT b.id, m.id, m.grade_code, b.amount_billed_fen, b.amount_paid_fen, b.due_date, b.paid_date,
+       (SELECT min(a2.opened_on) FROM account a2 WHERE a2.customer_id = a.customer_id)
+FROM bill b
+JOIN account a ON a.id = b.account_id
+LEFT JOIN member m ON m.customer_id = a.customer_id AND m.status = :active
+WHERE b.billing_month = :month AND b.id > :after
+  AND NOT EXISTS (SELECT 1 FROM accrual x WHERE x.bill_id = b.id)
+ORDER BY b.id LIMIT :limit
+"""
+
+
+async def _chunk(session: AsyncSession, month: date, after: int, limit: int) -> list[BillFacts]:
+    rows = await session.execute(
+        sa.text(_FACTS), {"month": month, "after": after, "limit": limit, "active": MemberStatus.ACTIVE.value}
+    )
+    return [BillFacts(*row) for row in rows]
+
+
+async def _claim(session: AsyncSession, bills: list[BillFacts]) -> set[int]:
+    """Claim the bills for this run; another run that claimed one first keeps it."""
+    claimed = await session.scalars(
+        insert(Accrual)
+        .values([{"bill_id": b.bill_id, "member_id": b.member_id, "points": 0} for b in bills])
+        .on_conflict_do_nothing()
+        .returning(Accrual.bill_id)
+    )
+    return set(claimed.all())
+
+
+async def _accrue_bill(session: AsyncSession, bill: BillFacts, rates: Rates, month_end: date, run: AccrualRun) -> None:
+    awarded_on = month_end + timedelta(days=1)
+    net = 0
+    for entry_type, points in earnings(bill, rates, month_end).items():
+        if points > 0:
+            await ledger.record(session, member_id=bill.member_id, entry_type=entry_type, points=points,
+                                effective_on=awarded_on, reason=f"Bill {bill.bill_id}")  # fmt: skip
+            net += points
+    if is_late(bill) and rates.late_penalty_percent > 0:
+        balance = await ledger.lock_balance(session, bill.member_id)
+        available = balance.posted - balance.held
+        penalty = int((Decimal(available) * rates.late_penalty_percent / 100).to_integral_value(ROUND_DOWN))
+        if penalty > 0:
+            await ledger.record(session, member_id=bill.member_id, entry_type=EntryType.PENALTY, points=-penalty,
+                                effective_on=awarded_on, reason=f"Late or unpaid bill {bill.bill_id}")  # fmt: skip
+            net -= penalty
+            run.penalties += 1
+    await session.execute(sa.update(Accrual).where(Accrual.bill_id == bill.bill_id).values(points=net))
+    run.points += net
+
+
+async def accrue_month(
+    sessions: Any, month: date, *, chunk_bills: int = chunk_bills_default, progress: Callable[[int], None] | None = None
+) -> AccrualRun:
+    """Accrue every bill of `month` (its first day) not accrued yet; see the module's description."""
+    month_end = (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    async with sessions() as session:
+        rates = Rates.of(await rules.rules_in_force(session, month_end))
+    run, after = AccrualRun(), 0
+    while True:
+        async with sessions.begin() as session:
+            bills = await _chunk(session, month, after, chunk_bills)
+            claimed = await _claim(session, bills) if bills else set()
+            for bill in bills:
+                if bill.bill_id in claimed and bill.member_id is not None:
+                    await _accrue_bill(session, bill, rates, month_end, run)
+            run.bills += len(claimed)
+        if not bills:
+            async with sessions() as session:
+                run.members = await session.scalar(
+                    sa.select(sa.func.count(sa.distinct(Accrual.member_id)))
+                    .join(Bill, Bill.id == Accrual.bill_id)
+                    .where(Bill.billing_month == month, Accrual.points != 0)
+                )
+            return run
+        after = bills[-1].bill_id
+        if progress:
+            progress(len(bills))

@@ -1,0 +1,206 @@
+"""Monthly bills from the billing system [O3]: one at a time, or a CSV file.
+
+A file is all-or-nothing: when any row is bad, nothing is written and the bad rows are listed
+with their line numbers. A bill already imported for the same account and month is replaced,
+unless it has earned points already, in which case it is left as it is and counted as skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.access import Permission, Principal, require_staff
+from domain.errors import DomainError, ErrorCode, Problem
+from domain.organisation import in_subtree
+from domain.tables import Account, Bill, Branch, Customer
+from domain.validation import money_fen_max
+
+COLUMNS = ("account_number", "billing_month", "amount_billed_fen", "amount_paid_fen", "due_date", "paid_date")
+problems_listed_max = 100
+
+
+@dataclass(frozen=True)
+class BillRow:
+    account_number: str
+    billing_month: date
+    amount_billed_fen: int
+    amount_paid_fen: int
+    due_date: date
+    paid_date: date | None
+
+
+def month(text: Any) -> date:
+    """'YYYY-MM' → the month's first day."""
+    if not isinstance(text, str) or len(text) != 7:
+        raise ValueError("billing month must be YYYY-MM")
+    return date.fromisoformat(text + "-01")
+
+
+def _date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def parse_row(values: dict[str, Any]) -> tuple[BillRow | None, list[str]]:
+    """A validated bill, or the list of what is wrong with it (field: reason)."""
+    wrong: list[str] = []
+
+    def take(field: str, convert: Any, optional: bool = False) -> Any:
+        raw = values.get(field)
+        if raw in (None, "") and optional:
+            return None
+        try:
+            return convert(raw.strip() if isinstance(raw, str) else raw)
+        except (TypeError, ValueError, AttributeError):
+            wrong.append(f"{field}: not valid")
+            return None
+
+    account = values.get("account_number")
+    if not isinstance(account, str) or not account.strip().isdigit() or not 5 <= len(account.strip()) <= 20:
+        wrong.append("account_number: 5 to 20 digits")
+    billing_month = take("billing_month", month)
+    billed = take("amount_billed_fen", int)
+    paid = take("amount_paid_fen", int)
+    due = take("due_date", _date)
+    paid_on = take("paid_date", _date, optional=True)
+    for name, amount in (("amount_billed_fen", billed), ("amount_paid_fen", paid)):
+        if amount is not None and not 0 <= amount <= money_fen_max:
+            wrong.append(f"{name}: 0 to {money_fen_max}")
+    if billing_month and due and due < billing_month:
+        wrong.append("due_date: before the billing month")
+    if wrong:
+        return None, wrong
+    return BillRow(account.strip(), billing_month, billed, paid, due, paid_on), []
+
+
+async def record_bill(session: AsyncSession, principal: Principal, **values: Any) -> Bill:
+    """One bill entered by staff for an account in their subtree."""
+    actor = require_staff(principal, Permission.POINTS_ADJUST)
+    row, wrong = parse_row(values)
+    if row is None:
+        raise DomainError.of([Problem(ErrorCode.INVALID, reason, _camel(reason.split(":")[0])) for reason in wrong])
+    query = (
+        sa.select(Account.id)
+        .join(Customer, Customer.id == Account.customer_id)
+        .join(Branch, Branch.id == Customer.branch_id)
+        .where(Account.account_number == row.account_number, in_subtree(Branch.path, actor.branch_path))
+    )
+    account_id = await session.scalar(query)
+    if account_id is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such account in your scope.", "accountNumber")
+    single = (
+        "SELECT CAST(:account AS bigint) AS account_id, CAST(:month AS date) AS billing_month,"
+        " CAST(:billed AS bigint) AS amount_billed_fen, CAST(:paid AS bigint) AS amount_paid_fen,"
+        " CAST(:due AS date) AS due_date, CAST(:paid_on AS date) AS paid_date"
+    )
+    values = {"account": account_id, "month": row.billing_month, "billed": row.amount_billed_fen}
+    values |= {"paid": row.amount_paid_fen, "due": row.due_date, "paid_on": row.paid_date}
+    counts = await _upsert(session, single, values)
+    if counts == 0:
+        raise DomainError(ErrorCode.INVALID_STATE, "This month's bill has earned points already.", "billingMonth")
+    return (
+        await session.scalars(
+            sa.select(Bill).where(Bill.account_id == account_id, Bill.billing_month == row.billing_month)
+        )
+    ).one()
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+async def _upsert(session: AsyncSession, source_sql: str, params: dict[str, Any]) -> int:
+    """Insert or replace bills from `source_sql`; bills that earned points already stay. Returns rows written."""
+    result = await session.execute(
+        sa.text(
+            f"""INSERT INTO bill (account_id, billing_month, amount_billed_fen, amount_paid_fen, due_date, paid_date)
+                SELECT account_id, billing_month, amount_billed_fen, amount_paid_fen, due_date, paid_date
+                FROM ({source_sql}) AS source
+                ON CONFLICT (account_id, billing_month) DO UPDATE SET
+                    amount_billed_fen = EXCLUDED.amount_billed_fen, amount_paid_fen = EXCLUDED.amount_paid_fen,
+                    due_date = EXCLUDED.due_date, paid_date = EXCLUDED.paid_date, imported_at = now()
+                WHERE NOT EXISTS (SELECT 1 FROM accrual WHERE accrual.bill_id = bill.id)"""
+        ),
+        params,
+    )
+    return result.rowcount
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    rows: int
+    written: int
+    skipped_accrued: int
+    problems: list[str]
+
+
+def _read(path: Path, problems: list[str]) -> Iterator[tuple]:
+    """Valid rows as COPY records, streaming; problems (with line numbers) collected on the side."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or set(COLUMNS) - set(reader.fieldnames):
+            problems.append(f"line 1: the header must name {', '.join(COLUMNS)}")
+            return
+        for values in reader:
+            row, wrong = parse_row(values)
+            if row is None:
+                problems.extend(f"line {reader.line_num}: {reason}" for reason in wrong)
+                continue
+            yield (reader.line_num, row.account_number, row.billing_month, row.amount_billed_fen,
+                   row.amount_paid_fen, row.due_date, row.paid_date)  # fmt: skip
+
+
+async def import_file(session: AsyncSession, path: Path) -> ImportResult:
+    """Stage the file with COPY (flat memory), check it in SQL, then write it; all or nothing."""
+    problems: list[str] = []
+    await session.execute(
+        sa.text(
+            """CREATE TEMPORARY TABLE bill_staging (line int, account_number text, billing_month date,
+                   amount_billed_fen bigint, amount_paid_fen bigint, due_date date, paid_date date) ON COMMIT DROP"""
+        )
+    )
+    connection = await (await session.connection()).get_raw_connection()
+    await connection.driver_connection.copy_records_to_table(
+        "bill_staging", records=_read(path, problems), columns=["line", *COLUMNS]
+    )
+    rows = await session.scalar(sa.text("SELECT count(*) FROM bill_staging"))
+    unknown = await session.execute(
+        sa.text(
+            """SELECT s.line, s.account_number FROM bill_staging s
+               WHERE NOT EXISTS (SELECT 1 FROM account a WHERE a.account_number = s.account_number)
+               ORDER BY s.line LIMIT :n"""
+        ),
+        {"n": problems_listed_max},
+    )
+    problems += [f"line {line}: account_number {number} is unknown" for line, number in unknown]
+    repeated = await session.execute(
+        sa.text(
+            """SELECT min(line), max(line), account_number FROM bill_staging GROUP BY account_number, billing_month
+               HAVING count(*) > 1 ORDER BY 1 LIMIT :n"""
+        ),
+        {"n": problems_listed_max},
+    )
+    problems += [
+        f"line {last}: repeats line {first} (account {number}, same month)" for first, last, number in repeated
+    ]
+    if problems:
+        return ImportResult(rows + len(problems), 0, 0, sorted(problems, key=_line)[:problems_listed_max])
+    written = await _upsert(
+        session,
+        """SELECT a.id AS account_id, s.billing_month, s.amount_billed_fen, s.amount_paid_fen, s.due_date, s.paid_date
+           FROM bill_staging s JOIN account a ON a.account_number = s.account_number""",
+        {},
+    )
+    return ImportResult(rows, written, rows - written, [])
+
+
+def _line(problem: str) -> int:
+    return int(problem.split(":")[0].removeprefix("line "))

@@ -1,0 +1,186 @@
+"""Bills and the monthly run: what a bill earns, penalties, idempotency, resuming, CSV import."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from domain.points import accrual, bills
+from loyalty.database import make_sessions
+from tests.api import top_codes
+
+RECORD = """mutation($input: RecordBillInput!) { recordBill(input: $input) {
+    errors { field code message } bill { billingMonth amountPaidFen paidDate } } }"""
+RUN = """mutation($input: RunMonthlyAccrualInput!) { runMonthlyAccrual(input: $input) {
+    errors { field code message } run { bills members points penalties } } }"""
+
+
+def bill(account="80000001", paid=12_345, billed=12_345, paid_date="2026-09-10", **changes):
+    return {"accountNumber": account, "billingMonth": "2026-09", "amountBilledFen": billed, "amountPaidFen": paid,
+            "dueDate": "2026-09-15", "paidDate": paid_date} | changes  # fmt: skip
+
+
+async def record(api, **kwargs) -> dict:
+    return (await api.data(RECORD, {"input": bill(**kwargs)}, as_="hq_admin"))["recordBill"]
+
+
+async def entries(api, member="Li Wei") -> list[tuple]:
+    async with api.engine.connect() as connection:
+        import sqlalchemy as sa
+
+        rows = await connection.execute(
+            sa.text("""SELECT entry_type, points, effective_on FROM ledger_transaction
+                       WHERE member_id = :m AND reason LIKE '%%Bill%%' OR member_id = :m AND reason LIKE 'Late%%'
+                       ORDER BY id"""),
+            {"m": api.demo.members[member]},
+        )
+        return [tuple(r) for r in rows]
+
+
+async def test_a_paid_bill_earns_consumption_on_time_and_tenure_points(api):
+    # Li Wei: Diamond (x1.5), account opened 2015-01-01: 11 full years by 2026-09-30
+    assert (await record(api))["errors"] == []
+    run = (await api.data(RUN, {"input": {"month": "2026-09"}}, as_="hq_admin"))["runMonthlyAccrual"]["run"]
+    assert run == {"bills": 1, "members": 1, "points": 185 + 10 + 55, "penalties": 0}
+    assert await entries(api) == [
+        ("CONSUMPTION", 185, date(2026, 10, 1)),  # 123.45 yuan × 1 × 1.5, rounded down
+        ("BONUS_ON_TIME", 10, date(2026, 10, 1)),
+        ("BONUS_TENURE", 55, date(2026, 10, 1)),  # 5 a year × 11
+    ]
+
+
+async def test_running_a_month_twice_changes_nothing(api):
+    await record(api)
+    sessions = make_sessions(api.engine)
+    first = await accrual.accrue_month(sessions, date(2026, 9, 1))
+    again = await accrual.accrue_month(sessions, date(2026, 9, 1))
+    assert (first.bills, again.bills, again.points) == (1, 0, 0)
+    assert len(await entries(api)) == 3
+
+
+async def test_a_stopped_run_resumes_where_it_stopped(api, monkeypatch):
+    for account, paid in (("80000001", 10_000), ("80000002", 20_000), ("80000003", 30_000)):
+        await record(api, account=account, paid=paid, billed=paid)
+    sessions = make_sessions(api.engine)
+    real = accrual._accrue_bill
+    calls = []
+
+    async def failing_on_the_second(session, bill, *args):
+        calls.append(bill.bill_id)
+        if len(calls) == 2:
+            raise RuntimeError("power cut")
+        await real(session, bill, *args)
+
+    monkeypatch.setattr(accrual, "_accrue_bill", failing_on_the_second)
+    with pytest.raises(RuntimeError):
+        await accrual.accrue_month(sessions, date(2026, 9, 1), chunk_bills=1)
+    monkeypatch.undo()
+    resumed = await accrual.accrue_month(sessions, date(2026, 9, 1), chunk_bills=1)
+    assert resumed.bills == 2  # the first bill's chunk had committed
+    assert await api.scalar("SELECT count(*) FROM accrual") == 3
+
+
+async def test_a_late_bill_costs_a_percentage_instead_of_the_on_time_bonus(api):
+    await record(api, paid_date="2026-09-20")  # five days late
+    run = (await api.data(RUN, {"input": {"month": "2026-09"}}, as_="hq_admin"))["runMonthlyAccrual"]["run"]
+    # balance 1,500 + 185 + 55 = 1,740; 5% of it is 87
+    assert run == {"bills": 1, "members": 1, "points": 185 + 55 - 87, "penalties": 1}
+    assert (await entries(api))[-1] == ("PENALTY", -87, date(2026, 10, 1))
+
+
+async def test_an_unpaid_bill_earns_only_tenure_and_a_penalty(api):
+    await record(api, paid=0, paid_date=None)
+    run = (await api.data(RUN, {"input": {"month": "2026-09"}}, as_="hq_admin"))["runMonthlyAccrual"]["run"]
+    assert run["points"] == 55 - (1555 * 5 // 100)
+
+
+async def test_the_rules_in_force_for_the_month_apply(api):
+    await api.scalar("UPDATE points_rule SET value = 2 WHERE kind = 'POINTS_PER_YUAN' RETURNING 1")
+    await record(api, paid=10_000, billed=10_000)
+    run = (await api.data(RUN, {"input": {"month": "2026-09"}}, as_="hq_admin"))["runMonthlyAccrual"]["run"]
+    assert run["points"] == 300 + 10 + 55  # 100 yuan × 2 × 1.5
+
+
+async def test_a_bill_that_earned_cannot_be_replaced(api):
+    await record(api)
+    await api.data(RUN, {"input": {"month": "2026-09"}}, as_="hq_admin")
+    replaced = await record(api, paid=99_999)
+    assert [(e["field"], e["code"]) for e in replaced["errors"]] == [(["input", "billingMonth"], "INVALID_STATE")]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"account": "80000099"}, "accountNumber", "NOT_FOUND"),
+        ({"billingMonth": "2026-13"}, "billingMonth", "INVALID"),
+        ({"paid": -1}, "amountPaidFen", "INVALID"),
+        ({"dueDate": "2026-08-01"}, "dueDate", "INVALID"),
+    ],
+)
+async def test_record_bill_refusals(api, changes, field, code):
+    answer = await record(api, **changes)
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", field], code)]
+
+
+@pytest.mark.parametrize(
+    ("who", "month", "code"),
+    [
+        ("administrator", "2026-09", "FORBIDDEN"),
+        ("hq_admin", "2099-01", "OUT_OF_RANGE"),
+        ("hq_admin", "Sept", "INVALID"),
+    ],
+)
+async def test_monthly_run_refusals(api, who, month, code):
+    answer = await api.gql(RUN, {"input": {"month": month}}, as_=who)
+    codes = top_codes(answer) or [e["code"] for e in answer["data"]["runMonthlyAccrual"]["errors"]]
+    assert codes == [code]
+
+
+# --- CSV import ----------------------------------------------------------------------------------
+
+HEADER = "account_number,billing_month,amount_billed_fen,amount_paid_fen,due_date,paid_date\n"
+
+
+async def import_text(api, tmp_path: Path, text: str) -> bills.ImportResult:
+    path = tmp_path / "bills.csv"
+    path.write_text(text)
+    async with make_sessions(api.engine).begin() as session:
+        return await bills.import_file(session, path)
+
+
+async def test_a_good_file_is_imported_and_reimporting_replaces_unearned_bills(api, tmp_path):
+    text = HEADER + "80000001,2026-09,5000,5000,2026-09-15,2026-09-01\n80000002,2026-09,7000,0,2026-09-15,\n"
+    assert await import_text(api, tmp_path, text) == bills.ImportResult(2, 2, 0, [])
+    assert await import_text(api, tmp_path, text.replace(",0,", ",7000,")) == bills.ImportResult(2, 2, 0, [])
+    assert await api.scalar("SELECT sum(amount_paid_fen) FROM bill") == 12_000
+    await accrual.accrue_month(make_sessions(api.engine), date(2026, 9, 1))
+    assert await import_text(api, tmp_path, text) == bills.ImportResult(2, 0, 2, [])
+
+
+async def test_a_file_with_any_bad_row_writes_nothing_and_names_the_lines(api, tmp_path):
+    text = HEADER + "\n".join(
+        [
+            "80000001,2026-09,5000,5000,2026-09-15,2026-09-01",
+            "80000002,2026-9,7000,0,2026-09-15,",
+            "80000099,2026-09,1,1,2026-09-15,",
+            "80000001,2026-09,5000,5000,2026-09-15,2026-09-01",
+            "80000003,2026-09,-5,x,2026-09-15,",
+        ]
+    )
+    result = await import_text(api, tmp_path, text + "\n")
+    assert result.written == 0
+    assert result.problems == [
+        "line 3: billing_month: not valid",
+        "line 4: account_number 80000099 is unknown",
+        "line 5: repeats line 2 (account 80000001, same month)",
+        "line 6: amount_paid_fen: not valid",
+        "line 6: amount_billed_fen: 0 to 1000000000000",
+    ]
+    assert await api.scalar("SELECT count(*) FROM bill") == 0
+
+
+async def test_a_file_without_the_header_is_refused(api, tmp_path):
+    result = await import_text(api, tmp_path, "80000001,2026-09,1,1,2026-09-15,\n")
+    assert result.problems == [f"line 1: the header must name {', '.join(bills.COLUMNS)}"]

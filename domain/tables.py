@@ -646,4 +646,38 @@ class Accrual(SQLModel, table=True):
     accrued_at: datetime | None = _created_at()
 
 
+class NotificationChannel(StrEnum):
+    SMS = "SMS"
+    EMAIL = "EMAIL"
+    CALLBACK = "CALLBACK"  # the customer manager calls the member back
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: a message to a member, written with the event that caused it, sent later."""
+
+    __tablename__ = "notification"
+    __table_args__ = (sa.Index("ix_notification_pending", "due_at", postgresql_where=sa.text("status = 'PENDING'")),)
+    id: int | None = _id()
+    member_id: int = _fk("member.id")
+    channel: NotificationChannel = Field(sa_column=sa.Column(_enum(NotificationChannel, "channel"), nullable=False))
+    address: str | None = Field(default=None, sa_column=sa.Column(sa.String(254), nullable=True))
+    message: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
+    # Makes a warning once-only: e.g. one per member and expiry date.
+    dedupe_key: str = Field(sa_column=sa.Column(sa.String(100), nullable=False, unique=True))
+    due_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    status: NotificationStatus = Field(
+        default=NotificationStatus.PENDING,
+        sa_column=sa.Column(_enum(NotificationStatus, "status"), nullable=False, server_default="PENDING"),
+    )
+    attempts: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
+    sent_at: datetime | None = _timestamp()
+    created_at: datetime | None = _created_at()
+
+
 metadata = SQLModel.metadata

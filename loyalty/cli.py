@@ -306,6 +306,38 @@ def accrue(
     )
 
 
+@app.command("warn-expiring")
+def warn_expiring(
+    as_of: str = typer.Option(None, "--as-of", help="YYYY-MM-DD (default: today)."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Queue a warning for each member whose points expire soon (once per expiry date) and send what is due."""
+    from datetime import date
+
+    from domain import clock
+    from domain.points import warnings
+
+    settings = _settings(data_dir)
+    day = date.fromisoformat(as_of) if as_of else clock.today()
+    with database(settings) as url:
+
+        async def main() -> tuple[int, int, int]:
+            engine = make_engine(url, pool_size=2)
+            try:
+                sessions = make_sessions(engine)
+                async with sessions.begin() as session:
+                    queued = await warnings.enqueue_expiry_warnings(
+                        session, as_of=day, within_days=settings.expiry_warning_days
+                    )
+                sent, failed = await warnings.send_pending(sessions, warnings.load_sender(settings.notification_sender))
+                return queued, sent, failed
+            finally:
+                await engine.dispose()
+
+        queued, sent, failed = asyncio.run(main())
+    console.print(f"{queued:,} warnings queued; {sent:,} sent, {failed:,} given up.")
+
+
 @app.command("export-schema")
 def export_schema(
     output: Path = typer.Option(SCHEMA_PATH, help="Where to write the SDL."),

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     card_failures_max: int = Field(default=5, ge=1, le=100)
     card_lock_seconds: int = Field(default=1_800, ge=1, le=86_400)
 
+    expiry_warning_days: int = Field(default=30, ge=1, le=366)
+    notification_sender: str = "log"  # or "package.module:ClassName"
+
     password_time_cost: int = Field(default=3, ge=1, le=20)
     password_memory_cost_kib: int = Field(default=65_536, ge=8, le=1_048_576)
 

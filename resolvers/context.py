@@ -130,6 +130,10 @@ class Context:
         async with self.reading() as session:
             return await points.expiring_soon(session, member_id, days)
 
+    async def points_statement(self, member_id: int, month: str) -> Any:
+        async with self.reading() as session:
+            return await points.statement(session, self.principal, member_id, month)
+
     async def points_rules(self) -> list[Any]:
         async with self.reading() as session:
             return await rules.list_rules(session, self.principal)

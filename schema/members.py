@@ -17,7 +17,7 @@ from schema.organisation import BranchType, ClubType, GradeType, StaffType, _ids
 
 if TYPE_CHECKING:
     from schema.cards import CardType
-    from schema.points import Points, PointsHistoryFilter, PointsTransactionType
+    from schema.points import Points, PointsHistoryFilter, PointsStatement, PointsTransactionType
 
 RelationKind = strawberry.enum(DomainRelationKind)
 
@@ -79,6 +79,12 @@ class MemberType(relay.Node):
         before: str | None = None,
     ) -> relay.Connection[Annotated[PointsTransactionType, strawberry.lazy("schema.points")]]:
         return await info.context.points_history(self.id, filter, first, after, last, before)
+
+    @strawberry.field(description="The member's monthly points statement (YYYY-MM) [P6].")
+    async def points_statement(
+        self, info: strawberry.Info, month: str
+    ) -> Annotated[PointsStatement, strawberry.lazy("schema.points")]:
+        return await info.context.points_statement(self.id, month)
 
     @strawberry.field(description="The member's usable card (ACTIVE or LOST), if any.")
     async def card(self, info: strawberry.Info) -> Annotated[CardType, strawberry.lazy("schema.cards")] | None:

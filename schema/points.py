@@ -196,3 +196,13 @@ class MonthlyAccrual:
 class RunMonthlyAccrualPayload:
     errors: list[UserError]
     run: MonthlyAccrual | None = None
+
+
+@strawberry.type(description="A member's points for one month: opening + earned + spent = closing.")
+class PointsStatement:
+    month: date
+    opening: int
+    earned: int
+    spent: int
+    closing: int
+    entries: list[PointsTransactionType]

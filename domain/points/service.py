@@ -16,6 +16,7 @@ from domain.members import member_in_scope
 from domain.organisation import subtree_branch_ids, visible
 from domain.paging import Page, PageRequest, fetch_page
 from domain.points import ledger
+from domain.points.bills import month as parse_month
 from domain.tables import Branch, EntryType, LedgerTransaction, Member, PointsBalance, PointsLot
 from domain.validation import Checker, note_length_max
 
@@ -242,3 +243,42 @@ async def totals(session: AsyncSession, principal: Principal, *, start: date, en
         .order_by(LedgerTransaction.entry_type)
     )
     return [Total(t, int(p), c) for t, p, c in (await session.execute(query)).all()]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A member's points for one month [P6]: opening + earned + spent = closing."""
+
+    month: date
+    opening: int
+    earned: int
+    spent: int
+    entries: list[LedgerTransaction]
+
+    @property
+    def closing(self) -> int:
+        return self.opening + self.earned + self.spent
+
+
+async def statement(session: AsyncSession, principal: Principal, member_id: int, month_text: str) -> Statement:
+    await _require_reader(session, principal, member_id)
+    try:
+        first = parse_month(month_text)
+    except ValueError:
+        raise DomainError(ErrorCode.INVALID, "month must be YYYY-MM.", "month") from None
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    mine = LedgerTransaction.member_id == member_id
+    opening = await session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(LedgerTransaction.points), 0)).where(
+            mine, LedgerTransaction.effective_on < first
+        )
+    )
+    query = (
+        sa.select(LedgerTransaction)
+        .where(mine, LedgerTransaction.effective_on >= first, LedgerTransaction.effective_on < following)
+        .order_by(LedgerTransaction.effective_on, LedgerTransaction.id)
+        .limit(1_000)
+    )
+    entries = list((await session.scalars(query)).all())
+    earned = sum(e.points for e in entries if e.points > 0)
+    return Statement(first, int(opening), earned, sum(e.points for e in entries if e.points < 0), entries)

@@ -57,7 +57,8 @@ async def test_a_failing_gateway_is_retried_then_given_up(api, monkeypatch):
     assert await warnings.send_pending(sessions, Recorder(failures=1)) == (0, 1)
     async with api.engine.connect() as connection:
         statuses = (await connection.execute(sa.text("SELECT status FROM notification ORDER BY id"))).scalars().all()
-    assert statuses == [NotificationStatus.SENT.value, NotificationStatus.FAILED.value]
+    # Li Wei's second warning failed every time; Wang Fang's (her 500 points end that day too) went out
+    assert statuses == [NotificationStatus.SENT.value, NotificationStatus.FAILED.value, NotificationStatus.SENT.value]
 
 
 def test_a_sender_is_named_by_its_class():

@@ -122,13 +122,16 @@ async def _claim(session: AsyncSession, bills: list[BillFacts]) -> set[int]:
     return set(claimed.all())
 
 
-async def _accrue_bill(session: AsyncSession, bill: BillFacts, rates: Rates, month_end: date, run: AccrualRun) -> None:
+async def _accrue_bill(
+    session: AsyncSession, bill: BillFacts, rates: Rates, month_end: date, expires_on: date, run: AccrualRun
+) -> None:
     awarded_on = month_end + timedelta(days=1)
     net = 0
     for entry_type, points in earnings(bill, rates, month_end).items():
         if points > 0:
             await ledger.record(session, member_id=bill.member_id, entry_type=entry_type, points=points,
-                                effective_on=awarded_on, reason=f"Bill {bill.bill_id}")  # fmt: skip
+                                effective_on=awarded_on, expires_on=expires_on,
+                                reason=f"Bill {bill.bill_id}")  # fmt: skip
             net += points
     if is_late(bill) and rates.late_penalty_percent > 0:
         balance = await ledger.lock_balance(session, bill.member_id)
@@ -150,6 +153,8 @@ async def accrue_month(
     month_end = (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     async with sessions() as session:
         rates = Rates.of(await rules.rules_in_force(session, month_end))
+        awarded_on = month_end + timedelta(days=1)
+        expires_on = rules.expiry_date(await rules.rules_in_force(session, awarded_on), awarded_on)
     run, after = AccrualRun(), 0
     while True:
         async with sessions.begin() as session:
@@ -157,7 +162,8 @@ async def accrue_month(
             claimed = await _claim(session, bills) if bills else set()
             for bill in bills:
                 if bill.bill_id in claimed and bill.member_id is not None:
-                    await _accrue_bill(session, bill, rates, month_end, run)
+                    await _accrue_bill(session, bill, rates, month_end, expires_on, run)
+                    session.expunge_all()  # done with this bill: keep each flush's work small
             run.bills += len(claimed)
         if not bills:
             async with sessions() as session:

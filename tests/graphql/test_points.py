@@ -276,3 +276,16 @@ async def test_the_balance_check_refuses_a_negative_balance(api):
         await api.scalar(
             "UPDATE points_balance SET posted = -1 WHERE member_id = :m RETURNING 1", m=api.demo.members["Li Wei"]
         )
+
+
+@pytest.mark.parametrize(
+    ("entry_type", "points"),
+    [("ADJUSTMENT", 5), ("ADJUSTMENT", -5), ("BONUS_PROMOTION", 5), ("BONUS_ACTIVITY", 5), ("SURVEY", 5),
+     ("REFERRAL", 5), ("PENALTY", -5)],
+)  # fmt: skip
+async def test_each_manual_entry_type_is_recorded_with_its_counter_account(api, entry_type, points):
+    answer = await adjust(api, points=points, key=f"{entry_type}{points}", entryType=entry_type)
+    assert (answer["transaction"]["entryType"], answer["transaction"]["points"]) == (entry_type, points)
+    counter = await api.scalar("SELECT account FROM ledger_posting WHERE account IS NOT NULL ORDER BY id DESC LIMIT 1")
+    assert counter == ("ISSUANCE" if points > 0 and entry_type != "ADJUSTMENT" else "ADJUSTMENT")
+    assert await violations(api) == []

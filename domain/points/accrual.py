@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.points import ledger, rules
-from domain.tables import Accrual, Bill, EntryType, MemberStatus, PointsRule, RuleKind
+from domain.tables import Accrual, Bill, EntryType, MemberStatus, PointsBalance, PointsRule, RuleKind
 
 chunk_bills_default = 1_000
 
@@ -122,17 +122,63 @@ async def _claim(session: AsyncSession, bills: list[BillFacts]) -> set[int]:
     return set(claimed.all())
 
 
-async def _accrue_bill(
-    session: AsyncSession, bill: BillFacts, rates: Rates, month_end: date, expires_on: date, run: AccrualRun
-) -> None:
-    awarded_on = month_end + timedelta(days=1)
+# Earnings of a whole chunk in one statement: transactions, both postings of each, a lot per
+# transaction filled by it, and the members' balances. Rows come back to their input by
+# (member, entry type, reason), which is unique: one entry of each type per bill.
+_EARN_SQL = """
+WITH input AS (
+    SELECT * FROM unnest(CAST(:members AS bigint[]), CAST(:types AS text[]), CAST(:points AS bigint[]),
+                         CAST(:reasons AS text[])) AS i(member_id, entry_type, points, reason)
+), tx AS (
+    INSERT INTO ledger_transaction (member_id, entry_type, points, effective_on, reason)
+    SELECT member_id, entry_type, points, :awarded_on, reason FROM input
+    RETURNING id, member_id, entry_type, points
+), postings AS (
+    INSERT INTO ledger_posting (transaction_id, member_id, account, amount)
+    SELECT id, member_id, NULL, points FROM tx
+    UNION ALL SELECT id, NULL, 'ISSUANCE', -points FROM tx
+), lots AS (
+    INSERT INTO points_lot (member_id, transaction_id, source, amount, remaining, earned_on, expires_on)
+    SELECT member_id, id, entry_type, points, points, :awarded_on, :expires_on FROM tx
+    RETURNING id, transaction_id, amount
+), moves AS (
+    INSERT INTO lot_movement (lot_id, transaction_id, amount) SELECT id, transaction_id, amount FROM lots
+), totals AS (
+    SELECT member_id, sum(points) AS total FROM input GROUP BY member_id
+)
+UPDATE points_balance b SET posted = b.posted + t.total, updated_at = now()
+FROM totals t WHERE b.member_id = t.member_id
+"""
+
+
+async def _earn(session: AsyncSession, entries: list[tuple[int, EntryType, int, str]], awarded_on: date,
+                expires_on: date) -> None:  # fmt: skip
+    """Record a chunk's earnings (member, type, points, reason) set-based, balances locked in member order."""
+    members = sorted({member for member, *_ in entries})
+    await session.execute(insert(PointsBalance).values([{"member_id": m} for m in members]).on_conflict_do_nothing())
+    await session.execute(
+        sa.select(PointsBalance.member_id)
+        .where(PointsBalance.member_id.in_(members))
+        .order_by(PointsBalance.member_id)
+        .with_for_update()
+    )
+    columns = list(zip(*entries, strict=True))
+    await session.execute(
+        sa.text(_EARN_SQL),
+        {
+            "members": list(columns[0]),
+            "types": [t.value for t in columns[1]],
+            "points": list(columns[2]),
+            "reasons": list(columns[3]),
+            "awarded_on": awarded_on,
+            "expires_on": expires_on,
+        },  # fmt: skip
+    )
+
+
+async def _penalise(session: AsyncSession, bill: BillFacts, rates: Rates, awarded_on: date, run: AccrualRun) -> int:
+    """A late or unpaid bill costs a percentage of the balance after the month's earnings."""
     net = 0
-    for entry_type, points in earnings(bill, rates, month_end).items():
-        if points > 0:
-            await ledger.record(session, member_id=bill.member_id, entry_type=entry_type, points=points,
-                                effective_on=awarded_on, expires_on=expires_on,
-                                reason=f"Bill {bill.bill_id}")  # fmt: skip
-            net += points
     if is_late(bill) and rates.late_penalty_percent > 0:
         balance = await ledger.lock_balance(session, bill.member_id)
         available = balance.posted - balance.held
@@ -142,8 +188,34 @@ async def _accrue_bill(
                                 effective_on=awarded_on, reason=f"Late or unpaid bill {bill.bill_id}")  # fmt: skip
             net -= penalty
             run.penalties += 1
-    await session.execute(sa.update(Accrual).where(Accrual.bill_id == bill.bill_id).values(points=net))
-    run.points += net
+    return net
+
+
+async def _accrue_chunk(
+    session: AsyncSession, bills: list[BillFacts], rates: Rates, month_end: date, expires_on: date, run: AccrualRun
+) -> None:
+    awarded_on = month_end + timedelta(days=1)
+    net: dict[int, int] = {}
+    entries = []
+    for bill in bills:
+        for entry_type, points in earnings(bill, rates, month_end).items():
+            if points > 0:
+                entries.append((bill.member_id, entry_type, points, f"Bill {bill.bill_id}"))
+                net[bill.bill_id] = net.get(bill.bill_id, 0) + points
+    if entries:
+        await _earn(session, entries, awarded_on, expires_on)
+    for bill in bills:
+        net[bill.bill_id] = net.get(bill.bill_id, 0) + await _penalise(session, bill, rates, awarded_on, run)
+    if net:
+        await session.execute(
+            sa.text(
+                """UPDATE accrual SET points = v.points
+                   FROM unnest(CAST(:bills AS bigint[]), CAST(:points AS bigint[])) AS v(bill_id, points)
+                   WHERE accrual.bill_id = v.bill_id"""
+            ),
+            {"bills": list(net), "points": list(net.values())},
+        )
+    run.points += sum(net.values())
 
 
 async def accrue_month(
@@ -160,10 +232,8 @@ async def accrue_month(
         async with sessions.begin() as session:
             bills = await _chunk(session, month, after, chunk_bills)
             claimed = await _claim(session, bills) if bills else set()
-            for bill in bills:
-                if bill.bill_id in claimed and bill.member_id is not None:
-                    await _accrue_bill(session, bill, rates, month_end, expires_on, run)
-                    session.expunge_all()  # done with this bill: keep each flush's work small
+            mine = [b for b in bills if b.bill_id in claimed and b.member_id is not None]
+            await _accrue_chunk(session, mine, rates, month_end, expires_on, run)
             run.bills += len(claimed)
         if not bills:
             async with sessions() as session:

@@ -64,16 +64,16 @@ async def test_a_stopped_run_resumes_where_it_stopped(api, monkeypatch):
     for account, paid in (("80000001", 10_000), ("80000002", 20_000), ("80000003", 30_000)):
         await record(api, account=account, paid=paid, billed=paid)
     sessions = make_sessions(api.engine)
-    real = accrual._accrue_bill
+    real = accrual._accrue_chunk
     calls = []
 
-    async def failing_on_the_second(session, bill, *args):
-        calls.append(bill.bill_id)
+    async def failing_on_the_second(session, bills, *args):
+        calls.append(bills)
         if len(calls) == 2:
             raise RuntimeError("power cut")
-        await real(session, bill, *args)
+        await real(session, bills, *args)
 
-    monkeypatch.setattr(accrual, "_accrue_bill", failing_on_the_second)
+    monkeypatch.setattr(accrual, "_accrue_chunk", failing_on_the_second)
     with pytest.raises(RuntimeError):
         await accrual.accrue_month(sessions, date(2026, 9, 1), chunk_bills=1)
     monkeypatch.undo()
@@ -184,3 +184,21 @@ async def test_a_file_with_any_bad_row_writes_nothing_and_names_the_lines(api, t
 async def test_a_file_without_the_header_is_refused(api, tmp_path):
     result = await import_text(api, tmp_path, "80000001,2026-09,1,1,2026-09-15,\n")
     assert result.problems == [f"line 1: the header must name {', '.join(bills.COLUMNS)}"]
+
+
+async def test_two_bills_of_one_member_in_one_chunk_keep_the_ledger_whole(api):
+    # given Li Wei's second account, opened this year, and a bill on each
+    create = """mutation($input: CreateAccountInput!) { createAccount(input: $input) { errors { code } } }"""
+    customer = (await api.data("{ me { customer { id } } }", as_="member"))["me"]["customer"]["id"]
+    await api.data(create, {"input": {"customerId": customer, "accountNumber": "80000011", "openedOn": "2026-01-01"}},
+                   as_="hq_admin")  # fmt: skip
+    await record(api)
+    await record(api, account="80000011", paid=20_000, billed=20_000)
+    # when the month runs
+    run = await accrual.accrue_month(make_sessions(api.engine), date(2026, 9, 1))
+    # then both bills earned (the tenure of a customer counts from the first account) and the ledger holds
+    assert (run.bills, run.members, run.points) == (2, 1, (185 + 10 + 55) + (300 + 10 + 55))
+    async with make_sessions(api.engine)() as session:
+        from domain.points import ledger
+
+        assert await ledger.verify(session) == []

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.points import ledger, rules
+from domain.points import rules
 from domain.tables import Accrual, Bill, EntryType, MemberStatus, PointsBalance, PointsRule, RuleKind
 
 chunk_bills_default = 1_000
@@ -151,10 +151,10 @@ FROM totals t WHERE b.member_id = t.member_id
 """
 
 
-async def _earn(session: AsyncSession, entries: list[tuple[int, EntryType, int, str]], awarded_on: date,
-                expires_on: date) -> None:  # fmt: skip
-    """Record a chunk's earnings (member, type, points, reason) set-based, balances locked in member order."""
-    members = sorted({member for member, *_ in entries})
+async def _lock_balances(session: AsyncSession, members: list[int]) -> None:
+    """Create missing balance rows and lock them all, in member order (no deadlock with other runs)."""
+    if not members:
+        return
     await session.execute(insert(PointsBalance).values([{"member_id": m} for m in members]).on_conflict_do_nothing())
     await session.execute(
         sa.select(PointsBalance.member_id)
@@ -162,6 +162,11 @@ async def _earn(session: AsyncSession, entries: list[tuple[int, EntryType, int, 
         .order_by(PointsBalance.member_id)
         .with_for_update()
     )
+
+
+async def _earn(session: AsyncSession, entries: list[tuple[int, EntryType, int, str]], awarded_on: date,
+                expires_on: date) -> None:  # fmt: skip
+    """Record a chunk's earnings (member, type, points, reason) set-based; balances are locked already."""
     columns = list(zip(*entries, strict=True))
     await session.execute(
         sa.text(_EARN_SQL),
@@ -176,19 +181,75 @@ async def _earn(session: AsyncSession, entries: list[tuple[int, EntryType, int, 
     )
 
 
-async def _penalise(session: AsyncSession, bill: BillFacts, rates: Rates, awarded_on: date, run: AccrualRun) -> int:
-    """A late or unpaid bill costs a percentage of the balance after the month's earnings."""
-    net = 0
-    if is_late(bill) and rates.late_penalty_percent > 0:
-        balance = await ledger.lock_balance(session, bill.member_id)
-        available = balance.posted - balance.held
-        penalty = int((Decimal(available) * rates.late_penalty_percent / 100).to_integral_value(ROUND_DOWN))
-        if penalty > 0:
-            await ledger.record(session, member_id=bill.member_id, entry_type=EntryType.PENALTY, points=-penalty,
-                                effective_on=awarded_on, reason=f"Late or unpaid bill {bill.bill_id}")  # fmt: skip
-            net -= penalty
-            run.penalties += 1
-    return net
+# Penalties of a whole chunk: per member, one PENALTY entry of the chosen points (each late bill
+# costs a percentage of the balance after the month's earnings, together never more than the
+# balance), drawn from the soonest-expiring lots by a running sum.
+_PENALTY_SQL = """
+WITH need AS (
+    SELECT p.member_id, least(p.points, b.posted - b.held) AS points, p.reason
+    FROM unnest(CAST(:members AS bigint[]), CAST(:points AS bigint[]), CAST(:reasons AS text[]))
+         AS p(member_id, points, reason)
+    JOIN points_balance b ON b.member_id = p.member_id
+    WHERE least(p.points, b.posted - b.held) > 0
+), tx AS (
+    INSERT INTO ledger_transaction (member_id, entry_type, points, effective_on, reason)
+    SELECT member_id, 'PENALTY', -points, :awarded_on, reason FROM need
+    RETURNING id, member_id, -points AS points
+), postings AS (
+    INSERT INTO ledger_posting (transaction_id, member_id, account, amount)
+    SELECT id, member_id, NULL, -points FROM tx
+    UNION ALL SELECT id, NULL, 'ADJUSTMENT', points FROM tx
+), ordered AS (
+    SELECT l.id, l.member_id, l.remaining,
+           sum(l.remaining) OVER (PARTITION BY l.member_id ORDER BY l.expires_on, l.id) AS running
+    FROM points_lot l WHERE l.remaining > 0 AND l.member_id IN (SELECT member_id FROM need)
+), draws AS (
+    SELECT o.id, tx.id AS transaction_id, least(o.remaining, tx.points - (o.running - o.remaining)) AS taken
+    FROM ordered o JOIN tx ON tx.member_id = o.member_id
+    WHERE o.running - o.remaining < tx.points
+), drawn AS (
+    UPDATE points_lot l SET remaining = l.remaining - d.taken FROM draws d WHERE l.id = d.id
+), moves AS (
+    INSERT INTO lot_movement (lot_id, transaction_id, amount) SELECT id, transaction_id, -taken FROM draws
+), balances AS (
+    UPDATE points_balance b SET posted = b.posted - tx.points, updated_at = now()
+    FROM tx WHERE b.member_id = tx.member_id
+)
+SELECT member_id, points FROM tx
+"""
+
+
+async def _penalise(session: AsyncSession, bills: list[BillFacts], rates: Rates, awarded_on: date) -> dict[int, int]:
+    """Penalties for the chunk's late or unpaid bills, set-based; returns the points taken per bill."""
+    late = [b for b in bills if is_late(b)]
+    if not late or rates.late_penalty_percent <= 0:
+        return {}
+    members = sorted({b.member_id for b in late})
+    available = dict((await session.execute(
+        sa.select(PointsBalance.member_id, PointsBalance.posted - PointsBalance.held)
+        .where(PointsBalance.member_id.in_(members)))).all())  # fmt: skip
+    per_bill: dict[int, int] = {}
+    per_member: dict[int, int] = {}
+    for bill in late:
+        share = int(
+            (Decimal(available.get(bill.member_id, 0)) * rates.late_penalty_percent / 100).to_integral_value(ROUND_DOWN)
+        )
+        room = available.get(bill.member_id, 0) - per_member.get(bill.member_id, 0)
+        per_bill[bill.bill_id] = -min(share, room)
+        per_member[bill.member_id] = per_member.get(bill.member_id, 0) + min(share, room)
+    charged = {m: p for m, p in per_member.items() if p > 0}
+    if charged:
+        reasons = [", ".join(f"{b.bill_id}" for b in late if b.member_id == m) for m in charged]
+        await session.execute(
+            sa.text(_PENALTY_SQL),
+            {
+                "members": list(charged),
+                "points": list(charged.values()),
+                "reasons": [f"Late or unpaid bills {r}" for r in reasons],
+                "awarded_on": awarded_on,
+            },  # fmt: skip
+        )
+    return {bill_id: points for bill_id, points in per_bill.items() if points}
 
 
 async def _accrue_chunk(
@@ -202,10 +263,13 @@ async def _accrue_chunk(
             if points > 0:
                 entries.append((bill.member_id, entry_type, points, f"Bill {bill.bill_id}"))
                 net[bill.bill_id] = net.get(bill.bill_id, 0) + points
+    await _lock_balances(session, sorted({b.member_id for b in bills}))
     if entries:
         await _earn(session, entries, awarded_on, expires_on)
-    for bill in bills:
-        net[bill.bill_id] = net.get(bill.bill_id, 0) + await _penalise(session, bill, rates, awarded_on, run)
+    penalties = await _penalise(session, bills, rates, awarded_on)
+    run.penalties += len(penalties)
+    for bill_id, points in penalties.items():
+        net[bill_id] = net.get(bill_id, 0) + points
     if net:
         await session.execute(
             sa.text(

@@ -88,12 +88,24 @@ async def test_a_late_bill_costs_a_percentage_instead_of_the_on_time_bonus(api):
     # balance 1,500 + 185 + 55 = 1,740; 5% of it is 87
     assert run == {"bills": 1, "members": 1, "points": 185 + 55 - 87, "penalties": 1}
     assert (await entries(api))[-1] == ("PENALTY", -87, date(2026, 10, 1))
+    # the penalty drew on the lot that expires first, and the ledger still holds together
+    assert await api.scalar("SELECT remaining FROM points_lot WHERE expires_on = '2026-12-31'") == 1200 - 87
+    async with make_sessions(api.engine)() as session:
+        from domain.points import ledger
+
+        assert await ledger.verify(session) == []
 
 
 async def test_an_unpaid_bill_earns_only_tenure_and_a_penalty(api):
     await record(api, paid=0, paid_date=None)
+    await record(api, account="80000002", paid=0, paid_date=None)  # Wang Fang: 500 points, tenure 11 years
     run = (await api.data(RUN, {"input": {"month": "2026-09"}}, as_="hq_admin"))["runMonthlyAccrual"]["run"]
-    assert run["points"] == 55 - (1555 * 5 // 100)
+    assert run["points"] == (55 - (1555 * 5 // 100)) + (55 - (555 * 5 // 100))
+    assert run["penalties"] == 2
+    async with make_sessions(api.engine)() as session:
+        from domain.points import ledger
+
+        assert await ledger.verify(session) == []
 
 
 async def test_the_rules_in_force_for_the_month_apply(api):

@@ -236,11 +236,3 @@ def _member_matches(search: str) -> Any:
         Member.customer_id.in_(customers.scalar_subquery()),
         Member.customer_id.in_(lines.scalar_subquery()),
     )
-
-
-async def members_by_customer(session: AsyncSession, customer_ids: list[int]) -> list[Member | None]:
-    rows = {
-        m.customer_id: m
-        for m in (await session.scalars(sa.select(Member).where(Member.customer_id.in_(customer_ids)))).all()
-    }
-    return [rows.get(i) for i in customer_ids]

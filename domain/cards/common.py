@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import StaffPrincipal
-from domain.errors import DomainError, ErrorCode
+from domain.errors import ErrorCode
 from domain.organisation import in_subtree
 from domain.tables import Branch, Card, CardAction, CardEvent, CardState, Channel
 from domain.validation import Checker
@@ -47,11 +47,6 @@ class Selection:
         if self.first is not None:
             return column.between(self.first, self.last)
         return column.in_(self.numbers)
-
-    def describe(self) -> dict[str, Any]:
-        if self.first is not None:
-            return {"from": str(self.first), "to": str(self.last)}
-        return {"numbers": len(self.numbers)}
 
 
 def card_number(check: Checker, field: str, value: Any) -> int | None:
@@ -140,7 +135,3 @@ def event(
         reason=reason,
         detail={k: v for k, v in detail.items() if v is not None},
     )
-
-
-def refuse(code: ErrorCode, message: str, field: str | None = None) -> DomainError:
-    return DomainError(code, message, field)

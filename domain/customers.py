@@ -18,7 +18,7 @@ from domain.access import (
     require_staff,
 )
 from domain.errors import DomainError, ErrorCode
-from domain.organisation import branch_in_scope, readable, subtree_branch_ids, visible
+from domain.organisation import branch_in_scope, locked_in_scope, readable, staff_in_scope, subtree_branch_ids, visible
 from domain.paging import Page, PageRequest, fetch_page
 from domain.tables import (
     Account,
@@ -30,7 +30,6 @@ from domain.tables import (
     Gender,
     IdDocumentType,
     Member,
-    Staff,
     SubscriberNumber,
 )
 from domain.validation import (
@@ -88,14 +87,6 @@ def check_customer_fields(check: Checker, fields: dict[str, Any]) -> dict[str, A
     return clean
 
 
-async def _check_manager(session: AsyncSession, actor: StaffPrincipal, staff_id: int | None, field: str) -> None:
-    if staff_id is None:
-        return
-    row = (await session.execute(sa.select(Staff, Branch.path).join(Branch).where(Staff.id == staff_id))).first()
-    if row is None or not actor.covers(row[1]) or not row[0].active:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such customer manager in your scope.", field)
-
-
 async def _check_document_free(session: AsyncSession, customer: Customer) -> None:
     query = sa.select(Customer.id).where(
         Customer.id_document_type == customer.id_document_type,
@@ -117,7 +108,8 @@ async def create_customer(
             check.fail(required, ErrorCode.REQUIRED, f"{required} is required.")
     check.raise_if_any()
     branch = await branch_in_scope(session, actor, branch_id, "branchId")
-    await _check_manager(session, actor, clean.get("customer_manager_id"), "customerManagerId")
+    if clean.get("customer_manager_id") is not None:
+        await staff_in_scope(session, actor, clean["customer_manager_id"], "customerManagerId")
     customer = Customer(branch_id=branch.id, kind=CustomerKind(kind), **clean)
     await _check_document_free(session, customer)
     session.add(customer)
@@ -131,7 +123,8 @@ async def update_customer(session: AsyncSession, principal: Principal, *, id: in
     clean = check_customer_fields(check, fields)
     check.raise_if_any()
     customer = await customer_in_scope(session, actor, id, "id")
-    await _check_manager(session, actor, clean.get("customer_manager_id"), "customerManagerId")
+    if clean.get("customer_manager_id") is not None:
+        await staff_in_scope(session, actor, clean["customer_manager_id"], "customerManagerId")
     await apply_customer_changes(session, customer, clean)
     return customer
 
@@ -148,13 +141,7 @@ async def apply_customer_changes(session: AsyncSession, customer: Customer, clea
 async def customer_in_scope(
     session: AsyncSession, actor: StaffPrincipal, customer_id: int | None, field: str, *, lock: bool = False
 ) -> Customer:
-    customer = (
-        await session.get(Customer, customer_id, with_for_update=lock, populate_existing=lock) if customer_id else None
-    )
-    path = await session.scalar(sa.select(Branch.path).where(Branch.id == customer.branch_id)) if customer else None
-    if customer is None or not actor.covers(path):
-        raise DomainError(ErrorCode.NOT_FOUND, "No such customer in your scope.", field)
-    return customer
+    return await locked_in_scope(session, actor, Customer, customer_id, field, "customer", lock=lock)
 
 
 async def set_credit_level(

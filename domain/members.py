@@ -21,9 +21,9 @@ from domain.access import (
 )
 from domain.customers import PERSONAL_FIELDS, apply_customer_changes, check_customer_fields, customer_in_scope
 from domain.errors import DomainError, ErrorCode
-from domain.organisation import club_in_scope, subtree_branch_ids, visible
+from domain.organisation import club_in_scope, locked_in_scope, staff_in_scope, subtree_branch_ids, visible
 from domain.paging import Page, PageRequest, fetch_page
-from domain.tables import Branch, Customer, Grade, Member, MemberStatus, Staff, SubscriberNumber
+from domain.tables import Branch, Customer, Grade, Member, MemberStatus, SubscriberNumber
 from domain.validation import Checker, list_length_max, name_length_max, note_length_max, search_terms
 
 member_number_sequence = sa.Sequence("member_number_seq", start=100_000_000_001, metadata=Member.metadata)
@@ -65,15 +65,6 @@ async def _grade(session: AsyncSession, code: str | None) -> Grade:
     return grade
 
 
-async def _check_manager(session: AsyncSession, actor: StaffPrincipal, staff_id: int | None) -> None:
-    if staff_id is None:
-        return
-    staff = await session.get(Staff, staff_id)
-    branch = await session.get(Branch, staff.branch_id) if staff else None
-    if staff is None or branch is None or not actor.covers(branch.path) or not staff.active:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such customer manager in your scope.", "customerManagerId")
-
-
 def _check_validity(check: Checker, joined_on: date, valid_until: date | None) -> date:
     if valid_until is None:
         return joined_on.replace(year=joined_on.year + membership_years_default) - timedelta(days=1)
@@ -109,7 +100,8 @@ async def create_member(
     customer = await customer_in_scope(session, actor, customer_id, "customerId", lock=True)
     club = await club_in_scope(session, actor, club_id, "clubId")
     grade = await _grade(session, grade_code)
-    await _check_manager(session, actor, customer_manager_id)
+    if customer_manager_id is not None:
+        await staff_in_scope(session, actor, customer_manager_id, "customerManagerId")
     if await session.scalar(sa.select(Member.id).where(Member.customer_id == customer.id)) is not None:
         raise DomainError(ErrorCode.DUPLICATE, "This customer is a member already.", "customerId")
     number = await session.scalar(sa.select(member_number_sequence.next_value()))
@@ -145,7 +137,8 @@ async def update_member(session: AsyncSession, principal: Principal, *, id: int 
         club = await club_in_scope(session, actor, fields["club_id"], "clubId")
         clean["club_id"], clean["branch_id"] = club.id, club.branch_id
     if "customer_manager_id" in fields:
-        await _check_manager(session, actor, fields["customer_manager_id"])
+        if fields["customer_manager_id"] is not None:
+            await staff_in_scope(session, actor, fields["customer_manager_id"], "customerManagerId")
         clean["customer_manager_id"] = fields["customer_manager_id"]
     if member.status == MemberStatus.ENDED and clean:
         raise DomainError(ErrorCode.INVALID_STATE, "This membership has ended.", "id")
@@ -176,12 +169,7 @@ async def update_my_profile(session: AsyncSession, principal: Principal, **field
 
 
 async def member_in_scope(session: AsyncSession, actor: StaffPrincipal, member_id: int | None, field: str) -> Member:
-    # Lock the member on its own: a join would be re-checked against the old branch row after a wait.
-    member = await session.get(Member, member_id, with_for_update=True, populate_existing=True) if member_id else None
-    path = await session.scalar(sa.select(Branch.path).where(Branch.id == member.branch_id)) if member else None
-    if member is None or not actor.covers(path):
-        raise DomainError(ErrorCode.NOT_FOUND, "No such member in your scope.", field)
-    return member
+    return await locked_in_scope(session, actor, Member, member_id, field, "member")
 
 
 # --- reads ------------------------------------------------------------------------------

@@ -35,6 +35,22 @@ def subtree_branch_ids(root_path: str) -> Any:
     return sa.select(Branch.id).where(in_subtree(Branch.path, root_path)).scalar_subquery()
 
 
+async def locked_in_scope(
+    session: AsyncSession, actor: StaffPrincipal, model: Any, key: Any, field: str, what: str, *, lock: bool = True
+) -> Any:
+    """The row of `model` (having `branch_id`), locked on its own, when its branch is in the actor's subtree.
+
+    The row is locked alone, not in a join with its branch: after waiting for a lock,
+    PostgreSQL re-checks a join against the old branch row, and a row another transaction
+    just moved would vanish.
+    """
+    row = await session.get(model, key, with_for_update=lock, populate_existing=lock) if key is not None else None
+    path = await session.scalar(sa.select(Branch.path).where(Branch.id == row.branch_id)) if row else None
+    if row is None or not actor.covers(path):
+        raise DomainError(ErrorCode.NOT_FOUND, f"No such {what} in your scope.", field)
+    return row
+
+
 async def branch_in_scope(session: AsyncSession, actor: StaffPrincipal, branch_id: int | None, field: str) -> Branch:
     """The branch when it exists inside the actor's subtree; NOT_FOUND otherwise (existence is not revealed)."""
     branch = await session.get(Branch, branch_id) if branch_id is not None else None
@@ -188,6 +204,20 @@ async def get_clubs_scoped(session: AsyncSession, principal: Principal, ids: lis
 
 
 # --- staff ------------------------------------------------------------------------------
+
+
+async def staff_in_scope(
+    session: AsyncSession, actor: StaffPrincipal, staff_id: int | None, field: str, *, role: StaffRole | None = None
+) -> Staff:
+    """An active staff member (of `role`, if given) inside the actor's subtree; NOT_FOUND otherwise."""
+    row = (
+        (await session.execute(sa.select(Staff, Branch.path).join(Branch).where(Staff.id == staff_id))).first()
+        if staff_id is not None
+        else None
+    )
+    if row is None or not actor.covers(row[1]) or not row[0].active or role not in (None, row[0].role):
+        raise DomainError(ErrorCode.NOT_FOUND, "No such customer manager in your scope.", field)
+    return row[0]
 
 
 async def create_staff(

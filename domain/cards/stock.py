@@ -18,8 +18,8 @@ from domain import clock
 from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.cards.common import Selection, parse_selection, receive_cards_max, shown, subtree_ids
 from domain.errors import DomainError, ErrorCode
-from domain.organisation import club_in_scope
-from domain.tables import STOCK_STATES, Branch, Card, CardAction, CardBatch, CardState, Grade, Staff, StaffRole
+from domain.organisation import club_in_scope, staff_in_scope
+from domain.tables import STOCK_STATES, Branch, Card, CardAction, CardBatch, CardState, Grade, StaffRole
 from domain.validation import Checker, name_length_max, note_length_max
 
 _NUMBERS_RANGE = "generate_series(CAST(:first AS bigint), CAST(:last AS bigint))"
@@ -209,10 +209,8 @@ async def _holder(
     if club_id is not None:
         club = await club_in_scope(session, actor, club_id, "toClubId")
         return club.branch_id, {"club": club.code}
-    row = (await session.execute(sa.select(Staff, Branch.path).join(Branch).where(Staff.id == staff_id))).first()
-    if row is None or not actor.covers(row[1]) or row[0].role != StaffRole.CUSTOMER_MANAGER or not row[0].active:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such customer manager in your scope.", "toStaffId")
-    return row[0].branch_id, {"customerManager": row[0].username}
+    manager = await staff_in_scope(session, actor, staff_id, "toStaffId", role=StaffRole.CUSTOMER_MANAGER)
+    return manager.branch_id, {"customerManager": manager.username}
 
 
 def _check(number_from: Any, number_to: Any, numbers: Any, reason: Any, *, reason_required: bool = False):

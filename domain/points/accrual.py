@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.points import rules
+from domain.points.bills import next_month
 from domain.tables import Accrual, Bill, EntryType, MemberStatus, PointsBalance, PointsRule, RuleKind
 
 chunk_bills_default = 1_000
@@ -286,7 +287,7 @@ async def accrue_month(
     sessions: Any, month: date, *, chunk_bills: int = chunk_bills_default, progress: Callable[[int], None] | None = None
 ) -> AccrualRun:
     """Accrue every bill of `month` (its first day) not accrued yet; see the module's description."""
-    month_end = (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    month_end = next_month(month) - timedelta(days=1)
     async with sessions() as session:
         rates = Rates.of(await rules.rules_in_force(session, month_end))
         awarded_on = month_end + timedelta(days=1)

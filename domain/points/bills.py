@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,10 @@ def month(text: Any) -> date:
     if not isinstance(text, str) or len(text) != 7:
         raise ValueError("billing month must be YYYY-MM")
     return date.fromisoformat(text + "-01")
+
+
+def next_month(first_day: date) -> date:
+    return (first_day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def _date(value: Any) -> date:

@@ -86,10 +86,15 @@ async def record(
         await _fill_lot(session, transaction, entry_type, points, effective_on, expires_on)
     else:
         await _draw_lots(session, transaction, -points)
+    await _post(session, balance, points)
+    return transaction
+
+
+async def _post(session: AsyncSession, balance: PointsBalance, points: int) -> None:
+    """Apply a transaction's member side to the locked balance row (the CHECK forbids going below zero)."""
     balance.posted += points
     balance.updated_at = clock.now()
     await session.flush()
-    return transaction
 
 
 async def _journal(
@@ -201,9 +206,7 @@ async def reverse(
     for move, lot in moves:
         lot.remaining -= move.amount
         session.add(LotMovement(lot_id=lot.id, transaction_id=reversal.id, amount=-move.amount))
-    balance.posted -= original.points
-    balance.updated_at = clock.now()
-    await session.flush()
+    await _post(session, balance, -original.points)
     return reversal
 
 
@@ -222,9 +225,7 @@ async def expire_member(session: AsyncSession, member_id: int, as_of: date) -> L
         return None
     transaction = await _journal(session, member_id, EntryType.EXPIRY, -points, as_of, f"Expired before {as_of}", None)
     await _draw_lots(session, transaction, points, lots)
-    balance.posted -= points
-    balance.updated_at = clock.now()
-    await session.flush()
+    await _post(session, balance, -points)
     return transaction
 
 

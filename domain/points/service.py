@@ -17,6 +17,7 @@ from domain.organisation import subtree_branch_ids, visible
 from domain.paging import Page, PageRequest, fetch_page
 from domain.points import ledger
 from domain.points.bills import month as parse_month
+from domain.points.bills import next_month
 from domain.tables import Branch, EntryType, LedgerTransaction, Member, PointsBalance, PointsLot
 from domain.validation import Checker, note_length_max
 
@@ -266,7 +267,7 @@ async def statement(session: AsyncSession, principal: Principal, member_id: int,
         first = parse_month(month_text)
     except ValueError:
         raise DomainError(ErrorCode.INVALID, "month must be YYYY-MM.", "month") from None
-    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    following = next_month(first)
     mine = LedgerTransaction.member_id == member_id
     opening = await session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(LedgerTransaction.points), 0)).where(

@@ -28,7 +28,8 @@ MONTH = date(2026, 9, 1)
 
 
 async def seed(url: str, bills: int) -> None:
-    """N members in Guangdong with an account each, and their September bills (1 in 20 paid late)."""
+    """N members in Guangdong (with their points accounts) with an account each, and their September bills
+    (1 in 20 paid late)."""
     passwords.configure(time_cost=1, memory_cost_kib=1024)
     engine = make_engine(url, pool_size=1)
     async with make_sessions(engine).begin() as session:
@@ -45,7 +46,8 @@ async def seed(url: str, bills: int) -> None:
                            (member_number, customer_id, club_id, branch_id, grade_code, joined_on, valid_until)
                        SELECT '5' || lpad(id::text, 11, '0'), id, :club, :branch,
                               (ARRAY['DIAMOND', 'EMERALD', 'SAPPHIRE'])[1 + id % 3], '2024-01-01', '2030-01-01'
-                       FROM c)
+                       FROM c RETURNING id),
+                   p AS (INSERT INTO points_balance (member_id) SELECT id FROM m)
                    INSERT INTO bill (account_id, billing_month, amount_billed_fen, amount_paid_fen, due_date, paid_date)
                    SELECT id, :month, 5000 + id % 20000, 5000 + id % 20000, date '2026-09-15',
                           CASE WHEN id % 20 = 0 THEN date '2026-09-25' ELSE date '2026-09-10' END
@@ -106,7 +108,7 @@ async def run(url: str, bills: int, chunk: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bills", type=int, default=1_000_000)
-    parser.add_argument("--chunk", type=int, default=1_000)
+    parser.add_argument("--chunk", type=int, default=accrual.chunk_bills_default)
     args = parser.parse_args()
     with database() as url:
         result = asyncio.run(run(url, args.bills, args.chunk))

@@ -23,7 +23,7 @@ from domain.customers import PERSONAL_FIELDS, apply_customer_changes, check_cust
 from domain.errors import DomainError, ErrorCode
 from domain.organisation import club_in_scope, locked_in_scope, staff_in_scope, subtree_branch_ids, visible
 from domain.paging import Page, PageRequest, fetch_page
-from domain.tables import Branch, Customer, Grade, Member, MemberStatus, SubscriberNumber
+from domain.tables import Branch, Customer, Grade, Member, MemberStatus, PointsBalance, SubscriberNumber
 from domain.validation import Checker, list_length_max, name_length_max, note_length_max, search_terms
 
 member_number_sequence = sa.Sequence("member_number_seq", start=100_000_000_001, metadata=Member.metadata)
@@ -119,6 +119,7 @@ async def create_member(
     )
     session.add(member)
     await session.flush()
+    session.add(PointsBalance(member_id=member.id))  # the member's points account opens with the membership
     return member
 
 

@@ -104,6 +104,11 @@ def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:
     )
 
 
+def _reference(*, nullable: bool = False, index: bool = False) -> Any:
+    """A reference checked once per inserting statement instead of per row (see migration 0006)."""
+    return Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=nullable, index=index))
+
+
 def _created_at() -> Any:
     return Field(
         default=None,
@@ -489,7 +494,7 @@ class EntryType(StrEnum):
 
 
 class SystemAccount(StrEnum):
-    """The club's side of every movement; their balances are sums of postings, never a hot row."""
+    """The club's side of every movement; their balances are sums over the journal, never a hot row."""
 
     ISSUANCE = "ISSUANCE"
     BREAKAGE = "BREAKAGE"
@@ -529,41 +534,45 @@ class PointsBalance(SQLModel, table=True):
 
 
 class LedgerTransaction(SQLModel, table=True):
-    """One business event; its postings sum to zero. Never updated or deleted (the database refuses)."""
+    """One business event: `points` move between the member and a system account.
+
+    Double entry by construction, as a transfer: the member's side is `points`, the system
+    account's side is `-points`, so every transaction sums to zero. Never updated or deleted
+    (the database refuses). References to members, lots and bills are checked per statement.
+    """
 
     __tablename__ = "ledger_transaction"
+    __table_args__ = (
+        sa.CheckConstraint("points <> 0", name="points_nonzero"),
+        sa.Index(
+            "uq_ledger_transaction_reverses_id",
+            "reverses_id",
+            unique=True,
+            postgresql_where=sa.text("reverses_id IS NOT NULL"),
+        ),
+    )
     id: int | None = _id()
-    member_id: int = _fk("member.id")
+    member_id: int = _reference(index=True)
     entry_type: EntryType = Field(sa_column=sa.Column(_enum(EntryType, "entry_type"), nullable=False))
+    account: SystemAccount = Field(sa_column=sa.Column(_enum(SystemAccount, "account"), nullable=False))
     points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))  # the member's side, signed
     effective_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     reason: str | None = Field(default=None, sa_column=sa.Column(sa.String(500), nullable=True))
     staff_id: int | None = _fk("staff.id", nullable=True, index=False)
     reverses_id: int | None = Field(
-        default=None,
-        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("ledger_transaction.id"), nullable=True, unique=True),
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("ledger_transaction.id"), nullable=True)
     )
+    lot_id: int | None = _reference(nullable=True)  # the lot a credit filled
+    bill_id: int | None = _reference(nullable=True)  # the bill that earned it
     created_at: datetime | None = _created_at()
 
 
-class LedgerPosting(SQLModel, table=True):
-    __tablename__ = "ledger_posting"
-    __table_args__ = (
-        sa.CheckConstraint("(member_id IS NULL) <> (account IS NULL)", name="one_account"),
-        sa.CheckConstraint("amount <> 0", name="amount_nonzero"),
-    )
-    id: int | None = _id()
-    transaction_id: int = _fk("ledger_transaction.id")
-    member_id: int | None = _fk("member.id", nullable=True)
-    account: SystemAccount | None = Field(
-        default=None,
-        sa_column=sa.Column(_enum(SystemAccount, "account"), sa.ForeignKey("ledger_account.code"), nullable=True),
-    )
-    amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-
-
 class PointsLot(SQLModel, table=True):
-    """Points earned together, expiring together; spending takes the soonest-expiring first."""
+    """Points earned together, expiring together; spending takes the soonest-expiring first.
+
+    The credits that filled a lot name it (`LedgerTransaction.lot_id`); what happened to it
+    since is in its movements, so `remaining = amount + sum(movements)`.
+    """
 
     __tablename__ = "points_lot"
     __table_args__ = (
@@ -571,17 +580,16 @@ class PointsLot(SQLModel, table=True):
         sa.Index("ix_points_lot_spendable", "member_id", "expires_on", "id", postgresql_where=sa.text("remaining > 0")),
     )
     id: int | None = _id()
-    member_id: int = _fk("member.id", index=False)
-    transaction_id: int = _fk("ledger_transaction.id")
-    source: EntryType = Field(sa_column=sa.Column(_enum(EntryType, "source"), nullable=False))
+    member_id: int = _reference()
     amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     remaining: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     earned_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
-    expires_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False, index=True))
+    expires_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
 
 
 class LotMovement(SQLModel, table=True):
-    """Which lots a transaction filled or drew on, so a reversal restores exactly those lots."""
+    """A draw on a lot, or a restore by a reversal: which lots a transaction used, so a reversal
+    restores exactly those lots."""
 
     __tablename__ = "lot_movement"
     id: int | None = _id()
@@ -640,8 +648,8 @@ class Accrual(SQLModel, table=True):
     """A bill whose points were computed: written with the ledger entries, so a bill earns once."""
 
     __tablename__ = "accrual"
-    bill_id: int = Field(sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("bill.id"), primary_key=True))
-    member_id: int | None = _fk("member.id", nullable=True)
+    bill_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))  # checked per statement
+    member_id: int | None = _reference(nullable=True)
     points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     accrued_at: datetime | None = _created_at()
 

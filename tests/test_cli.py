@@ -168,4 +168,4 @@ def test_verify_and_expire_on_a_demo_ledger(server_url):
     asyncio.run(tamper())
     broken = invoke(database_url, "verify")
     assert broken.exit_code == 1
-    assert "each balance equals the sum of its postings" in broken.output
+    assert "each balance equals the sum of its entries" in broken.output

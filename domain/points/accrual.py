@@ -6,9 +6,10 @@ per full year in the network (since the customer's first account opened). A late
 bill costs a percentage of the member's points instead of the on-time bonus. Entries take
 effect on the first day after the billing month, so their validity counts from then.
 
-The run works in committed chunks of bills. A bill is claimed in `accrual` in the same
-transaction as its entries, so running a month twice changes nothing, and a run that stopped
-half way resumes where it stopped. Memory stays flat: one chunk at a time.
+The run works in committed chunks of bills, each written set-based by a few statements (see
+`docs/benchmarks.md` for why). A bill is claimed in `accrual` in the same transaction as its
+entries, so running a month twice changes nothing, and a run that stopped half way resumes
+where it stopped. Memory stays flat: one chunk at a time.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.points import rules
 from domain.points.bills import next_month
-from domain.tables import Accrual, Bill, EntryType, MemberStatus, PointsBalance, PointsRule, RuleKind
+from domain.tables import Accrual, Bill, PointsBalance, PointsRule, RuleKind
 
-chunk_bills_default = 1_000
+chunk_bills_default = 10_000
 
 
 @dataclass(frozen=True)
@@ -50,41 +50,6 @@ class Rates:
         )
 
 
-@dataclass(frozen=True)
-class BillFacts:
-    bill_id: int
-    member_id: int | None
-    grade_code: str | None
-    billed_fen: int
-    paid_fen: int
-    due_date: date
-    paid_date: date | None
-    in_network_since: date | None
-
-
-def full_years(since: date, until: date) -> int:
-    years = until.year - since.year - ((until.month, until.day) < (since.month, since.day))
-    return max(years, 0)
-
-
-def earnings(bill: BillFacts, rates: Rates, month_end: date) -> dict[EntryType, int]:
-    """The points a bill earns, by entry type (the penalty is decided against the balance later)."""
-    multiplier = rates.multipliers.get(bill.grade_code, Decimal(1))
-    yuan = Decimal(bill.paid_fen) / 100
-    consumption = int((yuan * rates.points_per_yuan * multiplier).to_integral_value(ROUND_DOWN))
-    on_time = bill.paid_date is not None and bill.paid_date <= bill.due_date and bill.paid_fen >= bill.billed_fen
-    tenure_years = full_years(bill.in_network_since, month_end) if bill.in_network_since else 0
-    return {
-        EntryType.CONSUMPTION: consumption,
-        EntryType.BONUS_ON_TIME: rates.on_time_bonus if on_time else 0,
-        EntryType.BONUS_TENURE: rates.tenure_bonus_per_year * tenure_years,
-    }
-
-
-def is_late(bill: BillFacts) -> bool:
-    return bill.paid_date is None or bill.paid_date > bill.due_date or bill.paid_fen < bill.billed_fen
-
-
 @dataclass
 class AccrualRun:
     bills: int = 0
@@ -93,97 +58,101 @@ class AccrualRun:
     penalties: int = 0
 
 
-_FACTS = """
-SELECT b.id, m.id, m.grade_code, b.amount_billed_fen, b.amount_paid_fen, b.due_date, b.paid_date,
-       (SELECT min(a2.opened_on) FROM account a2 WHERE a2.customer_id = a.customer_id)
-FROM bill b
-JOIN account a ON a.id = b.account_id
-LEFT JOIN member m ON m.customer_id = a.customer_id AND m.status = :active
-WHERE b.billing_month = :month AND b.id > :after
-  AND NOT EXISTS (SELECT 1 FROM accrual x WHERE x.bill_id = b.id)
-ORDER BY b.id LIMIT :limit
-"""
+@dataclass(frozen=True)
+class Chunk:
+    last_bill_id: int | None  # None: no bill of the month is left to accrue
+    bills: int  # claimed by this run
+    points: int
+    late: list[tuple[int, int]]  # (bill, member) of the late or unpaid bills
 
 
-async def _chunk(session: AsyncSession, month: date, after: int, limit: int) -> list[BillFacts]:
-    rows = await session.execute(
-        sa.text(_FACTS), {"month": month, "after": after, "limit": limit, "active": MemberStatus.ACTIVE.value}
-    )
-    return [BillFacts(*row) for row in rows]
-
-
-async def _claim(session: AsyncSession, bills: list[BillFacts]) -> set[int]:
-    """Claim the bills for this run; another run that claimed one first keeps it."""
-    claimed = await session.scalars(
-        insert(Accrual)
-        .values([{"bill_id": b.bill_id, "member_id": b.member_id, "points": 0} for b in bills])
-        .on_conflict_do_nothing()
-        .returning(Accrual.bill_id)
-    )
-    return set(claimed.all())
-
-
-# Earnings of a whole chunk in one statement: transactions, both postings of each, a lot per
-# transaction filled by it, and the members' balances. Rows come back to their input by
-# (member, entry type, reason), which is unique: one entry of each type per bill.
+# A chunk of the month's bills in one statement: claim them, compute what each earns under
+# the rates (consumption = paid yuan × points per yuan × the grade's multiplier, rounded down;
+# the on-time bonus; the tenure bonus per full year since the customer's first account), fill
+# one lot per member, write one entry per bill and type, and add the totals to the balances
+# (locked in member order, so two runs never deadlock).
 _EARN_SQL = """
-WITH input AS (
-    SELECT * FROM unnest(CAST(:members AS bigint[]), CAST(:types AS text[]), CAST(:points AS bigint[]),
-                         CAST(:reasons AS text[])) AS i(member_id, entry_type, points, reason)
-), tx AS (
-    INSERT INTO ledger_transaction (member_id, entry_type, points, effective_on, reason)
-    SELECT member_id, entry_type, points, :awarded_on, reason FROM input
-    RETURNING id, member_id, entry_type, points
-), postings AS (
-    INSERT INTO ledger_posting (transaction_id, member_id, account, amount)
-    SELECT id, member_id, NULL, points FROM tx
-    UNION ALL SELECT id, NULL, 'ISSUANCE', -points FROM tx
+WITH facts AS (
+    SELECT b.id AS bill_id, m.id AS member_id, b.amount_paid_fen AS paid,
+           (b.paid_date IS NULL OR b.paid_date > b.due_date OR b.amount_paid_fen < b.amount_billed_fen) AS late,
+           coalesce(g.multiplier, 1) AS multiplier,
+           (SELECT min(a2.opened_on) FROM account a2 WHERE a2.customer_id = a.customer_id) AS since
+    FROM bill b
+    JOIN account a ON a.id = b.account_id
+    LEFT JOIN member m ON m.customer_id = a.customer_id AND m.status = 'ACTIVE'
+    LEFT JOIN unnest(CAST(:grades AS text[]), CAST(:multipliers AS numeric[])) AS g(code, multiplier)
+        ON g.code = m.grade_code
+    WHERE b.billing_month = :month AND b.id > :after
+      AND NOT EXISTS (SELECT 1 FROM accrual x WHERE x.bill_id = b.id)
+    ORDER BY b.id LIMIT :limit
+), earnings AS (
+    SELECT f.bill_id, f.member_id, e.entry_type, e.points
+    FROM facts f CROSS JOIN LATERAL (VALUES
+        ('CONSUMPTION', CAST(div(f.paid * CAST(:per_yuan AS numeric) * f.multiplier, 100) AS bigint)),
+        ('BONUS_ON_TIME', CASE WHEN f.late THEN 0 ELSE CAST(:on_time AS bigint) END),
+        ('BONUS_TENURE', CAST(:tenure AS bigint)
+                         * greatest(CAST(extract(year FROM age(:month_end, f.since)) AS bigint), 0))
+    ) AS e(entry_type, points)
+    WHERE f.member_id IS NOT NULL AND e.points > 0
+), claimed AS (
+    INSERT INTO accrual (bill_id, member_id, points)
+    SELECT f.bill_id, f.member_id, coalesce(e.points, 0)
+    FROM facts f LEFT JOIN (SELECT bill_id, sum(points) AS points FROM earnings GROUP BY bill_id) e
+        ON e.bill_id = f.bill_id
+    ON CONFLICT DO NOTHING
+    RETURNING bill_id
+), earned AS (
+    SELECT e.* FROM earnings e JOIN claimed c ON c.bill_id = e.bill_id
 ), lots AS (
-    INSERT INTO points_lot (member_id, transaction_id, source, amount, remaining, earned_on, expires_on)
-    SELECT member_id, id, entry_type, points, points, :awarded_on, :expires_on FROM tx
-    RETURNING id, transaction_id, amount
-), moves AS (
-    INSERT INTO lot_movement (lot_id, transaction_id, amount) SELECT id, transaction_id, amount FROM lots
-), totals AS (
-    SELECT member_id, sum(points) AS total FROM input GROUP BY member_id
+    INSERT INTO points_lot (member_id, amount, remaining, earned_on, expires_on)
+    SELECT member_id, sum(points), sum(points), :awarded_on, :expires_on FROM earned GROUP BY member_id
+    RETURNING id, member_id
+), entries AS (
+    INSERT INTO ledger_transaction (member_id, entry_type, account, points, effective_on, reason, bill_id, lot_id)
+    SELECT e.member_id, e.entry_type, 'ISSUANCE', e.points, :awarded_on, :reason, e.bill_id, l.id
+    FROM earned e JOIN lots l ON l.member_id = e.member_id
+), balances AS (
+    INSERT INTO points_balance (member_id, posted)
+    SELECT f.member_id, coalesce(sum(e.points), 0)
+    FROM facts f JOIN claimed c ON c.bill_id = f.bill_id LEFT JOIN earned e ON e.bill_id = f.bill_id
+    WHERE f.member_id IS NOT NULL
+    GROUP BY f.member_id ORDER BY f.member_id
+    ON CONFLICT (member_id) DO UPDATE
+        SET posted = points_balance.posted + excluded.posted, updated_at = now()
 )
-UPDATE points_balance b SET posted = b.posted + t.total, updated_at = now()
-FROM totals t WHERE b.member_id = t.member_id
+SELECT (SELECT max(bill_id) FROM facts), (SELECT count(*) FROM claimed),
+       (SELECT coalesce(sum(points), 0) FROM earned),
+       (SELECT coalesce(array_agg(ARRAY[f.bill_id, f.member_id]), '{}') FROM facts f JOIN claimed c USING (bill_id)
+        WHERE f.late AND f.member_id IS NOT NULL)
 """
 
 
-async def _lock_balances(session: AsyncSession, members: list[int]) -> None:
-    """Create missing balance rows and lock them all, in member order (no deadlock with other runs)."""
-    if not members:
-        return
-    await session.execute(insert(PointsBalance).values([{"member_id": m} for m in members]).on_conflict_do_nothing())
-    await session.execute(
-        sa.select(PointsBalance.member_id)
-        .where(PointsBalance.member_id.in_(members))
-        .order_by(PointsBalance.member_id)
-        .with_for_update()
-    )
+async def _earn(session: AsyncSession, month: date, after: int, limit: int, rates: Rates, expires_on: date) -> Chunk:
+    month_end = next_month(month) - timedelta(days=1)
+    row = (
+        await session.execute(
+            sa.text(_EARN_SQL),
+            {
+                "month": month,
+                "after": after,
+                "limit": limit,
+                "grades": list(rates.multipliers),
+                "multipliers": list(rates.multipliers.values()),
+                "per_yuan": rates.points_per_yuan,
+                "on_time": rates.on_time_bonus,
+                "tenure": rates.tenure_bonus_per_year,
+                "month_end": month_end,
+                "awarded_on": month_end + timedelta(days=1),
+                "expires_on": expires_on,
+                "reason": f"Bill of {month:%Y-%m}",
+            },
+        )
+    ).one()
+    return Chunk(row[0], row[1], int(row[2]), [(bill, member) for bill, member in row[3]])
 
 
-async def _earn(session: AsyncSession, entries: list[tuple[int, EntryType, int, str]], awarded_on: date,
-                expires_on: date) -> None:  # fmt: skip
-    """Record a chunk's earnings (member, type, points, reason) set-based; balances are locked already."""
-    columns = list(zip(*entries, strict=True))
-    await session.execute(
-        sa.text(_EARN_SQL),
-        {
-            "members": list(columns[0]),
-            "types": [t.value for t in columns[1]],
-            "points": list(columns[2]),
-            "reasons": list(columns[3]),
-            "awarded_on": awarded_on,
-            "expires_on": expires_on,
-        },  # fmt: skip
-    )
-
-
-# Penalties of a whole chunk: per member, one PENALTY entry of the chosen points (each late bill
-# costs a percentage of the balance after the month's earnings, together never more than the
+# Penalties of a chunk: per member, one PENALTY entry of the chosen points (each late bill costs
+# a percentage of the balance after the month's earnings, together never more than the
 # balance), drawn from the soonest-expiring lots by a running sum.
 _PENALTY_SQL = """
 WITH need AS (
@@ -193,13 +162,9 @@ WITH need AS (
     JOIN points_balance b ON b.member_id = p.member_id
     WHERE least(p.points, b.posted - b.held) > 0
 ), tx AS (
-    INSERT INTO ledger_transaction (member_id, entry_type, points, effective_on, reason)
-    SELECT member_id, 'PENALTY', -points, :awarded_on, reason FROM need
+    INSERT INTO ledger_transaction (member_id, entry_type, account, points, effective_on, reason)
+    SELECT member_id, 'PENALTY', 'ADJUSTMENT', -points, :awarded_on, reason FROM need
     RETURNING id, member_id, -points AS points
-), postings AS (
-    INSERT INTO ledger_posting (transaction_id, member_id, account, amount)
-    SELECT id, member_id, NULL, -points FROM tx
-    UNION ALL SELECT id, NULL, 'ADJUSTMENT', points FROM tx
 ), ordered AS (
     SELECT l.id, l.member_id, l.remaining,
            sum(l.remaining) OVER (PARTITION BY l.member_id ORDER BY l.expires_on, l.id) AS running
@@ -212,35 +177,33 @@ WITH need AS (
     UPDATE points_lot l SET remaining = l.remaining - d.taken FROM draws d WHERE l.id = d.id
 ), moves AS (
     INSERT INTO lot_movement (lot_id, transaction_id, amount) SELECT id, transaction_id, -taken FROM draws
-), balances AS (
-    UPDATE points_balance b SET posted = b.posted - tx.points, updated_at = now()
-    FROM tx WHERE b.member_id = tx.member_id
 )
-SELECT member_id, points FROM tx
+UPDATE points_balance b SET posted = b.posted - tx.points, updated_at = now() FROM tx WHERE b.member_id = tx.member_id
 """
 
 
-async def _penalise(session: AsyncSession, bills: list[BillFacts], rates: Rates, awarded_on: date) -> dict[int, int]:
-    """Penalties for the chunk's late or unpaid bills, set-based; returns the points taken per bill."""
-    late = [b for b in bills if is_late(b)]
+async def _penalise(
+    session: AsyncSession, late: list[tuple[int, int]], rates: Rates, awarded_on: date
+) -> dict[int, int]:
+    """Penalties for a chunk's late or unpaid (bill, member)s; returns the points taken per bill."""
     if not late or rates.late_penalty_percent <= 0:
         return {}
-    members = sorted({b.member_id for b in late})
+    members = sorted({member for _, member in late})
     available = dict((await session.execute(
         sa.select(PointsBalance.member_id, PointsBalance.posted - PointsBalance.held)
         .where(PointsBalance.member_id.in_(members)))).all())  # fmt: skip
     per_bill: dict[int, int] = {}
     per_member: dict[int, int] = {}
-    for bill in late:
+    for bill, member in late:
         share = int(
-            (Decimal(available.get(bill.member_id, 0)) * rates.late_penalty_percent / 100).to_integral_value(ROUND_DOWN)
+            (Decimal(available.get(member, 0)) * rates.late_penalty_percent / 100).to_integral_value(ROUND_DOWN)
         )
-        room = available.get(bill.member_id, 0) - per_member.get(bill.member_id, 0)
-        per_bill[bill.bill_id] = -min(share, room)
-        per_member[bill.member_id] = per_member.get(bill.member_id, 0) + min(share, room)
+        taken = min(share, available.get(member, 0) - per_member.get(member, 0))
+        per_bill[bill] = -taken
+        per_member[member] = per_member.get(member, 0) + taken
     charged = {m: p for m, p in per_member.items() if p > 0}
     if charged:
-        reasons = [", ".join(f"{b.bill_id}" for b in late if b.member_id == m) for m in charged]
+        reasons = [", ".join(f"{b}" for b, m in late if m == member) for member in charged]
         await session.execute(
             sa.text(_PENALTY_SQL),
             {
@@ -250,37 +213,17 @@ async def _penalise(session: AsyncSession, bills: list[BillFacts], rates: Rates,
                 "awarded_on": awarded_on,
             },  # fmt: skip
         )
-    return {bill_id: points for bill_id, points in per_bill.items() if points}
-
-
-async def _accrue_chunk(
-    session: AsyncSession, bills: list[BillFacts], rates: Rates, month_end: date, expires_on: date, run: AccrualRun
-) -> None:
-    awarded_on = month_end + timedelta(days=1)
-    net: dict[int, int] = {}
-    entries = []
-    for bill in bills:
-        for entry_type, points in earnings(bill, rates, month_end).items():
-            if points > 0:
-                entries.append((bill.member_id, entry_type, points, f"Bill {bill.bill_id}"))
-                net[bill.bill_id] = net.get(bill.bill_id, 0) + points
-    await _lock_balances(session, sorted({b.member_id for b in bills}))
-    if entries:
-        await _earn(session, entries, awarded_on, expires_on)
-    penalties = await _penalise(session, bills, rates, awarded_on)
-    run.penalties += len(penalties)
-    for bill_id, points in penalties.items():
-        net[bill_id] = net.get(bill_id, 0) + points
-    if net:
+    penalties = {bill: points for bill, points in per_bill.items() if points}
+    if penalties:
         await session.execute(
             sa.text(
-                """UPDATE accrual SET points = v.points
+                """UPDATE accrual SET points = accrual.points + v.points
                    FROM unnest(CAST(:bills AS bigint[]), CAST(:points AS bigint[])) AS v(bill_id, points)
                    WHERE accrual.bill_id = v.bill_id"""
             ),
-            {"bills": list(net), "points": list(net.values())},
+            {"bills": list(penalties), "points": list(penalties.values())},
         )
-    run.points += sum(net.values())
+    return penalties
 
 
 async def accrue_month(
@@ -288,19 +231,16 @@ async def accrue_month(
 ) -> AccrualRun:
     """Accrue every bill of `month` (its first day) not accrued yet; see the module's description."""
     month_end = next_month(month) - timedelta(days=1)
+    awarded_on = month_end + timedelta(days=1)
     async with sessions() as session:
         rates = Rates.of(await rules.rules_in_force(session, month_end))
-        awarded_on = month_end + timedelta(days=1)
         expires_on = rules.expiry_date(await rules.rules_in_force(session, awarded_on), awarded_on)
     run, after = AccrualRun(), 0
     while True:
         async with sessions.begin() as session:
-            bills = await _chunk(session, month, after, chunk_bills)
-            claimed = await _claim(session, bills) if bills else set()
-            mine = [b for b in bills if b.bill_id in claimed and b.member_id is not None]
-            await _accrue_chunk(session, mine, rates, month_end, expires_on, run)
-            run.bills += len(claimed)
-        if not bills:
+            chunk = await _earn(session, month, after, chunk_bills, rates, expires_on)
+            penalties = await _penalise(session, chunk.late, rates, awarded_on)
+        if chunk.last_bill_id is None:
             async with sessions() as session:
                 run.members = await session.scalar(
                     sa.select(sa.func.count(sa.distinct(Accrual.member_id)))
@@ -308,6 +248,9 @@ async def accrue_month(
                     .where(Bill.billing_month == month, Accrual.points != 0)
                 )
             return run
-        after = bills[-1].bill_id
+        run.bills += chunk.bills
+        run.points += chunk.points + sum(penalties.values())
+        run.penalties += len(penalties)
+        after = chunk.last_bill_id
         if progress:
-            progress(len(bills))
+            progress(chunk.bills)

@@ -1,9 +1,10 @@
 """The points ledger [P1]–[P6]: double entry, append-only, with lots for expiry.
 
-Every movement is a transaction whose postings sum to zero: the member's points account on
-one side, a system account on the other. The member's balance row changes in the same
-transaction, under a row lock, so concurrent movements of one member are serialised and a
-balance can never go negative (a CHECK constraint backs this up). Credits create a lot;
+Every movement is a transfer between the member's points account and one system account,
+stored as one row: the member's side is `points`, the system account's `-points`, so each
+transaction sums to zero by construction. The member's balance row changes in the same
+database transaction, under a row lock, so concurrent movements of one member are serialised
+and a balance can never go negative (a CHECK constraint backs this up). Credits fill a lot;
 debits draw on the soonest-expiring lots first and record which, so a reversal restores
 exactly those lots.
 """
@@ -23,7 +24,6 @@ from domain.errors import DomainError, ErrorCode
 from domain.points import rules
 from domain.tables import (
     EntryType,
-    LedgerPosting,
     LedgerTransaction,
     LotMovement,
     PointsBalance,
@@ -79,12 +79,13 @@ async def record(
             f"The member has {balance.posted - balance.held} points available; {-points} are needed.",
             "points",
         )
-    transaction = await _journal(session, member_id, entry_type, points, effective_on, reason, staff_id)
+    lot_id = None
     if points > 0:
         if expires_on is None:
             expires_on = rules.expiry_date(await rules.rules_in_force(session, effective_on), effective_on)
-        await _fill_lot(session, transaction, entry_type, points, effective_on, expires_on)
-    else:
+        lot_id = await _new_lot(session, member_id, points, effective_on, expires_on)
+    transaction = await _journal(session, member_id, entry_type, points, effective_on, reason, staff_id, lot_id=lot_id)
+    if points < 0:
         await _draw_lots(session, transaction, -points)
     await _post(session, balance, points)
     return transaction
@@ -106,51 +107,32 @@ async def _journal(
     reason: str | None,
     staff_id: int | None,
     *,
-    counter: SystemAccount | None = None,
+    account: SystemAccount | None = None,
+    lot_id: int | None = None,
     reverses_id: int | None = None,
 ) -> LedgerTransaction:
     transaction = LedgerTransaction(
         member_id=member_id,
         entry_type=entry_type,
+        account=account or COUNTER_ACCOUNT[entry_type],
         points=points,
         effective_on=effective_on,
         reason=reason,
         staff_id=staff_id,
+        lot_id=lot_id,
         reverses_id=reverses_id,
     )
     session.add(transaction)
     await session.flush()
-    session.add_all(
-        [
-            LedgerPosting(transaction_id=transaction.id, member_id=member_id, amount=points),
-            LedgerPosting(
-                transaction_id=transaction.id, account=counter or COUNTER_ACCOUNT[entry_type], amount=-points
-            ),
-        ]
-    )
     return transaction
 
 
-async def _fill_lot(
-    session: AsyncSession,
-    transaction: LedgerTransaction,
-    source: EntryType,
-    points: int,
-    earned_on: date,
-    expires_on: date,
-) -> None:
-    lot = PointsLot(
-        member_id=transaction.member_id,
-        transaction_id=transaction.id,
-        source=source,
-        amount=points,
-        remaining=points,
-        earned_on=earned_on,
-        expires_on=expires_on,
-    )
+async def _new_lot(session: AsyncSession, member_id: int, points: int, earned_on: date, expires_on: date) -> int:
+    lot = PointsLot(member_id=member_id, amount=points, remaining=points, earned_on=earned_on, expires_on=expires_on)
     session.add(lot)
     await session.flush()
-    session.add(LotMovement(lot_id=lot.id, transaction_id=transaction.id, amount=points))
+    assert lot.id is not None
+    return lot.id
 
 
 async def _draw_lots(
@@ -193,19 +175,25 @@ async def reverse(
     balance = await lock_balance(session, original.member_id)
     if await session.scalar(sa.select(LedgerTransaction.id).where(LedgerTransaction.reverses_id == original.id)):
         raise DomainError(ErrorCode.INVALID_STATE, "This transaction is reversed already.", "transactionId")
-    moves = (await session.execute(sa.select(LotMovement, PointsLot).join(PointsLot).where(
-        LotMovement.transaction_id == original.id).with_for_update(of=PointsLot))).all()  # fmt: skip
-    for move, lot in moves:
-        if move.amount > 0 and lot.remaining < move.amount:
-            raise DomainError(
-                ErrorCode.INVALID_STATE, "Some of these points are spent or expired already.", "transactionId"
-            )
-    counter = COUNTER_ACCOUNT[original.entry_type]
+    if original.lot_id is not None:  # a credit: take its points back out of the lot it filled
+        lot = await session.get(PointsLot, original.lot_id, with_for_update=True, populate_existing=True)
+        assert lot is not None
+        moves = [(lot, original.points)]
+    else:  # a debit: put back what it drew, lot by lot
+        query = sa.select(PointsLot, LotMovement.amount).join(LotMovement)
+        drawn = await session.execute(
+            query.where(LotMovement.transaction_id == original.id).order_by(PointsLot.id).with_for_update(of=PointsLot)
+        )
+        moves = [(lot, amount) for lot, amount in drawn.all()]
+    if any(lot.remaining < amount for lot, amount in moves if amount > 0):
+        raise DomainError(
+            ErrorCode.INVALID_STATE, "Some of these points are spent or expired already.", "transactionId"
+        )
     reversal = await _journal(session, original.member_id, EntryType.REVERSAL, -original.points, clock.today(),
-                              reason, staff_id, counter=counter, reverses_id=original.id)  # fmt: skip
-    for move, lot in moves:
-        lot.remaining -= move.amount
-        session.add(LotMovement(lot_id=lot.id, transaction_id=reversal.id, amount=-move.amount))
+                              reason, staff_id, account=original.account, reverses_id=original.id)  # fmt: skip
+    for lot, amount in moves:
+        lot.remaining -= amount
+        session.add(LotMovement(lot_id=lot.id, transaction_id=reversal.id, amount=-amount))
     await _post(session, balance, -original.points)
     return reversal
 
@@ -243,25 +231,37 @@ async def members_with_expired_lots(session: AsyncSession, as_of: date, after_me
 # --- invariants ------------------------------------------------------------------------------------
 
 INVARIANTS: dict[str, str] = {
-    "every transaction's postings sum to zero": """
-        SELECT transaction_id, sum(amount) FROM ledger_posting GROUP BY transaction_id HAVING sum(amount) <> 0""",
-    "every transaction has postings": """
-        SELECT t.id FROM ledger_transaction t WHERE NOT EXISTS (SELECT 1 FROM ledger_posting p
-        WHERE p.transaction_id = t.id)""",
-    "each balance equals the sum of its postings": """
-        SELECT b.member_id, b.posted, coalesce(p.total, 0) FROM points_balance b
-        FULL JOIN (SELECT member_id, sum(amount) AS total FROM ledger_posting WHERE member_id IS NOT NULL
-                   GROUP BY member_id) p ON p.member_id = b.member_id
-        WHERE coalesce(b.posted, 0) <> coalesce(p.total, 0)""",
+    "each balance equals the sum of its entries": """
+        SELECT b.member_id, b.posted, coalesce(t.total, 0) FROM points_balance b
+        FULL JOIN (SELECT member_id, sum(points) AS total FROM ledger_transaction GROUP BY member_id) t
+            ON t.member_id = b.member_id
+        WHERE coalesce(b.posted, 0) <> coalesce(t.total, 0)""",
     "each member's lot remainders equal the posted balance": """
         SELECT b.member_id, b.posted, coalesce(l.total, 0) FROM points_balance b
         FULL JOIN (SELECT member_id, sum(remaining) AS total FROM points_lot GROUP BY member_id) l
             ON l.member_id = b.member_id
         WHERE coalesce(b.posted, 0) <> coalesce(l.total, 0)""",
-    "each lot's remainder equals its movements": """
-        SELECT l.id, l.remaining, m.total FROM points_lot l
+    "each lot holds what its credits put in": """
+        SELECT l.id, l.member_id, l.amount, t.total FROM points_lot l
+        LEFT JOIN (SELECT lot_id, member_id, sum(points) AS total FROM ledger_transaction WHERE lot_id IS NOT NULL
+                   GROUP BY lot_id, member_id) t ON t.lot_id = l.id AND t.member_id = l.member_id
+        WHERE t.total IS DISTINCT FROM l.amount""",
+    "each lot's remainder equals its amount plus its movements": """
+        SELECT l.id, l.amount, l.remaining, m.total FROM points_lot l
         JOIN (SELECT lot_id, sum(amount) AS total FROM lot_movement GROUP BY lot_id) m ON m.lot_id = l.id
-        WHERE l.remaining <> m.total""",
+        WHERE l.remaining <> l.amount + m.total""",
+    "every credit filled a lot and only credits did": """
+        SELECT id, points, lot_id FROM ledger_transaction
+        WHERE (lot_id IS NOT NULL) <> (points > 0 AND entry_type <> 'REVERSAL')""",
+    "every reference names an existing row": """
+        SELECT 'entry', t.id FROM ledger_transaction t
+        WHERE NOT EXISTS (SELECT 1 FROM member m WHERE m.id = t.member_id)
+           OR t.bill_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM bill b WHERE b.id = t.bill_id)
+        UNION ALL SELECT 'lot', l.id FROM points_lot l
+        WHERE NOT EXISTS (SELECT 1 FROM member m WHERE m.id = l.member_id)
+        UNION ALL SELECT 'accrual', a.bill_id FROM accrual a
+        WHERE NOT EXISTS (SELECT 1 FROM bill b WHERE b.id = a.bill_id)
+           OR a.member_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM member m WHERE m.id = a.member_id)""",
     "no balance is negative": "SELECT member_id FROM points_balance WHERE posted - held < 0 OR held < 0",
 }
 

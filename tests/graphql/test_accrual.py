@@ -64,16 +64,16 @@ async def test_a_stopped_run_resumes_where_it_stopped(api, monkeypatch):
     for account, paid in (("80000001", 10_000), ("80000002", 20_000), ("80000003", 30_000)):
         await record(api, account=account, paid=paid, billed=paid)
     sessions = make_sessions(api.engine)
-    real = accrual._accrue_chunk
+    real = accrual._penalise  # the last step of each chunk's transaction
     calls = []
 
-    async def failing_on_the_second(session, bills, *args):
-        calls.append(bills)
+    async def failing_on_the_second(session, *args):
+        calls.append(args)
         if len(calls) == 2:
             raise RuntimeError("power cut")
-        await real(session, bills, *args)
+        return await real(session, *args)
 
-    monkeypatch.setattr(accrual, "_accrue_chunk", failing_on_the_second)
+    monkeypatch.setattr(accrual, "_penalise", failing_on_the_second)
     with pytest.raises(RuntimeError):
         await accrual.accrue_month(sessions, date(2026, 9, 1), chunk_bills=1)
     monkeypatch.undo()

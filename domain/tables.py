@@ -558,10 +558,8 @@ class LedgerTransaction(SQLModel, table=True):
     points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))  # the member's side, signed
     effective_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     reason: str | None = Field(default=None, sa_column=sa.Column(sa.String(500), nullable=True))
-    staff_id: int | None = _fk("staff.id", nullable=True, index=False)
-    reverses_id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("ledger_transaction.id"), nullable=True)
-    )
+    staff_id: int | None = _reference(nullable=True)
+    reverses_id: int | None = _reference(nullable=True)
     lot_id: int | None = _reference(nullable=True)  # the lot a credit filled
     bill_id: int | None = _reference(nullable=True)  # the bill that earned it
     created_at: datetime | None = _created_at()

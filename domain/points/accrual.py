@@ -14,20 +14,24 @@ where it stopped. Memory stays flat: one chunk at a time.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
+from itertools import pairwise
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.errors import DomainError, ErrorCode
 from domain.points import rules
 from domain.points.bills import next_month
 from domain.tables import Accrual, Bill, PointsBalance, PointsRule, RuleKind
 
 chunk_bills_default = 10_000
+workers_default = 2
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,7 @@ class AccrualRun:
 
 @dataclass(frozen=True)
 class Chunk:
-    last_bill_id: int | None  # None: no bill of the month is left to accrue
-    bills: int  # claimed by this run
+    bills: int
     points: int
     late: list[tuple[int, int]]  # (bill, member) of the late or unpaid bills
 
@@ -82,9 +85,8 @@ WITH facts AS (
     LEFT JOIN member m ON m.customer_id = a.customer_id AND m.status = 'ACTIVE'
     LEFT JOIN unnest(CAST(:grades AS text[]), CAST(:multipliers AS numeric[])) AS g(code, multiplier)
         ON g.code = m.grade_code
-    WHERE b.billing_month = :month AND b.id > :after
+    WHERE b.billing_month = :month AND b.id >= :first AND b.id < :before
       AND NOT EXISTS (SELECT 1 FROM accrual x WHERE x.bill_id = b.id)
-    ORDER BY b.id LIMIT :limit
 ), earnings AS (
     SELECT f.bill_id, f.member_id, e.entry_type, e.points
     FROM facts f CROSS JOIN LATERAL (VALUES
@@ -94,12 +96,11 @@ WITH facts AS (
                          * greatest(CAST(extract(year FROM age(:month_end, f.since)) AS bigint), 0))
     ) AS e(entry_type, points)
     WHERE f.member_id IS NOT NULL AND e.points > 0
-), claimed AS (
+), claimed AS (  -- no other run of the month is under way (see accrue_month)
     INSERT INTO accrual (bill_id, member_id, points)
     SELECT f.bill_id, f.member_id, coalesce(e.points, 0)
     FROM facts f LEFT JOIN (SELECT bill_id, sum(points) AS points FROM earnings GROUP BY bill_id) e
         ON e.bill_id = f.bill_id
-    ON CONFLICT DO NOTHING
     RETURNING bill_id
 ), earned AS (
     SELECT e.* FROM earnings e JOIN claimed c ON c.bill_id = e.bill_id
@@ -120,22 +121,22 @@ WITH facts AS (
     ON CONFLICT (member_id) DO UPDATE
         SET posted = points_balance.posted + excluded.posted, updated_at = now()
 )
-SELECT (SELECT max(bill_id) FROM facts), (SELECT count(*) FROM claimed),
+SELECT (SELECT count(*) FROM claimed),
        (SELECT coalesce(sum(points), 0) FROM earned),
        (SELECT coalesce(array_agg(ARRAY[f.bill_id, f.member_id]), '{}') FROM facts f JOIN claimed c USING (bill_id)
         WHERE f.late AND f.member_id IS NOT NULL)
 """
 
 
-async def _earn(session: AsyncSession, month: date, after: int, limit: int, rates: Rates, expires_on: date) -> Chunk:
+async def _earn(session: AsyncSession, month: date, bills: range, rates: Rates, expires_on: date) -> Chunk:
     month_end = next_month(month) - timedelta(days=1)
     row = (
         await session.execute(
             sa.text(_EARN_SQL),
             {
                 "month": month,
-                "after": after,
-                "limit": limit,
+                "first": bills.start,
+                "before": bills.stop,
                 "grades": list(rates.multipliers),
                 "multipliers": list(rates.multipliers.values()),
                 "per_yuan": rates.points_per_yuan,
@@ -148,7 +149,7 @@ async def _earn(session: AsyncSession, month: date, after: int, limit: int, rate
             },
         )
     ).one()
-    return Chunk(row[0], row[1], int(row[2]), [(bill, member) for bill, member in row[3]])
+    return Chunk(row[0], int(row[1]), [(bill, member) for bill, member in row[2]])
 
 
 # Penalties of a chunk: per member, one PENALTY entry of the chosen points (each late bill costs
@@ -168,13 +169,16 @@ WITH need AS (
 ), ordered AS (
     SELECT l.id, l.member_id, l.remaining,
            sum(l.remaining) OVER (PARTITION BY l.member_id ORDER BY l.expires_on, l.id) AS running
-    FROM points_lot l WHERE l.remaining > 0 AND l.member_id IN (SELECT member_id FROM need)
+    FROM need n CROSS JOIN LATERAL (
+        SELECT id, member_id, remaining, expires_on FROM points_lot
+        WHERE member_id = n.member_id AND remaining > 0 ORDER BY expires_on, id) AS l
 ), draws AS (
     SELECT o.id, tx.id AS transaction_id, least(o.remaining, tx.points - (o.running - o.remaining)) AS taken
     FROM ordered o JOIN tx ON tx.member_id = o.member_id
     WHERE o.running - o.remaining < tx.points
 ), drawn AS (
-    UPDATE points_lot l SET remaining = l.remaining - d.taken FROM draws d WHERE l.id = d.id
+    UPDATE points_lot l SET remaining = l.remaining - d.taken FROM draws d
+    WHERE l.id = d.id AND l.id = ANY(ARRAY(SELECT id FROM draws))  -- by the key, never a scan of all lots
 ), moves AS (
     INSERT INTO lot_movement (lot_id, transaction_id, amount) SELECT id, transaction_id, -taken FROM draws
 )
@@ -226,31 +230,76 @@ async def _penalise(
     return penalties
 
 
+async def _chunks(session: AsyncSession, month: date, chunk_bills: int) -> list[range]:
+    """The month's bill ids cut into ranges of `chunk_bills` bills; the last range is open-ended."""
+    starts = list(
+        (
+            await session.scalars(
+                sa.text(
+                    """SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM bill
+                                      WHERE billing_month = :month) AS b
+                       WHERE (n - 1) % :size = 0 ORDER BY id"""
+                ),
+                {"month": month, "size": chunk_bills},
+            )
+        ).all()
+    )
+    return [range(first, before) for first, before in pairwise([*starts, bill_id_max])] if starts else []
+
+
+bill_id_max = 2**63 - 1
+_RUN_LOCK = 0x6C6F79  # advisory lock space of the monthly runs; the month is the second key
+
+
 async def accrue_month(
-    sessions: Any, month: date, *, chunk_bills: int = chunk_bills_default, progress: Callable[[int], None] | None = None
+    sessions: Any,
+    month: date,
+    *,
+    chunk_bills: int = chunk_bills_default,
+    workers: int = workers_default,
+    progress: Callable[[int], None] | None = None,
 ) -> AccrualRun:
-    """Accrue every bill of `month` (its first day) not accrued yet; see the module's description."""
+    """Accrue every bill of `month` (its first day) not accrued yet; see the module's description.
+
+    Chunks are independent (each member's balance rows are locked in member order), so
+    `workers` of them run at once. One run of a month at a time: a second is refused.
+    """
     month_end = next_month(month) - timedelta(days=1)
     awarded_on = month_end + timedelta(days=1)
-    async with sessions() as session:
-        rates = Rates.of(await rules.rules_in_force(session, month_end))
-        expires_on = rules.expiry_date(await rules.rules_in_force(session, awarded_on), awarded_on)
-    run, after = AccrualRun(), 0
-    while True:
-        async with sessions.begin() as session:
-            chunk = await _earn(session, month, after, chunk_bills, rates, expires_on)
-            penalties = await _penalise(session, chunk.late, rates, awarded_on)
-        if chunk.last_bill_id is None:
+    run = AccrualRun()
+    key = {"space": _RUN_LOCK, "month": month.year * 12 + month.month}
+    async with sessions.kw["bind"].connect() as guard:  # holds the month's lock for the whole run
+        locked = await guard.scalar(sa.text("SELECT pg_try_advisory_lock(:space, :month)"), key)
+        await guard.commit()
+        if not locked:
+            raise DomainError(ErrorCode.INVALID_STATE, f"The run for {month:%Y-%m} is under way already.", "month")
+        try:
+            async with sessions() as session:
+                rates = Rates.of(await rules.rules_in_force(session, month_end))
+                expires_on = rules.expiry_date(await rules.rules_in_force(session, awarded_on), awarded_on)
+                chunks = iter(await _chunks(session, month, chunk_bills))
+
+            async def work() -> None:
+                for bills in chunks:  # shared by the workers: each takes the next chunk
+                    async with sessions.begin() as session:
+                        chunk = await _earn(session, month, bills, rates, expires_on)
+                        penalties = await _penalise(session, chunk.late, rates, awarded_on)
+                    run.bills += chunk.bills
+                    run.points += chunk.points + sum(penalties.values())
+                    run.penalties += len(penalties)
+                    if progress:
+                        progress(chunk.bills)
+
+            async with asyncio.TaskGroup() as group:  # one failing chunk stops the others
+                for _ in range(workers):
+                    group.create_task(work())
             async with sessions() as session:
                 run.members = await session.scalar(
                     sa.select(sa.func.count(sa.distinct(Accrual.member_id)))
                     .join(Bill, Bill.id == Accrual.bill_id)
                     .where(Bill.billing_month == month, Accrual.points != 0)
                 )
-            return run
-        run.bills += chunk.bills
-        run.points += chunk.points + sum(penalties.values())
-        run.penalties += len(penalties)
-        after = chunk.last_bill_id
-        if progress:
-            progress(chunk.bills)
+        finally:
+            await guard.execute(sa.text("SELECT pg_advisory_unlock(:space, :month)"), key)
+            await guard.commit()
+    return run

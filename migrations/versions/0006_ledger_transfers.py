@@ -17,8 +17,9 @@ movements now record only what happened to a lot after it was filled (draws, res
 
 Foreign keys from the high-volume rows (entries, lots, accruals) to members, lots and bills
 are replaced: a foreign-key check locks the referenced row for every inserted row, which cost
-about a third of the monthly run. The journal's member is still checked by the database, once
-per statement; lots, bills and accruals are checked by `loyalty verify`. Members, bills and
+about a third of the monthly run. The journal's member, staff and reversed transaction are
+still checked by the database, once per statement; lots, bills and accruals are checked by
+`loyalty verify`. Members, bills and
 lots can no longer be deleted (a trigger refuses), so no reference can be left dangling.
 """
 
@@ -97,23 +98,30 @@ def upgrade() -> None:
     op.drop_constraint("fk_accrual_bill_id_bill", "accrual", type_="foreignkey")
     op.drop_constraint("fk_accrual_member_id_member", "accrual", type_="foreignkey")
 
+    op.drop_constraint("fk_ledger_transaction_staff_id_staff", "ledger_transaction", type_="foreignkey")
+    op.drop_constraint("fk_ledger_transaction_reverses_id_ledger_transaction", "ledger_transaction", type_="foreignkey")
     op.execute(
-        """CREATE FUNCTION ledger_members_exist() RETURNS trigger LANGUAGE plpgsql AS $$
+        """CREATE FUNCTION ledger_references_exist() RETURNS trigger LANGUAGE plpgsql AS $$
            DECLARE
-               missing bigint;
+               missing text;
            BEGIN
-               SELECT n.member_id INTO missing FROM new_rows n
-               WHERE NOT EXISTS (SELECT 1 FROM member m WHERE m.id = n.member_id) LIMIT 1;
-               IF FOUND THEN
-                   RAISE EXCEPTION 'ledger entry for member % refused: no such member', missing
-                       USING ERRCODE = 'foreign_key_violation';
+               SELECT coalesce(m, s, r) INTO missing FROM (
+                   SELECT (SELECT 'member ' || member_id FROM (SELECT DISTINCT member_id FROM new_rows) n
+                           WHERE NOT EXISTS (SELECT 1 FROM member x WHERE x.id = n.member_id) LIMIT 1) AS m,
+                          (SELECT 'staff ' || staff_id FROM new_rows n WHERE staff_id IS NOT NULL
+                           AND NOT EXISTS (SELECT 1 FROM staff x WHERE x.id = n.staff_id) LIMIT 1) AS s,
+                          (SELECT 'transaction ' || reverses_id FROM new_rows n WHERE reverses_id IS NOT NULL
+                           AND NOT EXISTS (SELECT 1 FROM ledger_transaction x WHERE x.id = n.reverses_id) LIMIT 1) AS r
+               ) AS checks;
+               IF missing IS NOT NULL THEN
+                   RAISE EXCEPTION 'ledger entry refused: no such %', missing USING ERRCODE = 'foreign_key_violation';
                END IF;
                RETURN NULL;
            END $$"""
     )
     op.execute(
-        "CREATE TRIGGER ledger_transaction_member_exists AFTER INSERT ON ledger_transaction "
-        "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ledger_members_exist()"
+        "CREATE TRIGGER ledger_transaction_references_exist AFTER INSERT ON ledger_transaction "
+        "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ledger_references_exist()"
     )
     op.execute(
         """CREATE FUNCTION never_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -133,8 +141,8 @@ def downgrade() -> None:
     for table in NEVER_DELETED:
         op.execute(f"DROP TRIGGER {table}_never_deleted ON {table}")
     op.execute("DROP FUNCTION never_deleted()")
-    op.execute("DROP TRIGGER ledger_transaction_member_exists ON ledger_transaction")
-    op.execute("DROP FUNCTION ledger_members_exist()")
+    op.execute("DROP TRIGGER ledger_transaction_references_exist ON ledger_transaction")
+    op.execute("DROP FUNCTION ledger_references_exist()")
 
     op.create_foreign_key("fk_accrual_member_id_member", "accrual", "member", ["member_id"], ["id"])
     op.create_foreign_key("fk_accrual_bill_id_bill", "accrual", "bill", ["bill_id"], ["id"])
@@ -212,6 +220,14 @@ def downgrade() -> None:
 
     op.create_foreign_key(
         "fk_ledger_transaction_member_id_member", "ledger_transaction", "member", ["member_id"], ["id"]
+    )
+    op.create_foreign_key("fk_ledger_transaction_staff_id_staff", "ledger_transaction", "staff", ["staff_id"], ["id"])
+    op.create_foreign_key(
+        "fk_ledger_transaction_reverses_id_ledger_transaction",
+        "ledger_transaction",
+        "ledger_transaction",
+        ["reverses_id"],
+        ["id"],
     )
     op.drop_index("uq_ledger_transaction_reverses_id", table_name="ledger_transaction")
     op.create_unique_constraint("uq_ledger_transaction_reverses_id", "ledger_transaction", ["reverses_id"])

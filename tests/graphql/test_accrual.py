@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from domain.points import accrual, bills
 from loyalty.database import make_sessions
@@ -74,12 +75,28 @@ async def test_a_stopped_run_resumes_where_it_stopped(api, monkeypatch):
         return await real(session, *args)
 
     monkeypatch.setattr(accrual, "_penalise", failing_on_the_second)
-    with pytest.raises(RuntimeError):
-        await accrual.accrue_month(sessions, date(2026, 9, 1), chunk_bills=1)
+    with pytest.raises(ExceptionGroup):
+        await accrual.accrue_month(sessions, date(2026, 9, 1), chunk_bills=1, workers=1)
     monkeypatch.undo()
     resumed = await accrual.accrue_month(sessions, date(2026, 9, 1), chunk_bills=1)
     assert resumed.bills == 2  # the first bill's chunk had committed
     assert await api.scalar("SELECT count(*) FROM accrual") == 3
+
+
+async def test_a_second_run_of_a_month_under_way_is_refused(api):
+    # given a run of September holding its lock
+    await record(api)
+    key = {"space": accrual._RUN_LOCK, "month": 2026 * 12 + 9}
+    async with api.engine.connect() as running:
+        await running.execute(sa.text("SELECT pg_advisory_lock(:space, :month)"), key)
+        # when an administrator starts September again, then it is refused and nothing moved
+        answer = (await api.data(RUN, {"input": {"month": "2026-09"}}, as_="hq_admin"))["runMonthlyAccrual"]
+        assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", "month"], "INVALID_STATE")]
+        assert await api.scalar("SELECT count(*) FROM accrual") == 0
+        # but another month may run
+        other = (await api.data(RUN, {"input": {"month": "2026-08"}}, as_="hq_admin"))["runMonthlyAccrual"]
+        assert other["errors"] == []
+        await running.execute(sa.text("SELECT pg_advisory_unlock(:space, :month)"), key)
 
 
 async def test_a_late_bill_costs_a_percentage_instead_of_the_on_time_bonus(api):

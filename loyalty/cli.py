@@ -273,12 +273,13 @@ def import_bills(
 @app.command()
 def accrue(
     month: str = typer.Option(..., "--month", help="YYYY-MM: the billing month to earn points for."),
-    chunk: int = typer.Option(1_000, min=1, max=100_000, help="Bills per committed chunk."),
+    chunk: int = typer.Option(10_000, min=1, max=100_000, help="Bills per committed chunk."),
     data_dir: Path = DataDir,
 ) -> None:
     """Earn the month's points from paid bills. Safe to rerun; resumes after a stop."""
     from rich.progress import Progress
 
+    from domain.errors import DomainError
     from domain.points import accrual
     from domain.points.bills import month as parse_month
 
@@ -299,7 +300,11 @@ def accrue(
             finally:
                 await engine.dispose()
 
-        run = asyncio.run(main())
+        try:
+            run = asyncio.run(main())
+        except DomainError as error:
+            console.print(f"[red]{error}[/red]")
+            raise typer.Exit(1) from None
     console.print(
         f"{month}: {run.bills:,} bills, {run.members:,} members, {run.points:,} points net,"
         f" {run.penalties:,} penalties."

@@ -61,3 +61,43 @@ async def test_hosts_starting_together_migrate_one_after_another(server_url):
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_the_ledger_survives_going_back_to_postings_and_forth_to_transfers(server_url):
+    # given a database at head with the demo's ledger, a draw and a reversal on it
+    from domain.points import ledger
+    from loyalty.database import make_sessions
+    from loyalty.demo import load_demo
+
+    engine = make_engine(await recreate_database(server_url, "loyalty_ledger_migration_test"), pool_size=1)
+    try:
+        await migrate.upgrade(engine)
+        sessions = make_sessions(engine)
+        async with sessions.begin() as session:
+            demo = await load_demo(session)
+            member = demo.members["Li Wei"]
+            draw = await ledger.record(session, member_id=member, entry_type=ledger.EntryType.REDEMPTION, points=-1300)
+            await ledger.reverse(session, draw.id, reason="test", staff_id=None)
+        before = await _ledger_figures(engine)
+        # when the migration to transfers is undone and done again
+        await migrate.downgrade(engine, "0005")
+        await migrate.upgrade(engine)
+        # then balances, lots and entries are as they were, and every invariant holds
+        assert await _ledger_figures(engine) == before
+        async with sessions() as session:
+            assert await ledger.verify(session) == []
+    finally:
+        await engine.dispose()
+
+
+async def _ledger_figures(engine) -> list:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            sa.text(
+                """SELECT (SELECT array_agg(ARRAY[member_id, posted] ORDER BY member_id) FROM points_balance),
+                          (SELECT array_agg(ARRAY[id, amount, remaining] ORDER BY id) FROM points_lot),
+                          (SELECT array_agg(ARRAY[id, points] ORDER BY id) FROM ledger_transaction),
+                          (SELECT array_agg(account ORDER BY id) FROM ledger_transaction)"""
+            )
+        )
+        return list(rows.one())

@@ -32,6 +32,8 @@ from domain.tables import Accrual, Bill, PointsBalance, PointsRule, RuleKind
 
 chunk_bills_default = 10_000
 workers_default = 2
+bill_id_max = 2**63 - 1
+_RUN_LOCK = 0x6C6F79  # advisory lock space of the monthly runs; the month is the second key
 
 
 @dataclass(frozen=True)
@@ -245,10 +247,6 @@ async def _chunks(session: AsyncSession, month: date, chunk_bills: int) -> list[
         ).all()
     )
     return [range(first, before) for first, before in pairwise([*starts, bill_id_max])] if starts else []
-
-
-bill_id_max = 2**63 - 1
-_RUN_LOCK = 0x6C6F79  # advisory lock space of the monthly runs; the month is the second key
 
 
 async def accrue_month(

@@ -77,18 +77,22 @@ class Chunk:
 # one lot per member, write one entry per bill and type, and add the totals to the balances
 # (locked in member order, so two runs never deadlock).
 _EARN_SQL = """
-WITH facts AS (
+WITH bills AS (  -- the chunk's bills not claimed yet; every lookup below is by key, never a scan
+    SELECT b.id, b.amount_paid_fen, b.amount_billed_fen, b.due_date, b.paid_date,
+           (SELECT a.customer_id FROM account a WHERE a.id = b.account_id) AS customer_id
+    FROM bill b
+    WHERE b.billing_month = :month AND b.id >= :first AND b.id < :before
+      AND NOT EXISTS (SELECT 1 FROM accrual x WHERE x.bill_id = b.id AND x.bill_id >= :first AND x.bill_id < :before)
+), facts AS (
     SELECT b.id AS bill_id, m.id AS member_id, b.amount_paid_fen AS paid,
            (b.paid_date IS NULL OR b.paid_date > b.due_date OR b.amount_paid_fen < b.amount_billed_fen) AS late,
            coalesce(g.multiplier, 1) AS multiplier,
-           (SELECT min(a2.opened_on) FROM account a2 WHERE a2.customer_id = a.customer_id) AS since
-    FROM bill b
-    JOIN account a ON a.id = b.account_id
-    LEFT JOIN member m ON m.customer_id = a.customer_id AND m.status = 'ACTIVE'
+           (SELECT min(a.opened_on) FROM account a WHERE a.customer_id = b.customer_id) AS since
+    FROM bills b
+    LEFT JOIN LATERAL (SELECT id, grade_code FROM member
+                       WHERE customer_id = b.customer_id AND status = 'ACTIVE' LIMIT 1) AS m ON true
     LEFT JOIN unnest(CAST(:grades AS text[]), CAST(:multipliers AS numeric[])) AS g(code, multiplier)
         ON g.code = m.grade_code
-    WHERE b.billing_month = :month AND b.id >= :first AND b.id < :before
-      AND NOT EXISTS (SELECT 1 FROM accrual x WHERE x.bill_id = b.id)
 ), earnings AS (
     SELECT f.bill_id, f.member_id, e.entry_type, e.points
     FROM facts f CROSS JOIN LATERAL (VALUES

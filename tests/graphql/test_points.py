@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain.points import ledger, service
+from domain.tables import EntryType
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
 
@@ -308,4 +309,23 @@ async def test_each_manual_entry_type_is_recorded_with_its_counter_account(api, 
     assert (answer["transaction"]["entryType"], answer["transaction"]["points"]) == (entry_type, points)
     counter = await api.scalar("SELECT account FROM ledger_transaction ORDER BY id DESC LIMIT 1")
     assert counter == ("ISSUANCE" if points > 0 and entry_type != "ADJUSTMENT" else "ADJUSTMENT")
+    assert await violations(api) == []
+
+
+@pytest.mark.parametrize(
+    ("entry_type", "points", "account"),
+    [("PARTNER_EXCHANGE_IN", 40, "PARTNER_CLEARING"), ("REDEMPTION", -40, "REDEMPTION")],
+)
+async def test_entry_types_of_partners_and_redemption_are_recorded_with_their_counter_account(
+    api, entry_type, points, account
+):
+    # given Li Wei's 1,500 points; when the ledger records a movement that redemption or a
+    # partner exchange will write
+    async with make_sessions(api.engine).begin() as session:
+        entry = await ledger.record(
+            session, member_id=api.demo.members["Li Wei"], entry_type=EntryType(entry_type), points=points
+        )
+    # then it moves points against its system account and every invariant still holds
+    assert (entry.account, entry.points) == (account, points)
+    assert (await api.data(POINTS, as_="member"))["me"]["points"]["posted"] == 1500 + points
     assert await violations(api) == []

@@ -54,10 +54,11 @@ def create_app(settings: Settings, database_url: str, engine: AsyncEngine | None
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
+        await services.jobs.stop()
         if own_engine:
             await engine.dispose()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             Route("/healthz", healthz),
@@ -65,3 +66,5 @@ def create_app(settings: Settings, database_url: str, engine: AsyncEngine | None
         ],
         lifespan=lifespan,
     )
+    app.state.services = services
+    return app

@@ -282,6 +282,7 @@ def accrue(
     from domain.errors import DomainError
     from domain.points import accrual
     from domain.points.bills import month as parse_month
+    from domain.tables import MonthlyAccrualRun
 
     try:
         first_day = parse_month(month)
@@ -291,12 +292,14 @@ def accrue(
     with database(_settings(data_dir)) as url, Progress(console=console) as progress:
         task = progress.add_task(f"Accruing {month}", total=None)
 
-        async def main() -> accrual.AccrualRun:
+        async def main() -> MonthlyAccrualRun:
             engine = make_engine(url, pool_size=2)
             try:
                 sessions = make_sessions(engine)
-                return await accrual.accrue_month(sessions, first_day, chunk_bills=chunk,
-                                                  progress=lambda n: progress.advance(task, n))  # fmt: skip
+                started = await accrual.start(sessions, first_day)
+                progress.update(task, total=started.run.bills_total)
+                return await accrual.carry_out(sessions, started, chunk_bills=chunk,
+                                               progress=lambda n: progress.advance(task, n))  # fmt: skip
             finally:
                 await engine.dispose()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +20,33 @@ from domain.cards import queries as card_queries
 from domain.cards.common import CardPolicy
 from domain.errors import ErrorCode
 from domain.paging import PageRequest
-from domain.points import rules
+from domain.points import accrual, rules
 from domain.points import service as points
 from domain.tables import Branch, Grade, Partner, Staff
 from schema.common import connection
+
+
+class Jobs:
+    """Work a request starts and leaves running after its answer (monthly runs); stopped with the app."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)  # the loop keeps only a weak reference
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # the work logged and recorded its own failure
+
+    async def stop(self) -> None:
+        """Cancel what is still running and wait until each has recorded where it stopped."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 @dataclass
@@ -34,6 +57,7 @@ class Services:
     read_sessions: async_sessionmaker  # autocommit: no BEGIN/ROLLBACK round trips for reads
     policy: AuthPolicy
     card_policy: CardPolicy
+    jobs: Jobs = field(default_factory=Jobs)
 
 
 class ReadSession:
@@ -103,6 +127,7 @@ class Loaders:
         self.transactions_scoped = _loader(sessions, lambda s, ids: points.get_transactions_scoped(s, p, ids))
         self.rule_changes = _loader(sessions, rules.rule_changes)
         self.applications_scoped = _loader(sessions, lambda s, ids: card_queries.get_applications_scoped(s, p, ids))
+        self.accrual_runs_scoped = _loader(sessions, lambda s, ids: accrual.runs_by_id(s, p, ids))
 
 
 @dataclass

@@ -9,11 +9,11 @@ import strawberry
 
 from domain.points import accrual, bills, rules
 from domain.points import service as points
-from domain.points.rules import accrual_month
 from resolvers.edge import fields, mutate, read
 from schema.points import (
     AdjustPointsInput,
     CreatePointsRuleInput,
+    MonthlyAccrual,
     PointsRulePayload,
     PointsRuleType,
     PointsTotal,
@@ -37,6 +37,10 @@ class PointsQuery:
         end: Annotated[date, strawberry.argument(name="to")],
     ) -> list[PointsTotal]:
         return await read(info, lambda s: points.totals(s, info.context.principal, start=start, end=end))
+
+    @strawberry.field(description="The latest monthly runs, newest first (headquarters administrators).")
+    async def monthly_accrual_runs(self, info: strawberry.Info, month: str | None = None) -> list[MonthlyAccrual]:
+        return await read(info, lambda s: accrual.runs(s, info.context.principal, month))
 
     @strawberry.field(description="Every points rule, past, present and future (staff).")
     async def points_rules(self, info: strawberry.Info) -> list[PointsRuleType]:
@@ -71,15 +75,19 @@ class PointsMutation:
             info, RecordBillPayload, lambda s: bills.record_bill(s, info.context.principal, **fields(input)), "bill"
         )
 
-    @strawberry.mutation(description="Run the monthly points calculation for a month (headquarters administrators).")
+    @strawberry.mutation(
+        description="Start the monthly points calculation for a finished month (headquarters administrators); it runs"
+        " in the background: follow it with `node(id:)` or `monthlyAccrualRuns`."
+    )
     async def run_monthly_accrual(
         self, info: strawberry.Info, input: RunMonthlyAccrualInput
     ) -> RunMonthlyAccrualPayload:
-        async def action(session):
-            first_day = await accrual_month(session, info.context.principal, input.month)
-            return {"run": await accrual.accrue_month(info.context.sessions, first_day)}
+        async def action(_):
+            started = await accrual.start_run(info.context.sessions, info.context.principal, input.month)
+            info.context.services.jobs.start(accrual.carry_out(info.context.sessions, started))
+            return started.run
 
-        return await mutate(info, RunMonthlyAccrualPayload, action)
+        return await mutate(info, RunMonthlyAccrualPayload, action, "run")
 
     @strawberry.mutation(description="Add an earning, validity or penalty rule (administrators).")
     async def create_points_rule(self, info: strawberry.Info, input: CreatePointsRuleInput) -> PointsRulePayload:

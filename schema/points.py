@@ -184,12 +184,35 @@ class RunMonthlyAccrualInput:
     month: str = strawberry.field(description="YYYY-MM")
 
 
-@strawberry.type
-class MonthlyAccrual:
-    bills: int
-    members: int
-    points: int
+AccrualRunStatus = strawberry.enum(tables.AccrualRunStatus, description="Where a monthly run stands.")
+
+
+@strawberry.type(description="One run of the monthly points calculation [P3]: how far it got and what it earned.")
+class MonthlyAccrual(relay.Node):
+    id: relay.NodeID[int]
+    status: AccrualRunStatus
+    bills_total: int = strawberry.field(description="Bills of the month still to earn when the run started.")
+    bills: int = strawberry.field(description="Bills earned by this run so far.")
+    members: int = strawberry.field(description="Members whose points changed (when done).")
+    points: int = strawberry.field(description="Points earned, net of penalties, so far.")
     penalties: int
+    error: str | None = strawberry.field(description="Why a FAILED or INTERRUPTED run stopped.")
+    started_at: datetime
+    finished_at: datetime | None
+
+    @strawberry.field(description="YYYY-MM")
+    def month(self) -> str:
+        return f"{self.month:%Y-%m}"
+
+    @strawberry.field(description="Who started it; none when it was started from the command line.")
+    async def started_by(self, info: strawberry.Info) -> StaffType | None:
+        return await info.context.loaders.staff.load(self.staff_id) if self.staff_id else None
+
+    is_type_of = row_type(tables.MonthlyAccrualRun)
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        return await info.context.loaders.accrual_runs_scoped.load_many(_ids(node_ids))
 
 
 @strawberry.type

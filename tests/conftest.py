@@ -105,6 +105,7 @@ async def api(app, engine: AsyncEngine, demo: Demo) -> AsyncIterator[Api]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield Api(client, engine, demo)
+    await app.state.services.jobs.stop()  # runs a test started and left are interrupted, as at shutdown
 
 
 @pytest.fixture

@@ -132,9 +132,9 @@ def test_serve_starts_embedded_postgres_stops_cleanly_and_keeps_data(tmp_path):
     assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
 
 
-def test_verify_and_expire_on_a_demo_ledger(server_url):
-    # given a database with the demo data set
-    url = asyncio.run(recreate_database(server_url, "loyalty_cli_ledger_test"))
+def demo_database(server_url: str, name: str) -> tuple[str, str]:
+    """A fresh database holding the demo data set: its async URL and its DATABASE_URL."""
+    url = asyncio.run(recreate_database(server_url, name))
     database_url = url.replace("postgresql+asyncpg://", "postgresql://")
     assert invoke(database_url, "migrate").exit_code == 0
 
@@ -148,6 +148,44 @@ def test_verify_and_expire_on_a_demo_ledger(server_url):
         await engine.dispose()
 
     asyncio.run(load())
+    return url, database_url
+
+
+def test_bills_are_imported_and_accrued_from_the_command_line(server_url, tmp_path):
+    # given the demo data set and a billing file for September
+    url, database_url = demo_database(server_url, "loyalty_cli_accrual_test")
+    bills = tmp_path / "bills.csv"
+    bills.write_text(
+        "account_number,billing_month,amount_billed_fen,amount_paid_fen,due_date,paid_date\n"
+        "80000001,2026-09,12345,12345,2026-09-15,2026-09-10\n"
+    )
+    assert invoke(database_url, "import-bills", str(bills)).exit_code == 0
+    # when September is accrued, twice, then it earns once and says so
+    first = invoke(database_url, "accrue", "--month", "2026-09")
+    assert first.exit_code == 0, first.output
+    assert "2026-09: 1 bills, 1 members, 250 points net, 0 penalties." in first.output
+    assert "2026-09: 0 bills" in invoke(database_url, "accrue", "--month", "2026-09").output
+    assert invoke(database_url, "accrue", "--month", "Sept").exit_code == 2
+
+    # and each run is recorded as started from the command line
+    async def recorded() -> list[tuple]:
+        from loyalty.database import make_engine
+
+        engine = make_engine(url, pool_size=1)
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                sa.text("SELECT status, staff_id, bills FROM monthly_accrual_run ORDER BY id")
+            )
+            found = [tuple(r) for r in rows]
+        await engine.dispose()
+        return found
+
+    assert asyncio.run(recorded()) == [("DONE", None, 1), ("DONE", None, 0)]
+
+
+def test_verify_and_expire_on_a_demo_ledger(server_url):
+    # given a database with the demo data set
+    url, database_url = demo_database(server_url, "loyalty_cli_ledger_test")
     # when the ledger is checked, then everything holds
     checked = invoke(database_url, "verify")
     assert checked.exit_code == 0 and "invariants hold" in checked.output

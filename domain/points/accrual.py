@@ -9,12 +9,15 @@ effect on the first day after the billing month, so their validity counts from t
 The run works in committed chunks of bills, each written set-based by a few statements (see
 `docs/benchmarks.md` for why). A bill is claimed in `accrual` in the same transaction as its
 entries, so running a month twice changes nothing, and a run that stopped half way resumes
-where it stopped. Memory stays flat: one chunk at a time.
+where it stopped. Memory stays flat: one chunk at a time. A run is started (`start`: the
+month's lock and its record in `monthly_accrual_run`) and then carried out (`carry_out`),
+so that the API can answer between the two and leave the rest to a background task.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -23,12 +26,25 @@ from itertools import pairwise
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from domain.errors import DomainError, ErrorCode
+from domain import clock
+from domain.access import Principal
+from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.points import rules
+from domain.points.bills import month as parse_month
 from domain.points.bills import next_month
-from domain.tables import Accrual, Bill, PointsBalance, PointsRule, RuleKind
+from domain.tables import (
+    Accrual,
+    AccrualRunStatus,
+    Bill,
+    MonthlyAccrualRun,
+    PointsBalance,
+    PointsRule,
+    RuleKind,
+)
+
+log = logging.getLogger(__name__)
 
 chunk_bills_default = 10_000
 workers_default = 2
@@ -54,14 +70,6 @@ class Rates:
             tenure_bonus_per_year=int(by_kind.get(RuleKind.TENURE_BONUS_PER_YEAR, 0)),
             late_penalty_percent=by_kind.get(RuleKind.LATE_PENALTY_PERCENT, Decimal(0)),
         )
-
-
-@dataclass
-class AccrualRun:
-    bills: int = 0
-    members: int = 0
-    points: int = 0
-    penalties: int = 0
 
 
 @dataclass(frozen=True)
@@ -253,55 +261,209 @@ async def _chunks(session: AsyncSession, month: date, chunk_bills: int) -> list[
     return [range(first, before) for first, before in pairwise([*starts, bill_id_max])] if starts else []
 
 
-async def accrue_month(
+@dataclass
+class Started:
+    """A run that holds its month's lock (on `guard`) and has been recorded, not yet carried out."""
+
+    run: MonthlyAccrualRun
+    guard: AsyncConnection
+    key: dict[str, int]
+
+
+async def start(sessions: Any, month: date, staff_id: int | None = None) -> Started:
+    """Take the month's lock and record the run; refused while another run of the month is under way.
+
+    Runs of the month left RUNNING by a process that stopped are marked INTERRUPTED: holding
+    the lock proves that nothing is carrying them out any more.
+    """
+    key = {"space": _RUN_LOCK, "month": month.year * 12 + month.month}
+    guard = await sessions.kw["bind"].connect()  # holds the month's lock for the whole run
+    try:
+        locked = await guard.scalar(sa.text("SELECT pg_try_advisory_lock(:space, :month)"), key)
+        await guard.commit()
+    except BaseException:
+        await guard.close()
+        raise
+    if not locked:
+        await guard.close()
+        raise DomainError(ErrorCode.INVALID_STATE, f"The run for {month:%Y-%m} is under way already.", "month")
+    try:
+        async with sessions.begin() as session:
+            await session.execute(
+                sa.update(MonthlyAccrualRun)
+                .where(MonthlyAccrualRun.month == month, MonthlyAccrualRun.status == AccrualRunStatus.RUNNING)
+                .values(status=AccrualRunStatus.INTERRUPTED, error=_INTERRUPTED, finished_at=sa.func.now())
+            )
+            waiting = await session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Bill)
+                .where(Bill.billing_month == month, ~sa.exists().where(Accrual.bill_id == Bill.id))
+            )
+            run = MonthlyAccrualRun(month=month, staff_id=staff_id, bills_total=waiting)
+            session.add(run)
+            await session.flush()
+            await session.refresh(run)
+    except BaseException:
+        await _release(guard, key)
+        raise
+    return Started(run, guard, key)
+
+
+async def carry_out(
     sessions: Any,
-    month: date,
+    started: Started,
     *,
     chunk_bills: int = chunk_bills_default,
     workers: int = workers_default,
     progress: Callable[[int], None] | None = None,
-) -> AccrualRun:
-    """Accrue every bill of `month` (its first day) not accrued yet; see the module's description.
+) -> MonthlyAccrualRun:
+    """Accrue every bill of the started run's month not accrued yet; see the module's description.
 
     Chunks are independent (each member's balance rows are locked in member order), so
-    `workers` of them run at once. One run of a month at a time: a second is refused.
+    `workers` of them run at once. Each chunk adds its figures to the run's record in its own
+    transaction, so the record always tells how far the run got. Releases the month's lock.
     """
+    run, month = started.run, started.run.month
     month_end = next_month(month) - timedelta(days=1)
     awarded_on = month_end + timedelta(days=1)
-    run = AccrualRun()
-    key = {"space": _RUN_LOCK, "month": month.year * 12 + month.month}
-    async with sessions.kw["bind"].connect() as guard:  # holds the month's lock for the whole run
-        locked = await guard.scalar(sa.text("SELECT pg_try_advisory_lock(:space, :month)"), key)
+    try:
+        async with sessions() as session:
+            rates = Rates.of(await rules.rules_in_force(session, month_end))
+            expires_on = rules.expiry_date(await rules.rules_in_force(session, awarded_on), awarded_on)
+            chunks = iter(await _chunks(session, month, chunk_bills))
+
+        async def work() -> None:
+            for bills in chunks:  # shared by the workers: each takes the next chunk
+                async with sessions.begin() as session:
+                    chunk = await _earn(session, month, bills, rates, expires_on)
+                    penalties = await _penalise(session, chunk.late, rates, awarded_on)
+                    await session.execute(
+                        sa.update(MonthlyAccrualRun)
+                        .where(MonthlyAccrualRun.id == run.id)
+                        .values(
+                            bills=MonthlyAccrualRun.bills + chunk.bills,
+                            points=MonthlyAccrualRun.points + chunk.points + sum(penalties.values()),
+                            penalties=MonthlyAccrualRun.penalties + len(penalties),
+                        )
+                    )
+                if progress:
+                    progress(chunk.bills)
+
+        async with asyncio.TaskGroup() as group:  # one failing chunk stops the others
+            for _ in range(workers):
+                group.create_task(work())
+        async with sessions.begin() as session:
+            members = await session.scalar(
+                sa.select(sa.func.count(sa.distinct(Accrual.member_id)))
+                .join(Bill, Bill.id == Accrual.bill_id)
+                .where(Bill.billing_month == month, Accrual.points != 0)
+            )
+            return await _finish(session, run.id, AccrualRunStatus.DONE, None, members=members)
+    except asyncio.CancelledError:
+        await _finish_alone(sessions, run.id, AccrualRunStatus.INTERRUPTED, _INTERRUPTED)
+        raise
+    except Exception as error:
+        log.exception("The monthly run %s for %s stopped on an error", run.id, f"{month:%Y-%m}")
+        while isinstance(error, ExceptionGroup):  # the workers' group: name the first worker's error
+            error = error.exceptions[0]
+        reason = f"Stopped on an error ({type(error).__name__}); a new run resumes where it stopped."
+        await _finish_alone(sessions, run.id, AccrualRunStatus.FAILED, reason)
+        raise
+    finally:
+        await _release(started.guard, started.key)
+
+
+runs_listed_max = 24
+
+
+async def start_run(sessions: Any, principal: Principal, month: str) -> Started:
+    """An administrator's run: headquarters only, of a finished month; see `start`."""
+    async with sessions() as session:
+        actor = await rules.require_headquarters(session, principal)
+    first_day = _month(month)
+    if first_day >= clock.today().replace(day=1):
+        raise DomainError(ErrorCode.OUT_OF_RANGE, "Only a finished month can be accrued.", "month")
+    return await start(sessions, first_day, staff_id=actor.staff_id)
+
+
+async def runs(session: AsyncSession, principal: Principal, month: str | None = None) -> list[MonthlyAccrualRun]:
+    """The latest runs (of `month`, if given), newest first (headquarters administrators)."""
+    await rules.require_headquarters(session, principal)
+    query = sa.select(MonthlyAccrualRun).order_by(MonthlyAccrualRun.id.desc()).limit(runs_listed_max)
+    if month is not None:
+        query = query.where(MonthlyAccrualRun.month == _month(month))
+    return await _as_they_stand(session, list((await session.scalars(query)).all()))
+
+
+async def runs_by_id(session: AsyncSession, principal: Principal, ids: list[int]) -> list[MonthlyAccrualRun | None]:
+    """Runs by id, in order; none for anyone but a headquarters administrator (node lookups)."""
+    try:
+        await rules.require_headquarters(session, principal)
+    except AccessDenied:
+        return [None for _ in ids]
+    query = sa.select(MonthlyAccrualRun).where(MonthlyAccrualRun.id.in_(ids))
+    found = {r.id: r for r in await _as_they_stand(session, list((await session.scalars(query)).all()))}
+    return [found.get(i) for i in ids]
+
+
+async def _as_they_stand(session: AsyncSession, found: list[MonthlyAccrualRun]) -> list[MonthlyAccrualRun]:
+    """A run still marked RUNNING whose month's lock nobody holds was left by a process that
+    stopped: it reads INTERRUPTED."""
+    if not any(r.status == AccrualRunStatus.RUNNING for r in found):
+        return found
+    held = set(
+        await session.scalars(
+            sa.text(
+                """SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = :space
+                   AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
+            ),
+            {"space": _RUN_LOCK},
+        )
+    )
+    for run in found:
+        if run.status == AccrualRunStatus.RUNNING and run.month.year * 12 + run.month.month not in held:
+            session.expunge(run)  # what it reads as, not a change to the record
+            run.status, run.error = AccrualRunStatus.INTERRUPTED, _INTERRUPTED
+    return found
+
+
+def _month(text: str) -> date:
+    try:
+        return parse_month(text)
+    except ValueError:
+        raise DomainError(ErrorCode.INVALID, "month must be YYYY-MM.", "month") from None
+
+
+async def accrue_month(sessions: Any, month: date, **options: Any) -> MonthlyAccrualRun:
+    """Start a run of `month` (its first day) and carry it out; see `carry_out` for the options."""
+    return await carry_out(sessions, await start(sessions, month), **options)
+
+
+_INTERRUPTED = "Interrupted before the end; a new run resumes where it stopped."
+
+
+async def _finish(
+    session: AsyncSession, run_id: int, status: AccrualRunStatus, error: str | None, **figures: int
+) -> MonthlyAccrualRun:
+    finished = await session.scalar(
+        sa.update(MonthlyAccrualRun)
+        .where(MonthlyAccrualRun.id == run_id)
+        .values(status=status, error=error, finished_at=sa.func.now(), **figures)
+        .returning(MonthlyAccrualRun)
+    )
+    assert finished is not None
+    return finished
+
+
+async def _finish_alone(sessions: Any, run_id: int, status: AccrualRunStatus, error: str) -> None:
+    async with sessions.begin() as session:
+        await _finish(session, run_id, status, error)
+
+
+async def _release(guard: AsyncConnection, key: dict[str, int]) -> None:
+    """Give the month's lock back (a pooled connection would otherwise keep it) and the connection."""
+    try:
+        await guard.execute(sa.text("SELECT pg_advisory_unlock(:space, :month)"), key)
         await guard.commit()
-        if not locked:
-            raise DomainError(ErrorCode.INVALID_STATE, f"The run for {month:%Y-%m} is under way already.", "month")
-        try:
-            async with sessions() as session:
-                rates = Rates.of(await rules.rules_in_force(session, month_end))
-                expires_on = rules.expiry_date(await rules.rules_in_force(session, awarded_on), awarded_on)
-                chunks = iter(await _chunks(session, month, chunk_bills))
-
-            async def work() -> None:
-                for bills in chunks:  # shared by the workers: each takes the next chunk
-                    async with sessions.begin() as session:
-                        chunk = await _earn(session, month, bills, rates, expires_on)
-                        penalties = await _penalise(session, chunk.late, rates, awarded_on)
-                    run.bills += chunk.bills
-                    run.points += chunk.points + sum(penalties.values())
-                    run.penalties += len(penalties)
-                    if progress:
-                        progress(chunk.bills)
-
-            async with asyncio.TaskGroup() as group:  # one failing chunk stops the others
-                for _ in range(workers):
-                    group.create_task(work())
-            async with sessions() as session:
-                run.members = await session.scalar(
-                    sa.select(sa.func.count(sa.distinct(Accrual.member_id)))
-                    .join(Bill, Bill.id == Accrual.bill_id)
-                    .where(Bill.billing_month == month, Accrual.points != 0)
-                )
-        finally:
-            await guard.execute(sa.text("SELECT pg_advisory_unlock(:space, :month)"), key)
-            await guard.commit()
-    return run
+    finally:
+        await guard.close()

@@ -15,10 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import clock
 from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.errors import AccessDenied, DomainError, ErrorCode
-from domain.points.bills import month as parse_month
 from domain.tables import Branch, BranchLevel, Grade, PointsRule, PointsRuleChange, RuleKind
 
 NEVER = date(9999, 12, 31)
@@ -78,7 +76,7 @@ def _check_dates(start: date, end: date | None) -> None:
         raise DomainError(ErrorCode.INVALID, "effectiveTo must not be before effectiveFrom.", "effectiveTo")
 
 
-async def _require_headquarters(session: AsyncSession, principal: Principal) -> StaffPrincipal:
+async def require_headquarters(session: AsyncSession, principal: Principal) -> StaffPrincipal:
     """Rules apply club-wide, so only headquarters administrators maintain them."""
     actor = require_staff(principal, Permission.POINTS_RULES)
     branch = await session.get(Branch, actor.branch_id)
@@ -97,7 +95,7 @@ async def create_rule(
     effective_to: date | None = None,
     grade_code: str | None = None,
 ) -> PointsRule:
-    actor = await _require_headquarters(session, principal)
+    actor = await require_headquarters(session, principal)
     kind = RuleKind(kind)
     _check_dates(effective_from, effective_to)
     if (kind == RuleKind.GRADE_MULTIPLIER) != (grade_code is not None):
@@ -122,7 +120,7 @@ async def create_rule(
 
 async def update_rule(session: AsyncSession, principal: Principal, *, id: int | None, **changes: Any) -> PointsRule:
     """Change a rule's value or dates; entries already made keep the points they were given."""
-    actor = await _require_headquarters(session, principal)
+    actor = await require_headquarters(session, principal)
     rule = await session.get(PointsRule, id, with_for_update=True) if id is not None else None
     if rule is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such rule.", "id")
@@ -177,15 +175,3 @@ async def rule_changes(session: AsyncSession, rule_ids: list[int]) -> list[list[
     for change in (await session.scalars(query)).all():
         grouped[change.rule_id].append(change)
     return [grouped[i] for i in rule_ids]
-
-
-async def accrual_month(session: AsyncSession, principal: Principal, month: str) -> date:
-    """Check who may start a monthly run, and that the month is a finished one."""
-    await _require_headquarters(session, principal)
-    try:
-        first_day = parse_month(month)
-    except ValueError:
-        raise DomainError(ErrorCode.INVALID, "month must be YYYY-MM.", "month") from None
-    if first_day >= clock.today().replace(day=1):
-        raise DomainError(ErrorCode.OUT_OF_RANGE, "Only a finished month can be accrued.", "month")
-    return first_day

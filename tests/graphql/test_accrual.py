@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from domain.points import accrual, bills
 from loyalty.database import make_sessions
@@ -15,7 +15,33 @@ from tests.api import top_codes
 RECORD = """mutation($input: RecordBillInput!) { recordBill(input: $input) {
     errors { field code message } bill { billingMonth amountPaidFen paidDate } } }"""
 RUN = """mutation($input: RunMonthlyAccrualInput!) { runMonthlyAccrual(input: $input) {
-    errors { field code message } run { bills members points penalties } } }"""
+    errors { field code message } run { id month status billsTotal bills startedBy { username } } } }"""
+RUN_STATE = """query($id: ID!) { node(id: $id) { ... on MonthlyAccrual {
+    id status bills members points penalties error finishedAt } } }"""
+FIGURES = ("bills", "members", "points", "penalties")
+
+
+async def start(api, month="2026-09", who="hq_admin") -> dict:
+    return (await api.data(RUN, {"input": {"month": month}}, as_=who))["runMonthlyAccrual"]
+
+
+async def followed(api, run_id: str, polls_max: int = 1_000) -> dict:
+    """The run's state once it is no longer RUNNING."""
+    for _ in range(polls_max):
+        run = (await api.data(RUN_STATE, {"id": run_id}, as_="hq_admin"))["node"]
+        if run["status"] != "RUNNING":
+            return run
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"run {run_id} still running")
+
+
+async def run_month(api, month="2026-09") -> dict:
+    """Start a month's run through the API and wait for it: its figures."""
+    started = await start(api, month)
+    assert started["errors"] == [], started
+    run = await followed(api, started["run"]["id"])
+    assert (run["status"], run["error"]) == ("DONE", None), run
+    return {k: run[k] for k in FIGURES}
 
 
 def bill(account="80000001", paid=12_345, billed=12_345, paid_date="2026-09-10", **changes):
@@ -43,7 +69,7 @@ async def entries(api, member="Li Wei") -> list[tuple]:
 async def test_a_paid_bill_earns_consumption_on_time_and_tenure_points(api):
     # Li Wei: Diamond (x1.5), account opened 2015-01-01: 11 full years by 2026-09-30
     assert (await record(api))["errors"] == []
-    run = (await api.data(RUN, {"input": {"month": "2026-09"}}, as_="hq_admin"))["runMonthlyAccrual"]["run"]
+    run = await run_month(api)
     assert run == {"bills": 1, "members": 1, "points": 185 + 10 + 55, "penalties": 0}
     assert await entries(api) == [
         ("CONSUMPTION", 185, date(2026, 10, 1)),  # 123.45 yuan × 1 × 1.5, rounded down
@@ -83,25 +109,105 @@ async def test_a_stopped_run_resumes_where_it_stopped(api, monkeypatch):
     assert await api.scalar("SELECT count(*) FROM accrual") == 3
 
 
-async def test_a_second_run_of_a_month_under_way_is_refused(api):
-    # given a run of September holding its lock
+@pytest.fixture
+def paused(monkeypatch) -> asyncio.Event:
+    """Chunks wait until the event is set, so that a run stays under way while the test looks."""
+    go_on = asyncio.Event()
+    real = accrual._earn
+
+    async def waiting(*args):
+        await go_on.wait()
+        return await real(*args)
+
+    monkeypatch.setattr(accrual, "_earn", waiting)
+    return go_on
+
+
+async def test_a_run_answers_at_once_and_is_followed_to_its_end(api, paused):
+    # given Li Wei's September bill
     await record(api)
-    key = {"space": accrual._RUN_LOCK, "month": 2026 * 12 + 9}
-    async with api.engine.connect() as running:
-        await running.execute(sa.text("SELECT pg_advisory_lock(:space, :month)"), key)
-        # when an administrator starts September again, then it is refused and nothing moved
-        answer = (await api.data(RUN, {"input": {"month": "2026-09"}}, as_="hq_admin"))["runMonthlyAccrual"]
-        assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", "month"], "INVALID_STATE")]
-        assert await api.scalar("SELECT count(*) FROM accrual") == 0
-        # but another month may run
-        other = (await api.data(RUN, {"input": {"month": "2026-08"}}, as_="hq_admin"))["runMonthlyAccrual"]
-        assert other["errors"] == []
-        await running.execute(sa.text("SELECT pg_advisory_unlock(:space, :month)"), key)
+    # when an administrator starts September, then the answer comes at once with the run under way
+    started = await start(api)
+    assert started["errors"] == []
+    assert {k: started["run"][k] for k in ("month", "status", "billsTotal", "bills")} == {
+        "month": "2026-09", "status": "RUNNING", "billsTotal": 1, "bills": 0
+    }  # fmt: skip
+    assert started["run"]["startedBy"] == {"username": "admin"}
+    # and a second start of September is refused while it runs, without writing anything
+    again = await start(api)
+    assert [(e["field"], e["code"]) for e in again["errors"]] == [(["input", "month"], "INVALID_STATE")]
+    assert await api.scalar("SELECT count(*) FROM monthly_accrual_run") == 1
+    # but another month may run at the same time
+    other = await start(api, "2026-08")
+    assert other["errors"] == []
+    # when the run goes on, then it ends DONE with its figures
+    paused.set()
+    run = await followed(api, started["run"]["id"])
+    assert (run["status"], run["bills"], run["points"], run["error"]) == ("DONE", 1, 185 + 10 + 55, None)
+    assert run["finishedAt"] is not None
+    listed = (await api.data("{ monthlyAccrualRuns { month status } }", as_="hq_admin"))["monthlyAccrualRuns"]
+    assert listed == [{"month": "2026-08", "status": "DONE"}, {"month": "2026-09", "status": "DONE"}]
+
+
+async def test_a_run_that_fails_is_recorded_and_the_next_run_resumes(api, monkeypatch):
+    # given a bill, and a database that fails the first chunk
+    await record(api)
+
+    async def failing(*args):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(accrual, "_earn", failing)
+    # when a run is started, then it is recorded FAILED and has written no points
+    failed = await followed(api, (await start(api))["run"]["id"])
+    assert (failed["status"], failed["bills"]) == ("FAILED", 0)
+    assert "RuntimeError" in failed["error"]
+    assert await api.scalar("SELECT count(*) FROM accrual") == 0
+    # when it is started again, then it earns the bill (the month's lock was given back)
+    monkeypatch.undo()
+    assert (await run_month(api))["bills"] == 1
+
+
+async def test_a_run_left_running_by_a_stopped_process_reads_interrupted(api):
+    # given a run recorded RUNNING whose process is gone (nobody holds September's lock)
+    await api.scalar("INSERT INTO monthly_accrual_run (month, bills_total) VALUES ('2026-09-01', 5) RETURNING 1")
+    # when an administrator lists the runs, then it reads INTERRUPTED
+    listed = await api.data('{ monthlyAccrualRuns(month: "2026-09") { status error } }', as_="hq_admin")
+    assert listed["monthlyAccrualRuns"][0]["status"] == "INTERRUPTED"
+    # and a new run of the month records it so
+    await run_month(api)
+    assert await api.scalar("SELECT status FROM monthly_accrual_run ORDER BY id LIMIT 1") == "INTERRUPTED"
+
+
+async def test_stopping_the_app_interrupts_its_runs_and_gives_back_the_lock(api, app, paused):
+    # given a run under way
+    await record(api)
+    started = await start(api)
+    # when the app stops, then the run is recorded INTERRUPTED and the month may run again
+    await app.state.services.jobs.stop()
+    run = (await api.data(RUN_STATE, {"id": started["run"]["id"]}, as_="hq_admin"))["node"]
+    assert (run["status"], run["bills"]) == ("INTERRUPTED", 0)
+    paused.set()
+    assert (await run_month(api))["bills"] == 1
+
+
+@pytest.mark.parametrize("who", ["administrator", "club_operator", "member", "anonymous"])
+async def test_only_headquarters_administrators_see_the_runs(api, who):
+    await record(api)
+    run_id = (await start(api))["run"]["id"]
+    await followed(api, run_id)
+    answer = await api.gql("{ monthlyAccrualRuns { id } }", as_=who)
+    assert top_codes(answer) == ["UNAUTHENTICATED" if who == "anonymous" else "FORBIDDEN"]
+    assert (await api.gql(RUN_STATE, {"id": run_id}, as_=who))["data"]["node"] is None
+
+
+async def test_listing_runs_of_a_month_that_is_not_one_is_refused(api):
+    answer = await api.gql('{ monthlyAccrualRuns(month: "Sept") { id } }', as_="hq_admin")
+    assert top_codes(answer) == ["INVALID"]
 
 
 async def test_a_late_bill_costs_a_percentage_instead_of_the_on_time_bonus(api):
     await record(api, paid_date="2026-09-20")  # five days late
-    run = (await api.data(RUN, {"input": {"month": "2026-09"}}, as_="hq_admin"))["runMonthlyAccrual"]["run"]
+    run = await run_month(api)
     # balance 1,500 + 185 + 55 = 1,740; 5% of it is 87
     assert run == {"bills": 1, "members": 1, "points": 185 + 55 - 87, "penalties": 1}
     assert (await entries(api))[-1] == ("PENALTY", -87, date(2026, 10, 1))
@@ -116,7 +222,7 @@ async def test_a_late_bill_costs_a_percentage_instead_of_the_on_time_bonus(api):
 async def test_an_unpaid_bill_earns_only_tenure_and_a_penalty(api):
     await record(api, paid=0, paid_date=None)
     await record(api, account="80000002", paid=0, paid_date=None)  # Wang Fang: 500 points, tenure 11 years
-    run = (await api.data(RUN, {"input": {"month": "2026-09"}}, as_="hq_admin"))["runMonthlyAccrual"]["run"]
+    run = await run_month(api)
     assert run["points"] == (55 - (1555 * 5 // 100)) + (55 - (555 * 5 // 100))
     assert run["penalties"] == 2
     async with make_sessions(api.engine)() as session:
@@ -128,13 +234,13 @@ async def test_an_unpaid_bill_earns_only_tenure_and_a_penalty(api):
 async def test_the_rules_in_force_for_the_month_apply(api):
     await api.scalar("UPDATE points_rule SET value = 2 WHERE kind = 'POINTS_PER_YUAN' RETURNING 1")
     await record(api, paid=10_000, billed=10_000)
-    run = (await api.data(RUN, {"input": {"month": "2026-09"}}, as_="hq_admin"))["runMonthlyAccrual"]["run"]
+    run = await run_month(api)
     assert run["points"] == 300 + 10 + 55  # 100 yuan × 2 × 1.5
 
 
 async def test_a_bill_that_earned_cannot_be_replaced(api):
     await record(api)
-    await api.data(RUN, {"input": {"month": "2026-09"}}, as_="hq_admin")
+    await run_month(api)
     replaced = await record(api, paid=99_999)
     assert [(e["field"], e["code"]) for e in replaced["errors"]] == [(["input", "billingMonth"], "INVALID_STATE")]
 

@@ -42,9 +42,13 @@ async def locked_in_scope(
 
     The row is locked alone, not in a join with its branch: after waiting for a lock,
     PostgreSQL re-checks a join against the old branch row, and a row another transaction
-    just moved would vanish.
+    just moved would vanish. The lock is FOR NO KEY UPDATE (ids never change): it keeps out
+    other writers of the row but not the key-share locks of foreign-key checks on rows that
+    refer to it, so a transaction holding, say, a member never waits in a cycle with one that
+    holds the member's balance and checks its reference.
     """
-    row = await session.get(model, key, with_for_update=lock, populate_existing=lock) if key is not None else None
+    exclusive = {"key_share": True} if lock else False
+    row = await session.get(model, key, with_for_update=exclusive, populate_existing=lock) if key is not None else None
     path = await session.scalar(sa.select(Branch.path).where(Branch.id == row.branch_id)) if row else None
     if row is None or not actor.covers(path):
         raise DomainError(ErrorCode.NOT_FOUND, f"No such {what} in your scope.", field)

@@ -7,15 +7,17 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from domain.points import accrual, bills
+from domain.points import accrual, bills, ledger
 from loyalty.database import make_sessions
-from tests.api import top_codes
+from tests.api import gid, top_codes
 
 RECORD = """mutation($input: RecordBillInput!) { recordBill(input: $input) {
     errors { field code message } bill { billingMonth amountPaidFen paidDate } } }"""
 RUN = """mutation($input: RunMonthlyAccrualInput!) { runMonthlyAccrual(input: $input) {
     errors { field code message } run { id month status billsTotal bills startedBy { username } } } }"""
+ADJUST = """mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) { errors { code } } }"""
 RUN_STATE = """query($id: ID!) { node(id: $id) { ... on MonthlyAccrual {
     id status bills members points penalties error finishedAt } } }"""
 FIGURES = ("bills", "members", "points", "penalties")
@@ -55,8 +57,6 @@ async def record(api, **kwargs) -> dict:
 
 async def entries(api, member="Li Wei") -> list[tuple]:
     async with api.engine.connect() as connection:
-        import sqlalchemy as sa
-
         rows = await connection.execute(
             sa.text("""SELECT entry_type, points, effective_on FROM ledger_transaction
                        WHERE member_id = :m AND reason LIKE '%%Bill%%' OR member_id = :m AND reason LIKE 'Late%%'
@@ -214,8 +214,6 @@ async def test_a_late_bill_costs_a_percentage_instead_of_the_on_time_bonus(api):
     # the penalty drew on the lot that expires first, and the ledger still holds together
     assert await api.scalar("SELECT remaining FROM points_lot WHERE expires_on = '2026-12-31'") == 1200 - 87
     async with make_sessions(api.engine)() as session:
-        from domain.points import ledger
-
         assert await ledger.verify(session) == []
 
 
@@ -226,8 +224,6 @@ async def test_an_unpaid_bill_earns_only_tenure_and_a_penalty(api):
     assert run["points"] == (55 - (1555 * 5 // 100)) + (55 - (555 * 5 // 100))
     assert run["penalties"] == 2
     async with make_sessions(api.engine)() as session:
-        from domain.points import ledger
-
         assert await ledger.verify(session) == []
 
 
@@ -334,6 +330,28 @@ async def test_two_bills_of_one_member_in_one_chunk_keep_the_ledger_whole(api):
     # then both bills earned (the tenure of a customer counts from the first account) and the ledger holds
     assert (run.bills, run.members, run.points) == (2, 1, (185 + 10 + 55) + (300 + 10 + 55))
     async with make_sessions(api.engine)() as session:
-        from domain.points import ledger
-
         assert await ledger.verify(session) == []
+
+
+async def test_a_monthly_run_and_adjustments_of_the_same_members_at_once_keep_the_ledger_whole(api):
+    # given September's bills of three members (two paid late, so penalties draw on lots too)
+    await record(api)
+    await record(api, account="80000002", paid_date="2026-09-20")
+    await record(api, account="80000003", paid=0, paid_date=None)
+    await api.token("club_operator")
+    li, wang = (gid("Member", api.demo.members[name]) for name in ("Li Wei", "Wang Fang"))
+
+    async def adjust(member: str, points: int, key: str) -> dict:
+        variables = {"input": {"memberId": member, "points": points, "reason": "Goodwill", "idempotencyKey": key}}
+        return (await api.data(ADJUST, variables, as_="club_operator"))["adjustPoints"]
+
+    # when the month runs one bill per chunk on two workers while clerks credit and debit them
+    run, *answers = await asyncio.gather(
+        accrual.accrue_month(make_sessions(api.engine), date(2026, 9, 1), chunk_bills=1, workers=2),
+        *(adjust(li if i % 2 else wang, 7 if i % 3 else -9, f"k{i}") for i in range(12)),
+    )
+    # then every movement landed once and each balance is the sum of its entries
+    assert run.bills == 3 and all(a["errors"] == [] for a in answers)
+    async with make_sessions(api.engine)() as session:
+        assert await ledger.verify(session) == []
+    assert await api.scalar("SELECT count(*) FROM points_balance WHERE posted - held < 0") == 0

@@ -82,8 +82,8 @@ class PointsMutation:
     async def run_monthly_accrual(
         self, info: strawberry.Info, input: RunMonthlyAccrualInput
     ) -> RunMonthlyAccrualPayload:
-        async def action(_):
-            started = await accrual.start_run(info.context.sessions, info.context.principal, input.month)
+        async def action(session):
+            started = await accrual.start_run(session, info.context.sessions, info.context.principal, input.month)
             info.context.services.jobs.start(accrual.carry_out(info.context.sessions, started))
             return started.run
 

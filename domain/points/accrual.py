@@ -267,7 +267,6 @@ class Started:
 
     run: MonthlyAccrualRun
     guard: AsyncConnection
-    key: dict[str, int]
 
 
 async def start(sessions: Any, month: date, staff_id: int | None = None) -> Started:
@@ -276,10 +275,9 @@ async def start(sessions: Any, month: date, staff_id: int | None = None) -> Star
     Runs of the month left RUNNING by a process that stopped are marked INTERRUPTED: holding
     the lock proves that nothing is carrying them out any more.
     """
-    key = {"space": _RUN_LOCK, "month": month.year * 12 + month.month}
     guard = await sessions.kw["bind"].connect()  # holds the month's lock for the whole run
     try:
-        locked = await guard.scalar(sa.text("SELECT pg_try_advisory_lock(:space, :month)"), key)
+        locked = await guard.scalar(sa.text("SELECT pg_try_advisory_lock(:space, :month)"), _lock_key(month))
         await guard.commit()
     except BaseException:
         await guard.close()
@@ -304,9 +302,9 @@ async def start(sessions: Any, month: date, staff_id: int | None = None) -> Star
             await session.flush()
             await session.refresh(run)
     except BaseException:
-        await _release(guard, key)
+        await _release(guard, month)
         raise
-    return Started(run, guard, key)
+    return Started(run, guard)
 
 
 async def carry_out(
@@ -370,16 +368,15 @@ async def carry_out(
         await _finish_alone(sessions, run.id, AccrualRunStatus.FAILED, reason)
         raise
     finally:
-        await _release(started.guard, started.key)
+        await _release(started.guard, month)
 
 
 runs_listed_max = 24
 
 
-async def start_run(sessions: Any, principal: Principal, month: str) -> Started:
-    """An administrator's run: headquarters only, of a finished month; see `start`."""
-    async with sessions() as session:
-        actor = await rules.require_headquarters(session, principal)
+async def start_run(session: AsyncSession, sessions: Any, principal: Principal, month: str) -> Started:
+    """An administrator's run (checked on `session`): headquarters only, of a finished month; see `start`."""
+    actor = await rules.require_headquarters(session, principal)
     first_day = _month(month)
     if first_day >= clock.today().replace(day=1):
         raise DomainError(ErrorCode.OUT_OF_RANGE, "Only a finished month can be accrued.", "month")
@@ -421,7 +418,7 @@ async def _as_they_stand(session: AsyncSession, found: list[MonthlyAccrualRun]) 
         )
     )
     for run in found:
-        if run.status == AccrualRunStatus.RUNNING and run.month.year * 12 + run.month.month not in held:
+        if run.status == AccrualRunStatus.RUNNING and _lock_key(run.month)["month"] not in held:
             session.expunge(run)  # what it reads as, not a change to the record
             run.status, run.error = AccrualRunStatus.INTERRUPTED, _INTERRUPTED
     return found
@@ -460,10 +457,14 @@ async def _finish_alone(sessions: Any, run_id: int, status: AccrualRunStatus, er
         await _finish(session, run_id, status, error)
 
 
-async def _release(guard: AsyncConnection, key: dict[str, int]) -> None:
+def _lock_key(month: date) -> dict[str, int]:
+    return {"space": _RUN_LOCK, "month": month.year * 12 + month.month}
+
+
+async def _release(guard: AsyncConnection, month: date) -> None:
     """Give the month's lock back (a pooled connection would otherwise keep it) and the connection."""
     try:
-        await guard.execute(sa.text("SELECT pg_advisory_unlock(:space, :month)"), key)
+        await guard.execute(sa.text("SELECT pg_advisory_unlock(:space, :month)"), _lock_key(month))
         await guard.commit()
     finally:
         await guard.close()

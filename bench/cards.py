@@ -21,7 +21,7 @@ from bench.common import ROOT, database
 from domain import passwords
 from domain.access import StaffPrincipal
 from domain.cards import queries, stock
-from domain.tables import Branch, StaffRole
+from domain.organisation.tables import Branch, StaffRole
 from loyalty.database import make_engine, make_sessions
 from loyalty.demo import load_demo
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from domain.errors import AccessDenied, ErrorCode
-from domain.tables import StaffRole
+from domain.organisation.tables import StaffRole
 
 
 @dataclass(frozen=True)

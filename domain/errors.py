@@ -1,12 +1,16 @@
 """The one error vocabulary of the product.
 
-The domain raises `DomainError` with a code from `ErrorCode`; the GraphQL edge maps it,
-in one place, to `payload.errors` (business failures) or to a top-level error
-(authentication and authorization).
+`ErrorCode` holds the generic codes: input shape, authentication, idempotency. Each area
+declares its business refusals in `domain/<area>/errors.py` as a `StrEnum` (`CardErrorCode`:
+`CARD_LOST`, …); clients see all of them as one `ErrorCode` enum, assembled by `every_code`.
+The domain raises `DomainError` with a code; the GraphQL edge maps it, in one place, to
+`payload.errors` (business failures) or to a top-level error (authentication, authorization).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -32,9 +36,23 @@ class ErrorCode(StrEnum):
     INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
 
 
+def every_code() -> list[str]:
+    """Every code a client may see: the generic ones, then each area's, found by walking `domain/`."""
+    import domain
+
+    codes = [c.value for c in ErrorCode]
+    for found in sorted(pkgutil.walk_packages(domain.__path__, "domain."), key=lambda f: f.name):
+        if found.name.endswith(".errors") and found.name != __name__:
+            module = importlib.import_module(found.name)
+            for value in vars(module).values():
+                if isinstance(value, type) and issubclass(value, StrEnum) and value.__module__ == found.name:
+                    codes += [c.value for c in value if c.value not in codes]
+    return codes
+
+
 @dataclass(frozen=True)
 class Problem:
-    code: ErrorCode
+    code: StrEnum
     message: str
     field: str | None = None
 
@@ -45,7 +63,7 @@ class DomainError(Exception):
 
     problems: list[Problem] = field(default_factory=list)
 
-    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+    def __init__(self, code: StrEnum, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.problems = [Problem(code, message, field)]
 
@@ -57,7 +75,7 @@ class DomainError(Exception):
         return error
 
     @property
-    def code(self) -> ErrorCode:
+    def code(self) -> StrEnum:
         return self.problems[0].code
 
 

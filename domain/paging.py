@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import DomainError, ErrorCode
@@ -80,3 +82,14 @@ async def fetch_page(session: AsyncSession, query: Any, key: Any, request: PageR
         has_next_page=more if not backwards else before is not None,
         has_previous_page=more if backwards else after is not None,
     )
+
+
+def by_key(table: Any, key: str = "id") -> Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]:
+    """A batch read for a DataLoader: rows of `table` by a unique column, in the keys' order (None where missing)."""
+
+    async def fetch(session: AsyncSession, keys: list[Any]) -> list[Any]:
+        column = getattr(table, key)
+        rows = {getattr(r, key): r for r in (await session.scalars(sa.select(table).where(column.in_(keys)))).all()}
+        return [rows.get(k) for k in keys]
+
+    return fetch

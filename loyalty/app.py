@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from domain import passwords
 from loyalty import migrate
+from loyalty.areas import AREAS
 from loyalty.config import Settings
 from loyalty.database import make_engine, make_sessions
 from loyalty.graphql import GraphQLView, build_schema
@@ -34,6 +35,7 @@ def create_app(settings: Settings, database_url: str, engine: AsyncEngine | None
         read_sessions=make_sessions(engine.execution_options(isolation_level="AUTOCOMMIT")),
         policy=settings.auth_policy(),
         card_policy=settings.card_policy(),
+        areas=AREAS,
     )
     view = GraphQLView(build_schema(settings), services, settings)
     head = migrate.head_revision()

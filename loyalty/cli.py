@@ -143,7 +143,7 @@ def create_branch(
     data_dir: Path = DataDir,
 ) -> None:
     """Add headquarters, a province under HQ, or a city under a province."""
-    from domain import organisation
+    from domain.organisation import service as organisation
 
     with database(_settings(data_dir)) as url:
         branch = run_with_session(
@@ -163,7 +163,7 @@ def create_staff(
     data_dir: Path = DataDir,
 ) -> None:
     """Create a staff user. The password is read from stdin (or prompted), never from arguments."""
-    from domain import organisation
+    from domain.organisation import service as organisation
     from loyalty.app import configure_hashing
 
     settings = _settings(data_dir)
@@ -198,7 +198,7 @@ def create_partner(
     data_dir: Path = DataDir,
 ) -> None:
     """Register a partner so that administrators can issue it API keys."""
-    from domain import partners
+    from domain.partners import service as partners
 
     with database(_settings(data_dir)) as url:
         partner = run_with_session(url, lambda s: partners.create_partner(s, code=code, name=name, branch_code=branch))
@@ -282,7 +282,7 @@ def accrue(
     from domain.errors import DomainError
     from domain.points import accrual
     from domain.points.bills import month as parse_month
-    from domain.tables import MonthlyAccrualRun
+    from domain.points.tables import MonthlyAccrualRun
 
     try:
         first_day = parse_month(month)

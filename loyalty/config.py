@@ -11,7 +11,7 @@ import platformdirs
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.auth import AuthPolicy
+from domain.auth.service import AuthPolicy
 from domain.cards.common import CardPolicy
 
 

@@ -12,11 +12,15 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import customers, members, organisation, partners
 from domain.access import StaffPrincipal
 from domain.cards import lifecycle, stock
+from domain.customers import service as customers
+from domain.members import service as members
+from domain.organisation import service as organisation
+from domain.organisation.tables import Branch, StaffRole
+from domain.partners import service as partners
 from domain.points import ledger, rules
-from domain.tables import Branch, EntryType, StaffRole
+from domain.points.tables import EntryType
 
 DEMO_PASSWORD = "demo-password"
 

@@ -25,17 +25,12 @@ from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from domain import auth
+from domain.auth import service as auth
 from domain.errors import AccessDenied, DomainError, ErrorCode
+from loyalty.areas import AREAS
 from loyalty.config import Settings
-from resolvers.auth import AuthMutation
-from resolvers.cards import CardMutation, CardQuery
 from resolvers.context import Context, ReadSession, Services
-from resolvers.customers import CustomerMutation, CustomerQuery
 from resolvers.edge import refusal
-from resolvers.members import MemberMutation, MemberQuery
-from resolvers.organisation import OrganisationMutation, OrganisationQuery
-from resolvers.points import PointsMutation, PointsQuery
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +42,8 @@ def root_types() -> tuple[type, type]:
     class NodeQuery:
         node: relay.Node | None = relay.node(description="Any object by global ID, if you may see it; else null.")
 
-    query = merge_types("Query", (NodeQuery, MemberQuery, CustomerQuery, OrganisationQuery, CardQuery, PointsQuery))
-    mutation = merge_types(
-        "Mutation", (AuthMutation, MemberMutation, CustomerMutation, OrganisationMutation, CardMutation, PointsMutation)
-    )
+    query = merge_types("Query", (NodeQuery, *(a.query for a in AREAS if a.query)))
+    mutation = merge_types("Mutation", tuple(a.mutation for a in AREAS if a.mutation))
     return query, mutation
 
 

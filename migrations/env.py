@@ -7,14 +7,13 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from domain import members  # noqa: F401  (registers the member number sequence)
-from domain.tables import metadata
+from domain.columns import metadata
 
 config = context.config
 
 
 def run_on(connection) -> None:
-    context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+    context.configure(connection=connection, target_metadata=metadata(), compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
 

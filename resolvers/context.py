@@ -8,21 +8,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
-from strawberry.dataloader import DataLoader
 
-from domain import customers, members, organisation, partners
 from domain.access import Permission, Principal, require_staff
-from domain.auth import AuthPolicy
-from domain.cards import queries as card_queries
+from domain.auth.service import AuthPolicy
 from domain.cards.common import CardPolicy
+from domain.customers import service as customers
 from domain.errors import ErrorCode
 from domain.paging import PageRequest
-from domain.points import accrual, rules
+from domain.points import rules
 from domain.points import service as points
-from domain.tables import Branch, Grade, Partner, Staff
+from domain.work.unit import UnitOfWork
+from resolvers.area import Area, Loaders
 from schema.common import connection
 
 
@@ -58,6 +56,12 @@ class Services:
     policy: AuthPolicy
     card_policy: CardPolicy
     jobs: Jobs = field(default_factory=Jobs)
+    areas: tuple[Area, ...] = ()
+
+    @property
+    def policies(self) -> tuple[object, ...]:
+        """The areas' settings, handed to every unit of work."""
+        return (self.policy, self.card_policy)
 
 
 class ReadSession:
@@ -81,55 +85,6 @@ class ReadSession:
             self._session = None
 
 
-Reading = Callable[[], contextlib.AbstractAsyncContextManager[AsyncSession]]
-
-
-def _loader(reading: Reading, fetch: Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]):
-    async def load(keys: list[Any]) -> list[Any]:
-        async with reading() as session:
-            return await fetch(session, keys)
-
-    return DataLoader(load_fn=load)
-
-
-async def _by_id(session: AsyncSession, table: Any, ids: list[Any], key: str = "id") -> list[Any]:
-    column = getattr(table, key)
-    rows = {getattr(r, key): r for r in (await session.scalars(select(table).where(column.in_(ids)))).all()}
-    return [rows.get(i) for i in ids]
-
-
-class Loaders:
-    """One DataLoader per (entity, key); `…_scoped` loaders apply the caller's read rights (node lookups)."""
-
-    def __init__(self, sessions: Reading, principal: Principal) -> None:
-        p = principal
-        self.branches = _loader(sessions, lambda s, ids: _by_id(s, Branch, ids))
-        self.branches_scoped = _loader(sessions, lambda s, ids: organisation.get_branches(s, p, ids))
-        self.clubs = _loader(sessions, organisation.get_clubs)
-        self.clubs_scoped = _loader(sessions, lambda s, ids: organisation.get_clubs_scoped(s, p, ids))
-        self.grades = _loader(sessions, lambda s, codes: _by_id(s, Grade, codes, "code"))
-        self.staff = _loader(sessions, lambda s, ids: _by_id(s, Staff, ids))
-        self.staff_scoped = _loader(sessions, lambda s, ids: organisation.get_staff_scoped(s, p, ids))
-        self.partners = _loader(sessions, lambda s, ids: _by_id(s, Partner, ids))
-        self.partners_scoped = _loader(sessions, lambda s, ids: partners.get_partners_scoped(s, p, ids))
-        self.api_clients_scoped = _loader(sessions, lambda s, ids: partners.get_api_clients_scoped(s, p, ids))
-        self.customers = _loader(sessions, customers.get_customers)
-        self.customers_scoped = _loader(sessions, lambda s, ids: customers.get_customers_scoped(s, p, ids))
-        self.accounts_by_customer = _loader(sessions, customers.accounts_by_customer)
-        self.accounts_scoped = _loader(sessions, lambda s, ids: customers.get_accounts_scoped(s, p, ids))
-        self.subscriber_numbers_by_account = _loader(sessions, customers.subscriber_numbers_by_account)
-        self.members_scoped = _loader(sessions, lambda s, ids: members.get_members_scoped(s, p, ids))
-        self.cards_scoped = _loader(sessions, lambda s, numbers: card_queries.get_cards_scoped(s, p, numbers))
-        self.card_of_member = _loader(sessions, card_queries.usable_card_of_members)
-        self.card_history = _loader(sessions, card_queries.history)
-        self.card_batches = _loader(sessions, card_queries.batches)
-        self.points = _loader(sessions, points.summaries)
-        self.transactions_scoped = _loader(sessions, lambda s, ids: points.get_transactions_scoped(s, p, ids))
-        self.rule_changes = _loader(sessions, rules.rule_changes)
-        self.applications_scoped = _loader(sessions, lambda s, ids: card_queries.get_applications_scoped(s, p, ids))
-        self.accrual_runs_scoped = _loader(sessions, lambda s, ids: accrual.runs_by_id(s, p, ids))
-
-
 @dataclass
 class Context:
     request: Request
@@ -141,11 +96,19 @@ class Context:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.reading, self.principal)
+        self.loaders = Loaders(self.services.areas, self.reading, self.principal)
 
     @property
     def sessions(self) -> async_sessionmaker:
         return self.services.sessions
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.services.sessions, self.principal, self.services.policies)
+
+    async def read(self, action: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+        """Run a query's domain call on the request's read session."""
+        async with self.reading() as session:
+            return await action(session)
 
     @property
     def remote_address(self) -> str | None:

@@ -9,18 +9,20 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from domain import clock, tables
+from domain import clock
+from domain.cards import tables as cards_tables
 from domain.cards.lifecycle import ReplaceReason as DomainReplaceReason
 from schema.common import UserError, row_type
 from schema.members import MemberType
 from schema.organisation import BranchType, ClubType, StaffType, _ids
 
 CardState = strawberry.enum(
-    tables.CardState, description="Stock: INITIAL ISSUED RETURNED VOID. A member's: ACTIVE LOST RETIRED CANCELLED."
+    cards_tables.CardState,
+    description="Stock: INITIAL ISSUED RETURNED VOID. A member's: ACTIVE LOST RETIRED CANCELLED.",
 )
-CardAction = strawberry.enum(tables.CardAction)
-Channel = strawberry.enum(tables.Channel)
-ApplicationStatus = strawberry.enum(tables.ApplicationStatus)
+CardAction = strawberry.enum(cards_tables.CardAction)
+Channel = strawberry.enum(cards_tables.Channel)
+ApplicationStatus = strawberry.enum(cards_tables.ApplicationStatus)
 ReplaceReason = strawberry.enum(DomainReplaceReason)
 
 
@@ -74,10 +76,10 @@ class CardType(relay.Node):
     card_type: str = strawberry.field(description="Follows the grade: DIAMOND, EMERALD, SAPPHIRE cards.")
     state: CardState
     valid_until: date
-    is_type_of = row_type(tables.Card)
+    is_type_of = row_type(cards_tables.Card)
 
     @classmethod
-    def resolve_id(cls, root: tables.Card, *, info: strawberry.Info) -> str:
+    def resolve_id(cls, root: cards_tables.Card, *, info: strawberry.Info) -> str:
         return str(root.number)
 
     @strawberry.field
@@ -132,7 +134,7 @@ class CardApplicationType(relay.Node):
     pickup_at: datetime | None
     pickup_place: str | None
     created_at: datetime
-    is_type_of = row_type(tables.CardApplication)
+    is_type_of = row_type(cards_tables.CardApplication)
 
     @strawberry.field
     def card_number(self) -> str | None:

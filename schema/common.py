@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import strawberry
 from strawberry import relay
 
-from domain import tables
-from domain.errors import ErrorCode as DomainErrorCode
+from domain.auth import tables as auth_tables
+from domain.customers import tables as customers_tables
+from domain.errors import every_code
+from domain.members import tables as members_tables
+from domain.organisation import tables as organisation_tables
 from domain.paging import Page
 
-ErrorCode = strawberry.enum(DomainErrorCode, name="ErrorCode", description="What went wrong; clients branch on it.")
-BranchLevel = strawberry.enum(tables.BranchLevel)
-CustomerKind = strawberry.enum(tables.CustomerKind)
-IdDocumentType = strawberry.enum(tables.IdDocumentType)
-Gender = strawberry.enum(tables.Gender)
-CreditLevel = strawberry.enum(tables.CreditLevel, description="RED good, GREY average, BLACK poor.")
-AccountStatus = strawberry.enum(tables.AccountStatus)
-MemberStatus = strawberry.enum(tables.MemberStatus)
-StaffRole = strawberry.enum(tables.StaffRole)
-PrincipalKind = strawberry.enum(tables.PrincipalKind)
+ErrorCode = strawberry.enum(
+    StrEnum("ErrorCode", [(code, code) for code in every_code()]),
+    name="ErrorCode",
+    description="What went wrong; clients branch on it.",
+)
+BranchLevel = strawberry.enum(organisation_tables.BranchLevel)
+CustomerKind = strawberry.enum(customers_tables.CustomerKind)
+IdDocumentType = strawberry.enum(customers_tables.IdDocumentType)
+Gender = strawberry.enum(customers_tables.Gender)
+CreditLevel = strawberry.enum(customers_tables.CreditLevel, description="RED good, GREY average, BLACK poor.")
+AccountStatus = strawberry.enum(customers_tables.AccountStatus)
+MemberStatus = strawberry.enum(members_tables.MemberStatus)
+StaffRole = strawberry.enum(organisation_tables.StaffRole)
+PrincipalKind = strawberry.enum(auth_tables.PrincipalKind)
 
 
 @strawberry.type(description="A business failure of a mutation; nothing was written.")

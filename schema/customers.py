@@ -8,7 +8,7 @@ from datetime import date, datetime
 import strawberry
 from strawberry import relay
 
-from domain import tables
+from domain.customers import tables as customers_tables
 from schema.common import AccountStatus, CreditLevel, CustomerKind, Gender, IdDocumentType, UserError, row_type
 from schema.organisation import BranchType, StaffType, _ids
 
@@ -20,7 +20,7 @@ class AccountType(relay.Node):
     status: AccountStatus
     credit_limit_fen: int = strawberry.field(description="Credit limit in fen (CNY minor unit).")
     opened_on: date
-    is_type_of = row_type(tables.Account)
+    is_type_of = row_type(customers_tables.Account)
 
     @strawberry.field(description="Subscriber (phone) numbers billed to this account.")
     async def subscriber_numbers(self, info: strawberry.Info) -> list[str]:
@@ -58,7 +58,7 @@ class CustomerType(relay.Node):
     region: str | None
     industry: str | None
     credit_level: CreditLevel
-    is_type_of = row_type(tables.Customer)
+    is_type_of = row_type(customers_tables.Customer)
 
     @strawberry.field
     async def branch(self, info: strawberry.Info) -> BranchType:

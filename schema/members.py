@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry import relay
 
-from domain import tables
-from domain.members import RelationKind as DomainRelationKind
+from domain.members import tables as members_tables
+from domain.members.service import RelationKind as DomainRelationKind
 from schema.common import Gender, IdDocumentType, MemberStatus, UserError, row_type
 from schema.customers import AccountType, CustomerType
 from schema.organisation import BranchType, ClubType, GradeType, StaffType, _ids
@@ -37,7 +37,7 @@ class MemberType(relay.Node):
     joined_on: date
     valid_until: date
     interests: list[str]
-    is_type_of = row_type(tables.Member)
+    is_type_of = row_type(members_tables.Member)
 
     @strawberry.field
     def relations(self) -> list[Relation]:

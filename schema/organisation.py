@@ -8,7 +8,8 @@ from datetime import datetime
 import strawberry
 from strawberry import relay
 
-from domain import tables
+from domain.organisation import tables as organisation_tables
+from domain.partners import tables as partners_tables
 from schema.common import BranchLevel, StaffRole, UserError, row_type
 
 
@@ -22,7 +23,7 @@ class BranchType(relay.Node):
     code: str
     name: str
     level: BranchLevel
-    is_type_of = row_type(tables.Branch)
+    is_type_of = row_type(organisation_tables.Branch)
 
     @strawberry.field
     async def parent(self, info: strawberry.Info) -> BranchType | None:
@@ -52,7 +53,7 @@ class ClubType(relay.Node):
     phone: str | None
     email: str | None
     address: str | None
-    is_type_of = row_type(tables.Club)
+    is_type_of = row_type(organisation_tables.Club)
 
     @strawberry.field
     async def branch(self, info: strawberry.Info) -> BranchType:
@@ -70,7 +71,7 @@ class StaffType(relay.Node):
     display_name: str
     role: StaffRole
     active: bool
-    is_type_of = row_type(tables.Staff)
+    is_type_of = row_type(organisation_tables.Staff)
 
     @strawberry.field
     async def branch(self, info: strawberry.Info) -> BranchType:
@@ -86,7 +87,7 @@ class PartnerType(relay.Node):
     id: relay.NodeID[int]
     code: str
     name: str
-    is_type_of = row_type(tables.Partner)
+    is_type_of = row_type(partners_tables.Partner)
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -100,7 +101,7 @@ class PartnerApiClientType(relay.Node):
     key_id: str
     created_at: datetime
     revoked_at: datetime | None
-    is_type_of = row_type(tables.PartnerApiClient)
+    is_type_of = row_type(partners_tables.PartnerApiClient)
 
     @strawberry.field
     async def partner(self, info: strawberry.Info) -> PartnerType:

@@ -10,12 +10,12 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from domain import tables
+from domain.points import tables as points_tables
 from schema.common import UserError, row_type
 from schema.organisation import StaffType, _ids
 
-EntryType = strawberry.enum(tables.EntryType, description="What a movement of points is [P1].")
-RuleKind = strawberry.enum(tables.RuleKind)
+EntryType = strawberry.enum(points_tables.EntryType, description="What a movement of points is [P1].")
+RuleKind = strawberry.enum(points_tables.RuleKind)
 
 
 @strawberry.type(description="Points that expire on one day.")
@@ -43,7 +43,7 @@ class PointsTransactionType(relay.Node):
     effective_on: date
     reason: str | None
     created_at: datetime
-    is_type_of = row_type(tables.LedgerTransaction)
+    is_type_of = row_type(points_tables.LedgerTransaction)
 
     @strawberry.field(description="The transaction this one reverses.")
     async def reverses(self, info: strawberry.Info) -> PointsTransactionType | None:
@@ -85,7 +85,7 @@ class PointsRuleType(relay.Node):
     value: Decimal
     effective_from: date
     effective_to: date | None
-    is_type_of = row_type(tables.PointsRule)
+    is_type_of = row_type(points_tables.PointsRule)
 
     @strawberry.field(description="Every change: who, when, before and after.")
     async def changes(self, info: strawberry.Info) -> list[PointsRuleChangeType]:
@@ -113,7 +113,7 @@ class AdjustPointsInput:
     )
     reason: str
     idempotency_key: str
-    entry_type: EntryType = tables.EntryType.ADJUSTMENT
+    entry_type: EntryType = points_tables.EntryType.ADJUSTMENT
 
 
 @strawberry.input(description="Undo a ledger entry with a new entry that references it.")
@@ -184,7 +184,7 @@ class RunMonthlyAccrualInput:
     month: str = strawberry.field(description="YYYY-MM")
 
 
-AccrualRunStatus = strawberry.enum(tables.AccrualRunStatus, description="Where a monthly run stands.")
+AccrualRunStatus = strawberry.enum(points_tables.AccrualRunStatus, description="Where a monthly run stands.")
 
 
 @strawberry.type(description="One run of the monthly points calculation [P3]: how far it got and what it earned.")
@@ -208,7 +208,7 @@ class MonthlyAccrual(relay.Node):
     async def started_by(self, info: strawberry.Info) -> StaffType | None:
         return await info.context.loaders.staff.load(self.staff_id) if self.staff_id else None
 
-    is_type_of = row_type(tables.MonthlyAccrualRun)
+    is_type_of = row_type(points_tables.MonthlyAccrualRun)
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):

@@ -14,7 +14,7 @@ from sqlalchemy.pool import NullPool
 
 from domain.errors import DomainError
 from domain.points import ledger
-from domain.tables import EntryType
+from domain.points.tables import EntryType
 from loyalty.database import make_sessions
 
 START = date(2026, 1, 1)

@@ -8,8 +8,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from domain import members  # noqa: F401  (registers the member number sequence)
-from domain.tables import metadata
+from domain.columns import metadata
 from loyalty import migrate
 from loyalty.database import make_engine
 from tests.conftest import recreate_database
@@ -24,7 +23,7 @@ async def test_upgrade_from_empty_matches_the_models_and_downgrade_empties(serve
         # then the tables are exactly what the models say
         async with engine.connect() as connection:
             diff = await connection.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}), metadata)
+                lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}), metadata())
             )
             grades = (await connection.execute(sa.text("SELECT code FROM grade ORDER BY rank"))).scalars().all()
         assert diff == []

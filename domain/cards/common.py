@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import StaffPrincipal
+from domain.cards.tables import Card, CardAction, CardEvent, CardState, Channel
 from domain.errors import ErrorCode
-from domain.organisation import in_subtree
-from domain.tables import Branch, Card, CardAction, CardEvent, CardState, Channel
+from domain.organisation.service import in_subtree
+from domain.organisation.tables import Branch
 from domain.validation import Checker
 
 # Limits of one operation (documented in the API guide).

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import clock, idempotency, passwords
+from domain import clock, passwords
 from domain.access import (
     MemberPrincipal,
     Permission,
@@ -28,24 +28,23 @@ from domain.access import (
 from domain.cards.common import CardPolicy, event
 from domain.cards.common import card_number as parse_card_number
 from domain.cards.common import pin as pin_rule
-from domain.errors import DomainError, ErrorCode, Problem, RecordedRefusal
-from domain.members import member_in_scope
-from domain.tables import (
+from domain.cards.tables import (
     STOCK_STATES,
     USABLE_STATES,
     ApplicationStatus,
-    Branch,
     Card,
     CardAction,
     CardApplication,
     CardState,
     Channel,
-    Customer,
-    Grade,
-    Member,
-    SubscriberNumber,
 )
+from domain.customers.tables import Customer, SubscriberNumber
+from domain.errors import DomainError, ErrorCode, Problem, RecordedRefusal
+from domain.members.service import member_in_scope
+from domain.members.tables import Grade, Member
+from domain.organisation.tables import Branch
 from domain.validation import Checker, note_length_max, text_length_max
+from domain.work import idempotency as idempotency
 
 pickup_days_max = 90
 

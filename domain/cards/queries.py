@@ -11,23 +11,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import MemberPrincipal, Permission, Principal, may_read_member, require_staff, role_grants
 from domain.cards.common import card_number
-from domain.errors import ErrorCode
-from domain.organisation import branch_in_scope, subtree_branch_ids, visible
-from domain.paging import Page, PageRequest, fetch_page
-from domain.tables import (
+from domain.cards.tables import (
     STOCK_STATES,
     USABLE_STATES,
-    Branch,
     Card,
     CardAction,
     CardApplication,
     CardBatch,
     CardEvent,
     CardState,
-    Grade,
-    Member,
 )
+from domain.errors import ErrorCode
+from domain.members.tables import Grade, Member
+from domain.organisation.service import branch_in_scope, subtree_branch_ids, visible
+from domain.organisation.tables import Branch
+from domain.paging import Page, PageRequest, fetch_page
 from domain.validation import Checker
+from domain.work.commands import BranchId, ClubId, MemberId, StaffId
 
 period_days_max = 3_660
 
@@ -50,10 +50,10 @@ async def list_cards(
     number_to: str | None = None,
     states: list[str] | None = None,
     card_type: str | None = None,
-    branch_id: int | None = None,
-    holder_club_id: int | None = None,
-    holder_staff_id: int | None = None,
-    member_id: int | None = None,
+    branch_id: BranchId | None = None,
+    holder_club_id: ClubId | None = None,
+    holder_staff_id: StaffId | None = None,
+    member_id: MemberId | None = None,
     operated_from: date | None = None,
     operated_to: date | None = None,
 ) -> Page[Card]:
@@ -125,7 +125,7 @@ async def list_events(
     page: PageRequest,
     *,
     card_number: str | None = None,
-    member_id: int | None = None,
+    member_id: MemberId | None = None,
     actions: list[str] | None = None,
     states: list[str] | None = None,
     occurred_from: date | None = None,

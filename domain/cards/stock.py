@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import clock
 from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.cards.common import Selection, parse_selection, receive_cards_max, shown, subtree_ids
+from domain.cards.tables import STOCK_STATES, Card, CardAction, CardBatch, CardState
 from domain.errors import DomainError, ErrorCode
-from domain.organisation import club_in_scope, staff_in_scope
-from domain.tables import STOCK_STATES, Branch, Card, CardAction, CardBatch, CardState, Grade, StaffRole
+from domain.members.tables import Grade
+from domain.organisation.service import club_in_scope, staff_in_scope
+from domain.organisation.tables import Branch, StaffRole
 from domain.validation import Checker, name_length_max, note_length_max
 
 _NUMBERS_RANGE = "generate_series(CAST(:first AS bigint), CAST(:last AS bigint))"

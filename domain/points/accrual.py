@@ -34,15 +34,7 @@ from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.points import rules
 from domain.points.bills import month as parse_month
 from domain.points.bills import next_month
-from domain.tables import (
-    Accrual,
-    AccrualRunStatus,
-    Bill,
-    MonthlyAccrualRun,
-    PointsBalance,
-    PointsRule,
-    RuleKind,
-)
+from domain.points.tables import Accrual, AccrualRunStatus, Bill, MonthlyAccrualRun, PointsBalance, PointsRule, RuleKind
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Permission, Principal, require_staff
+from domain.customers.tables import Account, Customer
 from domain.errors import DomainError, ErrorCode, Problem
-from domain.organisation import in_subtree
-from domain.tables import Account, Bill, Branch, Customer
+from domain.organisation.service import in_subtree
+from domain.organisation.tables import Branch
+from domain.points.tables import Bill
 from domain.validation import money_fen_max
 
 COLUMNS = ("account_number", "billing_month", "amount_billed_fen", "amount_paid_fen", "due_date", "paid_date")

@@ -22,14 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import clock
 from domain.errors import DomainError, ErrorCode
 from domain.points import rules
-from domain.tables import (
-    EntryType,
-    LedgerTransaction,
-    LotMovement,
-    PointsBalance,
-    PointsLot,
-    SystemAccount,
-)
+from domain.points.tables import EntryType, LedgerTransaction, LotMovement, PointsBalance, PointsLot, SystemAccount
 
 points_per_movement_max = 100_000_000
 

@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.errors import AccessDenied, DomainError, ErrorCode
-from domain.tables import Branch, BranchLevel, Grade, PointsRule, PointsRuleChange, RuleKind
+from domain.members.tables import Grade
+from domain.organisation.tables import Branch, BranchLevel
+from domain.points.tables import PointsRule, PointsRuleChange, RuleKind
 
 NEVER = date(9999, 12, 31)
 VALIDITY_KINDS = (RuleKind.EXPIRY_YEAR_END_AFTER_YEARS, RuleKind.EXPIRY_AFTER_MONTHS)

@@ -9,17 +9,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import clock, idempotency
+from domain import clock
 from domain.access import MemberPrincipal, Permission, Principal, may_read_member, require_staff, role_grants
 from domain.errors import DomainError, ErrorCode
-from domain.members import member_in_scope
-from domain.organisation import subtree_branch_ids, visible
+from domain.members.service import member_in_scope
+from domain.members.tables import Member
+from domain.organisation.service import subtree_branch_ids, visible
+from domain.organisation.tables import Branch
 from domain.paging import Page, PageRequest, fetch_page
 from domain.points import ledger
 from domain.points.bills import month as parse_month
 from domain.points.bills import next_month
-from domain.tables import Branch, EntryType, LedgerTransaction, Member, PointsBalance, PointsLot
+from domain.points.tables import EntryType, LedgerTransaction, PointsBalance, PointsLot
 from domain.validation import Checker, note_length_max
+from domain.work import idempotency as idempotency
 
 adjustment_points_max = 10_000_000
 expiring_days_max = 366

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import clock
-from domain.tables import Notification, NotificationStatus
+from domain.points.tables import Notification, NotificationStatus
 
 log = logging.getLogger(__name__)
 send_batch_max = 500

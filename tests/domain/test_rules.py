@@ -17,8 +17,8 @@ from domain.access import (
 )
 from domain.cards.common import parse_selection, pin
 from domain.errors import AccessDenied, DomainError, ErrorCode
+from domain.organisation.tables import StaffRole
 from domain.paging import PageRequest, _size, decode_cursor, encode_cursor
-from domain.tables import StaffRole
 from domain.validation import Checker, search_terms
 
 GD = StaffPrincipal(1, StaffRole.CLUB_OPERATOR, 2, "/1/2/", 0)

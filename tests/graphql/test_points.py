@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain.points import ledger, service
-from domain.tables import EntryType
+from domain.points.tables import EntryType
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
 

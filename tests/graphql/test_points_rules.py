@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from domain.points.rules import NEVER, expiry_date
-from domain.tables import PointsRule, RuleKind
+from domain.points.tables import PointsRule, RuleKind
 from tests.api import gid, top_codes
 
 CREATE = """mutation($input: CreatePointsRuleInput!) { createPointsRule(input: $input) {

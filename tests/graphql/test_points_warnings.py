@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from domain import clock
 from domain.points import warnings
-from domain.tables import NotificationStatus
+from domain.points.tables import NotificationStatus
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
 

@@ -17,21 +17,28 @@ from domain.access import (
     may_read_branch_scoped,
     require_staff,
 )
-from domain.errors import DomainError, ErrorCode
-from domain.organisation import branch_in_scope, locked_in_scope, readable, staff_in_scope, subtree_branch_ids, visible
-from domain.paging import Page, PageRequest, fetch_page
-from domain.tables import (
+from domain.customers.tables import (
     Account,
-    Branch,
     CreditLevel,
     CreditLevelChange,
     Customer,
     CustomerKind,
     Gender,
     IdDocumentType,
-    Member,
     SubscriberNumber,
 )
+from domain.errors import DomainError, ErrorCode
+from domain.members.tables import Member
+from domain.organisation.service import (
+    branch_in_scope,
+    locked_in_scope,
+    readable,
+    staff_in_scope,
+    subtree_branch_ids,
+    visible,
+)
+from domain.organisation.tables import Branch
+from domain.paging import Page, PageRequest, fetch_page
 from domain.validation import (
     Checker,
     code_length_max,
@@ -41,6 +48,7 @@ from domain.validation import (
     search_terms,
     text_length_max,
 )
+from domain.work.commands import BranchId
 
 subscriber_numbers_per_account_max = 20
 
@@ -222,7 +230,7 @@ async def list_customers(
     principal: Principal,
     page: PageRequest,
     *,
-    branch_id: int | None = None,
+    branch_id: BranchId | None = None,
     credit_level: str | None = None,
     kind: str | None = None,
     search: str | None = None,

@@ -19,14 +19,17 @@ from domain.access import (
     require_member,
     require_staff,
 )
-from domain.customers import PERSONAL_FIELDS, apply_customer_changes, check_customer_fields, customer_in_scope
+from domain.customers.service import PERSONAL_FIELDS, apply_customer_changes, check_customer_fields, customer_in_scope
+from domain.customers.tables import Customer, SubscriberNumber
 from domain.errors import DomainError, ErrorCode
-from domain.organisation import club_in_scope, locked_in_scope, staff_in_scope, subtree_branch_ids, visible
+from domain.members.tables import Grade, Member, MemberStatus, member_number_sequence
+from domain.organisation.service import club_in_scope, locked_in_scope, staff_in_scope, subtree_branch_ids, visible
+from domain.organisation.tables import Branch
 from domain.paging import Page, PageRequest, fetch_page
-from domain.tables import Branch, Customer, Grade, Member, MemberStatus, PointsBalance, SubscriberNumber
+from domain.points.tables import PointsBalance
 from domain.validation import Checker, list_length_max, name_length_max, note_length_max, search_terms
+from domain.work.commands import BranchId, ClubId
 
-member_number_sequence = sa.Sequence("member_number_seq", start=100_000_000_001, metadata=Member.metadata)
 membership_years_default = 1
 membership_years_max = 10
 
@@ -193,8 +196,8 @@ async def list_members(
     principal: Principal,
     page: PageRequest,
     *,
-    branch_id: int | None = None,
-    club_id: int | None = None,
+    branch_id: BranchId | None = None,
+    club_id: ClubId | None = None,
     grade_code: str | None = None,
     status: str | None = None,
     search: str | None = None,

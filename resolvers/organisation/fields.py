@@ -5,8 +5,9 @@ from __future__ import annotations
 import strawberry
 from strawberry import relay
 
-from domain import organisation, partners
-from resolvers.edge import fields, mutate, paged, read
+from domain.organisation import service as organisation
+from domain.partners import service as partners
+from resolvers.edge import fields, mutate_legacy, paged, read
 from schema.organisation import (
     BranchType,
     ClubPayload,
@@ -52,13 +53,13 @@ class OrganisationQuery:
 class OrganisationMutation:
     @strawberry.mutation(description="Open a club for a branch in your subtree (administrator).")
     async def create_club(self, info: strawberry.Info, input: CreateClubInput) -> ClubPayload:
-        return await mutate(
+        return await mutate_legacy(
             info, ClubPayload, lambda s: organisation.create_club(s, info.context.principal, **fields(input)), "club"
         )
 
     @strawberry.mutation(description="Change a club's details (administrator).")
     async def update_club(self, info: strawberry.Info, input: UpdateClubInput) -> ClubPayload:
-        return await mutate(
+        return await mutate_legacy(
             info,
             ClubPayload,
             lambda s: organisation.update_club(s, info.context.principal, **fields(input, "Club")),
@@ -73,13 +74,13 @@ class OrganisationMutation:
             client, credential = await partners.create_api_client(session, info.context.principal, **fields(input))
             return {"client": client, "credential": credential}
 
-        return await mutate(info, CreatePartnerApiClientPayload, action)
+        return await mutate_legacy(info, CreatePartnerApiClientPayload, action)
 
     @strawberry.mutation(description="Revoke a partner API key at once (administrator).")
     async def revoke_partner_api_client(
         self, info: strawberry.Info, input: RevokePartnerApiClientInput
     ) -> RevokePartnerApiClientPayload:
-        return await mutate(
+        return await mutate_legacy(
             info,
             RevokePartnerApiClientPayload,
             lambda s: partners.revoke_api_client(s, info.context.principal, **fields(input, "PartnerApiClient")),

@@ -19,19 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import clock, passwords
 from domain.access import MemberPrincipal, PartnerPrincipal, Principal, StaffPrincipal
+from domain.auth.tables import AuthSession, LoginAttempt, PrincipalKind
+from domain.customers.tables import SubscriberNumber
 from domain.errors import DomainError, ErrorCode, Problem
-from domain.tables import (
-    AuthSession,
-    Branch,
-    LoginAttempt,
-    Member,
-    MemberStatus,
-    Partner,
-    PartnerApiClient,
-    PrincipalKind,
-    Staff,
-    SubscriberNumber,
-)
+from domain.members.tables import Member, MemberStatus
+from domain.organisation.tables import Branch, Staff
+from domain.partners.tables import Partner, PartnerApiClient
 from domain.validation import Checker
 
 login_length_max = 100

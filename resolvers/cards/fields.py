@@ -10,7 +10,7 @@ from strawberry import relay
 
 from domain.cards import lifecycle, queries, stock
 from domain.cards.lifecycle import Proof
-from resolvers.edge import decode_id, fields, mutate, paged, read
+from resolvers.edge import decode_id, fields, mutate_legacy, paged, read
 from schema.cards import (
     ApplyForCardInput,
     ApproveCardApplicationInput,
@@ -103,7 +103,7 @@ def _stock(info: strawberry.Info, operation, data) -> CardStockPayload:
         result = await operation(session, info.context.principal, **fields(data))
         return {"count": result.count, "batch": result.batch}
 
-    return mutate(info, CardStockPayload, action)
+    return mutate_legacy(info, CardStockPayload, action)
 
 
 def _card(info: strawberry.Info, operation, data, *, policy: bool = False, id_type: str | None = None):
@@ -114,7 +114,7 @@ def _card(info: strawberry.Info, operation, data, *, policy: bool = False, id_ty
         extra = (info.context.services.card_policy,) if policy else ()
         return await operation(session, info.context.principal, *extra, **arguments)
 
-    return mutate(info, CardPayload, action, "card")
+    return mutate_legacy(info, CardPayload, action, "card")
 
 
 @strawberry.type
@@ -145,7 +145,7 @@ class CardMutation:
 
     @strawberry.mutation(description="Ask for a card, optionally booking a pick-up (the member, or staff for them).")
     async def apply_for_card(self, info: strawberry.Info, input: ApplyForCardInput) -> CardApplicationPayload:
-        return await mutate(
+        return await mutate_legacy(
             info,
             CardApplicationPayload,
             lambda s: lifecycle.apply_for_card(s, info.context.principal, **fields(input)),
@@ -156,7 +156,7 @@ class CardMutation:
     async def approve_card_application(
         self, info: strawberry.Info, input: ApproveCardApplicationInput
     ) -> CardApplicationPayload:
-        return await mutate(
+        return await mutate_legacy(
             info,
             CardApplicationPayload,
             lambda s: lifecycle.approve_application(s, info.context.principal, **fields(input, "CardApplication")),

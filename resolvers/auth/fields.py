@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
-from domain import auth
 from domain.access import MemberPrincipal, StaffPrincipal, require_authenticated
+from domain.auth import service as auth
 from domain.errors import AccessDenied, ErrorCode, Problem
 from resolvers.context import Context
-from resolvers.edge import mutate, user_errors
+from resolvers.edge import mutate_legacy, user_errors
 from schema.auth import AuthPayload, ChangePasswordInput, LoginInput, LogoutPayload, RefreshTokenInput
 
 
@@ -43,18 +43,18 @@ class AuthMutation:
     @strawberry.mutation(description="Trade a refresh token for new tokens; the old refresh token stops working.")
     async def refresh_token(self, info: strawberry.Info, input: RefreshTokenInput) -> AuthPayload:
         policy = info.context.services.policy
-        return await mutate(info, AuthPayload, lambda s: auth.refresh(s, policy, input.refresh_token), "tokens")
+        return await mutate_legacy(info, AuthPayload, lambda s: auth.refresh(s, policy, input.refresh_token), "tokens")
 
     @strawberry.mutation(description="End this session: its access and refresh tokens stop working at once.")
     async def logout(self, info: strawberry.Info) -> LogoutPayload:
         principal = _person(info.context)
-        return await mutate(info, LogoutPayload, lambda s: auth.logout(s, principal))
+        return await mutate_legacy(info, LogoutPayload, lambda s: auth.logout(s, principal))
 
     @strawberry.mutation(description="Change your password; every session is ended and a new one returned.")
     async def change_password(self, info: strawberry.Info, input: ChangePasswordInput) -> AuthPayload:
         principal = _person(info.context)
         policy = info.context.services.policy
-        return await mutate(
+        return await mutate_legacy(
             info,
             AuthPayload,
             lambda s: auth.change_password(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import auth, clock
+from domain import clock
 from domain.access import Permission, Principal, require_staff
+from domain.auth import service as auth
 from domain.errors import DomainError, ErrorCode
-from domain.organisation import branch_in_scope, readable, visible
-from domain.tables import Branch, Partner, PartnerApiClient
+from domain.organisation.service import branch_in_scope, readable, visible
+from domain.organisation.tables import Branch
+from domain.partners.tables import Partner, PartnerApiClient
 from domain.validation import Checker, name_length_max
 
 

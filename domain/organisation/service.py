@@ -18,8 +18,9 @@ from domain.access import (
     role_grants,
 )
 from domain.errors import DomainError, ErrorCode
+from domain.members.tables import Grade
+from domain.organisation.tables import Branch, BranchLevel, Club, Staff, StaffRole
 from domain.paging import Page, PageRequest, fetch_page
-from domain.tables import Branch, BranchLevel, Club, Grade, Staff, StaffRole
 from domain.validation import Checker, name_length_max
 
 _child_level = {BranchLevel.HQ: BranchLevel.PROVINCE, BranchLevel.PROVINCE: BranchLevel.CITY}

@@ -9,7 +9,7 @@ import strawberry
 
 from domain.points import accrual, bills, rules
 from domain.points import service as points
-from resolvers.edge import fields, mutate, read
+from resolvers.edge import fields, mutate_legacy, read
 from schema.points import (
     AdjustPointsInput,
     CreatePointsRuleInput,
@@ -51,7 +51,7 @@ class PointsQuery:
 class PointsMutation:
     @strawberry.mutation(description="Add or take points by hand with a reason (administrators, club operators).")
     async def adjust_points(self, info: strawberry.Info, input: AdjustPointsInput) -> PointsTransactionPayload:
-        return await mutate(
+        return await mutate_legacy(
             info,
             PointsTransactionPayload,
             lambda s: points.adjust_points(s, info.context.principal, **fields(input)),
@@ -62,7 +62,7 @@ class PointsMutation:
     async def reverse_points_transaction(
         self, info: strawberry.Info, input: ReversePointsTransactionInput
     ) -> PointsTransactionPayload:
-        return await mutate(
+        return await mutate_legacy(
             info,
             PointsTransactionPayload,
             lambda s: points.reverse_transaction(s, info.context.principal, **fields(input)),
@@ -71,7 +71,7 @@ class PointsMutation:
 
     @strawberry.mutation(description="Enter one month's bill of an account (administrators, club operators).")
     async def record_bill(self, info: strawberry.Info, input: RecordBillInput) -> RecordBillPayload:
-        return await mutate(
+        return await mutate_legacy(
             info, RecordBillPayload, lambda s: bills.record_bill(s, info.context.principal, **fields(input)), "bill"
         )
 
@@ -87,17 +87,17 @@ class PointsMutation:
             info.context.services.jobs.start(accrual.carry_out(info.context.sessions, started))
             return started.run
 
-        return await mutate(info, RunMonthlyAccrualPayload, action, "run")
+        return await mutate_legacy(info, RunMonthlyAccrualPayload, action, "run")
 
     @strawberry.mutation(description="Add an earning, validity or penalty rule (administrators).")
     async def create_points_rule(self, info: strawberry.Info, input: CreatePointsRuleInput) -> PointsRulePayload:
-        return await mutate(
+        return await mutate_legacy(
             info, PointsRulePayload, lambda s: rules.create_rule(s, info.context.principal, **fields(input)), "rule"
         )
 
     @strawberry.mutation(description="Change or retire a points rule; past entries keep their points (administrators).")
     async def update_points_rule(self, info: strawberry.Info, input: UpdatePointsRuleInput) -> PointsRulePayload:
-        return await mutate(
+        return await mutate_legacy(
             info,
             PointsRulePayload,
             lambda s: rules.update_rule(s, info.context.principal, **fields(input, "PointsRule")),

@@ -1,0 +1,44 @@
+"""The tables and enums of auth."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from domain.columns import created_at_column, enum_type, foreign_key, id_column, timestamp_column
+
+
+class PrincipalKind(StrEnum):
+    MEMBER = "MEMBER"
+    STAFF = "STAFF"
+    PARTNER = "PARTNER"
+
+
+class AuthSession(SQLModel, table=True):
+    """One login: its refresh token rotates; access tokens name the session."""
+
+    __tablename__ = "auth_session"
+    __table_args__ = (sa.CheckConstraint("(member_id IS NULL) <> (staff_id IS NULL)", name="one_principal"),)
+    id: int | None = id_column()
+    member_id: int | None = foreign_key("member.id", nullable=True)
+    staff_id: int | None = foreign_key("staff.id", nullable=True)
+    refresh_token_sha256: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), nullable=False, unique=True))
+    created_at: datetime | None = created_at_column()
+    expires_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    revoked_at: datetime | None = timestamp_column()
+
+
+class LoginAttempt(SQLModel, table=True):
+    __tablename__ = "login_attempt"
+    id: int | None = id_column()
+    kind: PrincipalKind = Field(sa_column=sa.Column(enum_type(PrincipalKind, "kind"), nullable=False))
+    login: str = Field(sa_column=sa.Column(sa.String(100), nullable=False, index=True))
+    member_id: int | None = foreign_key("member.id", nullable=True)
+    staff_id: int | None = foreign_key("staff.id", nullable=True)
+    succeeded: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    reason: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    remote_address: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
+    attempted_at: datetime | None = created_at_column()

@@ -1,0 +1,71 @@
+"""Column helpers shared by every area's tables, and the naming convention of constraints.
+
+Alembic migrations own the DDL; a test proves the models and `upgrade head` agree.
+Member-scoped rows carry `member_id` so the ledger tables could be distributed by member.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def enum_type(enum: type[StrEnum], column: str) -> sa.Enum:
+    return sa.Enum(
+        enum,
+        name=column,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+def id_column() -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True))
+
+
+def foreign_key(target: str, *, nullable: bool = False, index: bool = True) -> Any:
+    return Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey(target), nullable=nullable, index=index),
+    )
+
+
+def reference(*, nullable: bool = False, index: bool = False) -> Any:
+    """A reference checked once per inserting statement instead of per row (see migration 0006)."""
+    return Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=nullable, index=index))
+
+
+def created_at_column() -> Any:
+    return Field(
+        default=None,
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+
+
+def timestamp_column(*, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=nullable))
+
+
+def metadata() -> sa.MetaData:
+    """The metadata of every table: each area's `tables` module, found by walking `domain/`."""
+    import domain
+
+    for found in pkgutil.walk_packages(domain.__path__, "domain."):
+        if found.name.endswith(".tables"):
+            importlib.import_module(found.name)
+    return SQLModel.metadata

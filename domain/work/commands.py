@@ -1,0 +1,75 @@
+"""Commands: what a caller asks the domain to do, as one frozen dataclass with Python names.
+
+Each mutation's domain entry is `async def handler(uow, command) -> result`. The edge builds
+the command from the client's input in one generic place and decides which global ID type a
+field takes from its annotation: a field typed `MemberId` takes a Member's ID (the name
+without `Id`), so no table of field names is kept anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, NewType
+
+BranchId = NewType("BranchId", int)
+ClubId = NewType("ClubId", int)
+StaffId = NewType("StaffId", int)
+CustomerId = NewType("CustomerId", int)
+MemberId = NewType("MemberId", int)
+PartnerId = NewType("PartnerId", int)
+PartnerApiClientId = NewType("PartnerApiClientId", int)
+CardApplicationId = NewType("CardApplicationId", int)
+PointsTransactionId = NewType("PointsTransactionId", int)
+PointsRuleId = NewType("PointsRuleId", int)
+
+
+def node_type_of(annotation: Any) -> str | None:
+    """The entity a global ID field names (`MemberId` → "Member"); None for other types."""
+    name = getattr(annotation, "__name__", "")
+    if getattr(annotation, "__supertype__", None) is int and name.endswith("Id"):
+        return name.removesuffix("Id")
+    return None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Command:
+    """A request to change state. Subclasses are frozen dataclasses with plain Python types."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Idempotent(Command):
+    """A command that moves points or stock: the same key and request take effect once.
+
+    The unit of work claims the key before the handler runs; its scope is the command's type
+    and the caller, so two callers never share a key.
+    """
+
+    idempotency_key: str | None = None
+    key_required: ClassVar[bool] = True
+
+    def request(self) -> dict[str, Any]:
+        """What makes two requests the same: every field but the key."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "idempotency_key"}
+
+
+class _Unchanged:
+    """The value of an update command's field the caller left out: keep what is stored."""
+
+    _instance: _Unchanged | None = None
+
+    def __new__(cls) -> _Unchanged:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED: Any = _Unchanged()
+
+
+def changes(command: Command, *names: str) -> dict[str, Any]:
+    """The fields an update command sets (all of `names`, or every field), left-out ones omitted."""
+    wanted = names or tuple(f.name for f in dataclasses.fields(command))
+    return {name: getattr(command, name) for name in wanted if getattr(command, name) is not UNCHANGED}

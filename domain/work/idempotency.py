@@ -1,0 +1,135 @@
+"""Idempotency keys: the same key and request return the stored result; another request is refused.
+
+The key is claimed first, in the caller's transaction: a concurrent request with the same key
+waits on the claim, then sees the stored result, so an operation never happens twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, get_type_hints
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.access import MemberPrincipal, PartnerPrincipal, Principal, StaffPrincipal
+from domain.errors import AccessDenied, DomainError, ErrorCode
+from domain.work.commands import Idempotent
+from domain.work.tables import IdempotencyRecord
+
+key_length_max = 100
+
+
+def _digest(request: dict[str, Any]) -> bytes:
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).digest()
+
+
+def _caller(principal: Principal) -> str:
+    if isinstance(principal, StaffPrincipal):
+        return f"STAFF:{principal.staff_id}"
+    if isinstance(principal, MemberPrincipal):
+        return f"MEMBER:{principal.member_id}"
+    if isinstance(principal, PartnerPrincipal):
+        return f"PARTNER:{principal.partner_id}"
+    raise AccessDenied(ErrorCode.UNAUTHENTICATED, "Log in first.")
+
+
+async def run_once(uow: Any, handler: Callable[[Any, Any], Awaitable[Any]], command: Idempotent) -> Any:
+    """Run `handler` unless this key ran already; then return what it returned the first time.
+
+    The scope is the command's type and the caller: two callers never share a key.
+    """
+    key = command.idempotency_key
+    if key is None:
+        if command.key_required:
+            raise DomainError(ErrorCode.REQUIRED, "Points-moving requests need an idempotency_key.", "idempotency_key")
+        return await handler(uow, command)
+    if not 0 < len(key) <= key_length_max:
+        raise DomainError(
+            ErrorCode.INVALID, f"idempotency_key must be 1 to {key_length_max} characters.", "idempotency_key"
+        )
+    scope = f"{type(command).__name__}:{_caller(uow.principal)}"
+    result_type = get_type_hints(handler)["return"]
+    replay = await _claim(uow.session, scope, key, _digest(command.request()))
+    if replay is not None:
+        return await uow.session.get(result_type, replay["id"])
+    result = await handler(uow, command)
+    identity = sa.inspect(result).identity
+    assert identity is not None and len(identity) == 1, "an idempotent command returns one stored row"
+    await uow.session.execute(
+        sa.update(IdempotencyRecord)
+        .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+        .values(result={"id": identity[0]})
+    )
+    return result
+
+
+async def _claim(session: AsyncSession, scope: str, key: str, digest: bytes) -> dict[str, Any] | None:
+    """None when the key is new (now claimed); the stored result when it is a replay.
+
+    A concurrent request with the same key waits on the claim's row, then sees the result.
+    """
+    claimed = await session.scalar(
+        insert(IdempotencyRecord)
+        .values(scope=scope, key=key, request_sha256=digest, result={})
+        .on_conflict_do_nothing()
+        .returning(IdempotencyRecord.key)
+    )
+    if claimed is not None:
+        return None
+    stored = (
+        await session.execute(
+            sa.select(IdempotencyRecord.request_sha256, IdempotencyRecord.result).where(
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+            )
+        )
+    ).one()
+    if stored.request_sha256 != digest:
+        raise DomainError(
+            ErrorCode.IDEMPOTENCY_CONFLICT, "This idempotency key was used for another request.", "idempotency_key"
+        )
+    return stored.result
+
+
+# --- during the move to commands: services not converted yet -----------------------------------
+
+
+async def claim(session: AsyncSession, scope: str, key: str | None, request: dict[str, Any]) -> dict[str, Any] | None:
+    """None when the request is new (go ahead, then `remember`); the stored result when it is a replay."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not 0 < len(key) <= key_length_max:
+        raise DomainError(
+            ErrorCode.INVALID, f"idempotencyKey must be 1 to {key_length_max} characters.", "idempotencyKey"
+        )
+    digest = _digest(request)
+    claimed = await session.scalar(
+        insert(IdempotencyRecord)
+        .values(scope=scope, key=key, request_sha256=digest, result={})
+        .on_conflict_do_nothing()
+        .returning(IdempotencyRecord.key)
+    )
+    if claimed is not None:
+        return None
+    stored = (
+        await session.scalars(
+            sa.select(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+        )
+    ).one()
+    if stored.request_sha256 != digest:
+        raise DomainError(
+            ErrorCode.IDEMPOTENCY_CONFLICT, "This idempotency key was used for another request.", "idempotencyKey"
+        )
+    return stored.result
+
+
+async def remember(session: AsyncSession, scope: str, key: str | None, result: dict[str, Any]) -> None:
+    if key is not None:
+        await session.execute(
+            sa.update(IdempotencyRecord)
+            .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+            .values(result=result)
+        )

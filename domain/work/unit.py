@@ -1,0 +1,67 @@
+"""One unit of work for every entry point: the mutation runner, login, the CLI and background jobs.
+
+It owns the transaction, the caller, the clock and idempotency:
+
+    async with UnitOfWork(sessions, principal) as uow:
+        result = await uow.run(handler, command)
+
+The block commits when it ends normally, and also on a `RecordedRefusal` (a failed PIN or
+login whose record must stay, re-raised for the caller to answer); any other exception rolls
+everything back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain import clock
+from domain.access import Principal
+from domain.errors import RecordedRefusal
+from domain.work import idempotency
+from domain.work.commands import Command, Idempotent
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class UnitOfWork:
+    def __init__(
+        self, sessions: async_sessionmaker, principal: Principal = None, policies: Iterable[object] = ()
+    ) -> None:
+        self.sessions = sessions
+        self.principal = principal
+        self._policies = {type(p): p for p in policies}
+        self._transaction: Any = None
+        self.session: AsyncSession
+        self.now: datetime
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+    def policy(self, kind: type[T]) -> T:
+        """The settings of an area (`CardPolicy`, `AuthPolicy`, …), given when the service started."""
+        return self._policies.get(kind) or kind()
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.now = clock.now()
+        self._transaction = self.sessions.begin()
+        self.session = await self._transaction.__aenter__()
+        return self
+
+    async def __aexit__(self, kind: Any, error: BaseException | None, trace: Any) -> bool:
+        if isinstance(error, RecordedRefusal):  # keep its record: commit, then let it be answered
+            await self._transaction.__aexit__(None, None, None)
+            return False
+        await self._transaction.__aexit__(kind, error, trace)
+        return False
+
+    async def run(self, handler: Callable[[UnitOfWork, Any], Awaitable[R]], command: Command) -> R:
+        """Carry out a command; an idempotent one once per key (a replay returns the first result)."""
+        if isinstance(command, Idempotent):
+            return await idempotency.run_once(self, handler, command)
+        return await handler(self, command)

@@ -1,0 +1,15 @@
+"""The business areas of the service: each registers its fields, loaders and codes in one line."""
+
+from __future__ import annotations
+
+from resolvers import auth, cards, customers, members, organisation, points
+from resolvers.area import Area
+
+AREAS: tuple[Area, ...] = (
+    auth.area,
+    members.area,
+    customers.area,
+    organisation.area,
+    cards.area,
+    points.area,
+)

@@ -1,0 +1,27 @@
+"""The DataLoaders of organisation: one per (entity, key)."""
+
+from __future__ import annotations
+
+from domain.access import Principal
+from domain.members.tables import Grade
+from domain.organisation import service as organisation
+from domain.organisation.tables import Branch, Staff
+from domain.paging import by_key
+from domain.partners import service as partners
+from domain.partners.tables import Partner
+from resolvers.area import Fetch
+
+
+def loaders(principal: Principal) -> dict[str, Fetch]:
+    return {
+        "branches": by_key(Branch),
+        "branches_scoped": lambda s, ids: organisation.get_branches(s, principal, ids),
+        "clubs": organisation.get_clubs,
+        "clubs_scoped": lambda s, ids: organisation.get_clubs_scoped(s, principal, ids),
+        "grades": by_key(Grade, "code"),
+        "staff": by_key(Staff),
+        "staff_scoped": lambda s, ids: organisation.get_staff_scoped(s, principal, ids),
+        "partners": by_key(Partner),
+        "partners_scoped": lambda s, ids: partners.get_partners_scoped(s, principal, ids),
+        "api_clients_scoped": lambda s, ids: partners.get_api_clients_scoped(s, principal, ids),
+    }

@@ -1,0 +1,17 @@
+"""The DataLoaders of points: one per (entity, key)."""
+
+from __future__ import annotations
+
+from domain.access import Principal
+from domain.points import accrual, rules
+from domain.points import service as points
+from resolvers.area import Fetch
+
+
+def loaders(principal: Principal) -> dict[str, Fetch]:
+    return {
+        "points": points.summaries,
+        "transactions_scoped": lambda s, ids: points.get_transactions_scoped(s, principal, ids),
+        "rule_changes": rules.rule_changes,
+        "accrual_runs_scoped": lambda s, ids: accrual.runs_by_id(s, principal, ids),
+    }

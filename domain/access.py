@@ -96,6 +96,14 @@ def require_member(principal: Principal) -> MemberPrincipal:
     raise AccessDenied(ErrorCode.FORBIDDEN, "Only a member may do this.")
 
 
+def require_person(principal: Principal) -> MemberPrincipal | StaffPrincipal:
+    """A member or staff user: the callers who log in and hold a session (partner keys hold none)."""
+    require_authenticated(principal)
+    if isinstance(principal, MemberPrincipal | StaffPrincipal):
+        return principal
+    raise AccessDenied(ErrorCode.FORBIDDEN, "Partner keys have no session.")
+
+
 def may_read_member(principal: Principal, member_id: int, branch_path: str) -> bool:
     if isinstance(principal, MemberPrincipal):
         return principal.member_id == member_id

@@ -30,7 +30,8 @@ class ErrorCode(StrEnum):
     LOCKED = "LOCKED"
     TOKEN_EXPIRED = "TOKEN_EXPIRED"
     TOKEN_REVOKED = "TOKEN_REVOKED"
-    # State
+    # No longer answered: every refusal of an object's state has its area's own code now (API guide,
+    # "Error code changes"). Kept in the enum so that clients that name it still validate.
     INVALID_STATE = "INVALID_STATE"
     IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
     INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resolvers import auth, cards, customers, members, organisation, points
+from resolvers import auth, cards, customers, members, organisation, partners, points
 from resolvers.area import Area
 
 AREAS: tuple[Area, ...] = (
@@ -10,6 +10,7 @@ AREAS: tuple[Area, ...] = (
     members.area,
     customers.area,
     organisation.area,
+    partners.area,
     cards.area,
     points.area,
 )

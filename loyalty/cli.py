@@ -9,18 +9,22 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.errors import DomainError
+from domain.work.commands import Command
+from domain.work.unit import UnitOfWork
 from loyalty.config import Settings
 from loyalty.database import EmbeddedPostgres, make_engine, make_sessions, to_async_url
 
 app = typer.Typer(help="Loyalty Club: the GraphQL backend of the customer club.", no_args_is_help=True)
 console = Console(stderr=True)
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "schema.graphql"
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -38,14 +42,14 @@ def database(settings: Settings) -> Iterator[str]:
         server.stop()
 
 
-def run_with_session(url: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Run `work(session)` in one committed transaction; print domain errors and exit 1."""
+def run_on_database(url: str, work: Callable[[async_sessionmaker], Awaitable[T]]) -> T:
+    """Run `work` with the database's session factory (each transaction a unit of work); print domain
+    errors and exit 1."""
 
-    async def main() -> Any:
+    async def main() -> T:
         engine = make_engine(url, pool_size=2)
         try:
-            async with make_sessions(engine).begin() as session:
-                return await work(session)
+            return await work(make_sessions(engine))
         finally:
             await engine.dispose()
 
@@ -55,6 +59,26 @@ def run_with_session(url: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
         for problem in error.problems:
             console.print(f"[red]{problem.code}[/red] {problem.field or ''}: {problem.message}")
         raise typer.Exit(1) from None
+
+
+def run_command(url: str, handler: Callable[[UnitOfWork, Any], Awaitable[T]], command: Command) -> T:
+    """Carry out one command in one unit of work, as the system (no caller)."""
+
+    async def once(sessions: async_sessionmaker) -> T:
+        async with UnitOfWork(sessions) as uow:
+            return await uow.run(handler, command)
+
+    return run_on_database(url, once)
+
+
+def run_with_session(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work(session)` in one unit of work (set-up services that take a session)."""
+
+    async def once(sessions: async_sessionmaker) -> T:
+        async with UnitOfWork(sessions) as uow:
+            return await work(uow.session)
+
+    return run_on_database(url, once)
 
 
 def _migrate(url: str) -> None:
@@ -238,15 +262,9 @@ def expire(
         raise typer.Exit(2) from None
     with database(_settings(data_dir)) as url, Progress(console=console) as progress:
         task = progress.add_task("Expiring points", total=None)
-
-        async def main() -> service.ExpiryRun:
-            engine = make_engine(url, pool_size=2)
-            try:
-                return await service.expire(make_sessions(engine), day, progress=lambda n: progress.advance(task, n))
-            finally:
-                await engine.dispose()
-
-        run = asyncio.run(main())
+        run = run_on_database(
+            url, lambda sessions: service.expire(sessions, day, progress=lambda n: progress.advance(task, n))
+        )
     console.print(f"Expired {run.points:,} points of {run.members:,} members as of {day}.")
 
 
@@ -259,7 +277,7 @@ def import_bills(
     from domain.points import bills
 
     with database(_settings(data_dir)) as url:
-        result = run_with_session(url, lambda s: bills.import_file(s, file))
+        result = run_command(url, bills.import_bills, bills.ImportBills(path=file))
     if result.problems:
         for problem in result.problems:
             console.print(f"[red]{problem}[/red]")
@@ -279,10 +297,9 @@ def accrue(
     """Earn the month's points from paid bills. Safe to rerun; resumes after a stop."""
     from rich.progress import Progress
 
-    from domain.errors import DomainError
     from domain.points import accrual
     from domain.points.bills import month as parse_month
-    from domain.points.tables import MonthlyAccrualRun
+    from domain.work.jobs import JobRunner
 
     try:
         first_day = parse_month(month)
@@ -292,22 +309,16 @@ def accrue(
     with database(_settings(data_dir)) as url, Progress(console=console) as progress:
         task = progress.add_task(f"Accruing {month}", total=None)
 
-        async def main() -> MonthlyAccrualRun:
-            engine = make_engine(url, pool_size=2)
-            try:
-                sessions = make_sessions(engine)
-                started = await accrual.start(sessions, first_day)
-                progress.update(task, total=started.run.bills_total)
-                return await accrual.carry_out(sessions, started, chunk_bills=chunk,
-                                               progress=lambda n: progress.advance(task, n))  # fmt: skip
-            finally:
-                await engine.dispose()
+        async def main(sessions: async_sessionmaker) -> accrual.MonthlyAccrualRun:
+            runner = JobRunner(sessions)  # the same runner as the API's, carrying the run out here
+            started = await runner.begin(accrual.MonthlyAccrualJob(first_day, chunk_bills=chunk))
+            progress.update(task, total=started.record.total)
+            record = await runner.carry_out(
+                started, progress=lambda added: progress.advance(task, added.get("bills", 0))
+            )
+            return accrual.MonthlyAccrualRun.of(record)
 
-        try:
-            run = asyncio.run(main())
-        except DomainError as error:
-            console.print(f"[red]{error}[/red]")
-            raise typer.Exit(1) from None
+        run = run_on_database(url, main)
     console.print(
         f"{month}: {run.bills:,} bills, {run.members:,} members, {run.points:,} points net,"
         f" {run.penalties:,} penalties."
@@ -329,20 +340,14 @@ def warn_expiring(
     day = date.fromisoformat(as_of) if as_of else clock.today()
     with database(settings) as url:
 
-        async def main() -> tuple[int, int, int]:
-            engine = make_engine(url, pool_size=2)
-            try:
-                sessions = make_sessions(engine)
-                async with sessions.begin() as session:
-                    queued = await warnings.enqueue_expiry_warnings(
-                        session, as_of=day, within_days=settings.expiry_warning_days
-                    )
-                sent, failed = await warnings.send_pending(sessions, warnings.load_sender(settings.notification_sender))
-                return queued, sent, failed
-            finally:
-                await engine.dispose()
+        async def main(sessions: async_sessionmaker) -> tuple[int, int, int]:
+            async with UnitOfWork(sessions) as uow:
+                command = warnings.EnqueueExpiryWarnings(as_of=day, within_days=settings.expiry_warning_days)
+                queued = await uow.run(warnings.enqueue_expiry_warnings, command)
+            sent, failed = await warnings.send_pending(sessions, warnings.load_sender(settings.notification_sender))
+            return queued, sent, failed
 
-        queued, sent, failed = asyncio.run(main())
+        queued, sent, failed = run_on_database(url, main)
     console.print(f"{queued:,} warnings queued; {sent:,} sent, {failed:,} given up.")
 
 

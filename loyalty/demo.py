@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.access import StaffPrincipal
 from domain.cards import lifecycle, stock
 from domain.customers import service as customers
+from domain.customers.tables import CustomerKind, IdDocumentType
 from domain.members import service as members
 from domain.organisation import service as organisation
 from domain.organisation.tables import Branch, StaffRole
 from domain.partners import service as partners
 from domain.points import ledger, rules
 from domain.points.tables import EntryType
+from domain.work.unit import UnitOfWork
 
 DEMO_PASSWORD = "demo-password"
 
@@ -96,24 +98,23 @@ async def load_demo(session: AsyncSession) -> Demo | None:
         demo.staff[username] = staff.id
     hq_branch = await session.get(Branch, demo.branches["HQ"])
     hq = StaffPrincipal(demo.staff["admin"], StaffRole.ADMINISTRATOR, hq_branch.id, hq_branch.path, session_id=0)
+    as_hq = UnitOfWork.joining(session, hq)
     for code, branch, name in CLUBS:
-        club = await organisation.create_club(
-            session, hq, branch_id=demo.branches[branch], code=code, category="Major customers", name=name
+        club = organisation.CreateClub(
+            branch_id=demo.branches[branch], code=code, category="Major customers", name=name
         )
-        demo.clubs[code] = club.id
+        demo.clubs[code] = (await organisation.create_club(as_hq, club)).id
     for name, id_number, branch, club, grade, account_number, line in MEMBERS:
-        await _demo_member(session, hq, demo, name, id_number, branch, club, grade, account_number, line)
-    prospect = await customers.create_customer(
-        session,
-        hq,
+        await _demo_member(as_hq, demo, name, id_number, branch, club, grade, account_number, line)
+    prospect = customers.CreateCustomer(
         branch_id=demo.branches["GD"],
-        kind="ENTERPRISE",
+        kind=CustomerKind.ENTERPRISE,
         name=PROSPECT,
-        id_document_type="BUSINESS_LICENCE",
+        id_document_type=IdDocumentType.BUSINESS_LICENCE,
         id_document_number="91440000MA5XXXXX01",
         industry="Trade",
     )
-    demo.customers[PROSPECT] = prospect.id
+    demo.customers[PROSPECT] = (await customers.create_customer(as_hq, prospect)).id
     for code, name, branch in PARTNERS:
         demo.partners[code] = (await partners.create_partner(session, code=code, name=name, branch_code=branch)).id
     await _demo_cards(session, demo, hq)
@@ -140,8 +141,10 @@ DEMO_POINTS = [  # member, entry type, points, effective on
 
 async def _demo_points(session: AsyncSession, demo: Demo, hq: StaffPrincipal) -> None:
     """Points rules in force since 2000, and a little history (Li Wei's 2025 points end 2026-12-31)."""
+    as_hq = UnitOfWork.joining(session, hq)
     for kind, grade, value in DEMO_RULES:
-        await rules.create_rule(session, hq, kind=kind, grade_code=grade, value=value, effective_from=date(2000, 1, 1))
+        rule = rules.CreatePointsRule(kind=kind, grade_code=grade, value=value, effective_from=date(2000, 1, 1))
+        await rules.create_points_rule(as_hq, rule)
     for name, entry_type, points, effective_on in DEMO_POINTS:
         await ledger.record(
             session,
@@ -158,60 +161,54 @@ async def _demo_cards(session: AsyncSession, demo: Demo, hq: StaffPrincipal) -> 
     gd_branch = await session.get(Branch, demo.branches["GD"])
     gd = StaffPrincipal(demo.staff["gd.operator"], StaffRole.CLUB_OPERATOR, gd_branch.id, gd_branch.path, session_id=0)
     valid_until = date(date.today().year + 5, 12, 31)
+    as_hq, as_gd = UnitOfWork.joining(session, hq), UnitOfWork.joining(session, gd)
     for branch, card_type, first in CARD_BATCHES:
-        await stock.receive_batch(
-            session,
-            hq if branch == "HQ" else gd,
+        batch = stock.ReceiveCardBatch(
             card_type=card_type,
             valid_until=valid_until,
             number_from=str(first),
             number_to=str(first + CARDS_PER_BATCH - 1),
             source="Demo card maker",
         )
-    await stock.issue_cards(
-        session,
-        gd,
+        await stock.receive_batch(as_hq if branch == "HQ" else as_gd, batch)
+    issue = stock.IssueCards(
         to_club_id=demo.clubs["GD-CLUB"],
         received_by="Club desk",
         number_from="6211000000000011",
         number_to="6211000000000020",
     )
+    await stock.issue_cards(as_gd, issue)
     for name, number in MEMBER_CARDS.items():
-        await lifecycle.hand_over(
-            session,
-            hq,
+        hand_over = lifecycle.HandOverCard(
             member_id=demo.members[name],
             card_number=number,
             receiver_id_number="self",
             receiver_phone="13800000000",
             pin=DEMO_PIN,
         )
+        await lifecycle.hand_over(as_hq, hand_over)
         demo.cards[name] = number
 
 
-async def _demo_member(session, hq, demo, name, id_number, branch, club, grade, account_number, line) -> None:
-    customer = await customers.create_customer(
-        session,
-        hq,
+async def _demo_member(as_hq, demo, name, id_number, branch, club, grade, account_number, line) -> None:
+    new_customer = customers.CreateCustomer(
         branch_id=demo.branches[branch],
-        kind="INDIVIDUAL",
+        kind=CustomerKind.INDIVIDUAL,
         name=name,
-        id_document_type="ID_CARD",
+        id_document_type=IdDocumentType.ID_CARD,
         id_document_number=id_number,
         phone=line,
     )
-    await customers.create_account(
-        session,
-        hq,
+    customer = await customers.create_customer(as_hq, new_customer)
+    account = customers.CreateAccount(
         customer_id=customer.id,
         account_number=account_number,
         credit_limit_fen=50_000,
         opened_on=date(2015, 1, 1),
         subscriber_numbers=[line],
     )
-    member = await members.create_member(
-        session,
-        hq,
+    await customers.create_account(as_hq, account)
+    joining = members.CreateMember(
         customer_id=customer.id,
         club_id=demo.clubs[club],
         grade_code=grade,
@@ -220,6 +217,7 @@ async def _demo_member(session, hq, demo, name, id_number, branch, club, grade, 
         password=DEMO_PASSWORD,
         interests=["travel"],
     )
+    member = await members.create_member(as_hq, joining)
     demo.customers[name] = customer.id
     demo.members[name] = member.id
     demo.member_numbers[name] = member.member_number

@@ -11,16 +11,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
-from domain.access import Permission, Principal, require_staff
+from domain.access import Principal
 from domain.auth.service import AuthPolicy
 from domain.cards.common import CardPolicy
-from domain.customers import service as customers
 from domain.errors import ErrorCode
 from domain.paging import PageRequest
 from domain.points import rules
 from domain.points import service as points
 from domain.work.unit import UnitOfWork
 from resolvers.area import Area, Loaders
+from resolvers.inputs import filter_arguments
 from schema.common import connection
 
 
@@ -103,7 +103,13 @@ class Context:
         return self.services.sessions
 
     def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self.services.sessions, self.principal, self.services.policies)
+        return UnitOfWork(
+            self.services.sessions,
+            self.principal,
+            self.services.policies,
+            self.remote_address,
+            background=lambda work: self.services.jobs.start(work),
+        )
 
     async def read(self, action: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
         """Run a query's domain call on the request's read session."""
@@ -127,14 +133,7 @@ class Context:
             return await rules.list_rules(session, self.principal)
 
     async def points_history(self, member_id: int, filter: Any, *page: Any) -> Any:
-        from resolvers.edge import fields  # the edge module imports this one
-
-        where = fields(filter) if filter else {}
+        where = filter_arguments(points.history, filter)
         async with self.reading() as session:
             found = await points.history(session, self.principal, member_id, PageRequest(*page), **where)
         return connection(found)
-
-    async def credit_history(self, customer_id: int) -> list[Any]:
-        require_staff(self.principal, Permission.CUSTOMER_READ)
-        async with self.reading() as session:
-            return await customers.credit_history(session, customer_id)

@@ -9,10 +9,10 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
-from domain import clock
 from domain.cards import tables as cards_tables
 from domain.cards.lifecycle import ReplaceReason as DomainReplaceReason
-from schema.common import UserError, row_type
+from domain.cards.lifecycle import locked
+from schema.common import UserError, camel, row_type
 from schema.members import MemberType
 from schema.organisation import BranchType, ClubType, StaffType, _ids
 
@@ -53,13 +53,16 @@ class CardBatchType:
 
 @strawberry.type(name="CardEvent", description="One operation on a card: who, when, channel, what, why.")
 class CardEventType:
+    @strawberry.field(description="What the operation recorded: receiver, place, holder, proof used …")
+    def detail(self) -> JSON:
+        return {camel(key): value for key, value in self.detail.items()}
+
     card_type: str
     action: CardAction
     state_before: CardState
     state_after: CardState
     channel: Channel
     reason: str | None
-    detail: JSON = strawberry.field(description="What the operation recorded: receiver, place, holder, proof used …")
     occurred_at: datetime
 
     @strawberry.field
@@ -88,7 +91,7 @@ class CardType(relay.Node):
 
     @strawberry.field(description="Locked for a while after too many wrong PINs or identity proofs.")
     def locked(self) -> bool:
-        return self.locked_until is not None and self.locked_until > clock.now()
+        return locked(self)
 
     @strawberry.field(description="The branch whose stock holds the card, or the member's branch.")
     async def branch(self, info: strawberry.Info) -> BranchType:

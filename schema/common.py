@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +30,19 @@ AccountStatus = strawberry.enum(customers_tables.AccountStatus)
 MemberStatus = strawberry.enum(members_tables.MemberStatus)
 StaffRole = strawberry.enum(organisation_tables.StaffRole)
 PrincipalKind = strawberry.enum(auth_tables.PrincipalKind)
+
+
+_snake_word = re.compile(r"\b(?!(?:uq|ck|fk|pk|ix)_)[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")  # not constraint names
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def client_words(text: str) -> str:
+    """The domain's Python names (`card_number`, `proof.card_pin`) as the client's (`cardNumber`)."""
+    return _snake_word.sub(lambda match: camel(match.group(0)), text)
 
 
 @strawberry.type(description="A business failure of a mutation; nothing was written.")

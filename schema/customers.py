@@ -8,6 +8,7 @@ from datetime import date, datetime
 import strawberry
 from strawberry import relay
 
+from domain.customers import service as customers
 from domain.customers import tables as customers_tables
 from schema.common import AccountStatus, CreditLevel, CustomerKind, Gender, IdDocumentType, UserError, row_type
 from schema.organisation import BranchType, StaffType, _ids
@@ -74,7 +75,7 @@ class CustomerType(relay.Node):
 
     @strawberry.field(description="Every change of credit level, newest first (staff only).")
     async def credit_history(self, info: strawberry.Info) -> list[CreditLevelChangeType]:
-        return await info.context.credit_history(self.id)
+        return await info.context.read(lambda s: customers.credit_history(s, info.context.principal, self.id))
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):

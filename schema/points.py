@@ -11,6 +11,8 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from domain.points import tables as points_tables
+from domain.points.accrual import MonthlyAccrualRun
+from domain.work.tables import JobStatus
 from schema.common import UserError, row_type
 from schema.organisation import StaffType, _ids
 
@@ -184,7 +186,7 @@ class RunMonthlyAccrualInput:
     month: str = strawberry.field(description="YYYY-MM")
 
 
-AccrualRunStatus = strawberry.enum(points_tables.AccrualRunStatus, description="Where a monthly run stands.")
+AccrualRunStatus = strawberry.enum(JobStatus, name="AccrualRunStatus", description="Where a monthly run stands.")
 
 
 @strawberry.type(description="One run of the monthly points calculation [P3]: how far it got and what it earned.")
@@ -208,7 +210,7 @@ class MonthlyAccrual(relay.Node):
     async def started_by(self, info: strawberry.Info) -> StaffType | None:
         return await info.context.loaders.staff.load(self.staff_id) if self.staff_id else None
 
-    is_type_of = row_type(points_tables.MonthlyAccrualRun)
+    is_type_of = row_type(MonthlyAccrualRun)
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):

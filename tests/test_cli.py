@@ -174,7 +174,10 @@ def test_bills_are_imported_and_accrued_from_the_command_line(server_url, tmp_pa
         engine = make_engine(url, pool_size=1)
         async with engine.connect() as connection:
             rows = await connection.execute(
-                sa.text("SELECT status, staff_id, bills FROM monthly_accrual_run ORDER BY id")
+                sa.text(
+                    "SELECT status, staff_id, CAST(figures ->> 'bills' AS bigint) FROM job_run"
+                    " WHERE kind = 'MONTHLY_ACCRUAL' ORDER BY id"
+                )
             )
             found = [tuple(r) for r in rows]
         await engine.dispose()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -100,3 +102,133 @@ async def _ledger_figures(engine) -> list:
             )
         )
         return list(rows.one())
+
+
+async def test_monthly_runs_and_idempotency_keys_survive_going_to_job_runs_and_back(server_url):
+    # given a database at 0007 with a finished and a failed monthly run, and idempotency keys under the old scopes
+    from domain.access import MemberPrincipal, StaffPrincipal
+    from domain.organisation.tables import StaffRole
+    from domain.points import ledger
+    from domain.points.accrual import MonthlyAccrualRun
+    from domain.points.service import AdjustPoints, ReversePointsTransaction
+    from domain.points.tables import EntryType
+    from domain.work.idempotency import _caller, _digest
+    from domain.work.tables import IdempotencyRecord, JobRun
+    from loyalty.database import make_sessions
+    from loyalty.demo import load_demo
+
+    engine = make_engine(await recreate_database(server_url, "loyalty_job_run_migration_test"), pool_size=1)
+    try:
+        await migrate.upgrade(engine, "0007")
+        sessions = make_sessions(engine)
+        async with sessions.begin() as session:
+            demo = await load_demo(session)
+            admin, operator, member = demo.staff["admin"], demo.staff["gd.operator"], demo.members["Li Wei"]
+            bonus = await ledger.record(
+                session, member_id=member, entry_type=EntryType.BONUS_PROMOTION, points=250, reason="Goodwill",
+                staff_id=admin,
+            )  # fmt: skip
+            reversal = await ledger.reverse(session, bonus.id, reason="Given twice", staff_id=admin)
+        card_lost_by_staff, card_lost_by_member = "6211000000000011", demo.cards["Li Wei"]
+        async with engine.begin() as connection:
+            await connection.execute(
+                sa.text(
+                    """INSERT INTO monthly_accrual_run (id, month, status, staff_id, bills_total, bills, members,
+                                                       points, penalties, error, started_at, finished_at)
+                       VALUES (:id, :month, :status, :staff_id, :bills_total, :bills, :members,
+                               :points, :penalties, :error, :started_at, :finished_at)"""
+                ),
+                [
+                    {"id": 7, "month": date(2026, 9, 1), "status": "DONE", "staff_id": admin, "bills_total": 120,
+                     "bills": 120, "members": 41, "points": 9_310, "penalties": 150, "error": None,
+                     "started_at": datetime(2026, 10, 2, 1, 0, 5, 123456, tzinfo=UTC),
+                     "finished_at": datetime(2026, 10, 2, 1, 4, 30, tzinfo=UTC)},
+                    {"id": 12, "month": date(2026, 10, 1), "status": "FAILED", "staff_id": None, "bills_total": 95,
+                     "bills": 40, "members": 17, "points": 3_020, "penalties": 0, "error": "deadlock detected",
+                     "started_at": datetime(2026, 11, 2, 1, 0, tzinfo=UTC),
+                     "finished_at": datetime(2026, 11, 2, 1, 2, tzinfo=UTC)},
+                ],
+            )  # fmt: skip
+            await connection.execute(
+                sa.insert(IdempotencyRecord),
+                [  # as the services wrote them at 0007
+                    {"scope": f"adjustPoints:{admin}", "key": "adjust",
+                     "request_sha256": _digest({"member": member, "points": 250, "reason": "Goodwill",
+                                                "type": "BONUS_PROMOTION"}),
+                     "result": {"transaction": bonus.id}},
+                    {"scope": f"reversePointsTransaction:{admin}", "key": "reverse",
+                     "request_sha256": _digest({"transaction": bonus.id}), "result": {"transaction": reversal.id}},
+                    {"scope": f"reportCardLost:StaffPrincipal:{operator}", "key": "lost by staff",
+                     "request_sha256": _digest({"card": card_lost_by_staff}), "result": {"card": card_lost_by_staff}},
+                    {"scope": f"reportCardLost:MemberPrincipal:{member}", "key": "lost by member",
+                     "request_sha256": _digest({"card": card_lost_by_member}),
+                     "result": {"card": card_lost_by_member}},
+                    {"scope": f"redeemPoints:{admin}", "key": "other", "request_sha256": _digest({"other": 1}),
+                     "result": {"transaction": bonus.id}},
+                ],
+            )  # fmt: skip
+        runs_before = await _rows(engine, "monthly_accrual_run")
+        keys_before = await _rows(engine, "idempotency_record")
+        created = {key: created_at for _, key, _, _, created_at in keys_before}
+
+        # when migrated to job runs
+        await migrate.upgrade(engine, "0008")
+
+        # then each run is a job run under its own id, with the same figures, and reads as the run it was
+        assert await _rows(engine, "job_run") == [
+            (7, "MONTHLY_ACCRUAL", "2026-09", "DONE", admin, 120,
+             {"bills": 120, "members": 41, "points": 9_310, "penalties": 150}, None,
+             datetime(2026, 10, 2, 1, 0, 5, 123456, tzinfo=UTC), datetime(2026, 10, 2, 1, 4, 30, tzinfo=UTC)),
+            (12, "MONTHLY_ACCRUAL", "2026-10", "FAILED", None, 95,
+             {"bills": 40, "members": 17, "points": 3_020, "penalties": 0}, "deadlock detected",
+             datetime(2026, 11, 2, 1, 0, tzinfo=UTC), datetime(2026, 11, 2, 1, 2, tzinfo=UTC)),
+        ]  # fmt: skip
+        async with sessions() as session:
+            read = [MonthlyAccrualRun.of(await session.get(JobRun, run[0])) for run in runs_before]
+        assert [dataclasses.astuple(run) for run in read] == runs_before
+        # and the next run gets the id after the highest
+        async with engine.connect() as connection:
+            next_id = await connection.scalar(
+                sa.text("INSERT INTO job_run (kind, subject) VALUES ('MONTHLY_ACCRUAL', '2026-11') RETURNING id")
+            )
+            await connection.rollback()
+        assert next_id == 13
+        # and each key is under the scope its command now has, answering a retry of the same request as before
+        staff = StaffPrincipal(admin, StaffRole.ADMINISTRATOR, 0, "/", session_id=0)
+        gd_staff = StaffPrincipal(operator, StaffRole.CLUB_OPERATOR, 0, "/", session_id=0)
+        adjust = AdjustPoints(member_id=member, points=250, reason="Goodwill", entry_type=EntryType.BONUS_PROMOTION)
+        reverse = ReversePointsTransaction(transaction_id=bonus.id, reason="Given twice")
+        assert await _rows(engine, "idempotency_record") == sorted([
+            (f"AdjustPoints:{_caller(staff)}", "adjust", _digest(adjust.request()), {"id": bonus.id},
+             created["adjust"]),
+            (f"ReversePointsTransaction:{_caller(staff)}", "reverse", _digest(reverse.request()),
+             {"id": reversal.id}, created["reverse"]),
+            (f"ReportCardLost:{_caller(gd_staff)}", "lost by staff", _digest({"card": card_lost_by_staff}),
+             {"id": int(card_lost_by_staff)}, created["lost by staff"]),
+            (f"ReportCardLost:{_caller(MemberPrincipal(member, '/', session_id=0))}", "lost by member",
+             _digest({"card": card_lost_by_member}), {"id": int(card_lost_by_member)}, created["lost by member"]),
+            *(row for row in keys_before if row[1] == "other"),  # a scope the migration leaves alone
+        ], key=lambda row: row[:2])  # fmt: skip
+        assert _caller(staff) == f"STAFF:{admin}" and _caller(gd_staff) == f"STAFF:{operator}"
+
+        # when migrated back
+        await migrate.downgrade(engine, "0007")
+
+        # then the runs and the keys are exactly as they were, and the next run gets the id after the highest
+        assert await _rows(engine, "monthly_accrual_run") == runs_before
+        assert await _rows(engine, "idempotency_record") == keys_before
+        async with engine.connect() as connection:
+            next_id = await connection.scalar(
+                sa.text("INSERT INTO monthly_accrual_run (month, bills_total) VALUES ('2026-11-01', 0) RETURNING id")
+            )
+            await connection.rollback()
+        assert next_id == 13
+    finally:
+        await engine.dispose()
+
+
+async def _rows(engine, table: str) -> list[tuple]:
+    """Every row of `table` as a tuple, in the order of its first two columns (its key)."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(sa.text(f"SELECT * FROM {table}"))
+        return sorted((tuple(row) for row in rows), key=lambda row: row[:2])

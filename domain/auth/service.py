@@ -17,18 +17,23 @@ import jwt
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import clock, passwords
-from domain.access import MemberPrincipal, PartnerPrincipal, Principal, StaffPrincipal
+from domain import passwords
+from domain.access import MemberPrincipal, PartnerPrincipal, Principal, StaffPrincipal, require_person
 from domain.auth.tables import AuthSession, LoginAttempt, PrincipalKind
 from domain.customers.tables import SubscriberNumber
-from domain.errors import DomainError, ErrorCode, Problem
+from domain.errors import DomainError, ErrorCode, RecordedRefusal
 from domain.members.tables import Member, MemberStatus
 from domain.organisation.tables import Branch, Staff
 from domain.partners.tables import Partner, PartnerApiClient
 from domain.validation import Checker
+from domain.work.commands import Command
+from domain.work.unit import UnitOfWork
 
 login_length_max = 100
+password_length_checked_max = 1024  # longer is nobody's password: refused without hashing it
+refresh_token_length_max = 200
 partner_key_prefix = "pk_"
+_wrong_login = "Wrong login or password."
 
 
 @dataclass(frozen=True)
@@ -56,39 +61,42 @@ def sha256(secret: str) -> bytes:
 # --- login ---------------------------------------------------------------------------
 
 
-async def login(
-    session: AsyncSession,
-    policy: AuthPolicy,
-    *,
-    kind: PrincipalKind,
-    login_name: str,
-    password: str,
-    remote_address: str | None,
-) -> Tokens | Problem:
-    """Check a password; count failures and lock after too many. Writes the attempt either way."""
+@dataclass(frozen=True, kw_only=True)
+class Login(Command):
+    kind: PrincipalKind
+    login: str  # member: member number or subscriber number; staff: username
+    password: str
+
+
+async def login(uow: UnitOfWork, command: Login) -> Tokens:
+    """Check a password; count failures and lock after too many.
+
+    The attempt is recorded either way: a failure is a `RecordedRefusal`, which the unit of
+    work commits (the attempt, the failure count, the lock) before it is answered.
+    """
+    policy = uow.policy(AuthPolicy)
     check = Checker()
-    login_name = check.text("login", login_name, length_max=login_length_max, required=True) or ""
-    if check.problems or not isinstance(password, str) or len(password) > 1024:
-        return Problem(ErrorCode.INVALID_CREDENTIALS, "Wrong login or password.", None)
-    identity = await _find_identity(session, kind, login_name)
-    now = clock.now()
-    attempt = LoginAttempt(kind=kind, login=login_name, succeeded=False, reason="", remote_address=remote_address)
-    if identity is not None:
-        attempt.member_id = identity.id if kind == PrincipalKind.MEMBER else None
-        attempt.staff_id = identity.id if kind == PrincipalKind.STAFF else None
-    outcome = _judge(identity, password, now, policy)
-    attempt.succeeded = not isinstance(outcome, Problem)
-    attempt.reason = "OK" if attempt.succeeded else _reason(identity, outcome)
-    session.add(attempt)
-    if isinstance(outcome, Problem):
-        return outcome
-    return await _open_session(session, policy, kind, identity.id, now)
-
-
-def _reason(identity: Member | Staff | None, problem: Problem) -> str:
-    if identity is None:
-        return "UNKNOWN_LOGIN"
-    return problem.code.value
+    login_name = check.text("login", command.login, length_max=login_length_max, required=True) or ""
+    if check.problems or len(command.password) > password_length_checked_max:
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, _wrong_login)  # nobody's login: nothing to record
+    session = uow.session
+    identity = await _find_identity(session, command.kind, login_name)
+    refusal = _judge(identity, command.password, uow.now, policy)
+    session.add(
+        LoginAttempt(
+            kind=command.kind,
+            login=login_name,
+            succeeded=refusal is None,
+            reason="OK" if refusal is None else "UNKNOWN_LOGIN" if identity is None else refusal.code.value,
+            remote_address=uow.remote_address,
+            member_id=identity.id if identity is not None and command.kind == PrincipalKind.MEMBER else None,
+            staff_id=identity.id if identity is not None and command.kind == PrincipalKind.STAFF else None,
+        )
+    )
+    if refusal is not None:
+        raise refusal
+    assert identity is not None
+    return await _open_session(session, policy, command.kind, identity.id, uow.now)
 
 
 async def _find_identity(session: AsyncSession, kind: PrincipalKind, login_name: str) -> Member | Staff | None:
@@ -103,20 +111,25 @@ async def _find_identity(session: AsyncSession, kind: PrincipalKind, login_name:
     return (await session.scalars(query.with_for_update().limit(1))).first()
 
 
-def _judge(identity: Member | Staff | None, password: str, now: datetime, policy: AuthPolicy) -> Problem | None:
-    wrong = Problem(ErrorCode.INVALID_CREDENTIALS, "Wrong login or password.", None)
+def _judge(identity: Member | Staff | None, password: str, now: datetime, policy: AuthPolicy) -> RecordedRefusal | None:
+    """Why the attempt fails, or None when it succeeds; counts the failure on the identity.
+
+    An unknown login costs a hash check too and gets the answer a wrong password gets.
+    """
+    wrong = RecordedRefusal(ErrorCode.INVALID_CREDENTIALS, _wrong_login)
     if identity is None:
         passwords.verify_secret(password, None)
         return wrong
     if identity.locked_until is not None and identity.locked_until > now:
-        return Problem(ErrorCode.LOCKED, f"Too many failed logins; try again after {identity.locked_until:%H:%M} UTC.")
+        until = f"{identity.locked_until:%H:%M}"
+        return RecordedRefusal(ErrorCode.LOCKED, f"Too many failed logins; try again after {until} UTC.")
     matches, new_hash = passwords.verify_secret(password, identity.password_hash)
     if not matches:
         identity.failed_login_count += 1
         if identity.failed_login_count >= policy.login_failures_max:
             identity.failed_login_count = 0
             identity.locked_until = now + timedelta(seconds=policy.login_lock_seconds)
-            return Problem(ErrorCode.LOCKED, "Too many failed logins; the login is locked for a while.")
+            return RecordedRefusal(ErrorCode.LOCKED, "Too many failed logins; the login is locked for a while.")
         return wrong
     if not _usable(identity):
         return wrong
@@ -161,68 +174,80 @@ def _tokens(policy: AuthPolicy, kind: PrincipalKind, row: AuthSession, refresh_t
 # --- refresh, logout, password change ---------------------------------------------------
 
 
-async def refresh(session: AsyncSession, policy: AuthPolicy, refresh_token: str) -> Tokens:
+@dataclass(frozen=True, kw_only=True)
+class RefreshToken(Command):
+    refresh_token: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Logout(Command):
+    """End the caller's own session."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangePassword(Command):
+    current_password: str
+    new_password: str
+
+
+async def refresh(uow: UnitOfWork, command: RefreshToken) -> Tokens:
     """Rotate the refresh token: the one presented can never be used again."""
-    if not isinstance(refresh_token, str) or not 0 < len(refresh_token) <= 200:
-        raise DomainError(ErrorCode.TOKEN_REVOKED, "Unknown refresh token.", "refreshToken")
+    policy = uow.policy(AuthPolicy)
+    refresh_token = command.refresh_token
+    if not 0 < len(refresh_token) <= refresh_token_length_max:
+        raise DomainError(ErrorCode.TOKEN_REVOKED, "Unknown refresh token.", "refresh_token")
     query = sa.select(AuthSession).where(AuthSession.refresh_token_sha256 == sha256(refresh_token))
-    row = (await session.scalars(query.with_for_update())).first()
-    now = clock.now()
+    row = (await uow.session.scalars(query.with_for_update())).first()
     if row is None or row.revoked_at is not None:
         raise DomainError(
-            ErrorCode.TOKEN_REVOKED, "This refresh token is no longer valid; log in again.", "refreshToken"
+            ErrorCode.TOKEN_REVOKED, "This refresh token is no longer valid; log in again.", "refresh_token"
         )
-    if row.expires_at <= now:
-        raise DomainError(ErrorCode.TOKEN_EXPIRED, "This refresh token has expired; log in again.", "refreshToken")
+    if row.expires_at <= uow.now:
+        raise DomainError(ErrorCode.TOKEN_EXPIRED, "This refresh token has expired; log in again.", "refresh_token")
     kind = PrincipalKind.MEMBER if row.member_id is not None else PrincipalKind.STAFF
-    identity = await session.get(Member if row.member_id else Staff, row.member_id or row.staff_id)
+    identity = await uow.session.get(Member if row.member_id else Staff, row.member_id or row.staff_id)
     if identity is None or not _usable(identity):
-        raise DomainError(ErrorCode.TOKEN_REVOKED, "This login is no longer allowed.", "refreshToken")
+        raise DomainError(ErrorCode.TOKEN_REVOKED, "This login is no longer allowed.", "refresh_token")
     new_refresh_token = secrets.token_urlsafe(32)
     row.refresh_token_sha256 = sha256(new_refresh_token)
-    row.expires_at = now + timedelta(seconds=policy.refresh_token_ttl_seconds)
-    return _tokens(policy, kind, row, new_refresh_token, now)
+    row.expires_at = uow.now + timedelta(seconds=policy.refresh_token_ttl_seconds)
+    return _tokens(policy, kind, row, new_refresh_token, uow.now)
 
 
-async def logout(session: AsyncSession, principal: MemberPrincipal | StaffPrincipal) -> None:
-    await session.execute(
+async def logout(uow: UnitOfWork, command: Logout) -> None:
+    """The session's access and refresh tokens stop working at once: every request looks it up."""
+    person = require_person(uow.principal)
+    await uow.session.execute(
         sa.update(AuthSession)
-        .where(AuthSession.id == principal.session_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=clock.now())
+        .where(AuthSession.id == person.session_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=uow.now)
     )
 
 
-async def change_password(
-    session: AsyncSession,
-    policy: AuthPolicy,
-    principal: MemberPrincipal | StaffPrincipal,
-    *,
-    current_password: str,
-    new_password: str,
-) -> Tokens:
+async def change_password(uow: UnitOfWork, command: ChangePassword) -> Tokens:
     """Replace the password, end every session of the identity, and open a new one."""
+    person = require_person(uow.principal)
     check = Checker()
-    check.password("newPassword", new_password)
+    check.password("new_password", command.new_password)
     check.raise_if_any()
-    is_member = isinstance(principal, MemberPrincipal)
+    session = uow.session
+    is_member = isinstance(person, MemberPrincipal)
     model = Member if is_member else Staff
-    identity_id = principal.member_id if is_member else principal.staff_id
+    identity_id = person.member_id if is_member else person.staff_id
     identity = await session.get(model, identity_id, with_for_update=True)
     assert identity is not None, "a live session names an existing identity"
-    matches, _ = passwords.verify_secret(current_password, identity.password_hash)
+    matches, _ = passwords.verify_secret(command.current_password, identity.password_hash)
     if not matches:
-        raise DomainError(ErrorCode.INVALID_CREDENTIALS, "The current password is wrong.", "currentPassword")
-    if current_password == new_password:
-        raise DomainError(ErrorCode.INVALID, "The new password must differ from the current one.", "newPassword")
-    identity.password_hash = passwords.hash_secret(new_password)
+        raise DomainError(ErrorCode.INVALID_CREDENTIALS, "The current password is wrong.", "current_password")
+    if command.current_password == command.new_password:
+        raise DomainError(ErrorCode.INVALID, "The new password must differ from the current one.", "new_password")
+    identity.password_hash = passwords.hash_secret(command.new_password)
     owner = AuthSession.member_id if is_member else AuthSession.staff_id
     await session.execute(
-        sa.update(AuthSession)
-        .where(owner == identity_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=clock.now())
+        sa.update(AuthSession).where(owner == identity_id, AuthSession.revoked_at.is_(None)).values(revoked_at=uow.now)
     )
     kind = PrincipalKind.MEMBER if is_member else PrincipalKind.STAFF
-    return await _open_session(session, policy, kind, identity_id, clock.now())
+    return await _open_session(session, uow.policy(AuthPolicy), kind, identity_id, uow.now)
 
 
 # --- request authentication ------------------------------------------------------------

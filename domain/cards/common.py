@@ -21,6 +21,7 @@ receive_cards_max = 1_000_000
 operation_cards_max = 100_000
 listed_numbers_max = 1_000
 offenders_shown_max = 20
+offenders_looked_up_max = 100  # enough to show `offenders_shown_max` and say "and N more"
 
 _card_number = re.compile(r"^[1-9][0-9]{7,17}$")  # 8 to 18 digits, no leading zero
 _pin = re.compile(r"^[0-9]{6}$")
@@ -45,9 +46,25 @@ class Selection:
         return self.last - self.first + 1 if self.first is not None else len(self.numbers)
 
     def where(self, column: Any) -> Any:
+        """The selection as a condition on a card number column (SQLAlchemy)."""
         if self.first is not None:
             return column.between(self.first, self.last)
         return column.in_(self.numbers)
+
+    def sql(self, column: str) -> str:
+        """The same condition in SQL text, with the parameters of `parameters`."""
+        if self.first is not None:
+            return f"{column} BETWEEN CAST(:first AS bigint) AND CAST(:last AS bigint)"
+        return f"{column} = ANY(CAST(:numbers AS bigint[]))"
+
+    def series_sql(self) -> str:
+        """Every selected number as a set-returning expression, with the parameters of `parameters`."""
+        if self.first is not None:
+            return "generate_series(CAST(:first AS bigint), CAST(:last AS bigint))"
+        return "unnest(CAST(:numbers AS bigint[]))"
+
+    def parameters(self) -> dict[str, Any]:
+        return {"first": self.first, "last": self.last, "numbers": list(self.numbers)}
 
 
 def card_number(check: Checker, field: str, value: Any) -> int | None:
@@ -57,10 +74,9 @@ def card_number(check: Checker, field: str, value: Any) -> int | None:
     return int(value)
 
 
-def parse_selection(
-    check: Checker, number_from: Any, number_to: Any, numbers: Any, *, size_max: int = operation_cards_max
-) -> Selection | None:
-    """A range `numberFrom`–`numberTo` (inclusive, same length) or a list of `numbers`, not both."""
+def parse_selection(check: Checker, given: Any, *, size_max: int = operation_cards_max) -> Selection | None:
+    """A range `number_from`–`number_to` (inclusive, same length) or a list of `numbers`, not both."""
+    number_from, number_to, numbers = given.number_from, given.number_to, given.numbers
     if numbers:
         if number_from is not None or number_to is not None:
             check.fail("numbers", ErrorCode.INVALID, "Give a range or a list of numbers, not both.")
@@ -76,16 +92,18 @@ def parse_selection(
             return None
         return Selection(numbers=tuple(parsed))
     if number_from is None or number_to is None:
-        check.fail("numberFrom", ErrorCode.REQUIRED, "Give numberFrom and numberTo, or numbers.")
+        check.fail("number_from", ErrorCode.REQUIRED, "Give number_from and number_to, or numbers.")
         return None
-    first, last = card_number(check, "numberFrom", number_from), card_number(check, "numberTo", number_to)
+    first, last = card_number(check, "number_from", number_from), card_number(check, "number_to", number_to)
     if first is None or last is None:
         return None
     if len(number_from) != len(number_to) or first > last:
-        check.fail("numberTo", ErrorCode.INVALID, "numberTo must not be below numberFrom and must have as many digits.")
+        check.fail(
+            "number_to", ErrorCode.INVALID, "number_to must not be below number_from and must have as many digits."
+        )
         return None
     if last - first + 1 > size_max:
-        check.fail("numberTo", ErrorCode.OUT_OF_RANGE, f"One operation takes at most {size_max:,} cards.")
+        check.fail("number_to", ErrorCode.OUT_OF_RANGE, f"One operation takes at most {size_max:,} cards.")
         return None
     return Selection(first=first, last=last)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +28,9 @@ from domain.access import (
 from domain.cards.common import CardPolicy, event
 from domain.cards.common import card_number as parse_card_number
 from domain.cards.common import pin as pin_rule
+from domain.cards.errors import CardErrorCode
 from domain.cards.tables import (
+    ENDED_STATES,
     STOCK_STATES,
     USABLE_STATES,
     ApplicationStatus,
@@ -44,7 +46,8 @@ from domain.members.service import member_in_scope
 from domain.members.tables import Grade, Member
 from domain.organisation.tables import Branch
 from domain.validation import Checker, note_length_max, text_length_max
-from domain.work import idempotency as idempotency
+from domain.work.commands import CardApplicationId, Command, Idempotent, MemberId
+from domain.work.unit import UnitOfWork
 
 pickup_days_max = 90
 
@@ -62,6 +65,70 @@ class Proof:
     card_pin: str | None = None
     subscriber_number: str | None = None
     password: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApplyForCard(Command):
+    member_id: MemberId | None = None  # staff name the member; a member applies for themselves
+    pickup_at: datetime | None = None
+    pickup_place: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApproveCardApplication(Command):
+    id: CardApplicationId | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandOverCard(Command):
+    member_id: MemberId | None
+    card_number: str
+    receiver_id_number: str
+    receiver_phone: str
+    pin: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnfreezeCard(Command):
+    card_number: str
+    proof: Proof | None = None  # required when staff act for a caller
+    channel: Channel | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportCardLost(UnfreezeCard, Idempotent):
+    key_required: ClassVar[bool] = False  # a retry without a key finds the card LOST already
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReissueCard(Command):
+    old_card_number: str
+    new_card_number: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplaceCard(ReissueCard):
+    reason: ReplaceReason
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelCard(Command):
+    card_number: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeCardPin(Command):
+    card_number: str
+    old_pin: str
+    new_pin: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResetCardPin(Command):
+    card_number: str
+    id_document_number: str
+    new_pin: str
 
 
 @dataclass(frozen=True)
@@ -86,7 +153,12 @@ def _actor(principal: Principal, channel: str | None) -> Actor:
     return Actor(staff, Channel(channel) if channel in (Channel.COUNTER, Channel.HOTLINE) else Channel.COUNTER)
 
 
-async def _card(session: AsyncSession, actor: Actor, number: Any, field: str = "cardNumber") -> Card:
+def _counter(principal: Principal) -> Actor:
+    """Card service staff at the counter."""
+    return Actor(require_staff(principal, Permission.CARD_SERVICE), Channel.COUNTER)
+
+
+async def _card(session: AsyncSession, actor: Actor, number: Any, field: str = "card_number") -> Card:
     """The card, locked, when the actor may act on it: the member's own, or in the staff's subtree."""
     check = Checker()
     parsed = parse_card_number(check, field, number)
@@ -103,16 +175,32 @@ async def _card(session: AsyncSession, actor: Actor, number: Any, field: str = "
     return card
 
 
-def _require_state(card: Card, states: tuple[CardState, ...], field: str = "cardNumber") -> None:
+def _require_state(card: Card, states: tuple[CardState, ...], field: str = "card_number") -> None:
     if card.state not in states:
         allowed = " or ".join(s.value for s in states)
-        raise DomainError(ErrorCode.INVALID_STATE, f"The card is {card.state.value}; it must be {allowed}.", field)
+        raise DomainError(
+            _state_refusal(card.state, states), f"The card is {card.state.value}; it must be {allowed}.", field
+        )
+
+
+def _state_refusal(state: CardState, wanted: tuple[CardState, ...]) -> CardErrorCode:
+    """The code that names why a card in `state` cannot be used where `wanted` states are."""
+    if state == CardState.LOST:
+        return CardErrorCode.CARD_LOST
+    if state in ENDED_STATES:
+        return CardErrorCode.CARD_ENDED
+    if wanted == (CardState.LOST,):
+        return CardErrorCode.CARD_NOT_LOST
+    if set(wanted) <= set(STOCK_STATES):
+        return CardErrorCode.CARD_NOT_IN_STOCK
+    return CardErrorCode.CARD_NOT_ACTIVE
 
 
 # --- failed attempts ------------------------------------------------------------------------
 
 
-def _locked(card: Card) -> bool:
+def locked(card: Card) -> bool:
+    """Too many wrong PINs or proofs lately: the card refuses them until the lock ends."""
     return card.locked_until is not None and card.locked_until > clock.now()
 
 
@@ -130,14 +218,18 @@ def _fail_attempt(
               channel=actor.channel, check=what, locked=locked or None)
     )  # fmt: skip
     if locked:
-        return RecordedRefusal(ErrorCode.LOCKED, "Too many failed attempts: the card is locked for a while.", field)
+        return RecordedRefusal(
+            CardErrorCode.CARD_PIN_LOCKED, "Too many failed attempts: the card is locked for a while.", field
+        )
     return RecordedRefusal(ErrorCode.INVALID_CREDENTIALS, f"The {what} does not match.", field)
 
 
 def _refuse_if_locked(card: Card) -> None:
-    if _locked(card):
+    if locked(card):
         raise DomainError(
-            ErrorCode.LOCKED, f"Too many failed attempts; try after {card.locked_until:%H:%M} UTC.", "cardNumber"
+            CardErrorCode.CARD_PIN_LOCKED,
+            f"Too many failed attempts; try after {card.locked_until:%H:%M} UTC.",
+            "card_number",
         )
 
 
@@ -166,19 +258,28 @@ async def _check_proof(
         )
     _refuse_if_locked(card)
     if proof.card_pin is not None:
-        await _check_pin(session, card, actor, policy, proof.card_pin, "proof.cardPin")
+        await _check_pin(session, card, actor, policy, proof.card_pin, "proof.card_pin")
         return "CARD_PIN"
-    member = await session.get(Member, card.member_id)
-    customer = await session.get(Customer, member.customer_id)
     if proof.id_document_number is not None:
-        if proof.id_document_number.strip().upper() != customer.id_document_number.upper():
-            raise _fail_attempt(session, card, actor, policy, "ID document number", "proof.idDocumentNumber")
+        if not await _shows_id_document(session, card, proof.id_document_number):
+            raise _fail_attempt(session, card, actor, policy, "ID document number", "proof.id_document_number")
         return "ID_DOCUMENT"
+    member = await session.get(Member, card.member_id)
     line = await session.get(SubscriberNumber, str(proof.subscriber_number)[:20])
     matches, _ = passwords.verify_secret(proof.password or "", member.password_hash)
-    if line is None or line.customer_id != customer.id or not matches:
-        raise _fail_attempt(session, card, actor, policy, "subscriber number or password", "proof.subscriberNumber")
+    if line is None or line.customer_id != member.customer_id or not matches:
+        raise _fail_attempt(session, card, actor, policy, "subscriber number or password", "proof.subscriber_number")
     return "SUBSCRIBER_PASSWORD"
+
+
+async def _shows_id_document(session: AsyncSession, card: Card, given: str) -> bool:
+    """Whether `given` is the ID document number of the card's member (case and spaces aside)."""
+    document = await session.scalar(
+        sa.select(Customer.id_document_number)
+        .join(Member, Member.customer_id == Customer.id)
+        .where(Member.id == card.member_id)
+    )
+    return document is not None and given.strip().upper() == document.upper()
 
 
 # --- applications and hand-over ----------------------------------------------------------------
@@ -189,33 +290,27 @@ async def _member_for(session: AsyncSession, actor: Actor, member_id: int | None
         member = await session.get(Member, actor.principal.member_id, with_for_update=True)
         assert member is not None
         return member
-    return await member_in_scope(session, actor.principal, member_id, "memberId")
+    return await member_in_scope(session, actor.principal, member_id, "member_id")
 
 
-async def apply_for_card(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    member_id: int | None = None,
-    pickup_at: datetime | None = None,
-    pickup_place: str | None = None,
-) -> CardApplication:
+async def apply_for_card(uow: UnitOfWork, command: ApplyForCard) -> CardApplication:
     """A member, or staff for them, asks for a card and may book a pick-up time and place."""
+    session, principal = uow.session, uow.principal
+    member_id, pickup_at, pickup_place = command.member_id, command.pickup_at, command.pickup_place
     actor = _actor(principal, None)
     check = Checker()
-    pickup_place = check.text("pickupPlace", pickup_place, length_max=text_length_max)
+    pickup_place = check.text("pickup_place", pickup_place, length_max=text_length_max)
     if pickup_at is not None and not clock.now() < pickup_at <= clock.now() + timedelta(days=pickup_days_max):
-        check.fail("pickupAt", ErrorCode.OUT_OF_RANGE, f"pickupAt must be within the next {pickup_days_max} days.")
+        check.fail("pickup_at", ErrorCode.OUT_OF_RANGE, f"pickup_at must be within the next {pickup_days_max} days.")
     check.raise_if_any()
     member = await _member_for(session, actor, member_id)
-    if await session.scalar(sa.select(Card.number).where(Card.member_id == member.id, Card.state.in_(USABLE_STATES))):
-        raise DomainError(ErrorCode.INVALID_STATE, "The member holds a card already.", "memberId")
+    await _refuse_if_holding(session, member)
     if await session.scalar(
         sa.select(CardApplication.id).where(
             CardApplication.member_id == member.id, CardApplication.status != ApplicationStatus.FULFILLED
         )
     ):
-        raise DomainError(ErrorCode.DUPLICATE, "The member has an open card application.", "memberId")
+        raise DomainError(CardErrorCode.CARD_APPLICATION_OPEN, "The member has an open card application.", "member_id")
     application = CardApplication(
         member_id=member.id,
         status=ApplicationStatus.REQUESTED,
@@ -228,18 +323,27 @@ async def apply_for_card(
     return application
 
 
-async def approve_application(session: AsyncSession, principal: Principal, *, id: int | None) -> CardApplication:
+async def approve_application(uow: UnitOfWork, command: ApproveCardApplication) -> CardApplication:
+    session, principal, id = uow.session, uow.principal, command.id
     staff = require_staff(principal, Permission.CARD_SERVICE)
     application = await session.get(CardApplication, id, with_for_update=True) if id is not None else None
     if application is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such application in your scope.", "id")
     await member_in_scope(session, staff, application.member_id, "id")
     if application.status != ApplicationStatus.REQUESTED:
-        raise DomainError(ErrorCode.INVALID_STATE, f"The application is {application.status.value}.", "id")
+        raise DomainError(
+            CardErrorCode.CARD_APPLICATION_DECIDED, f"The application is {application.status.value}.", "id"
+        )
     application.status = ApplicationStatus.APPROVED
     application.approved_by_staff_id = staff.staff_id
     await session.flush()
     return application
+
+
+async def _refuse_if_holding(session: AsyncSession, member: Member) -> None:
+    """A member holds at most one usable card [K5]."""
+    if await session.scalar(sa.select(Card.number).where(Card.member_id == member.id, Card.state.in_(USABLE_STATES))):
+        raise DomainError(CardErrorCode.MEMBER_HOLDS_CARD, "The member holds a usable card already.", "member_id")
 
 
 async def _grade_card_type(session: AsyncSession, member: Member) -> str:
@@ -254,9 +358,11 @@ async def _stock_card_for(session: AsyncSession, actor: Actor, member: Member, n
     _require_state(card, STOCK_STATES, field)
     card_type = await _grade_card_type(session, member)
     if card.card_type != card_type:
-        raise DomainError(ErrorCode.INVALID_STATE, f"A {member.grade_code} member gets a {card_type} card.", field)
+        raise DomainError(
+            CardErrorCode.CARD_TYPE_NOT_OF_GRADE, f"A {member.grade_code} member gets a {card_type} card.", field
+        )
     if card.valid_until <= clock.today():
-        raise DomainError(ErrorCode.INVALID_STATE, "This card has passed its validity date.", field)
+        raise DomainError(CardErrorCode.CARD_EXPIRED, "This card has passed its validity date.", field)
     return card
 
 
@@ -270,32 +376,23 @@ async def _give(session: AsyncSession, card: Card, member: Member, actor: Actor,
     )
 
 
-async def hand_over(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    member_id: int | None,
-    card_number: str,
-    receiver_id_number: str,
-    receiver_phone: str,
-    pin: str,
-    channel: str | None = None,
-) -> Card:
+async def hand_over(uow: UnitOfWork, command: HandOverCard) -> Card:
     """Staff give a stock card to a member, who sets the PIN; the card is ACTIVE [K4]."""
-    staff = require_staff(principal, Permission.CARD_SERVICE)
-    actor = Actor(staff, Channel.COUNTER)
+    session, principal, member_id, card_number = uow.session, uow.principal, command.member_id, command.card_number
+    receiver_id_number, receiver_phone, pin = command.receiver_id_number, command.receiver_phone, command.pin
+    actor = _counter(principal)
+    staff = actor.principal
     check = Checker()
-    receiver_id_number = check.text("receiverIdNumber", receiver_id_number, length_max=32, required=True)
-    receiver_phone = check.phone("receiverPhone", receiver_phone, required=True)
+    receiver_id_number = check.text("receiver_id_number", receiver_id_number, length_max=32, required=True)
+    receiver_phone = check.phone("receiver_phone", receiver_phone, required=True)
     new_pin = pin_rule(check, "pin", pin)
     check.raise_if_any()
-    member = await member_in_scope(session, staff, member_id, "memberId")
-    if await session.scalar(sa.select(Card.number).where(Card.member_id == member.id, Card.state.in_(USABLE_STATES))):
-        raise DomainError(ErrorCode.INVALID_STATE, "The member holds a usable card already.", "memberId")
-    card = await _stock_card_for(session, actor, member, card_number, "cardNumber")
+    member = await member_in_scope(session, staff, member_id, "member_id")
+    await _refuse_if_holding(session, member)
+    card = await _stock_card_for(session, actor, member, card_number, "card_number")
     card.pin_hash = passwords.hash_secret(new_pin)
-    await _give(session, card, member, actor, CardAction.HAND_OVER, receiverIdNumber=receiver_id_number,
-                receiverPhone=receiver_phone)  # fmt: skip
+    await _give(session, card, member, actor, CardAction.HAND_OVER, receiver_id_number=receiver_id_number,
+                receiver_phone=receiver_phone)  # fmt: skip
     application = (
         await session.scalars(
             sa.select(CardApplication)
@@ -312,45 +409,24 @@ async def hand_over(
 # --- loss, unfreeze, reissue, replace, cancel --------------------------------------------------
 
 
-async def report_lost(
-    session: AsyncSession,
-    principal: Principal,
-    policy: CardPolicy,
-    *,
-    card_number: str,
-    proof: Proof | None = None,
-    channel: str | None = None,
-    idempotency_key: str | None = None,
-) -> Card:
+async def report_lost(uow: UnitOfWork, command: ReportCardLost) -> Card:
     """The card is LOST at once: it cannot authenticate or redeem until unfrozen [K4]."""
-    actor = _actor(principal, channel)
-    who = actor.staff_id if actor.staff_id is not None else actor.principal.member_id
-    scope = f"reportCardLost:{type(actor.principal).__name__}:{who}"
-    replay = await idempotency.claim(session, scope, idempotency_key, {"card": card_number})
-    if replay is not None:
-        return await _card(session, actor, str(replay["card"]))
-    card = await _card(session, actor, card_number)
-    _require_state(card, (CardState.ACTIVE,))
-    how = await _check_proof(session, card, actor, policy, proof)
-    await _transition(session, card, actor, CardAction.REPORT_LOST, CardState.LOST, proof=how)
-    await idempotency.remember(session, scope, idempotency_key, {"card": str(card.number)})
-    return card
+    return await _prove_and_move(uow, command, CardState.ACTIVE, CardAction.REPORT_LOST, CardState.LOST)
 
 
-async def unfreeze(
-    session: AsyncSession,
-    principal: Principal,
-    policy: CardPolicy,
-    *,
-    card_number: str,
-    proof: Proof | None = None,
-    channel: str | None = None,
+async def unfreeze(uow: UnitOfWork, command: UnfreezeCard) -> Card:
+    """A lost card works again once the caller proves who they are [K4]."""
+    return await _prove_and_move(uow, command, CardState.LOST, CardAction.UNFREEZE, CardState.ACTIVE)
+
+
+async def _prove_and_move(
+    uow: UnitOfWork, command: UnfreezeCard, state: CardState, action: CardAction, to: CardState
 ) -> Card:
-    actor = _actor(principal, channel)
-    card = await _card(session, actor, card_number)
-    _require_state(card, (CardState.LOST,))
-    how = await _check_proof(session, card, actor, policy, proof)
-    await _transition(session, card, actor, CardAction.UNFREEZE, CardState.ACTIVE, proof=how)
+    actor = _actor(uow.principal, command.channel)
+    card = await _card(uow.session, actor, command.card_number)
+    _require_state(card, (state,))
+    how = await _check_proof(uow.session, card, actor, uow.policy(CardPolicy), command.proof)
+    await _transition(uow.session, card, actor, action, to, proof=how)
     return card
 
 
@@ -371,52 +447,50 @@ async def _transition(
 
 
 async def _swap(
-    session: AsyncSession, principal: Principal, old_number: str, new_number: str, *, action: CardAction,
-    old_states: tuple[CardState, ...], reason: str | None,
-) -> Card:  # fmt: skip
+    uow: UnitOfWork, command: ReissueCard, *, action: CardAction, old_states: tuple[CardState, ...], reason: str
+) -> Card:
     """A new card from stock takes the old one's place; the old is retired for good."""
-    staff = require_staff(principal, Permission.CARD_SERVICE)
-    actor = Actor(staff, Channel.COUNTER)
-    old = await _card(session, actor, old_number, "oldCardNumber")
-    _require_state(old, old_states, "oldCardNumber")
+    session = uow.session
+    actor = _counter(uow.principal)
+    old = await _card(session, actor, command.old_card_number, "old_card_number")
+    _require_state(old, old_states, "old_card_number")
     member = await session.get(Member, old.member_id, with_for_update=True)
     assert member is not None
-    new = await _stock_card_for(session, actor, member, new_number, "newCardNumber")
-    await _transition(session, old, actor, action, CardState.RETIRED, reason, replacedBy=str(new.number))
+    new = await _stock_card_for(session, actor, member, command.new_card_number, "new_card_number")
+    await _transition(session, old, actor, action, CardState.RETIRED, reason, replaced_by=str(new.number))
     old.replaced_by_number, new.replaces_number, new.pin_hash = new.number, old.number, old.pin_hash
     await _give(session, new, member, actor, action, replaces=str(old.number))
     await session.flush()
     return new
 
 
-async def reissue(session: AsyncSession, principal: Principal, *, old_card_number: str, new_card_number: str) -> Card:
+async def reissue(uow: UnitOfWork, command: ReissueCard) -> Card:
     """A lost card is replaced; points and history stay with the member [K4]."""
-    return await _swap(session, principal, old_card_number, new_card_number, action=CardAction.REISSUE,
-                       old_states=(CardState.LOST,), reason="LOST")  # fmt: skip
+    return await _swap(uow, command, action=CardAction.REISSUE, old_states=(CardState.LOST,), reason="LOST")
 
 
-async def replace(
-    session: AsyncSession, principal: Principal, *, old_card_number: str, new_card_number: str, reason: str
-) -> Card:
+async def replace(uow: UnitOfWork, command: ReplaceCard) -> Card:
     """A damaged card, or one of a former grade's type, is replaced [K4][K5]."""
-    why = ReplaceReason(reason)
+    why = ReplaceReason(command.reason)
     if why == ReplaceReason.GRADE_CHANGE:
-        old = await session.get(Card, int(old_card_number)) if str(old_card_number).isdigit() else None
+        session, number = uow.session, command.old_card_number
+        old = await session.get(Card, int(number)) if str(number).isdigit() else None
         member = await session.get(Member, old.member_id) if old and old.member_id else None
         if member is not None and old.card_type == await _grade_card_type(session, member):
-            raise DomainError(ErrorCode.INVALID_STATE, "The card already matches the member's grade.", "reason")
-    return await _swap(session, principal, old_card_number, new_card_number, action=CardAction.REPLACE,
-                       old_states=USABLE_STATES, reason=why.value)  # fmt: skip
+            raise DomainError(
+                CardErrorCode.CARD_ALREADY_OF_GRADE, "The card already matches the member's grade.", "reason"
+            )
+    return await _swap(uow, command, action=CardAction.REPLACE, old_states=USABLE_STATES, reason=why.value)
 
 
-async def cancel(session: AsyncSession, principal: Principal, *, card_number: str, reason: str) -> Card:
+async def cancel(uow: UnitOfWork, command: CancelCard) -> Card:
     """The card ends for good, e.g. after the member left the network [K4]."""
-    staff = require_staff(principal, Permission.CARD_SERVICE)
-    actor = Actor(staff, Channel.COUNTER)
+    session = uow.session
+    actor = _counter(uow.principal)
     check = Checker()
-    reason = check.text("reason", reason, length_max=note_length_max, required=True)
+    reason = check.text("reason", command.reason, length_max=note_length_max, required=True)
     check.raise_if_any()
-    card = await _card(session, actor, card_number)
+    card = await _card(session, actor, command.card_number)
     _require_state(card, USABLE_STATES)
     await _transition(session, card, actor, CardAction.CANCEL, CardState.CANCELLED, reason)
     return card
@@ -425,45 +499,33 @@ async def cancel(session: AsyncSession, principal: Principal, *, card_number: st
 # --- PINs --------------------------------------------------------------------------------------
 
 
-async def change_pin(
-    session: AsyncSession, principal: Principal, policy: CardPolicy, *, card_number: str, old_pin: str, new_pin: str
-) -> Card:
+async def change_pin(uow: UnitOfWork, command: ChangeCardPin) -> Card:
     """The member changes the PIN of their own card, proving the old one."""
-    member = require_member(principal)
-    actor = Actor(member, Channel.SELF_SERVICE)
+    session, policy = uow.session, uow.policy(CardPolicy)
+    actor = Actor(require_member(uow.principal), Channel.SELF_SERVICE)
     check = Checker()
-    new_pin = pin_rule(check, "newPin", new_pin)
+    new_pin = pin_rule(check, "new_pin", command.new_pin)
     check.raise_if_any()
-    card = await _card(session, actor, card_number)
+    card = await _card(session, actor, command.card_number)
     _require_state(card, (CardState.ACTIVE,))
-    await _check_pin(session, card, actor, policy, old_pin, "oldPin")
+    await _check_pin(session, card, actor, policy, command.old_pin, "old_pin")
     card.pin_hash = passwords.hash_secret(new_pin)
     await _transition(session, card, actor, CardAction.CHANGE_PIN, card.state)
     return card
 
 
-async def reset_pin(
-    session: AsyncSession,
-    principal: Principal,
-    policy: CardPolicy,
-    *,
-    card_number: str,
-    id_document_number: str,
-    new_pin: str,
-) -> Card:
+async def reset_pin(uow: UnitOfWork, command: ResetCardPin) -> Card:
     """Staff set a new PIN after checking the member's ID document; this also lifts a PIN lock."""
-    staff = require_staff(principal, Permission.CARD_SERVICE)
-    actor = Actor(staff, Channel.COUNTER)
+    session, policy = uow.session, uow.policy(CardPolicy)
+    actor = _counter(uow.principal)
     check = Checker()
-    new_pin = pin_rule(check, "newPin", new_pin)
-    check.text("idDocumentNumber", id_document_number, length_max=32, required=True)
+    new_pin = pin_rule(check, "new_pin", command.new_pin)
+    id_document_number = check.text("id_document_number", command.id_document_number, length_max=32, required=True)
     check.raise_if_any()
-    card = await _card(session, actor, card_number)
+    card = await _card(session, actor, command.card_number)
     _require_state(card, USABLE_STATES)
-    member = await session.get(Member, card.member_id)
-    customer = await session.get(Customer, member.customer_id)
-    if id_document_number.strip().upper() != customer.id_document_number.upper():
-        raise _fail_attempt(session, card, actor, policy, "ID document number", "idDocumentNumber")
+    if not await _shows_id_document(session, card, id_document_number):
+        raise _fail_attempt(session, card, actor, policy, "ID document number", "id_document_number")
     card.pin_hash = passwords.hash_secret(new_pin)
     card.failed_attempt_count, card.locked_until = 0, None
     await _transition(session, card, actor, CardAction.RESET_PIN, card.state)
@@ -473,11 +535,11 @@ async def reset_pin(
 async def verify_card(session: AsyncSession, policy: CardPolicy, *, card_number: str, pin: str) -> Problem | Member:
     """Card + PIN authentication (for partners and POS): a lost or locked card never passes."""
     check = Checker()
-    number = parse_card_number(check, "cardNumber", card_number)
+    number = parse_card_number(check, "card_number", card_number)
     check.raise_if_any()
     card = await session.get(Card, number, with_for_update=True)
     if card is None or card.state != CardState.ACTIVE:
-        return Problem(ErrorCode.INVALID_CREDENTIALS, "This card cannot be used.", "cardNumber")
+        return Problem(ErrorCode.INVALID_CREDENTIALS, "This card cannot be used.", "card_number")
     member = await session.get(Member, card.member_id)
     actor = Actor(MemberPrincipal(member.id, "", 0), Channel.SYSTEM)
     try:

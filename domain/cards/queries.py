@@ -23,7 +23,7 @@ from domain.cards.tables import (
 )
 from domain.errors import ErrorCode
 from domain.members.tables import Grade, Member
-from domain.organisation.service import branch_in_scope, subtree_branch_ids, visible
+from domain.organisation.service import branch_in_scope, in_scopes, subtree_branch_ids, visible
 from domain.organisation.tables import Branch
 from domain.paging import Page, PageRequest, fetch_page
 from domain.validation import Checker
@@ -59,14 +59,11 @@ async def list_cards(
 ) -> Page[Card]:
     actor = require_staff(principal, Permission.CARD_READ)
     check = Checker()
-    low = card_number(check, "numberFrom", number_from) if number_from else None
-    high = card_number(check, "numberTo", number_to) if number_to else None
+    low = card_number(check, "number_from", number_from) if number_from else None
+    high = card_number(check, "number_to", number_to) if number_to else None
     begin, finish = _day_range(check, operated_from, operated_to)
     check.raise_if_any()
-    query = sa.select(Card).where(Card.branch_id.in_(subtree_branch_ids(actor.branch_path)))
-    if branch_id is not None:
-        root = await session.get(Branch, branch_id)
-        query = query.where(Card.branch_id.in_(subtree_branch_ids(root.path if root else "-")))
+    query = sa.select(Card).where(await in_scopes(session, actor, Card.branch_id, branch_id))
     tests = [
         (low, Card.number.__ge__),
         (high, Card.number.__le__),
@@ -156,7 +153,7 @@ async def list_events(
 
 
 def _parse_number(check: Checker, value: str | None) -> int | None:
-    return card_number(check, "cardNumber", value) if value is not None else None
+    return card_number(check, "card_number", value) if value is not None else None
 
 
 async def list_applications(
@@ -204,7 +201,7 @@ async def stock_count(
     if (end - start).days > period_days_max:
         check.fail("to", ErrorCode.OUT_OF_RANGE, f"A period is at most {period_days_max} days.")
     check.raise_if_any()
-    branch = await branch_in_scope(session, actor, branch_id, "branchId")
+    branch = await branch_in_scope(session, actor, branch_id, "branch_id")
     branches = subtree_branch_ids(branch.path)
     received = (
         sa.select(CardBatch.card_type, sa.func.sum(CardBatch.card_count))

@@ -14,18 +14,24 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import clock
-from domain.access import Permission, Principal, StaffPrincipal, require_staff
-from domain.cards.common import Selection, parse_selection, receive_cards_max, shown, subtree_ids
+from domain.access import Permission, StaffPrincipal, require_staff
+from domain.cards.common import (
+    Selection,
+    offenders_looked_up_max,
+    parse_selection,
+    receive_cards_max,
+    shown,
+    subtree_ids,
+)
+from domain.cards.errors import CardErrorCode
 from domain.cards.tables import STOCK_STATES, Card, CardAction, CardBatch, CardState
 from domain.errors import DomainError, ErrorCode
 from domain.members.tables import Grade
 from domain.organisation.service import club_in_scope, staff_in_scope
 from domain.organisation.tables import Branch, StaffRole
 from domain.validation import Checker, name_length_max, note_length_max
-
-_NUMBERS_RANGE = "generate_series(CAST(:first AS bigint), CAST(:last AS bigint))"
-_NUMBERS_LIST = "unnest(CAST(:numbers AS bigint[]))"
+from domain.work.commands import ClubId, Command, StaffId
+from domain.work.unit import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -34,29 +40,68 @@ class StockResult:
     batch: CardBatch | None = None
 
 
-async def receive_batch(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    card_type: str,
-    valid_until: date,
-    number_from: str | None = None,
-    number_to: str | None = None,
-    numbers: list[str] | None = None,
-    source: str | None = None,
-) -> StockResult:
+@dataclass(frozen=True, kw_only=True)
+class SelectsCards(Command):
+    """Card numbers by an inclusive range or by a list (see `parse_selection`)."""
+
+    number_from: str | None = None
+    number_to: str | None = None
+    numbers: list[str] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiveCardBatch(SelectsCards):
+    card_type: str
+    valid_until: date
+    source: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssueCards(SelectsCards):
+    received_by: str
+    to_club_id: ClubId | None = None
+    to_staff_id: StaffId | None = None
+    place: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferCards(SelectsCards):
+    to_club_id: ClubId | None = None
+    to_staff_id: StaffId | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReturnCards(SelectsCards):
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoidCards(SelectsCards):
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetCardState(SelectsCards):
+    state: CardState
+    reason: str
+
+
+async def receive_batch(uow: UnitOfWork, command: ReceiveCardBatch) -> StockResult:
     """Cards from the card maker or HQ enter the receiving branch's stock as INITIAL [K1]."""
-    actor = require_staff(principal, Permission.CARD_STOCK)
+    actor = require_staff(uow.principal, Permission.CARD_STOCK)
     check = Checker()
-    selection = parse_selection(check, number_from, number_to, numbers, size_max=receive_cards_max)
-    source = check.text("source", source, length_max=name_length_max)
-    if valid_until <= clock.today():
-        check.fail("validUntil", ErrorCode.OUT_OF_RANGE, "validUntil must be after today.")
+    selection = parse_selection(check, command, size_max=receive_cards_max)
+    source = check.text("source", command.source, length_max=name_length_max)
+    if command.valid_until <= uow.today:
+        check.fail("valid_until", ErrorCode.OUT_OF_RANGE, "valid_until must be after today.")
     check.raise_if_any()
+    session = uow.session
     card_types = set((await session.scalars(sa.select(Grade.card_type))).all())
-    if card_type not in card_types:
-        raise DomainError(ErrorCode.NOT_FOUND, f"No card type {card_type}.", "cardType")
-    taken = (await session.scalars(sa.select(Card.number).where(selection.where(Card.number)).limit(1_000))).all()
+    if command.card_type not in card_types:
+        raise DomainError(ErrorCode.NOT_FOUND, f"No card type {command.card_type}.", "card_type")
+    taken_query = sa.select(Card.number).where(selection.where(Card.number)).limit(offenders_looked_up_max)
+    taken = (await session.scalars(taken_query)).all()
     if taken:
         raise DomainError(ErrorCode.DUPLICATE, f"Cards already in the system: {shown(sorted(taken))}.", "numbers")
     first, last = (
@@ -64,8 +109,8 @@ async def receive_batch(
     )
     batch = CardBatch(
         branch_id=actor.branch_id,
-        card_type=card_type,
-        valid_until=valid_until,
+        card_type=command.card_type,
+        valid_until=command.valid_until,
         card_count=selection.size,
         first_number=first,
         last_number=last,
@@ -74,22 +119,15 @@ async def receive_batch(
     )
     session.add(batch)
     await session.flush()
-    numbers_sql = _NUMBERS_RANGE if selection.first is not None else _NUMBERS_LIST
     await session.execute(
         sa.text(
             f"""INSERT INTO card (number, card_type, state, valid_until, batch_id, branch_id)
-                SELECT n, :card_type, 'INITIAL', :valid_until, :batch, :branch FROM {numbers_sql} AS n"""
+                SELECT n, :card_type, 'INITIAL', :valid_until, :batch, :branch FROM {selection.series_sql()} AS n"""
         ),
-        {
-            "first": selection.first,
-            "last": selection.last,
-            "numbers": list(selection.numbers),
-            "card_type": card_type,
-            "valid_until": valid_until,
-            "batch": batch.id,
-            "branch": actor.branch_id,
-        },
-    )
+        selection.parameters()
+        | {"card_type": command.card_type, "valid_until": command.valid_until, "batch": batch.id,
+           "branch": actor.branch_id},
+    )  # fmt: skip
     return StockResult(count=selection.size, batch=batch)
 
 
@@ -140,18 +178,11 @@ async def _move(
 ) -> StockResult:
     scope = await subtree_ids(session, actor)
     branches = [actor.branch_id] if move.own_branch_only else scope
-    selection_sql = (
-        "number BETWEEN CAST(:first AS bigint) AND CAST(:last AS bigint)"
-        if selection.first
-        else "number = ANY(CAST(:numbers AS bigint[]))"
-    )
     found, moved = (
         await session.execute(
-            sa.text(_MOVE_SQL.format(selection=selection_sql)),
-            {
-                "first": selection.first,
-                "last": selection.last,
-                "numbers": list(selection.numbers),
+            sa.text(_MOVE_SQL.format(selection=selection.sql("number"))),
+            selection.parameters()
+            | {
                 "states": [s.value for s in move.states],
                 "branches": branches,
                 "scope": scope,
@@ -172,7 +203,7 @@ async def _move(
         raise DomainError(ErrorCode.NOT_FOUND, f"No such cards in your scope: {missing}.", "numbers")
     if moved != found:
         refused = await _ineligible(session, selection, move.states, branches)
-        raise DomainError(ErrorCode.INVALID_STATE, f"Cards that cannot be {_verb(move)}: {refused}.", "numbers")
+        raise DomainError(CardErrorCode.CARDS_NOT_MOVABLE, f"Cards that cannot be {_verb(move)}: {refused}.", "numbers")
     return StockResult(count=moved)
 
 
@@ -183,11 +214,10 @@ def _verb(move: Move) -> str:
 
 
 async def _missing(session: AsyncSession, selection: Selection, scope: list[int]) -> list[int]:
-    numbers = _NUMBERS_RANGE if selection.first is not None else _NUMBERS_LIST
     held = "SELECT 1 FROM card WHERE number = n AND branch_id = ANY(CAST(:scope AS bigint[]))"
-    query = f"SELECT n FROM {numbers} AS n WHERE NOT EXISTS ({held}) ORDER BY n LIMIT 100"
-    params = {"first": selection.first, "last": selection.last, "numbers": list(selection.numbers), "scope": scope}
-    return list((await session.execute(sa.text(query), params)).scalars())
+    query = f"SELECT n FROM {selection.series_sql()} AS n WHERE NOT EXISTS ({held}) ORDER BY n LIMIT :limit"
+    parameters = selection.parameters() | {"scope": scope, "limit": offenders_looked_up_max}
+    return list((await session.execute(sa.text(query), parameters)).scalars())
 
 
 async def _ineligible(session: AsyncSession, selection: Selection, states: tuple, branches: list[int]) -> str:
@@ -196,7 +226,7 @@ async def _ineligible(session: AsyncSession, selection: Selection, states: tuple
         .where(selection.where(Card.number))
         .where(sa.or_(Card.state.not_in(states), Card.branch_id.not_in(branches)))
         .order_by(Card.number)
-        .limit(100)
+        .limit(offenders_looked_up_max)
     )
     rows = (await session.execute(query)).all()
     return shown([n for n, _ in rows]) + f" (e.g. {rows[0][0]} is {rows[0][1]} or held elsewhere)" if rows else "none"
@@ -207,99 +237,66 @@ async def _holder(
 ) -> tuple[int, dict[str, Any]]:
     """The branch and description of the club or customer manager that receives cards."""
     if (club_id is None) == (staff_id is None):
-        raise DomainError(ErrorCode.REQUIRED, "Give either a club or a customer manager.", "toClubId")
+        raise DomainError(ErrorCode.REQUIRED, "Give either a club or a customer manager.", "to_club_id")
     if club_id is not None:
-        club = await club_in_scope(session, actor, club_id, "toClubId")
+        club = await club_in_scope(session, actor, club_id, "to_club_id")
         return club.branch_id, {"club": club.code}
-    manager = await staff_in_scope(session, actor, staff_id, "toStaffId", role=StaffRole.CUSTOMER_MANAGER)
-    return manager.branch_id, {"customerManager": manager.username}
+    manager = await staff_in_scope(session, actor, staff_id, "to_staff_id", role=StaffRole.CUSTOMER_MANAGER)
+    return manager.branch_id, {"customer_manager": manager.username}
 
 
-def _check(number_from: Any, number_to: Any, numbers: Any, reason: Any, *, reason_required: bool = False):
+def _check(command: SelectsCards, reason: Any, *, reason_required: bool = False):
     check = Checker()
-    selection = parse_selection(check, number_from, number_to, numbers)
+    selection = parse_selection(check, command)
     reason = check.text("reason", reason, length_max=note_length_max, required=reason_required)
     return check, selection, reason
 
 
-async def issue_cards(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    to_club_id: int | None = None,
-    to_staff_id: int | None = None,
-    received_by: str,
-    place: str | None = None,
-    number_from: str | None = None,
-    number_to: str | None = None,
-    numbers: list[str] | None = None,
-) -> StockResult:
+async def issue_cards(uow: UnitOfWork, command: IssueCards) -> StockResult:
     """Cards the actor's branch holds go to a club or customer manager at or below it [K2]."""
-    actor = require_staff(principal, Permission.CARD_STOCK)
-    check, selection, _ = _check(number_from, number_to, numbers, None)
-    received_by = check.text("receivedBy", received_by, length_max=name_length_max, required=True)
-    place = check.text("place", place)
+    actor = require_staff(uow.principal, Permission.CARD_STOCK)
+    check, selection, _ = _check(command, None)
+    received_by = check.text("received_by", command.received_by, length_max=name_length_max, required=True)
+    place = check.text("place", command.place)
     check.raise_if_any()
-    branch_id, holder = await _holder(session, actor, to_club_id, to_staff_id)
-    move = Move(CardAction.ISSUE, STOCK_STATES, True, CardState.ISSUED, branch_id, True, to_club_id, to_staff_id)
-    return await _move(session, actor, selection, move, None, holder | {"receivedBy": received_by, "place": place})
+    branch_id, holder = await _holder(uow.session, actor, command.to_club_id, command.to_staff_id)
+    move = Move(CardAction.ISSUE, STOCK_STATES, True, CardState.ISSUED, branch_id, True, command.to_club_id,
+                command.to_staff_id)  # fmt: skip
+    return await _move(uow.session, actor, selection, move, None, holder | {"received_by": received_by, "place": place})
 
 
-async def transfer_cards(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    to_club_id: int | None = None,
-    to_staff_id: int | None = None,
-    reason: str | None = None,
-    number_from: str | None = None,
-    number_to: str | None = None,
-    numbers: list[str] | None = None,
-) -> StockResult:
+async def transfer_cards(uow: UnitOfWork, command: TransferCards) -> StockResult:
     """Issued cards move between clubs and customer managers inside the actor's subtree [K3]."""
-    actor = require_staff(principal, Permission.CARD_STOCK)
-    check, selection, reason = _check(number_from, number_to, numbers, reason)
+    actor = require_staff(uow.principal, Permission.CARD_STOCK)
+    check, selection, reason = _check(command, command.reason)
     check.raise_if_any()
-    branch_id, holder = await _holder(session, actor, to_club_id, to_staff_id)
-    move = Move(CardAction.TRANSFER, (CardState.ISSUED,), False, None, branch_id, True, to_club_id, to_staff_id)
-    return await _move(session, actor, selection, move, reason, holder)
+    branch_id, holder = await _holder(uow.session, actor, command.to_club_id, command.to_staff_id)
+    move = Move(CardAction.TRANSFER, (CardState.ISSUED,), False, None, branch_id, True, command.to_club_id,
+                command.to_staff_id)  # fmt: skip
+    return await _move(uow.session, actor, selection, move, reason, holder)
 
 
-async def return_cards(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    reason: str | None = None,
-    number_from: str | None = None,
-    number_to: str | None = None,
-    numbers: list[str] | None = None,
-) -> StockResult:
+async def return_cards(uow: UnitOfWork, command: ReturnCards) -> StockResult:
     """Whole, unused cards the actor's branch holds go back to its parent branch [K3]."""
-    actor = require_staff(principal, Permission.CARD_STOCK)
-    check, selection, reason = _check(number_from, number_to, numbers, reason)
+    actor = require_staff(uow.principal, Permission.CARD_STOCK)
+    check, selection, reason = _check(command, command.reason)
     check.raise_if_any()
-    branch = await session.get(Branch, actor.branch_id)
+    branch = await uow.session.get(Branch, actor.branch_id)
     if branch is None or branch.parent_id is None:
-        raise DomainError(ErrorCode.INVALID_STATE, "Headquarters has no parent branch to return cards to.", "numbers")
+        raise DomainError(
+            CardErrorCode.NO_PARENT_BRANCH, "Headquarters has no parent branch to return cards to.", "numbers"
+        )
     move = Move(CardAction.RETURN, STOCK_STATES, True, CardState.RETURNED, branch.parent_id, True)
-    return await _move(session, actor, selection, move, reason, {})
+    return await _move(uow.session, actor, selection, move, reason, {})
 
 
-async def void_cards(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    reason: str,
-    number_from: str | None = None,
-    number_to: str | None = None,
-    numbers: list[str] | None = None,
-) -> StockResult:
+async def void_cards(uow: UnitOfWork, command: VoidCards) -> StockResult:
     """Damaged stock cards are voided for good [K3]."""
-    actor = require_staff(principal, Permission.CARD_STOCK)
-    check, selection, reason = _check(number_from, number_to, numbers, reason, reason_required=True)
+    actor = require_staff(uow.principal, Permission.CARD_STOCK)
+    check, selection, reason = _check(command, command.reason, reason_required=True)
     check.raise_if_any()
     move = Move(CardAction.VOID, STOCK_STATES, False, CardState.VOID)
-    return await _move(session, actor, selection, move, reason, {})
+    return await _move(uow.session, actor, selection, move, reason, {})
 
 
 # Corrections among stock states; a member's card changes only through its own operations.
@@ -310,22 +307,13 @@ _SETTABLE = {
 }
 
 
-async def set_card_state(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    state: str,
-    reason: str,
-    number_from: str | None = None,
-    number_to: str | None = None,
-    numbers: list[str] | None = None,
-) -> StockResult:
+async def set_card_state(uow: UnitOfWork, command: SetCardState) -> StockResult:
     """Correct the stock state of one card or a range, with a reason [K3]."""
-    actor = require_staff(principal, Permission.CARD_STOCK)
-    check, selection, reason = _check(number_from, number_to, numbers, reason, reason_required=True)
-    target = CardState(state)
+    actor = require_staff(uow.principal, Permission.CARD_STOCK)
+    check, selection, reason = _check(command, command.reason, reason_required=True)
+    target = CardState(command.state)
     if target not in _SETTABLE:
         check.fail("state", ErrorCode.INVALID, "Only INITIAL, RETURNED or VOID can be set directly.")
     check.raise_if_any()
     move = Move(CardAction.SET_STATE, _SETTABLE[target], False, target, set_holders=target != CardState.VOID)
-    return await _move(session, actor, selection, move, reason, {})
+    return await _move(uow.session, actor, selection, move, reason, {})

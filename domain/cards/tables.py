@@ -30,6 +30,7 @@ STOCK_STATES = (CardState.INITIAL, CardState.ISSUED, CardState.RETURNED)
 
 
 USABLE_STATES = (CardState.ACTIVE, CardState.LOST)
+ENDED_STATES = (CardState.RETIRED, CardState.CANCELLED, CardState.VOID)
 
 
 class CardAction(StrEnum):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import clock
 from domain.access import (
     MemberPrincipal,
     Permission,
@@ -17,6 +17,7 @@ from domain.access import (
     may_read_branch_scoped,
     require_staff,
 )
+from domain.customers.errors import CustomerErrorCode
 from domain.customers.tables import (
     Account,
     CreditLevel,
@@ -31,10 +32,10 @@ from domain.errors import DomainError, ErrorCode
 from domain.members.tables import Member
 from domain.organisation.service import (
     branch_in_scope,
+    in_scopes,
     locked_in_scope,
     readable,
     staff_in_scope,
-    subtree_branch_ids,
     visible,
 )
 from domain.organisation.tables import Branch
@@ -48,7 +49,8 @@ from domain.validation import (
     search_terms,
     text_length_max,
 )
-from domain.work.commands import BranchId
+from domain.work.commands import UNCHANGED, BranchId, Command, CustomerId, StaffId, changes
+from domain.work.unit import UnitOfWork
 
 subscriber_numbers_per_account_max = 20
 
@@ -66,7 +68,58 @@ PERSONAL_FIELDS = (
 STAFF_FIELDS = (*PERSONAL_FIELDS, "region", "industry", "customer_manager_id")
 
 
-def check_customer_fields(check: Checker, fields: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class CreateCustomer(Command):
+    branch_id: BranchId
+    kind: CustomerKind
+    name: str
+    id_document_type: IdDocumentType
+    id_document_number: str
+    gender: Gender | None = None
+    birth_date: date | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+    region: str | None = None
+    industry: str | None = None
+    customer_manager_id: StaffId | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateCustomer(Command):
+    """Only the fields given change; None clears an optional one."""
+
+    id: CustomerId
+    name: str | None = UNCHANGED
+    id_document_type: IdDocumentType | None = UNCHANGED
+    id_document_number: str | None = UNCHANGED
+    gender: Gender | None = UNCHANGED
+    birth_date: date | None = UNCHANGED
+    phone: str | None = UNCHANGED
+    email: str | None = UNCHANGED
+    address: str | None = UNCHANGED
+    region: str | None = UNCHANGED
+    industry: str | None = UNCHANGED
+    customer_manager_id: StaffId | None = UNCHANGED
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetCreditLevel(Command):
+    customer_id: CustomerId
+    level: CreditLevel
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateAccount(Command):
+    customer_id: CustomerId
+    account_number: str
+    credit_limit_fen: int = 0
+    opened_on: date | None = None  # today
+    subscriber_numbers: list[str] = field(default_factory=list)
+
+
+def check_customer_fields(check: Checker, fields: dict[str, Any], today: date) -> dict[str, Any]:
     """Validate the customer fields present in `fields`; absent ones are left alone."""
     clean: dict[str, Any] = {}
     texts = {  # field: (required, length_max)
@@ -76,20 +129,20 @@ def check_customer_fields(check: Checker, fields: dict[str, Any]) -> dict[str, A
         "region": (False, name_length_max),
         "industry": (False, name_length_max),
     }
-    for field, (required, length_max) in texts.items():
-        if field in fields:
-            clean[field] = check.text(field, fields[field], length_max=length_max, required=required)
-    for field, enum in {"id_document_type": IdDocumentType, "gender": Gender}.items():
-        if field in fields:
-            if fields[field] is None and field == "id_document_type":
-                check.fail(field, ErrorCode.REQUIRED, f"{field} is required.")
-            clean[field] = None if fields[field] is None else enum(fields[field])
+    for name, (required, length_max) in texts.items():
+        if name in fields:
+            clean[name] = check.text(name, fields[name], length_max=length_max, required=required)
+    for name, enum in {"id_document_type": IdDocumentType, "gender": Gender}.items():
+        if name in fields:
+            if fields[name] is None and name == "id_document_type":
+                check.fail(name, ErrorCode.REQUIRED, f"{name} is required.")
+            clean[name] = None if fields[name] is None else enum(fields[name])
     if "phone" in fields:
         clean["phone"] = check.phone("phone", fields["phone"])
     if "email" in fields:
         clean["email"] = check.email("email", fields["email"])
     if "birth_date" in fields:
-        clean["birth_date"] = check.past_date("birth_date", fields["birth_date"], clock.today())
+        clean["birth_date"] = check.past_date("birth_date", fields["birth_date"], today)
     if "customer_manager_id" in fields:
         clean["customer_manager_id"] = fields["customer_manager_id"]
     return clean
@@ -102,48 +155,48 @@ async def _check_document_free(session: AsyncSession, customer: Customer) -> Non
         Customer.id != customer.id if customer.id is not None else sa.true(),
     )
     if await session.scalar(query) is not None:
-        raise DomainError(ErrorCode.DUPLICATE, "Another customer has this ID document.", "idDocumentNumber")
+        raise DomainError(ErrorCode.DUPLICATE, "Another customer has this ID document.", "id_document_number")
 
 
-async def create_customer(
-    session: AsyncSession, principal: Principal, *, branch_id: int | None, kind: str, **fields: Any
-) -> Customer:
-    actor = require_staff(principal, Permission.CUSTOMER_WRITE)
+async def check_manager(session: AsyncSession, actor: StaffPrincipal, staff_id: int | None) -> None:
+    """A customer manager, when one is named, is active staff inside the actor's subtree."""
+    if staff_id is not None:
+        await staff_in_scope(session, actor, staff_id, "customer_manager_id")
+
+
+async def create_customer(uow: UnitOfWork, command: CreateCustomer) -> Customer:
+    actor = require_staff(uow.principal, Permission.CUSTOMER_WRITE)
     check = Checker()
-    clean = check_customer_fields(check, fields)
-    for required in ("name", "id_document_type", "id_document_number"):
-        if required not in fields:
-            check.fail(required, ErrorCode.REQUIRED, f"{required} is required.")
+    clean = check_customer_fields(check, changes(command, *STAFF_FIELDS), uow.today)
     check.raise_if_any()
-    branch = await branch_in_scope(session, actor, branch_id, "branchId")
-    if clean.get("customer_manager_id") is not None:
-        await staff_in_scope(session, actor, clean["customer_manager_id"], "customerManagerId")
-    customer = Customer(branch_id=branch.id, kind=CustomerKind(kind), **clean)
+    session = uow.session
+    branch = await branch_in_scope(session, actor, command.branch_id, "branch_id")
+    await check_manager(session, actor, command.customer_manager_id)
+    customer = Customer(branch_id=branch.id, kind=CustomerKind(command.kind), **clean)
     await _check_document_free(session, customer)
     session.add(customer)
     await session.flush()
     return customer
 
 
-async def update_customer(session: AsyncSession, principal: Principal, *, id: int | None, **fields: Any) -> Customer:
-    actor = require_staff(principal, Permission.CUSTOMER_WRITE)
+async def update_customer(uow: UnitOfWork, command: UpdateCustomer) -> Customer:
+    actor = require_staff(uow.principal, Permission.CUSTOMER_WRITE)
     check = Checker()
-    clean = check_customer_fields(check, fields)
+    clean = check_customer_fields(check, changes(command, *STAFF_FIELDS), uow.today)
     check.raise_if_any()
-    customer = await customer_in_scope(session, actor, id, "id")
-    if clean.get("customer_manager_id") is not None:
-        await staff_in_scope(session, actor, clean["customer_manager_id"], "customerManagerId")
-    await apply_customer_changes(session, customer, clean)
+    customer = await customer_in_scope(uow.session, actor, command.id, "id")
+    await check_manager(uow.session, actor, clean.get("customer_manager_id"))
+    await apply_customer_changes(uow, customer, clean)
     return customer
 
 
-async def apply_customer_changes(session: AsyncSession, customer: Customer, clean: dict[str, Any]) -> None:
-    for field, value in clean.items():
-        setattr(customer, field, value)
+async def apply_customer_changes(uow: UnitOfWork, customer: Customer, clean: dict[str, Any]) -> None:
+    for name, value in clean.items():
+        setattr(customer, name, value)
     if "id_document_type" in clean or "id_document_number" in clean:
-        await _check_document_free(session, customer)
-    customer.updated_at = clock.now()
-    await session.flush()
+        await _check_document_free(uow.session, customer)
+    customer.updated_at = uow.now
+    await uow.session.flush()
 
 
 async def customer_in_scope(
@@ -152,17 +205,19 @@ async def customer_in_scope(
     return await locked_in_scope(session, actor, Customer, customer_id, field, "customer", lock=lock)
 
 
-async def set_credit_level(
-    session: AsyncSession, principal: Principal, *, customer_id: int | None, level: str, reason: str
-) -> Customer:
-    actor = require_staff(principal, Permission.CREDIT_LEVEL_SET)
+async def set_credit_level(uow: UnitOfWork, command: SetCreditLevel) -> Customer:
+    """The new level, with the change and its reason kept in the customer's credit history."""
+    actor = require_staff(uow.principal, Permission.CREDIT_LEVEL_SET)
     check = Checker()
-    reason = check.text("reason", reason, length_max=note_length_max, required=True)
+    reason = check.text("reason", command.reason, length_max=note_length_max, required=True)
     check.raise_if_any()
-    customer = await customer_in_scope(session, actor, customer_id, "customerId", lock=True)
-    new_level = CreditLevel(level)
+    session = uow.session
+    customer = await customer_in_scope(session, actor, command.customer_id, "customer_id", lock=True)
+    new_level = CreditLevel(command.level)
     if customer.credit_level == new_level:
-        raise DomainError(ErrorCode.INVALID_STATE, f"The credit level is {new_level} already.", "level")
+        raise DomainError(
+            CustomerErrorCode.CREDIT_LEVEL_UNCHANGED, f"The credit level is {new_level} already.", "level"
+        )
     session.add(
         CreditLevelChange(
             customer_id=customer.id,
@@ -173,44 +228,47 @@ async def set_credit_level(
         )
     )
     customer.credit_level = new_level
-    customer.updated_at = clock.now()
+    customer.updated_at = uow.now
     await session.flush()
     return customer
 
 
-async def create_account(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    customer_id: int | None,
-    account_number: str,
-    credit_limit_fen: int,
-    opened_on: date | None,
-    subscriber_numbers: list[str],
-) -> Account:
-    actor = require_staff(principal, Permission.CUSTOMER_WRITE)
-    check = Checker()
-    account_number = check.number("accountNumber", account_number)
-    check.integer("creditLimitFen", credit_limit_fen, minimum=0, maximum=money_fen_max)
-    if len(subscriber_numbers) > subscriber_numbers_per_account_max:
-        check.fail("subscriberNumbers", ErrorCode.OUT_OF_RANGE, "Too many subscriber numbers for one account.")
-    numbers = [check.number("subscriberNumbers", n) for n in subscriber_numbers[:subscriber_numbers_per_account_max]]
+def _check_account(check: Checker, command: CreateAccount) -> tuple[str | None, list[str | None]]:
+    """(account number, subscriber numbers) of a new account, checked."""
+    account_number = check.number("account_number", command.account_number)
+    check.integer("credit_limit_fen", command.credit_limit_fen, minimum=0, maximum=money_fen_max)
+    given = command.subscriber_numbers
+    if len(given) > subscriber_numbers_per_account_max:
+        check.fail("subscriber_numbers", ErrorCode.OUT_OF_RANGE, "Too many subscriber numbers for one account.")
+    numbers = [check.number("subscriber_numbers", n) for n in given[:subscriber_numbers_per_account_max]]
     if len(set(numbers)) != len(numbers):
-        check.fail("subscriberNumbers", ErrorCode.DUPLICATE, "A subscriber number is listed twice.")
+        check.fail("subscriber_numbers", ErrorCode.DUPLICATE, "A subscriber number is listed twice.")
+    return account_number, numbers
+
+
+async def create_account(uow: UnitOfWork, command: CreateAccount) -> Account:
+    """A billing account with its subscriber numbers, each billed to it from its opening day."""
+    actor = require_staff(uow.principal, Permission.CUSTOMER_WRITE)
+    check = Checker()
+    account_number, numbers = _check_account(check, command)
     check.raise_if_any()
-    customer = await customer_in_scope(session, actor, customer_id, "customerId")
+    session = uow.session
+    customer = await customer_in_scope(session, actor, command.customer_id, "customer_id")
     if await session.scalar(sa.select(Account.id).where(Account.account_number == account_number)) is not None:
-        raise DomainError(ErrorCode.DUPLICATE, f"Account {account_number} exists already.", "accountNumber")
+        raise DomainError(ErrorCode.DUPLICATE, f"Account {account_number} exists already.", "account_number")
     taken = (
         await session.scalars(sa.select(SubscriberNumber.number).where(SubscriberNumber.number.in_(numbers)))
     ).all()
     if taken:
         raise DomainError(
-            ErrorCode.DUPLICATE, f"Subscriber numbers in use: {', '.join(sorted(taken))}.", "subscriberNumbers"
+            ErrorCode.DUPLICATE, f"Subscriber numbers in use: {', '.join(sorted(taken))}.", "subscriber_numbers"
         )
-    opened_on = opened_on or clock.today()
+    opened_on = command.opened_on or uow.today
     account = Account(
-        customer_id=customer.id, account_number=account_number, credit_limit_fen=credit_limit_fen, opened_on=opened_on
+        customer_id=customer.id,
+        account_number=account_number,
+        credit_limit_fen=command.credit_limit_fen,
+        opened_on=opened_on,
     )
     session.add(account)
     await session.flush()
@@ -236,10 +294,7 @@ async def list_customers(
     search: str | None = None,
 ) -> Page[Customer]:
     actor = require_staff(principal, Permission.CUSTOMER_READ)
-    query = sa.select(Customer).where(Customer.branch_id.in_(subtree_branch_ids(actor.branch_path)))
-    if branch_id is not None:
-        root = await session.get(Branch, branch_id)
-        query = query.where(Customer.branch_id.in_(subtree_branch_ids(root.path if root else "-")))
+    query = sa.select(Customer).where(await in_scopes(session, actor, Customer.branch_id, branch_id))
     if credit_level is not None:
         query = query.where(Customer.credit_level == CreditLevel(credit_level))
     if kind is not None:
@@ -310,6 +365,8 @@ async def subscriber_numbers_by_account(session: AsyncSession, account_ids: list
     return [grouped[i] for i in account_ids]
 
 
-async def credit_history(session: AsyncSession, customer_id: int) -> list[CreditLevelChange]:
+async def credit_history(session: AsyncSession, principal: Principal, customer_id: int) -> list[CreditLevelChange]:
+    """Every change of the customer's credit level, newest first: for staff who read customers."""
+    require_staff(principal, Permission.CUSTOMER_READ)
     query = sa.select(CreditLevelChange).where(CreditLevelChange.customer_id == customer_id)
     return list((await session.scalars(query.order_by(CreditLevelChange.id.desc()).limit(100))).all())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import clock, passwords
+from domain import passwords
 from domain.access import (
     MemberPrincipal,
     Permission,
@@ -19,16 +20,24 @@ from domain.access import (
     require_member,
     require_staff,
 )
-from domain.customers.service import PERSONAL_FIELDS, apply_customer_changes, check_customer_fields, customer_in_scope
-from domain.customers.tables import Customer, SubscriberNumber
+from domain.customers.service import (
+    PERSONAL_FIELDS,
+    apply_customer_changes,
+    check_customer_fields,
+    check_manager,
+    customer_in_scope,
+)
+from domain.customers.tables import Customer, Gender, IdDocumentType, SubscriberNumber
 from domain.errors import DomainError, ErrorCode
+from domain.members.errors import MemberErrorCode
 from domain.members.tables import Grade, Member, MemberStatus, member_number_sequence
-from domain.organisation.service import club_in_scope, locked_in_scope, staff_in_scope, subtree_branch_ids, visible
+from domain.organisation.service import club_in_scope, in_scopes, locked_in_scope, visible
 from domain.organisation.tables import Branch
 from domain.paging import Page, PageRequest, fetch_page
 from domain.points.tables import PointsBalance
 from domain.validation import Checker, list_length_max, name_length_max, note_length_max, search_terms
-from domain.work.commands import BranchId, ClubId
+from domain.work.commands import UNCHANGED, BranchId, ClubId, Command, CustomerId, MemberId, StaffId, changes
+from domain.work.unit import UnitOfWork
 
 membership_years_default = 1
 membership_years_max = 10
@@ -40,21 +49,72 @@ class RelationKind(StrEnum):
     OTHER = "OTHER"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Relation:
+    """Someone the member is related to, as the member or staff give it."""
+
+    kind: RelationKind
+    name: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateMember(Command):
+    customer_id: CustomerId
+    club_id: ClubId
+    grade_code: str
+    joined_on: date | None = None  # today
+    valid_until: date | None = None  # the day before the first anniversary
+    customer_manager_id: StaffId | None = None
+    password: str | None = None  # none: the member cannot log in yet
+    interests: list[str] | None = None
+    relations: list[Relation] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateMember(Command):
+    """Only the fields given change. A null validity is the default one; grades change through reviews."""
+
+    id: MemberId
+    club_id: ClubId | None = UNCHANGED
+    status: MemberStatus | None = UNCHANGED
+    valid_until: date | None = UNCHANGED
+    customer_manager_id: StaffId | None = UNCHANGED
+    interests: list[str] | None = UNCHANGED
+    relations: list[Relation] | None = UNCHANGED
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateMyProfile(Command):
+    """What a member may change about themselves: never number, grade or card."""
+
+    name: str | None = UNCHANGED
+    id_document_type: IdDocumentType | None = UNCHANGED
+    id_document_number: str | None = UNCHANGED
+    gender: Gender | None = UNCHANGED
+    birth_date: date | None = UNCHANGED
+    phone: str | None = UNCHANGED
+    email: str | None = UNCHANGED
+    address: str | None = UNCHANGED
+    interests: list[str] | None = UNCHANGED
+    relations: list[Relation] | None = UNCHANGED
+
+
 def check_profile(check: Checker, fields: dict[str, Any]) -> dict[str, Any]:
-    """Interests and relations: the member's personal profile."""
+    """Interests and relations, those present in `fields`: the member's personal profile."""
     clean: dict[str, Any] = {}
     if "interests" in fields:
         clean["interests"] = check.texts("interests", fields["interests"] or [], length_max=name_length_max)
     if "relations" in fields:
-        relations = fields["relations"] or []
+        relations: list[Relation] = fields["relations"] or []
         if len(relations) > list_length_max:
             check.fail("relations", ErrorCode.OUT_OF_RANGE, f"relations holds at most {list_length_max} items.")
             relations = []
         clean["relations"] = [
             {
-                "kind": RelationKind(r["kind"]).value,
-                "name": check.text("relations.name", r.get("name"), length_max=name_length_max, required=True),
-                "note": check.text("relations.note", r.get("note"), length_max=note_length_max),
+                "kind": RelationKind(r.kind).value,
+                "name": check.text("relations.name", r.name, length_max=name_length_max, required=True),
+                "note": check.text("relations.note", r.note, length_max=note_length_max),
             }
             for r in relations
         ]
@@ -64,7 +124,7 @@ def check_profile(check: Checker, fields: dict[str, Any]) -> dict[str, Any]:
 async def _grade(session: AsyncSession, code: str | None) -> Grade:
     grade = await session.get(Grade, code) if code else None
     if grade is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such grade.", "gradeCode")
+        raise DomainError(ErrorCode.NOT_FOUND, "No such grade.", "grade_code")
     return grade
 
 
@@ -72,41 +132,34 @@ def _check_validity(check: Checker, joined_on: date, valid_until: date | None) -
     if valid_until is None:
         return joined_on.replace(year=joined_on.year + membership_years_default) - timedelta(days=1)
     if not joined_on <= valid_until <= joined_on + timedelta(days=366 * membership_years_max):
-        check.fail("validUntil", ErrorCode.OUT_OF_RANGE, f"validUntil must be within {membership_years_max} years.")
+        check.fail("valid_until", ErrorCode.OUT_OF_RANGE, f"valid_until must be within {membership_years_max} years.")
     return valid_until
 
 
-async def create_member(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    customer_id: int | None,
-    club_id: int | None,
-    grade_code: str,
-    joined_on: date | None = None,
-    valid_until: date | None = None,
-    customer_manager_id: int | None = None,
-    password: str | None = None,
-    **profile: Any,
-) -> Member:
+def _check_joining(check: Checker, command: CreateMember, today: date) -> tuple[dict[str, Any], date, date]:
+    """(profile, joined on, valid until) of a new member, checked."""
+    profile = check_profile(check, changes(command, "interests", "relations"))
+    if command.password is not None:
+        check.password("password", command.password)
+    joined_on = command.joined_on or today
+    if joined_on > today + timedelta(days=366) or joined_on.year < 1990:
+        check.fail("joined_on", ErrorCode.OUT_OF_RANGE, "joined_on is too far from today.")
+    return profile, joined_on, _check_validity(check, joined_on, command.valid_until)
+
+
+async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
     """The club sets the member number and grade; the member never does."""
-    actor = require_staff(principal, Permission.MEMBER_WRITE)
+    actor = require_staff(uow.principal, Permission.MEMBER_WRITE)
     check = Checker()
-    clean = check_profile(check, profile)
-    if password is not None:
-        check.password("password", password)
-    joined_on = joined_on or clock.today()
-    if joined_on > clock.today() + timedelta(days=366) or joined_on.year < 1990:
-        check.fail("joinedOn", ErrorCode.OUT_OF_RANGE, "joinedOn is too far from today.")
-    valid_until = _check_validity(check, joined_on, valid_until)
+    profile, joined_on, valid_until = _check_joining(check, command, uow.today)
     check.raise_if_any()
-    customer = await customer_in_scope(session, actor, customer_id, "customerId", lock=True)
-    club = await club_in_scope(session, actor, club_id, "clubId")
-    grade = await _grade(session, grade_code)
-    if customer_manager_id is not None:
-        await staff_in_scope(session, actor, customer_manager_id, "customerManagerId")
+    session = uow.session
+    customer = await customer_in_scope(session, actor, command.customer_id, "customer_id", lock=True)
+    club = await club_in_scope(session, actor, command.club_id, "club_id")
+    grade = await _grade(session, command.grade_code)
+    await check_manager(session, actor, command.customer_manager_id)
     if await session.scalar(sa.select(Member.id).where(Member.customer_id == customer.id)) is not None:
-        raise DomainError(ErrorCode.DUPLICATE, "This customer is a member already.", "customerId")
+        raise DomainError(MemberErrorCode.CUSTOMER_ALREADY_MEMBER, "This customer is a member already.", "customer_id")
     number = await session.scalar(sa.select(member_number_sequence.next_value()))
     member = Member(
         member_number=str(number),
@@ -116,9 +169,9 @@ async def create_member(
         grade_code=grade.code,
         joined_on=joined_on,
         valid_until=valid_until,
-        customer_manager_id=customer_manager_id,
-        password_hash=passwords.hash_secret(password) if password else None,
-        **clean,
+        customer_manager_id=command.customer_manager_id,
+        password_hash=passwords.hash_secret(command.password) if command.password else None,
+        **profile,
     )
     session.add(member)
     await session.flush()
@@ -126,48 +179,51 @@ async def create_member(
     return member
 
 
-async def update_member(session: AsyncSession, principal: Principal, *, id: int | None, **fields: Any) -> Member:
+async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
     """Staff maintenance: club, status, validity, manager, profile. Grades change through reviews."""
-    actor = require_staff(principal, Permission.MEMBER_WRITE)
+    actor = require_staff(uow.principal, Permission.MEMBER_WRITE)
+    session = uow.session
     check = Checker()
-    clean = check_profile(check, fields)
-    member = await member_in_scope(session, actor, id, "id")
-    if "valid_until" in fields:
-        clean["valid_until"] = _check_validity(check, member.joined_on, fields["valid_until"])
-    if "status" in fields:
-        clean["status"] = MemberStatus(fields["status"])
+    clean = check_profile(check, changes(command, "interests", "relations"))
+    member = await member_in_scope(session, actor, command.id, "id")
+    if command.valid_until is not UNCHANGED:
+        clean["valid_until"] = _check_validity(check, member.joined_on, command.valid_until)
+    if command.status is None:
+        check.fail("status", ErrorCode.REQUIRED, "status is required.")
+    elif command.status is not UNCHANGED:
+        clean["status"] = MemberStatus(command.status)
     check.raise_if_any()
-    if "club_id" in fields:
-        club = await club_in_scope(session, actor, fields["club_id"], "clubId")
+    if command.club_id is not UNCHANGED:
+        club = await club_in_scope(session, actor, command.club_id, "club_id")
         clean["club_id"], clean["branch_id"] = club.id, club.branch_id
-    if "customer_manager_id" in fields:
-        if fields["customer_manager_id"] is not None:
-            await staff_in_scope(session, actor, fields["customer_manager_id"], "customerManagerId")
-        clean["customer_manager_id"] = fields["customer_manager_id"]
+    if command.customer_manager_id is not UNCHANGED:
+        await check_manager(session, actor, command.customer_manager_id)
+        clean["customer_manager_id"] = command.customer_manager_id
     if member.status == MemberStatus.ENDED and clean:
-        raise DomainError(ErrorCode.INVALID_STATE, "This membership has ended.", "id")
-    for field, value in clean.items():
-        setattr(member, field, value)
-    member.updated_at = clock.now()
+        raise DomainError(MemberErrorCode.MEMBERSHIP_ENDED, "This membership has ended.", "id")
+    for name, value in clean.items():
+        setattr(member, name, value)
+    member.updated_at = uow.now
     await session.flush()
     return member
 
 
-async def update_my_profile(session: AsyncSession, principal: Principal, **fields: Any) -> Member:
+async def update_my_profile(uow: UnitOfWork, command: UpdateMyProfile) -> Member:
     """A member changes their own personal details; never number, grade or card."""
-    me = require_member(principal)
+    me = require_member(uow.principal)
     check = Checker()
-    personal = check_customer_fields(check, {k: v for k, v in fields.items() if k in PERSONAL_FIELDS})
-    profile = check_profile(check, fields)
+    personal = check_customer_fields(check, changes(command, *PERSONAL_FIELDS), uow.today)
+    profile = check_profile(check, changes(command, "interests", "relations"))
     check.raise_if_any()
+    session = uow.session
     member = await session.get(Member, me.member_id, with_for_update=True)
     assert member is not None, "an authenticated member exists"
     customer = await session.get(Customer, member.customer_id, with_for_update=True)
     assert customer is not None
-    await apply_customer_changes(session, customer, personal)
-    for field, value in profile.items():
-        setattr(member, field, value)
-    member.updated_at = clock.now()
+    await apply_customer_changes(uow, customer, personal)
+    for name, value in profile.items():
+        setattr(member, name, value)
+    member.updated_at = uow.now
     await session.flush()
     return member
 
@@ -203,10 +259,7 @@ async def list_members(
     search: str | None = None,
 ) -> Page[Member]:
     actor = require_staff(principal, Permission.MEMBER_READ)
-    query = sa.select(Member).where(Member.branch_id.in_(subtree_branch_ids(actor.branch_path)))
-    if branch_id is not None:
-        root = await session.get(Branch, branch_id)
-        query = query.where(Member.branch_id.in_(subtree_branch_ids(root.path if root else "-")))
+    query = sa.select(Member).where(await in_scopes(session, actor, Member.branch_id, branch_id))
     if club_id is not None:
         query = query.where(Member.club_id == club_id)
     if grade_code is not None:

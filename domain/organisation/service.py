@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,9 +20,12 @@ from domain.access import (
 )
 from domain.errors import DomainError, ErrorCode
 from domain.members.tables import Grade
+from domain.organisation.errors import OrganisationErrorCode
 from domain.organisation.tables import Branch, BranchLevel, Club, Staff, StaffRole
 from domain.paging import Page, PageRequest, fetch_page
 from domain.validation import Checker, name_length_max
+from domain.work.commands import UNCHANGED, BranchId, ClubId, Command, changes
+from domain.work.unit import UnitOfWork
 
 _child_level = {BranchLevel.HQ: BranchLevel.PROVINCE, BranchLevel.PROVINCE: BranchLevel.CITY}
 
@@ -34,6 +38,24 @@ def in_subtree(path_column: Any, root_path: str) -> Any:
 
 def subtree_branch_ids(root_path: str) -> Any:
     return sa.select(Branch.id).where(in_subtree(Branch.path, root_path)).scalar_subquery()
+
+
+async def branch_by_code(session: AsyncSession, code: str) -> Branch:
+    """The branch with this code (the command line names branches by code)."""
+    branch = (await session.scalars(sa.select(Branch).where(Branch.code == code))).first()
+    if branch is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"No branch {code}.", "branch")
+    return branch
+
+
+async def in_scopes(session: AsyncSession, actor: StaffPrincipal, branch_column: Any, branch_id: int | None) -> Any:
+    """A list filter: rows of the actor's subtree and, when `branch_id` is given, of that branch's
+    subtree too (a branch that does not exist selects nothing)."""
+    condition = branch_column.in_(subtree_branch_ids(actor.branch_path))
+    if branch_id is None:
+        return condition
+    root = await session.get(Branch, branch_id)
+    return sa.and_(condition, branch_column.in_(subtree_branch_ids(root.path if root else "-")))
 
 
 async def locked_in_scope(
@@ -96,7 +118,9 @@ async def create_branch(session: AsyncSession, *, code: str, name: str, parent_c
         if parent is None or parent.level not in _child_level:
             raise DomainError(ErrorCode.NOT_FOUND, "No such parent branch (HQ or a province).", "parent")
     elif await session.scalar(sa.select(Branch.id).where(Branch.level == BranchLevel.HQ)) is not None:
-        raise DomainError(ErrorCode.DUPLICATE, "There is one headquarters already; name a parent.", "parent")
+        raise DomainError(
+            OrganisationErrorCode.HEADQUARTERS_EXISTS, "There is one headquarters already; name a parent.", "parent"
+        )
     level = _child_level[parent.level] if parent else BranchLevel.HQ
     branch = Branch(code=code, name=name, level=level, parent_id=parent.id if parent else None, path="")
     session.add(branch)
@@ -131,35 +155,56 @@ async def list_grades(session: AsyncSession) -> list[Grade]:
 
 # --- clubs ------------------------------------------------------------------------------
 
-_club_text_fields = {"category": name_length_max, "name": name_length_max, "contact_person": name_length_max}
+
+@dataclass(frozen=True, kw_only=True)
+class CreateClub(Command):
+    branch_id: BranchId
+    code: str
+    category: str
+    name: str
+    contact_person: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
 
 
-def _check_club(check: Checker, fields: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-    clean: dict[str, Any] = {}
-    for field, length_max in _club_text_fields.items():
-        if field in fields:
-            required = field != "contact_person"
-            clean[field] = check.text(field, fields[field], length_max=length_max, required=required)
-        elif creating and field != "contact_person":
-            check.fail(field, ErrorCode.REQUIRED, f"{field} is required.")
-    if "phone" in fields:
-        clean["phone"] = check.phone("phone", fields["phone"])
-    if "email" in fields:
-        clean["email"] = check.email("email", fields["email"])
-    if "address" in fields:
-        clean["address"] = check.text("address", fields["address"])
-    return clean
+@dataclass(frozen=True, kw_only=True)
+class UpdateClub(Command):
+    """Only the fields given change; None clears an optional one."""
+
+    id: ClubId
+    category: str | None = UNCHANGED
+    name: str | None = UNCHANGED
+    contact_person: str | None = UNCHANGED
+    phone: str | None = UNCHANGED
+    email: str | None = UNCHANGED
+    address: str | None = UNCHANGED
 
 
-async def create_club(
-    session: AsyncSession, principal: Principal, *, branch_id: int | None, code: str, **fields: Any
-) -> Club:
-    actor = require_staff(principal, Permission.CLUB_WRITE)
+_club_fields = ("category", "name", "contact_person", "phone", "email", "address")
+
+
+def _check_club(check: Checker, fields: dict[str, Any]) -> dict[str, Any]:
+    """The club fields present in `fields`, checked; category and name may not be cleared."""
+    checks: dict[str, Callable[[Any], Any]] = {
+        "category": lambda v: check.text("category", v, length_max=name_length_max, required=True),
+        "name": lambda v: check.text("name", v, length_max=name_length_max, required=True),
+        "contact_person": lambda v: check.text("contact_person", v, length_max=name_length_max),
+        "phone": lambda v: check.phone("phone", v),
+        "email": lambda v: check.email("email", v),
+        "address": lambda v: check.text("address", v),
+    }
+    return {field: checks[field](value) for field, value in fields.items()}
+
+
+async def create_club(uow: UnitOfWork, command: CreateClub) -> Club:
+    actor = require_staff(uow.principal, Permission.CLUB_WRITE)
     check = Checker()
-    code = check.code("code", code)
-    clean = _check_club(check, fields, creating=True)
+    code = check.code("code", command.code)
+    clean = _check_club(check, changes(command, *_club_fields))
     check.raise_if_any()
-    branch = await branch_in_scope(session, actor, branch_id, "branchId")
+    session = uow.session
+    branch = await branch_in_scope(session, actor, command.branch_id, "branch_id")
     if await session.scalar(sa.select(Club.id).where(Club.code == code)) is not None:
         raise DomainError(ErrorCode.DUPLICATE, f"Club code {code} is taken.", "code")
     club = Club(branch_id=branch.id, code=code, **clean)
@@ -168,15 +213,15 @@ async def create_club(
     return club
 
 
-async def update_club(session: AsyncSession, principal: Principal, *, id: int | None, **fields: Any) -> Club:
-    actor = require_staff(principal, Permission.CLUB_WRITE)
+async def update_club(uow: UnitOfWork, command: UpdateClub) -> Club:
+    actor = require_staff(uow.principal, Permission.CLUB_WRITE)
     check = Checker()
-    clean = _check_club(check, fields, creating=False)
+    clean = _check_club(check, changes(command, *_club_fields))
     check.raise_if_any()
-    club = await club_in_scope(session, actor, id, "id")
+    club = await club_in_scope(uow.session, actor, command.id, "id")
     for field, value in clean.items():
         setattr(club, field, value)
-    await session.flush()
+    await uow.session.flush()
     return club
 
 
@@ -231,14 +276,12 @@ async def create_staff(
     """Operators' set-up step (CLI): the password arrives on stdin, never on the command line."""
     check = Checker()
     username = check.code("username", username)
-    display_name = check.text("displayName", display_name, length_max=name_length_max, required=True)
+    display_name = check.text("display_name", display_name, length_max=name_length_max, required=True)
     check.password("password", password)
     if role not in StaffRole.__members__:
         check.fail("role", ErrorCode.INVALID, f"role must be one of {', '.join(StaffRole.__members__)}.")
     check.raise_if_any()
-    branch = (await session.scalars(sa.select(Branch).where(Branch.code == branch_code))).first()
-    if branch is None:
-        raise DomainError(ErrorCode.NOT_FOUND, f"No branch {branch_code}.", "branch")
+    branch = await branch_by_code(session, branch_code)
     if await session.scalar(sa.select(Staff.id).where(Staff.username == username)) is not None:
         raise DomainError(ErrorCode.DUPLICATE, f"Username {username} is taken.", "username")
     staff = Staff(

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import clock
-from domain.access import Permission, Principal, require_staff
+from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.auth import service as auth
 from domain.errors import DomainError, ErrorCode
-from domain.organisation.service import branch_in_scope, readable, visible
+from domain.organisation.service import branch_by_code, branch_in_scope, readable, visible
 from domain.organisation.tables import Branch
+from domain.partners.errors import PartnerErrorCode
 from domain.partners.tables import Partner, PartnerApiClient
 from domain.validation import Checker, name_length_max
+from domain.work.commands import Command, PartnerApiClientId, PartnerId
+from domain.work.unit import UnitOfWork
 
 
 async def create_partner(session: AsyncSession, *, code: str, name: str, branch_code: str) -> Partner:
@@ -21,9 +25,7 @@ async def create_partner(session: AsyncSession, *, code: str, name: str, branch_
     code = check.code("code", code)
     name = check.text("name", name, length_max=name_length_max, required=True)
     check.raise_if_any()
-    branch = (await session.scalars(sa.select(Branch).where(Branch.code == branch_code))).first()
-    if branch is None:
-        raise DomainError(ErrorCode.NOT_FOUND, f"No branch {branch_code}.", "branch")
+    branch = await branch_by_code(session, branch_code)
     if await session.scalar(sa.select(Partner.id).where(Partner.code == code)) is not None:
         raise DomainError(ErrorCode.DUPLICATE, f"Partner {code} exists already.", "code")
     partner = Partner(code=code, name=name, branch_id=branch.id)
@@ -32,24 +34,38 @@ async def create_partner(session: AsyncSession, *, code: str, name: str, branch_
     return partner
 
 
-async def _partner_in_scope(session: AsyncSession, principal: Principal, partner_id: int | None) -> Partner:
-    actor = require_staff(principal, Permission.PARTNER_CLIENT_MANAGE)
+@dataclass(frozen=True, kw_only=True)
+class CreatePartnerApiClient(Command):
+    partner_id: PartnerId
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevokePartnerApiClient(Command):
+    id: PartnerApiClientId
+
+
+@dataclass(frozen=True)
+class IssuedApiClient:
+    client: PartnerApiClient
+    credential: str  # `<key id>.<secret>` for `Authorization: Bearer …`: shown this once, stored as a digest
+
+
+async def _partner_in_scope(session: AsyncSession, actor: StaffPrincipal, partner_id: int | None) -> Partner:
     partner = await session.get(Partner, partner_id) if partner_id is not None else None
     if partner is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such partner in your scope.", "partnerId")
-    await branch_in_scope(session, actor, partner.branch_id, "partnerId")
+        raise DomainError(ErrorCode.NOT_FOUND, "No such partner in your scope.", "partner_id")
+    await branch_in_scope(session, actor, partner.branch_id, "partner_id")
     return partner
 
 
-async def create_api_client(
-    session: AsyncSession, principal: Principal, *, partner_id: int | None, name: str
-) -> tuple[PartnerApiClient, str]:
-    """(client, the full bearer credential `<key id>.<secret>`, which is never shown again)."""
-    actor = require_staff(principal, Permission.PARTNER_CLIENT_MANAGE)
+async def create_api_client(uow: UnitOfWork, command: CreatePartnerApiClient) -> IssuedApiClient:
+    """A new key for the partner; its credential is never shown again."""
+    actor = require_staff(uow.principal, Permission.PARTNER_CLIENT_MANAGE)
     check = Checker()
-    name = check.text("name", name, length_max=name_length_max, required=True)
+    name = check.text("name", command.name, length_max=name_length_max, required=True)
     check.raise_if_any()
-    partner = await _partner_in_scope(session, actor, partner_id)
+    partner = await _partner_in_scope(uow.session, actor, command.partner_id)
     key_id, secret = auth.new_partner_key()
     client = PartnerApiClient(
         partner_id=partner.id,
@@ -58,22 +74,24 @@ async def create_api_client(
         secret_sha256=auth.sha256(secret),
         created_by_staff_id=actor.staff_id,
     )
-    session.add(client)
-    await session.flush()
-    return client, f"{key_id}.{secret}"
+    uow.session.add(client)
+    await uow.session.flush()
+    return IssuedApiClient(client, f"{key_id}.{secret}")
 
 
-async def revoke_api_client(session: AsyncSession, principal: Principal, *, id: int | None) -> PartnerApiClient:
-    actor = require_staff(principal, Permission.PARTNER_CLIENT_MANAGE)
-    client = await session.get(PartnerApiClient, id, with_for_update=True) if id is not None else None
+async def revoke_api_client(uow: UnitOfWork, command: RevokePartnerApiClient) -> PartnerApiClient:
+    """The key stops working at once: every request looks its client up."""
+    actor = require_staff(uow.principal, Permission.PARTNER_CLIENT_MANAGE)
+    session = uow.session
+    client = await session.get(PartnerApiClient, command.id, with_for_update=True) if command.id is not None else None
     if client is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such API client in your scope.", "id")
     partner = await session.get(Partner, client.partner_id)
     assert partner is not None
     await branch_in_scope(session, actor, partner.branch_id, "id")
     if client.revoked_at is not None:
-        raise DomainError(ErrorCode.INVALID_STATE, "This API client is revoked already.", "id")
-    client.revoked_at = clock.now()
+        raise DomainError(PartnerErrorCode.API_CLIENT_REVOKED, "This API client is revoked already.", "id")
+    client.revoked_at = uow.now
     await session.flush()
     return client
 

@@ -9,39 +9,40 @@ effect on the first day after the billing month, so their validity counts from t
 The run works in committed chunks of bills, each written set-based by a few statements (see
 `docs/benchmarks.md` for why). A bill is claimed in `accrual` in the same transaction as its
 entries, so running a month twice changes nothing, and a run that stopped half way resumes
-where it stopped. Memory stays flat: one chunk at a time. A run is started (`start`: the
-month's lock and its record in `monthly_accrual_run`) and then carried out (`carry_out`),
-so that the API can answer between the two and leave the rest to a background task.
+where it stopped. Memory stays flat: one chunk at a time. The run of a month is a job of the
+job runner (`domain/work/jobs.py`: the month's lock, its record in `job_run`, figures per chunk,
+how it ended), so that the API can answer once it is recorded and leave the rest to a background
+task.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from itertools import pairwise
-from typing import Any
+from typing import ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain import clock
 from domain.access import Principal
-from domain.errors import AccessDenied, DomainError, ErrorCode
+from domain.errors import AccessDenied, DomainError
 from domain.points import rules
 from domain.points.bills import month as parse_month
-from domain.points.bills import next_month
-from domain.points.tables import Accrual, AccrualRunStatus, Bill, MonthlyAccrualRun, PointsBalance, PointsRule, RuleKind
-
-log = logging.getLogger(__name__)
+from domain.points.bills import month_of, next_month
+from domain.points.errors import PointsErrorCode
+from domain.points.tables import Accrual, Bill, PointsBalance, PointsRule, RuleKind
+from domain.work import jobs
+from domain.work.commands import Command
+from domain.work.jobs import JobRunner, Progress, Running
+from domain.work.tables import JobRun, JobStatus
+from domain.work.unit import UnitOfWork
 
 chunk_bills_default = 10_000
 workers_default = 2
 bill_id_max = 2**63 - 1
-_RUN_LOCK = 0x6C6F79  # advisory lock space of the monthly runs; the month is the second key
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ WITH bills AS (  -- the chunk's bills not claimed yet; every lookup below is by 
                          * greatest(CAST(extract(year FROM age(:month_end, f.since)) AS bigint), 0))
     ) AS e(entry_type, points)
     WHERE f.member_id IS NOT NULL AND e.points > 0
-), claimed AS (  -- no other run of the month is under way (see accrue_month)
+), claimed AS (  -- no other run of the month is under way (the job runner holds its lock)
     INSERT INTO accrual (bill_id, member_id, points)
     SELECT f.bill_id, f.member_id, coalesce(e.points, 0)
     FROM facts f LEFT JOIN (SELECT bill_id, sum(points) AS points FROM earnings GROUP BY bill_id) e
@@ -253,135 +254,134 @@ async def _chunks(session: AsyncSession, month: date, chunk_bills: int) -> list[
     return [range(first, before) for first, before in pairwise([*starts, bill_id_max])] if starts else []
 
 
-@dataclass
-class Started:
-    """A run that holds its month's lock (on `guard`) and has been recorded, not yet carried out."""
+@dataclass(frozen=True)
+class MonthlyAccrualJob:
+    """The run of a month as a job of the runner: chunks of bills, resumed by the bills' claims."""
 
-    run: MonthlyAccrualRun
-    guard: AsyncConnection
+    kind: ClassVar[str] = "MONTHLY_ACCRUAL"
+    month: date  # its first day
+    chunk_bills: int = chunk_bills_default
+    workers: int = workers_default
 
+    @property
+    def subject(self) -> str:
+        return f"{self.month:%Y-%m}"
 
-async def start(sessions: Any, month: date, staff_id: int | None = None) -> Started:
-    """Take the month's lock and record the run; refused while another run of the month is under way.
+    def under_way(self) -> DomainError:
+        return DomainError(
+            PointsErrorCode.ACCRUAL_RUN_UNDER_WAY, f"The run for {self.subject} is under way already.", "month"
+        )
 
-    Runs of the month left RUNNING by a process that stopped are marked INTERRUPTED: holding
-    the lock proves that nothing is carrying them out any more.
-    """
-    guard = await sessions.kw["bind"].connect()  # holds the month's lock for the whole run
-    try:
-        locked = await guard.scalar(sa.text("SELECT pg_try_advisory_lock(:space, :month)"), _lock_key(month))
-        await guard.commit()
-    except BaseException:
-        await guard.close()
-        raise
-    if not locked:
-        await guard.close()
-        raise DomainError(ErrorCode.INVALID_STATE, f"The run for {month:%Y-%m} is under way already.", "month")
-    try:
-        async with sessions.begin() as session:
-            await session.execute(
-                sa.update(MonthlyAccrualRun)
-                .where(MonthlyAccrualRun.month == month, MonthlyAccrualRun.status == AccrualRunStatus.RUNNING)
-                .values(status=AccrualRunStatus.INTERRUPTED, error=_INTERRUPTED, finished_at=sa.func.now())
-            )
-            waiting = await session.scalar(
-                sa.select(sa.func.count())
-                .select_from(Bill)
-                .where(Bill.billing_month == month, ~sa.exists().where(Accrual.bill_id == Bill.id))
-            )
-            run = MonthlyAccrualRun(month=month, staff_id=staff_id, bills_total=waiting)
-            session.add(run)
-            await session.flush()
-            await session.refresh(run)
-    except BaseException:
-        await _release(guard, month)
-        raise
-    return Started(run, guard)
+    async def total(self, session: AsyncSession) -> int | None:
+        """The month's bills not accrued yet."""
+        return await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Bill)
+            .where(Bill.billing_month == self.month, ~sa.exists().where(Accrual.bill_id == Bill.id))
+        )
 
+    async def carry_out(self, run: Running) -> dict[str, int]:
+        """Accrue every bill of the month not accrued yet; see the module's description.
 
-async def carry_out(
-    sessions: Any,
-    started: Started,
-    *,
-    chunk_bills: int = chunk_bills_default,
-    workers: int = workers_default,
-    progress: Callable[[int], None] | None = None,
-) -> MonthlyAccrualRun:
-    """Accrue every bill of the started run's month not accrued yet; see the module's description.
-
-    Chunks are independent (each member's balance rows are locked in member order), so
-    `workers` of them run at once. Each chunk adds its figures to the run's record in its own
-    transaction, so the record always tells how far the run got. Releases the month's lock.
-    """
-    run, month = started.run, started.run.month
-    month_end = next_month(month) - timedelta(days=1)
-    awarded_on = month_end + timedelta(days=1)
-    try:
-        async with sessions() as session:
-            rates = Rates.of(await rules.rules_in_force(session, month_end))
-            expires_on = rules.expiry_date(await rules.rules_in_force(session, awarded_on), awarded_on)
-            chunks = iter(await _chunks(session, month, chunk_bills))
+        Chunks are independent (each member's balance rows are locked in member order), so
+        `workers` of them run at once; each adds its figures to the run's record as it commits.
+        """
+        month_end = next_month(self.month) - timedelta(days=1)
+        awarded_on = month_end + timedelta(days=1)
+        async with run.chunk() as setting_up:
+            rates = Rates.of(await rules.rules_in_force(setting_up.session, month_end))
+            in_force = await rules.rules_in_force(setting_up.session, awarded_on)
+            expires_on = rules.expiry_date(in_force, awarded_on)
+            chunks = iter(await _chunks(setting_up.session, self.month, self.chunk_bills))
 
         async def work() -> None:
             for bills in chunks:  # shared by the workers: each takes the next chunk
-                async with sessions.begin() as session:
-                    chunk = await _earn(session, month, bills, rates, expires_on)
-                    penalties = await _penalise(session, chunk.late, rates, awarded_on)
-                    await session.execute(
-                        sa.update(MonthlyAccrualRun)
-                        .where(MonthlyAccrualRun.id == run.id)
-                        .values(
-                            bills=MonthlyAccrualRun.bills + chunk.bills,
-                            points=MonthlyAccrualRun.points + chunk.points + sum(penalties.values()),
-                            penalties=MonthlyAccrualRun.penalties + len(penalties),
-                        )
+                async with run.chunk() as chunk:
+                    earned = await _earn(chunk.session, self.month, bills, rates, expires_on)
+                    penalties = await _penalise(chunk.session, earned.late, rates, awarded_on)
+                    chunk.count(
+                        bills=earned.bills, points=earned.points + sum(penalties.values()), penalties=len(penalties)
                     )
-                if progress:
-                    progress(chunk.bills)
 
         async with asyncio.TaskGroup() as group:  # one failing chunk stops the others
-            for _ in range(workers):
+            for _ in range(self.workers):
                 group.create_task(work())
-        async with sessions.begin() as session:
-            members = await session.scalar(
+        async with run.chunk() as counting:
+            members = await counting.session.scalar(
                 sa.select(sa.func.count(sa.distinct(Accrual.member_id)))
                 .join(Bill, Bill.id == Accrual.bill_id)
-                .where(Bill.billing_month == month, Accrual.points != 0)
+                .where(Bill.billing_month == self.month, Accrual.points != 0)
             )
-            return await _finish(session, run.id, AccrualRunStatus.DONE, None, members=members)
-    except asyncio.CancelledError:
-        await _finish_alone(sessions, run.id, AccrualRunStatus.INTERRUPTED, _INTERRUPTED)
-        raise
-    except Exception as error:
-        log.exception("The monthly run %s for %s stopped on an error", run.id, f"{month:%Y-%m}")
-        while isinstance(error, ExceptionGroup):  # the workers' group: name the first worker's error
-            error = error.exceptions[0]
-        reason = f"Stopped on an error ({type(error).__name__}); a new run resumes where it stopped."
-        await _finish_alone(sessions, run.id, AccrualRunStatus.FAILED, reason)
-        raise
-    finally:
-        await _release(started.guard, month)
+        return {"members": members or 0}
+
+
+FIGURES = ("bills", "members", "points", "penalties")
+
+
+@dataclass  # not frozen: the GraphQL layer marks the objects it returns with their type
+class MonthlyAccrualRun:
+    """A monthly run as clients see it: its job record, read as a month and its bills."""
+
+    id: int
+    month: date
+    status: JobStatus
+    staff_id: int | None  # none: started from the command line
+    bills_total: int  # still to earn when it started
+    bills: int
+    members: int
+    points: int  # net of penalties
+    penalties: int
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, record: JobRun) -> MonthlyAccrualRun:
+        assert record.kind == MonthlyAccrualJob.kind and record.id is not None and record.started_at is not None
+        counted = {name: int(record.figures.get(name, 0)) for name in FIGURES}
+        return cls(id=record.id, month=parse_month(record.subject), status=record.status, staff_id=record.staff_id,
+                   bills_total=record.total or 0, error=record.error, started_at=record.started_at,
+                   finished_at=record.finished_at, **counted)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunMonthlyAccrual(Command):
+    month: str  # YYYY-MM
+
+
+async def run_monthly_accrual(uow: UnitOfWork, command: RunMonthlyAccrual) -> MonthlyAccrualRun:
+    """An administrator's run: headquarters only, of a finished month; answers as soon as it is recorded
+    and is carried out in the background."""
+    actor = await rules.require_headquarters(uow.session, uow.principal)
+    first_day = month_of(command.month)
+    if first_day >= uow.today.replace(day=1):
+        raise DomainError(PointsErrorCode.MONTH_NOT_FINISHED, "Only a finished month can be accrued.", "month")
+    runner = JobRunner(uow.sessions, hand_off=uow.background)
+    return MonthlyAccrualRun.of(await runner.start(MonthlyAccrualJob(first_day), staff_id=actor.staff_id))
+
+
+async def accrue_month(
+    sessions: async_sessionmaker,
+    month: date,
+    *,
+    chunk_bills: int = chunk_bills_default,
+    workers: int = workers_default,
+    progress: Progress | None = None,
+) -> MonthlyAccrualRun:
+    """Run `month` (its first day) to its end in this task (the bench, tests); see `MonthlyAccrualJob`."""
+    job = MonthlyAccrualJob(month, chunk_bills=chunk_bills, workers=workers)
+    return MonthlyAccrualRun.of(await JobRunner(sessions).run(job, progress=progress))
 
 
 runs_listed_max = 24
 
 
-async def start_run(session: AsyncSession, sessions: Any, principal: Principal, month: str) -> Started:
-    """An administrator's run (checked on `session`): headquarters only, of a finished month; see `start`."""
-    actor = await rules.require_headquarters(session, principal)
-    first_day = _month(month)
-    if first_day >= clock.today().replace(day=1):
-        raise DomainError(ErrorCode.OUT_OF_RANGE, "Only a finished month can be accrued.", "month")
-    return await start(sessions, first_day, staff_id=actor.staff_id)
-
-
 async def runs(session: AsyncSession, principal: Principal, month: str | None = None) -> list[MonthlyAccrualRun]:
     """The latest runs (of `month`, if given), newest first (headquarters administrators)."""
     await rules.require_headquarters(session, principal)
-    query = sa.select(MonthlyAccrualRun).order_by(MonthlyAccrualRun.id.desc()).limit(runs_listed_max)
-    if month is not None:
-        query = query.where(MonthlyAccrualRun.month == _month(month))
-    return await _as_they_stand(session, list((await session.scalars(query)).all()))
+    subject = None if month is None else f"{month_of(month):%Y-%m}"
+    found = await jobs.runs(session, MonthlyAccrualJob.kind, subject, limit=runs_listed_max)
+    return [MonthlyAccrualRun.of(r) for r in found]
 
 
 async def runs_by_id(session: AsyncSession, principal: Principal, ids: list[int]) -> list[MonthlyAccrualRun | None]:
@@ -390,73 +390,5 @@ async def runs_by_id(session: AsyncSession, principal: Principal, ids: list[int]
         await rules.require_headquarters(session, principal)
     except AccessDenied:
         return [None for _ in ids]
-    query = sa.select(MonthlyAccrualRun).where(MonthlyAccrualRun.id.in_(ids))
-    found = {r.id: r for r in await _as_they_stand(session, list((await session.scalars(query)).all()))}
-    return [found.get(i) for i in ids]
-
-
-async def _as_they_stand(session: AsyncSession, found: list[MonthlyAccrualRun]) -> list[MonthlyAccrualRun]:
-    """A run still marked RUNNING whose month's lock nobody holds was left by a process that
-    stopped: it reads INTERRUPTED."""
-    if not any(r.status == AccrualRunStatus.RUNNING for r in found):
-        return found
-    held = set(
-        await session.scalars(
-            sa.text(
-                """SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = :space
-                   AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
-            ),
-            {"space": _RUN_LOCK},
-        )
-    )
-    for run in found:
-        if run.status == AccrualRunStatus.RUNNING and _lock_key(run.month)["month"] not in held:
-            session.expunge(run)  # what it reads as, not a change to the record
-            run.status, run.error = AccrualRunStatus.INTERRUPTED, _INTERRUPTED
-    return found
-
-
-def _month(text: str) -> date:
-    try:
-        return parse_month(text)
-    except ValueError:
-        raise DomainError(ErrorCode.INVALID, "month must be YYYY-MM.", "month") from None
-
-
-async def accrue_month(sessions: Any, month: date, **options: Any) -> MonthlyAccrualRun:
-    """Start a run of `month` (its first day) and carry it out; see `carry_out` for the options."""
-    return await carry_out(sessions, await start(sessions, month), **options)
-
-
-_INTERRUPTED = "Interrupted before the end; a new run resumes where it stopped."
-
-
-async def _finish(
-    session: AsyncSession, run_id: int, status: AccrualRunStatus, error: str | None, **figures: int
-) -> MonthlyAccrualRun:
-    finished = await session.scalar(
-        sa.update(MonthlyAccrualRun)
-        .where(MonthlyAccrualRun.id == run_id)
-        .values(status=status, error=error, finished_at=sa.func.now(), **figures)
-        .returning(MonthlyAccrualRun)
-    )
-    assert finished is not None
-    return finished
-
-
-async def _finish_alone(sessions: Any, run_id: int, status: AccrualRunStatus, error: str) -> None:
-    async with sessions.begin() as session:
-        await _finish(session, run_id, status, error)
-
-
-def _lock_key(month: date) -> dict[str, int]:
-    return {"space": _RUN_LOCK, "month": month.year * 12 + month.month}
-
-
-async def _release(guard: AsyncConnection, month: date) -> None:
-    """Give the month's lock back (a pooled connection would otherwise keep it) and the connection."""
-    try:
-        await guard.execute(sa.text("SELECT pg_advisory_unlock(:space, :month)"), _lock_key(month))
-        await guard.commit()
-    finally:
-        await guard.close()
+    found = await jobs.runs_by_id(session, MonthlyAccrualJob.kind, ids)
+    return [None if r is None else MonthlyAccrualRun.of(r) for r in found]

@@ -8,6 +8,7 @@ unless it has earned points already, in which case it is left as it is and count
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -17,13 +18,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.access import Permission, Principal, require_staff
+from domain.access import Permission, require_staff
 from domain.customers.tables import Account, Customer
 from domain.errors import DomainError, ErrorCode, Problem
 from domain.organisation.service import in_subtree
 from domain.organisation.tables import Branch
+from domain.points.errors import PointsErrorCode
 from domain.points.tables import Bill
 from domain.validation import money_fen_max
+from domain.work.commands import Command
+from domain.work.unit import UnitOfWork
 
 COLUMNS = ("account_number", "billing_month", "amount_billed_fen", "amount_paid_fen", "due_date", "paid_date")
 problems_listed_max = 100
@@ -44,6 +48,14 @@ def month(text: Any) -> date:
     if not isinstance(text, str) or len(text) != 7:
         raise ValueError("billing month must be YYYY-MM")
     return date.fromisoformat(text + "-01")
+
+
+def month_of(text: str, field: str = "month") -> date:
+    """A request's 'YYYY-MM' → the month's first day; anything else is refused, naming `field`."""
+    try:
+        return month(text)
+    except ValueError:
+        raise DomainError(ErrorCode.INVALID, f"{field} must be YYYY-MM.", field) from None
 
 
 def next_month(first_day: date) -> date:
@@ -86,21 +98,31 @@ def parse_row(values: dict[str, Any]) -> tuple[BillRow | None, list[str]]:
     return BillRow(account.strip(), billing_month, billed, paid, due, paid_on), []
 
 
-async def record_bill(session: AsyncSession, principal: Principal, **values: Any) -> Bill:
+@dataclass(frozen=True, kw_only=True)
+class RecordBill(Command):
+    account_number: str
+    billing_month: str  # YYYY-MM
+    amount_billed_fen: int
+    amount_paid_fen: int
+    due_date: date
+    paid_date: date | None = None
+
+
+async def record_bill(uow: UnitOfWork, command: RecordBill) -> Bill:
     """One bill entered by staff for an account in their subtree."""
-    actor = require_staff(principal, Permission.POINTS_ADJUST)
-    row, wrong = parse_row(values)
+    actor = require_staff(uow.principal, Permission.POINTS_ADJUST)
+    row, wrong = parse_row(dataclasses.asdict(command))
     if row is None:
-        raise DomainError.of([Problem(ErrorCode.INVALID, reason, _camel(reason.split(":")[0])) for reason in wrong])
+        raise DomainError.of([Problem(ErrorCode.INVALID, reason, reason.split(":")[0]) for reason in wrong])
     query = (
         sa.select(Account.id)
         .join(Customer, Customer.id == Account.customer_id)
         .join(Branch, Branch.id == Customer.branch_id)
         .where(Account.account_number == row.account_number, in_subtree(Branch.path, actor.branch_path))
     )
-    account_id = await session.scalar(query)
+    account_id = await uow.session.scalar(query)
     if account_id is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such account in your scope.", "accountNumber")
+        raise DomainError(ErrorCode.NOT_FOUND, "No such account in your scope.", "account_number")
     single = (
         "SELECT CAST(:account AS bigint) AS account_id, CAST(:month AS date) AS billing_month,"
         " CAST(:billed AS bigint) AS amount_billed_fen, CAST(:paid AS bigint) AS amount_paid_fen,"
@@ -108,19 +130,15 @@ async def record_bill(session: AsyncSession, principal: Principal, **values: Any
     )
     values = {"account": account_id, "month": row.billing_month, "billed": row.amount_billed_fen}
     values |= {"paid": row.amount_paid_fen, "due": row.due_date, "paid_on": row.paid_date}
-    counts = await _upsert(session, single, values)
-    if counts == 0:
-        raise DomainError(ErrorCode.INVALID_STATE, "This month's bill has earned points already.", "billingMonth")
+    if await _upsert(uow.session, single, values) == 0:
+        raise DomainError(
+            PointsErrorCode.BILL_ALREADY_ACCRUED, "This month's bill has earned points already.", "billing_month"
+        )
     return (
-        await session.scalars(
+        await uow.session.scalars(
             sa.select(Bill).where(Bill.account_id == account_id, Bill.billing_month == row.billing_month)
         )
     ).one()
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 async def _upsert(session: AsyncSession, source_sql: str, params: dict[str, Any]) -> int:
@@ -164,8 +182,14 @@ def _read(path: Path, problems: list[str]) -> Iterator[tuple]:
                    row.amount_paid_fen, row.due_date, row.paid_date)  # fmt: skip
 
 
-async def import_file(session: AsyncSession, path: Path) -> ImportResult:
+@dataclass(frozen=True, kw_only=True)
+class ImportBills(Command):
+    path: Path
+
+
+async def import_bills(uow: UnitOfWork, command: ImportBills) -> ImportResult:
     """Stage the file with COPY (flat memory), check it in SQL, then write it; all or nothing."""
+    session, path = uow.session, command.path
     problems: list[str] = []
     await session.execute(
         sa.text(

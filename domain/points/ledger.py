@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import clock
 from domain.errors import DomainError, ErrorCode
 from domain.points import rules
+from domain.points.errors import PointsErrorCode
 from domain.points.tables import EntryType, LedgerTransaction, LotMovement, PointsBalance, PointsLot, SystemAccount
 
 points_per_movement_max = 100_000_000
@@ -160,14 +161,18 @@ async def reverse(
     """Undo a transaction with a new one that references it; lots it filled or drew on are restored."""
     original = await session.get(LedgerTransaction, transaction_id)
     if original is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such ledger transaction.", "transactionId")
+        raise DomainError(ErrorCode.NOT_FOUND, "No such ledger transaction.", "transaction_id")
     if original.reverses_id is not None:
         raise DomainError(
-            ErrorCode.INVALID_STATE, "A reversal cannot be reversed; record a new entry.", "transactionId"
+            PointsErrorCode.REVERSAL_NOT_REVERSIBLE,
+            "A reversal cannot be reversed; record a new entry.",
+            "transaction_id",
         )
     balance = await lock_balance(session, original.member_id)
     if await session.scalar(sa.select(LedgerTransaction.id).where(LedgerTransaction.reverses_id == original.id)):
-        raise DomainError(ErrorCode.INVALID_STATE, "This transaction is reversed already.", "transactionId")
+        raise DomainError(
+            PointsErrorCode.TRANSACTION_ALREADY_REVERSED, "This transaction is reversed already.", "transaction_id"
+        )
     if original.lot_id is not None:  # a credit: take its points back out of the lot it filled
         lot = await session.get(PointsLot, original.lot_id, with_for_update=True, populate_existing=True)
         assert lot is not None
@@ -180,7 +185,9 @@ async def reverse(
         moves = [(lot, amount) for lot, amount in drawn.all()]
     if any(lot.remaining < amount for lot, amount in moves if amount > 0):
         raise DomainError(
-            ErrorCode.INVALID_STATE, "Some of these points are spent or expired already.", "transactionId"
+            PointsErrorCode.POINTS_SPENT_OR_EXPIRED,
+            "Some of these points are spent or expired already.",
+            "transaction_id",
         )
     reversal = await _journal(session, original.member_id, EntryType.REVERSAL, -original.points, clock.today(),
                               reason, staff_id, account=original.account, reverses_id=original.id)  # fmt: skip

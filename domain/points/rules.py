@@ -8,6 +8,7 @@ recorded with who, when, before and after.
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -19,7 +20,10 @@ from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.members.tables import Grade
 from domain.organisation.tables import Branch, BranchLevel
+from domain.points.errors import PointsErrorCode
 from domain.points.tables import PointsRule, PointsRuleChange, RuleKind
+from domain.work.commands import UNCHANGED, Command, PointsRuleId, changes
+from domain.work.unit import UnitOfWork
 
 NEVER = date(9999, 12, 31)
 VALIDITY_KINDS = (RuleKind.EXPIRY_YEAR_END_AFTER_YEARS, RuleKind.EXPIRY_AFTER_MONTHS)
@@ -37,6 +41,7 @@ WHOLE_KINDS = {*VALIDITY_KINDS, RuleKind.TENURE_BONUS_PER_YEAR, RuleKind.ON_TIME
 
 
 def snapshot(rule: PointsRule) -> dict[str, Any]:
+    """A rule as its change history stores it: the keys are a stored format clients read (camelCase)."""
     return {
         "kind": rule.kind.value,
         "gradeCode": rule.grade_code,
@@ -69,13 +74,15 @@ async def _check_no_overlap(session: AsyncSession, rule: PointsRule) -> None:
     )
     if await session.scalar(query) is not None:
         raise DomainError(
-            ErrorCode.INVALID_STATE, "Another rule of this kind is in force for these dates.", "effectiveFrom"
+            PointsErrorCode.RULE_ALREADY_IN_FORCE,
+            "Another rule of this kind is in force for these dates.",
+            "effective_from",
         )
 
 
 def _check_dates(start: date, end: date | None) -> None:
     if end is not None and end < start:
-        raise DomainError(ErrorCode.INVALID, "effectiveTo must not be before effectiveFrom.", "effectiveTo")
+        raise DomainError(ErrorCode.INVALID, "effective_to must not be before effective_from.", "effective_to")
 
 
 async def require_headquarters(session: AsyncSession, principal: Principal) -> StaffPrincipal:
@@ -87,60 +94,71 @@ async def require_headquarters(session: AsyncSession, principal: Principal) -> S
     return actor
 
 
-async def create_rule(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    kind: str,
-    value: Any,
-    effective_from: date,
-    effective_to: date | None = None,
-    grade_code: str | None = None,
-) -> PointsRule:
-    actor = await require_headquarters(session, principal)
-    kind = RuleKind(kind)
-    _check_dates(effective_from, effective_to)
-    if (kind == RuleKind.GRADE_MULTIPLIER) != (grade_code is not None):
+@dataclass(frozen=True, kw_only=True)
+class CreatePointsRule(Command):
+    kind: RuleKind
+    value: Decimal
+    effective_from: date
+    effective_to: date | None = None
+    grade_code: str | None = None
+
+
+async def create_points_rule(uow: UnitOfWork, command: CreatePointsRule) -> PointsRule:
+    actor = await require_headquarters(uow.session, uow.principal)
+    kind = RuleKind(command.kind)
+    _check_dates(command.effective_from, command.effective_to)
+    if (kind == RuleKind.GRADE_MULTIPLIER) != (command.grade_code is not None):
         raise DomainError(
-            ErrorCode.INVALID, "gradeCode is for GRADE_MULTIPLIER rules, and required there.", "gradeCode"
+            ErrorCode.INVALID, "grade_code is for GRADE_MULTIPLIER rules, and required there.", "grade_code"
         )
-    if grade_code is not None and await session.get(Grade, grade_code) is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such grade.", "gradeCode")
+    if command.grade_code is not None and await uow.session.get(Grade, command.grade_code) is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such grade.", "grade_code")
     rule = PointsRule(
         kind=kind,
-        value=_value(kind, value),
-        effective_from=effective_from,
-        effective_to=effective_to,
-        grade_code=grade_code,
+        value=_value(kind, command.value),
+        effective_from=command.effective_from,
+        effective_to=command.effective_to,
+        grade_code=command.grade_code,
     )
-    await _check_no_overlap(session, rule)
-    session.add(rule)
-    await session.flush()
-    session.add(PointsRuleChange(rule_id=rule.id, action="CREATE", after=snapshot(rule), staff_id=actor.staff_id))
+    await _check_no_overlap(uow.session, rule)
+    uow.session.add(rule)
+    await uow.session.flush()
+    uow.session.add(PointsRuleChange(rule_id=rule.id, action="CREATE", after=snapshot(rule), staff_id=actor.staff_id))
     return rule
 
 
-async def update_rule(session: AsyncSession, principal: Principal, *, id: int | None, **changes: Any) -> PointsRule:
+@dataclass(frozen=True, kw_only=True)
+class UpdatePointsRule(Command):
+    """Only the fields given change; setting `effective_to` alone retires the rule."""
+
+    id: PointsRuleId | None
+    value: Decimal | None = UNCHANGED
+    effective_from: date | None = UNCHANGED
+    effective_to: date | None = UNCHANGED
+
+
+async def update_points_rule(uow: UnitOfWork, command: UpdatePointsRule) -> PointsRule:
     """Change a rule's value or dates; entries already made keep the points they were given."""
-    actor = await require_headquarters(session, principal)
-    rule = await session.get(PointsRule, id, with_for_update=True) if id is not None else None
+    actor = await require_headquarters(uow.session, uow.principal)
+    rule = await uow.session.get(PointsRule, command.id, with_for_update=True) if command.id is not None else None
     if rule is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such rule.", "id")
     before = snapshot(rule)
-    if "value" in changes:
-        rule.value = _value(rule.kind, changes["value"])
+    given = changes(command, "value", "effective_from", "effective_to")
+    if "value" in given:
+        rule.value = _value(rule.kind, given["value"])
+    if given.get("effective_from", rule.effective_from) is None:
+        raise DomainError(ErrorCode.REQUIRED, "effective_from is required.", "effective_from")
     for field in ("effective_from", "effective_to"):
-        if field in changes:
-            if field == "effective_from" and changes[field] is None:
-                raise DomainError(ErrorCode.REQUIRED, "effectiveFrom is required.", "effectiveFrom")
-            setattr(rule, field, changes[field])
+        if field in given:
+            setattr(rule, field, given[field])
     _check_dates(rule.effective_from, rule.effective_to)
-    await _check_no_overlap(session, rule)
-    action = "RETIRE" if changes.keys() == {"effective_to"} and rule.effective_to else "UPDATE"
-    session.add(
+    await _check_no_overlap(uow.session, rule)
+    action = "RETIRE" if given.keys() == {"effective_to"} and rule.effective_to else "UPDATE"
+    uow.session.add(
         PointsRuleChange(rule_id=rule.id, action=action, before=before, after=snapshot(rule), staff_id=actor.staff_id)
     )
-    await session.flush()
+    await uow.session.flush()
     return rule
 
 
@@ -177,3 +195,6 @@ async def rule_changes(session: AsyncSession, rule_ids: list[int]) -> list[list[
     for change in (await session.scalars(query)).all():
         grouped[change.rule_id].append(change)
     return [grouped[i] for i in rule_ids]
+
+
+# --- during the move to commands -------------------------------------------------------------------

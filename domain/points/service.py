@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import clock
 from domain.access import MemberPrincipal, Permission, Principal, may_read_member, require_staff, role_grants
@@ -18,11 +18,11 @@ from domain.organisation.service import subtree_branch_ids, visible
 from domain.organisation.tables import Branch
 from domain.paging import Page, PageRequest, fetch_page
 from domain.points import ledger
-from domain.points.bills import month as parse_month
-from domain.points.bills import next_month
+from domain.points.bills import month_of, next_month
 from domain.points.tables import EntryType, LedgerTransaction, PointsBalance, PointsLot
 from domain.validation import Checker, note_length_max
-from domain.work import idempotency as idempotency
+from domain.work.commands import Idempotent, MemberId, PointsTransactionId
+from domain.work.unit import UnitOfWork
 
 adjustment_points_max = 10_000_000
 expiring_days_max = 366
@@ -37,67 +37,51 @@ ADJUSTABLE = {
 }
 
 
-def _require_key(key: Any) -> str:
-    if key is None:
-        raise DomainError(ErrorCode.REQUIRED, "Points-moving requests need an idempotencyKey.", "idempotencyKey")
-    return key
+@dataclass(frozen=True, kw_only=True)
+class AdjustPoints(Idempotent):
+    member_id: MemberId | None
+    points: int
+    reason: str
+    entry_type: EntryType = EntryType.ADJUSTMENT
 
 
-async def adjust_points(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    member_id: int | None,
-    points: int,
-    reason: str,
-    idempotency_key: str,
-    entry_type: str = EntryType.ADJUSTMENT.value,
-) -> LedgerTransaction:
+async def adjust_points(uow: UnitOfWork, command: AdjustPoints) -> LedgerTransaction:
     """A manual bonus or penalty with a reason [P4]; a negative adjustment cannot overdraw."""
-    actor = require_staff(principal, Permission.POINTS_ADJUST)
+    actor = require_staff(uow.principal, Permission.POINTS_ADJUST)
     check = Checker()
-    reason = check.text("reason", reason, length_max=note_length_max, required=True)
-    check.integer("points", points, minimum=-adjustment_points_max, maximum=adjustment_points_max)
-    kind = EntryType(entry_type)
+    reason = check.text("reason", command.reason, length_max=note_length_max, required=True)
+    check.integer("points", command.points, minimum=-adjustment_points_max, maximum=adjustment_points_max)
+    kind, points = EntryType(command.entry_type), command.points
     if kind not in ADJUSTABLE:
-        check.fail("entryType", ErrorCode.INVALID, f"Staff may record {', '.join(ADJUSTABLE)}.")
+        check.fail("entry_type", ErrorCode.INVALID, f"Staff may record {', '.join(ADJUSTABLE)}.")
     elif points == 0 or (ADJUSTABLE[kind] and (points > 0) != (ADJUSTABLE[kind] > 0)):
         check.fail(
             "points", ErrorCode.OUT_OF_RANGE, "points must not be 0, and penalties are negative, bonuses positive."
         )
     check.raise_if_any()
-    scope = f"adjustPoints:{actor.staff_id}"
-    request = {"member": member_id, "points": points, "reason": reason, "type": kind.value}
-    replay = await idempotency.claim(session, scope, _require_key(idempotency_key), request)
-    if replay is not None:
-        return await session.get(LedgerTransaction, replay["transaction"])
-    member = await member_in_scope(session, actor, member_id, "memberId")
-    transaction = await ledger.record(
-        session, member_id=member.id, entry_type=kind, points=points, reason=reason, staff_id=actor.staff_id
+    member = await member_in_scope(uow.session, actor, command.member_id, "member_id")
+    return await ledger.record(
+        uow.session, member_id=member.id, entry_type=kind, points=points, reason=reason, staff_id=actor.staff_id
     )
-    await idempotency.remember(session, scope, idempotency_key, {"transaction": transaction.id})
-    return transaction
 
 
-async def reverse_transaction(
-    session: AsyncSession, principal: Principal, *, transaction_id: int | None, reason: str, idempotency_key: str
-) -> LedgerTransaction:
+@dataclass(frozen=True, kw_only=True)
+class ReversePointsTransaction(Idempotent):
+    transaction_id: PointsTransactionId | None
+    reason: str
+
+
+async def reverse_points_transaction(uow: UnitOfWork, command: ReversePointsTransaction) -> LedgerTransaction:
     """Correct a past entry by reversing it; the original stays as it was."""
-    actor = require_staff(principal, Permission.POINTS_RULES)
+    actor = require_staff(uow.principal, Permission.POINTS_RULES)
     check = Checker()
-    reason = check.text("reason", reason, length_max=note_length_max, required=True)
+    reason = check.text("reason", command.reason, length_max=note_length_max, required=True)
     check.raise_if_any()
-    scope = f"reversePointsTransaction:{actor.staff_id}"
-    replay = await idempotency.claim(session, scope, _require_key(idempotency_key), {"transaction": transaction_id})
-    if replay is not None:
-        return await session.get(LedgerTransaction, replay["transaction"])
-    original = await session.get(LedgerTransaction, transaction_id) if transaction_id else None
+    original = await uow.session.get(LedgerTransaction, command.transaction_id) if command.transaction_id else None
     if original is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such ledger transaction in your scope.", "transactionId")
-    await member_in_scope(session, actor, original.member_id, "transactionId")
-    reversal = await ledger.reverse(session, original.id, reason=reason, staff_id=actor.staff_id)
-    await idempotency.remember(session, scope, idempotency_key, {"transaction": reversal.id})
-    return reversal
+        raise DomainError(ErrorCode.NOT_FOUND, "No such ledger transaction in your scope.", "transaction_id")
+    await member_in_scope(uow.session, actor, original.member_id, "transaction_id")
+    return await ledger.reverse(uow.session, original.id, reason=reason, staff_id=actor.staff_id)
 
 
 @dataclass(frozen=True)
@@ -106,7 +90,9 @@ class ExpiryRun:
     points: int
 
 
-async def expire(sessions: Any, as_of: date, *, chunk_members: int = 500, progress: Any = None) -> ExpiryRun:
+async def expire(
+    sessions: async_sessionmaker, as_of: date, *, chunk_members: int = 500, progress: Any = None
+) -> ExpiryRun:
     """Expire every lot that ended before `as_of`, one committed chunk of members at a time.
 
     Idempotent and resumable: expired lots have nothing left, so a rerun finds nothing to do.
@@ -114,10 +100,10 @@ async def expire(sessions: Any, as_of: date, *, chunk_members: int = 500, progre
     members = points = 0
     after = 0
     while True:
-        async with sessions.begin() as session:
-            batch = await ledger.members_with_expired_lots(session, as_of, after, chunk_members)
+        async with UnitOfWork(sessions) as uow:
+            batch = await ledger.members_with_expired_lots(uow.session, as_of, after, chunk_members)
             for member_id in batch:
-                transaction = await ledger.expire_member(session, member_id, as_of)
+                transaction = await ledger.expire_member(uow.session, member_id, as_of)
                 if transaction is not None:
                     members, points = members + 1, points - transaction.points
         if not batch:
@@ -203,7 +189,7 @@ async def _require_reader(session: AsyncSession, principal: Principal, member_id
         sa.select(Branch.path).join(Member, Member.branch_id == Branch.id).where(Member.id == member_id)
     )
     if path is None or not may_read_member(principal, member_id, path):
-        raise DomainError(ErrorCode.NOT_FOUND, "No such member in your scope.", "memberId")
+        raise DomainError(ErrorCode.NOT_FOUND, "No such member in your scope.", "member_id")
 
 
 async def get_transactions_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Any]:
@@ -266,10 +252,7 @@ class Statement:
 
 async def statement(session: AsyncSession, principal: Principal, member_id: int, month_text: str) -> Statement:
     await _require_reader(session, principal, member_id)
-    try:
-        first = parse_month(month_text)
-    except ValueError:
-        raise DomainError(ErrorCode.INVALID, "month must be YYYY-MM.", "month") from None
+    first = month_of(month_text)
     following = next_month(first)
     mine = LedgerTransaction.member_id == member_id
     opening = await session.scalar(

@@ -191,35 +191,6 @@ class Accrual(SQLModel, table=True):
     accrued_at: datetime | None = created_at_column()
 
 
-class AccrualRunStatus(StrEnum):
-    RUNNING = "RUNNING"
-    DONE = "DONE"
-    FAILED = "FAILED"  # stopped on an error; a new run resumes where it stopped
-    INTERRUPTED = "INTERRUPTED"  # the process running it stopped; a new run resumes where it stopped
-
-
-class MonthlyAccrualRun(SQLModel, table=True):
-    """One run of the monthly calculation [P3]: who started it, how far it got, what it earned."""
-
-    __tablename__ = "monthly_accrual_run"
-    __table_args__ = (sa.Index("ix_monthly_accrual_run_month", "month", "id"),)
-    id: int | None = id_column()
-    month: date = Field(sa_column=sa.Column(sa.Date, nullable=False))  # its first day
-    status: AccrualRunStatus = Field(
-        default=AccrualRunStatus.RUNNING,
-        sa_column=sa.Column(enum_type(AccrualRunStatus, "status"), nullable=False, server_default="RUNNING"),
-    )
-    staff_id: int | None = foreign_key("staff.id", nullable=True, index=False)  # none: started from the command line
-    bills_total: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))  # still to earn when it started
-    bills: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
-    members: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
-    points: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
-    penalties: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
-    error: str | None = Field(default=None, sa_column=sa.Column(sa.String(500), nullable=True))
-    started_at: datetime | None = created_at_column()
-    finished_at: datetime | None = timestamp_column()
-
-
 class NotificationChannel(StrEnum):
     SMS = "SMS"
     EMAIL = "EMAIL"

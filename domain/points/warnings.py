@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import importlib
 import logging
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from domain import clock
 from domain.points.tables import Notification, NotificationStatus
+from domain.work.commands import Command
+from domain.work.unit import UnitOfWork
 
 log = logging.getLogger(__name__)
 send_batch_max = 500
@@ -43,9 +45,16 @@ def load_sender(spec: str) -> Sender:
     return getattr(importlib.import_module(module), name)()
 
 
-async def enqueue_expiry_warnings(session: AsyncSession, *, as_of: date, within_days: int) -> int:
+@dataclass(frozen=True, kw_only=True)
+class EnqueueExpiryWarnings(Command):
+    as_of: date
+    within_days: int
+
+
+async def enqueue_expiry_warnings(uow: UnitOfWork, command: EnqueueExpiryWarnings) -> int:
     """One warning per member and expiry date for points expiring within `within_days`; returns how many are new."""
-    result = await session.execute(
+    as_of = command.as_of
+    result = await uow.session.execute(
         sa.text(
             """INSERT INTO notification (member_id, channel, address, message, dedupe_key, due_at)
                SELECT l.member_id,
@@ -64,22 +73,22 @@ async def enqueue_expiry_warnings(session: AsyncSession, *, as_of: date, within_
         ),
         {
             "as_of": as_of,
-            "until": as_of + timedelta(days=within_days),
+            "until": as_of + timedelta(days=command.within_days),
             "due_at": datetime.combine(as_of, time(9), tzinfo=UTC),
         },  # fmt: skip
     )
     return result.rowcount
 
 
-async def send_pending(sessions: Any, sender: Sender) -> tuple[int, int]:
+async def send_pending(sessions: async_sessionmaker, sender: Sender) -> tuple[int, int]:
     """Deliver due messages in batches; each is marked sent, or retried up to a limit. (sent, failed)"""
     sent = failed = 0
     while True:
-        async with sessions.begin() as session:
+        async with UnitOfWork(sessions) as uow:
             batch = (
-                await session.scalars(
+                await uow.session.scalars(
                     sa.select(Notification)
-                    .where(Notification.status == NotificationStatus.PENDING, Notification.due_at <= clock.now())
+                    .where(Notification.status == NotificationStatus.PENDING, Notification.due_at <= uow.now)
                     .order_by(Notification.due_at, Notification.id)
                     .limit(send_batch_max)
                     .with_for_update(skip_locked=True)
@@ -95,7 +104,7 @@ async def send_pending(sessions: Any, sender: Sender) -> tuple[int, int]:
                         notification.status = NotificationStatus.FAILED
                         failed += 1
                     continue
-                notification.status, notification.sent_at = NotificationStatus.SENT, clock.now()
+                notification.status, notification.sent_at = NotificationStatus.SENT, uow.now
                 sent += 1
         if len(batch) < send_batch_max:
             return sent, failed

@@ -12,7 +12,7 @@ everything back.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -30,14 +30,30 @@ R = TypeVar("R")
 
 class UnitOfWork:
     def __init__(
-        self, sessions: async_sessionmaker, principal: Principal = None, policies: Iterable[object] = ()
+        self,
+        sessions: async_sessionmaker,
+        principal: Principal = None,
+        policies: Iterable[object] = (),
+        remote_address: str | None = None,
+        background: Callable[[Coroutine[Any, Any, Any]], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.principal = principal
+        self.remote_address = remote_address  # where the request came from, for records such as login attempts
+        # How this process starts work that outlives the unit (background runs); none on the command line.
+        self.background = background
         self._policies = {type(p): p for p in policies}
         self._transaction: Any = None
         self.session: AsyncSession
         self.now: datetime
+
+    @classmethod
+    def joining(cls, session: AsyncSession, principal: Principal = None, policies: Iterable[object] = ()) -> UnitOfWork:
+        """A unit inside a transaction its caller owns (loading the demo data, a chunk of a job): it never
+        commits or rolls back itself."""
+        uow = cls(session.sync_session.bind, principal, policies)  # type: ignore[arg-type]
+        uow.session, uow.now = session, clock.now()
+        return uow
 
     @property
     def today(self) -> date:

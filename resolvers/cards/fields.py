@@ -9,8 +9,8 @@ import strawberry
 from strawberry import relay
 
 from domain.cards import lifecycle, queries, stock
-from domain.cards.lifecycle import Proof
-from resolvers.edge import decode_id, fields, mutate_legacy, paged, read
+from resolvers.edge import mutate, paged, read
+from resolvers.inputs import decode_id
 from schema.cards import (
     ApplyForCardInput,
     ApproveCardApplicationInput,
@@ -98,101 +98,72 @@ class CardQuery:
         return await read(info, count)
 
 
-def _stock(info: strawberry.Info, operation, data) -> CardStockPayload:
-    async def action(session):
-        result = await operation(session, info.context.principal, **fields(data))
-        return {"count": result.count, "batch": result.batch}
-
-    return mutate_legacy(info, CardStockPayload, action)
-
-
-def _card(info: strawberry.Info, operation, data, *, policy: bool = False, id_type: str | None = None):
-    async def action(session):
-        arguments = fields(data, id_type)
-        if "proof" in arguments:
-            arguments["proof"] = Proof(**arguments["proof"]) if arguments["proof"] else None
-        extra = (info.context.services.card_policy,) if policy else ()
-        return await operation(session, info.context.principal, *extra, **arguments)
-
-    return mutate_legacy(info, CardPayload, action, "card")
-
-
 @strawberry.type
 class CardMutation:
     @strawberry.mutation(description="Receive a batch of new cards into your branch's stock (card stock staff).")
     async def receive_card_batch(self, info: strawberry.Info, input: ReceiveCardBatchInput) -> CardStockPayload:
-        return await _stock(info, stock.receive_batch, input)
+        return await mutate(info, CardStockPayload, stock.receive_batch, input)
 
     @strawberry.mutation(description="Issue cards down to a club or customer manager (card stock staff).")
     async def issue_cards(self, info: strawberry.Info, input: IssueCardsInput) -> CardStockPayload:
-        return await _stock(info, stock.issue_cards, input)
+        return await mutate(info, CardStockPayload, stock.issue_cards, input)
 
     @strawberry.mutation(description="Move issued cards between clubs and customer managers (card stock staff).")
     async def transfer_cards(self, info: strawberry.Info, input: TransferCardsInput) -> CardStockPayload:
-        return await _stock(info, stock.transfer_cards, input)
+        return await mutate(info, CardStockPayload, stock.transfer_cards, input)
 
     @strawberry.mutation(description="Return unused cards to the parent branch (card stock staff).")
     async def return_cards(self, info: strawberry.Info, input: ReturnCardsInput) -> CardStockPayload:
-        return await _stock(info, stock.return_cards, input)
+        return await mutate(info, CardStockPayload, stock.return_cards, input)
 
     @strawberry.mutation(description="Void damaged stock cards (card stock staff).")
     async def void_cards(self, info: strawberry.Info, input: VoidCardsInput) -> CardStockPayload:
-        return await _stock(info, stock.void_cards, input)
+        return await mutate(info, CardStockPayload, stock.void_cards, input)
 
     @strawberry.mutation(description="Correct the stock state of cards, with a reason (card stock staff).")
     async def set_card_state(self, info: strawberry.Info, input: SetCardStateInput) -> CardStockPayload:
-        return await _stock(info, stock.set_card_state, input)
+        return await mutate(info, CardStockPayload, stock.set_card_state, input)
 
     @strawberry.mutation(description="Ask for a card, optionally booking a pick-up (the member, or staff for them).")
     async def apply_for_card(self, info: strawberry.Info, input: ApplyForCardInput) -> CardApplicationPayload:
-        return await mutate_legacy(
-            info,
-            CardApplicationPayload,
-            lambda s: lifecycle.apply_for_card(s, info.context.principal, **fields(input)),
-            "application",
-        )
+        return await mutate(info, CardApplicationPayload, lifecycle.apply_for_card, input, "application")
 
     @strawberry.mutation(description="Approve a card application and its booking (card service staff).")
     async def approve_card_application(
         self, info: strawberry.Info, input: ApproveCardApplicationInput
     ) -> CardApplicationPayload:
-        return await mutate_legacy(
-            info,
-            CardApplicationPayload,
-            lambda s: lifecycle.approve_application(s, info.context.principal, **fields(input, "CardApplication")),
-            "application",
-        )
+        return await mutate(info, CardApplicationPayload, lifecycle.approve_application, input, "application")
 
     @strawberry.mutation(description="Give a stock card to a member, who sets the PIN (card service staff).")
     async def hand_over_card(self, info: strawberry.Info, input: HandOverCardInput) -> CardPayload:
-        return await _card(info, lifecycle.hand_over, input)
+        return await mutate(info, CardPayload, lifecycle.hand_over, input, "card")
 
     @strawberry.mutation(description="Report a card lost: it stops working at once (the member, or staff with proof).")
     async def report_card_lost(self, info: strawberry.Info, input: ReportCardLostInput) -> CardPayload:
-        return await _card(info, lifecycle.report_lost, input, policy=True)
+        return await mutate(info, CardPayload, lifecycle.report_lost, input, "card")
 
     @strawberry.mutation(description="Make a lost card usable again (the member, or staff with proof).")
     async def unfreeze_card(self, info: strawberry.Info, input: UnfreezeCardInput) -> CardPayload:
-        return await _card(info, lifecycle.unfreeze, input, policy=True)
+        return await mutate(info, CardPayload, lifecycle.unfreeze, input, "card")
 
     @strawberry.mutation(description="Replace a lost card with a new one from stock (card service staff).")
     async def reissue_card(self, info: strawberry.Info, input: ReissueCardInput) -> CardPayload:
-        return await _card(info, lifecycle.reissue, input)
+        return await mutate(info, CardPayload, lifecycle.reissue, input, "card")
 
     @strawberry.mutation(description="Replace a damaged card, or one of a former grade's type (card service staff).")
     async def replace_card(self, info: strawberry.Info, input: ReplaceCardInput) -> CardPayload:
-        return await _card(info, lifecycle.replace, input)
+        return await mutate(info, CardPayload, lifecycle.replace, input, "card")
 
     @strawberry.mutation(
         description="End a card for good, e.g. after the member left the network (card service staff)."
     )
     async def cancel_card(self, info: strawberry.Info, input: CancelCardInput) -> CardPayload:
-        return await _card(info, lifecycle.cancel, input)
+        return await mutate(info, CardPayload, lifecycle.cancel, input, "card")
 
     @strawberry.mutation(description="Change your card's PIN, giving the current one (the member).")
     async def change_card_pin(self, info: strawberry.Info, input: ChangeCardPinInput) -> CardPayload:
-        return await _card(info, lifecycle.change_pin, input, policy=True)
+        return await mutate(info, CardPayload, lifecycle.change_pin, input, "card")
 
     @strawberry.mutation(description="Set a new PIN after checking the member's ID document (card service staff).")
     async def reset_card_pin(self, info: strawberry.Info, input: ResetCardPinInput) -> CardPayload:
-        return await _card(info, lifecycle.reset_pin, input, policy=True)
+        return await mutate(info, CardPayload, lifecycle.reset_pin, input, "card")

@@ -6,7 +6,7 @@ import strawberry
 from strawberry import relay
 
 from domain.customers import service as customers
-from resolvers.edge import fields, mutate_legacy, node_of, paged
+from resolvers.edge import mutate, node_of, paged
 from schema.customers import (
     AccountPayload,
     CreateAccountInput,
@@ -42,36 +42,16 @@ class CustomerQuery:
 class CustomerMutation:
     @strawberry.mutation(description="Register a customer in a branch of your subtree.")
     async def create_customer(self, info: strawberry.Info, input: CreateCustomerInput) -> CustomerPayload:
-        return await mutate_legacy(
-            info,
-            CustomerPayload,
-            lambda s: customers.create_customer(s, info.context.principal, **fields(input)),
-            "customer",
-        )
+        return await mutate(info, CustomerPayload, customers.create_customer, input, "customer")
 
     @strawberry.mutation(description="Change a customer's details.")
     async def update_customer(self, info: strawberry.Info, input: UpdateCustomerInput) -> CustomerPayload:
-        return await mutate_legacy(
-            info,
-            CustomerPayload,
-            lambda s: customers.update_customer(s, info.context.principal, **fields(input, "Customer")),
-            "customer",
-        )
+        return await mutate(info, CustomerPayload, customers.update_customer, input, "customer")
 
     @strawberry.mutation(description="Set a customer's credit level with a reason; the change is kept in history.")
     async def set_credit_level(self, info: strawberry.Info, input: SetCreditLevelInput) -> CustomerPayload:
-        return await mutate_legacy(
-            info,
-            CustomerPayload,
-            lambda s: customers.set_credit_level(s, info.context.principal, **fields(input)),
-            "customer",
-        )
+        return await mutate(info, CustomerPayload, customers.set_credit_level, input, "customer")
 
     @strawberry.mutation(description="Open a billing account with its subscriber numbers.")
     async def create_account(self, info: strawberry.Info, input: CreateAccountInput) -> AccountPayload:
-        return await mutate_legacy(
-            info,
-            AccountPayload,
-            lambda s: customers.create_account(s, info.context.principal, **fields(input)),
-            "account",
-        )
+        return await mutate(info, AccountPayload, customers.create_account, input, "account")

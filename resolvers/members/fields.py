@@ -6,7 +6,7 @@ import strawberry
 from strawberry import relay
 
 from domain.members import service as members
-from resolvers.edge import fields, mutate_legacy, node_of, paged, read
+from resolvers.edge import mutate, node_of, paged, read
 from schema.members import (
     CreateMemberInput,
     MemberFilter,
@@ -44,24 +44,12 @@ class MemberQuery:
 class MemberMutation:
     @strawberry.mutation(description="Admit a customer to a club; the club sets the member number.")
     async def create_member(self, info: strawberry.Info, input: CreateMemberInput) -> MemberPayload:
-        return await mutate_legacy(
-            info, MemberPayload, lambda s: members.create_member(s, info.context.principal, **fields(input)), "member"
-        )
+        return await mutate(info, MemberPayload, members.create_member, input, "member")
 
     @strawberry.mutation(description="Change a member's club, status, validity, manager or profile.")
     async def update_member(self, info: strawberry.Info, input: UpdateMemberInput) -> MemberPayload:
-        return await mutate_legacy(
-            info,
-            MemberPayload,
-            lambda s: members.update_member(s, info.context.principal, **fields(input, "Member")),
-            "member",
-        )
+        return await mutate(info, MemberPayload, members.update_member, input, "member")
 
     @strawberry.mutation(description="A member changes their own personal details.")
     async def update_my_profile(self, info: strawberry.Info, input: UpdateMyProfileInput) -> MemberPayload:
-        return await mutate_legacy(
-            info,
-            MemberPayload,
-            lambda s: members.update_my_profile(s, info.context.principal, **fields(input)),
-            "member",
-        )
+        return await mutate(info, MemberPayload, members.update_my_profile, input, "member")

@@ -1,4 +1,4 @@
-"""Branches, grades, clubs and partner API clients."""
+"""Branches, grades and clubs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Branches, grades, clubs and partner API clients."""
+"""Branches, grades and clubs."""
 
 from __future__ import annotations
 
@@ -6,21 +6,8 @@ import strawberry
 from strawberry import relay
 
 from domain.organisation import service as organisation
-from domain.partners import service as partners
-from resolvers.edge import fields, mutate_legacy, paged, read
-from schema.organisation import (
-    BranchType,
-    ClubPayload,
-    ClubType,
-    CreateClubInput,
-    CreatePartnerApiClientInput,
-    CreatePartnerApiClientPayload,
-    GradeType,
-    PartnerType,
-    RevokePartnerApiClientInput,
-    RevokePartnerApiClientPayload,
-    UpdateClubInput,
-)
+from resolvers.edge import mutate, paged, read
+from schema.organisation import BranchType, ClubPayload, ClubType, CreateClubInput, GradeType, UpdateClubInput
 
 
 @strawberry.type
@@ -44,45 +31,13 @@ class OrganisationQuery:
     ) -> relay.Connection[ClubType]:
         return await paged(info, organisation.list_clubs, None, first, after, last, before)
 
-    @strawberry.field(description="Partner merchants (staff).")
-    async def partners(self, info: strawberry.Info) -> list[PartnerType]:
-        return await read(info, lambda s: partners.list_partners(s, info.context.principal))
-
 
 @strawberry.type
 class OrganisationMutation:
     @strawberry.mutation(description="Open a club for a branch in your subtree (administrator).")
     async def create_club(self, info: strawberry.Info, input: CreateClubInput) -> ClubPayload:
-        return await mutate_legacy(
-            info, ClubPayload, lambda s: organisation.create_club(s, info.context.principal, **fields(input)), "club"
-        )
+        return await mutate(info, ClubPayload, organisation.create_club, input, "club")
 
     @strawberry.mutation(description="Change a club's details (administrator).")
     async def update_club(self, info: strawberry.Info, input: UpdateClubInput) -> ClubPayload:
-        return await mutate_legacy(
-            info,
-            ClubPayload,
-            lambda s: organisation.update_club(s, info.context.principal, **fields(input, "Club")),
-            "club",
-        )
-
-    @strawberry.mutation(description="Issue an API key to a partner system; the secret is shown once (administrator).")
-    async def create_partner_api_client(
-        self, info: strawberry.Info, input: CreatePartnerApiClientInput
-    ) -> CreatePartnerApiClientPayload:
-        async def action(session):
-            client, credential = await partners.create_api_client(session, info.context.principal, **fields(input))
-            return {"client": client, "credential": credential}
-
-        return await mutate_legacy(info, CreatePartnerApiClientPayload, action)
-
-    @strawberry.mutation(description="Revoke a partner API key at once (administrator).")
-    async def revoke_partner_api_client(
-        self, info: strawberry.Info, input: RevokePartnerApiClientInput
-    ) -> RevokePartnerApiClientPayload:
-        return await mutate_legacy(
-            info,
-            RevokePartnerApiClientPayload,
-            lambda s: partners.revoke_api_client(s, info.context.principal, **fields(input, "PartnerApiClient")),
-            "client",
-        )
+        return await mutate(info, ClubPayload, organisation.update_club, input, "club")

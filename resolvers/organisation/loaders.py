@@ -7,8 +7,6 @@ from domain.members.tables import Grade
 from domain.organisation import service as organisation
 from domain.organisation.tables import Branch, Staff
 from domain.paging import by_key
-from domain.partners import service as partners
-from domain.partners.tables import Partner
 from resolvers.area import Fetch
 
 
@@ -21,7 +19,4 @@ def loaders(principal: Principal) -> dict[str, Fetch]:
         "grades": by_key(Grade, "code"),
         "staff": by_key(Staff),
         "staff_scoped": lambda s, ids: organisation.get_staff_scoped(s, principal, ids),
-        "partners": by_key(Partner),
-        "partners_scoped": lambda s, ids: partners.get_partners_scoped(s, principal, ids),
-        "api_clients_scoped": lambda s, ids: partners.get_api_clients_scoped(s, principal, ids),
     }

@@ -9,7 +9,7 @@ import strawberry
 
 from domain.points import accrual, bills, rules
 from domain.points import service as points
-from resolvers.edge import fields, mutate_legacy, read
+from resolvers.edge import mutate, read
 from schema.points import (
     AdjustPointsInput,
     CreatePointsRuleInput,
@@ -51,29 +51,17 @@ class PointsQuery:
 class PointsMutation:
     @strawberry.mutation(description="Add or take points by hand with a reason (administrators, club operators).")
     async def adjust_points(self, info: strawberry.Info, input: AdjustPointsInput) -> PointsTransactionPayload:
-        return await mutate_legacy(
-            info,
-            PointsTransactionPayload,
-            lambda s: points.adjust_points(s, info.context.principal, **fields(input)),
-            "transaction",
-        )
+        return await mutate(info, PointsTransactionPayload, points.adjust_points, input, "transaction")
 
     @strawberry.mutation(description="Reverse a ledger entry; the original stays (administrators).")
     async def reverse_points_transaction(
         self, info: strawberry.Info, input: ReversePointsTransactionInput
     ) -> PointsTransactionPayload:
-        return await mutate_legacy(
-            info,
-            PointsTransactionPayload,
-            lambda s: points.reverse_transaction(s, info.context.principal, **fields(input)),
-            "transaction",
-        )
+        return await mutate(info, PointsTransactionPayload, points.reverse_points_transaction, input, "transaction")
 
     @strawberry.mutation(description="Enter one month's bill of an account (administrators, club operators).")
     async def record_bill(self, info: strawberry.Info, input: RecordBillInput) -> RecordBillPayload:
-        return await mutate_legacy(
-            info, RecordBillPayload, lambda s: bills.record_bill(s, info.context.principal, **fields(input)), "bill"
-        )
+        return await mutate(info, RecordBillPayload, bills.record_bill, input, "bill")
 
     @strawberry.mutation(
         description="Start the monthly points calculation for a finished month (headquarters administrators); it runs"
@@ -82,24 +70,12 @@ class PointsMutation:
     async def run_monthly_accrual(
         self, info: strawberry.Info, input: RunMonthlyAccrualInput
     ) -> RunMonthlyAccrualPayload:
-        async def action(session):
-            started = await accrual.start_run(session, info.context.sessions, info.context.principal, input.month)
-            info.context.services.jobs.start(accrual.carry_out(info.context.sessions, started))
-            return started.run
-
-        return await mutate_legacy(info, RunMonthlyAccrualPayload, action, "run")
+        return await mutate(info, RunMonthlyAccrualPayload, accrual.run_monthly_accrual, input, "run")
 
     @strawberry.mutation(description="Add an earning, validity or penalty rule (administrators).")
     async def create_points_rule(self, info: strawberry.Info, input: CreatePointsRuleInput) -> PointsRulePayload:
-        return await mutate_legacy(
-            info, PointsRulePayload, lambda s: rules.create_rule(s, info.context.principal, **fields(input)), "rule"
-        )
+        return await mutate(info, PointsRulePayload, rules.create_points_rule, input, "rule")
 
     @strawberry.mutation(description="Change or retire a points rule; past entries keep their points (administrators).")
     async def update_points_rule(self, info: strawberry.Info, input: UpdatePointsRuleInput) -> PointsRulePayload:
-        return await mutate_legacy(
-            info,
-            PointsRulePayload,
-            lambda s: rules.update_rule(s, info.context.principal, **fields(input, "PointsRule")),
-            "rule",
-        )
+        return await mutate(info, PointsRulePayload, rules.update_points_rule, input, "rule")

@@ -16,6 +16,7 @@ from domain.access import (
     require_staff,
 )
 from domain.cards.common import parse_selection, pin
+from domain.cards.stock import SelectsCards
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.organisation.tables import StaffRole
 from domain.paging import PageRequest, _size, decode_cursor, encode_cursor
@@ -128,6 +129,6 @@ def test_pins_are_six_digits_and_not_trivial(value, ok):
 )
 def test_card_selections(number_from, number_to, numbers, size, code):
     check = Checker()
-    selection = parse_selection(check, number_from, number_to, numbers)
+    selection = parse_selection(check, SelectsCards(number_from=number_from, number_to=number_to, numbers=numbers))
     assert (selection.size if selection else None) == size
     assert {p.code for p in check.problems} == ({code} if code else set())

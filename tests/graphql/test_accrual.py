@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain.points import accrual, bills, ledger
+from domain.work.unit import UnitOfWork
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
 
@@ -135,8 +136,8 @@ async def test_a_run_answers_at_once_and_is_followed_to_its_end(api, paused):
     assert started["run"]["startedBy"] == {"username": "admin"}
     # and a second start of September is refused while it runs, without writing anything
     again = await start(api)
-    assert [(e["field"], e["code"]) for e in again["errors"]] == [(["input", "month"], "INVALID_STATE")]
-    assert await api.scalar("SELECT count(*) FROM monthly_accrual_run") == 1
+    assert [(e["field"], e["code"]) for e in again["errors"]] == [(["input", "month"], "ACCRUAL_RUN_UNDER_WAY")]
+    assert await api.scalar("SELECT count(*) FROM job_run") == 1
     # but another month may run at the same time
     other = await start(api, "2026-08")
     assert other["errors"] == []
@@ -169,13 +170,13 @@ async def test_a_run_that_fails_is_recorded_and_the_next_run_resumes(api, monkey
 
 async def test_a_run_left_running_by_a_stopped_process_reads_interrupted(api):
     # given a run recorded RUNNING whose process is gone (nobody holds September's lock)
-    await api.scalar("INSERT INTO monthly_accrual_run (month, bills_total) VALUES ('2026-09-01', 5) RETURNING 1")
+    await api.scalar("INSERT INTO job_run (kind, subject, total) VALUES ('MONTHLY_ACCRUAL', '2026-09', 5) RETURNING 1")
     # when an administrator lists the runs, then it reads INTERRUPTED
     listed = await api.data('{ monthlyAccrualRuns(month: "2026-09") { status error } }', as_="hq_admin")
     assert listed["monthlyAccrualRuns"][0]["status"] == "INTERRUPTED"
     # and a new run of the month records it so
     await run_month(api)
-    assert await api.scalar("SELECT status FROM monthly_accrual_run ORDER BY id LIMIT 1") == "INTERRUPTED"
+    assert await api.scalar("SELECT status FROM job_run ORDER BY id LIMIT 1") == "INTERRUPTED"
 
 
 async def test_stopping_the_app_interrupts_its_runs_and_gives_back_the_lock(api, app, paused):
@@ -238,7 +239,9 @@ async def test_a_bill_that_earned_cannot_be_replaced(api):
     await record(api)
     await run_month(api)
     replaced = await record(api, paid=99_999)
-    assert [(e["field"], e["code"]) for e in replaced["errors"]] == [(["input", "billingMonth"], "INVALID_STATE")]
+    assert [(e["field"], e["code"]) for e in replaced["errors"]] == [
+        (["input", "billingMonth"], "BILL_ALREADY_ACCRUED")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -259,7 +262,7 @@ async def test_record_bill_refusals(api, changes, field, code):
     ("who", "month", "code"),
     [
         ("administrator", "2026-09", "FORBIDDEN"),
-        ("hq_admin", "2099-01", "OUT_OF_RANGE"),
+        ("hq_admin", "2099-01", "MONTH_NOT_FINISHED"),
         ("hq_admin", "Sept", "INVALID"),
     ],
 )
@@ -277,8 +280,8 @@ HEADER = "account_number,billing_month,amount_billed_fen,amount_paid_fen,due_dat
 async def import_text(api, tmp_path: Path, text: str) -> bills.ImportResult:
     path = tmp_path / "bills.csv"
     path.write_text(text)
-    async with make_sessions(api.engine).begin() as session:
-        return await bills.import_file(session, path)
+    async with UnitOfWork(make_sessions(api.engine)) as uow:
+        return await uow.run(bills.import_bills, bills.ImportBills(path=path))
 
 
 async def test_a_good_file_is_imported_and_reimporting_replaces_unearned_bills(api, tmp_path):

@@ -48,6 +48,8 @@ async def test_wrong_password_or_unknown_login_is_refused_alike_and_recorded(api
     assert [e["code"] for e in outcome["errors"]] == ["INVALID_CREDENTIALS"]
     recorded = await api.scalar("SELECT count(*) FROM login_attempt WHERE login = :l AND NOT succeeded", l=login)
     assert recorded == 1
+    sender = await api.scalar("SELECT remote_address FROM login_attempt WHERE login = :l", l=login)
+    assert sender == "127.0.0.1"  # the test client's address: the record names where the attempt came from
 
 
 async def test_a_staff_login_is_not_a_member_login(api):
@@ -206,7 +208,7 @@ async def test_a_revoked_partner_key_stops_working_at_once(api):
         {"input": {"id": client["id"]}},
         as_="hq_admin",
     )
-    assert errors_of(again, "revokePartnerApiClient")[0]["code"] == "INVALID_STATE"
+    assert errors_of(again, "revokePartnerApiClient")[0]["code"] == "API_CLIENT_REVOKED"
 
 
 async def test_secrets_never_reach_the_logs_or_the_attempt_records(api, caplog):

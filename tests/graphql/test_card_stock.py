@@ -139,7 +139,7 @@ def issue_input(api, **changes):
     [
         ({"numberFrom": "6210000000000001", "numberTo": "6210000000000002"}, "numbers", "NOT_FOUND"),  # HQ's stock
         ({"numberFrom": "6299000000000001", "numberTo": "6299000000000002"}, "numbers", "NOT_FOUND"),  # no such cards
-        ({"numberFrom": None, "numberTo": None, "numbers": ["6211000000000001"]}, "numbers", "INVALID_STATE"),
+        ({"numberFrom": None, "numberTo": None, "numbers": ["6211000000000001"]}, "numbers", "CARDS_NOT_MOVABLE"),
         ({"toClubId": None}, "toClubId", "REQUIRED"),
         ({"toClubId": None, "toStaffId": "gd.agent"}, "toStaffId", "NOT_FOUND"),  # not a customer manager
         ({"toClubId": "BJ-CLUB"}, "toClubId", "NOT_FOUND"),
@@ -158,7 +158,9 @@ async def test_cards_issued_below_are_no_longer_the_issuers_to_issue(api):
     sz_club = gid("Club", api.demo.clubs["SZ-CLUB"])
     await api.data(ISSUE, {"input": issue_input(api, toClubId=sz_club)}, as_="club_operator")
     again = {"input": issue_input(api)}
-    assert await refused(api, ISSUE, again, "club_operator", "issueCards") == [(["input", "numbers"], "INVALID_STATE")]
+    assert await refused(api, ISSUE, again, "club_operator", "issueCards") == [
+        (["input", "numbers"], "CARDS_NOT_MOVABLE")
+    ]
 
 
 async def test_one_ineligible_card_stops_the_whole_range(api):
@@ -168,7 +170,7 @@ async def test_one_ineligible_card_stops_the_whole_range(api):
     assert codes(answer, "voidCards") == [(["input", "numbers"], "NOT_FOUND")]
     variables = {"input": {"numberFrom": "6211000000000001", "numberTo": "6211000000000003", "reason": "x"}}
     answer = await api.data(VOID, variables, as_="hq_admin")
-    assert codes(answer, "voidCards") == [(["input", "numbers"], "INVALID_STATE")]
+    assert codes(answer, "voidCards") == [(["input", "numbers"], "CARDS_NOT_MOVABLE")]
     assert "6211000000000001" in answer["voidCards"]["errors"][0]["message"]
     assert (await card(api, "6211000000000002"))["state"] == "INITIAL"
 
@@ -182,7 +184,7 @@ async def test_transfer_moves_issued_cards_only(api):
     assert (await card(api, "6211000000000012"))["holderStaff"] == {"username": "gd.manager"}
     initial = {"input": {"numbers": ["6211000000000030"], "toStaffId": manager}}
     assert await refused(api, TRANSFER, initial, "club_operator", "transferCards") == [
-        (["input", "numbers"], "INVALID_STATE")
+        (["input", "numbers"], "CARDS_NOT_MOVABLE")
     ]
 
 
@@ -204,7 +206,9 @@ async def test_return_sends_unused_cards_to_the_parent_branch(api):
 
 async def test_headquarters_has_no_parent_to_return_to(api):
     variables = {"input": {"numbers": ["6210000000000001"]}}
-    assert await refused(api, RETURN, variables, "hq_admin", "returnCards") == [(["input", "numbers"], "INVALID_STATE")]
+    assert await refused(api, RETURN, variables, "hq_admin", "returnCards") == [
+        (["input", "numbers"], "NO_PARENT_BRANCH")
+    ]
 
 
 async def test_void_needs_a_reason_and_voided_cards_cannot_be_issued(api):
@@ -218,15 +222,17 @@ async def test_void_needs_a_reason_and_voided_cards_cannot_be_issued(api):
             "receivedBy": "x",
         }
     }
-    assert await refused(api, ISSUE, issue, "club_operator", "issueCards") == [(["input", "numbers"], "INVALID_STATE")]
+    assert await refused(api, ISSUE, issue, "club_operator", "issueCards") == [
+        (["input", "numbers"], "CARDS_NOT_MOVABLE")
+    ]
 
 
 @pytest.mark.parametrize(
     ("number", "state", "code", "field"),
     [
         ("6211000000000041", "ISSUED", "INVALID", "state"),  # issue through issueCards
-        ("6211000000000001", "VOID", "INVALID_STATE", "numbers"),  # a member's card
-        ("6211000000000041", "INITIAL", "INVALID_STATE", "numbers"),  # INITIAL already
+        ("6211000000000001", "VOID", "CARDS_NOT_MOVABLE", "numbers"),  # a member's card
+        ("6211000000000041", "INITIAL", "CARDS_NOT_MOVABLE", "numbers"),  # INITIAL already
     ],
 )
 async def test_set_card_state_refusals(api, number, state, code, field):
@@ -265,7 +271,7 @@ async def test_two_operators_issuing_the_same_cards_at_once_one_wins(api):
     answers = await asyncio.gather(*requests)
     # then one issue succeeds and the other finds the cards no longer held by GD
     outcomes = sorted(tuple(e["code"] for e in a["data"]["issueCards"]["errors"]) for a in answers)
-    assert outcomes == [(), ("INVALID_STATE",)]
+    assert outcomes == [(), ("CARDS_NOT_MOVABLE",)]
     events = await api.scalar(
         "SELECT count(*) FROM card_event WHERE card_number BETWEEN 6221000000000021 AND 6221000000000025"
     )

@@ -26,7 +26,7 @@ async def test_two_clerks_admitting_the_same_customer_make_one_member(api):
         }
     }
     outcomes = await race(api, CREATE_MEMBER, variables, ["club_operator", "administrator", "hq_admin"])
-    assert outcomes == [(), ("DUPLICATE",), ("DUPLICATE",)]
+    assert outcomes == [(), ("CUSTOMER_ALREADY_MEMBER",), ("CUSTOMER_ALREADY_MEMBER",)]
     assert await api.scalar("SELECT count(*) FROM member") == 4
 
 

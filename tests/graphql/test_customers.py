@@ -118,7 +118,7 @@ async def test_credit_level_changes_are_kept_in_history(api):
 @pytest.mark.parametrize(
     ("changes", "field", "code"),
     [
-        ({"level": "GREY"}, "level", "INVALID_STATE"),
+        ({"level": "GREY"}, "level", "CREDIT_LEVEL_UNCHANGED"),
         ({"reason": ""}, "reason", "REQUIRED"),
         ({"reason": "r" * 501}, "reason", "TOO_LONG"),
         ({"customerId": gid("Customer", 999)}, "customerId", "NOT_FOUND"),

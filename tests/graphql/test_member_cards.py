@@ -90,7 +90,7 @@ async def test_a_member_applies_and_books_a_pick_up_then_staff_approve_and_hand_
 @pytest.mark.parametrize(
     ("who", "changes", "field", "code"),
     [
-        ("member", {}, "memberId", "INVALID_STATE"),  # Li Wei holds a card
+        ("member", {}, "memberId", "MEMBER_HOLDS_CARD"),  # Li Wei holds a card
         ("agent", {"memberId": "Wang Fang", "pickupAt": "2020-01-01T10:00:00+00:00"}, "pickupAt", "OUT_OF_RANGE"),
         ("agent", {"memberId": "Wang Fang", "pickupPlace": "p" * 201}, "pickupPlace", "TOO_LONG"),
         ("agent", {"memberId": "Zhang Min"}, "memberId", "NOT_FOUND"),  # another branch's member
@@ -107,10 +107,12 @@ async def test_apply_refusals(api, who, changes, field, code):
 async def test_one_open_application_at_a_time_and_approval_once(api):
     variables = {"input": {"memberId": gid("Member", api.demo.members["Wang Fang"])}}
     application = first(await api.data(APPLY, variables, as_="agent"))["application"]
-    assert error_codes(await api.data(APPLY, variables, as_="agent")) == [(["input", "memberId"], "DUPLICATE")]
+    assert error_codes(await api.data(APPLY, variables, as_="agent")) == [
+        (["input", "memberId"], "CARD_APPLICATION_OPEN")
+    ]
     await api.data(APPROVE, {"input": {"id": application["id"]}}, as_="agent")
     again = await api.data(APPROVE, {"input": {"id": application["id"]}}, as_="agent")
-    assert error_codes(again) == [(["input", "id"], "INVALID_STATE")]
+    assert error_codes(again) == [(["input", "id"], "CARD_APPLICATION_DECIDED")]
     unknown = await api.data(APPROVE, {"input": {"id": gid("CardApplication", 999)}}, as_="agent")
     assert error_codes(unknown) == [(["input", "id"], "NOT_FOUND")]
 
@@ -124,15 +126,19 @@ def hand_over_input(api, **changes):
 @pytest.mark.parametrize(
     ("changes", "field", "code"),
     [
-        ({"cardNumber": "6211000000000002"}, "cardNumber", "INVALID_STATE"),  # a Diamond card for an Emerald member
-        ({"cardNumber": LI_WEI_CARD}, "cardNumber", "INVALID_STATE"),  # not in stock
+        (
+            {"cardNumber": "6211000000000002"},
+            "cardNumber",
+            "CARD_TYPE_NOT_OF_GRADE",
+        ),  # a Diamond card for an Emerald member
+        ({"cardNumber": LI_WEI_CARD}, "cardNumber", "CARD_NOT_IN_STOCK"),  # not in stock
         ({"cardNumber": "6299000000000001"}, "cardNumber", "NOT_FOUND"),
         ({"cardNumber": "6220000000000001"}, "cardNumber", "NOT_FOUND"),  # HQ's stock, outside GD's subtree
         ({"pin": "123456"}, "pin", "INVALID"),
         ({"pin": "111111"}, "pin", "INVALID"),
         ({"pin": "12345"}, "pin", "INVALID"),
         ({"receiverPhone": "phone"}, "receiverPhone", "INVALID"),
-        ({"memberId": "<Li Wei>"}, "memberId", "INVALID_STATE"),  # holds a card already
+        ({"memberId": "<Li Wei>"}, "memberId", "MEMBER_HOLDS_CARD"),  # holds a card already
     ],
 )
 async def test_hand_over_refusals(api, changes, field, code):
@@ -161,7 +167,7 @@ async def test_two_agents_handing_out_one_card_at_once_give_it_to_one_member(api
     ]
     answers = await asyncio.gather(*requests)
     outcomes = sorted(tuple(e["code"] for e in a["data"]["handOverCard"]["errors"]) for a in answers)
-    assert outcomes == [(), ("INVALID_STATE",)]
+    assert outcomes == [(), ("CARD_NOT_IN_STOCK",)]
 
 
 # --- loss and unfreeze -------------------------------------------------------------------------------
@@ -230,9 +236,9 @@ async def test_wrong_proofs_are_refused_recorded_and_counted(api, proof, field, 
 async def test_five_wrong_proofs_lock_the_card_for_half_an_hour(api, monkeypatch):
     wrong = {"input": {"cardNumber": LI_WEI_CARD, "proof": {"cardPin": "975310"}}}
     codes = [error_codes(await api.data(LOST, wrong, as_="agent"))[0][1] for _ in range(5)]
-    assert codes == ["INVALID_CREDENTIALS"] * 4 + ["LOCKED"]
+    assert codes == ["INVALID_CREDENTIALS"] * 4 + ["CARD_PIN_LOCKED"]
     right = {"input": {"cardNumber": LI_WEI_CARD, "proof": {"idDocumentNumber": LI_WEI_ID}}}
-    assert error_codes(await api.data(LOST, right, as_="agent")) == [(["input", "cardNumber"], "LOCKED")]
+    assert error_codes(await api.data(LOST, right, as_="agent")) == [(["input", "cardNumber"], "CARD_PIN_LOCKED")]
     # the member can still stop a card that may be in a thief's hands
     assert first(await api.data(LOST, {"input": {"cardNumber": LI_WEI_CARD}}, as_="member"))["card"]["state"] == "LOST"
     shift_clock(monkeypatch, timedelta(minutes=31))
@@ -261,7 +267,7 @@ async def test_a_replayed_loss_report_answers_the_same_and_records_once(api):
         (["input", "idempotencyKey"], "IDEMPOTENCY_CONFLICT")
     ]
     no_key = {"input": {"cardNumber": LI_WEI_CARD}}
-    assert error_codes(await api.data(LOST, no_key, as_="member")) == [(["input", "cardNumber"], "INVALID_STATE")]
+    assert error_codes(await api.data(LOST, no_key, as_="member")) == [(["input", "cardNumber"], "CARD_LOST")]
 
 
 async def test_concurrent_replays_of_a_loss_report_record_it_once(api):
@@ -276,7 +282,7 @@ async def test_concurrent_replays_of_a_loss_report_record_it_once(api):
 
 async def test_unfreeze_needs_a_lost_card(api):
     answer = await api.data(UNFREEZE, {"input": {"cardNumber": LI_WEI_CARD}}, as_="member")
-    assert error_codes(answer) == [(["input", "cardNumber"], "INVALID_STATE")]
+    assert error_codes(answer) == [(["input", "cardNumber"], "CARD_NOT_LOST")]
 
 
 # --- reissue, replace, cancel -------------------------------------------------------------------------
@@ -301,10 +307,15 @@ async def test_a_lost_card_is_reissued_and_the_pin_carries_over(api):
 @pytest.mark.parametrize(
     ("mutation", "changes", "field", "code"),
     [
-        (REISSUE, {}, "oldCardNumber", "INVALID_STATE"),  # not lost
-        (REPLACE, {"newCardNumber": "6221000000000002", "reason": "DAMAGED"}, "newCardNumber", "INVALID_STATE"),  # type
-        (REPLACE, {"reason": "GRADE_CHANGE"}, "reason", "INVALID_STATE"),  # the grade has not changed
-        (REPLACE, {"newCardNumber": "6211000000000011", "reason": "DAMAGED"}, "newCardNumber", "INVALID_STATE"),
+        (REISSUE, {}, "oldCardNumber", "CARD_NOT_LOST"),  # not lost
+        (
+            REPLACE,
+            {"newCardNumber": "6221000000000002", "reason": "DAMAGED"},
+            "newCardNumber",
+            "CARD_TYPE_NOT_OF_GRADE",
+        ),
+        (REPLACE, {"reason": "GRADE_CHANGE"}, "reason", "CARD_ALREADY_OF_GRADE"),  # the grade has not changed
+        (REPLACE, {"newCardNumber": "6211000000000011", "reason": "DAMAGED"}, "newCardNumber", "CARD_ENDED"),  # void
         (REPLACE, {"newCardNumber": "123", "reason": "DAMAGED"}, "newCardNumber", "INVALID"),
     ],
 )
@@ -341,7 +352,7 @@ async def test_cancel_ends_a_card_for_good(api):
         (LOST, {"cardNumber": LI_WEI_CARD, "proof": {"idDocumentNumber": LI_WEI_ID}}),
     ):
         assert error_codes(await api.data(mutation, {"input": variables}, as_="agent")) == [
-            (["input", "cardNumber"], "INVALID_STATE")
+            (["input", "cardNumber"], "CARD_ENDED")
         ]
     no_reason = await api.data(CANCEL, {"input": {"cardNumber": "6211000000000002", "reason": ""}}, as_="agent")
     assert error_codes(no_reason) == [(["input", "reason"], "REQUIRED")]
@@ -353,9 +364,11 @@ async def test_cancel_ends_a_card_for_good(api):
 async def test_five_wrong_pins_lock_the_card_and_a_staff_reset_lifts_it(api, monkeypatch):
     wrong = {"input": {"cardNumber": LI_WEI_CARD, "oldPin": "975310", "newPin": "135790"}}
     codes = [error_codes(await api.data(CHANGE_PIN, wrong, as_="member"))[0] for _ in range(5)]
-    assert codes == [(["input", "oldPin"], "INVALID_CREDENTIALS")] * 4 + [(["input", "oldPin"], "LOCKED")]
+    assert codes == [(["input", "oldPin"], "INVALID_CREDENTIALS")] * 4 + [(["input", "oldPin"], "CARD_PIN_LOCKED")]
     right = {"input": {"cardNumber": LI_WEI_CARD, "oldPin": "246810", "newPin": "135790"}}
-    assert error_codes(await api.data(CHANGE_PIN, right, as_="member")) == [(["input", "cardNumber"], "LOCKED")]
+    assert error_codes(await api.data(CHANGE_PIN, right, as_="member")) == [
+        (["input", "cardNumber"], "CARD_PIN_LOCKED")
+    ]
     locked = await api.data("{ me { card { locked } } }", as_="member")
     assert locked["me"]["card"]["locked"] is True
     attempts = await api.scalar("SELECT count(*) FROM card_event WHERE action = 'PROOF_FAILED'")
@@ -424,19 +437,21 @@ TRANSFER = "mutation($input: TransferCardsInput!) { transferCards(input: $input)
 
 
 @pytest.mark.parametrize(
-    ("given", "mutation", "variables", "field"),
+    ("given", "mutation", "variables", "field", "code"),
     [
-        (None, RETURN, {"numbers": [LI_WEI_CARD]}, "numbers"),  # a member's card is not stock
-        ("void", TRANSFER, {"numbers": ["6211000000000011"], "toClubId": "GD-CLUB"}, "numbers"),
+        (None, RETURN, {"numbers": [LI_WEI_CARD]}, "numbers", "NO_PARENT_BRANCH"),  # HQ returns to nobody
+        ("void", TRANSFER, {"numbers": ["6211000000000011"], "toClubId": "GD-CLUB"}, "numbers", "CARDS_NOT_MOVABLE"),
         ("cancel", REPLACE, {"oldCardNumber": LI_WEI_CARD, "newCardNumber": "6211000000000002", "reason": "DAMAGED"},
-         "oldCardNumber"),
-        ("reissue", REISSUE, {"oldCardNumber": LI_WEI_CARD, "newCardNumber": "6211000000000003"}, "oldCardNumber"),
-        ("reissue", UNFREEZE, {"cardNumber": LI_WEI_CARD, "proof": {"idDocumentNumber": LI_WEI_ID}}, "cardNumber"),
+         "oldCardNumber", "CARD_ENDED"),
+        ("reissue", REISSUE, {"oldCardNumber": LI_WEI_CARD, "newCardNumber": "6211000000000003"}, "oldCardNumber",
+         "CARD_ENDED"),
+        ("reissue", UNFREEZE, {"cardNumber": LI_WEI_CARD, "proof": {"idDocumentNumber": LI_WEI_ID}}, "cardNumber",
+         "CARD_ENDED"),
         ("cancel", RESET_PIN, {"cardNumber": LI_WEI_CARD, "idDocumentNumber": LI_WEI_ID, "newPin": "135790"},
-         "cardNumber"),
+         "cardNumber", "CARD_ENDED"),
     ],
 )  # fmt: skip
-async def test_refused_transitions_change_nothing(api, given, mutation, variables, field):
+async def test_refused_transitions_change_nothing(api, given, mutation, variables, field, code):
     # given the card in the state the case needs
     if given == "void":
         await api.data(VOID_ONE, {"input": {"numbers": ["6211000000000011"], "reason": "x"}}, as_="hq_admin")
@@ -453,6 +468,6 @@ async def test_refused_transitions_change_nothing(api, given, mutation, variable
     before = await api.fingerprint()
     # when an operation its state does not allow is tried
     answer = await api.data(mutation, {"input": variables}, as_="hq_admin")
-    # then it is refused with INVALID_STATE and nothing changed
-    assert [(e["field"], e["code"]) for e in first(answer)["errors"]] == [(["input", field], "INVALID_STATE")]
+    # then it is refused with the code that names why, and nothing changed
+    assert [(e["field"], e["code"]) for e in first(answer)["errors"]] == [(["input", field], code)]
     assert await api.fingerprint() == before

@@ -88,7 +88,7 @@ async def test_create_member_refusals(api, changes, field, code):
 async def test_a_customer_joins_once(api):
     duplicate = new_member(api, customerId=gid("Customer", api.demo.customers["Li Wei"]))
     answer = await api.data(CREATE, {"input": duplicate}, as_="club_operator")
-    assert codes(answer, "createMember") == [(["input", "customerId"], "DUPLICATE")]
+    assert codes(answer, "createMember") == [(["input", "customerId"], "CUSTOMER_ALREADY_MEMBER")]
 
 
 async def test_a_club_of_another_branch_is_not_found(api):
@@ -119,7 +119,7 @@ async def test_an_ended_membership_cannot_be_changed(api):
     await api.data(UPDATE, {"input": {"id": member_id, "status": "ENDED"}}, as_="club_operator")
     before = await api.fingerprint()
     answer = await api.data(UPDATE, {"input": {"id": member_id, "interests": ["x"]}}, as_="club_operator")
-    assert codes(answer, "updateMember") == [(["input", "id"], "INVALID_STATE")]
+    assert codes(answer, "updateMember") == [(["input", "id"], "MEMBERSHIP_ENDED")]
     assert await api.fingerprint() == before
 
 
@@ -130,6 +130,7 @@ async def test_an_ended_membership_cannot_be_changed(api):
         ({"clubId": gid("Club", 999)}, "clubId", "NOT_FOUND"),
         ({"validUntil": "2000-01-01"}, "validUntil", "OUT_OF_RANGE"),
         ({"customerManagerId": gid("Staff", 999)}, "customerManagerId", "NOT_FOUND"),
+        ({"status": None}, "status", "REQUIRED"),
     ],
 )
 async def test_update_member_refusals(api, changes, field, code):

@@ -146,11 +146,11 @@ async def test_a_reversal_restores_exactly_the_lots_a_debit_drew_on(api):
     twice = {"input": variables["input"] | {"idempotencyKey": "r2"}}
     assert [
         e["code"] for e in (await api.data(REVERSE, twice, as_="administrator"))["reversePointsTransaction"]["errors"]
-    ] == ["INVALID_STATE"]
+    ] == ["TRANSACTION_ALREADY_REVERSED"]
     back = {"input": {"transactionId": reversal["transaction"]["id"], "reason": "x", "idempotencyKey": "r3"}}
     assert [
         e["code"] for e in (await api.data(REVERSE, back, as_="administrator"))["reversePointsTransaction"]["errors"]
-    ] == ["INVALID_STATE"]
+    ] == ["REVERSAL_NOT_REVERSIBLE"]
     assert await violations(api) == []
 
 
@@ -159,7 +159,7 @@ async def test_a_credit_already_spent_cannot_be_reversed(api):
     await adjust(api, points=-1600, key="spend-all")
     variables = {"input": {"transactionId": credit["transaction"]["id"], "reason": "x", "idempotencyKey": "r"}}
     answer = (await api.data(REVERSE, variables, as_="administrator"))["reversePointsTransaction"]
-    assert [e["code"] for e in answer["errors"]] == ["INVALID_STATE"]
+    assert [e["code"] for e in answer["errors"]] == ["POINTS_SPENT_OR_EXPIRED"]
 
 
 @pytest.mark.parametrize("who", ["club_operator", "agent", "member", "other_branch_admin"])

@@ -42,9 +42,10 @@ async def test_a_rate_change_retires_the_old_rule_and_adds_a_new_one(api):
 @pytest.mark.parametrize(
     ("rule", "field", "code"),
     [
-        ({"kind": "POINTS_PER_YUAN", "value": "2", "effectiveFrom": "2030-01-01"}, "effectiveFrom", "INVALID_STATE"),
+        ({"kind": "POINTS_PER_YUAN", "value": "2", "effectiveFrom": "2030-01-01"}, "effectiveFrom",
+         "RULE_ALREADY_IN_FORCE"),
         ({"kind": "EXPIRY_AFTER_MONTHS", "value": "24", "effectiveFrom": "2030-01-01"}, "effectiveFrom",
-         "INVALID_STATE"),  # validity rules of both kinds exclude each other
+         "RULE_ALREADY_IN_FORCE"),  # validity rules of both kinds exclude each other
         ({"kind": "GRADE_MULTIPLIER", "value": "2", "effectiveFrom": "2030-01-01"}, "gradeCode", "INVALID"),
         ({"kind": "ON_TIME_BONUS", "value": "5", "effectiveFrom": "2030-01-01", "gradeCode": "DIAMOND"}, "gradeCode",
          "INVALID"),

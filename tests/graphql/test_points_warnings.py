@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from domain import clock
 from domain.points import warnings
 from domain.points.tables import NotificationStatus
+from domain.work.unit import UnitOfWork
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
 
@@ -27,8 +28,9 @@ class Recorder:
 
 
 async def enqueue(api, as_of: date, within_days: int = 40) -> int:
-    async with make_sessions(api.engine).begin() as session:
-        return await warnings.enqueue_expiry_warnings(session, as_of=as_of, within_days=within_days)
+    async with UnitOfWork(make_sessions(api.engine)) as uow:
+        command = warnings.EnqueueExpiryWarnings(as_of=as_of, within_days=within_days)
+        return await uow.run(warnings.enqueue_expiry_warnings, command)
 
 
 async def test_members_are_warned_once_per_expiry_date(api):

@@ -1,0 +1,10 @@
+"""Why a membership operation is refused: codes clients branch on (see the API guide)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class MemberErrorCode(StrEnum):
+    MEMBERSHIP_ENDED = "MEMBERSHIP_ENDED"  # an ended membership is kept as it was, for good
+    CUSTOMER_ALREADY_MEMBER = "CUSTOMER_ALREADY_MEMBER"  # a customer joins one club, once

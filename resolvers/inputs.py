@@ -1,0 +1,86 @@
+"""Client input as the domain's values: global IDs decoded by type, inputs as typed commands.
+
+The ID type of a field comes from the domain's annotation of it (`MemberId` → a Member's global
+ID), on a command's field or on a list function's filter parameter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Callable
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import strawberry
+from strawberry import relay
+from strawberry.types.base import has_object_definition
+
+from domain.errors import DomainError, ErrorCode
+from domain.work.commands import node_type_of
+from schema.common import camel
+
+_id_digits_max = 18
+
+
+def decode_id(value: relay.GlobalID | None, type_name: str, field: str) -> int | None:
+    if value is None:
+        return None
+    if value.type_name != type_name or not value.node_id.isdigit() or len(value.node_id) > _id_digits_max:
+        raise DomainError(ErrorCode.NOT_FOUND, f"{camel(field)} does not name a {type_name}.", field)
+    return int(value.node_id)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`X | None` → X; `list[X]` stays."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        present = [a for a in get_args(annotation) if a is not type(None)]
+        return present[0] if len(present) == 1 else annotation
+    return annotation
+
+
+def convert(value: Any, annotation: Any, field: str) -> Any:
+    """One input value as the domain's type: global IDs decoded, nested inputs as dataclasses."""
+    annotation = _unwrap(annotation)
+    if value is None:
+        return None
+    if isinstance(value, relay.GlobalID):
+        type_name = node_type_of(annotation)
+        assert type_name is not None, f"{field} takes a global ID but is not annotated with an ID type"
+        return decode_id(value, type_name, field)
+    if get_origin(annotation) is list and isinstance(value, list):
+        (item,) = get_args(annotation)
+        return [convert(v, item, field) for v in value]
+    if dataclasses.is_dataclass(annotation) and has_object_definition(value):
+        return to_command(annotation, value, field + ".")
+    return value
+
+
+def to_command(command_type: type, data: Any, prefix: str = "") -> Any:
+    """A strawberry input as the domain's command: fields left out keep the command's defaults."""
+    hints = get_type_hints(command_type)
+    values: dict[str, Any] = {}
+    for definition in data.__strawberry_definition__.fields if data is not None else ():
+        name = definition.python_name
+        value = getattr(data, name)
+        if value is strawberry.UNSET:
+            continue
+        assert name in hints, f"{command_type.__name__} has no field {name}"
+        values[name] = convert(value, hints[name], prefix + name)
+    return command_type(**values)
+
+
+def command_type_of(handler: Callable[..., Any]) -> type:
+    return get_type_hints(handler)["command"]
+
+
+def filter_arguments(list_function: Callable[..., Any], filter: Any) -> dict[str, Any]:
+    """A filter input as the list function's keyword arguments, typed by its annotations."""
+    if filter is None:
+        return {}
+    hints = get_type_hints(list_function)
+    return {
+        definition.python_name: convert(getattr(filter, definition.python_name), hints[definition.python_name],
+                                        definition.python_name)
+        for definition in filter.__strawberry_definition__.fields
+        if getattr(filter, definition.python_name) is not strawberry.UNSET
+    }  # fmt: skip

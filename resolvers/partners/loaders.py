@@ -1,0 +1,17 @@
+"""The DataLoaders of partners: one per (entity, key)."""
+
+from __future__ import annotations
+
+from domain.access import Principal
+from domain.paging import by_key
+from domain.partners import service as partners
+from domain.partners.tables import Partner
+from resolvers.area import Fetch
+
+
+def loaders(principal: Principal) -> dict[str, Fetch]:
+    return {
+        "partners": by_key(Partner),
+        "partners_scoped": lambda s, ids: partners.get_partners_scoped(s, principal, ids),
+        "api_clients_scoped": lambda s, ids: partners.get_api_clients_scoped(s, principal, ids),
+    }

@@ -1,0 +1,63 @@
+"""Statements per request, partners (resolvers/partners): partner API keys, the partner list, and what
+checking a partner system's key costs every request it sends."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.statement_counts import assert_same_statements, assert_statements, measure, measure_case
+
+# Exactly how many SQL statements each request sends, its authentication included.
+STATEMENTS = {
+    "createPartnerApiClient": 4,
+    "revokePartnerApiClient": 5,
+    "partners": 2,
+}
+# What checking a partner API key costs: added to every request a partner system sends.
+KEY_CHECK = 1
+
+MUTATIONS = ["createPartnerApiClient", "revokePartnerApiClient"]
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS)
+async def test_a_successful_mutation_sends_exactly_its_statements(api, statements, mutation):
+    # given the demo data and a valid request from an allowed caller (tests/graphql/cases.py)
+    # when the caller sends it
+    measured = await measure_case(api, statements, mutation)
+    # then it succeeded with exactly the recorded number of statements
+    assert_statements(mutation, measured, STATEMENTS[mutation])
+
+
+async def test_the_partners_cost_the_same_statements_whatever_their_number(api, statements):
+    query = "{ partners { id code name } }"
+    # given the demo's two partners
+    small = await measure(api, statements, query, as_="hq_admin")
+    # when there are 30 more and staff ask again
+    await api.scalar(
+        """INSERT INTO partner (code, name, branch_id)
+           SELECT 'P' || g, 'Partner ' || g, :gd FROM generate_series(1, 30) g RETURNING 1""",
+        gd=api.demo.branches["GD"],
+    )
+    large = await measure(api, statements, query, as_="hq_admin")
+    # then the longer list cost the same statements
+    assert len(small.data("partners")) + 30 == len(large.data("partners"))
+    assert_same_statements("partners", {"demo": small, "30 more": large}, STATEMENTS["partners"])
+
+
+async def test_checking_a_partner_key_costs_one_statement(api, statements):
+    # given a partner system's API key
+    # when it sends a request that reads nothing else
+    measured = await measure(api, statements, "{ __typename }", as_="partner")
+    # then the key check alone was sent
+    assert measured.data("__typename") == "Query"
+    assert_statements("partner key check", measured, KEY_CHECK)
+
+
+async def test_a_refused_partner_request_costs_only_the_key_check(api, statements):
+    # given a partner system's API key, which may not read members
+    # when it asks for a members page
+    query = "{ members(first: 50) { edges { node { memberNumber } } } }"
+    measured = await measure(api, statements, query, as_="partner")
+    # then it is refused after the key check, without reading anything
+    assert [e["extensions"]["code"] for e in measured.answer["errors"]] == ["FORBIDDEN"]
+    assert_statements("refused partner request", measured, KEY_CHECK)

@@ -17,17 +17,16 @@ from strawberry.types.base import has_object_definition
 
 from domain.errors import DomainError, ErrorCode
 from domain.work.commands import node_type_of
-from schema.common import camel
-
-_id_digits_max = 18
+from schema.common import camel, key_of
 
 
 def decode_id(value: relay.GlobalID | None, type_name: str, field: str) -> int | None:
     if value is None:
         return None
-    if value.type_name != type_name or not value.node_id.isdigit() or len(value.node_id) > _id_digits_max:
+    key = key_of(value.node_id)
+    if value.type_name != type_name or key is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"{camel(field)} does not name a {type_name}.", field)
-    return int(value.node_id)
+    return key
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -12,9 +12,9 @@ from strawberry.scalars import JSON
 from domain.cards import tables as cards_tables
 from domain.cards.lifecycle import ReplaceReason as DomainReplaceReason
 from domain.cards.lifecycle import locked
-from schema.common import UserError, camel, row_type
+from schema.common import UserError, camel, node_keys, row_type
 from schema.members import MemberType
-from schema.organisation import BranchType, ClubType, StaffType, _ids
+from schema.organisation import BranchType, ClubType, StaffType
 
 CardState = strawberry.enum(
     cards_tables.CardState,
@@ -53,16 +53,16 @@ class CardBatchType:
 
 @strawberry.type(name="CardEvent", description="One operation on a card: who, when, channel, what, why.")
 class CardEventType:
-    @strawberry.field(description="What the operation recorded: receiver, place, holder, proof used …")
-    def detail(self) -> JSON:
-        return {camel(key): value for key, value in self.detail.items()}
-
     card_type: str
     action: CardAction
     state_before: CardState
     state_after: CardState
     channel: Channel
     reason: str | None
+    detail: JSON = strawberry.field(
+        resolver=lambda root: {camel(key): value for key, value in root.detail.items()},
+        description="What the operation recorded: receiver, place, holder, proof used …",
+    )
     occurred_at: datetime
 
     @strawberry.field
@@ -127,7 +127,7 @@ class CardType(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
-        return await info.context.loaders.cards_scoped.load_many(_ids(node_ids))
+        return await info.context.loaders.cards_scoped.load_many(node_keys(node_ids))
 
 
 @strawberry.type(name="CardApplication", description="A member's request for a card, with an optional pick-up booking.")
@@ -149,7 +149,7 @@ class CardApplicationType(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
-        return await info.context.loaders.applications_scoped.load_many(_ids(node_ids))
+        return await info.context.loaders.applications_scoped.load_many(node_keys(node_ids))
 
 
 @strawberry.type(name="CardStockCount", description="One card type's movements in the period and stock on hand now.")

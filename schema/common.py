@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -33,6 +34,21 @@ PrincipalKind = strawberry.enum(auth_tables.PrincipalKind)
 
 
 _snake_word = re.compile(r"\b(?!(?:uq|ck|fk|pk|ix)_)[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")  # not constraint names
+
+
+key_digits_max = 18  # every key fits a bigint
+
+
+def key_of(text: str) -> int | None:
+    """The key an ID or number names: 1 to 18 ASCII digits; None for anything else."""
+    if text.isascii() and text.isdigit() and len(text) <= key_digits_max:
+        return int(text)
+    return None
+
+
+def node_keys(node_ids: Iterable[str]) -> list[int]:
+    """Keys of global IDs for a node lookup; an ID that names no key looks up nothing (0)."""
+    return [key if (key := key_of(i)) is not None else 0 for i in node_ids]
 
 
 def camel(name: str) -> str:

@@ -10,8 +10,17 @@ from strawberry import relay
 
 from domain.customers import service as customers
 from domain.customers import tables as customers_tables
-from schema.common import AccountStatus, CreditLevel, CustomerKind, Gender, IdDocumentType, UserError, row_type
-from schema.organisation import BranchType, StaffType, _ids
+from schema.common import (
+    AccountStatus,
+    CreditLevel,
+    CustomerKind,
+    Gender,
+    IdDocumentType,
+    UserError,
+    node_keys,
+    row_type,
+)
+from schema.organisation import BranchType, StaffType
 
 
 @strawberry.type(name="Account", description="A billing account [O3]; bills arrive from the billing system.")
@@ -29,7 +38,7 @@ class AccountType(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
-        return await info.context.loaders.accounts_scoped.load_many(_ids(node_ids))
+        return await info.context.loaders.accounts_scoped.load_many(node_keys(node_ids))
 
 
 @strawberry.type(name="CreditLevelChange")
@@ -79,7 +88,7 @@ class CustomerType(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
-        return await info.context.loaders.customers_scoped.load_many(_ids(node_ids))
+        return await info.context.loaders.customers_scoped.load_many(node_keys(node_ids))
 
 
 # --- inputs and payloads ------------------------------------------------------------------

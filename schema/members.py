@@ -11,9 +11,9 @@ from strawberry import relay
 
 from domain.members import tables as members_tables
 from domain.members.service import RelationKind as DomainRelationKind
-from schema.common import Gender, IdDocumentType, MemberStatus, UserError, row_type
+from schema.common import Gender, IdDocumentType, MemberStatus, UserError, node_keys, row_type
 from schema.customers import AccountType, CustomerType
-from schema.organisation import BranchType, ClubType, GradeType, StaffType, _ids
+from schema.organisation import BranchType, ClubType, GradeType, StaffType
 
 if TYPE_CHECKING:
     from schema.cards import CardType
@@ -96,7 +96,7 @@ class MemberType(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
-        return await info.context.loaders.members_scoped.load_many(_ids(node_ids))
+        return await info.context.loaders.members_scoped.load_many(node_keys(node_ids))
 
 
 # --- inputs and payloads ------------------------------------------------------------------

@@ -13,8 +13,8 @@ from strawberry.scalars import JSON
 from domain.points import tables as points_tables
 from domain.points.accrual import MonthlyAccrualRun
 from domain.work.tables import JobStatus
-from schema.common import UserError, row_type
-from schema.organisation import StaffType, _ids
+from schema.common import UserError, node_keys, row_type
+from schema.organisation import StaffType
 
 EntryType = strawberry.enum(points_tables.EntryType, description="What a movement of points is [P1].")
 RuleKind = strawberry.enum(points_tables.RuleKind)
@@ -57,7 +57,7 @@ class PointsTransactionType(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
-        return await info.context.loaders.transactions_scoped.load_many(_ids(node_ids))
+        return await info.context.loaders.transactions_scoped.load_many(node_keys(node_ids))
 
 
 @strawberry.type(description="Points by entry type for a period.")
@@ -97,7 +97,7 @@ class PointsRuleType(relay.Node):
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
         rules = await info.context.points_rules()
         by_id = {r.id: r for r in rules}
-        return [by_id.get(i) for i in _ids(node_ids)]
+        return [by_id.get(i) for i in node_keys(node_ids)]
 
 
 @strawberry.input
@@ -214,7 +214,7 @@ class MonthlyAccrual(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
-        return await info.context.loaders.accrual_runs_scoped.load_many(_ids(node_ids))
+        return await info.context.loaders.accrual_runs_scoped.load_many(node_keys(node_ids))
 
 
 @strawberry.type

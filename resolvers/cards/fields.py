@@ -38,6 +38,7 @@ from schema.cards import (
     UnfreezeCardInput,
     VoidCardsInput,
 )
+from schema.common import key_of
 
 
 @strawberry.type
@@ -56,9 +57,8 @@ class CardQuery:
 
     @strawberry.field(description="A card by number, if you may see it (staff in scope, or its member).")
     async def card(self, info: strawberry.Info, number: str) -> CardType | None:
-        if not number.isdigit() or len(number) > 18:
-            return None
-        return await info.context.loaders.cards_scoped.load(int(number))
+        key = key_of(number)
+        return None if key is None else await info.context.loaders.cards_scoped.load(key)
 
     @strawberry.field(description="Card operations by card, member, action, resulting state and date (inclusive).")
     async def card_events(

@@ -6,7 +6,7 @@ import strawberry
 
 from domain.partners import service as partners
 from resolvers.edge import mutate, read
-from schema.organisation import (
+from schema.partners import (
     CreatePartnerApiClientInput,
     CreatePartnerApiClientPayload,
     PartnerType,

@@ -33,8 +33,7 @@ def create_app(settings: Settings, database_url: str, engine: AsyncEngine | None
     services = Services(
         sessions=make_sessions(engine),
         read_sessions=make_sessions(engine.execution_options(isolation_level="AUTOCOMMIT")),
-        policy=settings.auth_policy(),
-        card_policy=settings.card_policy(),
+        policies=settings.policies(),
         areas=AREAS,
     )
     view = GraphQLView(build_schema(settings), services, settings)

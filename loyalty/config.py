@@ -80,3 +80,7 @@ class Settings(BaseSettings):
             login_failures_max=self.login_failures_max,
             login_lock_seconds=self.login_lock_seconds,
         )
+
+    def policies(self) -> tuple[object, ...]:
+        """Every area's settings, for the units of work of the app and the command line."""
+        return (self.auth_policy(), self.card_policy())

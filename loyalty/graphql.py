@@ -127,7 +127,7 @@ class GraphQLView(GraphQL):
             return Context(request, self.services, reading, None, ErrorCode.UNAUTHENTICATED)
         try:
             async with reading() as session:
-                principal = await auth.authenticate(session, self.services.policy, credential.strip())
+                principal = await auth.authenticate(session, self.services.policy(auth.AuthPolicy), credential.strip())
         except DomainError as error:
             return Context(request, self.services, reading, None, error.code)
         finally:

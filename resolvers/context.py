@@ -6,22 +6,17 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
 from domain.access import Principal
-from domain.auth.service import AuthPolicy
-from domain.cards.common import CardPolicy
 from domain.errors import ErrorCode
-from domain.paging import PageRequest
-from domain.points import rules
-from domain.points import service as points
 from domain.work.unit import UnitOfWork
 from resolvers.area import Area, Loaders
-from resolvers.inputs import filter_arguments
-from schema.common import connection
+
+T = TypeVar("T")
 
 
 class Jobs:
@@ -53,15 +48,12 @@ class Services:
 
     sessions: async_sessionmaker  # transactions, for mutations
     read_sessions: async_sessionmaker  # autocommit: no BEGIN/ROLLBACK round trips for reads
-    policy: AuthPolicy
-    card_policy: CardPolicy
+    policies: tuple[object, ...]  # the areas' settings (`AuthPolicy`, `CardPolicy`, …), handed to every unit of work
     jobs: Jobs = field(default_factory=Jobs)
     areas: tuple[Area, ...] = ()
 
-    @property
-    def policies(self) -> tuple[object, ...]:
-        """The areas' settings, handed to every unit of work."""
-        return (self.policy, self.card_policy)
+    def policy(self, kind: type[T]) -> T:
+        return next(p for p in self.policies if isinstance(p, kind))
 
 
 class ReadSession:
@@ -119,21 +111,3 @@ class Context:
     @property
     def remote_address(self) -> str | None:
         return self.request.client.host if self.request.client else None
-
-    async def expiring_soon(self, member_id: int, days: int) -> list[Any]:
-        async with self.reading() as session:
-            return await points.expiring_soon(session, member_id, days)
-
-    async def points_statement(self, member_id: int, month: str) -> Any:
-        async with self.reading() as session:
-            return await points.statement(session, self.principal, member_id, month)
-
-    async def points_rules(self) -> list[Any]:
-        async with self.reading() as session:
-            return await rules.list_rules(session, self.principal)
-
-    async def points_history(self, member_id: int, filter: Any, *page: Any) -> Any:
-        where = filter_arguments(points.history, filter)
-        async with self.reading() as session:
-            found = await points.history(session, self.principal, member_id, PageRequest(*page), **where)
-        return connection(found)

@@ -11,7 +11,10 @@ from strawberry import relay
 
 from domain.members import tables as members_tables
 from domain.members.service import RelationKind as DomainRelationKind
-from schema.common import Gender, IdDocumentType, MemberStatus, UserError, node_keys, row_type
+from domain.paging import PageRequest
+from domain.points import service as points
+from resolvers.inputs import filter_arguments
+from schema.common import Gender, IdDocumentType, MemberStatus, UserError, connection, node_keys, row_type
 from schema.customers import AccountType, CustomerType
 from schema.organisation import BranchType, ClubType, GradeType, StaffType
 
@@ -78,13 +81,15 @@ class MemberType(relay.Node):
         last: int | None = None,
         before: str | None = None,
     ) -> relay.Connection[Annotated[PointsTransactionType, strawberry.lazy("schema.points")]]:
-        return await info.context.points_history(self.id, filter, first, after, last, before)
+        page, where = PageRequest(first, after, last, before), filter_arguments(points.history, filter)
+        found = await info.context.read(lambda s: points.history(s, info.context.principal, self.id, page, **where))
+        return connection(found)
 
     @strawberry.field(description="The member's monthly points statement (YYYY-MM) [P6].")
     async def points_statement(
         self, info: strawberry.Info, month: str
     ) -> Annotated[PointsStatement, strawberry.lazy("schema.points")]:
-        return await info.context.points_statement(self.id, month)
+        return await info.context.read(lambda s: points.statement(s, info.context.principal, self.id, month))
 
     @strawberry.field(description="The member's usable card (ACTIVE or LOST), if any.")
     async def card(self, info: strawberry.Info) -> Annotated[CardType, strawberry.lazy("schema.cards")] | None:

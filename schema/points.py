@@ -10,6 +10,8 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from domain.points import rules as points_rules
+from domain.points import service as points
 from domain.points import tables as points_tables
 from domain.points.accrual import MonthlyAccrualRun
 from domain.work.tables import JobStatus
@@ -34,7 +36,7 @@ class Points:
 
     @strawberry.field(description="Points expiring within `days` days (default 30), by date [P5].")
     async def expiring_soon(self, info: strawberry.Info, days: int = 30) -> list[ExpiringPoints]:
-        return await info.context.expiring_soon(self.member_id, days)
+        return await info.context.read(lambda s: points.expiring_soon(s, self.member_id, days))
 
 
 @strawberry.type(name="PointsTransaction", description="One ledger entry of a member; never changed once made.")
@@ -95,7 +97,7 @@ class PointsRuleType(relay.Node):
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
-        rules = await info.context.points_rules()
+        rules = await info.context.read(lambda s: points_rules.list_rules(s, info.context.principal))
         by_id = {r.id: r for r in rules}
         return [by_id.get(i) for i in node_keys(node_ids)]
 

@@ -31,7 +31,7 @@ R = TypeVar("R")
 class UnitOfWork:
     def __init__(
         self,
-        sessions: async_sessionmaker,
+        sessions: async_sessionmaker | None,
         principal: Principal = None,
         policies: Iterable[object] = (),
         remote_address: str | None = None,
@@ -51,7 +51,7 @@ class UnitOfWork:
     def joining(cls, session: AsyncSession, principal: Principal = None, policies: Iterable[object] = ()) -> UnitOfWork:
         """A unit inside a transaction its caller owns (loading the demo data, a chunk of a job): it never
         commits or rolls back itself."""
-        uow = cls(session.sync_session.bind, principal, policies)  # type: ignore[arg-type]
+        uow = cls(None, principal, policies)  # no sessions: it opens no transaction of its own
         uow.session, uow.now = session, clock.now()
         return uow
 
@@ -64,6 +64,7 @@ class UnitOfWork:
         return self._policies.get(kind) or kind()
 
     async def __aenter__(self) -> UnitOfWork:
+        assert self.sessions is not None, "a unit that joins its caller's transaction is not entered"
         self.now = clock.now()
         self._transaction = self.sessions.begin()
         self.session = await self._transaction.__aenter__()

@@ -44,7 +44,7 @@ class PointsQuery:
 
     @strawberry.field(description="Every points rule, past, present and future (staff).")
     async def points_rules(self, info: strawberry.Info) -> list[PointsRuleType]:
-        return await info.context.points_rules()
+        return await read(info, lambda s: rules.list_rules(s, info.context.principal))
 
 
 @strawberry.type

@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from domain.cards import tables as cards_tables
 from domain.cards.lifecycle import ReplaceReason as DomainReplaceReason
 from domain.cards.lifecycle import locked
-from schema.common import UserError, camel, node_keys, row_type
+from schema.common import UserError, client_keys, node_keys, row_type
 from schema.members import MemberType
 from schema.organisation import BranchType, ClubType, StaffType
 
@@ -60,7 +60,7 @@ class CardEventType:
     channel: Channel
     reason: str | None
     detail: JSON = strawberry.field(
-        resolver=lambda root: {camel(key): value for key, value in root.detail.items()},
+        resolver=lambda root: client_keys(root.detail),
         description="What the operation recorded: receiver, place, holder, proof used …",
     )
     occurred_at: datetime

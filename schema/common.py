@@ -56,6 +56,11 @@ def camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
+def client_keys(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored JSON object (an event's detail, a rule's snapshot) with the client's key names."""
+    return None if stored is None else {camel(key): value for key, value in stored.items()}
+
+
 def client_words(text: str) -> str:
     """The domain's Python names (`card_number`, `proof.card_pin`) as the client's (`cardNumber`)."""
     return _snake_word.sub(lambda match: camel(match.group(0)), text)

@@ -15,7 +15,7 @@ from domain.points import service as points
 from domain.points import tables as points_tables
 from domain.points.accrual import MonthlyAccrualRun
 from domain.work.tables import JobStatus
-from schema.common import UserError, node_keys, row_type
+from schema.common import UserError, client_keys, node_keys, row_type
 from schema.organisation import StaffType
 
 EntryType = strawberry.enum(points_tables.EntryType, description="What a movement of points is [P1].")
@@ -72,8 +72,8 @@ class PointsTotal:
 @strawberry.type(name="PointsRuleChange")
 class PointsRuleChangeType:
     action: str
-    before: JSON | None
-    after: JSON
+    before: JSON | None = strawberry.field(resolver=lambda root: client_keys(root.before))
+    after: JSON = strawberry.field(resolver=lambda root: client_keys(root.after))
     changed_at: datetime
 
     @strawberry.field

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -54,19 +55,6 @@ from domain.work.unit import UnitOfWork
 
 subscriber_numbers_per_account_max = 20
 
-# Fields a customer (as a member) may change about themselves, and staff may change too.
-PERSONAL_FIELDS = (
-    "name",
-    "id_document_type",
-    "id_document_number",
-    "gender",
-    "birth_date",
-    "phone",
-    "email",
-    "address",
-)
-STAFF_FIELDS = (*PERSONAL_FIELDS, "region", "industry", "customer_manager_id")
-
 
 @dataclass(frozen=True, kw_only=True)
 class CreateCustomer(Command):
@@ -86,10 +74,10 @@ class CreateCustomer(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class UpdateCustomer(Command):
-    """Only the fields given change; None clears an optional one."""
+class ChangePersonalDetails(Command):
+    """A person's details, as the customer or member gives them: only the fields given change; None
+    clears an optional one."""
 
-    id: CustomerId
     name: str | None = UNCHANGED
     id_document_type: IdDocumentType | None = UNCHANGED
     id_document_number: str | None = UNCHANGED
@@ -98,6 +86,18 @@ class UpdateCustomer(Command):
     phone: str | None = UNCHANGED
     email: str | None = UNCHANGED
     address: str | None = UNCHANGED
+
+
+# Fields a customer (as a member) may change about themselves, and staff may change too.
+PERSONAL_FIELDS = tuple(f.name for f in dataclasses.fields(ChangePersonalDetails))
+STAFF_FIELDS = (*PERSONAL_FIELDS, "region", "industry", "customer_manager_id")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateCustomer(ChangePersonalDetails):
+    """Staff change a customer: the personal details and what the club records about them."""
+
+    id: CustomerId
     region: str | None = UNCHANGED
     industry: str | None = UNCHANGED
     customer_manager_id: StaffId | None = UNCHANGED

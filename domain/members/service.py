@@ -22,12 +22,13 @@ from domain.access import (
 )
 from domain.customers.service import (
     PERSONAL_FIELDS,
+    ChangePersonalDetails,
     apply_customer_changes,
     check_customer_fields,
     check_manager,
     customer_in_scope,
 )
-from domain.customers.tables import Customer, Gender, IdDocumentType, SubscriberNumber
+from domain.customers.tables import Customer, SubscriberNumber
 from domain.errors import DomainError, ErrorCode
 from domain.members.errors import MemberErrorCode
 from domain.members.tables import Grade, Member, MemberStatus, member_number_sequence
@@ -85,17 +86,9 @@ class UpdateMember(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class UpdateMyProfile(Command):
+class UpdateMyProfile(ChangePersonalDetails):
     """What a member may change about themselves: never number, grade or card."""
 
-    name: str | None = UNCHANGED
-    id_document_type: IdDocumentType | None = UNCHANGED
-    id_document_number: str | None = UNCHANGED
-    gender: Gender | None = UNCHANGED
-    birth_date: date | None = UNCHANGED
-    phone: str | None = UNCHANGED
-    email: str | None = UNCHANGED
-    address: str | None = UNCHANGED
     interests: list[str] | None = UNCHANGED
     relations: list[Relation] | None = UNCHANGED
 

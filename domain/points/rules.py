@@ -41,13 +41,13 @@ WHOLE_KINDS = {*VALIDITY_KINDS, RuleKind.TENURE_BONUS_PER_YEAR, RuleKind.ON_TIME
 
 
 def snapshot(rule: PointsRule) -> dict[str, Any]:
-    """A rule as its change history stores it: the keys are a stored format clients read (camelCase)."""
+    """A rule as its change history stores it (clients read the keys in their own names)."""
     return {
         "kind": rule.kind.value,
-        "gradeCode": rule.grade_code,
+        "grade_code": rule.grade_code,
         "value": str(rule.value),
-        "effectiveFrom": rule.effective_from.isoformat(),
-        "effectiveTo": rule.effective_to.isoformat() if rule.effective_to else None,
+        "effective_from": rule.effective_from.isoformat(),
+        "effective_to": rule.effective_to.isoformat() if rule.effective_to else None,
     }
 
 

@@ -9,7 +9,8 @@ import strawberry
 from strawberry import relay
 
 from domain.cards import lifecycle, queries, stock
-from resolvers.edge import mutate, paged, read
+from resolvers.declare import list_field, mutation_field
+from resolvers.edge import read
 from resolvers.inputs import decode_id
 from schema.cards import (
     ApplyForCardInput,
@@ -43,45 +44,30 @@ from schema.common import key_of
 
 @strawberry.type
 class CardQuery:
-    @strawberry.field(description="Cards in your subtree by number range, state, type, holder, branch, member, date.")
-    async def cards(
-        self,
-        info: strawberry.Info,
-        filter: CardFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> relay.Connection[CardType]:
-        return await paged(info, queries.list_cards, filter, first, after, last, before)
+    cards = list_field(
+        queries.list_cards,
+        CardType,
+        CardFilter,
+        description="Cards in your subtree by number range, state, type, holder, branch, member, date.",
+    )
 
     @strawberry.field(description="A card by number, if you may see it (staff in scope, or its member).")
     async def card(self, info: strawberry.Info, number: str) -> CardType | None:
         key = key_of(number)
         return None if key is None else await info.context.loaders.cards_scoped.load(key)
 
-    @strawberry.field(description="Card operations by card, member, action, resulting state and date (inclusive).")
-    async def card_events(
-        self,
-        info: strawberry.Info,
-        filter: CardEventFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> relay.Connection[CardEventType]:
-        return await paged(info, queries.list_events, filter, first, after, last, before)
+    card_events = list_field(
+        queries.list_events,
+        CardEventType,
+        CardEventFilter,
+        description="Card operations by card, member, action, resulting state and date (inclusive).",
+    )
 
-    @strawberry.field(description="Card applications: a member's own, or those of members in your subtree.")
-    async def card_applications(
-        self,
-        info: strawberry.Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> relay.Connection[CardApplicationType]:
-        return await paged(info, queries.list_applications, None, first, after, last, before)
+    card_applications = list_field(
+        queries.list_applications,
+        CardApplicationType,
+        description="Card applications: a member's own, or those of members in your subtree.",
+    )
 
     @strawberry.field(description="Per card type: received, issued, returned, voided in the period; on hand now.")
     async def card_stock_count(
@@ -100,70 +86,121 @@ class CardQuery:
 
 @strawberry.type
 class CardMutation:
-    @strawberry.mutation(description="Receive a batch of new cards into your branch's stock (card stock staff).")
-    async def receive_card_batch(self, info: strawberry.Info, input: ReceiveCardBatchInput) -> CardStockPayload:
-        return await mutate(info, CardStockPayload, stock.receive_batch, input)
-
-    @strawberry.mutation(description="Issue cards down to a club or customer manager (card stock staff).")
-    async def issue_cards(self, info: strawberry.Info, input: IssueCardsInput) -> CardStockPayload:
-        return await mutate(info, CardStockPayload, stock.issue_cards, input)
-
-    @strawberry.mutation(description="Move issued cards between clubs and customer managers (card stock staff).")
-    async def transfer_cards(self, info: strawberry.Info, input: TransferCardsInput) -> CardStockPayload:
-        return await mutate(info, CardStockPayload, stock.transfer_cards, input)
-
-    @strawberry.mutation(description="Return unused cards to the parent branch (card stock staff).")
-    async def return_cards(self, info: strawberry.Info, input: ReturnCardsInput) -> CardStockPayload:
-        return await mutate(info, CardStockPayload, stock.return_cards, input)
-
-    @strawberry.mutation(description="Void damaged stock cards (card stock staff).")
-    async def void_cards(self, info: strawberry.Info, input: VoidCardsInput) -> CardStockPayload:
-        return await mutate(info, CardStockPayload, stock.void_cards, input)
-
-    @strawberry.mutation(description="Correct the stock state of cards, with a reason (card stock staff).")
-    async def set_card_state(self, info: strawberry.Info, input: SetCardStateInput) -> CardStockPayload:
-        return await mutate(info, CardStockPayload, stock.set_card_state, input)
-
-    @strawberry.mutation(description="Ask for a card, optionally booking a pick-up (the member, or staff for them).")
-    async def apply_for_card(self, info: strawberry.Info, input: ApplyForCardInput) -> CardApplicationPayload:
-        return await mutate(info, CardApplicationPayload, lifecycle.apply_for_card, input, "application")
-
-    @strawberry.mutation(description="Approve a card application and its booking (card service staff).")
-    async def approve_card_application(
-        self, info: strawberry.Info, input: ApproveCardApplicationInput
-    ) -> CardApplicationPayload:
-        return await mutate(info, CardApplicationPayload, lifecycle.approve_application, input, "application")
-
-    @strawberry.mutation(description="Give a stock card to a member, who sets the PIN (card service staff).")
-    async def hand_over_card(self, info: strawberry.Info, input: HandOverCardInput) -> CardPayload:
-        return await mutate(info, CardPayload, lifecycle.hand_over, input, "card")
-
-    @strawberry.mutation(description="Report a card lost: it stops working at once (the member, or staff with proof).")
-    async def report_card_lost(self, info: strawberry.Info, input: ReportCardLostInput) -> CardPayload:
-        return await mutate(info, CardPayload, lifecycle.report_lost, input, "card")
-
-    @strawberry.mutation(description="Make a lost card usable again (the member, or staff with proof).")
-    async def unfreeze_card(self, info: strawberry.Info, input: UnfreezeCardInput) -> CardPayload:
-        return await mutate(info, CardPayload, lifecycle.unfreeze, input, "card")
-
-    @strawberry.mutation(description="Replace a lost card with a new one from stock (card service staff).")
-    async def reissue_card(self, info: strawberry.Info, input: ReissueCardInput) -> CardPayload:
-        return await mutate(info, CardPayload, lifecycle.reissue, input, "card")
-
-    @strawberry.mutation(description="Replace a damaged card, or one of a former grade's type (card service staff).")
-    async def replace_card(self, info: strawberry.Info, input: ReplaceCardInput) -> CardPayload:
-        return await mutate(info, CardPayload, lifecycle.replace, input, "card")
-
-    @strawberry.mutation(
-        description="End a card for good, e.g. after the member left the network (card service staff)."
+    receive_card_batch = mutation_field(
+        stock.receive_batch,
+        ReceiveCardBatchInput,
+        CardStockPayload,
+        description="Receive a batch of new cards into your branch's stock (card stock staff).",
     )
-    async def cancel_card(self, info: strawberry.Info, input: CancelCardInput) -> CardPayload:
-        return await mutate(info, CardPayload, lifecycle.cancel, input, "card")
 
-    @strawberry.mutation(description="Change your card's PIN, giving the current one (the member).")
-    async def change_card_pin(self, info: strawberry.Info, input: ChangeCardPinInput) -> CardPayload:
-        return await mutate(info, CardPayload, lifecycle.change_pin, input, "card")
+    issue_cards = mutation_field(
+        stock.issue_cards,
+        IssueCardsInput,
+        CardStockPayload,
+        description="Issue cards down to a club or customer manager (card stock staff).",
+    )
 
-    @strawberry.mutation(description="Set a new PIN after checking the member's ID document (card service staff).")
-    async def reset_card_pin(self, info: strawberry.Info, input: ResetCardPinInput) -> CardPayload:
-        return await mutate(info, CardPayload, lifecycle.reset_pin, input, "card")
+    transfer_cards = mutation_field(
+        stock.transfer_cards,
+        TransferCardsInput,
+        CardStockPayload,
+        description="Move issued cards between clubs and customer managers (card stock staff).",
+    )
+
+    return_cards = mutation_field(
+        stock.return_cards,
+        ReturnCardsInput,
+        CardStockPayload,
+        description="Return unused cards to the parent branch (card stock staff).",
+    )
+
+    void_cards = mutation_field(
+        stock.void_cards, VoidCardsInput, CardStockPayload, description="Void damaged stock cards (card stock staff)."
+    )
+
+    set_card_state = mutation_field(
+        stock.set_card_state,
+        SetCardStateInput,
+        CardStockPayload,
+        description="Correct the stock state of cards, with a reason (card stock staff).",
+    )
+
+    apply_for_card = mutation_field(
+        lifecycle.apply_for_card,
+        ApplyForCardInput,
+        CardApplicationPayload,
+        "application",
+        description="Ask for a card, optionally booking a pick-up (the member, or staff for them).",
+    )
+
+    approve_card_application = mutation_field(
+        lifecycle.approve_application,
+        ApproveCardApplicationInput,
+        CardApplicationPayload,
+        "application",
+        description="Approve a card application and its booking (card service staff).",
+    )
+
+    hand_over_card = mutation_field(
+        lifecycle.hand_over,
+        HandOverCardInput,
+        CardPayload,
+        "card",
+        description="Give a stock card to a member, who sets the PIN (card service staff).",
+    )
+
+    report_card_lost = mutation_field(
+        lifecycle.report_lost,
+        ReportCardLostInput,
+        CardPayload,
+        "card",
+        description="Report a card lost: it stops working at once (the member, or staff with proof).",
+    )
+
+    unfreeze_card = mutation_field(
+        lifecycle.unfreeze,
+        UnfreezeCardInput,
+        CardPayload,
+        "card",
+        description="Make a lost card usable again (the member, or staff with proof).",
+    )
+
+    reissue_card = mutation_field(
+        lifecycle.reissue,
+        ReissueCardInput,
+        CardPayload,
+        "card",
+        description="Replace a lost card with a new one from stock (card service staff).",
+    )
+
+    replace_card = mutation_field(
+        lifecycle.replace,
+        ReplaceCardInput,
+        CardPayload,
+        "card",
+        description="Replace a damaged card, or one of a former grade's type (card service staff).",
+    )
+
+    cancel_card = mutation_field(
+        lifecycle.cancel,
+        CancelCardInput,
+        CardPayload,
+        "card",
+        description="End a card for good, e.g. after the member left the network (card service staff).",
+    )
+
+    change_card_pin = mutation_field(
+        lifecycle.change_pin,
+        ChangeCardPinInput,
+        CardPayload,
+        "card",
+        description="Change your card's PIN, giving the current one (the member).",
+    )
+
+    reset_card_pin = mutation_field(
+        lifecycle.reset_pin,
+        ResetCardPinInput,
+        CardPayload,
+        "card",
+        description="Set a new PIN after checking the member's ID document (card service staff).",
+    )

@@ -6,7 +6,8 @@ import strawberry
 from strawberry import relay
 
 from domain.customers import service as customers
-from resolvers.edge import mutate, node_of, paged
+from resolvers.declare import list_field, mutation_field
+from resolvers.edge import node_of
 from schema.customers import (
     AccountPayload,
     CreateAccountInput,
@@ -25,33 +26,44 @@ class CustomerQuery:
     async def customer(self, info: strawberry.Info, id: relay.GlobalID) -> CustomerType | None:
         return await node_of(info, CustomerType, id)
 
-    @strawberry.field(description="Customers in your subtree (staff), oldest first.")
-    async def customers(
-        self,
-        info: strawberry.Info,
-        filter: CustomerFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> relay.Connection[CustomerType]:
-        return await paged(info, customers.list_customers, filter, first, after, last, before)
+    customers = list_field(
+        customers.list_customers,
+        CustomerType,
+        CustomerFilter,
+        description="Customers in your subtree (staff), oldest first.",
+    )
 
 
 @strawberry.type
 class CustomerMutation:
-    @strawberry.mutation(description="Register a customer in a branch of your subtree.")
-    async def create_customer(self, info: strawberry.Info, input: CreateCustomerInput) -> CustomerPayload:
-        return await mutate(info, CustomerPayload, customers.create_customer, input, "customer")
+    create_customer = mutation_field(
+        customers.create_customer,
+        CreateCustomerInput,
+        CustomerPayload,
+        "customer",
+        description="Register a customer in a branch of your subtree.",
+    )
 
-    @strawberry.mutation(description="Change a customer's details.")
-    async def update_customer(self, info: strawberry.Info, input: UpdateCustomerInput) -> CustomerPayload:
-        return await mutate(info, CustomerPayload, customers.update_customer, input, "customer")
+    update_customer = mutation_field(
+        customers.update_customer,
+        UpdateCustomerInput,
+        CustomerPayload,
+        "customer",
+        description="Change a customer's details.",
+    )
 
-    @strawberry.mutation(description="Set a customer's credit level with a reason; the change is kept in history.")
-    async def set_credit_level(self, info: strawberry.Info, input: SetCreditLevelInput) -> CustomerPayload:
-        return await mutate(info, CustomerPayload, customers.set_credit_level, input, "customer")
+    set_credit_level = mutation_field(
+        customers.set_credit_level,
+        SetCreditLevelInput,
+        CustomerPayload,
+        "customer",
+        description="Set a customer's credit level with a reason; the change is kept in history.",
+    )
 
-    @strawberry.mutation(description="Open a billing account with its subscriber numbers.")
-    async def create_account(self, info: strawberry.Info, input: CreateAccountInput) -> AccountPayload:
-        return await mutate(info, AccountPayload, customers.create_account, input, "account")
+    create_account = mutation_field(
+        customers.create_account,
+        CreateAccountInput,
+        AccountPayload,
+        "account",
+        description="Open a billing account with its subscriber numbers.",
+    )

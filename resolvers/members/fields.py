@@ -6,7 +6,8 @@ import strawberry
 from strawberry import relay
 
 from domain.members import service as members
-from resolvers.edge import mutate, node_of, paged, read
+from resolvers.declare import list_field, mutation_field
+from resolvers.edge import node_of, read
 from schema.members import (
     CreateMemberInput,
     MemberFilter,
@@ -27,29 +28,33 @@ class MemberQuery:
     async def member(self, info: strawberry.Info, id: relay.GlobalID) -> MemberType | None:
         return await node_of(info, MemberType, id)
 
-    @strawberry.field(description="Members in your subtree (staff), oldest first.")
-    async def members(
-        self,
-        info: strawberry.Info,
-        filter: MemberFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> relay.Connection[MemberType]:
-        return await paged(info, members.list_members, filter, first, after, last, before)
+    members = list_field(
+        members.list_members, MemberType, MemberFilter, description="Members in your subtree (staff), oldest first."
+    )
 
 
 @strawberry.type
 class MemberMutation:
-    @strawberry.mutation(description="Admit a customer to a club; the club sets the member number.")
-    async def create_member(self, info: strawberry.Info, input: CreateMemberInput) -> MemberPayload:
-        return await mutate(info, MemberPayload, members.create_member, input, "member")
+    create_member = mutation_field(
+        members.create_member,
+        CreateMemberInput,
+        MemberPayload,
+        "member",
+        description="Admit a customer to a club; the club sets the member number.",
+    )
 
-    @strawberry.mutation(description="Change a member's club, status, validity, manager or profile.")
-    async def update_member(self, info: strawberry.Info, input: UpdateMemberInput) -> MemberPayload:
-        return await mutate(info, MemberPayload, members.update_member, input, "member")
+    update_member = mutation_field(
+        members.update_member,
+        UpdateMemberInput,
+        MemberPayload,
+        "member",
+        description="Change a member's club, status, validity, manager or profile.",
+    )
 
-    @strawberry.mutation(description="A member changes their own personal details.")
-    async def update_my_profile(self, info: strawberry.Info, input: UpdateMyProfileInput) -> MemberPayload:
-        return await mutate(info, MemberPayload, members.update_my_profile, input, "member")
+    update_my_profile = mutation_field(
+        members.update_my_profile,
+        UpdateMyProfileInput,
+        MemberPayload,
+        "member",
+        description="A member changes their own personal details.",
+    )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry import relay
 
 from domain.organisation import service as organisation
-from resolvers.edge import mutate, paged, read
+from resolvers.declare import list_field, mutation_field
+from resolvers.edge import read
 from schema.organisation import BranchType, ClubPayload, ClubType, CreateClubInput, GradeType, UpdateClubInput
 
 
@@ -20,24 +20,23 @@ class OrganisationQuery:
     async def grades(self, info: strawberry.Info) -> list[GradeType]:
         return await read(info, organisation.list_grades)
 
-    @strawberry.field(description="Clubs of branches in your subtree (staff).")
-    async def clubs(
-        self,
-        info: strawberry.Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> relay.Connection[ClubType]:
-        return await paged(info, organisation.list_clubs, None, first, after, last, before)
+    clubs = list_field(organisation.list_clubs, ClubType, description="Clubs of branches in your subtree (staff).")
 
 
 @strawberry.type
 class OrganisationMutation:
-    @strawberry.mutation(description="Open a club for a branch in your subtree (administrator).")
-    async def create_club(self, info: strawberry.Info, input: CreateClubInput) -> ClubPayload:
-        return await mutate(info, ClubPayload, organisation.create_club, input, "club")
+    create_club = mutation_field(
+        organisation.create_club,
+        CreateClubInput,
+        ClubPayload,
+        "club",
+        description="Open a club for a branch in your subtree (administrator).",
+    )
 
-    @strawberry.mutation(description="Change a club's details (administrator).")
-    async def update_club(self, info: strawberry.Info, input: UpdateClubInput) -> ClubPayload:
-        return await mutate(info, ClubPayload, organisation.update_club, input, "club")
+    update_club = mutation_field(
+        organisation.update_club,
+        UpdateClubInput,
+        ClubPayload,
+        "club",
+        description="Change a club's details (administrator).",
+    )

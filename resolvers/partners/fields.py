@@ -5,7 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from domain.partners import service as partners
-from resolvers.edge import mutate, read
+from resolvers.declare import mutation_field
+from resolvers.edge import read
 from schema.partners import (
     CreatePartnerApiClientInput,
     CreatePartnerApiClientPayload,
@@ -24,14 +25,17 @@ class PartnerQuery:
 
 @strawberry.type
 class PartnerMutation:
-    @strawberry.mutation(description="Issue an API key to a partner system; the secret is shown once (administrator).")
-    async def create_partner_api_client(
-        self, info: strawberry.Info, input: CreatePartnerApiClientInput
-    ) -> CreatePartnerApiClientPayload:
-        return await mutate(info, CreatePartnerApiClientPayload, partners.create_api_client, input)
+    create_partner_api_client = mutation_field(
+        partners.create_api_client,
+        CreatePartnerApiClientInput,
+        CreatePartnerApiClientPayload,
+        description="Issue an API key to a partner system; the secret is shown once (administrator).",
+    )
 
-    @strawberry.mutation(description="Revoke a partner API key at once (administrator).")
-    async def revoke_partner_api_client(
-        self, info: strawberry.Info, input: RevokePartnerApiClientInput
-    ) -> RevokePartnerApiClientPayload:
-        return await mutate(info, RevokePartnerApiClientPayload, partners.revoke_api_client, input, "client")
+    revoke_partner_api_client = mutation_field(
+        partners.revoke_api_client,
+        RevokePartnerApiClientInput,
+        RevokePartnerApiClientPayload,
+        "client",
+        description="Revoke a partner API key at once (administrator).",
+    )

@@ -9,7 +9,8 @@ import strawberry
 
 from domain.points import accrual, bills, rules
 from domain.points import service as points
-from resolvers.edge import mutate, read
+from resolvers.declare import mutation_field
+from resolvers.edge import read
 from schema.points import (
     AdjustPointsInput,
     CreatePointsRuleInput,
@@ -49,33 +50,51 @@ class PointsQuery:
 
 @strawberry.type
 class PointsMutation:
-    @strawberry.mutation(description="Add or take points by hand with a reason (administrators, club operators).")
-    async def adjust_points(self, info: strawberry.Info, input: AdjustPointsInput) -> PointsTransactionPayload:
-        return await mutate(info, PointsTransactionPayload, points.adjust_points, input, "transaction")
-
-    @strawberry.mutation(description="Reverse a ledger entry; the original stays (administrators).")
-    async def reverse_points_transaction(
-        self, info: strawberry.Info, input: ReversePointsTransactionInput
-    ) -> PointsTransactionPayload:
-        return await mutate(info, PointsTransactionPayload, points.reverse_points_transaction, input, "transaction")
-
-    @strawberry.mutation(description="Enter one month's bill of an account (administrators, club operators).")
-    async def record_bill(self, info: strawberry.Info, input: RecordBillInput) -> RecordBillPayload:
-        return await mutate(info, RecordBillPayload, bills.record_bill, input, "bill")
-
-    @strawberry.mutation(
-        description="Start the monthly points calculation for a finished month (headquarters administrators); it runs"
-        " in the background: follow it with `node(id:)` or `monthlyAccrualRuns`."
+    adjust_points = mutation_field(
+        points.adjust_points,
+        AdjustPointsInput,
+        PointsTransactionPayload,
+        "transaction",
+        description="Add or take points by hand with a reason (administrators, club operators).",
     )
-    async def run_monthly_accrual(
-        self, info: strawberry.Info, input: RunMonthlyAccrualInput
-    ) -> RunMonthlyAccrualPayload:
-        return await mutate(info, RunMonthlyAccrualPayload, accrual.run_monthly_accrual, input, "run")
 
-    @strawberry.mutation(description="Add an earning, validity or penalty rule (administrators).")
-    async def create_points_rule(self, info: strawberry.Info, input: CreatePointsRuleInput) -> PointsRulePayload:
-        return await mutate(info, PointsRulePayload, rules.create_points_rule, input, "rule")
+    reverse_points_transaction = mutation_field(
+        points.reverse_points_transaction,
+        ReversePointsTransactionInput,
+        PointsTransactionPayload,
+        "transaction",
+        description="Reverse a ledger entry; the original stays (administrators).",
+    )
 
-    @strawberry.mutation(description="Change or retire a points rule; past entries keep their points (administrators).")
-    async def update_points_rule(self, info: strawberry.Info, input: UpdatePointsRuleInput) -> PointsRulePayload:
-        return await mutate(info, PointsRulePayload, rules.update_points_rule, input, "rule")
+    record_bill = mutation_field(
+        bills.record_bill,
+        RecordBillInput,
+        RecordBillPayload,
+        "bill",
+        description="Enter one month's bill of an account (administrators, club operators).",
+    )
+
+    run_monthly_accrual = mutation_field(
+        accrual.run_monthly_accrual,
+        RunMonthlyAccrualInput,
+        RunMonthlyAccrualPayload,
+        "run",
+        description="Start the monthly points calculation for a finished month (headquarters administrators); it runs"
+        " in the background: follow it with `node(id:)` or `monthlyAccrualRuns`.",
+    )
+
+    create_points_rule = mutation_field(
+        rules.create_points_rule,
+        CreatePointsRuleInput,
+        PointsRulePayload,
+        "rule",
+        description="Add an earning, validity or penalty rule (administrators).",
+    )
+
+    update_points_rule = mutation_field(
+        rules.update_points_rule,
+        UpdatePointsRuleInput,
+        PointsRulePayload,
+        "rule",
+        description="Change or retire a points rule; past entries keep their points (administrators).",
+    )

@@ -37,6 +37,7 @@ class Jobs:
 
     async def stop(self) -> None:
         """Cancel what is still running and wait until each has recorded where it stopped."""
+        await asyncio.sleep(0)  # a task not started yet would be cancelled before its own clean-up could run
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -8,7 +8,7 @@ business failures become `payload.errors` with the client's camelCase field name
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
 import strawberry
@@ -20,20 +20,21 @@ from strawberry import relay
 from domain.errors import AccessDenied, DomainError, ErrorCode, Problem
 from domain.paging import Page, PageRequest
 from resolvers.context import Context
-from resolvers.inputs import command_type_of, filter_arguments, to_command
+from resolvers.inputs import command_type_of, field_names, filter_arguments, to_command
 from schema.common import ErrorCode as ClientErrorCode
-from schema.common import UserError, client_words, connection
+from schema.common import UserError, camel, client_words, connection
 
 P = TypeVar("P")
-_id_digits_max = 18
 
 
-def user_errors(problems: list[Problem]) -> list[UserError]:
+def user_errors(problems: list[Problem], names: Collection[str] = frozenset()) -> list[UserError]:
+    """Problems as the client sees them: the input fields at fault and the messages in the client's
+    names (`names`: the Python names of the input's fields)."""
     return [
         UserError(
-            field=["input", client_words(p.field)] if p.field else None,
+            field=["input", ".".join(camel(part) for part in p.field.split("."))] if p.field else None,
             code=ClientErrorCode(p.code.value),
-            message=client_words(p.message),
+            message=client_words(p.message, {*names, *(p.field or "").split(".")}),
         )
         for p in problems
     ]
@@ -51,12 +52,13 @@ async def mutate(
     # Never hold the read connection while waiting for a write one: enough concurrent
     # mutations would otherwise hold the whole pool and wait for each other.
     await context.reading.close()
+    command_type = command_type_of(handler)
     try:
-        command = to_command(command_type_of(handler), input)
+        command = to_command(command_type, input)
         async with context.unit_of_work() as uow:
             result = await uow.run(handler, command)
     except DomainError as error:  # a recorded refusal was committed by the unit of work
-        return payload(errors=user_errors(error.problems))
+        return payload(errors=user_errors(error.problems, field_names(command_type)))
     except IntegrityError as error:
         # A concurrent request won a uniqueness race the checks had passed.
         constraint = getattr(getattr(error.orig, "__cause__", None), "constraint_name", None) or "a unique value"
@@ -105,5 +107,8 @@ def refusal(error: AccessDenied | DomainError, context: Context | None) -> Graph
     code = error.code
     if isinstance(error, AccessDenied) and code == ErrorCode.UNAUTHENTICATED and context and context.auth_problem:
         code = context.auth_problem
-    message = error.message if isinstance(error, AccessDenied) else client_words(error.problems[0].message)
+    if isinstance(error, AccessDenied):
+        message = error.message
+    else:
+        message = client_words(error.problems[0].message, set((error.problems[0].field or "").split(".")))
     return GraphQLError(message, extensions={"code": code.value})

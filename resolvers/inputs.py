@@ -7,6 +7,7 @@ ID), on a command's field or on a list function's filter parameter.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 from collections.abc import Callable
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -66,6 +67,19 @@ def to_command(command_type: type, data: Any, prefix: str = "") -> Any:
         assert name in hints, f"{command_type.__name__} has no field {name}"
         values[name] = convert(value, hints[name], prefix + name)
     return command_type(**values)
+
+
+@functools.cache
+def field_names(command_type: type) -> frozenset[str]:
+    """The Python names of a command's fields, nested inputs' too (`proof`, `card_pin`)."""
+    names: set[str] = set()
+    for name, annotation in get_type_hints(command_type).items():
+        names.add(name)
+        inner = _unwrap(annotation)
+        inner = get_args(inner)[0] if get_origin(inner) is list else inner
+        if dataclasses.is_dataclass(inner):
+            names |= field_names(inner)
+    return frozenset(names)
 
 
 def command_type_of(handler: Callable[..., Any]) -> type:

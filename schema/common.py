@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -33,7 +33,7 @@ StaffRole = strawberry.enum(organisation_tables.StaffRole)
 PrincipalKind = strawberry.enum(auth_tables.PrincipalKind)
 
 
-_snake_word = re.compile(r"\b(?!(?:uq|ck|fk|pk|ix)_)[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")  # not constraint names
+_snake_word = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 
 
 key_digits_max = 18  # every key fits a bigint
@@ -41,7 +41,7 @@ key_digits_max = 18  # every key fits a bigint
 
 def key_of(text: str) -> int | None:
     """The key an ID or number names: 1 to 18 ASCII digits; None for anything else."""
-    if text.isascii() and text.isdigit() and len(text) <= key_digits_max:
+    if text.isascii() and text.isdigit() and len(text) <= key_digits_max and not text.startswith("0"):
         return int(text)
     return None
 
@@ -61,9 +61,11 @@ def client_keys(stored: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if stored is None else {camel(key): value for key, value in stored.items()}
 
 
-def client_words(text: str) -> str:
-    """The domain's Python names (`card_number`, `proof.card_pin`) as the client's (`cardNumber`)."""
-    return _snake_word.sub(lambda match: camel(match.group(0)), text)
+def client_words(text: str, names: Collection[str]) -> str:
+    """The domain's Python names of input fields (`card_number`, `proof.card_pin`) as the client's
+    (`cardNumber`, `proof.cardPin`). Only `names` change: a value the client sent (a club code
+    `gd_new`) is quoted as it was."""
+    return _snake_word.sub(lambda match: camel(match.group(0)) if match.group(0) in names else match.group(0), text)
 
 
 @strawberry.type(description="A business failure of a mutation; nothing was written.")

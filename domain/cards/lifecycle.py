@@ -98,6 +98,10 @@ class UnfreezeCard(Command):
 @dataclass(frozen=True, kw_only=True)
 class ReportCardLost(UnfreezeCard, Idempotent):
     key_required: ClassVar[bool] = False  # a retry without a key finds the card LOST already
+    unrecorded: ClassVar[frozenset[str]] = frozenset({"proof"})  # a PIN or password: never in a digest
+
+    def authorize(self, principal: Principal) -> None:
+        _actor(principal, self.channel)
 
 
 @dataclass(frozen=True, kw_only=True)

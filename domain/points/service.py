@@ -44,6 +44,9 @@ class AdjustPoints(Idempotent):
     reason: str
     entry_type: EntryType = EntryType.ADJUSTMENT
 
+    def authorize(self, principal: Principal) -> None:
+        require_staff(principal, Permission.POINTS_ADJUST)
+
 
 async def adjust_points(uow: UnitOfWork, command: AdjustPoints) -> LedgerTransaction:
     """A manual bonus or penalty with a reason [P4]; a negative adjustment cannot overdraw."""
@@ -69,6 +72,9 @@ async def adjust_points(uow: UnitOfWork, command: AdjustPoints) -> LedgerTransac
 class ReversePointsTransaction(Idempotent):
     transaction_id: PointsTransactionId | None
     reason: str
+
+    def authorize(self, principal: Principal) -> None:
+        require_staff(principal, Permission.POINTS_RULES)
 
 
 async def reverse_points_transaction(uow: UnitOfWork, command: ReversePointsTransaction) -> LedgerTransaction:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, NewType
 
+from domain.access import Principal, require_authenticated
+
 BranchId = NewType("BranchId", int)
 ClubId = NewType("ClubId", int)
 StaffId = NewType("StaffId", int)
@@ -46,10 +48,26 @@ class Idempotent(Command):
 
     idempotency_key: str | None = None
     key_required: ClassVar[bool] = True
+    # Fields left out of what makes two requests the same: secrets (a PIN, a password) never reach
+    # the stored digest, from which a short secret could be guessed back.
+    unrecorded: ClassVar[frozenset[str]] = frozenset()
+    _scopes: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **options: Any) -> None:
+        """The scope of a key is the command's name: two idempotent commands never share one."""
+        super().__init_subclass__(**options)
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        assert Idempotent._scopes.setdefault(cls.__name__, where) == where, f"two commands named {cls.__name__}"
+
+    def authorize(self, principal: Principal) -> None:
+        """Who may send the command at all, checked before its key is looked up (so a replay is
+        refused like a first try); the handler checks the rest (scope, state)."""
+        require_authenticated(principal)
 
     def request(self) -> dict[str, Any]:
-        """What makes two requests the same: every field but the key."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "idempotency_key"}
+        """What makes two requests the same: every field but the key and the unrecorded ones."""
+        left_out = {"idempotency_key", *self.unrecorded}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in left_out}
 
 
 class _Unchanged:

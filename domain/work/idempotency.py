@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import MemberPrincipal, PartnerPrincipal, Principal, StaffPrincipal
-from domain.errors import AccessDenied, DomainError, ErrorCode
+from domain.errors import AccessDenied, DomainError, ErrorCode, RecordedRefusal
 from domain.work.commands import Idempotent
 from domain.work.tables import IdempotencyRecord
 
@@ -42,21 +42,28 @@ async def run_once(uow: Any, handler: Callable[[Any, Any], Awaitable[Any]], comm
 
     The scope is the command's type and the caller: two callers never share a key.
     """
+    command.authorize(uow.principal)
     key = command.idempotency_key
     if key is None:
         if command.key_required:
             raise DomainError(ErrorCode.REQUIRED, "Points-moving requests need an idempotency_key.", "idempotency_key")
         return await handler(uow, command)
-    if not 0 < len(key) <= key_length_max:
+    if not 0 < len(key) <= key_length_max or not key.isprintable():
         raise DomainError(
-            ErrorCode.INVALID, f"idempotency_key must be 1 to {key_length_max} characters.", "idempotency_key"
+            ErrorCode.INVALID, f"idempotency_key must be 1 to {key_length_max} printable characters.", "idempotency_key"
         )
     scope = f"{type(command).__name__}:{_caller(uow.principal)}"
     result_type = get_type_hints(handler)["return"]
     replay = await _claim(uow.session, scope, key, _digest(command.request()))
     if replay is not None:
         return await uow.session.get(result_type, replay["id"])
-    result = await handler(uow, command)
+    try:
+        result = await handler(uow, command)
+    except RecordedRefusal:  # its record commits; the key stays free for a retry that may succeed
+        await uow.session.execute(
+            sa.delete(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+        )
+        raise
     identity = sa.inspect(result).identity
     assert identity is not None and len(identity) == 1, "an idempotent command returns one stored row"
     await uow.session.execute(

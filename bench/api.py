@@ -1,6 +1,6 @@
 """API throughput: `members` (page of 50) and `me`, as ratios to `{ __typename }` on the same server.
 
-Run: `uv run python bench/api.py [--seconds 10] [--connections 16] [--members 1000]`.
+Run: `uv run python bench/api.py [--seconds 10] [--connections 16] [--members 1000] [--workers 1 2]`.
 Absolute numbers on a shared machine are noise; the ratios are the figures.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 from datetime import UTC, datetime
 
@@ -59,21 +60,16 @@ async def seed(url: str, members: int) -> None:
     await engine.dispose()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--members", type=int, default=1_000)
-    args = parser.parse_args()
-    with database() as url:
-        asyncio.run(seed(url, args.members))
-        with served(url) as endpoint:
-            tokens = {"member": login(endpoint, "MEMBER", "13800000001"), "staff": login(endpoint, "STAFF", "admin")}
-            results = {}
-            for name, (query, who) in QUERIES.items():
-                wrk(endpoint, query, tokens.get(who), 2, args.connections)  # warm-up
-                results[name] = wrk(endpoint, query, tokens.get(who), args.seconds, args.connections)
+def measure(url: str, workers: int, seconds: int, connections: int) -> dict[str, dict]:
+    """Every query against one server of `workers` processes: a warm-up, then the measured run."""
+    with served(url, workers) as endpoint:
+        tokens = {"member": login(endpoint, "MEMBER", "13800000001"), "staff": login(endpoint, "STAFF", "admin")}
+        results = {}
+        for name, (query, who) in QUERIES.items():
+            wrk(endpoint, query, tokens.get(who), 2, connections)  # warm-up
+            results[name] = wrk(endpoint, query, tokens.get(who), seconds, connections)
     baseline = results["trivial"]["requests_per_second"]
+    print(f"\nworkers {workers}, load average {os.getloadavg()[0]:.2f}")
     print(f"{'query':<18}{'req/s':>10}{'ratio':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for name, r in results.items():
         r["ratio_to_trivial"] = round(r["requests_per_second"] / baseline, 3)
@@ -81,11 +77,30 @@ def main() -> None:
             f"{name:<18}{r['requests_per_second']:>10.0f}{r['ratio_to_trivial']:>9.3f}"
             f"{r['latency_p50_ms']:>9.1f}{r['latency_p99_ms']:>9.1f}"
         )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--members", type=int, default=1_000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1], help="worker counts to measure, e.g. 1 2")
+    args = parser.parse_args()
+    with database() as url:
+        asyncio.run(seed(url, args.members))
+        by_workers = {n: measure(url, n, args.seconds, args.connections) for n in args.workers}
+    if len(by_workers) > 1:
+        fewest, most = min(by_workers), max(by_workers)
+        print(f"\nworkers {most} / workers {fewest}:")
+        for name in QUERIES:
+            scale = by_workers[most][name]["requests_per_second"] / by_workers[fewest][name]["requests_per_second"]
+            print(f"{name:<18}{scale:>9.2f}x")
     record = {
         "when": datetime.now(UTC).isoformat(),
         "machine": platform.machine(),
         "args": vars(args),
-        "results": results,
+        "results": {str(n): r for n, r in by_workers.items()},
     }
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)

@@ -74,7 +74,9 @@ def served(url: str, workers: int = 1) -> Iterator[str]:
         "LOYALTY_PASSWORD_MEMORY_COST_KIB": "1024",
     }
     command = [sys.executable, "-m", "loyalty", "serve", "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # The server's log goes to a file: a pipe nobody reads fills up and freezes the server mid-run.
+    log = tempfile.NamedTemporaryFile("w+", prefix="loyalty-bench-server-", suffix=".log", delete=False)
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         for _ in range(120):
             with contextlib.suppress(OSError):
@@ -85,6 +87,8 @@ def served(url: str, workers: int = 1) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()
+        print(f"server log: {log.name}", file=sys.stderr)
 
 
 def graphql(endpoint: str, query: str, token: str | None = None) -> dict:

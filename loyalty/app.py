@@ -3,26 +3,53 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domain import passwords
 from loyalty import migrate
 from loyalty.areas import AREAS
 from loyalty.config import Settings
-from loyalty.database import make_engine, make_sessions
+from loyalty.database import make_engine, make_sessions, to_async_url
 from loyalty.graphql import GraphQLView, build_schema
 from resolvers.context import Services
+
+log = logging.getLogger(__name__)
+
+
+class ClientGone:
+    """A client that hangs up before its request was read is no fault of ours: one line at INFO, not an
+    error with a traceback (a load test ends thousands of connections that way)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except ClientDisconnect:
+            log.info("client disconnected before its request was read: %s %s", scope.get("method"), scope.get("path"))
 
 
 def configure_hashing(settings: Settings) -> None:
     passwords.configure(time_cost=settings.password_time_cost, memory_cost_kib=settings.password_memory_cost_kib)
+
+
+def app_from_environment() -> Starlette:
+    """The app of one worker process of `loyalty serve --workers N`: its settings, and the database the
+    parent started, come from the environment the parent set."""
+    settings = Settings()
+    assert settings.database_url, "the serving parent names the database in DATABASE_URL"
+    return create_app(settings, to_async_url(settings.database_url))
 
 
 def create_app(settings: Settings, database_url: str, engine: AsyncEngine | None = None) -> Starlette:
@@ -65,6 +92,7 @@ def create_app(settings: Settings, database_url: str, engine: AsyncEngine | None
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
+        middleware=[Middleware(ClientGone)],
         lifespan=lifespan,
     )
     app.state.services = services

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -111,17 +113,10 @@ def serve(
     port: int = typer.Option(None, help="TCP port (default 8000)."),
     data_dir: Path = DataDir,
     demo: bool = typer.Option(False, "--demo", help="Load the demo data set (see README) if absent."),
-    workers: int = typer.Option(1, min=1, max=64, help="Worker processes (needs DATABASE_URL when > 1)."),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes, each with its own connection pool."),
 ) -> None:
     """Apply migrations and serve GraphQL (embedded PostgreSQL unless DATABASE_URL is set)."""
-    import uvicorn
-
-    from loyalty.app import create_app
-
     settings = _settings(data_dir)
-    if workers > 1 and not settings.database_url:
-        console.print("[red]--workers > 1 needs DATABASE_URL[/red] (the embedded database serves one process).")
-        raise typer.Exit(2)
     with database(settings) as url:
         _migrate(url)
         if demo:
@@ -134,7 +129,25 @@ def serve(
         signal.signal(signal.SIGTERM, _exit_quietly)
         signal.signal(signal.SIGINT, _exit_quietly)
         with contextlib.suppress(SystemExit):
-            uvicorn.run(create_app(settings, url), host=host, port=port, log_level=settings.log_level.lower())
+            _run_workers(settings, url, host, port, workers)
+
+
+def _run_workers(settings: Settings, url: str, host: str, port: int, workers: int) -> None:
+    """One process serves in place; more are uvicorn's worker processes, each building the app from
+    the environment set here: this process's settings, and the database it started (once)."""
+    import uvicorn
+
+    from loyalty.app import create_app
+
+    options = {"host": host, "port": port, "log_level": settings.log_level.lower()}
+    if workers == 1:
+        uvicorn.run(create_app(settings, url), **options)
+        return
+    os.environ |= {
+        "DATABASE_URL": sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+        "LOYALTY_DATA_DIR": str(settings.data_dir),
+    }
+    uvicorn.run("loyalty.app:app_from_environment", factory=True, workers=workers, **options)
 
 
 def _exit_quietly(signum: int, frame: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -96,12 +97,13 @@ def wait_ready(port: int, process: subprocess.Popen, seconds_max: float = 60) ->
     raise AssertionError("the service did not become ready")
 
 
-def serve(data_dir: Path, port: int) -> subprocess.Popen:
+def serve(data_dir: Path, port: int, workers: int = 1) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
         "LOYALTY_PASSWORD_TIME_COST": "1",
         "LOYALTY_PASSWORD_MEMORY_COST_KIB": "1024",
     }
     command = [sys.executable, "-m", "loyalty", "serve", "--demo", "--data-dir", str(data_dir), "--port", str(port)]
+    command += ["--workers", str(workers)]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -129,6 +131,38 @@ def test_serve_starts_embedded_postgres_stops_cleanly_and_keeps_data(tmp_path):
         assert process.returncode == 0, stderr
         assert "Stopping embedded PostgreSQL" in stderr
         assert ("Demo data loaded." if run == "first" else "Demo data present already.") in stderr
+    assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
+
+
+def worker_processes(parent: int) -> list[int]:
+    """The worker processes `parent` spawned (its other children: the spawner's resource tracker)."""
+    workers = []
+    for process in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            status = (process / "status").read_text()
+            ppid = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:"))
+            if ppid == parent and b"spawn_main" in (process / "cmdline").read_bytes():
+                workers.append(int(process.name))
+    return workers
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="counts processes through /proc")
+def test_serve_with_two_workers_runs_two_processes_on_one_embedded_database(tmp_path):
+    # given the service started with two workers and no external database
+    port = free_port()
+    process = serve(tmp_path / "data", port, workers=2)
+    try:
+        # when it is ready, then two worker processes serve it, and requests are answered
+        assert wait_ready(port, process)["status"] == "ready"
+        assert len(worker_processes(process.pid)) == 2
+        answers = [graphql(port, "{ grades { code } }")["data"]["grades"] for _ in range(20)]
+        assert all([g["code"] for g in grades] == ["DIAMOND", "EMERALD", "SAPPHIRE"] for grades in answers)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    # and it stops the workers, then the one database, cleanly
+    assert process.returncode == 0, stderr
+    assert stderr.count("Finished server process") == 2 and "Stopping embedded PostgreSQL" in stderr
     assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 
 from loyalty.app import create_app
@@ -31,3 +33,36 @@ async def test_graphiql_is_served_in_development_only(api, engine):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         response = await client.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code != 200 or "graphiql" not in response.text.lower()
+
+
+async def test_a_client_that_hangs_up_before_its_request_is_read_is_one_line_at_info(app, demo, caplog):
+    # given a POST whose client is gone before its body arrives
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"20")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+        "scheme": "http",
+        "http_version": "1.1",
+        "root_path": "",
+    }
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    # when the app handles it
+    with caplog.at_level(logging.INFO, logger="loyalty.app"):
+        await app(scope, receive, send)
+    # then nothing is answered, nothing is raised, and one INFO line says what happened
+    assert sent == []
+    assert [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "loyalty.app"] == [
+        (logging.INFO, "client disconnected before its request was read: POST /graphql")
+    ]

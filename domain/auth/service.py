@@ -142,8 +142,16 @@ def _judge(identity: Member | Staff | None, password: str, now: datetime, policy
 
 def _usable(identity: Member | Staff) -> bool:
     if isinstance(identity, Staff):
-        return identity.active
-    return identity.status != MemberStatus.ENDED
+        return _staff_usable(identity.active)
+    return _member_usable(identity.status)
+
+
+def _member_usable(status: MemberStatus) -> bool:
+    return status != MemberStatus.ENDED
+
+
+def _staff_usable(active: bool) -> bool:
+    return active
 
 
 async def _open_session(
@@ -263,32 +271,50 @@ async def authenticate(session: AsyncSession, policy: AuthPolicy, bearer: str) -
         raise DomainError(ErrorCode.TOKEN_EXPIRED, "The access token has expired; refresh it.") from None
     except jwt.InvalidTokenError:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "The access token is not valid.") from None
-    query = (
-        sa.select(AuthSession, Member, Staff, Branch)
-        .outerjoin(Member, Member.id == AuthSession.member_id)
-        .outerjoin(Staff, Staff.id == AuthSession.staff_id)
-        .join(Branch, Branch.id == sa.func.coalesce(Member.branch_id, Staff.branch_id))
-        .where(AuthSession.id == claims["sid"])
-    )
-    found = (await session.execute(query)).first()
-    if found is None or found[0].revoked_at is not None:
+    found = (await session.execute(_SESSION_PRINCIPAL, {"session_id": claims["sid"]})).first()
+    if found is None or found.revoked_at is not None:
         raise DomainError(ErrorCode.TOKEN_REVOKED, "This session has ended; log in again.")
-    auth_session, member, staff, branch = found
-    if member is not None and _usable(member):
-        return MemberPrincipal(member.id, branch.path, auth_session.id)
-    if staff is not None and _usable(staff):
-        return StaffPrincipal(staff.id, staff.role, staff.branch_id, branch.path, auth_session.id)
+    if found.member_id is not None and _member_usable(found.member_status):
+        return MemberPrincipal(found.member_id, found.path, found.id)
+    if found.staff_id is not None and _staff_usable(found.staff_active):
+        return StaffPrincipal(found.staff_id, found.staff_role, found.staff_branch_id, found.path, found.id)
     raise DomainError(ErrorCode.TOKEN_REVOKED, "This login is no longer allowed.")
+
+
+# Every authenticated request runs this: one indexed lookup returning only the columns a principal
+# needs, as plain rows (no entity objects are built).
+_SESSION_PRINCIPAL = (
+    sa.select(
+        AuthSession.id,
+        AuthSession.revoked_at,
+        Member.id.label("member_id"),
+        Member.status.label("member_status"),
+        Staff.id.label("staff_id"),
+        Staff.role.label("staff_role"),
+        Staff.branch_id.label("staff_branch_id"),
+        Staff.active.label("staff_active"),
+        Branch.path,
+    )
+    .outerjoin(Member, Member.id == AuthSession.member_id)
+    .outerjoin(Staff, Staff.id == AuthSession.staff_id)
+    .join(Branch, Branch.id == sa.func.coalesce(Member.branch_id, Staff.branch_id))
+    .where(AuthSession.id == sa.bindparam("session_id"))
+)
 
 
 async def _authenticate_partner(session: AsyncSession, bearer: str) -> PartnerPrincipal:
     key_id, _, secret = bearer.partition(".")
     query = (
-        sa.select(PartnerApiClient)
+        sa.select(
+            PartnerApiClient.id,
+            PartnerApiClient.partner_id,
+            PartnerApiClient.secret_sha256,
+            PartnerApiClient.revoked_at,
+        )
         .join(Partner, Partner.id == PartnerApiClient.partner_id)
         .where(PartnerApiClient.key_id == key_id[:40])
     )
-    client = (await session.scalars(query)).first()
+    client = (await session.execute(query)).first()
     if client is None or client.revoked_at is not None or not hmac.compare_digest(client.secret_sha256, sha256(secret)):
         raise DomainError(ErrorCode.UNAUTHENTICATED, "Unknown or revoked partner key.")
     return PartnerPrincipal(client.partner_id, client.id)

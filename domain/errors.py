@@ -9,6 +9,7 @@ The domain raises `DomainError` with a code; the GraphQL edge maps it, in one pl
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
@@ -39,15 +40,25 @@ class ErrorCode(StrEnum):
 
 def every_code() -> list[str]:
     """Every code a client may see: the generic ones, then each area's, found by walking `domain/`."""
+    return list(_codes())
+
+
+def code_named(value: str) -> StrEnum:
+    """The code whose value is `value`, of whichever area declares it."""
+    return _codes()[value]
+
+
+@functools.cache
+def _codes() -> dict[str, StrEnum]:
     import domain
 
-    codes = [c.value for c in ErrorCode]
+    codes: dict[str, StrEnum] = {c.value: c for c in ErrorCode}
     for found in sorted(pkgutil.walk_packages(domain.__path__, "domain."), key=lambda f: f.name):
         if found.name.endswith(".errors") and found.name != __name__:
             module = importlib.import_module(found.name)
             for value in vars(module).values():
                 if isinstance(value, type) and issubclass(value, StrEnum) and value.__module__ == found.name:
-                    codes += [c.value for c in value if c.value not in codes]
+                    codes |= {c.value: c for c in value if c.value not in codes}
     return codes
 
 

@@ -10,9 +10,13 @@ too, but are not among them; reads run in autocommit and have none.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import contextlib
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import asyncpg
+import pytest
 
 from tests.api import Api
 from tests.graphql.cases import CASES
@@ -100,6 +104,24 @@ async def measure_case(api: Api, statements: list[str], mutation: str, who: str 
     measured = await measure(api, statements, case.query(), variables, as_=who)
     assert measured.data(mutation)["errors"] == [], measured.answer
     return measured
+
+
+@contextlib.contextmanager
+def transaction_control(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The BEGIN, COMMIT and ROLLBACK the driver sends while the block runs: round trips that are not statements.
+
+    A request that does its work in one statement sends none: the statement is its own transaction.
+    """
+    sent: list[str] = []
+    execute = asyncpg.Connection.execute
+
+    async def spied(connection: asyncpg.Connection, query: str, *args: Any, **options: Any) -> Any:
+        sent.append(query)
+        return await execute(connection, query, *args, **options)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(asyncpg.Connection, "execute", spied)
+        yield sent
 
 
 class HeldJobs:

@@ -105,7 +105,8 @@ async def _ledger_figures(engine) -> list:
 
 
 async def test_monthly_runs_and_idempotency_keys_survive_going_to_job_runs_and_back(server_url):
-    # given a database at 0007 with a finished and a failed monthly run, and idempotency keys under the old scopes
+    # given a database at 0007 (the demo and a reversed bonus made at head, where the ledger's functions are) with
+    # a finished and a failed monthly run, and idempotency keys under the old scopes
     from domain.access import MemberPrincipal, StaffPrincipal
     from domain.organisation.tables import StaffRole
     from domain.points import ledger
@@ -119,7 +120,7 @@ async def test_monthly_runs_and_idempotency_keys_survive_going_to_job_runs_and_b
 
     engine = make_engine(await recreate_database(server_url, "loyalty_job_run_migration_test"), pool_size=1)
     try:
-        await migrate.upgrade(engine, "0007")
+        await migrate.upgrade(engine)
         sessions = make_sessions(engine)
         async with sessions.begin() as session:
             demo = await load_demo(session)
@@ -129,6 +130,7 @@ async def test_monthly_runs_and_idempotency_keys_survive_going_to_job_runs_and_b
                 staff_id=admin,
             )  # fmt: skip
             reversal = await ledger.reverse(session, bonus.id, reason="Given twice", staff_id=admin)
+        await migrate.downgrade(engine, "0007")
         card_lost_by_staff, card_lost_by_member = "6211000000000011", demo.cards["Li Wei"]
         async with engine.begin() as connection:
             await connection.execute(

@@ -290,8 +290,7 @@ class MonthlyAccrualJob:
         awarded_on = month_end + timedelta(days=1)
         async with run.chunk() as setting_up:
             rates = Rates.of(await rules.rules_in_force(setting_up.session, month_end))
-            in_force = await rules.rules_in_force(setting_up.session, awarded_on)
-            expires_on = rules.expiry_date(in_force, awarded_on)
+            expires_on = await rules.expiry_date(setting_up.session, awarded_on)
             chunks = iter(await _chunks(setting_up.session, self.month, self.chunk_bills))
 
         async def work() -> None:

@@ -7,6 +7,10 @@ database transaction, under a row lock, so concurrent movements of one member ar
 and a balance can never go negative (a CHECK constraint backs this up). Credits fill a lot;
 debits draw on the soonest-expiring lots first and record which, so a reversal restores
 exactly those lots.
+
+The movements themselves are database functions (migration 0009), so that a request moves
+points in one round trip: `points_move`, `points_reverse` and `points_expire` here, composed
+with the idempotency claim and the scope check by each request's own function.
 """
 
 from __future__ import annotations
@@ -16,14 +20,11 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import clock
-from domain.errors import DomainError, ErrorCode
-from domain.points import rules
-from domain.points.errors import PointsErrorCode
-from domain.points.tables import EntryType, LedgerTransaction, LotMovement, PointsBalance, PointsLot, SystemAccount
+from domain.points.tables import EntryType, LedgerTransaction, PointsLot, SystemAccount
+from domain.work.unit import refusals_raised
 
 points_per_movement_max = 100_000_000
 
@@ -44,12 +45,28 @@ COUNTER_ACCOUNT = {
 }
 
 
-async def lock_balance(session: AsyncSession, member_id: int) -> PointsBalance:
-    """The member's balance row, created on first use, locked until the transaction ends."""
-    await session.execute(insert(PointsBalance).values(member_id=member_id).on_conflict_do_nothing())
-    balance = await session.get(PointsBalance, member_id, with_for_update=True, populate_existing=True)
-    assert balance is not None
-    return balance
+def entries_of(call: str) -> sa.TextualSelect:
+    """The entries a database function returns, with their column types (matched by position)."""
+    columns = LedgerTransaction.__table__.columns
+    return sa.text(f"SELECT {', '.join(c.name for c in columns)} FROM {call}").columns(*columns)
+
+
+MOVE = entries_of(
+    "points_move(:member_id, :entry_type, :account, :points, :effective_on, :reason, :staff_id, :expires_on)"
+)
+REVERSE = entries_of("points_reverse(:transaction_id, :reason, :staff_id, :today)")
+EXPIRE = entries_of("points_expire(:member_id, :as_of, :account)")
+
+
+def entry(row: sa.Row[Any]) -> LedgerTransaction:
+    return LedgerTransaction(**row._mapping)
+
+
+async def _one(session: AsyncSession, statement: sa.TextualSelect, **params: Any) -> LedgerTransaction | None:
+    """The entry a ledger function made inside the caller's transaction (None: it had nothing to do)."""
+    with refusals_raised():
+        row = (await session.execute(statement, params)).one()
+    return entry(row) if row.id is not None else None
 
 
 async def record(
@@ -63,158 +80,36 @@ async def record(
     staff_id: int | None = None,
     expires_on: date | None = None,
 ) -> LedgerTransaction:
-    """Move `points` (signed, the member's side) between the member and the matching system account."""
+    """Move `points` (signed, the member's side) between the member and the matching system account.
+
+    In the database (`points_move`, migration 0009): under the balance row's lock, a credit fills
+    a lot expiring under the validity rule in force, a debit draws on the soonest-expiring lots
+    and cannot overdraw.
+    """
     assert points != 0 and abs(points) <= points_per_movement_max, "callers check amounts"
-    effective_on = effective_on or clock.today()
-    balance = await lock_balance(session, member_id)
-    if points < 0 and balance.posted - balance.held < -points:
-        raise DomainError(
-            ErrorCode.INSUFFICIENT_POINTS,
-            f"The member has {balance.posted - balance.held} points available; {-points} are needed.",
-            "points",
-        )
-    lot_id = None
-    if points > 0:
-        if expires_on is None:
-            expires_on = rules.expiry_date(await rules.rules_in_force(session, effective_on), effective_on)
-        lot_id = await _new_lot(session, member_id, points, effective_on, expires_on)
-    transaction = await _journal(session, member_id, entry_type, points, effective_on, reason, staff_id, lot_id=lot_id)
-    if points < 0:
-        await _draw_lots(session, transaction, -points)
-    await _post(session, balance, points)
-    return transaction
-
-
-async def _post(session: AsyncSession, balance: PointsBalance, points: int) -> None:
-    """Apply a transaction's member side to the locked balance row (the CHECK forbids going below zero)."""
-    balance.posted += points
-    balance.updated_at = clock.now()
-    await session.flush()
-
-
-async def _journal(
-    session: AsyncSession,
-    member_id: int,
-    entry_type: EntryType,
-    points: int,
-    effective_on: date,
-    reason: str | None,
-    staff_id: int | None,
-    *,
-    account: SystemAccount | None = None,
-    lot_id: int | None = None,
-    reverses_id: int | None = None,
-) -> LedgerTransaction:
-    transaction = LedgerTransaction(
-        member_id=member_id,
-        entry_type=entry_type,
-        account=account or COUNTER_ACCOUNT[entry_type],
-        points=points,
-        effective_on=effective_on,
-        reason=reason,
-        staff_id=staff_id,
-        lot_id=lot_id,
-        reverses_id=reverses_id,
-    )
-    session.add(transaction)
-    await session.flush()
-    return transaction
-
-
-async def _new_lot(session: AsyncSession, member_id: int, points: int, earned_on: date, expires_on: date) -> int:
-    lot = PointsLot(member_id=member_id, amount=points, remaining=points, earned_on=earned_on, expires_on=expires_on)
-    session.add(lot)
-    await session.flush()
-    assert lot.id is not None
-    return lot.id
-
-
-async def _draw_lots(
-    session: AsyncSession, transaction: LedgerTransaction, points: int, lots: list | None = None
-) -> None:
-    """Take `points` from the soonest-expiring lots (or from `lots`, in order), recording each draw."""
-    if lots is None:
-        query = (
-            sa.select(PointsLot)
-            .where(PointsLot.member_id == transaction.member_id, PointsLot.remaining > 0)
-            .order_by(PointsLot.expires_on, PointsLot.id)
-            .with_for_update()
-        )
-        lots = list((await session.scalars(query)).all())
-    needed = points
-    for lot in lots:
-        if needed == 0:
-            break
-        taken = min(lot.remaining, needed)
-        lot.remaining -= taken
-        needed -= taken
-        session.add(LotMovement(lot_id=lot.id, transaction_id=transaction.id, amount=-taken))
-    assert needed == 0, "lot remainders add up to the posted balance"
-
-
-# --- reversal and expiry ---------------------------------------------------------------------
+    moved = await _one(session, MOVE, member_id=member_id, entry_type=entry_type.value,
+                       account=COUNTER_ACCOUNT[entry_type].value, points=points,
+                       effective_on=effective_on or clock.today(), reason=reason, staff_id=staff_id,
+                       expires_on=expires_on)  # fmt: skip
+    assert moved is not None
+    return moved
 
 
 async def reverse(
     session: AsyncSession, transaction_id: int, *, reason: str, staff_id: int | None
 ) -> LedgerTransaction:
     """Undo a transaction with a new one that references it; lots it filled or drew on are restored."""
-    original = await session.get(LedgerTransaction, transaction_id)
-    if original is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such ledger transaction.", "transaction_id")
-    if original.reverses_id is not None:
-        raise DomainError(
-            PointsErrorCode.REVERSAL_NOT_REVERSIBLE,
-            "A reversal cannot be reversed; record a new entry.",
-            "transaction_id",
-        )
-    balance = await lock_balance(session, original.member_id)
-    if await session.scalar(sa.select(LedgerTransaction.id).where(LedgerTransaction.reverses_id == original.id)):
-        raise DomainError(
-            PointsErrorCode.TRANSACTION_ALREADY_REVERSED, "This transaction is reversed already.", "transaction_id"
-        )
-    if original.lot_id is not None:  # a credit: take its points back out of the lot it filled
-        lot = await session.get(PointsLot, original.lot_id, with_for_update=True, populate_existing=True)
-        assert lot is not None
-        moves = [(lot, original.points)]
-    else:  # a debit: put back what it drew, lot by lot
-        query = sa.select(PointsLot, LotMovement.amount).join(LotMovement)
-        drawn = await session.execute(
-            query.where(LotMovement.transaction_id == original.id).order_by(PointsLot.id).with_for_update(of=PointsLot)
-        )
-        moves = [(lot, amount) for lot, amount in drawn.all()]
-    if any(lot.remaining < amount for lot, amount in moves if amount > 0):
-        raise DomainError(
-            PointsErrorCode.POINTS_SPENT_OR_EXPIRED,
-            "Some of these points are spent or expired already.",
-            "transaction_id",
-        )
-    reversal = await _journal(session, original.member_id, EntryType.REVERSAL, -original.points, clock.today(),
-                              reason, staff_id, account=original.account, reverses_id=original.id)  # fmt: skip
-    for lot, amount in moves:
-        lot.remaining -= amount
-        session.add(LotMovement(lot_id=lot.id, transaction_id=reversal.id, amount=-amount))
-    await _post(session, balance, -original.points)
+    reversal = await _one(
+        session, REVERSE, transaction_id=transaction_id, reason=reason, staff_id=staff_id, today=clock.today()
+    )
+    assert reversal is not None
     return reversal
 
 
 async def expire_member(session: AsyncSession, member_id: int, as_of: date) -> LedgerTransaction | None:
     """Move what remains of the member's lots that expired before `as_of` to breakage."""
-    balance = await lock_balance(session, member_id)
-    query = (
-        sa.select(PointsLot)
-        .where(PointsLot.member_id == member_id, PointsLot.remaining > 0, PointsLot.expires_on < as_of)
-        .order_by(PointsLot.expires_on, PointsLot.id)
-        .with_for_update()
-    )
-    lots = list((await session.scalars(query)).all())
-    points = sum(lot.remaining for lot in lots)
-    if points == 0:
-        return None
-    transaction = await _journal(session, member_id, EntryType.EXPIRY, -points, as_of, f"Expired before {as_of}", None)
-    await _draw_lots(session, transaction, points, lots)
-    await _post(session, balance, -points)
-    return transaction
+    account = COUNTER_ACCOUNT[EntryType.EXPIRY].value
+    return await _one(session, EXPIRE, member_id=member_id, as_of=as_of, account=account)
 
 
 async def members_with_expired_lots(session: AsyncSession, as_of: date, after_member_id: int, limit: int) -> list[int]:

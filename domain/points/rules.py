@@ -7,9 +7,8 @@ recorded with who, when, before and after.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -169,18 +168,13 @@ async def rules_in_force(session: AsyncSession, on: date) -> list[PointsRule]:
     return list((await session.scalars(query)).all())
 
 
-def expiry_date(rules: list[PointsRule], earned_on: date) -> date:
-    """The last day points earned on `earned_on` may be used, under the validity rule in force then."""
-    for rule in rules:
-        n = int(rule.value)
-        if rule.kind == RuleKind.EXPIRY_YEAR_END_AFTER_YEARS:
-            return date(earned_on.year + n, 12, 31)
-        if rule.kind == RuleKind.EXPIRY_AFTER_MONTHS:
-            month = earned_on.month - 1 + n
-            year, month = earned_on.year + month // 12, month % 12 + 1
-            day = min(earned_on.day, calendar.monthrange(year, month)[1])
-            return date(year, month, day) - timedelta(days=1)
-    return NEVER
+async def expiry_date(session: AsyncSession, earned_on: date) -> date:
+    """The last day points earned on `earned_on` may be used, under the validity rule in force then.
+
+    Computed by the database (`points_expiry_date`, migration 0009), where the ledger's own
+    functions compute it when they fill a lot: one definition, read inside the statement.
+    """
+    return await session.scalar(sa.select(sa.func.points_expiry_date(sa.bindparam("on", earned_on, sa.Date))))
 
 
 async def list_rules(session: AsyncSession, principal: Principal) -> list[PointsRule]:

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain import clock
 from domain.access import MemberPrincipal, Permission, Principal, may_read_member, require_staff, role_grants
 from domain.errors import DomainError, ErrorCode
-from domain.members.service import member_in_scope
 from domain.members.tables import Member
 from domain.organisation.service import subtree_branch_ids, visible
 from domain.organisation.tables import Branch
@@ -22,6 +21,7 @@ from domain.points.bills import month_of, next_month
 from domain.points.tables import EntryType, LedgerTransaction, PointsBalance, PointsLot
 from domain.validation import Checker, note_length_max
 from domain.work.commands import Idempotent, MemberId, PointsTransactionId
+from domain.work.idempotency import claims_its_key
 from domain.work.unit import UnitOfWork
 
 adjustment_points_max = 10_000_000
@@ -48,8 +48,21 @@ class AdjustPoints(Idempotent):
         require_staff(principal, Permission.POINTS_ADJUST)
 
 
+ADJUST = ledger.entries_of(
+    "adjust_points(:scope, :key, :digest, :member_id, :branch_path, :entry_type, :account, :points, :reason,"
+    " :staff_id, :today)"
+)
+REVERSE = ledger.entries_of(
+    "reverse_points_transaction(:scope, :key, :digest, :transaction_id, :branch_path, :reason, :staff_id, :today)"
+)
+
+
+@claims_its_key
 async def adjust_points(uow: UnitOfWork, command: AdjustPoints) -> LedgerTransaction:
-    """A manual bonus or penalty with a reason [P4]; a negative adjustment cannot overdraw."""
+    """A manual bonus or penalty with a reason [P4]; a negative adjustment cannot overdraw.
+
+    One statement: the key's claim, the member's scope, the balance, the lot and the entry.
+    """
     actor = require_staff(uow.principal, Permission.POINTS_ADJUST)
     check = Checker()
     reason = check.text("reason", command.reason, length_max=note_length_max, required=True)
@@ -62,10 +75,13 @@ async def adjust_points(uow: UnitOfWork, command: AdjustPoints) -> LedgerTransac
             "points", ErrorCode.OUT_OF_RANGE, "points must not be 0, and penalties are negative, bonuses positive."
         )
     check.raise_if_any()
-    member = await member_in_scope(uow.session, actor, command.member_id, "member_id")
-    return await ledger.record(
-        uow.session, member_id=member.id, entry_type=kind, points=points, reason=reason, staff_id=actor.staff_id
-    )
+    if command.member_id is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such member in your scope.", "member_id")
+    rows = await uow.statement(ADJUST, **uow.claim.params(), member_id=command.member_id,
+                               branch_path=actor.branch_path, entry_type=kind.value,
+                               account=ledger.COUNTER_ACCOUNT[kind].value, points=points, reason=reason,
+                               staff_id=actor.staff_id, today=uow.today)  # fmt: skip
+    return ledger.entry(rows[0])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,17 +93,19 @@ class ReversePointsTransaction(Idempotent):
         require_staff(principal, Permission.POINTS_RULES)
 
 
+@claims_its_key
 async def reverse_points_transaction(uow: UnitOfWork, command: ReversePointsTransaction) -> LedgerTransaction:
-    """Correct a past entry by reversing it; the original stays as it was."""
+    """Correct a past entry by reversing it; the original stays as it was. One statement, as adjustments."""
     actor = require_staff(uow.principal, Permission.POINTS_RULES)
     check = Checker()
     reason = check.text("reason", command.reason, length_max=note_length_max, required=True)
     check.raise_if_any()
-    original = await uow.session.get(LedgerTransaction, command.transaction_id) if command.transaction_id else None
-    if original is None:
+    if command.transaction_id is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such ledger transaction in your scope.", "transaction_id")
-    await member_in_scope(uow.session, actor, original.member_id, "transaction_id")
-    return await ledger.reverse(uow.session, original.id, reason=reason, staff_id=actor.staff_id)
+    rows = await uow.statement(REVERSE, **uow.claim.params(), transaction_id=command.transaction_id,
+                               branch_path=actor.branch_path, reason=reason, staff_id=actor.staff_id,
+                               today=uow.today)  # fmt: skip
+    return ledger.entry(rows[0])
 
 
 @dataclass(frozen=True)

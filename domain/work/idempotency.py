@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, get_type_hints
+from dataclasses import dataclass
+from typing import Any, TypeVar, get_type_hints
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -21,6 +22,34 @@ from domain.work.commands import Idempotent
 from domain.work.tables import IdempotencyRecord
 
 key_length_max = 100
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An idempotency key to claim: the scope (the command's type and the caller), the key, the request's digest.
+
+    A handler that `claims_its_key` hands these to its one statement, which claims the key,
+    answers a replay with the stored result, and stores its own (`idempotency_claim` and
+    `idempotency_store` in migration 0009). No key: all three are None, and nothing is claimed.
+    """
+
+    scope: str | None = None
+    key: str | None = None
+    digest: bytes | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"scope": self.scope, "key": self.key, "digest": self.digest}
+
+
+NO_CLAIM = Claim()
+
+
+def claims_its_key(handler: H) -> H:
+    """Mark a handler whose one statement claims the key itself (from `uow.claim`): the unit of work then
+    sends nothing of its own, and the request is one round trip to the database."""
+    handler.claims_its_key = True  # type: ignore[attr-defined]
+    return handler
 
 
 def _digest(request: dict[str, Any]) -> bytes:
@@ -53,6 +82,9 @@ async def run_once(uow: Any, handler: Callable[[Any, Any], Awaitable[Any]], comm
             ErrorCode.INVALID, f"idempotency_key must be 1 to {key_length_max} printable characters.", "idempotency_key"
         )
     scope = f"{type(command).__name__}:{_caller(uow.principal)}"
+    if getattr(handler, "claims_its_key", False):
+        uow.claim = Claim(scope, key, _digest(command.request()))
+        return await handler(uow, command)
     result_type = get_type_hints(handler)["return"]
     replay = await _claim(uow.session, scope, key, _digest(command.request()))
     if replay is not None:

@@ -12,17 +12,23 @@ everything back.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import clock
 from domain.access import Principal
-from domain.errors import RecordedRefusal
+from domain.errors import DomainError, RecordedRefusal, code_named
 from domain.work import idempotency
 from domain.work.commands import Command, Idempotent
+
+# The SQLSTATE of a business refusal raised by a database function (migration 0009): the error code is
+# its message, the client's message its detail, the field at fault its hint.
+REFUSAL_SQLSTATE = "LR001"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -44,7 +50,11 @@ class UnitOfWork:
         self.background = background
         self._policies = {type(p): p for p in policies}
         self._transaction: Any = None
-        self.session: AsyncSession
+        self._session: AsyncSession | None = None
+        self._session_used = False  # the handler used the session: a statement joins its transaction
+        self._ran_alone = False  # the unit's one statement ran as its own transaction: the session is closed
+        # The idempotency key of the command being run, for a handler whose statement claims it itself.
+        self.claim = idempotency.NO_CLAIM
         self.now: datetime
 
     @classmethod
@@ -52,8 +62,15 @@ class UnitOfWork:
         """A unit inside a transaction its caller owns (loading the demo data, a chunk of a job): it never
         commits or rolls back itself."""
         uow = cls(None, principal, policies)  # no sessions: it opens no transaction of its own
-        uow.session, uow.now = session, clock.now()
+        uow._session, uow.now = session, clock.now()
         return uow
+
+    @property
+    def session(self) -> AsyncSession:
+        """The unit's transaction (begun on its first statement)."""
+        assert self._session is not None and not self._ran_alone, "the unit ran its one statement alone already"
+        self._session_used = True
+        return self._session
 
     @property
     def today(self) -> date:
@@ -67,7 +84,7 @@ class UnitOfWork:
         assert self.sessions is not None, "a unit that joins its caller's transaction is not entered"
         self.now = clock.now()
         self._transaction = self.sessions.begin()
-        self.session = await self._transaction.__aenter__()
+        self._session = await self._transaction.__aenter__()
         return self
 
     async def __aexit__(self, kind: Any, error: BaseException | None, trace: Any) -> bool:
@@ -77,8 +94,35 @@ class UnitOfWork:
         await self._transaction.__aexit__(kind, error, trace)
         return False
 
+    async def statement(self, sql: sa.Executable, **params: Any) -> Sequence[sa.Row[Any]]:
+        """The unit's whole work as one statement, in one round trip to the database.
+
+        Sent alone (autocommit), it is its own transaction: no BEGIN and no COMMIT. When the
+        handler used the session before, or the unit joins its caller's transaction, it runs
+        inside that transaction instead. A refusal the statement raises becomes a DomainError.
+        """
+        with refusals_raised():
+            if self.sessions is None or self._session_used:
+                return (await self.session.execute(sql, params)).all()
+            self._ran_alone = True
+            async with self.sessions.kw["bind"].connect() as connection:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+                return (await connection.execute(sql, params)).all()
+
     async def run(self, handler: Callable[[UnitOfWork, Any], Awaitable[R]], command: Command) -> R:
         """Carry out a command; an idempotent one once per key (a replay returns the first result)."""
         if isinstance(command, Idempotent):
             return await idempotency.run_once(self, handler, command)
         return await handler(self, command)
+
+
+@contextlib.contextmanager
+def refusals_raised() -> Iterator[None]:
+    """A business refusal raised by a database function (SQLSTATE `LR001`) as the DomainError it names."""
+    try:
+        yield
+    except sa.exc.DBAPIError as error:
+        cause = getattr(error.orig, "__cause__", None)
+        if getattr(cause, "sqlstate", None) != REFUSAL_SQLSTATE:
+            raise
+        raise DomainError(code_named(cause.message), cause.detail, cause.hint) from None

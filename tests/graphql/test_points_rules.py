@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 import pytest
 
 from domain.points.rules import NEVER, expiry_date
-from domain.points.tables import PointsRule, RuleKind
+from loyalty.database import make_sessions
 from tests.api import gid, top_codes
 
 CREATE = """mutation($input: CreatePointsRuleInput!) { createPointsRule(input: $input) {
@@ -86,20 +85,26 @@ async def test_staff_read_rules_and_members_do_not(api):
     assert top_codes(await api.gql(query, as_="member")) == ["FORBIDDEN"]
 
 
-def rule(kind: RuleKind, value: int) -> PointsRule:
-    return PointsRule(kind=kind, value=Decimal(value), effective_from=date(2000, 1, 1))
-
-
 @pytest.mark.parametrize(
     ("validity", "earned", "last_day"),
     [
-        (rule(RuleKind.EXPIRY_YEAR_END_AFTER_YEARS, 1), date(2026, 3, 15), date(2027, 12, 31)),
-        (rule(RuleKind.EXPIRY_YEAR_END_AFTER_YEARS, 0), date(2026, 12, 31), date(2026, 12, 31)),
-        (rule(RuleKind.EXPIRY_AFTER_MONTHS, 12), date(2026, 3, 15), date(2027, 3, 14)),
-        (rule(RuleKind.EXPIRY_AFTER_MONTHS, 1), date(2026, 1, 31), date(2026, 2, 27)),
-        (rule(RuleKind.EXPIRY_AFTER_MONTHS, 24), date(2024, 2, 29), date(2026, 2, 27)),
+        (("EXPIRY_YEAR_END_AFTER_YEARS", 1), date(2026, 3, 15), date(2027, 12, 31)),
+        (("EXPIRY_YEAR_END_AFTER_YEARS", 0), date(2026, 12, 31), date(2026, 12, 31)),
+        (("EXPIRY_AFTER_MONTHS", 12), date(2026, 3, 15), date(2027, 3, 14)),
+        (("EXPIRY_AFTER_MONTHS", 1), date(2026, 1, 31), date(2026, 2, 27)),
+        (("EXPIRY_AFTER_MONTHS", 24), date(2024, 2, 29), date(2026, 2, 27)),
         (None, date(2026, 3, 15), NEVER),
     ],
 )
-def test_validity_rules_give_the_last_usable_day(validity, earned, last_day):
-    assert expiry_date([validity] if validity else [], earned) == last_day
+async def test_validity_rules_give_the_last_usable_day(api, validity, earned, last_day):
+    # given only this validity rule (or none), in force since 2000
+    await api.scalar("WITH c AS (DELETE FROM points_rule_change RETURNING rule_id) DELETE FROM points_rule RETURNING 1")
+    if validity:
+        await api.scalar(
+            "INSERT INTO points_rule (kind, value, effective_from) VALUES (:kind, :value, '2000-01-01') RETURNING 1",
+            kind=validity[0],
+            value=validity[1],
+        )
+    # when the ledger asks when points earned on a day expire, then it is the rule's last usable day
+    async with make_sessions(api.engine)() as session:
+        assert await expiry_date(session, earned) == last_day

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from tests.api import gid
+from tests.graphql.cases import CASES
 from tests.statement_counts import (
     HeldJobs,
     add_members,
@@ -15,12 +16,14 @@ from tests.statement_counts import (
     assert_statements,
     measure,
     measure_case,
+    principal_for,
+    transaction_control,
 )
 
 # Exactly how many SQL statements each request sends, its authentication included.
 STATEMENTS = {
-    "adjustPoints": 11,
-    "reversePointsTransaction": 14,
+    "adjustPoints": 2,
+    "reversePointsTransaction": 2,
     "recordBill": 4,
     "runMonthlyAccrual": 6,
     "createPointsRule": 5,
@@ -52,6 +55,21 @@ async def test_a_successful_mutation_sends_exactly_its_statements(api, statement
     measured = await measure_case(api, statements, mutation)
     # then it succeeded with exactly the recorded number of statements
     assert_statements(mutation, measured, STATEMENTS[mutation])
+
+
+@pytest.mark.parametrize("mutation", ["adjustPoints", "reversePointsTransaction"])
+async def test_a_points_moving_mutation_is_one_round_trip_after_authentication(api, statements, monkeypatch, mutation):
+    # given an allowed caller, logged in, and a valid request (tests/graphql/cases)
+    who, case = principal_for(mutation), CASES[mutation]
+    variables = {"input": await case.make_input(api, who)}
+    await api.token(who)
+    # when the caller moves points
+    with transaction_control(monkeypatch) as sent:
+        measured = await measure(api, statements, case.query(), variables, as_=who)
+    # then it succeeded with its authentication and one statement, and no BEGIN or COMMIT around it
+    assert measured.data(mutation)["errors"] == []
+    assert_statements(mutation, measured, 2)
+    assert sent == []
 
 
 async def test_starting_a_monthly_run_sends_exactly_its_statements(api, app, statements):

@@ -1,0 +1,144 @@
+"""Moving points: `adjustPoints` over HTTP against `{ __typename }` on the same server and pgbench's
+TPC-B-like transaction on the same PostgreSQL, in one run.
+
+Run: `uv run python bench/mutations.py [--seconds 10] [--connections 32] [--members 2000] [--workers 2]`.
+Every request adjusts a different member than the one before (the members taken in turn) under a new
+idempotency key, as counter staff across a province would. After the run the ledger's invariants are
+checked and the entries counted against the requests answered. The ratios are the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import platform
+import uuid
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from bench.api import seed
+from bench.common import ROOT, database, login, pgbench, served, wrk
+from domain.points import ledger
+from loyalty.database import make_engine, make_sessions
+
+ADJUST = (
+    "mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) { errors { code } transaction { id points } } }"
+)
+# One body per request: the next member in turn, a key never used before. Answers with a user error count
+# as failed (printed at the end), so that a run of refusals cannot pass for a fast one.
+ADJUST_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+local members = {%(members)s}
+local run = os.getenv("BENCH_RUN")
+local query = %(query)s
+local sent = 0
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  failed = 0
+end
+
+function request()
+  sent = sent + 1
+  local member = members[(sent %% #members) + 1]
+  local body = '{"query": ' .. query .. ', "variables": {"input": {"memberId": "' .. member ..
+    '", "points": 1, "reason": "Goodwill", "idempotencyKey": "' .. run .. '-' .. sent .. '"}}}'
+  return wrk.format(nil, nil, nil, body)
+end
+
+function response(status, headers, body)
+  if status ~= 200 or string.find(body, '"code"', 1, true) then
+    failed = failed + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("failed")
+  end
+  io.write("failed " .. total .. "\\n")
+end
+"""
+
+
+def global_id(type_name: str, key: int) -> str:
+    return base64.b64encode(f"{type_name}:{key}".encode()).decode()
+
+
+async def member_ids(url: str) -> list[int]:
+    engine = make_engine(url, pool_size=1)
+    async with engine.connect() as connection:
+        found = (await connection.execute(sa.text("SELECT id FROM member ORDER BY id"))).scalars().all()
+    await engine.dispose()
+    return list(found)
+
+
+async def ledger_check(url: str) -> dict:
+    """The ledger's invariants after the run, and how many adjustments it holds."""
+    engine = make_engine(url, pool_size=1)
+    async with make_sessions(engine)() as session:
+        violations = await ledger.verify(session)
+        entries = await session.scalar(sa.text("SELECT count(*) FROM ledger_transaction WHERE reason = 'Goodwill'"))
+    await engine.dispose()
+    return {"violations": [v.invariant for v in violations], "adjustments": int(entries)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--members", type=int, default=2_000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    with database() as url:
+        asyncio.run(seed(url, args.members))
+        members = ", ".join(f'"{global_id("Member", i)}"' for i in asyncio.run(member_ids(url)))
+        script = ADJUST_SCRIPT % {"members": members, "query": json.dumps(ADJUST)}
+        with served(url, args.workers) as endpoint:
+            token = login(endpoint, "STAFF", "admin")
+            wrk(endpoint, "{ __typename }", None, 2, args.connections)  # warm-up
+            wrk(endpoint, None, token, 2, args.connections, script, {"BENCH_RUN": uuid.uuid4().hex})
+            trivial = wrk(endpoint, "{ __typename }", None, args.seconds, args.connections)
+            adjust = wrk(endpoint, None, token, args.seconds, args.connections, script,
+                         {"BENCH_RUN": uuid.uuid4().hex})  # fmt: skip
+        load = os.getloadavg()[0]
+        tpcb = pgbench(url, args.seconds, args.connections)
+        checked = asyncio.run(ledger_check(url))
+    results = {
+        "trivial": trivial,
+        "adjustPoints": adjust,
+        "pgbench_tpcb": tpcb,
+        "ledger": checked,
+        "ratio_to_trivial": round(adjust["requests_per_second"] / trivial["requests_per_second"], 3),
+        "ratio_to_tpcb": round(adjust["requests_per_second"] / tpcb["transactions_per_second"], 3),
+        "load_average": round(load, 2),
+    }
+    print(f"\nworkers {args.workers}, {args.connections} connections, load average {load:.2f}")
+    print(f"{'':<16}{'per s':>10}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}")
+    for name, r in (("{ __typename }", trivial), ("adjustPoints", adjust)):
+        print(
+            f"{name:<16}{r['requests_per_second']:>10.0f}{r['latency_p50_ms']:>9.1f}{r['latency_p99_ms']:>9.1f}"
+            f"{r.get('failed', 0):>8}"
+        )
+    print(f"{'pgbench TPC-B':<16}{tpcb['transactions_per_second']:>10.0f}{tpcb['latency_average_ms']:>9.1f} (average)")
+    print(f"adjustPoints / trivial {results['ratio_to_trivial']:.3f}, / TPC-B {results['ratio_to_tpcb']:.3f}")
+    print(f"ledger: {checked['adjustments']} adjustments, invariants broken: {checked['violations'] or 'none'}")
+    record = {"when": datetime.now(UTC).isoformat(), "machine": platform.machine(), "args": vars(args)} | results
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "mutations.json").write_text(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -104,7 +104,7 @@ def main() -> None:
     with database() as url:
         asyncio.run(seed(url, args.members))
         members = ", ".join(f'"{global_id("Member", i)}"' for i in asyncio.run(member_ids(url)))
-        script = ADJUST_SCRIPT % {"members": members, "query": json.dumps(ADJUST)}
+        script = ADJUST_SCRIPT % {"members": members, "query": json.dumps(json.dumps(ADJUST))}
         with served(url, args.workers) as endpoint:
             token = login(endpoint, "STAFF", "admin")
             wrk(endpoint, "{ __typename }", None, 2, args.connections)  # warm-up

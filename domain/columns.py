@@ -6,6 +6,8 @@ Member-scoped rows carry `member_id` so the ledger tables could be distributed b
 
 from __future__ import annotations
 
+import collections
+import functools
 import importlib
 import pkgutil
 from enum import StrEnum
@@ -69,3 +71,38 @@ def metadata() -> sa.MetaData:
         if found.name.endswith(".tables"):
             importlib.import_module(found.name)
     return SQLModel.metadata
+
+
+# --- records: what read paths return ----------------------------------------------------------
+
+
+@functools.cache
+def record_type(model: Any) -> Any:
+    """A plain, read-only record of a table's row: what read paths return instead of an entity.
+
+    Built from a row in one call and read by attribute like the entity (`member.member_number`),
+    it is tracked by no session, so a page of them costs no ORM bookkeeping.
+    """
+    name = f"{model.__name__}Record"
+    fields = collections.namedtuple(name, [c.key for c in model.__table__.columns])
+    return type(name, (fields,), {})  # not slotted: the GraphQL layer may mark a record with its type
+
+
+def record_columns(model: Any) -> list[sa.Column]:
+    """The columns to select for `record_type(model)`, in its order."""
+    return list(model.__table__.columns)
+
+
+def records_of(model: Any, rows: Any) -> list[Any]:
+    make = record_type(model)._make
+    return [make(row) for row in rows]
+
+
+def split_records(models: tuple[Any, ...], row: Any) -> list[Any]:
+    """One record per model from a row that selected each model's `record_columns`, in turn."""
+    made, start = [], 0
+    for model in models:
+        end = start + len(model.__table__.columns)
+        made.append(record_type(model)._make(row[start:end]))
+        start = end
+    return made

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.columns import record_columns, records_of
 from domain.errors import DomainError, ErrorCode
 
 page_size_max = 100
@@ -61,7 +62,12 @@ def _size(request: PageRequest) -> int:
 
 
 async def fetch_page(session: AsyncSession, query: Any, key: Any, request: PageRequest) -> Page[Any]:
-    """Run `query` (selecting one entity) ordered by `key`, one row past the page to see if more exist."""
+    """Run `query` (selecting one entity) ordered by `key`, one row past the page to see if more exist.
+
+    The page holds records of the entity's columns (`record_type`), not entities.
+    """
+    model = query.column_descriptions[0]["entity"]
+    query = query.with_only_columns(*record_columns(model))
     size = _size(request)
     after = decode_cursor(request.after, "after") if request.after else None
     before = decode_cursor(request.before, "before") if request.before else None
@@ -71,7 +77,7 @@ async def fetch_page(session: AsyncSession, query: Any, key: Any, request: PageR
         query = query.where(key < before)
     backwards = request.last is not None
     query = query.order_by(key.desc() if backwards else key.asc()).limit(size + 1)
-    rows = list((await session.scalars(query)).all())
+    rows = records_of(model, (await (await session.connection()).execute(query)).all())
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
@@ -88,8 +94,23 @@ def by_key(table: Any, key: str = "id") -> Callable[[AsyncSession, list[Any]], A
     """A batch read for a DataLoader: rows of `table` by a unique column, in the keys' order (None where missing)."""
 
     async def fetch(session: AsyncSession, keys: list[Any]) -> list[Any]:
-        column = getattr(table, key)
-        rows = {getattr(r, key): r for r in (await session.scalars(sa.select(table).where(column.in_(keys)))).all()}
+        query = sa.select(*record_columns(table)).where(getattr(table, key).in_(keys))
+        found = records_of(table, (await (await session.connection()).execute(query)).all())
+        rows = {getattr(r, key): r for r in found}
         return [rows.get(k) for k in keys]
+
+    return fetch
+
+
+def grouped_by(table: Any, key: str, order: str = "id") -> Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]:
+    """A batch read for a DataLoader: for each key, the records of `table` whose `key` column holds it, by `order`."""
+
+    async def fetch(session: AsyncSession, keys: list[Any]) -> list[Any]:
+        column = getattr(table, key)
+        query = sa.select(*record_columns(table)).where(column.in_(keys)).order_by(getattr(table, order))
+        grouped: dict[Any, list[Any]] = {k: [] for k in keys}
+        for record in records_of(table, (await (await session.connection()).execute(query)).all()):
+            grouped[getattr(record, key)].append(record)
+        return [grouped[k] for k in keys]
 
     return fetch

@@ -126,12 +126,12 @@ class GraphQLView(GraphQL):
         if scheme.lower() != "bearer" or not credential or len(credential) > 2_000:
             return Context(request, self.services, reading, None, ErrorCode.UNAUTHENTICATED)
         try:
-            async with reading() as session:
-                principal = await auth.authenticate(session, self.services.policy(auth.AuthPolicy), credential.strip())
+            # One statement on a plain connection: no session is built for it, and the pool has it back at once.
+            async with self.services.read_sessions.kw["bind"].connect() as connection:
+                policy = self.services.policy(auth.AuthPolicy)
+                principal = await auth.authenticate(connection, policy, credential.strip())
         except DomainError as error:
             return Context(request, self.services, reading, None, error.code)
-        finally:
-            await reading.close()  # reopened (no round trip) only if the operation reads
         return Context(request, self.services, reading, principal)
 
 

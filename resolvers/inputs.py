@@ -10,14 +10,14 @@ import dataclasses
 import functools
 import types
 from collections.abc import Callable
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Union, get_args, get_origin
 
 import strawberry
 from strawberry import relay
 from strawberry.types.base import has_object_definition
 
 from domain.errors import DomainError, ErrorCode
-from domain.work.commands import node_type_of
+from domain.work.commands import hints_of, node_type_of
 from schema.common import camel, key_of
 
 
@@ -57,7 +57,7 @@ def convert(value: Any, annotation: Any, field: str) -> Any:
 
 def to_command(command_type: type, data: Any, prefix: str = "") -> Any:
     """A strawberry input as the domain's command: fields left out keep the command's defaults."""
-    hints = get_type_hints(command_type)
+    hints = hints_of(command_type)
     values: dict[str, Any] = {}
     for definition in data.__strawberry_definition__.fields if data is not None else ():
         name = definition.python_name
@@ -73,7 +73,7 @@ def to_command(command_type: type, data: Any, prefix: str = "") -> Any:
 def field_names(command_type: type) -> frozenset[str]:
     """The Python names of a command's fields, nested inputs' too (`proof`, `card_pin`)."""
     names: set[str] = set()
-    for name, annotation in get_type_hints(command_type).items():
+    for name, annotation in hints_of(command_type).items():
         names.add(name)
         inner = _unwrap(annotation)
         inner = get_args(inner)[0] if get_origin(inner) is list else inner
@@ -83,14 +83,14 @@ def field_names(command_type: type) -> frozenset[str]:
 
 
 def command_type_of(handler: Callable[..., Any]) -> type:
-    return get_type_hints(handler)["command"]
+    return hints_of(handler)["command"]
 
 
 def filter_arguments(list_function: Callable[..., Any], filter: Any) -> dict[str, Any]:
     """A filter input as the list function's keyword arguments, typed by its annotations."""
     if filter is None:
         return {}
-    hints = get_type_hints(list_function)
+    hints = hints_of(list_function)
     return {
         definition.python_name: convert(getattr(filter, definition.python_name), hints[definition.python_name],
                                         definition.python_name)

@@ -11,6 +11,7 @@ import strawberry
 from strawberry import relay
 
 from domain.auth import tables as auth_tables
+from domain.columns import record_type
 from domain.customers import tables as customers_tables
 from domain.errors import every_code
 from domain.members import tables as members_tables
@@ -91,8 +92,11 @@ def connection(page: Page[Any]) -> relay.Connection[Any]:
 def row_type(table: type) -> Any:
     """`is_type_of` for GraphQL types whose roots are database rows of `table`."""
 
+    # an entity, or the record a read path built from a table's row
+    kinds = (table, record_type(table)) if hasattr(table, "__table__") else (table,)
+
     @classmethod  # type: ignore[misc]
     def is_type_of(cls: Any, obj: Any, info: Any) -> bool:
-        return isinstance(obj, table)
+        return isinstance(obj, kinds)
 
     return is_type_of

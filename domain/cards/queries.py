@@ -21,6 +21,7 @@ from domain.cards.tables import (
     CardEvent,
     CardState,
 )
+from domain.columns import record_columns, records_of
 from domain.errors import ErrorCode
 from domain.members.tables import Grade, Member
 from domain.organisation.service import branch_in_scope, in_scopes, subtree_branch_ids, visible
@@ -97,8 +98,8 @@ async def get_cards_scoped(session: AsyncSession, principal: Principal, numbers:
 
 
 async def usable_card_of_members(session: AsyncSession, member_ids: list[int]) -> list[Card | None]:
-    query = sa.select(Card).where(Card.member_id.in_(member_ids), Card.state.in_(USABLE_STATES))
-    rows = {c.member_id: c for c in (await session.scalars(query)).all()}
+    query = sa.select(*record_columns(Card)).where(Card.member_id.in_(member_ids), Card.state.in_(USABLE_STATES))
+    rows = {c.member_id: c for c in records_of(Card, (await session.execute(query)).all())}
     return [rows.get(i) for i in member_ids]
 
 

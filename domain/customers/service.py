@@ -344,24 +344,13 @@ async def _own_customer_id(session: AsyncSession, principal: Principal) -> int |
     return await session.scalar(sa.select(Member.customer_id).where(Member.id == principal.member_id))
 
 
-async def get_customers(session: AsyncSession, ids: list[int]) -> list[Customer | None]:
-    rows = {c.id: c for c in (await session.scalars(sa.select(Customer).where(Customer.id.in_(ids)))).all()}
-    return [rows.get(i) for i in ids]
-
-
-async def accounts_by_customer(session: AsyncSession, customer_ids: list[int]) -> list[list[Account]]:
-    query = sa.select(Account).where(Account.customer_id.in_(customer_ids)).order_by(Account.id)
-    grouped: dict[int, list[Account]] = {i: [] for i in customer_ids}
-    for account in (await session.scalars(query)).all():
-        grouped[account.customer_id].append(account)
-    return [grouped[i] for i in customer_ids]
-
-
 async def subscriber_numbers_by_account(session: AsyncSession, account_ids: list[int]) -> list[list[str]]:
-    query = sa.select(SubscriberNumber).where(SubscriberNumber.account_id.in_(account_ids))
+    query = sa.select(SubscriberNumber.account_id, SubscriberNumber.number).where(
+        SubscriberNumber.account_id.in_(account_ids)
+    )
     grouped: dict[int, list[str]] = {i: [] for i in account_ids}
-    for line in (await session.scalars(query.order_by(SubscriberNumber.number))).all():
-        grouped[line.account_id].append(line.number)
+    for account_id, number in (await session.execute(query.order_by(SubscriberNumber.number))).all():
+        grouped[account_id].append(number)
     return [grouped[i] for i in account_ids]
 
 

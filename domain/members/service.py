@@ -20,6 +20,7 @@ from domain.access import (
     require_member,
     require_staff,
 )
+from domain.columns import record_columns, split_records
 from domain.customers.service import (
     PERSONAL_FIELDS,
     ChangePersonalDetails,
@@ -230,7 +231,7 @@ async def member_in_scope(session: AsyncSession, actor: StaffPrincipal, member_i
 
 @dataclass(frozen=True)
 class Me:
-    """A member's own view, read in one statement with what the front end shows beside it."""
+    """A member's own view, read in one statement with what the front end shows beside it (records of each)."""
 
     member: Member
     grade: Grade
@@ -239,17 +240,21 @@ class Me:
     customer: Customer
 
 
+_ME_PARTS = (Member, Grade, Club, Branch, Customer)  # in the order of `Me`'s fields
+
+
 async def get_me(session: AsyncSession, principal: Principal) -> Me:
     me: MemberPrincipal = require_member(principal)
     query = (
-        sa.select(Member, Grade, Club, Branch, Customer)
+        sa.select(*(c for part in _ME_PARTS for c in record_columns(part)))
+        .select_from(Member)
         .join(Grade, Grade.code == Member.grade_code)
         .join(Club, Club.id == Member.club_id)
         .join(Branch, Branch.id == Member.branch_id)
         .join(Customer, Customer.id == Member.customer_id)
         .where(Member.id == me.member_id)
     )
-    return Me(*(await session.execute(query)).one())
+    return Me(*split_records(_ME_PARTS, (await (await session.connection()).execute(query)).one()))
 
 
 async def get_members_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Member | None]:

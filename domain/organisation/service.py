@@ -18,6 +18,7 @@ from domain.access import (
     require_staff,
     role_grants,
 )
+from domain.columns import record_columns, record_type
 from domain.errors import DomainError, ErrorCode
 from domain.members.tables import Grade
 from domain.organisation.errors import OrganisationErrorCode
@@ -89,8 +90,14 @@ async def branch_in_scope(session: AsyncSession, actor: StaffPrincipal, branch_i
 async def visible(
     session: AsyncSession, query: Any, ids: list[int], allowed: Callable[[Any, str], bool]
 ) -> list[Any | None]:
-    """Rows of `query` (selecting (row, branch path)) in the order of `ids`; None where missing or not allowed."""
-    rows = {row.id: (row, path) for row, path in (await session.execute(query)).all()}
+    """Rows of `query` (selecting (entity, branch path)) in the order of `ids`, as records of the entity's
+    columns; None where missing or not allowed."""
+    model = query.column_descriptions[0]["entity"]
+    columns = record_columns(model)
+    query = query.with_only_columns(*columns, *[d["expr"] for d in query.column_descriptions[1:]])
+    make = record_type(model)._make
+    found = (await (await session.connection()).execute(query)).all()
+    rows = {row.id: (row, path) for row, path in ((make(r[: len(columns)]), r[len(columns)]) for r in found)}
     return [found[0] if found and allowed(*found) else None for found in (rows.get(i) for i in ids)]
 
 
@@ -240,12 +247,6 @@ async def list_clubs(session: AsyncSession, principal: Principal, page: PageRequ
     actor = require_staff(principal, Permission.ORGANISATION_READ)
     query = sa.select(Club).where(Club.branch_id.in_(subtree_branch_ids(actor.branch_path)))
     return await fetch_page(session, query, Club.id, page)
-
-
-async def get_clubs(session: AsyncSession, ids: list[int]) -> list[Club | None]:
-    """Unscoped: for loaders under an object the caller may already see."""
-    rows = {c.id: c for c in (await session.scalars(sa.select(Club).where(Club.id.in_(ids)))).all()}
-    return [rows.get(i) for i in ids]
 
 
 async def get_clubs_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Club | None]:

@@ -158,9 +158,11 @@ class PointsSummary:
 
 
 async def summaries(session: AsyncSession, member_ids: list[int]) -> list[PointsSummary]:
-    rows = {b.member_id: b for b in (await session.scalars(sa.select(PointsBalance).where(
-        PointsBalance.member_id.in_(member_ids)))).all()}  # fmt: skip
-    return [PointsSummary(i, rows[i].posted if i in rows else 0, rows[i].held if i in rows else 0) for i in member_ids]
+    query = sa.select(PointsBalance.member_id, PointsBalance.posted, PointsBalance.held).where(
+        PointsBalance.member_id.in_(member_ids)
+    )
+    rows = {member_id: (posted, held) for member_id, posted, held in (await session.execute(query)).all()}
+    return [PointsSummary(i, *rows.get(i, (0, 0))) for i in member_ids]
 
 
 async def expiring_soon(session: AsyncSession, member_id: int, days: int) -> list[Expiring]:

@@ -9,7 +9,8 @@ without `Id`), so no table of field names is kept anywhere.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, NewType
+import functools
+from typing import Any, ClassVar, NewType, get_type_hints
 
 from domain.access import Principal, require_authenticated
 
@@ -23,6 +24,13 @@ PartnerApiClientId = NewType("PartnerApiClientId", int)
 CardApplicationId = NewType("CardApplicationId", int)
 PointsTransactionId = NewType("PointsTransactionId", int)
 PointsRuleId = NewType("PointsRuleId", int)
+
+
+@functools.cache
+def hints_of(declared: Any) -> dict[str, Any]:
+    """The annotations of a command, handler or list function, resolved once per process (resolving
+    them costs more than the rest of a request's input handling)."""
+    return get_type_hints(declared)
 
 
 def node_type_of(annotation: Any) -> str | None:

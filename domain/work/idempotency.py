@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import MemberPrincipal, PartnerPrincipal, Principal, StaffPrincipal
 from domain.errors import AccessDenied, DomainError, ErrorCode, RecordedRefusal
-from domain.work.commands import Idempotent
+from domain.work.commands import Idempotent, hints_of
 from domain.work.tables import IdempotencyRecord
 
 key_length_max = 100
@@ -85,7 +85,7 @@ async def run_once(uow: Any, handler: Callable[[Any, Any], Awaitable[Any]], comm
     if getattr(handler, "claims_its_key", False):
         uow.claim = Claim(scope, key, _digest(command.request()))
         return await handler(uow, command)
-    result_type = get_type_hints(handler)["return"]
+    result_type = hints_of(handler)["return"]
     replay = await _claim(uow.session, scope, key, _digest(command.request()))
     if replay is not None:
         return await uow.session.get(result_type, replay["id"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from domain.access import Principal
 from domain.members.tables import Grade
 from domain.organisation import service as organisation
-from domain.organisation.tables import Branch, Staff
+from domain.organisation.tables import Branch, Club, Staff
 from domain.paging import by_key
 from resolvers.area import Fetch
 
@@ -14,7 +14,7 @@ def loaders(principal: Principal) -> dict[str, Fetch]:
     return {
         "branches": by_key(Branch),
         "branches_scoped": lambda s, ids: organisation.get_branches(s, principal, ids),
-        "clubs": organisation.get_clubs,
+        "clubs": by_key(Club),
         "clubs_scoped": lambda s, ids: organisation.get_clubs_scoped(s, principal, ids),
         "grades": by_key(Grade, "code"),
         "staff": by_key(Staff),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -90,26 +91,33 @@ async def fetch_page(session: AsyncSession, query: Any, key: Any, request: PageR
     )
 
 
+@functools.cache  # built once per process: requests ask for their loaders on every request
 def by_key(table: Any, key: str = "id") -> Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]:
     """A batch read for a DataLoader: rows of `table` by a unique column, in the keys' order (None where missing)."""
+    query = _in_keys(table, key)
 
     async def fetch(session: AsyncSession, keys: list[Any]) -> list[Any]:
-        query = sa.select(*record_columns(table)).where(getattr(table, key).in_(keys))
-        found = records_of(table, (await (await session.connection()).execute(query)).all())
+        found = records_of(table, (await (await session.connection()).execute(query, {"keys": keys})).all())
         rows = {getattr(r, key): r for r in found}
         return [rows.get(k) for k in keys]
 
     return fetch
 
 
+def _in_keys(table: Any, key: str) -> Any:
+    """The records of `table` whose `key` is in the bound list `keys`: built once, so that each batch only binds."""
+    return sa.select(*record_columns(table)).where(getattr(table, key).in_(sa.bindparam("keys", expanding=True)))
+
+
+@functools.cache
 def grouped_by(table: Any, key: str, order: str = "id") -> Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]:
     """A batch read for a DataLoader: for each key, the records of `table` whose `key` column holds it, by `order`."""
 
+    query = _in_keys(table, key).order_by(getattr(table, order))
+
     async def fetch(session: AsyncSession, keys: list[Any]) -> list[Any]:
-        column = getattr(table, key)
-        query = sa.select(*record_columns(table)).where(column.in_(keys)).order_by(getattr(table, order))
         grouped: dict[Any, list[Any]] = {k: [] for k in keys}
-        for record in records_of(table, (await (await session.connection()).execute(query)).all()):
+        for record in records_of(table, (await (await session.connection()).execute(query, {"keys": keys})).all()):
             grouped[getattr(record, key)].append(record)
         return [grouped[k] for k in keys]
 

@@ -133,21 +133,21 @@ def serve(
 
 
 def _run_workers(settings: Settings, url: str, host: str, port: int, workers: int) -> None:
-    """One process serves in place; more are uvicorn's worker processes, each building the app from
-    the environment set here: this process's settings, and the database it started (once)."""
+    """One process serves in place; more are worker processes (`loyalty.workers`), each building the app
+    from the environment set here: this process's settings, and the database it started (once)."""
     import uvicorn
 
+    from loyalty import workers as worker_processes
     from loyalty.app import create_app
 
-    options = {"host": host, "port": port, "log_level": settings.log_level.lower()}
     if workers == 1:
-        uvicorn.run(create_app(settings, url), **options)
+        uvicorn.run(create_app(settings, url), host=host, port=port, log_level=settings.log_level.lower())
         return
     os.environ |= {
         "DATABASE_URL": sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
         "LOYALTY_DATA_DIR": str(settings.data_dir),
     }
-    uvicorn.run("loyalty.app:app_from_environment", factory=True, workers=workers, **options)
+    worker_processes.serve(workers, host, port, settings.log_level.lower())
 
 
 def _exit_quietly(signum: int, frame: Any) -> None:

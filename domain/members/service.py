@@ -241,20 +241,21 @@ class Me:
 
 
 _ME_PARTS = (Member, Grade, Club, Branch, Customer)  # in the order of `Me`'s fields
+_ME = (
+    sa.select(*(c for part in _ME_PARTS for c in record_columns(part)))
+    .select_from(Member)
+    .join(Grade, Grade.code == Member.grade_code)
+    .join(Club, Club.id == Member.club_id)
+    .join(Branch, Branch.id == Member.branch_id)
+    .join(Customer, Customer.id == Member.customer_id)
+    .where(Member.id == sa.bindparam("member_id"))
+)
 
 
 async def get_me(session: AsyncSession, principal: Principal) -> Me:
     me: MemberPrincipal = require_member(principal)
-    query = (
-        sa.select(*(c for part in _ME_PARTS for c in record_columns(part)))
-        .select_from(Member)
-        .join(Grade, Grade.code == Member.grade_code)
-        .join(Club, Club.id == Member.club_id)
-        .join(Branch, Branch.id == Member.branch_id)
-        .join(Customer, Customer.id == Member.customer_id)
-        .where(Member.id == me.member_id)
-    )
-    return Me(*split_records(_ME_PARTS, (await (await session.connection()).execute(query)).one()))
+    row = (await (await session.connection()).execute(_ME, {"member_id": me.member_id})).one()
+    return Me(*split_records(_ME_PARTS, row))
 
 
 async def get_members_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Member | None]:

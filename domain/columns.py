@@ -106,3 +106,12 @@ def split_records(models: tuple[Any, ...], row: Any) -> list[Any]:
         made.append(record_type(model)._make(row[start:end]))
         start = end
     return made
+
+
+def returned_by(model: Any, call: str, **parameter_types: Any) -> sa.TextualSelect:
+    """`SELECT <model's columns> FROM <call>`: the rows of `model` a database function returns, typed like
+    the model's columns (matched by position, so the select names them in the model's order). Parameters
+    whose type the driver cannot tell from the value (JSONB) are typed by `parameter_types`."""
+    columns = record_columns(model)
+    typed = [sa.bindparam(name, type_=kind) for name, kind in parameter_types.items()]
+    return sa.text(f"SELECT {', '.join(c.name for c in columns)} FROM {call}").bindparams(*typed).columns(*columns)

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import clock, passwords
@@ -40,6 +41,7 @@ from domain.cards.tables import (
     CardState,
     Channel,
 )
+from domain.columns import records_of, returned_by
 from domain.customers.tables import Customer, SubscriberNumber
 from domain.errors import DomainError, ErrorCode, Problem, RecordedRefusal
 from domain.members.service import member_in_scope
@@ -47,6 +49,7 @@ from domain.members.tables import Grade, Member
 from domain.organisation.tables import Branch
 from domain.validation import Checker, note_length_max, text_length_max
 from domain.work.commands import CardApplicationId, Command, Idempotent, MemberId
+from domain.work.idempotency import claims_its_key, in_transaction
 from domain.work.unit import UnitOfWork
 
 pickup_days_max = 90
@@ -413,6 +416,7 @@ async def hand_over(uow: UnitOfWork, command: HandOverCard) -> Card:
 # --- loss, unfreeze, reissue, replace, cancel --------------------------------------------------
 
 
+@claims_its_key
 async def report_lost(uow: UnitOfWork, command: ReportCardLost) -> Card:
     """The card is LOST at once: it cannot authenticate or redeem until unfrozen [K4]."""
     return await _prove_and_move(uow, command, CardState.ACTIVE, CardAction.REPORT_LOST, CardState.LOST)
@@ -423,10 +427,34 @@ async def unfreeze(uow: UnitOfWork, command: UnfreezeCard) -> Card:
     return await _prove_and_move(uow, command, CardState.LOST, CardAction.UNFREEZE, CardState.ACTIVE)
 
 
+MOVE_OWN_CARD = returned_by(
+    Card,
+    "move_own_card(:scope, :key, :digest, :card_number, :member_id, :state, :to, :action, :channel, :refusals, :now)",
+    refusals=JSONB,
+)
+
+
 async def _prove_and_move(
     uow: UnitOfWork, command: UnfreezeCard, state: CardState, action: CardAction, to: CardState
 ) -> Card:
+    """A member's own card moves in one statement (their login is their proof); staff check the caller's
+    proof first, in the unit's transaction."""
     actor = _actor(uow.principal, command.channel)
+    if not isinstance(actor.principal, MemberPrincipal):
+        return await in_transaction(uow, lambda: _prove_then_move(uow, actor, command, state, action, to), Card)
+    check = Checker()
+    number = parse_card_number(check, "card_number", command.card_number)
+    check.raise_if_any()
+    refusals = {found.value: _state_refusal(found, (state,)).value for found in CardState if found != state}
+    moved = dict(card_number=number, member_id=actor.principal.member_id, state=state.value, to=to.value,
+                 action=action.value, channel=actor.channel.value, refusals=refusals, now=uow.now)  # fmt: skip
+    rows = await uow.statement(MOVE_OWN_CARD, **uow.claim.params(), **moved)
+    return records_of(Card, rows)[0]
+
+
+async def _prove_then_move(
+    uow: UnitOfWork, actor: Actor, command: UnfreezeCard, state: CardState, action: CardAction, to: CardState
+) -> Card:
     card = await _card(uow.session, actor, command.card_number)
     _require_state(card, (state,))
     how = await _check_proof(uow.session, card, actor, uow.policy(CardPolicy), command.proof)

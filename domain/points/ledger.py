@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import clock
+from domain.columns import returned_by
 from domain.points.tables import EntryType, LedgerTransaction, PointsLot, SystemAccount
 from domain.work.unit import refusals_raised
 
@@ -46,9 +47,8 @@ COUNTER_ACCOUNT = {
 
 
 def entries_of(call: str) -> sa.TextualSelect:
-    """The entries a database function returns, with their column types (matched by position)."""
-    columns = LedgerTransaction.__table__.columns
-    return sa.text(f"SELECT {', '.join(c.name for c in columns)} FROM {call}").columns(*columns)
+    """The ledger entries a database function returns."""
+    return returned_by(LedgerTransaction, call)
 
 
 MOVE = entries_of(

@@ -23,6 +23,7 @@ from domain.work.tables import IdempotencyRecord
 
 key_length_max = 100
 H = TypeVar("H", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -81,16 +82,24 @@ async def run_once(uow: Any, handler: Callable[[Any, Any], Awaitable[Any]], comm
         raise DomainError(
             ErrorCode.INVALID, f"idempotency_key must be 1 to {key_length_max} printable characters.", "idempotency_key"
         )
-    scope = f"{type(command).__name__}:{_caller(uow.principal)}"
+    uow.claim = Claim(f"{type(command).__name__}:{_caller(uow.principal)}", key, _digest(command.request()))
     if getattr(handler, "claims_its_key", False):
-        uow.claim = Claim(scope, key, _digest(command.request()))
         return await handler(uow, command)
-    result_type = hints_of(handler)["return"]
-    replay = await _claim(uow.session, scope, key, _digest(command.request()))
+    return await in_transaction(uow, lambda: handler(uow, command), hints_of(handler)["return"])
+
+
+async def in_transaction(uow: Any, work: Callable[[], Awaitable[T]], result_type: type[T]) -> T:
+    """Carry out `work` in the unit's transaction, the key of `uow.claim` claimed first (a replay answers the
+    stored `result_type` row instead): how every idempotent command runs, unless its handler `claims_its_key`
+    in its one statement; such a handler may still hand a case back here (one its statement cannot do)."""
+    scope, key = uow.claim.scope, uow.claim.key
+    if key is None:
+        return await work()
+    replay = await _claim(uow.session, scope, key, uow.claim.digest)
     if replay is not None:
         return await uow.session.get(result_type, replay["id"])
     try:
-        result = await handler(uow, command)
+        result = await work()
     except RecordedRefusal:  # its record commits; the key stays free for a retry that may succeed
         await uow.session.execute(
             sa.delete(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)

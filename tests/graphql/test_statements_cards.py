@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.api import gid
+from tests.graphql.cases import CASES
 from tests.statement_counts import (
     add_members,
     assert_same_statements,
     assert_statements,
     measure,
     measure_case,
+    transaction_control,
 )
 
 # Exactly how many SQL statements each request sends, its authentication included.
@@ -58,6 +60,23 @@ MUTATIONS = [
     "changeCardPin",
     "resetCardPin",
 ]
+
+
+@pytest.mark.parametrize("mutation", ["reportCardLost", "unfreezeCard"])
+async def test_a_member_moving_their_own_card_is_one_round_trip_after_authentication(
+    api, statements, monkeypatch, mutation
+):
+    # given Li Wei, logged in, and his card in the state the request needs (tests/graphql/cases)
+    case = CASES[mutation]
+    variables = {"input": await case.make_input(api, "member")}
+    await api.token("member")
+    # when he reports it lost, or unfreezes it
+    with transaction_control(monkeypatch) as sent:
+        measured = await measure(api, statements, case.query(), variables, as_="member")
+    # then it succeeded with its authentication and one statement, and no BEGIN or COMMIT around it
+    assert measured.data(mutation)["errors"] == []
+    assert_statements(mutation, measured, 2)
+    assert sent == []
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS)

@@ -43,15 +43,19 @@ class Loaders:
     the caller's read rights (node lookups)."""
 
     def __init__(self, areas: tuple[Area, ...], reading: Reading, principal: Principal) -> None:
-        self._reading = reading
-        self._fetchers: dict[str, Fetch] = {}
-        for area in areas:
-            for name, fetch in (area.loaders(principal) if area.loaders else {}).items():
-                assert name not in self._fetchers, f"two areas register the loader {name}"
-                self._fetchers[name] = fetch
+        self._areas, self._reading, self._principal = areas, reading, principal
+        self._fetchers: dict[str, Fetch] | None = None  # asked of the areas on first use: many requests need none
 
     def __getattr__(self, name: str) -> DataLoader:
         """Made on first use: most requests need few of them."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._fetchers is None:
+            self._fetchers = {}
+            for area in self._areas:
+                for key, fetch in (area.loaders(self._principal) if area.loaders else {}).items():
+                    assert key not in self._fetchers, f"two areas register the loader {key}"
+                    self._fetchers[key] = fetch
         try:
             fetch = self._fetchers[name]
         except KeyError:

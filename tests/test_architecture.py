@@ -120,3 +120,12 @@ def test_no_module_imports_itself_through_others():
 
 def test_the_cycle_check_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_two_areas_register_the_same_loader():
+    # given every area of the app, when each lists its loaders (a request asks for them on first use)
+    from loyalty.areas import AREAS
+
+    names = [name for area in AREAS if area.loaders for name in area.loaders(None)]
+    # then every name is one area's
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)

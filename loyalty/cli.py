@@ -22,6 +22,7 @@ from domain.work.commands import Command
 from domain.work.unit import UnitOfWork
 from loyalty.config import Settings
 from loyalty.database import EmbeddedPostgres, make_engine, make_sessions, to_async_url
+from loyalty.workers import WorkersFailing
 
 app = typer.Typer(help="Loyalty Club: the GraphQL backend of the customer club.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -117,6 +118,7 @@ def serve(
 ) -> None:
     """Apply migrations and serve GraphQL (embedded PostgreSQL unless DATABASE_URL is set)."""
     settings = _settings(data_dir)
+    failed = False
     with database(settings) as url:
         _migrate(url)
         if demo:
@@ -128,8 +130,14 @@ def serve(
         # exit lets the embedded database stop cleanly on the way out.
         signal.signal(signal.SIGTERM, _exit_quietly)
         signal.signal(signal.SIGINT, _exit_quietly)
-        with contextlib.suppress(SystemExit):
-            _run_workers(settings, url, host, port, workers)
+        try:
+            with contextlib.suppress(SystemExit):
+                _run_workers(settings, url, host, port, workers)
+        except WorkersFailing as failure:
+            console.print(f"[red]Stopped serving:[/red] {failure}; see the workers' log above.")
+            failed = True
+    if failed:
+        raise typer.Exit(1)
 
 
 def _run_workers(settings: Settings, url: str, host: str, port: int, workers: int) -> None:

@@ -7,8 +7,10 @@ keep-alive connections at once lands them all on one worker, and the other core 
 listening socket has `TCP_NODELAY`, which the connections it accepts inherit: a small answer
 is sent at once instead of waiting for the client's delayed acknowledgement.
 
-The parent starts the workers, restarts one that dies, and on SIGTERM or SIGINT stops them all
-and waits for each to finish its requests. Each worker builds the app from the environment the
+The parent checks that no other server holds the port, starts the workers, restarts one that
+dies (backing off, and giving up with an error when they keep dying right after they start),
+and on SIGTERM or SIGINT stops them all and waits for each to finish its requests. A worker
+whose parent is gone (killed, out of memory) stops too. Each worker builds the app from the environment the
 parent set (`loyalty.app.app_from_environment`): its own pool, the database the parent started.
 """
 
@@ -20,60 +22,108 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
 import time
 from multiprocessing.process import BaseProcess
 
 log = logging.getLogger("loyalty.workers")
 
 stop_seconds_max = 30  # a worker still finishing requests after this is killed
-watch_seconds = 0.5  # how often the parent looks for a worker that died
+watch_seconds = 0.5  # how often the parent looks for a worker that died, and a worker for its parent
+quick_death_seconds = 10.0  # a worker that stops sooner after its start died "quickly"
+quick_deaths_max = 5  # that many quick deaths within the window: the parent gives up
+quick_death_window_seconds = 60.0
 
 
-def listening_socket(host: str, port: int, *, listen: bool = True) -> socket.socket:
-    """A TCP socket bound to (host, port) that other workers may bind too; listening unless told not to."""
+class WorkersFailing(Exception):
+    """Workers keep stopping right after they start: serving is given up."""
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on (host, port) that the other workers bind too."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
-    if listen:
-        sock.listen(2048)
+    sock.listen(2048)
     return sock
 
 
-def _work(host: str, port: int, log_level: str) -> None:
-    """One worker: its own listening socket, one uvicorn server on it."""
+def _work(host: str, port: int, log_level: str, parent: int) -> None:
+    """One worker: its own listening socket, one uvicorn server on it, stopped when the parent is gone."""
     import uvicorn
 
+    _stop_when_orphaned(parent)
     config = uvicorn.Config("loyalty.app:app_from_environment", factory=True, log_level=log_level)
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
 
 
-def serve(count: int, host: str, port: int, log_level: str) -> None:
-    """Run `count` workers until SIGTERM or SIGINT (raised here as SystemExit by the caller's handlers)."""
-    context = multiprocessing.get_context("spawn")
-    # Bound, not listening: the port is checked (a clear error if it is taken) and kept for the workers.
-    with listening_socket(host, port, listen=False):
+def _stop_when_orphaned(parent: int) -> None:
+    """A worker whose parent died (killed, out of memory) stops serving instead of living on alone."""
 
-        def start() -> BaseProcess:
-            worker = context.Process(target=_work, args=(host, port, log_level), name="loyalty-worker")
-            worker.start()
-            return worker
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(watch_seconds)
+        os.kill(os.getpid(), signal.SIGTERM)
 
-        workers = [start() for _ in range(count)]
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse to start beside another server on the port: a plain bind fails where a shared one would not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            while True:
-                time.sleep(watch_seconds)
-                for index, worker in enumerate(workers):
-                    if not worker.is_alive():
-                        log.warning("worker %s stopped (exit code %s); starting another", worker.pid, worker.exitcode)
-                        workers[index] = start()
-        finally:
-            _stop(workers)
+            probe.bind((host, port))
+        except OSError as error:
+            raise WorkersFailing(f"port {port} on {host} is not free ({error.strerror})") from None
+
+
+def serve(count: int, host: str, port: int, log_level: str) -> None:
+    """Run `count` workers until SIGTERM or SIGINT (raised here as SystemExit by the caller's handlers).
+
+    A worker that dies is started again; when workers keep dying within seconds of starting (the
+    database unreachable, a broken release), the parent stops them all and exits with an error.
+    """
+    _check_port_free(host, port)
+    context = multiprocessing.get_context("spawn")
+    quick_deaths: list[float] = []
+    workers: list[BaseProcess] = []
+
+    def start() -> BaseProcess:
+        worker = context.Process(target=_work, args=(host, port, log_level, os.getpid()), name="loyalty-worker")
+        worker.start()
+        started_at[worker] = time.monotonic()
+        return worker
+
+    started_at: dict[BaseProcess, float] = {}
+    try:
+        workers.extend(start() for _ in range(count))
+        while True:
+            time.sleep(watch_seconds)
+            for index, worker in enumerate(workers):
+                if worker.is_alive():
+                    continue
+                now = time.monotonic()
+                if now - started_at.pop(worker) < quick_death_seconds:
+                    quick_deaths.append(now)
+                    quick_deaths[:] = [t for t in quick_deaths if now - t < quick_death_window_seconds]
+                    if len(quick_deaths) >= quick_deaths_max:
+                        raise WorkersFailing(f"{len(quick_deaths)} workers stopped right after they started")
+                log.warning("worker %s stopped (exit code %s); starting another", worker.pid, worker.exitcode)
+                time.sleep(min(len(quick_deaths), 10) * watch_seconds)  # back off while they keep dying
+                workers[index] = start()
+    finally:
+        _stop(workers)
 
 
 def _stop(workers: list[BaseProcess]) -> None:
+    # A second SIGTERM or Ctrl-C must not cut the stopping short and leave workers behind.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for worker in workers:
         if worker.is_alive() and worker.pid is not None:
             with contextlib.suppress(ProcessLookupError):

@@ -244,3 +244,32 @@ def test_verify_and_expire_on_a_demo_ledger(server_url):
     broken = invoke(database_url, "verify")
     assert broken.exit_code == 1
     assert "each balance equals the sum of its entries" in broken.output
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="counts processes through /proc")
+def test_a_worker_that_dies_is_replaced_and_a_second_server_on_the_port_is_refused(tmp_path):
+    # given the service started with two workers
+    port = free_port()
+    process = serve(tmp_path / "data", port, workers=2)
+    try:
+        assert wait_ready(port, process)["status"] == "ready"
+        first, second = worker_processes(process.pid)
+        # when one worker is killed
+        os.kill(first, signal.SIGKILL)
+        # then another takes its place, and requests are still answered
+        for _ in range(100):
+            workers = worker_processes(process.pid)
+            if len(workers) == 2 and first not in workers:
+                break
+            time.sleep(0.2)
+        assert len(workers) == 2 and second in workers and first not in workers
+        wait_ready(port, process)
+        assert [g["code"] for g in graphql(port, "{ grades { code } }")["data"]["grades"]][0] == "DIAMOND"
+        # and a second service on the same port stops with an error instead of sharing it
+        rival = serve(tmp_path / "rival", port, workers=2)
+        _, rival_stderr = rival.communicate(timeout=120)
+        assert rival.returncode == 1 and f"port {port}" in rival_stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr

@@ -83,9 +83,12 @@ async def run_once(uow: Any, handler: Callable[[Any, Any], Awaitable[Any]], comm
             ErrorCode.INVALID, f"idempotency_key must be 1 to {key_length_max} printable characters.", "idempotency_key"
         )
     uow.claim = Claim(f"{type(command).__name__}:{_caller(uow.principal)}", key, _digest(command.request()))
-    if getattr(handler, "claims_its_key", False):
-        return await handler(uow, command)
-    return await in_transaction(uow, lambda: handler(uow, command), hints_of(handler)["return"])
+    try:
+        if getattr(handler, "claims_its_key", False):
+            return await handler(uow, command)
+        return await in_transaction(uow, lambda: handler(uow, command), hints_of(handler)["return"])
+    finally:
+        uow.claim = NO_CLAIM  # the key is this command's, never a next one's
 
 
 async def in_transaction(uow: Any, work: Callable[[], Awaitable[T]], result_type: type[T]) -> T:

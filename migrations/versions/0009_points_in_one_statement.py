@@ -29,16 +29,17 @@ REFUSAL = "LR001"  # the SQLSTATE of a business refusal; the edge maps it to the
 FUNCTIONS = {
     "refuse(text, text, text)": f"""
         CREATE FUNCTION refuse(p_code text, p_message text, p_field text) RETURNS void
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
         BEGIN
-            RAISE EXCEPTION USING ERRCODE = '{REFUSAL}', MESSAGE = p_code, DETAIL = p_message, HINT = p_field;
+            RAISE EXCEPTION USING ERRCODE = '{REFUSAL}', MESSAGE = coalesce(p_code, 'INVALID'),
+                DETAIL = coalesce(p_message, ''), HINT = coalesce(p_field, '');
         END $$""",
     "idempotency_claim(text, text, bytea)": """
         -- NULL when the key is new (now claimed, in the caller's transaction) or not given; the stored
         -- result when the same request ran already. A concurrent request with the same key waits on the
         -- claim, then sees the result; a different request under the key is refused.
         CREATE FUNCTION idempotency_claim(p_scope text, p_key text, p_digest bytea) RETURNS jsonb
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
         DECLARE
             stored record;
         BEGIN
@@ -64,7 +65,7 @@ FUNCTIONS = {
         END $$""",
     "idempotency_store(text, text, bigint)": """
         CREATE FUNCTION idempotency_store(p_scope text, p_key text, p_id bigint) RETURNS void
-        LANGUAGE sql AS $$
+        LANGUAGE sql SET search_path = pg_catalog, public AS $$
             UPDATE idempotency_record SET result = jsonb_build_object('id', p_id)
             WHERE p_key IS NOT NULL AND scope = p_scope AND key = p_key
         $$""",
@@ -72,19 +73,20 @@ FUNCTIONS = {
         -- The member, locked FOR NO KEY UPDATE on its own (a join would be re-checked against the old
         -- branch row after a wait), when its branch lies in the subtree at `p_branch_path`.
         CREATE FUNCTION member_in_scope(p_member_id bigint, p_branch_path text, p_field text) RETURNS void
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
         DECLARE
             found_branch bigint;
         BEGIN
             SELECT branch_id INTO found_branch FROM member WHERE id = p_member_id FOR NO KEY UPDATE;
-            IF NOT coalesce((SELECT starts_with(path, p_branch_path) FROM branch WHERE id = found_branch), false) THEN
+            IF NOT coalesce((SELECT pg_catalog.starts_with(path::text, p_branch_path)
+                             FROM branch WHERE id = found_branch), false) THEN
                 PERFORM refuse('NOT_FOUND', 'No such member in your scope.', p_field);
             END IF;
         END $$""",
     "points_expiry_date(date)": """
         -- The last day points earned on `p_earned_on` may be used, under the validity rule in force then.
         CREATE FUNCTION points_expiry_date(p_earned_on date) RETURNS date
-        LANGUAGE sql STABLE AS $$
+        LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
             SELECT coalesce((
                 SELECT CASE kind
                     WHEN 'EXPIRY_YEAR_END_AFTER_YEARS'
@@ -105,7 +107,7 @@ FUNCTIONS = {
             p_member_id bigint, p_entry_type text, p_account text, p_points bigint, p_effective_on date,
             p_reason text, p_staff_id bigint, p_expires_on date DEFAULT NULL, p_expired_before date DEFAULT NULL
         ) RETURNS ledger_transaction
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
         DECLARE
             available bigint;
             filled bigint;
@@ -146,7 +148,7 @@ FUNCTIONS = {
                 END LOOP;
                 IF needed <> 0 THEN
                     RAISE EXCEPTION 'member %: lot remainders do not add up to the posted balance', p_member_id
-                        USING ERRCODE = 'check_violation';
+                        USING ERRCODE = 'data_corrupted';
                 END IF;
             END IF;
             UPDATE points_balance SET posted = posted + p_points, updated_at = now() WHERE member_id = p_member_id;
@@ -155,7 +157,7 @@ FUNCTIONS = {
     "points_expire(bigint, date, text)": """
         -- Move what remains of the member's lots that expired before `p_as_of` to `p_account`; NULL when none.
         CREATE FUNCTION points_expire(p_member_id bigint, p_as_of date, p_account text) RETURNS ledger_transaction
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
         DECLARE
             expired bigint;
         BEGIN
@@ -167,16 +169,17 @@ FUNCTIONS = {
                 RETURN NULL;
             END IF;
             RETURN points_move(p_member_id, 'EXPIRY', p_account, -expired, p_as_of,
-                               format('Expired before %s', p_as_of), NULL, NULL, p_as_of);
+                               'Expired before ' || to_char(p_as_of, 'YYYY-MM-DD'), NULL, NULL, p_as_of);
         END $$""",
     "points_reverse(bigint, text, bigint, date)": """
         -- Undo a transaction with a new one that references it; the lots it filled or drew on are restored.
         CREATE FUNCTION points_reverse(p_transaction_id bigint, p_reason text, p_staff_id bigint, p_today date)
         RETURNS ledger_transaction
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
         DECLARE
             original ledger_transaction;
             entry ledger_transaction;
+            left_in_lot bigint;
         BEGIN
             SELECT * INTO original FROM ledger_transaction WHERE id = p_transaction_id;
             IF NOT FOUND THEN
@@ -193,7 +196,12 @@ FUNCTIONS = {
                                'transaction_id');
             END IF;
             IF original.lot_id IS NOT NULL THEN  -- a credit: take its points back out of the lot it filled
-                IF (SELECT remaining FROM points_lot WHERE id = original.lot_id FOR UPDATE) < original.points THEN
+                SELECT remaining INTO left_in_lot FROM points_lot WHERE id = original.lot_id FOR UPDATE;
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION 'transaction %: the lot it filled is missing', original.id
+                        USING ERRCODE = 'data_corrupted';
+                END IF;
+                IF left_in_lot < original.points THEN
                     PERFORM refuse('POINTS_SPENT_OR_EXPIRED', 'Some of these points are spent or expired already.',
                                    'transaction_id');
                 END IF;
@@ -211,7 +219,9 @@ FUNCTIONS = {
             UNION ALL
             SELECT lot_id, entry.id, -amount FROM lot_movement WHERE transaction_id = original.id;
             UPDATE points_lot l SET remaining = l.remaining + m.amount
-            FROM lot_movement m WHERE m.transaction_id = entry.id AND m.lot_id = l.id;
+            FROM (SELECT lot_id, sum(amount) AS amount FROM lot_movement WHERE transaction_id = entry.id
+                  GROUP BY lot_id) m
+            WHERE m.lot_id = l.id;
             UPDATE points_balance SET posted = posted - original.points, updated_at = now()
             WHERE member_id = original.member_id;
             RETURN entry;
@@ -222,7 +232,7 @@ FUNCTIONS = {
             p_scope text, p_key text, p_digest bytea, p_member_id bigint, p_branch_path text,
             p_entry_type text, p_account text, p_points bigint, p_reason text, p_staff_id bigint, p_today date
         ) RETURNS SETOF ledger_transaction
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
         DECLARE
             replay jsonb := idempotency_claim(p_scope, p_key, p_digest);
             entry ledger_transaction;
@@ -242,7 +252,7 @@ FUNCTIONS = {
             p_scope text, p_key text, p_digest bytea, p_transaction_id bigint, p_branch_path text,
             p_reason text, p_staff_id bigint, p_today date
         ) RETURNS SETOF ledger_transaction
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
         DECLARE
             replay jsonb := idempotency_claim(p_scope, p_key, p_digest);
             owner bigint := (SELECT member_id FROM ledger_transaction WHERE id = p_transaction_id);

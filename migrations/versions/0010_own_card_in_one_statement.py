@@ -26,7 +26,7 @@ FUNCTIONS = {
             p_scope text, p_key text, p_digest bytea, p_card_number bigint, p_member_id bigint,
             p_state text, p_to text, p_action text, p_channel text, p_refusals jsonb, p_now timestamptz
         ) RETURNS SETOF card
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
         DECLARE
             replay jsonb := idempotency_claim(p_scope, p_key, p_digest);
             held card;
@@ -40,7 +40,7 @@ FUNCTIONS = {
                 PERFORM refuse('NOT_FOUND', 'No such card in your scope.', 'card_number');
             END IF;
             IF held.state <> p_state THEN
-                PERFORM refuse(p_refusals ->> held.state,
+                PERFORM refuse(coalesce(p_refusals ->> held.state, 'INVALID'),
                                format('The card is %s; it must be %s.', held.state, p_state), 'card_number');
             END IF;
             UPDATE card SET state = p_to, updated_at = p_now WHERE number = p_card_number RETURNING * INTO held;

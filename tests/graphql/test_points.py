@@ -329,3 +329,24 @@ async def test_entry_types_of_partners_and_redemption_are_recorded_with_their_co
     assert (entry.account, entry.points) == (account, points)
     assert (await api.data(POINTS, as_="member"))["me"]["points"]["posted"] == 1500 + points
     assert await violations(api) == []
+
+
+async def test_a_function_planted_in_the_public_schema_does_not_widen_a_staff_members_scope(api):
+    # given a look-alike of the built-in prefix check, planted where an unpinned search path would find it first
+    planted = "public.starts_with(character varying, text)"
+    async with api.engine.begin() as connection:
+        await connection.execute(sa.text(f"CREATE FUNCTION {planted} RETURNS boolean LANGUAGE sql AS 'SELECT true'"))
+    try:
+        # when a Beijing operator adjusts a Guangdong member's points
+        answer = await api.data(
+            ADJUST,
+            {"input": {"memberId": gid("Member", api.demo.members["Li Wei"]), "points": 5, "reason": "Goodwill",
+                       "idempotencyKey": "planted"}},
+            as_="other_branch_operator",
+        )  # fmt: skip
+        # then the member is still out of their scope, and nothing moved
+        assert [e["code"] for e in answer["adjustPoints"]["errors"]] == ["NOT_FOUND"]
+        assert await api.scalar("SELECT count(*) FROM ledger_transaction WHERE reason = 'Goodwill'") == 0
+    finally:
+        async with api.engine.begin() as connection:
+            await connection.execute(sa.text(f"DROP FUNCTION {planted}"))

@@ -93,6 +93,14 @@ def record_columns(model: Any) -> list[sa.Column]:
     return list(model.__table__.columns)
 
 
+async def records(session: Any, query: Any) -> list[Any]:
+    """Run `query` (selecting one entity, with its filters, joins, order and limit) for records of the
+    entity's columns instead of entities."""
+    model = query.column_descriptions[0]["entity"]
+    selected = query.with_only_columns(*record_columns(model))
+    return records_of(model, (await (await session.connection()).execute(selected)).all())
+
+
 def records_of(model: Any, rows: Any) -> list[Any]:
     make = record_type(model)._make
     return [make(row) for row in rows]

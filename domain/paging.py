@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.columns import record_columns, records_of
+from domain.columns import record_columns, records, records_of
 from domain.errors import DomainError, ErrorCode
 
 page_size_max = 100
@@ -67,8 +67,6 @@ async def fetch_page(session: AsyncSession, query: Any, key: Any, request: PageR
 
     The page holds records of the entity's columns (`record_type`), not entities.
     """
-    model = query.column_descriptions[0]["entity"]
-    query = query.with_only_columns(*record_columns(model))
     size = _size(request)
     after = decode_cursor(request.after, "after") if request.after else None
     before = decode_cursor(request.before, "before") if request.before else None
@@ -78,7 +76,7 @@ async def fetch_page(session: AsyncSession, query: Any, key: Any, request: PageR
         query = query.where(key < before)
     backwards = request.last is not None
     query = query.order_by(key.desc() if backwards else key.asc()).limit(size + 1)
-    rows = records_of(model, (await (await session.connection()).execute(query)).all())
+    rows = await records(session, query)
     more = len(rows) > size
     rows = rows[:size]
     if backwards:

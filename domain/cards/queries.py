@@ -21,7 +21,7 @@ from domain.cards.tables import (
     CardEvent,
     CardState,
 )
-from domain.columns import record_columns, records_of
+from domain.columns import record_columns, records, records_of
 from domain.errors import ErrorCode
 from domain.members.tables import Grade, Member
 from domain.organisation.service import branch_in_scope, in_scopes, subtree_branch_ids, visible
@@ -107,13 +107,13 @@ async def history(session: AsyncSession, numbers: list[int]) -> list[list[CardEv
     """Each card's operations, oldest first (at most 500 each; the receipt is on its batch)."""
     query = sa.select(CardEvent).where(CardEvent.card_number.in_(numbers)).order_by(CardEvent.id)
     grouped: dict[int, list[CardEvent]] = {n: [] for n in numbers}
-    for row in (await session.scalars(query.limit(500 * len(numbers)))).all():
+    for row in await records(session, query.limit(500 * len(numbers))):
         grouped[row.card_number].append(row)
     return [grouped[n][:500] for n in numbers]
 
 
 async def batches(session: AsyncSession, ids: list[int]) -> list[CardBatch | None]:
-    rows = {b.id: b for b in (await session.scalars(sa.select(CardBatch).where(CardBatch.id.in_(ids)))).all()}
+    rows = {b.id: b for b in await records(session, sa.select(CardBatch).where(CardBatch.id.in_(ids)))}
     return [rows.get(i) for i in ids]
 
 

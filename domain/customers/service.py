@@ -18,6 +18,7 @@ from domain.access import (
     may_read_branch_scoped,
     require_staff,
 )
+from domain.columns import records
 from domain.customers.errors import CustomerErrorCode
 from domain.customers.tables import (
     Account,
@@ -358,4 +359,4 @@ async def credit_history(session: AsyncSession, principal: Principal, customer_i
     """Every change of the customer's credit level, newest first: for staff who read customers."""
     require_staff(principal, Permission.CUSTOMER_READ)
     query = sa.select(CreditLevelChange).where(CreditLevelChange.customer_id == customer_id)
-    return list((await session.scalars(query.order_by(CreditLevelChange.id.desc()).limit(100))).all())
+    return await records(session, query.order_by(CreditLevelChange.id.desc()).limit(100))

@@ -18,7 +18,7 @@ from domain.access import (
     require_staff,
     role_grants,
 )
-from domain.columns import record_columns, record_type
+from domain.columns import record_columns, record_type, records
 from domain.errors import DomainError, ErrorCode
 from domain.members.tables import Grade
 from domain.organisation.errors import OrganisationErrorCode
@@ -140,7 +140,7 @@ async def create_branch(session: AsyncSession, *, code: str, name: str, parent_c
 async def list_branches(session: AsyncSession, principal: Principal) -> list[Branch]:
     actor = require_staff(principal, Permission.ORGANISATION_READ)
     query = sa.select(Branch).where(in_subtree(Branch.path, actor.branch_path)).order_by(Branch.path)
-    return list((await session.scalars(query.limit(10_000))).all())
+    return await records(session, query.limit(10_000))
 
 
 async def get_branches(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Branch | None]:
@@ -157,7 +157,7 @@ async def get_staff_scoped(session: AsyncSession, principal: Principal, ids: lis
 
 
 async def list_grades(session: AsyncSession) -> list[Grade]:
-    return list((await session.scalars(sa.select(Grade).order_by(Grade.rank))).all())
+    return await records(session, sa.select(Grade).order_by(Grade.rank))
 
 
 # --- clubs ------------------------------------------------------------------------------

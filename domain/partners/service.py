@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.auth import service as auth
+from domain.columns import records
 from domain.errors import DomainError, ErrorCode
 from domain.organisation.service import branch_by_code, branch_in_scope, readable, visible
 from domain.organisation.tables import Branch
@@ -117,5 +118,4 @@ async def get_partners_scoped(session: AsyncSession, principal: Principal, ids: 
 async def list_partners(session: AsyncSession, principal: Principal) -> list[Partner]:
     """Every partner (national and provincial) for any staff member."""
     require_staff(principal, Permission.ORGANISATION_READ)
-    query = sa.select(Partner).order_by(Partner.code).limit(1_000)
-    return list((await session.scalars(query)).all())
+    return await records(session, sa.select(Partner).order_by(Partner.code).limit(1_000))

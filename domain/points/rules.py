@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Permission, Principal, StaffPrincipal, require_staff
+from domain.columns import records
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.members.tables import Grade
 from domain.organisation.tables import Branch, BranchLevel
@@ -180,13 +181,13 @@ async def expiry_date(session: AsyncSession, earned_on: date) -> date:
 async def list_rules(session: AsyncSession, principal: Principal) -> list[PointsRule]:
     require_staff(principal, Permission.POINTS_READ)
     query = sa.select(PointsRule).order_by(PointsRule.kind, PointsRule.grade_code, PointsRule.effective_from)
-    return list((await session.scalars(query.limit(1_000))).all())
+    return await records(session, query.limit(1_000))
 
 
 async def rule_changes(session: AsyncSession, rule_ids: list[int]) -> list[list[PointsRuleChange]]:
     query = sa.select(PointsRuleChange).where(PointsRuleChange.rule_id.in_(rule_ids)).order_by(PointsRuleChange.id)
     grouped: dict[int, list[PointsRuleChange]] = {i: [] for i in rule_ids}
-    for change in (await session.scalars(query)).all():
+    for change in await records(session, query):
         grouped[change.rule_id].append(change)
     return [grouped[i] for i in rule_ids]
 

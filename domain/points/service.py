@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import clock
 from domain.access import MemberPrincipal, Permission, Principal, may_read_member, require_staff, role_grants
+from domain.columns import records
 from domain.errors import DomainError, ErrorCode
 from domain.members.tables import Member
 from domain.organisation.service import subtree_branch_ids, visible
@@ -292,6 +293,6 @@ async def statement(session: AsyncSession, principal: Principal, member_id: int,
         .order_by(LedgerTransaction.effective_on, LedgerTransaction.id)
         .limit(1_000)
     )
-    entries = list((await session.scalars(query)).all())
+    entries = await records(session, query)
     earned = sum(e.points for e in entries if e.points > 0)
     return Statement(first, int(opening), earned, sum(e.points for e in entries if e.points < 0), entries)

@@ -56,6 +56,13 @@ class ShapeErrors(MaskErrors):
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         return [self._shape(error) for error in errors]
 
+    def _process_result(self, result: object) -> None:
+        # The same test as the base class's, without its runtime protocol check: that cost a tenth of
+        # a small request's time.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
     def _shape(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
         if original is None:  # syntax, validation, limits: safe to show as they are

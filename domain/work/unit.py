@@ -13,12 +13,13 @@ everything back.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain import clock
 from domain.access import Principal
@@ -105,8 +106,7 @@ class UnitOfWork:
             if self.sessions is None or self._session_used:
                 return (await self.session.execute(sql, params)).all()
             self._ran_alone = True
-            async with self.sessions.kw["bind"].connect() as connection:
-                await connection.execution_options(isolation_level="AUTOCOMMIT")
+            async with _autocommit(self.sessions.kw["bind"]).connect() as connection:
                 return (await connection.execute(sql, params)).all()
 
     async def run(self, handler: Callable[[UnitOfWork, Any], Awaitable[R]], command: Command) -> R:
@@ -114,6 +114,12 @@ class UnitOfWork:
         if isinstance(command, Idempotent):
             return await idempotency.run_once(self, handler, command)
         return await handler(self, command)
+
+
+@functools.cache
+def _autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The engine's connections in autocommit, made once: a statement sent alone is its own transaction."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextlib.contextmanager

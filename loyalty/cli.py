@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.errors import DomainError
@@ -45,13 +46,25 @@ def database(settings: Settings) -> Iterator[str]:
         server.stop()
 
 
+class DatabaseUnusable(Exception):
+    """The database cannot be worked on: unreachable, or its schema is not the code's."""
+
+
 def run_on_database(url: str, work: Callable[[async_sessionmaker], Awaitable[T]]) -> T:
-    """Run `work` with the database's session factory (each transaction a unit of work); print domain
-    errors and exit 1."""
+    """Run `work` with the database's session factory (each transaction a unit of work), once the database
+    is found reachable and migrated; print domain errors, or what is wrong with the database, and exit 1."""
+    from loyalty import migrate
 
     async def main() -> T:
         engine = make_engine(url, pool_size=2)
         try:
+            try:
+                problem = await migrate.not_at_head(engine)
+            except (OSError, sa.exc.DBAPIError) as error:
+                reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+                raise DatabaseUnusable(f"Cannot reach the database: {reason}") from None
+            if problem:
+                raise DatabaseUnusable(problem)
             return await work(make_sessions(engine))
         finally:
             await engine.dispose()
@@ -61,6 +74,9 @@ def run_on_database(url: str, work: Callable[[async_sessionmaker], Awaitable[T]]
     except DomainError as error:
         for problem in error.problems:
             console.print(f"[red]{problem.code}[/red] {problem.field or ''}: {problem.message}")
+        raise typer.Exit(1) from None
+    except DatabaseUnusable as unusable:
+        console.print(f"[red]{escape(str(unusable))}[/red]", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -102,6 +118,7 @@ def _settings(data_dir: Path | None = None) -> Settings:
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # set-up lines that tell an operator nothing
     return settings
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import ASTValidationRule, GraphQLError, ValidationContext
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from strawberry import relay
 from strawberry.asgi import GraphQL
 from strawberry.extensions import (
@@ -21,9 +26,13 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
 from domain.auth import service as auth
 from domain.errors import AccessDenied, DomainError, ErrorCode
@@ -31,6 +40,7 @@ from loyalty.areas import AREAS
 from loyalty.config import Settings
 from resolvers.context import Context, ReadSession, Services
 from resolvers.edge import refusal
+from schema.common import SCALARS
 
 log = logging.getLogger(__name__)
 
@@ -47,38 +57,118 @@ def root_types() -> tuple[type, type]:
     return query, mutation
 
 
+class RequestError(GraphQLError):
+    """A request error (GraphQL spec, "Errors"): the document does not parse or validate, or the variables do
+    not fit their types. Nothing ran, and the response has no data."""
+
+
+def recoded(error: GraphQLError, message: str, code: str, kind: type[GraphQLError] = GraphQLError) -> GraphQLError:
+    """`error` where it was (locations, path) with `message` and `extensions.code`."""
+    extensions = (error.extensions or {}) | {"code": code}
+    return kind(message, error.nodes, error.source, error.positions, error.path, extensions=extensions)
+
+
+def masked(error: GraphQLError, kind: type[GraphQLError] = GraphQLError) -> GraphQLError:
+    """An internal fault: logged; the client learns only that it happened."""
+    cause = error.original_error
+    log.error("internal error: %s", error.message, exc_info=cause if not isinstance(cause, GraphQLError) else None)
+    return recoded(error, "Unexpected error.", ErrorCode.INTERNAL.value, kind)
+
+
+def is_coded(error: GraphQLError) -> bool:
+    return bool(error.extensions) and "code" in error.extensions
+
+
+class ParseCache(ParserCache):
+    """Strawberry's parser cache, but a document that does not parse is left to strawberry's own parsing
+    step: its syntax errors then reach the extensions (`ShapeErrors`) as a result, like validation errors,
+    instead of escaping the operation as an exception."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        yield
+
+
+class Executor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor; the errors of coercing the variables, raised before execution starts, are
+    request errors."""
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        built = super().build(*args, **kwargs)
+        if isinstance(built, list):
+            return [
+                RequestError(e.message, e.nodes, e.source, e.positions, e.path, e.original_error, e.extensions)
+                for e in built
+            ]
+        return built
+
+
+def coded_rule(rule: type[ASTValidationRule], code: ErrorCode) -> type[ASTValidationRule]:
+    """`rule` whose errors carry `code`. Strawberry's limit rules check the whole document when they are
+    made and report to the validation context directly, so the context's reporting is wrapped meanwhile."""
+
+    class Coded(rule):  # type: ignore[misc, valid-type]
+        def __init__(self, context: ValidationContext) -> None:
+            report = context.on_error
+            context.on_error = lambda error: report(recoded(error, error.message, code.value))  # type: ignore[method-assign]
+            try:
+                super().__init__(context)
+            finally:
+                context.on_error = report  # type: ignore[method-assign]
+
+    Coded.__name__ = Coded.__qualname__ = rule.__name__
+    return Coded
+
+
 class ShapeErrors(MaskErrors):
-    """Refusals and bad arguments keep their message and get `extensions.code`; internal faults are masked."""
+    """Every error gets `extensions.code`. Refusals, bad arguments and the request errors keep their message;
+    internal faults are masked (and logged)."""
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=lambda _: False)
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [self._shape(error) for error in errors]
+        return [self._shape(error, before_execution=False) for error in errors]
 
     def _process_result(self, result: object) -> None:
         # The same test as the base class's, without its runtime protocol check: that cost a tenth of
         # a small request's time.
         errors = getattr(result, "errors", None)
         if errors:
-            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+            before_execution = isinstance(result, PreExecutionError)  # parsing or validation failed
+            result.errors = [self._shape(e, before_execution) for e in errors]  # type: ignore[attr-defined]
 
-    def _shape(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        if original is None:  # syntax, validation, limits: safe to show as they are
-            return error
-        if isinstance(original, AccessDenied | DomainError):
-            shaped = refusal(original, self.execution_context.context)
-        elif isinstance(original, GlobalIDValueError):
-            shaped = GraphQLError("Not a valid global ID.", extensions={"code": ErrorCode.INVALID.value})
-        elif isinstance(original, GraphQLError):
-            return error
-        else:
-            log.error("internal error", exc_info=original)
-            shaped = GraphQLError("Unexpected error.", extensions={"code": "INTERNAL"})
-        return GraphQLError(
-            shaped.message, nodes=error.nodes, path=error.path, extensions=(error.extensions or {}) | shaped.extensions
-        )
+    def _shape(self, error: GraphQLError, before_execution: bool) -> GraphQLError:
+        cause = error.original_error  # what was raised, under the GraphQL errors that wrap it
+        while isinstance(cause, GraphQLError) and cause.original_error is not None:
+            cause = cause.original_error
+        of_graphql = cause is None or isinstance(cause, GraphQLError)
+        request_error = before_execution or isinstance(error, RequestError)
+        kind = RequestError if request_error else GraphQLError
+        if isinstance(cause, AccessDenied | DomainError):  # also a scalar refusing a value, e.g. a date out of range
+            shaped = refusal(cause, self.execution_context.context)
+            return recoded(error, shaped.message, shaped.extensions["code"], kind)
+        if isinstance(cause, GlobalIDValueError):
+            return recoded(error, "Not a valid global ID.", ErrorCode.INVALID.value, kind)
+        # A request error is the client's: GraphQL's own message, or a scalar's saying why it refused a value
+        # of the document (located there); an exception raised elsewhere before execution is our fault.
+        if request_error and (of_graphql or error.locations):
+            return recoded(error, error.message, self._request_code(error), RequestError)
+        if not request_error and of_graphql and is_coded(error):
+            return error  # a refusal raised as a GraphQL error
+        return masked(error, kind)
+
+    def _request_code(self, error: GraphQLError) -> str:
+        if self.execution_context.graphql_document is None:
+            # The parser gives up on a document over the token limit or nested too deeply: "… Parsing aborted."
+            too_complex = error.message.endswith("Parsing aborted.")
+            return (ErrorCode.QUERY_TOO_COMPLEX if too_complex else ErrorCode.GRAPHQL_PARSE_FAILED).value
+        if isinstance(error, RequestError):
+            return ErrorCode.BAD_USER_INPUT.value
+        return (error.extensions or {}).get("code") or ErrorCode.GRAPHQL_VALIDATION_FAILED.value
 
 
 class Schema(strawberry.Schema):
@@ -90,14 +180,15 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     # Factories give each request fresh extension instances. The limit rules are built once so
     # that the validation cache, keyed by the rules, hits across requests.
     s = settings
-    limit_rules = (
-        QueryDepthLimiter(max_depth=s.query_depth_max).validation_rules
+    limit_rules = [
+        coded_rule(rule, ErrorCode.QUERY_TOO_COMPLEX)
+        for rule in QueryDepthLimiter(max_depth=s.query_depth_max).validation_rules
         + MaxAliasesLimiter(max_alias_count=s.query_aliases_max).validation_rules
-    )
+    ]
     extensions: list = [
         lambda: MaxTokensLimiter(max_token_count=s.query_tokens_max),
         lambda: AddValidationRules(limit_rules),
-        lambda: ParserCache(maxsize=1_000),
+        lambda: ParseCache(maxsize=1_000),
         lambda: ValidationCache(maxsize=1_000),
         ShapeErrors,
         CloseReadSession,
@@ -109,12 +200,59 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         query=query,
         mutation=mutation,
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=settings.production),
+        execution_context_class=Executor,
+        config=StrawberryConfig(disable_field_suggestions=settings.production, scalar_map=SCALARS),
     )
 
 
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+def answer_media_type(accept: str) -> str | None:
+    """The media type to answer in (GraphQL over HTTP, "Body"): of the two the client accepts, the one it
+    prefers (by quality, then by the more specific range, then by the order listed; `application/json` on
+    a tie); `application/json` when the client states no preference; None when it accepts neither."""
+    if not accept or accept == "*/*" or accept == JSON:  # the common cases, decided at once
+        return JSON
+    ranges = []  # (media range, quality, position)
+    for position, item in enumerate(accept.lower().split(",")):
+        media_range, *parameters = item.split(";")
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    pass
+        ranges.append((media_range.strip(), quality, position))
+    chosen, best = None, (0.0,)
+    for media_type in (JSON, GRAPHQL_RESPONSE):
+        specificity = {media_type: 2, "application/*": 1, "*/*": 0}
+        matches = [(specificity[r], q, -p) for r, q, p in ranges if r in specificity]
+        if matches:
+            most_specific, quality, position = max(matches)
+            if (quality, most_specific, position) > best and quality > 0:
+                chosen, best = media_type, (quality, most_specific, position)
+    return chosen
+
+
+def is_json_in_utf8(content_type: str | None) -> bool:
+    media_type, *parameters = (content_type or "").lower().split(";")
+    charsets = [
+        value.strip().strip('"')
+        for name, _, value in (p.partition("=") for p in parameters)
+        if name.strip() == "charset"
+    ]
+    return media_type.strip() == JSON and all(charset in ("utf-8", "utf8") for charset in charsets)
+
+
 class GraphQLView(GraphQL):
-    """Authenticates the caller from `Authorization: Bearer …` and builds the request context."""
+    """Authenticates the caller from `Authorization: Bearer …` and builds the request context; answers by
+    GraphQL over HTTP, in `application/graphql-response+json` to clients that ask for it (status 400 and no
+    data for a request error), else in `application/json` (status 200 for any GraphQL response). A request
+    the API does not take is refused with a GraphQL-shaped body, `extensions.code` BAD_REQUEST."""
 
     def __init__(self, schema: strawberry.Schema, services: Services, settings: Settings) -> None:
         super().__init__(
@@ -123,6 +261,67 @@ class GraphQLView(GraphQL):
             allow_queries_via_get=False,
         )
         self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        media_type = answer_media_type(request.headers.get("accept", ""))
+        if request.method == "GET" and not self.should_render_graphql_ide(request):
+            response = self.refused(405, "Send GraphQL requests with POST.", media_type, {"allow": "POST"})
+        elif request.method == "POST" and media_type is None:
+            response = self.refused(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}.", JSON)
+        else:
+            if media_type == GRAPHQL_RESPONSE:
+                request.state.answer_media_type = media_type  # read by `process_result` for a request error
+            try:
+                response = await self.run(request)
+            except HTTPException as error:
+                response = self.refused(error.status_code, error.reason, media_type)
+            else:
+                if media_type == GRAPHQL_RESPONSE and request.method == "POST":
+                    response.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
+                    if getattr(request.state, "request_error", False):
+                        response.status_code = 400
+        await response(scope, receive, send)
+
+    def refused(
+        self, status: int, message: str, media_type: str | None, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        """A request the API does not take: the status says why, the body is a GraphQL response with no data."""
+        code = ErrorCode.NOT_FOUND if status == 404 else ErrorCode.BAD_REQUEST
+        body = {"errors": [{"message": message, "extensions": {"code": code.value}}]}
+        content_type = f"{GRAPHQL_RESPONSE}; charset=utf-8" if media_type == GRAPHQL_RESPONSE else JSON
+        return Response(self.encode_json(body), status_code=status, headers=headers, media_type=content_type)
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData | list[GraphQLRequestData]:
+        if request.method == "POST" and not is_json_in_utf8(request.content_type):
+            raise HTTPException(415, f"Send the request as {JSON} in UTF-8.")
+        data = await super().parse_http_body(request)
+        if isinstance(data, GraphQLRequestData) and not isinstance(data.operation_name, str | None):
+            raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null, if provided.")
+        return data
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            parsed = self.decode_json(data)
+        except ValueError as error:  # not JSON, or not UTF-8
+            raise HTTPException(400, "Unable to parse request body as JSON") from error
+        if not isinstance(parsed, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        return parsed
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        if result.errors and not all(is_coded(e) for e in result.errors):
+            # Only when an extension failed, and the operation with it, before `ShapeErrors` saw the errors.
+            result.errors = [e if is_coded(e) else masked(e) for e in result.errors]
+        answer = process_result(result)
+        if result.data is None and result.errors and all(isinstance(e, RequestError) for e in result.errors):
+            if getattr(request.state, "answer_media_type", JSON) == GRAPHQL_RESPONSE:
+                del answer["data"]  # nothing ran: a request error's response has no data entry
+                request.state.request_error = True
+        return answer
 
     async def get_context(self, request: Request, response) -> Context:
         reading = ReadSession(self.services.read_sessions)

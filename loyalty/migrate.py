@@ -43,3 +43,18 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
 async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as connection:
         return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+async def not_at_head(engine: AsyncEngine) -> str | None:
+    """What is wrong when the database's schema is not the one this code expects (None when it is)."""
+    async with engine.connect() as connection:  # plain statements: alembic's context would log its set-up
+        migrated = await connection.scalar(sa.text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+        current = await connection.scalar(sa.text("SELECT version_num FROM alembic_version")) if migrated else None
+    head = head_revision()
+    if current == head:
+        return None
+    known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    if current is None or current in known:
+        at = current or "none"
+        return f"The database is not migrated (at revision {at}, code expects {head}): run `loyalty migrate`."
+    return f"The database is at revision {current}, which this code does not know (it expects {head}): run newer code."

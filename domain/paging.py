@@ -1,4 +1,4 @@
-"""Keyset pagination over a numeric id, with opaque cursors and a hard page cap."""
+"""Keyset pagination over a unique key (or a date then a unique key), with opaque cursors and a hard page cap."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import base64
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from domain.errors import DomainError, ErrorCode
 
 page_size_max = 100
 page_size_default = 20
+key_max = 2**63 - 1  # every numeric key is a bigint
 _cursor_prefix = "c:"
 
 T = TypeVar("T")
@@ -36,18 +38,33 @@ class Page(Generic[T]):
     has_previous_page: bool
 
 
-def encode_cursor(key: int) -> str:
-    return base64.urlsafe_b64encode(f"{_cursor_prefix}{key}".encode()).decode()
+def encode_cursor(list_name: str, values: tuple[Any, ...]) -> str:
+    text = ":".join((list_name, *(v.isoformat() if isinstance(v, date) else str(v) for v in values)))
+    return base64.urlsafe_b64encode(f"{_cursor_prefix}{text}".encode()).decode()
 
 
-def decode_cursor(cursor: str, field: str) -> int:
+def decode_cursor(cursor: str, field: str, list_name: str, keys: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The key values a cursor of the list `list_name` (ordered by `keys`) holds; INVALID for anything else,
+    a cursor of another list included: it would position this one nowhere in particular."""
     try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if text.startswith(_cursor_prefix):
-            return int(text[len(_cursor_prefix) :])
+        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
     except (ValueError, UnicodeError):
-        pass
-    raise DomainError(ErrorCode.INVALID, f"{field} is not a cursor from this API.", field)
+        text = ""
+    name, *parts = text.removeprefix(_cursor_prefix).split(":")
+    if text.startswith(_cursor_prefix) and name == list_name and len(parts) == len(keys):
+        try:
+            return tuple(_key_value(key, part) for key, part in zip(keys, parts, strict=True))
+        except ValueError:
+            pass
+    raise DomainError(ErrorCode.INVALID, f"{field} is not a cursor of this list.", field)
+
+
+def _key_value(key: Any, text: str) -> Any:
+    if key.type.python_type is date:
+        return date.fromisoformat(text)
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(key_max)) and int(text) <= key_max):
+        raise ValueError(text)
+    return int(text)
 
 
 def _size(request: PageRequest) -> int:
@@ -63,25 +80,34 @@ def _size(request: PageRequest) -> int:
 
 
 async def fetch_page(session: AsyncSession, query: Any, key: Any, request: PageRequest) -> Page[Any]:
-    """Run `query` (selecting one entity) ordered by `key`, one row past the page to see if more exist.
+    """Run `query` (selecting one entity) ordered by `key` (a column, or a tuple of columns ending in a
+    unique one), one row past the page to see if more exist.
 
-    The page holds records of the entity's columns (`record_type`), not entities.
+    The page holds records of the entity's columns (`record_type`), not entities. A cursor names its
+    list (the ordering's table and columns) and is refused on any other.
     """
+    keys = key if isinstance(key, tuple) else (key,)
+    list_name = ".".join((keys[0].table.name, *(k.key for k in keys)))
     size = _size(request)
-    after = decode_cursor(request.after, "after") if request.after else None
-    before = decode_cursor(request.before, "before") if request.before else None
+    after = decode_cursor(request.after, "after", list_name, keys) if request.after else None
+    before = decode_cursor(request.before, "before", list_name, keys) if request.before else None
+    position = sa.tuple_(*keys) if len(keys) > 1 else keys[0]
+
+    def at(values: tuple[Any, ...]) -> Any:
+        return sa.tuple_(*values) if len(values) > 1 else values[0]
+
     if after is not None:
-        query = query.where(key > after)
+        query = query.where(position > at(after))
     if before is not None:
-        query = query.where(key < before)
+        query = query.where(position < at(before))
     backwards = request.last is not None
-    query = query.order_by(key.desc() if backwards else key.asc()).limit(size + 1)
+    query = query.order_by(*(k.desc() if backwards else k.asc() for k in keys)).limit(size + 1)
     rows = await records(session, query)
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
         rows.reverse()
-    items = [(encode_cursor(getattr(row, key.key)), row) for row in rows]
+    items = [(encode_cursor(list_name, tuple(getattr(row, k.key) for k in keys)), row) for row in rows]
     return Page(
         items=items,
         has_next_page=more if not backwards else before is not None,

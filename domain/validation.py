@@ -22,6 +22,10 @@ list_length_max = 20
 password_length_min = 8
 password_length_max = 128
 money_fen_max = 10**12  # ten billion yuan: far above any credit limit
+# Every date a client may send, in any argument: far enough either way for birth dates and rules
+# ending in decades, near enough that the date arithmetic of a filter or a statement never overflows.
+date_min = date(1900, 1, 1)
+date_max = date(2199, 12, 31)
 
 _phone = re.compile(r"^\+?[0-9][0-9 -]{4,19}$")
 _email = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -119,6 +123,31 @@ class Checker:
             )
             return None
         return value
+
+
+def bounded(value: date) -> date:
+    """`value` when a client may send it (see `date_min`, `date_max`); OUT_OF_RANGE otherwise."""
+    if not date_min <= value <= date_max:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"{value} is out of range: dates run from {date_min} to {date_max}.")
+    return value
+
+
+def parse_month(text: Any) -> date:
+    """'YYYY-MM' → the month's first day; ValueError when it is not one."""
+    shaped = isinstance(text, str) and text.isascii() and len(text) == 7 and text[4] == "-"
+    if not shaped or not (text[:4] + text[5:]).isdigit():
+        raise ValueError("a month is YYYY-MM")
+    return date.fromisoformat(text + "-01")
+
+
+def month_first_day(text: str) -> date:
+    """A client's 'YYYY-MM' → the month's first day, within the bounds of every date."""
+    first_day = parse_month(text)
+    if not date_min <= first_day <= date_max:
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, f"{text} is out of range: months run from {date_min:%Y-%m} to {date_max:%Y-%m}."
+        )
+    return first_day
 
 
 def search_terms(search: str) -> tuple[str, str]:

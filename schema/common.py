@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
+from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, NewType
 
 import strawberry
 from strawberry import relay
@@ -17,12 +18,31 @@ from domain.errors import every_code
 from domain.members import tables as members_tables
 from domain.organisation import tables as organisation_tables
 from domain.paging import Page
+from domain.validation import bounded, month_first_day
 
 ErrorCode = strawberry.enum(
     StrEnum("ErrorCode", [(code, code) for code in every_code()]),
     name="ErrorCode",
     description="What went wrong; clients branch on it.",
 )
+Month = NewType("Month", date)  # a month's first day in Python; `YYYY-MM` on the wire
+# The schema's own scalars (`StrawberryConfig.scalar_map`). Every `Date` argument, in whichever input
+# or filter, is bounded here: one place for every present and future argument, answered OUT_OF_RANGE
+# outside `domain.validation.date_min`…`date_max`.
+SCALARS = {
+    Month: strawberry.scalar(
+        name="Month",
+        description="A calendar month, `YYYY-MM` (as sent and as answered), from 1900-01 to 2199-12.",
+        serialize=lambda value: f"{value:%Y-%m}",
+        parse_value=month_first_day,
+    ),
+    date: strawberry.scalar(
+        name="Date",
+        description="Date (isoformat), from 1900-01-01 to 2199-12-31.",
+        serialize=date.isoformat,
+        parse_value=lambda value: bounded(date.fromisoformat(value)),
+    ),
+}
 BranchLevel = strawberry.enum(organisation_tables.BranchLevel)
 CustomerKind = strawberry.enum(customers_tables.CustomerKind)
 IdDocumentType = strawberry.enum(customers_tables.IdDocumentType)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain import clock
 from loyalty import migrate
 from loyalty.app import create_app
 from loyalty.config import Settings
@@ -125,3 +127,15 @@ def statements(engine):
 def prepared_ledger(demo: Demo, engine: AsyncEngine) -> tuple[str, list[int]]:
     """A URL and two members for tests that drive the ledger from their own event loop."""
     return engine.url.render_as_string(hide_password=False), [demo.members["Li Wei"], demo.members["Wang Fang"]]
+
+
+@pytest.fixture
+def today_is(monkeypatch: pytest.MonkeyPatch) -> Callable[[date | None], None]:
+    """Move the product's clock: after `today_is(date(2027, 1, 1))` that day is today (noon UTC);
+    `today_is(None)` gives back the real time (sessions opened today expire in the future)."""
+    real_now = clock.now
+
+    def move(day: date | None) -> None:
+        monkeypatch.setattr(clock, "now", real_now if day is None else lambda: datetime.combine(day, time(12), UTC))
+
+    return move

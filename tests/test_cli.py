@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from loyalty.cli import app
+from loyalty.database import make_engine, to_async_url
+from loyalty.migrate import head_revision
 from tests.conftest import recreate_database
 
 runner = CliRunner()
@@ -71,6 +74,57 @@ def test_create_staff_refuses_a_short_password(cli_database):
     )
     assert result.exit_code == 1
     assert "password" in result.output
+
+
+@pytest.fixture(scope="module")
+def unmigrated_database(server_url) -> str:
+    url = asyncio.run(recreate_database(server_url, "loyalty_cli_unmigrated_test"))
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+NEEDING_THE_DATABASE = [
+    ("verify",),
+    ("create-branch", "--code", "HQ", "--name", "Head office"),
+    ("create-partner", "--code", "AIR", "--name", "Air miles"),
+    ("expire", "--as-of", "2026-01-01"),
+    ("accrue", "--month", "2026-01"),
+    ("warn-expiring", "--as-of", "2026-01-01"),
+]
+
+
+@pytest.mark.parametrize("args", NEEDING_THE_DATABASE, ids=lambda args: args[0])
+def test_a_command_on_a_database_that_is_not_migrated_says_so_in_one_line(unmigrated_database, args):
+    # when a command that needs the database runs on an empty one
+    result = invoke(unmigrated_database, *args)
+    # then it stops with one line saying what to do, not a traceback
+    expected = (
+        f"The database is not migrated (at revision none, code expects {head_revision()}): run `loyalty migrate`."
+    )
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert expected in result.output.splitlines()
+    assert "Traceback" not in result.output
+    if args[0] in ("verify", "create-branch", "create-partner"):  # the others show a progress bar
+        assert result.output.strip() == expected
+
+
+def test_a_command_on_a_database_of_newer_code_or_out_of_reach_says_so_in_one_line(unmigrated_database):
+    async def stamp(revision: str) -> None:
+        engine = make_engine(to_async_url(unmigrated_database), pool_size=1)
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)"))
+            await connection.execute(sa.text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
+        await engine.dispose()
+
+    asyncio.run(stamp("9999"))
+    newer = invoke(unmigrated_database, "verify")
+    assert newer.exit_code == 1
+    assert newer.output.strip() == (
+        f"The database is at revision 9999, which this code does not know (it expects {head_revision()}):"
+        " run newer code."
+    )
+    gone = invoke("postgresql://nobody@127.0.0.1:1/none", "verify")
+    assert gone.exit_code == 1 and isinstance(gone.exception, SystemExit)
+    assert gone.output.startswith("Cannot reach the database: ") and len(gone.output.strip().splitlines()) == 1
 
 
 def test_export_schema_writes_the_sdl(tmp_path):
@@ -200,6 +254,11 @@ def test_bills_are_imported_and_accrued_from_the_command_line(server_url, tmp_pa
     assert "2026-09: 1 bills, 1 members, 250 points net, 0 penalties." in first.output
     assert "2026-09: 0 bills" in invoke(database_url, "accrue", "--month", "2026-09").output
     assert invoke(database_url, "accrue", "--month", "Sept").exit_code == 2
+    # and the month under way, or one to come, is refused in one line and earns nothing
+    for month in (f"{date.today():%Y-%m}", "2099-03"):
+        refused = invoke(database_url, "accrue", "--month", month)
+        assert refused.exit_code == 1 and "MONTH_NOT_FINISHED" in refused.output, refused.output
+        assert "Traceback" not in refused.output
 
     # and each run is recorded as started from the command line
     async def recorded() -> list[tuple]:
@@ -220,13 +279,18 @@ def test_bills_are_imported_and_accrued_from_the_command_line(server_url, tmp_pa
     assert asyncio.run(recorded()) == [("DONE", None, 1), ("DONE", None, 0)]
 
 
-def test_verify_and_expire_on_a_demo_ledger(server_url):
+def test_verify_and_expire_on_a_demo_ledger(server_url, today_is):
     # given a database with the demo data set
     url, database_url = demo_database(server_url, "loyalty_cli_ledger_test")
     # when the ledger is checked, then everything holds
     checked = invoke(database_url, "verify")
     assert checked.exit_code == 0 and "invariants hold" in checked.output
-    # when points expire, twice, then they expire once
+    # when points valid until 2026-12-31 are expired on their last day as of the day after, it is refused
+    today_is(date(2026, 12, 31))
+    ahead = invoke(database_url, "expire", "--as-of", "2027-01-01")
+    assert ahead.exit_code == 1 and "OUT_OF_RANGE" in ahead.output and "after today" in ahead.output, ahead.output
+    # when points expire the day after, twice, then they expire once
+    today_is(date(2027, 1, 1))
     assert "Expired 1,200 points of 1 members" in invoke(database_url, "expire", "--as-of", "2027-01-01").output
     assert "Expired 0 points of 0 members" in invoke(database_url, "expire", "--as-of", "2027-01-01").output
     assert invoke(database_url, "expire", "--as-of", "next week").exit_code == 2

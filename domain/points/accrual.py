@@ -1,8 +1,10 @@
 """The monthly points run [P3]: every paid bill of a month earns its member points.
 
 For each bill: consumption points = yuan actually paid × points per yuan × the grade's
-multiplier (rounded down); an on-time bonus when paid in full by the due date; a tenure bonus
-per full year in the network (since the customer's first account opened). A late or unpaid
+multiplier (rounded down), where a payment above the bill counts as the bill (an overpayment is
+a credit the billing system carries into the next month, and earns nothing more); an on-time
+bonus when paid in full by the due date; a tenure bonus per full year in the network (since the
+customer's first account opened). A late or unpaid
 bill costs a percentage of the member's points instead of the on-time bonus. Entries take
 effect on the first day after the billing month, so their validity counts from then.
 
@@ -27,11 +29,13 @@ from typing import ClassVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain import clock
 from domain.access import Principal
 from domain.errors import AccessDenied, DomainError
+from domain.members.states import MemberOperation, allowing
 from domain.points import rules
 from domain.points.bills import month as parse_month
-from domain.points.bills import month_of, next_month
+from domain.points.bills import next_month
 from domain.points.errors import PointsErrorCode
 from domain.points.tables import Accrual, Bill, PointsBalance, PointsRule, RuleKind
 from domain.work import jobs
@@ -85,13 +89,13 @@ WITH bills AS (  -- the chunk's bills not claimed yet; every lookup below is by 
     WHERE b.billing_month = :month AND b.id >= :first AND b.id < :before
       AND NOT EXISTS (SELECT 1 FROM accrual x WHERE x.bill_id = b.id AND x.bill_id >= :first AND x.bill_id < :before)
 ), facts AS (
-    SELECT b.id AS bill_id, m.id AS member_id, b.amount_paid_fen AS paid,
+    SELECT b.id AS bill_id, m.id AS member_id, least(b.amount_paid_fen, b.amount_billed_fen) AS paid,
            (b.paid_date IS NULL OR b.paid_date > b.due_date OR b.amount_paid_fen < b.amount_billed_fen) AS late,
            coalesce(g.multiplier, 1) AS multiplier,
            (SELECT min(a.opened_on) FROM account a WHERE a.customer_id = b.customer_id) AS since
     FROM bills b
     LEFT JOIN LATERAL (SELECT id, grade_code FROM member
-                       WHERE customer_id = b.customer_id AND status = 'ACTIVE' LIMIT 1) AS m ON true
+                       WHERE customer_id = b.customer_id AND status::text = ANY(:earning) LIMIT 1) AS m ON true
     LEFT JOIN unnest(CAST(:grades AS text[]), CAST(:multipliers AS numeric[])) AS g(code, multiplier)
         ON g.code = m.grade_code
 ), earnings AS (
@@ -142,6 +146,7 @@ async def _earn(session: AsyncSession, month: date, bills: range, rates: Rates, 
             sa.text(_EARN_SQL),
             {
                 "month": month,
+                "earning": allowing(MemberOperation.EARN),
                 "first": bills.start,
                 "before": bills.stop,
                 "grades": list(rates.multipliers),
@@ -254,6 +259,16 @@ async def _chunks(session: AsyncSession, month: date, chunk_bills: int) -> list[
     return [range(first, before) for first, before in pairwise([*starts, bill_id_max])] if starts else []
 
 
+def finished_month(first_day: date, today: date) -> date:
+    """`first_day` when its month has ended by `today`: points are earned only for a finished month,
+    whoever starts the run (the API, the command line, a test)."""
+    if first_day.day != 1 or first_day >= today.replace(day=1):
+        raise DomainError(
+            PointsErrorCode.MONTH_NOT_FINISHED, f"Only a finished month can be accrued, not {first_day:%Y-%m}.", "month"
+        )
+    return first_day
+
+
 @dataclass(frozen=True)
 class MonthlyAccrualJob:
     """The run of a month as a job of the runner: chunks of bills, resumed by the bills' claims."""
@@ -262,6 +277,9 @@ class MonthlyAccrualJob:
     month: date  # its first day
     chunk_bills: int = chunk_bills_default
     workers: int = workers_default
+
+    def __post_init__(self) -> None:
+        finished_month(self.month, clock.today())
 
     @property
     def subject(self) -> str:
@@ -345,16 +363,14 @@ class MonthlyAccrualRun:
 
 @dataclass(frozen=True, kw_only=True)
 class RunMonthlyAccrual(Command):
-    month: str  # YYYY-MM
+    month: date  # its first day
 
 
 async def run_monthly_accrual(uow: UnitOfWork, command: RunMonthlyAccrual) -> MonthlyAccrualRun:
     """An administrator's run: headquarters only, of a finished month; answers as soon as it is recorded
     and is carried out in the background."""
     actor = await rules.require_headquarters(uow.session, uow.principal)
-    first_day = month_of(command.month)
-    if first_day >= uow.today.replace(day=1):
-        raise DomainError(PointsErrorCode.MONTH_NOT_FINISHED, "Only a finished month can be accrued.", "month")
+    first_day = finished_month(command.month, uow.today)
     runner = JobRunner(uow.sessions, hand_off=uow.background)
     return MonthlyAccrualRun.of(await runner.start(MonthlyAccrualJob(first_day), staff_id=actor.staff_id))
 
@@ -375,10 +391,10 @@ async def accrue_month(
 runs_listed_max = 24
 
 
-async def runs(session: AsyncSession, principal: Principal, month: str | None = None) -> list[MonthlyAccrualRun]:
+async def runs(session: AsyncSession, principal: Principal, month: date | None = None) -> list[MonthlyAccrualRun]:
     """The latest runs (of `month`, if given), newest first (headquarters administrators)."""
     await rules.require_headquarters(session, principal)
-    subject = None if month is None else f"{month_of(month):%Y-%m}"
+    subject = None if month is None else f"{month:%Y-%m}"
     found = await jobs.runs(session, MonthlyAccrualJob.kind, subject, limit=runs_listed_max)
     return [MonthlyAccrualRun.of(r) for r in found]
 

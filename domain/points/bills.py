@@ -25,12 +25,14 @@ from domain.organisation.service import in_subtree
 from domain.organisation.tables import Branch
 from domain.points.errors import PointsErrorCode
 from domain.points.tables import Bill
-from domain.validation import money_fen_max
+from domain.validation import money_fen_max, parse_month
 from domain.work.commands import Command
 from domain.work.unit import UnitOfWork
 
 COLUMNS = ("account_number", "billing_month", "amount_billed_fen", "amount_paid_fen", "due_date", "paid_date")
 problems_listed_max = 100
+billing_month_min = date(2000, 1, 1)  # the club's first rules are in force from then
+due_after_month_days_max = 366  # a bill falls due within a year of its month
 
 
 @dataclass(frozen=True)
@@ -43,19 +45,11 @@ class BillRow:
     paid_date: date | None
 
 
-def month(text: Any) -> date:
-    """'YYYY-MM' → the month's first day."""
-    if not isinstance(text, str) or len(text) != 7:
-        raise ValueError("billing month must be YYYY-MM")
-    return date.fromisoformat(text + "-01")
-
-
-def month_of(text: str, field: str = "month") -> date:
-    """A request's 'YYYY-MM' → the month's first day; anything else is refused, naming `field`."""
-    try:
-        return month(text)
-    except ValueError:
-        raise DomainError(ErrorCode.INVALID, f"{field} must be YYYY-MM.", field) from None
+def month(value: Any) -> date:
+    """'YYYY-MM' (a file, the command line) or a month's first day (the API's `Month`) → the first day."""
+    if isinstance(value, date) and value.day == 1:
+        return value
+    return parse_month(value)
 
 
 def next_month(first_day: date) -> date:
@@ -66,8 +60,13 @@ def _date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
-def parse_row(values: dict[str, Any]) -> tuple[BillRow | None, list[str]]:
-    """A validated bill, or the list of what is wrong with it (field: reason)."""
+def parse_row(values: dict[str, Any], today: date) -> tuple[BillRow | None, list[str]]:
+    """A validated bill, or the list of what is wrong with it (field: reason).
+
+    A bill is for a finished month (from 2000 on), paid no later than today and no earlier than its
+    month began. It may be paid in part (late) or above the amount billed: an overpayment is a credit
+    the billing system carries, and the bill earns on what was billed (`accrual`).
+    """
     wrong: list[str] = []
 
     def take(field: str, convert: Any, optional: bool = False) -> Any:
@@ -91,8 +90,12 @@ def parse_row(values: dict[str, Any]) -> tuple[BillRow | None, list[str]]:
     for name, amount in (("amount_billed_fen", billed), ("amount_paid_fen", paid)):
         if amount is not None and not 0 <= amount <= money_fen_max:
             wrong.append(f"{name}: 0 to {money_fen_max}")
-    if billing_month and due and due < billing_month:
-        wrong.append("due_date: before the billing month")
+    if billing_month and not billing_month_min <= billing_month < today.replace(day=1):
+        wrong.append(f"billing_month: a finished month from {billing_month_min:%Y-%m} on")
+    elif billing_month and due and not billing_month <= due <= billing_month + timedelta(due_after_month_days_max):
+        wrong.append("due_date: within a year from the start of the billing month")
+    if billing_month and paid_on and not billing_month <= paid_on <= today:
+        wrong.append("paid_date: from the start of the billing month to today")
     if wrong:
         return None, wrong
     return BillRow(account.strip(), billing_month, billed, paid, due, paid_on), []
@@ -101,7 +104,7 @@ def parse_row(values: dict[str, Any]) -> tuple[BillRow | None, list[str]]:
 @dataclass(frozen=True, kw_only=True)
 class RecordBill(Command):
     account_number: str
-    billing_month: str  # YYYY-MM
+    billing_month: date  # its first day
     amount_billed_fen: int
     amount_paid_fen: int
     due_date: date
@@ -111,9 +114,9 @@ class RecordBill(Command):
 async def record_bill(uow: UnitOfWork, command: RecordBill) -> Bill:
     """One bill entered by staff for an account in their subtree."""
     actor = require_staff(uow.principal, Permission.POINTS_ADJUST)
-    row, wrong = parse_row(dataclasses.asdict(command))
+    row, wrong = parse_row(dataclasses.asdict(command), uow.today)
     if row is None:
-        raise DomainError.of([Problem(ErrorCode.INVALID, reason, reason.split(":")[0]) for reason in wrong])
+        raise DomainError.of([Problem(_code(reason), reason, reason.split(":")[0]) for reason in wrong])
     query = (
         sa.select(Account.id)
         .join(Customer, Customer.id == Account.customer_id)
@@ -166,7 +169,12 @@ class ImportResult:
     problems: list[str]
 
 
-def _read(path: Path, problems: list[str]) -> Iterator[tuple]:
+def _code(reason: str) -> ErrorCode:
+    """A value outside its range is OUT_OF_RANGE; one that is not a value of its type, INVALID."""
+    return ErrorCode.INVALID if reason.endswith(("not valid", "digits")) else ErrorCode.OUT_OF_RANGE
+
+
+def _read(path: Path, problems: list[str], today: date) -> Iterator[tuple]:
     """Valid rows as COPY records, streaming; problems (with line numbers) collected on the side."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
@@ -174,7 +182,7 @@ def _read(path: Path, problems: list[str]) -> Iterator[tuple]:
             problems.append(f"line 1: the header must name {', '.join(COLUMNS)}")
             return
         for values in reader:
-            row, wrong = parse_row(values)
+            row, wrong = parse_row(values, today)
             if row is None:
                 problems.extend(f"line {reader.line_num}: {reason}" for reason in wrong)
                 continue
@@ -199,7 +207,7 @@ async def import_bills(uow: UnitOfWork, command: ImportBills) -> ImportResult:
     )
     connection = await (await session.connection()).get_raw_connection()
     await connection.driver_connection.copy_records_to_table(
-        "bill_staging", records=_read(path, problems), columns=["line", *COLUMNS]
+        "bill_staging", records=_read(path, problems, uow.today), columns=["line", *COLUMNS]
     )
     rows = await session.scalar(sa.text("SELECT count(*) FROM bill_staging"))
     unknown = await session.execute(

@@ -11,6 +11,7 @@ from domain.points import accrual, bills, rules
 from domain.points import service as points
 from resolvers.declare import mutation_field
 from resolvers.edge import read
+from schema.common import Month
 from schema.points import (
     AdjustPointsInput,
     CreatePointsRuleInput,
@@ -40,7 +41,7 @@ class PointsQuery:
         return await read(info, lambda s: points.totals(s, info.context.principal, start=start, end=end))
 
     @strawberry.field(description="The latest monthly runs, newest first (headquarters administrators).")
-    async def monthly_accrual_runs(self, info: strawberry.Info, month: str | None = None) -> list[MonthlyAccrual]:
+    async def monthly_accrual_runs(self, info: strawberry.Info, month: Month | None = None) -> list[MonthlyAccrual]:
         return await read(info, lambda s: accrual.runs(s, info.context.principal, month))
 
     @strawberry.field(description="Every points rule, past, present and future (staff).")

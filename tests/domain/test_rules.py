@@ -18,8 +18,10 @@ from domain.access import (
 from domain.cards.common import parse_selection, pin
 from domain.cards.stock import SelectsCards
 from domain.errors import AccessDenied, DomainError, ErrorCode
+from domain.members.tables import Member
 from domain.organisation.tables import StaffRole
 from domain.paging import PageRequest, _size, decode_cursor, encode_cursor
+from domain.points.tables import LedgerTransaction
 from domain.validation import Checker, search_terms
 
 GD = StaffPrincipal(1, StaffRole.CLUB_OPERATOR, 2, "/1/2/", 0)
@@ -62,10 +64,23 @@ def test_require_staff_refuses_everyone_else(principal, code):
 
 
 def test_cursors_round_trip_and_foreign_cursors_are_refused():
-    assert decode_cursor(encode_cursor(42), "after") == 42
-    for bad in ("", "!!", encode_cursor(1)[:-2] + "x", "YWJj"):
+    history = (LedgerTransaction.effective_on, LedgerTransaction.id)
+    members = (Member.id,)
+    assert decode_cursor(encode_cursor("m", (42,)), "after", "m", members) == (42,)
+    assert decode_cursor(encode_cursor("h", (date(2026, 10, 1), 7)), "after", "h", history) == (date(2026, 10, 1), 7)
+    for bad in (
+        "",
+        "!!",
+        encode_cursor("m", (1,))[:-2] + "x",
+        "YWJj",
+        encode_cursor("other", (1,)),  # a cursor of another list
+        encode_cursor("m", (2**63,)),  # beyond any key
+        encode_cursor("m", ("٤٢",)),  # digits, but not ASCII ones
+        encode_cursor("m", (1, 2)),
+        "é",
+    ):
         with pytest.raises(DomainError) as refused:
-            decode_cursor(bad, "after")
+            decode_cursor(bad, "after", "m", members)
         assert refused.value.code == ErrorCode.INVALID
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from domain.errors import DomainError
 from domain.points import accrual, bills, ledger
+from domain.points.errors import PointsErrorCode
 from domain.work.unit import UnitOfWork
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
@@ -201,9 +203,10 @@ async def test_only_headquarters_administrators_see_the_runs(api, who):
     assert (await api.gql(RUN_STATE, {"id": run_id}, as_=who))["data"]["node"] is None
 
 
-async def test_listing_runs_of_a_month_that_is_not_one_is_refused(api):
-    answer = await api.gql('{ monthlyAccrualRuns(month: "Sept") { id } }', as_="hq_admin")
-    assert top_codes(answer) == ["INVALID"]
+@pytest.mark.parametrize(("month", "code"), [("Sept", "GRAPHQL_VALIDATION_FAILED"), ("9999-12", "OUT_OF_RANGE")])
+async def test_listing_runs_of_a_month_that_is_not_one_is_refused(api, month, code):
+    answer = await api.gql(f'{{ monthlyAccrualRuns(month: "{month}") {{ id }} }}', as_="hq_admin")
+    assert top_codes(answer) == [code]
 
 
 async def test_a_late_bill_costs_a_percentage_instead_of_the_on_time_bonus(api):
@@ -248,14 +251,68 @@ async def test_a_bill_that_earned_cannot_be_replaced(api):
     ("changes", "field", "code"),
     [
         ({"account": "80000099"}, "accountNumber", "NOT_FOUND"),
-        ({"billingMonth": "2026-13"}, "billingMonth", "INVALID"),
-        ({"paid": -1}, "amountPaidFen", "INVALID"),
-        ({"dueDate": "2026-08-01"}, "dueDate", "INVALID"),
+        ({"paid": -1}, "amountPaidFen", "OUT_OF_RANGE"),
+        ({"dueDate": "2026-08-01"}, "dueDate", "OUT_OF_RANGE"),
+        ({"billingMonth": "2026-11", "dueDate": "2026-11-15", "paid_date": None}, "billingMonth", "OUT_OF_RANGE"),
+        ({"billingMonth": "2027-03", "dueDate": "2027-03-15", "paid_date": None}, "billingMonth", "OUT_OF_RANGE"),
+        ({"billingMonth": "1999-12", "dueDate": "1999-12-15", "paid_date": None}, "billingMonth", "OUT_OF_RANGE"),
+        ({"paid_date": "2026-11-26"}, "paidDate", "OUT_OF_RANGE"),
+        ({"paid_date": "2030-01-01"}, "paidDate", "OUT_OF_RANGE"),
+        ({"paid_date": "2026-08-31"}, "paidDate", "OUT_OF_RANGE"),
     ],
 )
-async def test_record_bill_refusals(api, changes, field, code):
+async def test_record_bill_refusals(api, today_is, changes, field, code):
+    # given today is 2026-11-25: October is the latest finished month
+    await api.token("hq_admin")  # logged in at the real time, the token stays valid
+    today_is(date(2026, 11, 25))
+    before = await api.fingerprint()
+    # when a bill outside what can have happened is recorded
     answer = await record(api, **changes)
+    # then it is refused, naming the field as the client sent it, and nothing is written
     assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", field], code)]
+    assert all("_" not in e["message"] for e in answer["errors"]), answer["errors"]
+    assert await api.fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"billingMonth": "2026-13"}, "BAD_USER_INPUT"),
+        ({"billingMonth": "9999-12"}, "OUT_OF_RANGE"),
+        ({"dueDate": "9999-12-31"}, "OUT_OF_RANGE"),
+        ({"paid_date": "0001-01-01"}, "OUT_OF_RANGE"),
+    ],
+)
+async def test_bill_values_no_month_or_date_can_take_are_refused_at_the_edge(api, changes, code):
+    await api.token("hq_admin")
+    before = await api.fingerprint()
+    answer = await api.gql(RECORD, {"input": bill(**changes)}, as_="hq_admin")
+    assert top_codes(answer) == [code] and answer["data"] is None
+    assert await api.fingerprint() == before
+
+
+async def test_a_bill_of_last_month_paid_today_is_recorded(api, today_is):
+    # given today is the first day of a month
+    await api.token("hq_admin")
+    today_is(date(2026, 11, 1))
+    # when last month's bill, paid today, is recorded
+    answer = await record(api, billingMonth="2026-10", dueDate="2026-11-15", paid_date="2026-11-01")
+    # then it is accepted
+    assert answer["errors"] == []
+    assert answer["bill"]["billingMonth"] == "2026-10"
+
+
+async def test_an_overpaid_bill_earns_on_what_was_billed(api):
+    # given a bill of 123.45 yuan paid as 500 yuan on time
+    assert (await record(api, paid=50_000))["errors"] == []
+    # when the month is run
+    await run_month(api)
+    # then consumption points are those of the amount billed, and the bill counts as paid in full
+    assert await entries(api) == [
+        ("CONSUMPTION", 185, date(2026, 10, 1)),
+        ("BONUS_ON_TIME", 10, date(2026, 10, 1)),
+        ("BONUS_TENURE", 55, date(2026, 10, 1)),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -263,10 +320,14 @@ async def test_record_bill_refusals(api, changes, field, code):
     [
         ("administrator", "2026-09", "FORBIDDEN"),
         ("hq_admin", "2099-01", "MONTH_NOT_FINISHED"),
-        ("hq_admin", "Sept", "INVALID"),
+        ("hq_admin", "2026-11", "MONTH_NOT_FINISHED"),
+        ("hq_admin", "Sept", "BAD_USER_INPUT"),
+        ("hq_admin", "9999-12", "OUT_OF_RANGE"),
     ],
 )
-async def test_monthly_run_refusals(api, who, month, code):
+async def test_monthly_run_refusals(api, today_is, who, month, code):
+    await api.token(who)
+    today_is(date(2026, 11, 30))  # the month's last day: it is not finished yet
     answer = await api.gql(RUN, {"input": {"month": month}}, as_=who)
     codes = top_codes(answer) or [e["code"] for e in answer["data"]["runMonthlyAccrual"]["errors"]]
     assert codes == [code]
@@ -313,6 +374,42 @@ async def test_a_file_with_any_bad_row_writes_nothing_and_names_the_lines(api, t
         "line 6: amount_billed_fen: 0 to 1000000000000",
     ]
     assert await api.scalar("SELECT count(*) FROM bill") == 0
+
+
+async def test_a_file_names_each_bill_that_cannot_have_happened_with_its_reason(api, tmp_path, today_is):
+    # given today is 2026-11-25
+    today_is(date(2026, 11, 25))
+    text = HEADER + "\n".join(
+        [
+            "80000001,2026-10,5000,5000,2026-11-15,2026-11-25",
+            "80000002,2026-11,7000,0,2026-11-15,",
+            "80000003,2026-10,7000,7000,2026-11-15,2026-11-26",
+            "80000003,9999-12,7000,7000,9999-12-15,",
+        ]
+    )
+    # when it is imported
+    result = await import_text(api, tmp_path, text + "\n")
+    # then nothing is written and each impossible row is named with its reason
+    assert result.written == 0
+    assert result.problems == [
+        "line 3: billing_month: a finished month from 2000-01 on",
+        "line 4: paid_date: from the start of the billing month to today",
+        "line 5: billing_month: a finished month from 2000-01 on",
+    ]
+    assert await api.scalar("SELECT count(*) FROM bill") == 0
+
+
+def test_a_run_is_only_ever_of_a_finished_month(today_is):
+    # given today is the last day of November
+    today_is(date(2026, 11, 30))
+    # when a job is made for November or a later month, by any path (the API, the command line, a test)
+    for month in (date(2026, 11, 1), date(2027, 3, 1)):
+        with pytest.raises(DomainError) as refused:
+            accrual.MonthlyAccrualJob(month)
+        # then it is refused
+        assert refused.value.code == PointsErrorCode.MONTH_NOT_FINISHED
+    # and October is accepted
+    assert accrual.MonthlyAccrualJob(date(2026, 10, 1)).subject == "2026-10"
 
 
 async def test_a_file_without_the_header_is_refused(api, tmp_path):

@@ -68,19 +68,26 @@ def test_a_sender_is_named_by_its_class():
     assert isinstance(warnings.load_sender("domain.points.warnings:LogSender"), warnings.LogSender)
 
 
-STATEMENT = """query($id: ID!, $month: String!) { node(id: $id) { ... on Member {
+STATEMENT = """query($id: ID!, $month: Month!) { node(id: $id) { ... on Member {
     pointsStatement(month: $month) { month opening earned spent closing entries { entryType points } } } } }"""
 
 
 async def test_a_monthly_statement_adds_up(api):
     member = gid("Member", api.demo.members["Li Wei"])
     march = (await api.data(STATEMENT, {"id": member, "month": "2026-03"}, as_="member"))["node"]["pointsStatement"]
-    assert march == {"month": "2026-03-01", "opening": 1200, "earned": 300, "spent": 0, "closing": 1500,
+    assert march == {"month": "2026-03", "opening": 1200, "earned": 300, "spent": 0, "closing": 1500,
                      "entries": [{"entryType": "BONUS_ACTIVITY", "points": 300}]}  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("who", "month", "code"), [("member", "March", "INVALID"), ("other_member", "2026-03", "NOT_FOUND")]
+    ("who", "month", "code"),
+    [
+        ("member", "March", "BAD_USER_INPUT"),
+        ("member", "2026-3", "BAD_USER_INPUT"),
+        ("member", "9999-12", "OUT_OF_RANGE"),
+        ("member", "1899-12", "OUT_OF_RANGE"),
+        ("other_member", "2026-03", "NOT_FOUND"),
+    ],
 )
 async def test_statement_refusals(api, who, month, code):
     member = gid("Member", api.demo.members["Li Wei"])

@@ -142,7 +142,7 @@ async def test_a_points_history_page_costs_the_same_statements_whatever_its_size
 
 
 EXPIRING = "{ me { points { posted held available expiringSoon(days: 90) { points expiresOn } } } }"
-STATEMENT = """query($month: String!) { me { pointsStatement(month: $month) { month opening earned spent closing
+STATEMENT = """query($month: Month!) { me { pointsStatement(month: $month) { month opening earned spent closing
     entries { id entryType points effectiveOn reason staff { username } reverses { id } } } } }"""
 
 

@@ -21,7 +21,7 @@ from domain.organisation import service as organisation
 from domain.organisation.tables import Branch, StaffRole
 from domain.partners import service as partners
 from domain.points import ledger, rules
-from domain.points.tables import EntryType
+from domain.points.tables import EntryType, PointsRule, RuleKind
 from domain.work.unit import UnitOfWork
 
 DEMO_PASSWORD = "demo-password"
@@ -141,10 +141,9 @@ DEMO_POINTS = [  # member, entry type, points, effective on
 
 async def _demo_points(session: AsyncSession, demo: Demo, hq: StaffPrincipal) -> None:
     """Points rules in force since 2000, and a little history (Li Wei's 2025 points end 2026-12-31)."""
-    as_hq = UnitOfWork.joining(session, hq)
     for kind, grade, value in DEMO_RULES:
-        rule = rules.CreatePointsRule(kind=kind, grade_code=grade, value=value, effective_from=date(2000, 1, 1))
-        await rules.create_points_rule(as_hq, rule)
+        rule = PointsRule(kind=RuleKind(kind), grade_code=grade, value=value, effective_from=date(2000, 1, 1))
+        await rules.establish(session, rule, hq.staff_id)
     for name, entry_type, points, effective_on in DEMO_POINTS:
         await ledger.record(
             session,

@@ -10,6 +10,7 @@ class PointsErrorCode(StrEnum):
     TRANSACTION_ALREADY_REVERSED = "TRANSACTION_ALREADY_REVERSED"  # an entry is reversed once
     POINTS_SPENT_OR_EXPIRED = "POINTS_SPENT_OR_EXPIRED"  # a credit whose points are gone cannot be reversed
     RULE_ALREADY_IN_FORCE = "RULE_ALREADY_IN_FORCE"  # another rule of the kind covers some of the dates
+    RULE_IN_EFFECT = "RULE_IN_EFFECT"  # a rule that has taken effect is only ended, never rewritten
     BILL_ALREADY_ACCRUED = "BILL_ALREADY_ACCRUED"  # a bill that earned points is never replaced
     MONTH_NOT_FINISHED = "MONTH_NOT_FINISHED"  # only a past month is accrued
     ACCRUAL_RUN_UNDER_WAY = "ACCRUAL_RUN_UNDER_WAY"  # one run of a month at a time

@@ -1,14 +1,18 @@
 """Points rules as data with effective dates [P2]: earning, validity (expiry) and penalties.
 
 A rule is in force from `effective_from` to `effective_to` (inclusive; open-ended when null).
-Changing or retiring a rule never rewrites ledger entries already made; every change is
-recorded with who, when, before and after.
+Rules cannot rewrite the past: a rule takes effect from tomorrow at the earliest, and once it has
+taken effect (its first day is today or earlier) its value and first day are frozen: it can only be
+ended, on today or a later day, and superseded by a new rule. So a bill of a past month, however
+late it arrives, earns under the rules that were in force in its month. Every change is recorded
+with who, when, before and after. (A club's founding rules, from before its ledger has any entry,
+are set up once by `establish`.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,7 +25,7 @@ from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.members.tables import Grade
 from domain.organisation.tables import Branch, BranchLevel
 from domain.points.errors import PointsErrorCode
-from domain.points.tables import PointsRule, PointsRuleChange, RuleKind
+from domain.points.tables import LedgerTransaction, PointsRule, PointsRuleChange, RuleKind
 from domain.work.commands import UNCHANGED, Command, PointsRuleId, changes
 from domain.work.unit import UnitOfWork
 
@@ -45,7 +49,7 @@ def snapshot(rule: PointsRule) -> dict[str, Any]:
     return {
         "kind": rule.kind.value,
         "grade_code": rule.grade_code,
-        "value": str(rule.value),
+        "value": format(Decimal(rule.value).normalize(), "f"),  # 10, not 10.0000 as read back
         "effective_from": rule.effective_from.isoformat(),
         "effective_to": rule.effective_to.isoformat() if rule.effective_to else None,
     }
@@ -85,6 +89,16 @@ def _check_dates(start: date, end: date | None) -> None:
         raise DomainError(ErrorCode.INVALID, "effective_to must not be before effective_from.", "effective_to")
 
 
+def _check_future(start: date, today: date) -> None:
+    if start <= today:
+        raise DomainError(
+            PointsErrorCode.RULE_IN_EFFECT,
+            f"A rule takes effect from tomorrow ({today + timedelta(days=1)}) at the earliest: the past keeps"
+            " its rules.",
+            "effective_from",
+        )
+
+
 async def require_headquarters(session: AsyncSession, principal: Principal) -> StaffPrincipal:
     """Rules apply club-wide, so only headquarters administrators maintain them."""
     actor = require_staff(principal, Permission.POINTS_RULES)
@@ -113,6 +127,7 @@ async def create_points_rule(uow: UnitOfWork, command: CreatePointsRule) -> Poin
         )
     if command.grade_code is not None and await uow.session.get(Grade, command.grade_code) is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such grade.", "grade_code")
+    _check_future(command.effective_from, uow.today)
     rule = PointsRule(
         kind=kind,
         value=_value(kind, command.value),
@@ -120,16 +135,31 @@ async def create_points_rule(uow: UnitOfWork, command: CreatePointsRule) -> Poin
         effective_to=command.effective_to,
         grade_code=command.grade_code,
     )
-    await _check_no_overlap(uow.session, rule)
-    uow.session.add(rule)
-    await uow.session.flush()
-    uow.session.add(PointsRuleChange(rule_id=rule.id, action="CREATE", after=snapshot(rule), staff_id=actor.staff_id))
+    return await _add(uow.session, rule, actor.staff_id)
+
+
+async def _add(session: AsyncSession, rule: PointsRule, staff_id: int | None) -> PointsRule:
+    await _check_no_overlap(session, rule)
+    session.add(rule)
+    await session.flush()
+    session.add(PointsRuleChange(rule_id=rule.id, action="CREATE", after=snapshot(rule), staff_id=staff_id))
     return rule
+
+
+async def establish(session: AsyncSession, rule: PointsRule, staff_id: int | None = None) -> PointsRule:
+    """A founding rule of a club, from any date: only before the ledger has any entry (set-up, the demo),
+    so that it rewrites nothing."""
+    if await session.scalar(sa.select(sa.exists().where(LedgerTransaction.id.is_not(None)))):
+        raise DomainError(PointsErrorCode.RULE_IN_EFFECT, "The ledger has entries: rules now change by updates.")
+    rule.value = _value(rule.kind, rule.value)
+    _check_dates(rule.effective_from, rule.effective_to)
+    return await _add(session, rule, staff_id)
 
 
 @dataclass(frozen=True, kw_only=True)
 class UpdatePointsRule(Command):
-    """Only the fields given change; setting `effective_to` alone retires the rule."""
+    """Only the fields given change; setting `effective_to` alone retires the rule. A rule that has taken
+    effect takes only an `effective_to` of today or later."""
 
     id: PointsRuleId | None
     value: Decimal | None = UNCHANGED
@@ -145,6 +175,7 @@ async def update_points_rule(uow: UnitOfWork, command: UpdatePointsRule) -> Poin
         raise DomainError(ErrorCode.NOT_FOUND, "No such rule.", "id")
     before = snapshot(rule)
     given = changes(command, "value", "effective_from", "effective_to")
+    _check_keeps_the_past(rule, given, uow.today)
     if "value" in given:
         rule.value = _value(rule.kind, given["value"])
     if given.get("effective_from", rule.effective_from) is None:
@@ -160,6 +191,29 @@ async def update_points_rule(uow: UnitOfWork, command: UpdatePointsRule) -> Poin
     )
     await uow.session.flush()
     return rule
+
+
+def _check_keeps_the_past(rule: PointsRule, given: dict[str, Any], today: date) -> None:
+    """A change that would alter what the rule said about a day before tomorrow is refused."""
+    if rule.effective_from > today:  # not in effect yet: anything may change, within the future
+        if given.get("effective_from") is not None:
+            _check_future(given["effective_from"], today)
+        return
+    if rule.effective_to is not None and rule.effective_to < today:
+        raise DomainError(PointsErrorCode.RULE_IN_EFFECT, "This rule has ended: it stays as it was.", "id")
+    for field in ("value", "effective_from"):
+        if field in given and given[field] != getattr(rule, field):
+            raise DomainError(
+                PointsErrorCode.RULE_IN_EFFECT,
+                f"The rule has taken effect: its {field} stays; end it and create a new rule.",
+                field,
+            )
+    if "effective_to" in given and given["effective_to"] is not None and given["effective_to"] < today:
+        raise DomainError(
+            PointsErrorCode.RULE_IN_EFFECT,
+            f"The rule has taken effect: it can end on today ({today}) or later, not before.",
+            "effective_to",
+        )
 
 
 async def rules_in_force(session: AsyncSession, on: date) -> list[PointsRule]:

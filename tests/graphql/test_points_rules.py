@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from domain.points import accrual
 from domain.points.rules import NEVER, expiry_date
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
@@ -66,10 +67,102 @@ async def test_rule_refusals_write_nothing(api, rule, field, code):
 
 
 async def test_an_update_records_before_and_after(api):
-    rule = await rule_id(api, "ON_TIME_BONUS")
+    # given a rule that takes effect in the future
+    await api.data(UPDATE, {"input": {"id": await rule_id(api, "ON_TIME_BONUS"), "effectiveTo": "2029-12-31"}},
+                   as_="hq_admin")  # fmt: skip
+    new = {"kind": "ON_TIME_BONUS", "value": "10", "effectiveFrom": "2030-01-01"}
+    rule = (await api.data(CREATE, {"input": new}, as_="hq_admin"))["createPointsRule"]["rule"]["id"]
+    # when its value changes before it takes effect
     answer = await api.data(UPDATE, {"input": {"id": rule, "value": "20"}}, as_="hq_admin")
+    # then the change is recorded with before and after
     change = answer["updatePointsRule"]["rule"]["changes"][-1]
-    assert (change["action"], change["before"]["value"], change["after"]["value"]) == ("UPDATE", "10.0000", "20")
+    assert (change["action"], change["before"]["value"], change["after"]["value"]) == ("UPDATE", "10", "20")
+
+
+TODAY = date(2026, 11, 25)
+
+
+@pytest.mark.parametrize(
+    ("kind", "changes", "field"),
+    [
+        ("ON_TIME_BONUS", {"value": "20"}, "value"),
+        ("ON_TIME_BONUS", {"effectiveFrom": "2026-01-01"}, "effectiveFrom"),
+        ("ON_TIME_BONUS", {"effectiveTo": "2026-11-24"}, "effectiveTo"),  # yesterday: it would rewrite today
+        ("EXPIRY_YEAR_END_AFTER_YEARS", {"value": "2"}, "value"),
+        ("EXPIRY_YEAR_END_AFTER_YEARS", {"effectiveTo": "2020-12-31"}, "effectiveTo"),
+    ],
+)
+async def test_a_rule_in_effect_cannot_rewrite_the_past(api, today_is, kind, changes, field):
+    # given a rule in force since 2000, and today 2026-11-25
+    await api.token("hq_admin")
+    today_is(TODAY)
+    before = await api.fingerprint()
+    # when its value or dates would change what it said about a day already begun
+    answer = await api.data(UPDATE, {"input": {"id": await rule_id(api, kind)} | changes}, as_="hq_admin")
+    # then it is refused and nothing is written
+    errors = answer["updatePointsRule"]["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [(["input", field], "RULE_IN_EFFECT")]
+    assert await api.fingerprint() == before
+
+
+async def test_a_rule_in_effect_ends_today_at_the_earliest_and_then_stays_as_it_was(api, today_is):
+    # given a rule in force since 2000, and today 2026-11-25
+    await api.token("hq_admin")
+    today_is(TODAY)
+    rule = await rule_id(api, "ON_TIME_BONUS")
+    # when it is ended today
+    ended = await api.data(UPDATE, {"input": {"id": rule, "effectiveTo": "2026-11-25"}}, as_="hq_admin")
+    # then it ends, and from tomorrow nothing about it changes any more
+    assert ended["updatePointsRule"]["errors"] == []
+    today_is(date(2026, 11, 26))
+    again = await api.data(UPDATE, {"input": {"id": rule, "effectiveTo": "2027-01-01"}}, as_="hq_admin")
+    assert [e["code"] for e in again["updatePointsRule"]["errors"]] == ["RULE_IN_EFFECT"]
+
+
+@pytest.mark.parametrize(("starts", "codes"), [("2026-11-24", ["RULE_IN_EFFECT"]), ("2026-11-25", ["RULE_IN_EFFECT"]),
+                                               ("2026-11-26", [])])  # fmt: skip
+async def test_a_new_rule_takes_effect_from_tomorrow_at_the_earliest(api, today_is, starts, codes):
+    # given the rate in force ends today
+    await api.token("hq_admin")
+    today_is(TODAY)
+    old = await rule_id(api, "POINTS_PER_YUAN")
+    await api.data(UPDATE, {"input": {"id": old, "effectiveTo": "2026-11-25"}}, as_="hq_admin")
+    # when a new rate is created from yesterday, today or tomorrow
+    new = {"kind": "POINTS_PER_YUAN", "value": "2", "effectiveFrom": starts}
+    answer = (await api.data(CREATE, {"input": new}, as_="hq_admin"))["createPointsRule"]
+    # then only tomorrow is accepted
+    assert [e["code"] for e in answer["errors"]] == codes
+
+
+async def test_a_rule_not_in_effect_yet_cannot_be_moved_into_the_past(api, today_is):
+    await api.token("hq_admin")
+    today_is(TODAY)
+    await api.data(UPDATE, {"input": {"id": await rule_id(api, "ON_TIME_BONUS"), "effectiveTo": "2029-12-31"}},
+                   as_="hq_admin")  # fmt: skip
+    new = {"kind": "ON_TIME_BONUS", "value": "10", "effectiveFrom": "2030-01-01"}
+    rule = (await api.data(CREATE, {"input": new}, as_="hq_admin"))["createPointsRule"]["rule"]["id"]
+    moved = await api.data(UPDATE, {"input": {"id": rule, "effectiveFrom": "2026-11-25"}}, as_="hq_admin")
+    assert [e["code"] for e in moved["updatePointsRule"]["errors"]] == ["RULE_IN_EFFECT"]
+
+
+async def test_a_late_bill_earns_under_the_rule_in_force_in_its_month(api, today_is):
+    # given the rate of 1 point a yuan is ended today and superseded by 2 points a yuan from tomorrow
+    await api.token("hq_admin")
+    today_is(TODAY)
+    old = await rule_id(api, "POINTS_PER_YUAN")
+    assert (await api.data(UPDATE, {"input": {"id": old, "effectiveTo": "2026-11-25"}}, as_="hq_admin"))[
+        "updatePointsRule"]["errors"] == []  # fmt: skip
+    new = {"kind": "POINTS_PER_YUAN", "value": "2", "effectiveFrom": "2026-11-26"}
+    assert (await api.data(CREATE, {"input": new}, as_="hq_admin"))["createPointsRule"]["errors"] == []
+    # when a bill of September arrives late, and September is accrued
+    record = """mutation($input: RecordBillInput!) { recordBill(input: $input) { errors { code } } }"""
+    bill = {"accountNumber": "80000001", "billingMonth": "2026-09", "amountBilledFen": 10_000,
+            "amountPaidFen": 10_000, "dueDate": "2026-10-15", "paidDate": "2026-10-10"}  # fmt: skip
+    assert (await api.data(record, {"input": bill}, as_="hq_admin"))["recordBill"]["errors"] == []
+    await accrual.accrue_month(make_sessions(api.engine), date(2026, 9, 1))
+    # then it earns at September's rate: 100 yuan × 1 × 1.5 (Diamond), not × 2
+    consumption = await api.scalar("SELECT points FROM ledger_transaction WHERE entry_type = 'CONSUMPTION'")
+    assert consumption == 150
 
 
 async def test_provincial_administrators_cannot_change_rules(api):

@@ -28,7 +28,8 @@ async def _new_rule(api: Api, who: str) -> dict[str, Any]:
 
 
 async def _rule_change(api: Api, who: str) -> dict[str, Any]:
-    return {"id": gid("PointsRule", await _rule(api, "ON_TIME_BONUS")), "value": "20"}
+    """A rule in force is ended in the future: the only change a rule in effect takes."""
+    return {"id": gid("PointsRule", await _rule(api, "ON_TIME_BONUS")), "effectiveTo": "2030-12-31"}
 
 
 CASES = {

@@ -10,7 +10,9 @@ import collections
 import functools
 import importlib
 import pkgutil
-from enum import StrEnum
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum, StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -106,6 +108,22 @@ def records_of(model: Any, rows: Any) -> list[Any]:
     return [make(row) for row in rows]
 
 
+def record_from_json(model: Any, stored: dict[str, Any]) -> Any:
+    """The record of `model` a JSON object of its row holds (as `to_jsonb` or `json.dumps` wrote it)."""
+    return record_type(model)._make(_from_json(c, stored.get(c.key)) for c in record_columns(model))
+
+
+def _from_json(column: sa.Column, value: Any) -> Any:
+    if value is None:
+        return None
+    kind = column.type.python_type
+    if kind in (datetime, date):
+        return kind.fromisoformat(value)
+    if kind is Decimal or isinstance(kind, type) and issubclass(kind, Enum):
+        return kind(value)
+    return value
+
+
 def split_records(models: tuple[Any, ...], row: Any) -> list[Any]:
     """One record per model from a row that selected each model's `record_columns`, in turn."""
     made, start = [], 0
@@ -116,10 +134,20 @@ def split_records(models: tuple[Any, ...], row: Any) -> list[Any]:
     return made
 
 
-def returned_by(model: Any, call: str, **parameter_types: Any) -> sa.TextualSelect:
+REPLAYED = "replayed"
+
+
+def returned_by(model: Any, call: str, *, replayed: bool = False, **parameter_types: Any) -> sa.TextualSelect:
     """`SELECT <model's columns> FROM <call>`: the rows of `model` a database function returns, typed like
     the model's columns (matched by position, so the select names them in the model's order). Parameters
-    whose type the driver cannot tell from the value (JSONB) are typed by `parameter_types`."""
+    whose type the driver cannot tell from the value (JSONB) are typed by `parameter_types`.
+
+    `replayed`: the call claims an idempotency key; a last column says whether it answered a replay
+    (`idempotency_claim` notes it for the transaction), which the unit of work reads and drops."""
     columns = record_columns(model)
+    names = [c.name for c in columns]
+    if replayed:
+        columns = [*columns, sa.column(REPLAYED, sa.Boolean)]
+        names.append(f"coalesce(current_setting('loyalty.replayed', true) = 'true', false) AS {REPLAYED}")
     typed = [sa.bindparam(name, type_=kind) for name, kind in parameter_types.items()]
-    return sa.text(f"SELECT {', '.join(c.name for c in columns)} FROM {call}").bindparams(*typed).columns(*columns)
+    return sa.text(f"SELECT {', '.join(names)} FROM {call}").bindparams(*typed).columns(*columns)

@@ -63,6 +63,8 @@ async def mutate(
         # A concurrent request won a uniqueness race the checks had passed.
         constraint = getattr(getattr(error.orig, "__cause__", None), "constraint_name", None) or "a unique value"
         return payload(errors=user_errors([Problem(ErrorCode.DUPLICATE, f"Conflicts with {constraint}.")]))
+    if uow.replayed:  # the payloads of idempotent mutations say when they answer a replay
+        return payload(errors=[], replayed=True, **_payload_fields(result, key))
     return payload(errors=[], **_payload_fields(result, key))
 
 

@@ -322,6 +322,11 @@ class ResetCardPinInput:
 class CardPayload:
     errors: list[UserError]
     card: CardType | None = None
+    replayed: bool = strawberry.field(
+        default=False,
+        description="This answer is the stored one of an earlier request with the same idempotency key, as it was"
+        " then: nothing was done again.",
+    )
 
 
 @strawberry.input

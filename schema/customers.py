@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 import strawberry
 from strawberry import relay
+from strawberry.scalars import JSON
 
 from domain.customers import service as customers
 from domain.customers import tables as customers_tables
@@ -17,6 +18,7 @@ from schema.common import (
     Gender,
     IdDocumentType,
     UserError,
+    client_keys,
     node_keys,
     row_type,
 )
@@ -53,6 +55,17 @@ class CreditLevelChangeType:
         return await info.context.loaders.staff.load(self.staff_id)
 
 
+@strawberry.type(name="IdentityChange", description="Name and ID document before and after a change by staff.")
+class IdentityChangeType:
+    before: JSON = strawberry.field(resolver=lambda root: client_keys(root.before))
+    after: JSON = strawberry.field(resolver=lambda root: client_keys(root.after))
+    changed_at: datetime
+
+    @strawberry.field
+    async def changed_by(self, info: strawberry.Info) -> StaffType | None:
+        return await info.context.loaders.staff.load(self.staff_id)
+
+
 @strawberry.type(name="Customer", description="An individual or enterprise customer [O2].")
 class CustomerType(relay.Node):
     id: relay.NodeID[int]
@@ -81,6 +94,10 @@ class CustomerType(relay.Node):
     @strawberry.field
     async def accounts(self, info: strawberry.Info) -> list[AccountType]:
         return await info.context.loaders.accounts_by_customer.load(self.id)
+
+    @strawberry.field(description="Every change of name or ID document, newest first, with who made it (staff only).")
+    async def identity_changes(self, info: strawberry.Info) -> list[IdentityChangeType]:
+        return await info.context.read(lambda s: customers.identity_changes(s, info.context.principal, self.id))
 
     @strawberry.field(description="Every change of credit level, newest first (staff only).")
     async def credit_history(self, info: strawberry.Info) -> list[CreditLevelChangeType]:
@@ -111,7 +128,10 @@ class CreateCustomerInput:
     customer_manager_id: relay.GlobalID | None = strawberry.UNSET
 
 
-@strawberry.input(description="Only the fields given are changed; null clears an optional field.")
+@strawberry.input(
+    description="Only the fields given are changed; null clears an optional field. A change of name or ID document"
+    " is made after checking the document, and recorded (`Customer.identityChanges`)."
+)
 class UpdateCustomerInput:
     id: relay.GlobalID
     name: str | None = strawberry.UNSET

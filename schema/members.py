@@ -14,7 +14,7 @@ from domain.members.service import RelationKind as DomainRelationKind
 from domain.paging import PageRequest
 from domain.points import service as points
 from resolvers.inputs import filter_arguments
-from schema.common import Gender, IdDocumentType, MemberStatus, UserError, connection, node_keys, row_type
+from schema.common import Gender, MemberStatus, Month, UserError, connection, node_keys, row_type
 from schema.customers import AccountType, CustomerType
 from schema.organisation import BranchType, ClubType, GradeType, StaffType
 
@@ -71,7 +71,10 @@ class MemberType(relay.Node):
     async def points(self, info: strawberry.Info) -> Annotated[Points, strawberry.lazy("schema.points")]:
         return await info.context.loaders.points.load(self.id)
 
-    @strawberry.field(description="The member's points entries, oldest first, by type and date range [P6].")
+    @strawberry.field(
+        description="The member's points entries by type and date range [P6], in the order they take effect"
+        " (`effectiveOn`, then as written): an entry dated earlier appears in its place, even when written later."
+    )
     async def points_history(
         self,
         info: strawberry.Info,
@@ -85,9 +88,9 @@ class MemberType(relay.Node):
         found = await info.context.read(lambda s: points.history(s, info.context.principal, self.id, page, **where))
         return connection(found)
 
-    @strawberry.field(description="The member's monthly points statement (YYYY-MM) [P6].")
+    @strawberry.field(description="The member's monthly points statement [P6].")
     async def points_statement(
-        self, info: strawberry.Info, month: str
+        self, info: strawberry.Info, month: Month
     ) -> Annotated[PointsStatement, strawberry.lazy("schema.points")]:
         return await info.context.read(lambda s: points.statement(s, info.context.principal, self.id, month))
 
@@ -138,11 +141,11 @@ class UpdateMemberInput:
     relations: list[RelationInput] | None = strawberry.UNSET
 
 
-@strawberry.input(description="What a member may change about themselves. Number, grade and card are the club's.")
+@strawberry.input(
+    description="What a member may change about themselves. Number, grade and card are the club's; name and ID"
+    " document are changed by staff after checking the document (`updateCustomer`)."
+)
 class UpdateMyProfileInput:
-    name: str | None = strawberry.UNSET
-    id_document_type: IdDocumentType | None = strawberry.UNSET
-    id_document_number: str | None = strawberry.UNSET
     gender: Gender | None = strawberry.UNSET
     birth_date: date | None = strawberry.UNSET
     phone: str | None = strawberry.UNSET

@@ -15,7 +15,7 @@ from domain.points import service as points
 from domain.points import tables as points_tables
 from domain.points.accrual import MonthlyAccrualRun
 from domain.work.tables import JobStatus
-from schema.common import UserError, client_keys, node_keys, row_type
+from schema.common import Month, UserError, client_keys, node_keys, row_type
 from schema.organisation import StaffType
 
 EntryType = strawberry.enum(points_tables.EntryType, description="What a movement of points is [P1].")
@@ -131,6 +131,11 @@ class ReversePointsTransactionInput:
 class PointsTransactionPayload:
     errors: list[UserError]
     transaction: PointsTransactionType | None = None
+    replayed: bool = strawberry.field(
+        default=False,
+        description="This answer is the stored one of an earlier request with the same idempotency key, as it was"
+        " then: nothing was done again.",
+    )
 
 
 @strawberry.input
@@ -161,8 +166,11 @@ class PointsRulePayload:
 @strawberry.input(description="One month's bill of an account, as the billing system reports it.")
 class RecordBillInput:
     account_number: str
-    billing_month: str = strawberry.field(description="YYYY-MM")
-    amount_billed_fen: int
+    billing_month: Month = strawberry.field(description="A finished month, from 2000-01 on.")
+    amount_billed_fen: int = strawberry.field(
+        description="Fen. The amount paid may be larger (a credit the billing system carries); the bill then"
+        " earns on the amount billed."
+    )
     amount_paid_fen: int
     due_date: date
     paid_date: date | None = None
@@ -170,7 +178,7 @@ class RecordBillInput:
 
 @strawberry.type(name="Bill")
 class BillType:
-    billing_month: date
+    billing_month: Month
     amount_billed_fen: int
     amount_paid_fen: int
     due_date: date
@@ -185,7 +193,7 @@ class RecordBillPayload:
 
 @strawberry.input(description="Earn a month's points from its paid bills; safe to repeat.")
 class RunMonthlyAccrualInput:
-    month: str = strawberry.field(description="YYYY-MM")
+    month: Month = strawberry.field(description="A finished month.")
 
 
 AccrualRunStatus = strawberry.enum(JobStatus, name="AccrualRunStatus", description="Where a monthly run stands.")
@@ -201,12 +209,9 @@ class MonthlyAccrual(relay.Node):
     points: int = strawberry.field(description="Points earned, net of penalties, so far.")
     penalties: int
     error: str | None = strawberry.field(description="Why a FAILED or INTERRUPTED run stopped.")
+    month: Month
     started_at: datetime
     finished_at: datetime | None
-
-    @strawberry.field(description="YYYY-MM")
-    def month(self) -> str:
-        return f"{self.month:%Y-%m}"
 
     @strawberry.field(description="Who started it; none when it was started from the command line.")
     async def started_by(self, info: strawberry.Info) -> StaffType | None:
@@ -227,7 +232,7 @@ class RunMonthlyAccrualPayload:
 
 @strawberry.type(description="A member's points for one month: opening + earned + spent = closing.")
 class PointsStatement:
-    month: date
+    month: Month
     opening: int
     earned: int
     spent: int

@@ -25,6 +25,8 @@ from domain.access import MemberPrincipal, PartnerPrincipal, Principal, StaffPri
 from domain.auth.tables import AuthSession, LoginAttempt, PrincipalKind
 from domain.customers.tables import SubscriberNumber
 from domain.errors import DomainError, ErrorCode, RecordedRefusal
+from domain.members import states
+from domain.members.states import MemberOperation
 from domain.members.tables import Member, MemberStatus
 from domain.organisation.tables import Branch, Staff
 from domain.partners.tables import Partner, PartnerApiClient
@@ -151,7 +153,7 @@ def _usable(identity: Member | Staff) -> bool:
 
 
 def _member_usable(status: MemberStatus) -> bool:
-    return status != MemberStatus.ENDED
+    return states.allows(status, MemberOperation.LOG_IN)
 
 
 def _staff_usable(active: bool) -> bool:

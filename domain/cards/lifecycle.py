@@ -44,7 +44,9 @@ from domain.cards.tables import (
 from domain.columns import records_of, returned_by
 from domain.customers.tables import Customer, SubscriberNumber
 from domain.errors import DomainError, ErrorCode, Problem, RecordedRefusal
+from domain.members import states
 from domain.members.service import member_in_scope
+from domain.members.states import MemberOperation
 from domain.members.tables import Grade, Member
 from domain.organisation.tables import Branch
 from domain.validation import Checker, note_length_max, text_length_max
@@ -293,11 +295,14 @@ async def _shows_id_document(session: AsyncSession, card: Card, given: str) -> b
 
 
 async def _member_for(session: AsyncSession, actor: Actor, member_id: int | None) -> Member:
+    """The member a card is for, in a state that may hold a card."""
     if isinstance(actor.principal, MemberPrincipal):
         member = await session.get(Member, actor.principal.member_id, with_for_update=True)
         assert member is not None
-        return member
-    return await member_in_scope(session, actor.principal, member_id, "member_id")
+    else:
+        member = await member_in_scope(session, actor.principal, member_id, "member_id")
+    states.require(member.status, MemberOperation.CARD)
+    return member
 
 
 async def apply_for_card(uow: UnitOfWork, command: ApplyForCard) -> CardApplication:
@@ -430,6 +435,7 @@ async def unfreeze(uow: UnitOfWork, command: UnfreezeCard) -> Card:
 MOVE_OWN_CARD = returned_by(
     Card,
     "move_own_card(:scope, :key, :digest, :card_number, :member_id, :state, :to, :action, :channel, :refusals, :now)",
+    replayed=True,
     refusals=JSONB,
 )
 

@@ -28,6 +28,7 @@ from domain.customers.tables import (
     CustomerKind,
     Gender,
     IdDocumentType,
+    IdentityChange,
     SubscriberNumber,
 )
 from domain.errors import DomainError, ErrorCode
@@ -77,11 +78,8 @@ class CreateCustomer(Command):
 @dataclass(frozen=True, kw_only=True)
 class ChangePersonalDetails(Command):
     """A person's details, as the customer or member gives them: only the fields given change; None
-    clears an optional one."""
+    clears an optional one. Who the person is (name, ID document) is not among them: see `UpdateCustomer`."""
 
-    name: str | None = UNCHANGED
-    id_document_type: IdDocumentType | None = UNCHANGED
-    id_document_number: str | None = UNCHANGED
     gender: Gender | None = UNCHANGED
     birth_date: date | None = UNCHANGED
     phone: str | None = UNCHANGED
@@ -91,14 +89,20 @@ class ChangePersonalDetails(Command):
 
 # Fields a customer (as a member) may change about themselves, and staff may change too.
 PERSONAL_FIELDS = tuple(f.name for f in dataclasses.fields(ChangePersonalDetails))
-STAFF_FIELDS = (*PERSONAL_FIELDS, "region", "industry", "customer_manager_id")
+# Who the customer is: changed only by staff who checked the document, and recorded (`IdentityChange`).
+IDENTITY_FIELDS = ("name", "id_document_type", "id_document_number")
+STAFF_FIELDS = (*IDENTITY_FIELDS, *PERSONAL_FIELDS, "region", "industry", "customer_manager_id")
 
 
 @dataclass(frozen=True, kw_only=True)
 class UpdateCustomer(ChangePersonalDetails):
-    """Staff change a customer: the personal details and what the club records about them."""
+    """Staff change a customer: who they are (after checking the document), their personal details and what
+    the club records about them."""
 
     id: CustomerId
+    name: str | None = UNCHANGED
+    id_document_type: IdDocumentType | None = UNCHANGED
+    id_document_number: str | None = UNCHANGED
     region: str | None = UNCHANGED
     industry: str | None = UNCHANGED
     customer_manager_id: StaffId | None = UNCHANGED
@@ -185,10 +189,19 @@ async def update_customer(uow: UnitOfWork, command: UpdateCustomer) -> Customer:
     check = Checker()
     clean = check_customer_fields(check, changes(command, *STAFF_FIELDS), uow.today)
     check.raise_if_any()
-    customer = await customer_in_scope(uow.session, actor, command.id, "id")
+    customer = await customer_in_scope(uow.session, actor, command.id, "id", lock=True)
     await check_manager(uow.session, actor, clean.get("customer_manager_id"))
+    before = _identity(customer)
     await apply_customer_changes(uow, customer, clean)
+    if _identity(customer) != before:
+        uow.session.add(IdentityChange(customer_id=customer.id, before=before, after=_identity(customer),
+                                       staff_id=actor.staff_id))  # fmt: skip
+        await uow.session.flush()
     return customer
+
+
+def _identity(customer: Customer) -> dict[str, Any]:
+    return {name: str(getattr(customer, name)) for name in IDENTITY_FIELDS}
 
 
 async def apply_customer_changes(uow: UnitOfWork, customer: Customer, clean: dict[str, Any]) -> None:
@@ -353,6 +366,13 @@ async def subscriber_numbers_by_account(session: AsyncSession, account_ids: list
     for account_id, number in (await session.execute(query.order_by(SubscriberNumber.number))).all():
         grouped[account_id].append(number)
     return [grouped[i] for i in account_ids]
+
+
+async def identity_changes(session: AsyncSession, principal: Principal, customer_id: int) -> list[IdentityChange]:
+    """Every change of who the customer is, newest first, with who made it: for staff who read customers."""
+    require_staff(principal, Permission.CUSTOMER_READ)
+    query = sa.select(IdentityChange).where(IdentityChange.customer_id == customer_id)
+    return await records(session, query.order_by(IdentityChange.id.desc()).limit(100))
 
 
 async def credit_history(session: AsyncSession, principal: Principal, customer_id: int) -> list[CreditLevelChange]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from domain.columns import created_at_column, enum_type, foreign_key, id_column
@@ -77,6 +79,19 @@ class CreditLevelChange(SQLModel, table=True):
     level_before: CreditLevel = Field(sa_column=sa.Column(enum_type(CreditLevel, "level_before"), nullable=False))
     level_after: CreditLevel = Field(sa_column=sa.Column(enum_type(CreditLevel, "level_after"), nullable=False))
     reason: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
+    staff_id: int = foreign_key("staff.id")
+    changed_at: datetime | None = created_at_column()
+
+
+class IdentityChange(SQLModel, table=True):
+    """A change of who a customer is (name, ID document), made by staff who checked the document: the
+    document is one of the proofs a member gives to report a card lost, so its history is kept."""
+
+    __tablename__ = "identity_change"
+    id: int | None = id_column()
+    customer_id: int = foreign_key("customer.id")
+    before: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
+    after: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
     staff_id: int = foreign_key("staff.id")
     changed_at: datetime | None = created_at_column()
 

@@ -7,4 +7,5 @@ from enum import StrEnum
 
 class MemberErrorCode(StrEnum):
     MEMBERSHIP_ENDED = "MEMBERSHIP_ENDED"  # an ended membership is kept as it was, for good
+    MEMBERSHIP_SUSPENDED = "MEMBERSHIP_SUSPENDED"  # a suspended member neither earns nor spends
     CUSTOMER_ALREADY_MEMBER = "CUSTOMER_ALREADY_MEMBER"  # a customer joins one club, once

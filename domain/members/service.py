@@ -20,6 +20,8 @@ from domain.access import (
     require_member,
     require_staff,
 )
+from domain.cards.common import event
+from domain.cards.tables import USABLE_STATES, Card, CardAction, CardState, Channel
 from domain.columns import record_columns, split_records
 from domain.customers.service import (
     PERSONAL_FIELDS,
@@ -31,7 +33,9 @@ from domain.customers.service import (
 )
 from domain.customers.tables import Customer, SubscriberNumber
 from domain.errors import DomainError, ErrorCode
+from domain.members import states
 from domain.members.errors import MemberErrorCode
+from domain.members.states import MemberOperation
 from domain.members.tables import Grade, Member, MemberStatus, member_number_sequence
 from domain.organisation.service import club_in_scope, in_scopes, locked_in_scope, visible
 from domain.organisation.tables import Branch, Club
@@ -173,8 +177,13 @@ async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
     return member
 
 
+CANCELLED_WITH_MEMBERSHIP = "MEMBERSHIP_ENDED"
+
+
 async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
-    """Staff maintenance: club, status, validity, manager, profile. Grades change through reviews."""
+    """Staff maintenance: club, status, validity, manager, profile. Grades change through reviews.
+
+    Ending a membership is for good, and cancels the member's usable card in the same transaction."""
     actor = require_staff(uow.principal, Permission.MEMBER_WRITE)
     session = uow.session
     check = Checker()
@@ -193,13 +202,29 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
     if command.customer_manager_id is not UNCHANGED:
         await check_manager(session, actor, command.customer_manager_id)
         clean["customer_manager_id"] = command.customer_manager_id
-    if member.status == MemberStatus.ENDED and clean:
-        raise DomainError(MemberErrorCode.MEMBERSHIP_ENDED, "This membership has ended.", "id")
+    if clean:
+        states.require(member.status, MemberOperation.CHANGE, "id")
+    ending = clean.get("status") == MemberStatus.ENDED
     for name, value in clean.items():
         setattr(member, name, value)
     member.updated_at = uow.now
+    if ending:
+        await _cancel_usable_cards(session, member, actor)
     await session.flush()
     return member
+
+
+async def _cancel_usable_cards(session: AsyncSession, member: Member, actor: StaffPrincipal) -> None:
+    """An ended membership's usable card is cancelled with it: no card of a former member stays usable."""
+    cards = (
+        await session.scalars(
+            sa.select(Card).where(Card.member_id == member.id, Card.state.in_(USABLE_STATES)).with_for_update()
+        )
+    ).all()
+    for card in cards:
+        before, card.state, card.updated_at = card.state, CardState.CANCELLED, member.updated_at
+        session.add(event(card, CardAction.CANCEL, before, branch_id=card.branch_id, staff_id=actor.staff_id,
+                          channel=Channel.COUNTER, reason=CANCELLED_WITH_MEMBERSHIP))  # fmt: skip
 
 
 async def update_my_profile(uow: UnitOfWork, command: UpdateMyProfile) -> Member:

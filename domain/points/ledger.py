@@ -15,6 +15,7 @@ with the idempotency claim and the scope check by each request's own function.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import clock
-from domain.columns import returned_by
+from domain.columns import record_columns, returned_by
 from domain.points.tables import EntryType, LedgerTransaction, PointsLot, SystemAccount
 from domain.work.unit import refusals_raised
 
@@ -46,9 +47,9 @@ COUNTER_ACCOUNT = {
 }
 
 
-def entries_of(call: str) -> sa.TextualSelect:
+def entries_of(call: str, *, replayed: bool = False) -> sa.TextualSelect:
     """The ledger entries a database function returns."""
-    return returned_by(LedgerTransaction, call)
+    return returned_by(LedgerTransaction, call, replayed=replayed)
 
 
 MOVE = entries_of(
@@ -58,8 +59,11 @@ REVERSE = entries_of("points_reverse(:transaction_id, :reason, :staff_id, :today
 EXPIRE = entries_of("points_expire(:member_id, :as_of, :account)")
 
 
-def entry(row: sa.Row[Any]) -> LedgerTransaction:
-    return LedgerTransaction(**row._mapping)
+def entry(row: Sequence[Any]) -> LedgerTransaction:
+    return LedgerTransaction(**dict(zip(_ENTRY_KEYS, row, strict=True)))
+
+
+_ENTRY_KEYS = [c.key for c in record_columns(LedgerTransaction)]
 
 
 async def _one(session: AsyncSession, statement: sa.TextualSelect, **params: Any) -> LedgerTransaction | None:

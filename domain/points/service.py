@@ -13,12 +13,13 @@ from domain import clock
 from domain.access import MemberPrincipal, Permission, Principal, may_read_member, require_staff, role_grants
 from domain.columns import records
 from domain.errors import DomainError, ErrorCode
+from domain.members.states import CORRECTION_MARK, MemberOperation, allowing
 from domain.members.tables import Member
 from domain.organisation.service import subtree_branch_ids, visible
 from domain.organisation.tables import Branch
 from domain.paging import Page, PageRequest, fetch_page
 from domain.points import ledger
-from domain.points.bills import month_of, next_month
+from domain.points.bills import next_month
 from domain.points.tables import EntryType, LedgerTransaction, PointsBalance, PointsLot
 from domain.validation import Checker, note_length_max
 from domain.work.commands import Idempotent, MemberId, PointsTransactionId
@@ -51,10 +52,12 @@ class AdjustPoints(Idempotent):
 
 ADJUST = ledger.entries_of(
     "adjust_points(:scope, :key, :digest, :member_id, :branch_path, :entry_type, :account, :points, :reason,"
-    " :staff_id, :today)"
+    " :staff_id, :today, :states, :ended_mark)",
+    replayed=True,
 )
 REVERSE = ledger.entries_of(
-    "reverse_points_transaction(:scope, :key, :digest, :transaction_id, :branch_path, :reason, :staff_id, :today)"
+    "reverse_points_transaction(:scope, :key, :digest, :transaction_id, :branch_path, :reason, :staff_id, :today)",
+    replayed=True,
 )
 
 
@@ -78,10 +81,13 @@ async def adjust_points(uow: UnitOfWork, command: AdjustPoints) -> LedgerTransac
     check.raise_if_any()
     if command.member_id is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such member in your scope.", "member_id")
+    # A correction stays possible in every membership state; bonuses and penalties only while the member earns.
+    operation = MemberOperation.CORRECT if kind == EntryType.ADJUSTMENT else MemberOperation.EARN
     rows = await uow.statement(ADJUST, **uow.claim.params(), member_id=command.member_id,
                                branch_path=actor.branch_path, entry_type=kind.value,
                                account=ledger.COUNTER_ACCOUNT[kind].value, points=points, reason=reason,
-                               staff_id=actor.staff_id, today=uow.today)  # fmt: skip
+                               staff_id=actor.staff_id, today=uow.today, states=allowing(operation),
+                               ended_mark=CORRECTION_MARK)  # fmt: skip
     return ledger.entry(rows[0])
 
 
@@ -120,8 +126,11 @@ async def expire(
 ) -> ExpiryRun:
     """Expire every lot that ended before `as_of`, one committed chunk of members at a time.
 
-    Idempotent and resumable: expired lots have nothing left, so a rerun finds nothing to do.
+    Idempotent and resumable: expired lots have nothing left, so a rerun finds nothing to do. It never
+    runs ahead of today: points still valid today stay, whoever starts the run.
     """
+    if as_of > clock.today():
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"asOf {as_of} is after today: points still valid stay.", "as_of")
     members = points = 0
     after = 0
     while True:
@@ -194,7 +203,8 @@ async def history(
     start: date | None = None,
     end: date | None = None,
 ) -> Page[LedgerTransaction]:
-    """A member's entries, oldest first, by type and inclusive effective-date range [P6]."""
+    """A member's entries by type and inclusive effective-date range [P6], in the order they take effect
+    (then as they were written): a month accrued late appears in its place."""
     await _require_reader(session, principal, member_id)
     if start and end and start > end:
         raise DomainError(ErrorCode.INVALID, "to must not be before from.", "to")
@@ -205,7 +215,7 @@ async def history(
         query = query.where(LedgerTransaction.effective_on >= start)
     if end:
         query = query.where(LedgerTransaction.effective_on <= end)
-    return await fetch_page(session, query, LedgerTransaction.id, page)
+    return await fetch_page(session, query, (LedgerTransaction.effective_on, LedgerTransaction.id), page)
 
 
 async def _require_reader(session: AsyncSession, principal: Principal, member_id: int) -> None:
@@ -277,9 +287,9 @@ class Statement:
         return self.opening + self.earned + self.spent
 
 
-async def statement(session: AsyncSession, principal: Principal, member_id: int, month_text: str) -> Statement:
+async def statement(session: AsyncSession, principal: Principal, member_id: int, first: date) -> Statement:
+    """The member's statement of the month whose first day is `first`."""
     await _require_reader(session, principal, member_id)
-    first = month_of(month_text)
     following = next_month(first)
     mine = LedgerTransaction.member_id == member_id
     opening = await session.scalar(

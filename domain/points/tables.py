@@ -89,14 +89,16 @@ class LedgerTransaction(SQLModel, table=True):
             unique=True,
             postgresql_where=sa.text("reverses_id IS NOT NULL"),
         ),
+        sa.Index("ix_ledger_transaction_member_effective", "member_id", "effective_on", "id"),
     )
     id: int | None = id_column()
-    member_id: int = reference(index=True)
+    member_id: int = reference()
     entry_type: EntryType = Field(sa_column=sa.Column(enum_type(EntryType, "entry_type"), nullable=False))
     account: SystemAccount = Field(sa_column=sa.Column(enum_type(SystemAccount, "account"), nullable=False))
     points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))  # the member's side, signed
     effective_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
-    reason: str | None = Field(default=None, sa_column=sa.Column(sa.String(500), nullable=True))
+    # A reason of up to 500 characters, and room for the mark of a correction (`domain/members/states.py`).
+    reason: str | None = Field(default=None, sa_column=sa.Column(sa.String(600), nullable=True))
     staff_id: int | None = reference(nullable=True)
     reverses_id: int | None = reference(nullable=True)
     lot_id: int | None = reference(nullable=True)  # the lot a credit filled

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import MemberPrincipal, PartnerPrincipal, Principal, StaffPrincipal
+from domain.columns import record_columns, record_from_json
 from domain.errors import AccessDenied, DomainError, ErrorCode, RecordedRefusal
 from domain.work.commands import Idempotent, hints_of
 from domain.work.tables import IdempotencyRecord
@@ -100,6 +101,9 @@ async def in_transaction(uow: Any, work: Callable[[], Awaitable[T]], result_type
         return await work()
     replay = await _claim(uow.session, scope, key, uow.claim.digest)
     if replay is not None:
+        uow.replayed = True
+        if "row" in replay:  # the result as it was then (a card may have moved on since)
+            return record_from_json(result_type, replay["row"])
         return await uow.session.get(result_type, replay["id"])
     try:
         result = await work()
@@ -110,10 +114,12 @@ async def in_transaction(uow: Any, work: Callable[[], Awaitable[T]], result_type
         raise
     identity = sa.inspect(result).identity
     assert identity is not None and len(identity) == 1, "an idempotent command returns one stored row"
+    kept = {c.key: getattr(result, c.key) for c in record_columns(result_type) if not c.key.endswith("_hash")}
+    row = json.loads(json.dumps(kept, default=str))  # no secret is copied into the record
     await uow.session.execute(
         sa.update(IdempotencyRecord)
         .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
-        .values(result={"id": identity[0]})
+        .values(result={"id": identity[0], "row": row})
     )
     return result
 

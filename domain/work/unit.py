@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain import clock
 from domain.access import Principal
+from domain.columns import REPLAYED
 from domain.errors import DomainError, RecordedRefusal, code_named
 from domain.work import idempotency
 from domain.work.commands import Command, Idempotent
@@ -56,6 +57,8 @@ class UnitOfWork:
         self._ran_alone = False  # the unit's one statement ran as its own transaction: the session is closed
         # The idempotency key of the command being run, for a handler whose statement claims it itself.
         self.claim = idempotency.NO_CLAIM
+        # The command's result is the stored one of an earlier request with the same key, as it was then.
+        self.replayed = False
         self.now: datetime
 
     @classmethod
@@ -104,10 +107,15 @@ class UnitOfWork:
         """
         with refusals_raised():
             if self.sessions is None or self._session_used:
-                return (await self.session.execute(sql, params)).all()
-            self._ran_alone = True
-            async with _autocommit(self.sessions.kw["bind"]).connect() as connection:
-                return (await connection.execute(sql, params)).all()
+                rows = (await self.session.execute(sql, params)).all()
+            else:
+                self._ran_alone = True
+                async with _autocommit(self.sessions.kw["bind"]).connect() as connection:
+                    rows = (await connection.execute(sql, params)).all()
+        if rows and rows[0]._fields[-1] == REPLAYED:  # `returned_by(…, replayed=True)`: say so, and drop the flag
+            self.replayed = rows[0][-1]
+            return [row[:-1] for row in rows]
+        return rows
 
     async def run(self, handler: Callable[[UnitOfWork, Any], Awaitable[R]], command: Command) -> R:
         """Carry out a command; an idempotent one once per key (a replay returns the first result)."""

@@ -51,7 +51,7 @@ async def test_staff_register_a_customer_with_a_manager(api):
         ({"name": "   "}, "name", "REQUIRED"),
         ({"idDocumentNumber": "9" * 33}, "idDocumentNumber", "TOO_LONG"),
         ({"email": "chen@"}, "email", "INVALID"),
-        ({"birthDate": "2999-01-01"}, "birthDate", "OUT_OF_RANGE"),
+        ({"birthDate": "2199-01-01"}, "birthDate", "OUT_OF_RANGE"),
         ({"branchId": gid("Branch", 999)}, "branchId", "NOT_FOUND"),
         ({"customerManagerId": gid("Staff", 999)}, "customerManagerId", "NOT_FOUND"),
     ],
@@ -92,6 +92,35 @@ async def test_update_customer_refusals(api, changes, field, code):
     answer = await api.data(UPDATE, variables, as_="club_operator")
     assert codes(answer, "updateCustomer") == [(["input", field], code)]
     assert await api.fingerprint() == before
+
+
+IDENTITY = """query($id: ID!) { node(id: $id) { ... on Customer {
+    identityChanges { before after changedAt changedBy { username } } } } }"""
+
+
+async def test_a_change_of_identity_by_staff_is_recorded_with_before_and_after(api):
+    # given Li Wei, whose ID document is one of the proofs for reporting a card lost
+    customer_id = gid("Customer", api.demo.customers["Li Wei"])
+    # when staff, having checked a new document, change the ID document and the address
+    variables = {"input": {"id": customer_id, "idDocumentType": "PASSPORT", "idDocumentNumber": "E7654321",
+                           "address": "1 Tianhe Rd"}}  # fmt: skip
+    assert (await api.data(UPDATE, variables, as_="club_operator"))["updateCustomer"]["errors"] == []
+    # and then change only the address
+    variables = {"input": {"id": customer_id, "address": "2 Tianhe Rd"}}
+    assert (await api.data(UPDATE, variables, as_="club_operator"))["updateCustomer"]["errors"] == []
+    # then one identity change is recorded: who, when, before and after
+    changes = (await api.data(IDENTITY, {"id": customer_id}, as_="auditor"))["node"]["identityChanges"]
+    assert len(changes) == 1
+    assert changes[0]["before"] == {"name": "Li Wei", "idDocumentType": "ID_CARD",
+                                    "idDocumentNumber": "440101198001010011"}  # fmt: skip
+    assert changes[0]["after"] == {"name": "Li Wei", "idDocumentType": "PASSPORT", "idDocumentNumber": "E7654321"}
+    assert changes[0]["changedBy"] == {"username": "gd.operator"} and changes[0]["changedAt"]
+
+
+async def test_members_do_not_read_identity_changes(api):
+    customer_id = gid("Customer", api.demo.customers["Li Wei"])
+    answer = await api.gql(IDENTITY, {"id": customer_id}, as_="member")
+    assert answer["data"]["node"] is None or top_codes(answer) == ["FORBIDDEN"]
 
 
 async def test_credit_level_changes_are_kept_in_history(api):

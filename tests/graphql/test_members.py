@@ -6,6 +6,8 @@ from datetime import date
 
 import pytest
 
+from domain.points import accrual
+from loyalty.database import make_sessions
 from tests.api import gid, top_codes
 
 MEMBER_FIELDS = """id memberNumber status joinedOn validUntil interests relations { kind name note }
@@ -144,32 +146,113 @@ async def test_update_member_refusals(api, changes, field, code):
 
 async def test_a_member_updates_their_own_profile(api):
     changes = {
-        "name": "Li Wei (David)",
         "email": "david@example.com",
         "interests": ["golf", "tea"],
         "relations": [{"kind": "WORK", "name": "Acme Ltd"}],
     }
     member = (await api.data(PROFILE, {"input": changes}, as_="member"))["updateMyProfile"]["member"]
-    assert member["customer"]["name"] == "Li Wei (David)"
+    assert member["customer"]["name"] == "Li Wei"
     assert member["customer"]["email"] == "david@example.com"
     assert member["interests"] == ["golf", "tea"]
     assert member["relations"] == [{"kind": "WORK", "name": "Acme Ltd", "note": None}]
     assert (member["memberNumber"], member["grade"]["code"]) == (api.demo.member_numbers["Li Wei"], "DIAMOND")
 
 
+ADJUST = """mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) {
+    errors { field code } transaction { points reason } } }"""
+CARD_OF = """query($id: ID!) { node(id: $id) { ... on Member { card { number state } } } }"""
+
+
+def adjustment(api, key: str, points: int, entry_type: str = "ADJUSTMENT") -> dict:
+    return {"input": {"memberId": gid("Member", api.demo.members["Li Wei"]), "points": points, "reason": "Checked",
+                      "entryType": entry_type, "idempotencyKey": key}}  # fmt: skip
+
+
+async def test_ending_a_membership_cancels_its_card_in_the_same_change(api):
+    # given Li Wei with an active card
+    member_id = gid("Member", api.demo.members["Li Wei"])
+    card = (await api.data(CARD_OF, {"id": member_id}, as_="club_operator"))["node"]["card"]
+    assert card["state"] == "ACTIVE"
+    # when the membership ends
+    ended = await api.data(UPDATE, {"input": {"id": member_id, "status": "ENDED"}}, as_="club_operator")
+    # then the card is cancelled with the reason, by the same change
+    assert ended["updateMember"]["errors"] == []
+    cancelled = await api.scalar(
+        """SELECT c.state || ' ' || e.reason FROM card c JOIN card_event e ON e.card_number = c.number
+           WHERE c.number = :n AND e.action = 'CANCEL'""",
+        n=int(card["number"]),
+    )
+    assert cancelled == "CANCELLED MEMBERSHIP_ENDED"
+
+
+@pytest.mark.parametrize(("status", "code"), [("ENDED", "MEMBERSHIP_ENDED"), ("SUSPENDED", "MEMBERSHIP_SUSPENDED")])
+@pytest.mark.parametrize(("entry_type", "points"), [("BONUS_ACTIVITY", 100), ("PENALTY", -100)])
+async def test_a_member_who_is_not_active_neither_earns_nor_is_penalised(api, status, code, entry_type, points):
+    # given a membership that has ended or is suspended
+    member_id = gid("Member", api.demo.members["Li Wei"])
+    await api.data(UPDATE, {"input": {"id": member_id, "status": status}}, as_="club_operator")
+    before = await api.fingerprint()
+    # when staff award a bonus or a penalty
+    answer = await api.data(ADJUST, adjustment(api, "b", points, entry_type), as_="club_operator")
+    # then it is refused with the state's code, and nothing is written
+    assert [(e["field"], e["code"]) for e in answer["adjustPoints"]["errors"]] == [(["input", "memberId"], code)]
+    assert await api.fingerprint() == before
+
+
+async def test_a_correction_of_an_ended_membership_is_possible_and_marked(api):
+    # given an ended membership
+    member_id = gid("Member", api.demo.members["Li Wei"])
+    await api.data(UPDATE, {"input": {"id": member_id, "status": "ENDED"}}, as_="club_operator")
+    # when staff correct its points with a reason
+    answer = await api.data(ADJUST, adjustment(api, "c", -100), as_="club_operator")
+    # then the correction is made, and its reason says it corrects an ended membership
+    assert answer["adjustPoints"]["errors"] == []
+    assert answer["adjustPoints"]["transaction"] == {
+        "points": -100, "reason": "Correction of an ended membership: Checked"}  # fmt: skip
+    # and a replay answers the same entry
+    again = await api.data(ADJUST, adjustment(api, "c", -100), as_="club_operator")
+    assert again["adjustPoints"]["transaction"] == answer["adjustPoints"]["transaction"]
+
+
+async def test_an_ended_membership_earns_nothing_from_its_bills(api):
+    # given an ended membership with a paid bill of September
+    member_id = gid("Member", api.demo.members["Li Wei"])
+    await api.data(UPDATE, {"input": {"id": member_id, "status": "ENDED"}}, as_="club_operator")
+    record = """mutation($input: RecordBillInput!) { recordBill(input: $input) { errors { code } } }"""
+    bill = {"accountNumber": "80000001", "billingMonth": "2026-09", "amountBilledFen": 10_000,
+            "amountPaidFen": 10_000, "dueDate": "2026-10-15", "paidDate": "2026-10-10"}  # fmt: skip
+    assert (await api.data(record, {"input": bill}, as_="hq_admin"))["recordBill"]["errors"] == []
+    # when September is accrued
+    await accrual.accrue_month(make_sessions(api.engine), date(2026, 9, 1))
+    # then no points were earned
+    assert await api.scalar("SELECT count(*) FROM ledger_transaction WHERE bill_id IS NOT NULL") == 0
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "code"),
     [
-        ({"idDocumentNumber": "110101199003030033"}, "idDocumentNumber", "DUPLICATE"),
-        ({"name": ""}, "name", "REQUIRED"),
         ({"phone": "x"}, "phone", "INVALID"),
-        ({"birthDate": "1800-01-01"}, "birthDate", "OUT_OF_RANGE"),
+        ({"birthDate": "2100-01-01"}, "birthDate", "OUT_OF_RANGE"),
+        ({"email": "a" * 300 + "@example.com"}, "email", "TOO_LONG"),
     ],
 )
 async def test_update_my_profile_refusals(api, changes, field, code):
     before = await api.fingerprint()
     answer = await api.data(PROFILE, {"input": changes}, as_="member")
     assert codes(answer, "updateMyProfile") == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+@pytest.mark.parametrize("field", ["name", "idDocumentType", "idDocumentNumber"])
+async def test_a_member_cannot_change_who_they_are(api, field):
+    # given a member, whose ID document is a proof for reporting their card lost
+    await api.token("member")
+    before = await api.fingerprint()
+    # when they try to change their name or ID document themselves
+    value = {"name": "Someone Else", "idDocumentType": "PASSPORT", "idDocumentNumber": "E1234567"}[field]
+    answer = await api.gql(PROFILE, {"input": {field: value}}, as_="member")
+    # then the input is refused (only staff change it) and nothing is written
+    assert top_codes(answer) == ["BAD_USER_INPUT"]
     assert await api.fingerprint() == before
 
 

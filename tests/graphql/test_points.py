@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+from domain.errors import DomainError, ErrorCode
 from domain.points import ledger, service
 from domain.points.tables import EntryType
 from loyalty.database import make_sessions
@@ -179,11 +180,13 @@ async def test_only_administrators_in_scope_reverse(api, who):
 # --- expiry -------------------------------------------------------------------------------------------
 
 
-async def test_points_are_usable_on_their_last_day_and_expire_the_day_after(api):
+async def test_points_are_usable_on_their_last_day_and_expire_the_day_after(api, today_is):
     sessions = make_sessions(api.engine)
+    today_is(date(2027, 1, 1))
     assert await service.expire(sessions, date(2026, 12, 31)) == service.ExpiryRun(0, 0)
     assert await service.expire(sessions, date(2027, 1, 1)) == service.ExpiryRun(1, 1200)
     assert await service.expire(sessions, date(2027, 1, 1)) == service.ExpiryRun(0, 0)  # idempotent
+    today_is(None)
     query = """{ me { points { available }
         pointsHistory(filter: {entryTypes: [EXPIRY]}) { edges { node { points effectiveOn } } } } }"""
     history = await api.data(query, as_="member")
@@ -194,8 +197,23 @@ async def test_points_are_usable_on_their_last_day_and_expire_the_day_after(api)
     assert await violations(api) == []
 
 
-async def test_an_expiry_can_be_reversed_and_restores_the_lot(api):
+async def test_expiry_never_runs_ahead_of_today(api, today_is):
+    # given points valid until 2026-12-31 and today the last day they are valid
+    today_is(date(2026, 12, 31))
+    before = await api.fingerprint()
+    # when an expiry is asked for as of tomorrow
+    with pytest.raises(DomainError) as refused:
+        await service.expire(make_sessions(api.engine), date(2027, 1, 1))
+    # then it is refused and nothing moved; as of today it runs and finds nothing to expire
+    assert (refused.value.code, refused.value.problems[0].field) == (ErrorCode.OUT_OF_RANGE, "as_of")
+    assert await api.fingerprint() == before
+    assert await service.expire(make_sessions(api.engine), date(2026, 12, 31)) == service.ExpiryRun(0, 0)
+
+
+async def test_an_expiry_can_be_reversed_and_restores_the_lot(api, today_is):
+    today_is(date(2027, 1, 1))
     await service.expire(make_sessions(api.engine), date(2027, 1, 1))
+    today_is(None)
     expiry = await api.scalar("SELECT id FROM ledger_transaction WHERE entry_type = 'EXPIRY'")
     variables = {"input": {"transactionId": gid("PointsTransaction", expiry), "reason": "Grace", "idempotencyKey": "g"}}
     assert (await api.data(REVERSE, variables, as_="hq_admin"))["reversePointsTransaction"]["errors"] == []

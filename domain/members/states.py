@@ -1,0 +1,67 @@
+"""What a member may do in each membership state: the one table every operation asks.
+
+| operation                                   | ACTIVE | SUSPENDED | ENDED |
+| ------------------------------------------- | ------ | --------- | ----- |
+| log in, read their own data                 | yes    | yes       | no    |
+| earn points (monthly run, bonuses by staff) | yes    | no        | no    |
+| spend points (redemption)                   | yes    | no        | no    |
+| a correction by staff (ADJUSTMENT, reason)  | yes    | yes       | yes ¹ |
+| cards: report lost, unfreeze, replace, PIN  | yes    | yes       | no ²  |
+| change details, club, validity, status      | yes    | yes       | no    |
+
+¹ marked as a correction of an ended membership in the entry's reason.
+² ending a membership cancels its usable card (reason MEMBERSHIP_ENDED) in the same transaction.
+
+The SQL paths take their allowed states from here as a parameter (`allowing`), so the table stays
+the one place that decides.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from domain.errors import DomainError
+from domain.members.errors import MemberErrorCode
+from domain.members.tables import MemberStatus
+
+
+class MemberOperation(StrEnum):
+    LOG_IN = "LOG_IN"
+    EARN = "EARN"
+    SPEND = "SPEND"
+    CORRECT = "CORRECT"
+    CARD = "CARD"
+    CHANGE = "CHANGE"
+
+
+ACTIVE, SUSPENDED, ENDED = MemberStatus.ACTIVE, MemberStatus.SUSPENDED, MemberStatus.ENDED
+ALLOWED: dict[MemberOperation, frozenset[MemberStatus]] = {
+    MemberOperation.LOG_IN: frozenset({ACTIVE, SUSPENDED}),
+    MemberOperation.EARN: frozenset({ACTIVE}),
+    MemberOperation.SPEND: frozenset({ACTIVE}),
+    MemberOperation.CORRECT: frozenset({ACTIVE, SUSPENDED, ENDED}),
+    MemberOperation.CARD: frozenset({ACTIVE, SUSPENDED}),
+    MemberOperation.CHANGE: frozenset({ACTIVE, SUSPENDED}),
+}
+CORRECTION_MARK = "Correction of an ended membership: "
+
+
+def allows(status: MemberStatus | str, operation: MemberOperation) -> bool:
+    return MemberStatus(status) in ALLOWED[operation]
+
+
+def allowing(operation: MemberOperation) -> list[str]:
+    """The states that allow `operation`, for a statement to check inside the database."""
+    return sorted(ALLOWED[operation])
+
+
+def require(status: MemberStatus | str, operation: MemberOperation, field: str = "member_id") -> None:
+    """Refuse `operation` of a member in `status`, with the code of the state that forbids it."""
+    if not allows(status, operation):
+        raise refusal(status, field)
+
+
+def refusal(status: MemberStatus | str, field: str = "member_id") -> DomainError:
+    if MemberStatus(status) == ENDED:
+        return DomainError(MemberErrorCode.MEMBERSHIP_ENDED, "This membership has ended.", field)
+    return DomainError(MemberErrorCode.MEMBERSHIP_SUSPENDED, "This membership is suspended.", field)

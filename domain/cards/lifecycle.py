@@ -258,13 +258,7 @@ async def _check_proof(
     """Members prove themselves by logging in; staff must show one proof from the caller."""
     if isinstance(actor.principal, MemberPrincipal):
         return None
-    given = [k for k, v in vars(proof or Proof()).items() if v is not None and k != "password"]
-    if len(given) != 1:
-        raise DomainError(
-            ErrorCode.REQUIRED,
-            "Give one proof: ID document number, card PIN, or subscriber number and password.",
-            "proof",
-        )
+    proof = _one_complete_proof(proof)
     _refuse_if_locked(card)
     if proof.card_pin is not None:
         await _check_pin(session, card, actor, policy, proof.card_pin, "proof.card_pin")
@@ -279,6 +273,35 @@ async def _check_proof(
     if line is None or line.customer_id != member.customer_id or not matches:
         raise _fail_attempt(session, card, actor, policy, "subscriber number or password", "proof.subscriber_number")
     return "SUBSCRIBER_PASSWORD"
+
+
+_PROOFS = {"card_pin": "card PIN", "id_document_number": "ID document number",
+           "subscriber_number": "subscriber number and password"}  # fmt: skip
+
+
+def _one_complete_proof(proof: Proof | None) -> Proof:
+    """`proof` when it holds exactly one complete proof. Anything else is an input error, refused before any
+    check, so it never counts toward the card's lock."""
+    given = {k: v for k, v in vars(proof or Proof()).items() if not (v is None or isinstance(v, str) and not v.strip())}
+    ways = {"id_document_number", "card_pin"} & given.keys()
+    if given.keys() & {"subscriber_number", "password"}:
+        ways.add("subscriber_number")
+        for part in ("subscriber_number", "password"):
+            if part not in given:
+                raise DomainError(
+                    ErrorCode.REQUIRED, "A subscriber number is proved with the member's password: give both.",
+                    f"proof.{part}",
+                )  # fmt: skip
+    if not ways:
+        raise DomainError(
+            ErrorCode.REQUIRED, "Give one proof: ID document number, card PIN, or subscriber number and password.",
+            "proof",
+        )  # fmt: skip
+    if len(ways) > 1:
+        named = ", ".join(_PROOFS[w] for w in sorted(ways))
+        raise DomainError(ErrorCode.INVALID, f"Give exactly one proof, not {len(ways)}: {named}.", "proof")
+    assert proof is not None
+    return proof
 
 
 async def _shows_id_document(session: AsyncSession, card: Card, given: str) -> bool:

@@ -218,7 +218,13 @@ async def test_the_hotline_reports_loss_and_unfreezes_with_each_proof(api, proof
             "INVALID_CREDENTIALS",
         ),
         ({}, "proof", "REQUIRED"),
-        ({"idDocumentNumber": LI_WEI_ID, "cardPin": "246810"}, "proof", "REQUIRED"),  # exactly one
+        ({"idDocumentNumber": " "}, "proof", "REQUIRED"),
+        # exactly one complete proof: anything else is an input error, not a failed proof
+        ({"idDocumentNumber": LI_WEI_ID, "cardPin": "246810"}, "proof", "INVALID"),
+        ({"cardPin": "246810", "subscriberNumber": "13800000001", "password": "x"}, "proof", "INVALID"),
+        ({"subscriberNumber": "13800000001"}, "proof.password", "REQUIRED"),
+        ({"subscriberNumber": "13800000001", "password": ""}, "proof.password", "REQUIRED"),
+        ({"password": "demo-password"}, "proof.subscriberNumber", "REQUIRED"),
     ],
 )
 async def test_wrong_proofs_are_refused_recorded_and_counted(api, proof, field, code):
@@ -268,6 +274,28 @@ async def test_a_replayed_loss_report_answers_the_same_and_records_once(api):
     ]
     no_key = {"input": {"cardNumber": LI_WEI_CARD}}
     assert error_codes(await api.data(LOST, no_key, as_="member")) == [(["input", "cardNumber"], "CARD_LOST")]
+
+
+LOST_REPLAYED = """mutation($input: ReportCardLostInput!) { reportCardLost(input: $input) {
+    errors { code } replayed card { number state } } }"""
+
+
+@pytest.mark.parametrize(
+    ("who", "proof"), [("member", None), ("agent", {"idDocumentNumber": LI_WEI_ID})]
+)  # fmt: skip
+async def test_a_replay_after_the_card_moved_on_answers_the_card_as_it_was_and_says_so(api, who, proof):
+    # given a loss report, answered and recorded
+    variables = {"input": {"cardNumber": LI_WEI_CARD, "idempotencyKey": "tap-1"} | ({"proof": proof} if proof else {})}
+    reported = (await api.data(LOST_REPLAYED, variables, as_=who))["reportCardLost"]
+    assert (reported["errors"], reported["replayed"], reported["card"]["state"]) == ([], False, "LOST")
+    # and the card found again and unfrozen since
+    await api.data(UNFREEZE, {"input": {"cardNumber": LI_WEI_CARD}}, as_="member")
+    # when the client sends the same request again (a retry after a lost answer)
+    again = (await api.data(LOST_REPLAYED, variables, as_=who))["reportCardLost"]
+    # then it answers the card as the loss report left it, says it is a replay, and moves nothing
+    assert (again["errors"], again["replayed"], again["card"]) == ([], True, reported["card"])
+    assert (await history(api))["state"] == "ACTIVE"
+    assert [e["action"] for e in (await history(api))["history"]].count("REPORT_LOST") == 1
 
 
 async def test_concurrent_replays_of_a_loss_report_record_it_once(api):

@@ -15,7 +15,8 @@ from loyalty.database import make_sessions
 from tests.api import gid, top_codes
 
 ADJUST = """mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) {
-    errors { field code message } transaction { id entryType points effectiveOn reason staff { username } } } }"""
+    errors { field code message } replayed
+    transaction { id entryType points effectiveOn reason staff { username } } } }"""
 REVERSE = """mutation($input: ReversePointsTransactionInput!) { reversePointsTransaction(input: $input) {
     errors { field code message } transaction { id entryType points reverses { id } } } }"""
 POINTS = "{ me { points { posted held available expiringSoon(days: 40) { points expiresOn } } } }"
@@ -95,6 +96,7 @@ async def test_a_replayed_adjustment_returns_the_first_result_and_moves_points_o
     first = await adjust(api, points=50, key="retry-1")
     again = await adjust(api, points=50, key="retry-1")
     assert again["transaction"]["id"] == first["transaction"]["id"]
+    assert (first["replayed"], again["replayed"]) == (False, True)
     assert (await api.data(POINTS, as_="member"))["me"]["points"]["posted"] == 1550
     conflict = await adjust(api, points=51, key="retry-1")
     assert [e["code"] for e in conflict["errors"]] == ["IDEMPOTENCY_CONFLICT"]

@@ -111,6 +111,14 @@ class Api:
                 digests[name] = digest
             return digests
 
+    async def violations(self) -> list:
+        """What `loyalty verify` finds wrong with the ledger: nothing, after any scenario."""
+        from domain.points import ledger
+        from loyalty.database import make_sessions
+
+        async with make_sessions(self.engine)() as session:
+            return await ledger.verify(session)
+
     async def scalar(self, sql: str, **params: Any) -> Any:
         """Run SQL in its own committed transaction; the first column of the first row."""
         async with self.engine.begin() as connection:

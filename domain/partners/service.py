@@ -53,10 +53,18 @@ class IssuedApiClient:
 
 
 async def _partner_in_scope(session: AsyncSession, actor: StaffPrincipal, partner_id: int | None) -> Partner:
+    """A partner whose branch lies in the actor's subtree. Every member of staff sees every partner, so one
+    of a branch above theirs (a national partner) is named as such, not as missing."""
     partner = await session.get(Partner, partner_id) if partner_id is not None else None
     if partner is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such partner in your scope.", "partner_id")
-    await branch_in_scope(session, actor, partner.branch_id, "partner_id")
+        raise DomainError(ErrorCode.NOT_FOUND, "No such partner.", "partner_id")
+    branch = await session.get(Branch, partner.branch_id)
+    assert branch is not None
+    if not actor.covers(branch.path):
+        raise DomainError(
+            ErrorCode.FORBIDDEN, f"This partner is managed by {branch.name}: its staff manage its API clients.",
+            "partner_id",
+        )  # fmt: skip
     return partner
 
 

@@ -369,7 +369,7 @@ class RunMonthlyAccrual(Command):
 async def run_monthly_accrual(uow: UnitOfWork, command: RunMonthlyAccrual) -> MonthlyAccrualRun:
     """An administrator's run: headquarters only, of a finished month; answers as soon as it is recorded
     and is carried out in the background."""
-    actor = await rules.require_headquarters(uow.session, uow.principal)
+    actor = await rules.require_headquarters(uow.session, uow.principal, "Monthly runs are started")
     first_day = finished_month(command.month, uow.today)
     runner = JobRunner(uow.sessions, hand_off=uow.background)
     return MonthlyAccrualRun.of(await runner.start(MonthlyAccrualJob(first_day), staff_id=actor.staff_id))
@@ -393,7 +393,7 @@ runs_listed_max = 24
 
 async def runs(session: AsyncSession, principal: Principal, month: date | None = None) -> list[MonthlyAccrualRun]:
     """The latest runs (of `month`, if given), newest first (headquarters administrators)."""
-    await rules.require_headquarters(session, principal)
+    await rules.require_headquarters(session, principal, "Monthly runs are followed")
     subject = None if month is None else f"{month:%Y-%m}"
     found = await jobs.runs(session, MonthlyAccrualJob.kind, subject, limit=runs_listed_max)
     return [MonthlyAccrualRun.of(r) for r in found]

@@ -99,12 +99,14 @@ def _check_future(start: date, today: date) -> None:
         )
 
 
-async def require_headquarters(session: AsyncSession, principal: Principal) -> StaffPrincipal:
-    """Rules apply club-wide, so only headquarters administrators maintain them."""
+async def require_headquarters(
+    session: AsyncSession, principal: Principal, what: str = "Points rules are maintained"
+) -> StaffPrincipal:
+    """Rules and monthly runs apply club-wide, so only headquarters administrators handle them (`what`)."""
     actor = require_staff(principal, Permission.POINTS_RULES)
     branch = await session.get(Branch, actor.branch_id)
     if branch is None or branch.level != BranchLevel.HQ:
-        raise AccessDenied(ErrorCode.FORBIDDEN, "Points rules are maintained at headquarters.")
+        raise AccessDenied(ErrorCode.FORBIDDEN, f"{what} at headquarters.")
     return actor
 
 

@@ -79,10 +79,14 @@ async def run_once(uow: Any, handler: Callable[[Any, Any], Awaitable[Any]], comm
         if command.key_required:
             raise DomainError(ErrorCode.REQUIRED, "Points-moving requests need an idempotency_key.", "idempotency_key")
         return await handler(uow, command)
-    if not 0 < len(key) <= key_length_max or not key.isprintable():
+    if not key:
+        raise DomainError(ErrorCode.REQUIRED, "idempotency_key must not be empty.", "idempotency_key")
+    if len(key) > key_length_max:
         raise DomainError(
-            ErrorCode.INVALID, f"idempotency_key must be 1 to {key_length_max} printable characters.", "idempotency_key"
+            ErrorCode.TOO_LONG, f"idempotency_key is longer than {key_length_max} characters.", "idempotency_key"
         )
+    if not key.isprintable():
+        raise DomainError(ErrorCode.INVALID, "idempotency_key must be printable characters.", "idempotency_key")
     uow.claim = Claim(f"{type(command).__name__}:{_caller(uow.principal)}", key, _digest(command.request()))
     try:
         if getattr(handler, "claims_its_key", False):

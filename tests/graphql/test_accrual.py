@@ -313,6 +313,7 @@ async def test_an_overpaid_bill_earns_on_what_was_billed(api):
         ("BONUS_ON_TIME", 10, date(2026, 10, 1)),
         ("BONUS_TENURE", 55, date(2026, 10, 1)),
     ]
+    assert await api.violations() == []
 
 
 @pytest.mark.parametrize(
@@ -331,6 +332,8 @@ async def test_monthly_run_refusals(api, today_is, who, month, code):
     answer = await api.gql(RUN, {"input": {"month": month}}, as_=who)
     codes = top_codes(answer) or [e["code"] for e in answer["data"]["runMonthlyAccrual"]["errors"]]
     assert codes == [code]
+    if code == "FORBIDDEN":  # the message names what was refused
+        assert answer["errors"][0]["message"] == "Monthly runs are started at headquarters."
 
 
 # --- CSV import ----------------------------------------------------------------------------------

@@ -212,6 +212,7 @@ async def test_a_correction_of_an_ended_membership_is_possible_and_marked(api):
     # and a replay answers the same entry
     again = await api.data(ADJUST, adjustment(api, "c", -100), as_="club_operator")
     assert again["adjustPoints"]["transaction"] == answer["adjustPoints"]["transaction"]
+    assert await api.violations() == []
 
 
 async def test_an_ended_membership_earns_nothing_from_its_bills(api):
@@ -226,6 +227,7 @@ async def test_an_ended_membership_earns_nothing_from_its_bills(api):
     await accrual.accrue_month(make_sessions(api.engine), date(2026, 9, 1))
     # then no points were earned
     assert await api.scalar("SELECT count(*) FROM ledger_transaction WHERE bill_id IS NOT NULL") == 0
+    assert await api.violations() == []
 
 
 @pytest.mark.parametrize(

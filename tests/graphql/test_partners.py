@@ -41,6 +41,11 @@ async def test_create_partner_api_client_refusals(api, changes, field, code):
 
 
 async def test_a_provincial_administrator_cannot_key_a_national_partner(api):
+    # given a national partner, which every member of staff sees
     variables = {"input": {"partnerId": api.demo_partner_id("SKY-MILES"), "name": "miles"}}
+    # when a provincial administrator asks for a key for it
     answer = await api.data(CREATE, variables, as_="administrator")
-    assert [e["code"] for e in answer["createPartnerApiClient"]["errors"]] == ["NOT_FOUND"]
+    # then it is refused as headquarters' partner, not as a missing branch
+    errors = answer["createPartnerApiClient"]["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [(["input", "partnerId"], "FORBIDDEN")]
+    assert "headquarters" in errors[0]["message"].lower() and "branch in your scope" not in errors[0]["message"]

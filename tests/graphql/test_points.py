@@ -40,11 +40,6 @@ async def lots(api, member="Li Wei") -> list[tuple]:
         return [tuple(r) for r in rows]
 
 
-async def violations(api) -> list:
-    async with make_sessions(api.engine)() as session:
-        return await ledger.verify(session)
-
-
 async def test_a_member_sees_balance_and_points_expiring_soon(api):
     points = (await api.data(POINTS, as_="member"))["me"]["points"]
     # 1,200 earned 2025-06-01 last until the end of 2026 (one year after the year of earning)
@@ -61,7 +56,7 @@ async def test_an_adjustment_credits_and_spending_takes_the_soonest_expiring_lot
         (200, 200, date(2027, 12, 31)),
     ]
     assert (await api.data(POINTS, as_="member"))["me"]["points"]["available"] == 400
-    assert await violations(api) == []
+    assert await api.violations() == []
 
 
 @pytest.mark.parametrize(
@@ -117,7 +112,7 @@ async def test_many_concurrent_debits_never_overdraw(api):
     outcomes = sorted(tuple(e["code"] for e in a["errors"]) for a in answers)
     assert outcomes == [()] * 15 + [("INSUFFICIENT_POINTS",)] * 5
     assert (await api.data(POINTS, as_="member"))["me"]["points"]["available"] == 0
-    assert await violations(api) == []
+    assert await api.violations() == []
 
 
 async def test_concurrent_movements_of_different_members_all_land(api):
@@ -130,7 +125,7 @@ async def test_concurrent_movements_of_different_members_all_land(api):
         await api.scalar("SELECT posted FROM points_balance WHERE member_id = :m", m=api.demo.members["Wang Fang"])
         == 400
     )
-    assert await violations(api) == []
+    assert await api.violations() == []
 
 
 async def test_a_reversal_restores_exactly_the_lots_a_debit_drew_on(api):
@@ -154,7 +149,7 @@ async def test_a_reversal_restores_exactly_the_lots_a_debit_drew_on(api):
     assert [
         e["code"] for e in (await api.data(REVERSE, back, as_="administrator"))["reversePointsTransaction"]["errors"]
     ] == ["REVERSAL_NOT_REVERSIBLE"]
-    assert await violations(api) == []
+    assert await api.violations() == []
 
 
 async def test_a_credit_already_spent_cannot_be_reversed(api):
@@ -196,7 +191,7 @@ async def test_points_are_usable_on_their_last_day_and_expire_the_day_after(api,
     assert [e["node"] for e in history["me"]["pointsHistory"]["edges"]] == [
         {"points": -1200, "effectiveOn": "2027-01-01"}
     ]
-    assert await violations(api) == []
+    assert await api.violations() == []
 
 
 async def test_expiry_never_runs_ahead_of_today(api, today_is):
@@ -309,7 +304,7 @@ async def test_verify_names_a_broken_reference_and_a_lot_that_does_not_add_up(ap
         m=api.demo.members["Li Wei"],
     )
     # then verify reports it
-    assert "each lot holds what its credits put in" in [v.invariant for v in await violations(api)]
+    assert "each lot holds what its credits put in" in [v.invariant for v in await api.violations()]
 
 
 async def test_the_balance_check_refuses_a_negative_balance(api):
@@ -329,7 +324,7 @@ async def test_each_manual_entry_type_is_recorded_with_its_counter_account(api, 
     assert (answer["transaction"]["entryType"], answer["transaction"]["points"]) == (entry_type, points)
     counter = await api.scalar("SELECT account FROM ledger_transaction ORDER BY id DESC LIMIT 1")
     assert counter == ("ISSUANCE" if points > 0 and entry_type != "ADJUSTMENT" else "ADJUSTMENT")
-    assert await violations(api) == []
+    assert await api.violations() == []
 
 
 @pytest.mark.parametrize(
@@ -348,7 +343,7 @@ async def test_entry_types_of_partners_and_redemption_are_recorded_with_their_co
     # then it moves points against its system account and every invariant still holds
     assert (entry.account, entry.points) == (account, points)
     assert (await api.data(POINTS, as_="member"))["me"]["points"]["posted"] == 1500 + points
-    assert await violations(api) == []
+    assert await api.violations() == []
 
 
 async def test_a_function_planted_in_the_public_schema_does_not_widen_a_staff_members_scope(api):

@@ -163,6 +163,7 @@ async def test_a_late_bill_earns_under_the_rule_in_force_in_its_month(api, today
     # then it earns at September's rate: 100 yuan × 1 × 1.5 (Diamond), not × 2
     consumption = await api.scalar("SELECT points FROM ledger_transaction WHERE entry_type = 'CONSUMPTION'")
     assert consumption == 150
+    assert await api.violations() == []
 
 
 async def test_provincial_administrators_cannot_change_rules(api):

@@ -50,13 +50,15 @@ async def test_a_caller_who_may_not_adjust_learns_nothing_about_keys(api, who, c
     assert await api.fingerprint() == before
 
 
-@pytest.mark.parametrize("key", ["", "k" * 101, "nul\x00key", "tab\tkey"])
-async def test_a_key_that_is_empty_too_long_or_unprintable_is_invalid(api, key):
+@pytest.mark.parametrize(
+    ("key", "code"), [("", "REQUIRED"), ("k" * 101, "TOO_LONG"), ("nul\x00key", "INVALID"), ("tab\tkey", "INVALID")]
+)
+async def test_a_key_that_is_empty_too_long_or_unprintable_is_refused(api, key, code):
     await api.token("hq_admin")
     before = await api.fingerprint()
     answer = await api.data(ADJUST, adjust_input(api, key), as_="hq_admin")
     assert [(e["field"], e["code"]) for e in answer["adjustPoints"]["errors"]] == [
-        (["input", "idempotencyKey"], "INVALID")
+        (["input", "idempotencyKey"], code)
     ]
     assert await api.fingerprint() == before
 

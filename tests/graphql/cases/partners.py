@@ -24,7 +24,7 @@ CASES = {
         "CreatePartnerApiClientInput",
         make(lambda i, who: {"partnerId": i["GD_MALL"], "name": "checkout"}),
         ADMINS,
-        {"other_branch_admin"},
+        special={"other_branch_admin": "FORBIDDEN"},  # every member of staff sees every partner
     ),
     "revokePartnerApiClient": Case(
         "revokePartnerApiClient", "RevokePartnerApiClientInput", _revoke_target, ADMINS, {"other_branch_admin"}

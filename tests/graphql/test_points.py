@@ -71,8 +71,8 @@ async def test_an_adjustment_credits_and_spending_takes_the_soonest_expiring_lot
         ({"entryType": "EXPIRY"}, "entryType", "INVALID"),
         ({"reason": " "}, "reason", "REQUIRED"),
         ({"reason": "r" * 501}, "reason", "TOO_LONG"),
-        ({"idempotencyKey": ""}, "idempotencyKey", "INVALID"),
-        ({"idempotencyKey": "k" * 101}, "idempotencyKey", "INVALID"),
+        ({"idempotencyKey": ""}, "idempotencyKey", "REQUIRED"),
+        ({"idempotencyKey": "k" * 101}, "idempotencyKey", "TOO_LONG"),
         ({"memberId": "<Zhang Min>"}, "memberId", "NOT_FOUND"),  # another branch
         ({"memberId": "<unknown>"}, "memberId", "NOT_FOUND"),
     ],

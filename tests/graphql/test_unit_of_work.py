@@ -57,9 +57,7 @@ async def test_a_key_that_is_empty_too_long_or_unprintable_is_refused(api, key, 
     await api.token("hq_admin")
     before = await api.fingerprint()
     answer = await api.data(ADJUST, adjust_input(api, key), as_="hq_admin")
-    assert [(e["field"], e["code"]) for e in answer["adjustPoints"]["errors"]] == [
-        (["input", "idempotencyKey"], code)
-    ]
+    assert [(e["field"], e["code"]) for e in answer["adjustPoints"]["errors"]] == [(["input", "idempotencyKey"], code)]
     assert await api.fingerprint() == before
 
 

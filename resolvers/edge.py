@@ -8,6 +8,7 @@ business failures become `payload.errors` with the client's camelCase field name
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from schema.common import ErrorCode as ClientErrorCode
 from schema.common import UserError, camel, client_words, connection
 
 P = TypeVar("P")
+log = logging.getLogger(__name__)
 
 
 def user_errors(problems: list[Problem], names: Collection[str] = frozenset()) -> list[UserError]:
@@ -60,9 +62,10 @@ async def mutate(
     except DomainError as error:  # a recorded refusal was committed by the unit of work
         return payload(errors=user_errors(error.problems, field_names(command_type)))
     except IntegrityError as error:
-        # A concurrent request won a uniqueness race the checks had passed.
-        constraint = getattr(getattr(error.orig, "__cause__", None), "constraint_name", None) or "a unique value"
-        return payload(errors=user_errors([Problem(ErrorCode.DUPLICATE, f"Conflicts with {constraint}.")]))
+        # A concurrent request won a uniqueness race the checks had passed: the value is taken now.
+        log.info("uniqueness race lost: %s", getattr(getattr(error.orig, "__cause__", None), "constraint_name", None))
+        taken = Problem(ErrorCode.DUPLICATE, "A value that must be unique was taken by another request just now.")
+        return payload(errors=user_errors([taken]))
     if uow.replayed:  # the payloads of idempotent mutations say when they answer a replay
         return payload(errors=[], replayed=True, **_payload_fields(result, key))
     return payload(errors=[], **_payload_fields(result, key))

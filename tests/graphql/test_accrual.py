@@ -411,8 +411,13 @@ def test_a_run_is_only_ever_of_a_finished_month(today_is):
             accrual.MonthlyAccrualJob(month)
         # then it is refused
         assert refused.value.code == PointsErrorCode.MONTH_NOT_FINISHED
-    # and October is accepted
+    # and October is accepted, from the first day of November on
     assert accrual.MonthlyAccrualJob(date(2026, 10, 1)).subject == "2026-10"
+    today_is(date(2026, 11, 1))
+    assert accrual.MonthlyAccrualJob(date(2026, 10, 1)).subject == "2026-10"
+    today_is(date(2026, 10, 31))
+    with pytest.raises(DomainError):
+        accrual.MonthlyAccrualJob(date(2026, 10, 1))
 
 
 async def test_a_file_without_the_header_is_refused(api, tmp_path):

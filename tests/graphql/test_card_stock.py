@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from tests.api import gid
+from tests.api import gid, top_codes
 
 STOCK_FIELDS = "errors { field code message } count batch { cardType cardCount firstNumber lastNumber source }"
 
@@ -279,6 +279,27 @@ async def test_two_operators_issuing_the_same_cards_at_once_one_wins(api):
 
 
 # --- counts and queries ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("""query($b: ID!, $d: Date!) { cardStockCount(branchId: $b, from: "2026-01-01", to: $d) { cardType } }""",
+         {"d": "9999-12-31"}),
+        ("""query($b: ID!, $d: Date!) { cardStockCount(branchId: $b, from: $d, to: "2026-01-01") { cardType } }""",
+         {"d": "0001-01-01"}),
+        ("""query($b: ID!) { cardStockCount(branchId: $b, from: "2026-01-01", to: "9999-12-31") { cardType } }""", {}),
+        ("""query($d: Date!) { cardEvents(filter: {occurredTo: $d}) { edges { cursor } } }""", {"d": "2200-01-01"}),
+        ("""query($d: Date!) { cardEvents(filter: {occurredFrom: $d}) { edges { cursor } } }""", {"d": "1899-12-31"}),
+    ],
+)  # fmt: skip
+async def test_a_date_far_from_today_in_any_argument_is_out_of_range(api, query, variables):
+    # given a date beyond what any argument takes, as a variable or written in the document
+    variables = variables | ({"b": gid("Branch", api.demo.branches["GD"])} if "$b" in query else {})
+    # when it is sent, then it is refused at the edge as out of range, never an internal error
+    answer = await api.gql(query, variables, as_="hq_admin")
+    assert top_codes(answer) == ["OUT_OF_RANGE"], answer
+
 
 COUNT = """query($branch: ID!, $from: Date!, $to: Date!) { cardStockCount(branchId: $branch, from: $from, to: $to) {
     cardType received issued returned voided onHandNow } }"""

@@ -230,6 +230,16 @@ async def test_an_ended_membership_earns_nothing_from_its_bills(api):
     assert await api.violations() == []
 
 
+async def test_a_cursor_from_another_list_is_refused(api):
+    # given a cursor of the customers list
+    customers = "{ customers(first: 1) { pageInfo { endCursor } } }"
+    cursor = (await api.data(customers, as_="hq_admin"))["customers"]["pageInfo"]["endCursor"]
+    # when it is used to page the members list
+    answer = await api.gql(LIST, {"first": 5, "after": cursor}, as_="hq_admin")
+    # then it is refused on `after`, not answered with a silently empty page
+    assert top_codes(answer) == ["INVALID"] and "after" in answer["errors"][0]["message"]
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "code"),
     [

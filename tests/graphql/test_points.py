@@ -239,6 +239,23 @@ async def test_history_filters_by_type_and_inclusive_dates(api, filter, expected
     assert [e["node"]["points"] for e in data["node"]["pointsHistory"]["edges"]] == expected
 
 
+async def test_history_is_in_the_order_entries_take_effect_even_when_written_late(api):
+    # given Li Wei's entries of 2025-06-01 and 2026-03-01, and then one written today for 2025-12-01
+    async with make_sessions(api.engine).begin() as session:
+        await ledger.record(session, member_id=api.demo.members["Li Wei"], entry_type=EntryType.BONUS_ACTIVITY,
+                            points=7, effective_on=date(2025, 12, 1), reason="Late")  # fmt: skip
+    query = """query($after: String) { me { pointsHistory(first: 2, after: $after) {
+        edges { node { points effectiveOn } } pageInfo { endCursor hasNextPage } } } }"""
+    # when the member pages through their history, two at a time
+    first = (await api.data(query, as_="member"))["me"]["pointsHistory"]
+    after = first["pageInfo"]["endCursor"]
+    second = (await api.data(query, {"after": after}, as_="member"))["me"]["pointsHistory"]
+    # then the late entry appears in its place, and the pages neither skip nor repeat
+    dates = [e["node"]["effectiveOn"] for page in (first, second) for e in page["edges"]]
+    assert dates == ["2025-06-01", "2025-12-01", "2026-03-01"]
+    assert (first["pageInfo"]["hasNextPage"], second["pageInfo"]["hasNextPage"]) == (True, False)
+
+
 async def test_history_is_the_members_own_or_staff_in_scope(api):
     member = gid("Member", api.demo.members["Li Wei"])
     assert (await api.gql(HISTORY, {"id": member}, as_="other_branch_operator"))["data"]["node"] is None

@@ -7,7 +7,7 @@ problem of one request so that a client can show them all at once.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from domain.errors import DomainError, ErrorCode, Problem
@@ -26,6 +26,16 @@ money_fen_max = 10**12  # ten billion yuan: far above any credit limit
 # ending in decades, near enough that the date arithmetic of a filter or a statement never overflows.
 date_min = date(1900, 1, 1)
 date_max = date(2199, 12, 31)
+network_opened_on = date(1990, 1, 1)  # no account, line or membership is older
+
+
+def years_after(day: date, years: int) -> date:
+    """The same day `years` later; 29 February becomes 28 February in a year without one."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
 
 _phone = re.compile(r"^\+?[0-9][0-9 -]{4,19}$")
 _email = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -99,9 +109,9 @@ class Checker:
             return None
         return value
 
-    def past_date(self, field: str, value: date | None, today: date) -> date | None:
-        if value is not None and not date(1900, 1, 1) <= value <= today:
-            self.fail(field, ErrorCode.OUT_OF_RANGE, f"{field} must be between 1900-01-01 and today.")
+    def past_date(self, field: str, value: date | None, today: date, earliest: date = date_min) -> date | None:
+        if value is not None and not earliest <= value <= today:
+            self.fail(field, ErrorCode.OUT_OF_RANGE, f"{field} must be between {earliest} and today.")
             return None
         return value
 
@@ -130,6 +140,16 @@ def bounded(value: date) -> date:
     if not date_min <= value <= date_max:
         raise DomainError(ErrorCode.OUT_OF_RANGE, f"{value} is out of range: dates run from {date_min} to {date_max}.")
     return value
+
+
+def bounded_moment(text: str) -> datetime:
+    """A client's date and time, which must say its offset from UTC (a time without one is ambiguous
+    across the club's time zones), within the bounds of every date."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise DomainError(ErrorCode.INVALID, f"{text} has no offset from UTC: add one, e.g. +08:00.")
+    bounded(moment.date())
+    return moment
 
 
 def parse_month(text: Any) -> date:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, NewType
 
@@ -18,7 +18,7 @@ from domain.errors import every_code
 from domain.members import tables as members_tables
 from domain.organisation import tables as organisation_tables
 from domain.paging import Page
-from domain.validation import bounded, month_first_day
+from domain.validation import bounded, bounded_moment, month_first_day
 
 ErrorCode = strawberry.enum(
     StrEnum("ErrorCode", [(code, code) for code in every_code()]),
@@ -41,6 +41,12 @@ SCALARS = {
         description="Date (isoformat), from 1900-01-01 to 2199-12-31.",
         serialize=date.isoformat,
         parse_value=lambda value: bounded(date.fromisoformat(value)),
+    ),
+    datetime: strawberry.scalar(
+        name="DateTime",
+        description="Date with time (isoformat) and its offset from UTC (`2026-12-01T10:00:00+08:00`).",
+        serialize=datetime.isoformat,
+        parse_value=bounded_moment,
     ),
 }
 BranchLevel = strawberry.enum(organisation_tables.BranchLevel)

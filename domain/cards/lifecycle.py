@@ -300,8 +300,7 @@ def _one_complete_proof(proof: Proof | None) -> Proof:
     if len(ways) > 1:
         named = ", ".join(_PROOFS[w] for w in sorted(ways))
         raise DomainError(ErrorCode.INVALID, f"Give exactly one proof, not {len(ways)}: {named}.", "proof")
-    assert proof is not None
-    return proof
+    return Proof(**{name: given.get(name) for name in vars(Proof())})  # blanks are not given
 
 
 async def _shows_id_document(session: AsyncSession, card: Card, given: str) -> bool:
@@ -364,7 +363,8 @@ async def approve_application(uow: UnitOfWork, command: ApproveCardApplication) 
     application = await session.get(CardApplication, id, with_for_update=True) if id is not None else None
     if application is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such application in your scope.", "id")
-    await member_in_scope(session, staff, application.member_id, "id")
+    member = await member_in_scope(session, staff, application.member_id, "id")
+    states.require(member.status, MemberOperation.CARD, "id")
     if application.status != ApplicationStatus.REQUESTED:
         raise DomainError(
             CardErrorCode.CARD_APPLICATION_DECIDED, f"The application is {application.status.value}.", "id"
@@ -416,13 +416,12 @@ async def hand_over(uow: UnitOfWork, command: HandOverCard) -> Card:
     session, principal, member_id, card_number = uow.session, uow.principal, command.member_id, command.card_number
     receiver_id_number, receiver_phone, pin = command.receiver_id_number, command.receiver_phone, command.pin
     actor = _counter(principal)
-    staff = actor.principal
     check = Checker()
     receiver_id_number = check.text("receiver_id_number", receiver_id_number, length_max=32, required=True)
     receiver_phone = check.phone("receiver_phone", receiver_phone, required=True)
     new_pin = pin_rule(check, "pin", pin)
     check.raise_if_any()
-    member = await member_in_scope(session, staff, member_id, "member_id")
+    member = await _member_for(session, actor, member_id)
     await _refuse_if_holding(session, member)
     card = await _stock_card_for(session, actor, member, card_number, "card_number")
     card.pin_hash = passwords.hash_secret(new_pin)

@@ -48,6 +48,7 @@ from domain.validation import (
     code_length_max,
     money_fen_max,
     name_length_max,
+    network_opened_on,
     note_length_max,
     search_terms,
     text_length_max,
@@ -265,6 +266,8 @@ async def create_account(uow: UnitOfWork, command: CreateAccount) -> Account:
     actor = require_staff(uow.principal, Permission.CUSTOMER_WRITE)
     check = Checker()
     account_number, numbers = _check_account(check, command)
+    # The tenure bonus counts from here: an opening day is between the network's first and today.
+    check.past_date("opened_on", command.opened_on, uow.today, earliest=network_opened_on)
     check.raise_if_any()
     session = uow.session
     customer = await customer_in_scope(session, actor, command.customer_id, "customer_id")

@@ -41,7 +41,15 @@ from domain.organisation.service import club_in_scope, in_scopes, locked_in_scop
 from domain.organisation.tables import Branch, Club
 from domain.paging import Page, PageRequest, fetch_page
 from domain.points.tables import PointsBalance
-from domain.validation import Checker, list_length_max, name_length_max, note_length_max, search_terms
+from domain.validation import (
+    Checker,
+    list_length_max,
+    name_length_max,
+    network_opened_on,
+    note_length_max,
+    search_terms,
+    years_after,
+)
 from domain.work.commands import UNCHANGED, BranchId, ClubId, Command, CustomerId, MemberId, StaffId, changes
 from domain.work.unit import UnitOfWork
 
@@ -128,7 +136,7 @@ async def _grade(session: AsyncSession, code: str | None) -> Grade:
 
 def _check_validity(check: Checker, joined_on: date, valid_until: date | None) -> date:
     if valid_until is None:
-        return joined_on.replace(year=joined_on.year + membership_years_default) - timedelta(days=1)
+        return years_after(joined_on, membership_years_default) - timedelta(days=1)
     if not joined_on <= valid_until <= joined_on + timedelta(days=366 * membership_years_max):
         check.fail("valid_until", ErrorCode.OUT_OF_RANGE, f"valid_until must be within {membership_years_max} years.")
     return valid_until
@@ -140,7 +148,7 @@ def _check_joining(check: Checker, command: CreateMember, today: date) -> tuple[
     if command.password is not None:
         check.password("password", command.password)
     joined_on = command.joined_on or today
-    if joined_on > today + timedelta(days=366) or joined_on.year < 1990:
+    if joined_on > today + timedelta(days=366) or joined_on < network_opened_on:
         check.fail("joined_on", ErrorCode.OUT_OF_RANGE, "joined_on is too far from today.")
     return profile, joined_on, _check_validity(check, joined_on, command.valid_until)
 
@@ -186,6 +194,9 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
     Ending a membership is for good, and cancels the member's usable card in the same transaction."""
     actor = require_staff(uow.principal, Permission.MEMBER_WRITE)
     session = uow.session
+    if command.status == MemberStatus.ENDED and command.id is not None:
+        # Cards before their member, as every card operation locks them: the two never wait in a cycle.
+        await session.execute(_usable_cards(command.id).with_for_update())
     check = Checker()
     clean = check_profile(check, changes(command, "interests", "relations"))
     member = await member_in_scope(session, actor, command.id, "id")
@@ -214,13 +225,13 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
     return member
 
 
+def _usable_cards(member_id: int) -> sa.Select:
+    return sa.select(Card).where(Card.member_id == member_id, Card.state.in_(USABLE_STATES))
+
+
 async def _cancel_usable_cards(session: AsyncSession, member: Member, actor: StaffPrincipal) -> None:
     """An ended membership's usable card is cancelled with it: no card of a former member stays usable."""
-    cards = (
-        await session.scalars(
-            sa.select(Card).where(Card.member_id == member.id, Card.state.in_(USABLE_STATES)).with_for_update()
-        )
-    ).all()
+    cards = (await session.scalars(_usable_cards(member.id).with_for_update())).all()
     for card in cards:
         before, card.state, card.updated_at = card.state, CardState.CANCELLED, member.updated_at
         session.add(event(card, CardAction.CANCEL, before, branch_id=card.branch_id, staff_id=actor.staff_id,

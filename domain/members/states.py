@@ -9,16 +9,17 @@
 | cards: report lost, unfreeze, replace, PIN  | yes    | yes       | no ²  |
 | change details, club, validity, status      | yes    | yes       | no    |
 
-¹ marked as a correction of an ended membership in the entry's reason.
+¹ marked as a correction of an ended membership in the entry's reason (`MARKS`).
 ² ending a membership cancels its usable card (reason MEMBERSHIP_ENDED) in the same transaction.
 
-The SQL paths take their allowed states from here as a parameter (`allowing`), so the table stays
-the one place that decides.
+The SQL paths take what each state does with their operation from here as a parameter (`rules_for`,
+`earning`), so the table stays the one place that decides.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from domain.errors import DomainError
 from domain.members.errors import MemberErrorCode
@@ -43,22 +44,37 @@ ALLOWED: dict[MemberOperation, frozenset[MemberStatus]] = {
     MemberOperation.CARD: frozenset({ACTIVE, SUSPENDED}),
     MemberOperation.CHANGE: frozenset({ACTIVE, SUSPENDED}),
 }
-CORRECTION_MARK = "Correction of an ended membership: "
+# What an entry's reason starts with when an operation allowed in a state is marked there.
+MARKS = {(MemberOperation.CORRECT, ENDED): "Correction of an ended membership: "}
 
 
 def allows(status: MemberStatus | str, operation: MemberOperation) -> bool:
     return MemberStatus(status) in ALLOWED[operation]
 
 
-def allowing(operation: MemberOperation) -> list[str]:
-    """The states that allow `operation`, for a statement to check inside the database."""
-    return sorted(ALLOWED[operation])
+def rules_for(operation: MemberOperation) -> dict[str, dict[str, Any]]:
+    """What each state does with `operation`, for a statement to apply inside the database
+    (`member_state_reason`, migration 0011): refuse it (with the code and message `refusal` gives) or
+    mark the entry's reason."""
+    rules: dict[str, dict[str, Any]] = {}
+    for status in MemberStatus:
+        if not allows(status, operation):
+            refused = refusal(status).problems[0]
+            rules[status.value] = {"refuse": [refused.code.value, refused.message]}
+        elif (operation, status) in MARKS:
+            rules[status.value] = {"mark": MARKS[operation, status]}
+    return rules
 
 
 def require(status: MemberStatus | str, operation: MemberOperation, field: str = "member_id") -> None:
     """Refuse `operation` of a member in `status`, with the code of the state that forbids it."""
     if not allows(status, operation):
         raise refusal(status, field)
+
+
+def earning() -> list[str]:
+    """The states whose members earn, for the monthly run's statement."""
+    return sorted(ALLOWED[MemberOperation.EARN])
 
 
 def refusal(status: MemberStatus | str, field: str = "member_id") -> DomainError:

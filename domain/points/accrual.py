@@ -32,10 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain import clock
 from domain.access import Principal
 from domain.errors import AccessDenied, DomainError
-from domain.members.states import MemberOperation, allowing
+from domain.members.states import earning
 from domain.points import rules
+from domain.points.bills import ACCRUAL_KIND, finished, next_month
 from domain.points.bills import month as parse_month
-from domain.points.bills import next_month
 from domain.points.errors import PointsErrorCode
 from domain.points.tables import Accrual, Bill, PointsBalance, PointsRule, RuleKind
 from domain.work import jobs
@@ -76,26 +76,36 @@ class Chunk:
     late: list[tuple[int, int]]  # (bill, member) of the late or unpaid bills
 
 
+# A bill is accrued once it is paid in full, or once its due date has passed: one not yet due and not
+# paid in full is left for a later run of its month, which picks it up (a bill is claimed only when it
+# is accrued, and it may be replaced until then). A bill of 0 fen needs no payment.
+SETTLED_OR_DUE = "(b.amount_paid_fen >= b.amount_billed_fen OR b.due_date < :today)"
+
 # A chunk of the month's bills in one statement: claim them, compute what each earns under
 # the rates (consumption = paid yuan × points per yuan × the grade's multiplier, rounded down;
 # the on-time bonus; the tenure bonus per full year since the customer's first account), fill
 # one lot per member, write one entry per bill and type, and add the totals to the balances
 # (locked in member order, so two runs never deadlock).
-_EARN_SQL = """
+_EARN_SQL = (
+    """
 WITH bills AS (  -- the chunk's bills not claimed yet; every lookup below is by key, never a scan
     SELECT b.id, b.amount_paid_fen, b.amount_billed_fen, b.due_date, b.paid_date,
            (SELECT a.customer_id FROM account a WHERE a.id = b.account_id) AS customer_id
     FROM bill b
     WHERE b.billing_month = :month AND b.id >= :first AND b.id < :before
       AND NOT EXISTS (SELECT 1 FROM accrual x WHERE x.bill_id = b.id AND x.bill_id >= :first AND x.bill_id < :before)
+      AND """
+    + SETTLED_OR_DUE
+    + """
 ), facts AS (
     SELECT b.id AS bill_id, m.id AS member_id, least(b.amount_paid_fen, b.amount_billed_fen) AS paid,
-           (b.paid_date IS NULL OR b.paid_date > b.due_date OR b.amount_paid_fen < b.amount_billed_fen) AS late,
+           (b.amount_paid_fen < b.amount_billed_fen OR b.paid_date > b.due_date) AS late,
            coalesce(g.multiplier, 1) AS multiplier,
            (SELECT min(a.opened_on) FROM account a WHERE a.customer_id = b.customer_id) AS since
     FROM bills b
-    LEFT JOIN LATERAL (SELECT id, grade_code FROM member
-                       WHERE customer_id = b.customer_id AND status::text = ANY(:earning) LIMIT 1) AS m ON true
+    LEFT JOIN LATERAL (SELECT id, grade_code FROM member  -- a member earns on the months since they joined
+                       WHERE customer_id = b.customer_id AND status::text = ANY(:earning) AND joined_on <= :month_end
+                       LIMIT 1) AS m ON true
     LEFT JOIN unnest(CAST(:grades AS text[]), CAST(:multipliers AS numeric[])) AS g(code, multiplier)
         ON g.code = m.grade_code
 ), earnings AS (
@@ -137,16 +147,18 @@ SELECT (SELECT count(*) FROM claimed),
        (SELECT coalesce(array_agg(ARRAY[f.bill_id, f.member_id]), '{}') FROM facts f JOIN claimed c USING (bill_id)
         WHERE f.late AND f.member_id IS NOT NULL)
 """
+)
 
 
-async def _earn(session: AsyncSession, month: date, bills: range, rates: Rates, expires_on: date) -> Chunk:
+async def _earn(session: AsyncSession, month: date, bills: range, rates: Rates, expires_on: date, today: date) -> Chunk:
     month_end = next_month(month) - timedelta(days=1)
     row = (
         await session.execute(
             sa.text(_EARN_SQL),
             {
                 "month": month,
-                "earning": allowing(MemberOperation.EARN),
+                "today": today,
+                "earning": earning(),
                 "first": bills.start,
                 "before": bills.stop,
                 "grades": list(rates.multipliers),
@@ -262,7 +274,7 @@ async def _chunks(session: AsyncSession, month: date, chunk_bills: int) -> list[
 def finished_month(first_day: date, today: date) -> date:
     """`first_day` when its month has ended by `today`: points are earned only for a finished month,
     whoever starts the run (the API, the command line, a test)."""
-    if first_day.day != 1 or first_day >= today.replace(day=1):
+    if first_day.day != 1 or not finished(first_day, today):
         raise DomainError(
             PointsErrorCode.MONTH_NOT_FINISHED, f"Only a finished month can be accrued, not {first_day:%Y-%m}.", "month"
         )
@@ -273,7 +285,7 @@ def finished_month(first_day: date, today: date) -> date:
 class MonthlyAccrualJob:
     """The run of a month as a job of the runner: chunks of bills, resumed by the bills' claims."""
 
-    kind: ClassVar[str] = "MONTHLY_ACCRUAL"
+    kind: ClassVar[str] = ACCRUAL_KIND
     month: date  # its first day
     chunk_bills: int = chunk_bills_default
     workers: int = workers_default
@@ -291,11 +303,15 @@ class MonthlyAccrualJob:
         )
 
     async def total(self, session: AsyncSession) -> int | None:
-        """The month's bills not accrued yet."""
+        """The month's bills not accrued yet that a run would accrue today."""
         return await session.scalar(
             sa.select(sa.func.count())
-            .select_from(Bill)
-            .where(Bill.billing_month == self.month, ~sa.exists().where(Accrual.bill_id == Bill.id))
+            .select_from(Bill.__table__.alias("b"))
+            .where(
+                sa.text("b.billing_month = :month AND " + SETTLED_OR_DUE),
+                sa.text("NOT EXISTS (SELECT 1 FROM accrual x WHERE x.bill_id = b.id)"),
+            )
+            .params(month=self.month, today=clock.today())
         )
 
     async def carry_out(self, run: Running) -> dict[str, int]:
@@ -305,7 +321,7 @@ class MonthlyAccrualJob:
         `workers` of them run at once; each adds its figures to the run's record as it commits.
         """
         month_end = next_month(self.month) - timedelta(days=1)
-        awarded_on = month_end + timedelta(days=1)
+        awarded_on, today = month_end + timedelta(days=1), clock.today()
         async with run.chunk() as setting_up:
             rates = Rates.of(await rules.rules_in_force(setting_up.session, month_end))
             expires_on = await rules.expiry_date(setting_up.session, awarded_on)
@@ -314,7 +330,7 @@ class MonthlyAccrualJob:
         async def work() -> None:
             for bills in chunks:  # shared by the workers: each takes the next chunk
                 async with run.chunk() as chunk:
-                    earned = await _earn(chunk.session, self.month, bills, rates, expires_on)
+                    earned = await _earn(chunk.session, self.month, bills, rates, expires_on, today)
                     penalties = await _penalise(chunk.session, earned.late, rates, awarded_on)
                     chunk.count(
                         bills=earned.bills, points=earned.points + sum(penalties.values()), penalties=len(penalties)

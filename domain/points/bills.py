@@ -26,9 +26,11 @@ from domain.organisation.tables import Branch
 from domain.points.errors import PointsErrorCode
 from domain.points.tables import Bill
 from domain.validation import money_fen_max, parse_month
+from domain.work import jobs
 from domain.work.commands import Command
 from domain.work.unit import UnitOfWork
 
+ACCRUAL_KIND = "MONTHLY_ACCRUAL"  # the job kind of a month's run, whose lock a change of its bills shares
 COLUMNS = ("account_number", "billing_month", "amount_billed_fen", "amount_paid_fen", "due_date", "paid_date")
 problems_listed_max = 100
 billing_month_min = date(2000, 1, 1)  # the club's first rules are in force from then
@@ -50,6 +52,11 @@ def month(value: Any) -> date:
     if isinstance(value, date) and value.day == 1:
         return value
     return parse_month(value)
+
+
+def finished(first_day: date, today: date) -> bool:
+    """Whether the month of `first_day` is over by `today`: the only months that bill and earn."""
+    return first_day < today.replace(day=1)
 
 
 def next_month(first_day: date) -> date:
@@ -90,7 +97,7 @@ def parse_row(values: dict[str, Any], today: date) -> tuple[BillRow | None, list
     for name, amount in (("amount_billed_fen", billed), ("amount_paid_fen", paid)):
         if amount is not None and not 0 <= amount <= money_fen_max:
             wrong.append(f"{name}: 0 to {money_fen_max}")
-    if billing_month and not billing_month_min <= billing_month < today.replace(day=1):
+    if billing_month and not (billing_month_min <= billing_month and finished(billing_month, today)):
         wrong.append(f"billing_month: a finished month from {billing_month_min:%Y-%m} on")
     elif billing_month and due and not billing_month <= due <= billing_month + timedelta(due_after_month_days_max):
         wrong.append("due_date: within a year from the start of the billing month")
@@ -126,6 +133,7 @@ async def record_bill(uow: UnitOfWork, command: RecordBill) -> Bill:
     account_id = await uow.session.scalar(query)
     if account_id is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such account in your scope.", "account_number")
+    await _refuse_during_a_run(uow.session, [row.billing_month])
     single = (
         "SELECT CAST(:account AS bigint) AS account_id, CAST(:month AS date) AS billing_month,"
         " CAST(:billed AS bigint) AS amount_billed_fen, CAST(:paid AS bigint) AS amount_paid_fen,"
@@ -167,6 +175,17 @@ class ImportResult:
     written: int
     skipped_accrued: int
     problems: list[str]
+
+
+async def _refuse_during_a_run(session: AsyncSession, months: list[date]) -> None:
+    """Bills of a month under its run are neither written nor replaced: the run may be reading them."""
+    for first_day in months:
+        if not await jobs.no_run_of(session, ACCRUAL_KIND, f"{first_day:%Y-%m}"):
+            raise DomainError(
+                PointsErrorCode.ACCRUAL_RUN_UNDER_WAY,
+                f"The run for {first_day:%Y-%m} is under way: enter its bills when it has ended.",
+                "billing_month",
+            )
 
 
 def _code(reason: str) -> ErrorCode:
@@ -231,6 +250,8 @@ async def import_bills(uow: UnitOfWork, command: ImportBills) -> ImportResult:
     ]
     if problems:
         return ImportResult(rows + len(problems), 0, 0, sorted(problems, key=_line)[:problems_listed_max])
+    months = (await session.scalars(sa.text("SELECT DISTINCT billing_month FROM bill_staging ORDER BY 1"))).all()
+    await _refuse_during_a_run(session, list(months))
     written = await _upsert(
         session,
         """SELECT a.id AS account_id, s.billing_month, s.amount_billed_fen, s.amount_paid_fen, s.due_date, s.paid_date

@@ -47,9 +47,9 @@ COUNTER_ACCOUNT = {
 }
 
 
-def entries_of(call: str, *, replayed: bool = False) -> sa.TextualSelect:
+def entries_of(call: str, *, replayed: bool = False, **parameter_types: Any) -> sa.TextualSelect:
     """The ledger entries a database function returns."""
-    return returned_by(LedgerTransaction, call, replayed=replayed)
+    return returned_by(LedgerTransaction, call, replayed=replayed, **parameter_types)
 
 
 MOVE = entries_of(

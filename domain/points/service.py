@@ -7,13 +7,14 @@ from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import clock
 from domain.access import MemberPrincipal, Permission, Principal, may_read_member, require_staff, role_grants
 from domain.columns import records
 from domain.errors import DomainError, ErrorCode
-from domain.members.states import CORRECTION_MARK, MemberOperation, allowing
+from domain.members.states import MemberOperation, rules_for
 from domain.members.tables import Member
 from domain.organisation.service import subtree_branch_ids, visible
 from domain.organisation.tables import Branch
@@ -52,12 +53,15 @@ class AdjustPoints(Idempotent):
 
 ADJUST = ledger.entries_of(
     "adjust_points(:scope, :key, :digest, :member_id, :branch_path, :entry_type, :account, :points, :reason,"
-    " :staff_id, :today, :states, :ended_mark)",
+    " :staff_id, :today, :states)",
     replayed=True,
+    states=JSONB,
 )
 REVERSE = ledger.entries_of(
-    "reverse_points_transaction(:scope, :key, :digest, :transaction_id, :branch_path, :reason, :staff_id, :today)",
+    "reverse_points_transaction(:scope, :key, :digest, :transaction_id, :branch_path, :reason, :staff_id, :today,"
+    " :states)",
     replayed=True,
+    states=JSONB,
 )
 
 
@@ -86,8 +90,7 @@ async def adjust_points(uow: UnitOfWork, command: AdjustPoints) -> LedgerTransac
     rows = await uow.statement(ADJUST, **uow.claim.params(), member_id=command.member_id,
                                branch_path=actor.branch_path, entry_type=kind.value,
                                account=ledger.COUNTER_ACCOUNT[kind].value, points=points, reason=reason,
-                               staff_id=actor.staff_id, today=uow.today, states=allowing(operation),
-                               ended_mark=CORRECTION_MARK)  # fmt: skip
+                               staff_id=actor.staff_id, today=uow.today, states=rules_for(operation))  # fmt: skip
     return ledger.entry(rows[0])
 
 
@@ -111,7 +114,7 @@ async def reverse_points_transaction(uow: UnitOfWork, command: ReversePointsTran
         raise DomainError(ErrorCode.NOT_FOUND, "No such ledger transaction in your scope.", "transaction_id")
     rows = await uow.statement(REVERSE, **uow.claim.params(), transaction_id=command.transaction_id,
                                branch_path=actor.branch_path, reason=reason, staff_id=actor.staff_id,
-                               today=uow.today)  # fmt: skip
+                               today=uow.today, states=rules_for(MemberOperation.CORRECT))  # fmt: skip
     return ledger.entry(rows[0])
 
 

@@ -223,6 +223,14 @@ class JobRunner:
         return finished
 
 
+async def no_run_of(session: AsyncSession, kind: str, subject: str) -> bool:
+    """Whether no run of (kind, subject) is under way; if none is, none starts before the caller's
+    transaction ends (it holds a share of the subject's lock): a change of what a run reads (a bill of
+    its month) never slips in beside the run."""
+    shared = sa.text("SELECT pg_try_advisory_xact_lock_shared(:space, :key)")
+    return bool(await session.scalar(shared, {"space": _LOCK_SPACE, "key": _lock_key(kind, subject)}))
+
+
 def _lock_key(kind: str, subject: str) -> int:
     """The (kind, subject)'s lock key: a non-negative 32-bit number, as `pg_locks` shows it."""
     return zlib.crc32(f"{kind}:{subject}".encode()) & 0x7FFF_FFFF

@@ -5,9 +5,10 @@ Revises: 0010
 Create Date: 2026-12-02
 
 - `identity_change`: who changed a customer's name or ID document, when, before and after.
-- `adjust_points` takes the member states that allow the entry (`domain/members/states.py` decides
-  which) and checks the member's state under a share lock, so that an ended membership cannot earn,
-  and a correction of one is marked in its reason (which grows to 600 characters for the mark).
+- `adjust_points` and `reverse_points_transaction` take what each member state allows of the
+  operation (`domain/members/states.py` decides) and check the member's state under a share lock
+  (`member_state_reason`), so that an ended membership cannot earn, and a correction of one is
+  marked in its reason (which grows to 600 characters for the mark).
 - A replay says it is one: `idempotency_claim` notes it for the transaction (`loyalty.replayed`), and
   a member's own card report answers the card as it was after the first request, kept with its result.
 - A member's history is read in the order entries take effect: one index on (member, date, id)
@@ -24,28 +25,35 @@ branch_labels = None
 depends_on = None
 
 OLD_ADJUST = "adjust_points(text, text, bytea, bigint, text, text, text, bigint, text, bigint, date)"
-NEW_ADJUST = "adjust_points(text, text, bytea, bigint, text, text, text, bigint, text, bigint, date, text[], text)"
+NEW_ADJUST = "adjust_points(text, text, bytea, bigint, text, text, text, bigint, text, bigint, date, jsonb)"
+OLD_REVERSE = "reverse_points_transaction(text, text, bytea, bigint, text, text, bigint, date)"
+NEW_REVERSE = "reverse_points_transaction(text, text, bytea, bigint, text, text, bigint, date, jsonb)"
+MEMBER_STATE = "member_state_reason(bigint, jsonb, text)"
+MEMBER_STATE_FUNCTION = """
+        -- The member's state, under a share lock (ending a membership waits, and waits for it), against
+        -- what the caller's operation allows in each state (`domain/members/states.py`): {"ENDED":
+        -- {"refuse": [code, message]}} refuses, {"ENDED": {"mark": text}} marks the reason, which it returns.
+        CREATE FUNCTION member_state_reason(p_member_id bigint, p_states jsonb, p_reason text) RETURNS text
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+        DECLARE
+            rule jsonb := p_states -> (SELECT status::text FROM member WHERE id = p_member_id FOR SHARE);
+        BEGIN
+            IF rule ? 'refuse' THEN
+                PERFORM refuse(rule -> 'refuse' ->> 0, rule -> 'refuse' ->> 1, 'member_id');
+            END IF;
+            RETURN coalesce(rule ->> 'mark', '') || p_reason;
+        END $$"""
 ADJUST_BODY = """
         DECLARE
             replay jsonb := idempotency_claim(p_scope, p_key, p_digest);
             entry ledger_transaction;
-            state text;
         BEGIN
             IF replay IS NOT NULL THEN
                 RETURN QUERY SELECT * FROM ledger_transaction WHERE id = (replay ->> 'id')::bigint;
                 RETURN;
             END IF;
             PERFORM member_in_scope(p_member_id, p_branch_path, 'member_id');
-            state := (SELECT status::text FROM member WHERE id = p_member_id FOR SHARE);
-            IF NOT state = ANY(p_states) THEN
-                IF state = 'ENDED' THEN
-                    PERFORM refuse('MEMBERSHIP_ENDED', 'This membership has ended.', 'member_id');
-                END IF;
-                PERFORM refuse('MEMBERSHIP_SUSPENDED', 'This membership is suspended.', 'member_id');
-            END IF;
-            IF state = 'ENDED' THEN
-                p_reason := p_ended_mark || p_reason;
-            END IF;
+            p_reason := member_state_reason(p_member_id, p_states, p_reason);
             entry := points_move(p_member_id, p_entry_type, p_account, p_points, p_today, p_reason, p_staff_id);
             PERFORM idempotency_store(p_scope, p_key, entry.id);
             RETURN NEXT entry;
@@ -61,6 +69,55 @@ OLD_ADJUST_BODY = """
             END IF;
             PERFORM member_in_scope(p_member_id, p_branch_path, 'member_id');
             entry := points_move(p_member_id, p_entry_type, p_account, p_points, p_today, p_reason, p_staff_id);
+            PERFORM idempotency_store(p_scope, p_key, entry.id);
+            RETURN NEXT entry;
+        END $$"""
+REVERSE = """
+        -- The reversePointsTransaction request, once per idempotency key: the reversal it made (or made before).
+        CREATE FUNCTION reverse_points_transaction(
+            p_scope text, p_key text, p_digest bytea, p_transaction_id bigint, p_branch_path text,
+            p_reason text, p_staff_id bigint, p_today date, p_states jsonb
+        ) RETURNS SETOF ledger_transaction
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+        DECLARE
+            replay jsonb := idempotency_claim(p_scope, p_key, p_digest);
+            owner bigint := (SELECT member_id FROM ledger_transaction WHERE id = p_transaction_id);
+            entry ledger_transaction;
+        BEGIN
+            IF replay IS NOT NULL THEN
+                RETURN QUERY SELECT * FROM ledger_transaction WHERE id = (replay ->> 'id')::bigint;
+                RETURN;
+            END IF;
+            IF owner IS NULL THEN
+                PERFORM refuse('NOT_FOUND', 'No such ledger transaction in your scope.', 'transaction_id');
+            END IF;
+            PERFORM member_in_scope(owner, p_branch_path, 'transaction_id');
+            p_reason := member_state_reason(owner, p_states, p_reason);
+            entry := points_reverse(p_transaction_id, p_reason, p_staff_id, p_today);
+            PERFORM idempotency_store(p_scope, p_key, entry.id);
+            RETURN NEXT entry;
+        END $$"""
+OLD_REVERSE_FUNCTION = """
+        -- The reversePointsTransaction request, once per idempotency key: the reversal it made (or made before).
+        CREATE FUNCTION reverse_points_transaction(
+            p_scope text, p_key text, p_digest bytea, p_transaction_id bigint, p_branch_path text,
+            p_reason text, p_staff_id bigint, p_today date
+        ) RETURNS SETOF ledger_transaction
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+        DECLARE
+            replay jsonb := idempotency_claim(p_scope, p_key, p_digest);
+            owner bigint := (SELECT member_id FROM ledger_transaction WHERE id = p_transaction_id);
+            entry ledger_transaction;
+        BEGIN
+            IF replay IS NOT NULL THEN
+                RETURN QUERY SELECT * FROM ledger_transaction WHERE id = (replay ->> 'id')::bigint;
+                RETURN;
+            END IF;
+            IF owner IS NULL THEN
+                PERFORM refuse('NOT_FOUND', 'No such ledger transaction in your scope.', 'transaction_id');
+            END IF;
+            PERFORM member_in_scope(owner, p_branch_path, 'transaction_id');
+            entry := points_reverse(p_transaction_id, p_reason, p_staff_id, p_today);
             PERFORM idempotency_store(p_scope, p_key, entry.id);
             RETURN NEXT entry;
         END $$"""
@@ -216,7 +273,10 @@ def upgrade() -> None:
     op.drop_index(op.f("ix_ledger_transaction_member_id"), table_name="ledger_transaction")
     op.alter_column("ledger_transaction", "reason", type_=sa.String(600), existing_nullable=True)
     op.execute(f"DROP FUNCTION {OLD_ADJUST}")
-    op.execute(HEAD.format(more=", p_states text[], p_ended_mark text") + ADJUST_BODY)
+    op.execute(MEMBER_STATE_FUNCTION)
+    op.execute(HEAD.format(more=", p_states jsonb") + ADJUST_BODY)
+    op.execute(f"DROP FUNCTION {OLD_REVERSE}")
+    op.execute(REVERSE)
     op.execute(CLAIM)
     op.execute(MOVE_OWN_CARD)
 
@@ -224,8 +284,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(OLD_MOVE_OWN_CARD)
     op.execute(OLD_CLAIM)
+    op.execute(f"DROP FUNCTION {NEW_REVERSE}")
+    op.execute(OLD_REVERSE_FUNCTION)
     op.execute(f"DROP FUNCTION {NEW_ADJUST}")
     op.execute(HEAD.format(more="") + OLD_ADJUST_BODY)
+    op.execute(f"DROP FUNCTION {MEMBER_STATE}")
     op.alter_column("ledger_transaction", "reason", type_=sa.String(500), existing_nullable=True)
     op.create_index(op.f("ix_ledger_transaction_member_id"), "ledger_transaction", ["member_id"], unique=False)
     op.drop_index("ix_ledger_transaction_member_effective", table_name="ledger_transaction")

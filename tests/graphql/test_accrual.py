@@ -221,6 +221,64 @@ async def test_a_late_bill_costs_a_percentage_instead_of_the_on_time_bonus(api):
         assert await ledger.verify(session) == []
 
 
+async def test_a_bill_not_yet_due_waits_for_its_payment_or_its_due_date(api, today_is):
+    # given today 2026-11-25 and October's bill of Li Wei, unpaid, due on 2026-12-10
+    await api.token("hq_admin")
+    today_is(date(2026, 11, 25))
+    october = {"billingMonth": "2026-10", "dueDate": "2026-12-10", "paid_date": None, "paid": 0}
+    assert (await record(api, **october))["errors"] == []
+    # when October is run
+    first = await accrual.accrue_month(make_sessions(api.engine), date(2026, 10, 1))
+    # then the bill is left for later: no penalty, nothing claimed
+    assert (first.bills, first.points, first.penalties) == (0, 0, 0)
+    assert await entries(api) == []
+    # and once it is paid on time and recorded again, the next run earns it with the on-time bonus
+    assert (await record(api, **october | {"paid_date": "2026-11-25", "paid": 12_345}))["errors"] == []
+    again = await accrual.accrue_month(make_sessions(api.engine), date(2026, 10, 1))
+    assert again.bills == 1
+    assert [e[0] for e in await entries(api)] == ["CONSUMPTION", "BONUS_ON_TIME", "BONUS_TENURE"]
+    assert await api.violations() == []
+
+
+async def test_a_bill_of_a_month_under_its_run_is_neither_written_nor_replaced(api, tmp_path):
+    # given September's run under way (its lock held, as the job runner holds it)
+    from domain.work import jobs
+
+    await api.token("hq_admin")
+    before = await api.fingerprint()
+    async with api.engine.connect() as holder:
+        key = jobs._lock_key(accrual.MonthlyAccrualJob.kind, "2026-09")
+        await holder.execute(sa.text("SELECT pg_advisory_lock(:s, :k)"), {"s": jobs._LOCK_SPACE, "k": key})
+        # when a bill of September is recorded, or imported
+        answer = await record(api)
+        imported = HEADER + "80000001,2026-09,5000,5000,2026-09-15,2026-09-01\n"
+        with pytest.raises(DomainError) as refused:
+            await import_text(api, tmp_path, imported)
+        await holder.execute(sa.text("SELECT pg_advisory_unlock(:s, :k)"), {"s": jobs._LOCK_SPACE, "k": key})
+        await holder.commit()
+    # then both are refused while the run reads the month's bills, and nothing is written
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", "billingMonth"], "ACCRUAL_RUN_UNDER_WAY")]
+    assert refused.value.code == PointsErrorCode.ACCRUAL_RUN_UNDER_WAY
+    assert await api.fingerprint() == before
+    # and once the run has ended, the bill is recorded
+    assert (await record(api))["errors"] == []
+
+
+async def test_a_bill_still_unpaid_after_its_due_date_is_penalised_then(api, today_is):
+    await api.token("hq_admin")
+    today_is(date(2026, 11, 25))
+    assert (await record(api, billingMonth="2026-10", dueDate="2026-11-24", paid_date=None, paid=0))["errors"] == []
+    run = await accrual.accrue_month(make_sessions(api.engine), date(2026, 10, 1))
+    assert (run.bills, run.penalties) == (1, 1)
+
+
+async def test_a_bill_of_nothing_needs_no_payment_and_costs_no_penalty(api):
+    assert (await record(api, billed=0, paid=0, paid_date=None))["errors"] == []
+    run = await run_month(api)
+    assert (run["bills"], run["penalties"]) == (1, 0)
+    assert [e[0] for e in await entries(api)] == ["BONUS_ON_TIME", "BONUS_TENURE"]
+
+
 async def test_an_unpaid_bill_earns_only_tenure_and_a_penalty(api):
     await record(api, paid=0, paid_date=None)
     await record(api, account="80000002", paid=0, paid_date=None)  # Wang Fang: 500 points, tenure 11 years

@@ -196,6 +196,8 @@ async def test_an_account_is_opened_with_its_subscriber_numbers(api):
     ("changes", "field", "code"),
     [
         ({"accountNumber": "80000001"}, "accountNumber", "DUPLICATE"),
+        ({"openedOn": "1900-01-01"}, "openedOn", "OUT_OF_RANGE"),  # a century of tenure bonus
+        ({"openedOn": "2100-01-01"}, "openedOn", "OUT_OF_RANGE"),
         ({"subscriberNumbers": ["13800000002"]}, "subscriberNumbers", "DUPLICATE"),  # Wang Fang's line
         ({"subscriberNumbers": ["13800000097", "13800000097"]}, "subscriberNumbers", "DUPLICATE"),
         ({"subscriberNumbers": [f"1380000{i:04d}" for i in range(21)]}, "subscriberNumbers", "OUT_OF_RANGE"),

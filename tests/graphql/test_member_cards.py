@@ -104,6 +104,12 @@ async def test_apply_refusals(api, who, changes, field, code):
     assert await api.fingerprint() == before
 
 
+async def test_a_time_without_its_offset_from_utc_is_refused_at_the_edge(api):
+    variables = {"input": {"memberId": gid("Member", api.demo.members["Wang Fang"]), "pickupAt": "2099-01-01T10:00:00"}}
+    answer = await api.gql(APPLY, variables, as_="agent")
+    assert top_codes(answer) == ["INVALID"] and "offset" in answer["errors"][0]["message"]
+
+
 async def test_one_open_application_at_a_time_and_approval_once(api):
     variables = {"input": {"memberId": gid("Member", api.demo.members["Wang Fang"])}}
     application = first(await api.data(APPLY, variables, as_="agent"))["application"]
@@ -223,6 +229,7 @@ async def test_the_hotline_reports_loss_and_unfreezes_with_each_proof(api, proof
         ({"idDocumentNumber": LI_WEI_ID, "cardPin": "246810"}, "proof", "INVALID"),
         ({"cardPin": "246810", "subscriberNumber": "13800000001", "password": "x"}, "proof", "INVALID"),
         ({"subscriberNumber": "13800000001"}, "proof.password", "REQUIRED"),
+        ({"cardPin": "", "idDocumentNumber": "440101198001019999"}, "proof.idDocumentNumber", "INVALID_CREDENTIALS"),
         ({"subscriberNumber": "13800000001", "password": ""}, "proof.password", "REQUIRED"),
         ({"password": "demo-password"}, "proof.subscriberNumber", "REQUIRED"),
     ],

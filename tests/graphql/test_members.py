@@ -47,6 +47,12 @@ async def test_me_is_for_members(api, who):
     ]
 
 
+async def test_a_member_joining_on_29_february_is_valid_until_27_february_next_year(api):
+    answer = await api.data(CREATE, {"input": new_member(api, joinedOn="2024-02-29")}, as_="club_operator")
+    assert answer["createMember"]["errors"] == []
+    assert answer["createMember"]["member"]["validUntil"] == "2025-02-27"
+
+
 async def test_the_club_sets_number_and_default_validity(api):
     answer = await api.data(
         CREATE, {"input": new_member(api, joinedOn="2026-03-01", password="first-login!")}, as_="club_operator"
@@ -185,6 +191,26 @@ async def test_ending_a_membership_cancels_its_card_in_the_same_change(api):
     assert cancelled == "CANCELLED MEMBERSHIP_ENDED"
 
 
+async def test_an_ended_membership_is_given_no_card(api):
+    # given Wang Fang, with no card, whose membership ends after she applied for one
+    wang = gid("Member", api.demo.members["Wang Fang"])
+    apply = """mutation($input: ApplyForCardInput!) { applyForCard(input: $input) { application { id } } }"""
+    application = (await api.data(apply, {"input": {"memberId": wang}}, as_="agent"))["applyForCard"]["application"]
+    await api.data(UPDATE, {"input": {"id": wang, "status": "ENDED"}}, as_="club_operator")
+    before = await api.fingerprint()
+    # when staff approve the application, or hand her a card
+    approve = """mutation($input: ApproveCardApplicationInput!) { approveCardApplication(input: $input) {
+        errors { field code } } }"""
+    approved = await api.data(approve, {"input": {"id": application["id"]}}, as_="agent")
+    hand_over = """mutation($input: HandOverCardInput!) { handOverCard(input: $input) { errors { field code } } }"""
+    handed = await api.data(hand_over, {"input": {"memberId": wang, "cardNumber": "6230000000000001",
+        "receiverIdNumber": "x", "receiverPhone": "13800000002", "pin": "975310"}}, as_="agent")  # fmt: skip
+    # then both are refused, and nothing is written
+    assert approved["approveCardApplication"]["errors"] == [{"field": ["input", "id"], "code": "MEMBERSHIP_ENDED"}]
+    assert handed["handOverCard"]["errors"] == [{"field": ["input", "memberId"], "code": "MEMBERSHIP_ENDED"}]
+    assert await api.fingerprint() == before
+
+
 @pytest.mark.parametrize(("status", "code"), [("ENDED", "MEMBERSHIP_ENDED"), ("SUSPENDED", "MEMBERSHIP_SUSPENDED")])
 @pytest.mark.parametrize(("entry_type", "points"), [("BONUS_ACTIVITY", 100), ("PENALTY", -100)])
 async def test_a_member_who_is_not_active_neither_earns_nor_is_penalised(api, status, code, entry_type, points):
@@ -213,6 +239,37 @@ async def test_a_correction_of_an_ended_membership_is_possible_and_marked(api):
     again = await api.data(ADJUST, adjustment(api, "c", -100), as_="club_operator")
     assert again["adjustPoints"]["transaction"] == answer["adjustPoints"]["transaction"]
     assert await api.violations() == []
+
+
+async def test_a_reversal_for_an_ended_membership_is_a_marked_correction(api):
+    # given an entry of Li Wei, whose membership then ends
+    entry = await api.scalar(
+        "SELECT min(id) FROM ledger_transaction WHERE member_id = :m", m=api.demo.members["Li Wei"]
+    )
+    await api.data(UPDATE, {"input": {"id": gid("Member", api.demo.members["Li Wei"]), "status": "ENDED"}},
+                   as_="club_operator")  # fmt: skip
+    # when an administrator reverses the entry
+    reverse = """mutation($input: ReversePointsTransactionInput!) { reversePointsTransaction(input: $input) {
+        errors { code } transaction { reason } } }"""
+    variables = {"input": {"transactionId": gid("PointsTransaction", entry), "reason": "Wrong", "idempotencyKey": "r"}}
+    answer = (await api.data(reverse, variables, as_="administrator"))["reversePointsTransaction"]
+    # then it is made, and marked as a correction of an ended membership
+    assert answer == {"errors": [], "transaction": {"reason": "Correction of an ended membership: Wrong"}}
+    assert await api.violations() == []
+
+
+async def test_bills_of_months_before_joining_earn_nothing(api):
+    # given a member who joined in November and a bill of September
+    await api.scalar(
+        "UPDATE member SET joined_on = '2026-11-01' WHERE id = :m RETURNING 1", m=api.demo.members["Li Wei"]
+    )
+    record = """mutation($input: RecordBillInput!) { recordBill(input: $input) { errors { code } } }"""
+    bill = {"accountNumber": "80000001", "billingMonth": "2026-09", "amountBilledFen": 10_000,
+            "amountPaidFen": 10_000, "dueDate": "2026-10-15", "paidDate": "2026-10-10"}  # fmt: skip
+    assert (await api.data(record, {"input": bill}, as_="hq_admin"))["recordBill"]["errors"] == []
+    # when September is accrued, then the bill earns nothing
+    await accrual.accrue_month(make_sessions(api.engine), date(2026, 9, 1))
+    assert await api.scalar("SELECT count(*) FROM ledger_transaction WHERE bill_id IS NOT NULL") == 0
 
 
 async def test_an_ended_membership_earns_nothing_from_its_bills(api):

@@ -24,7 +24,7 @@ from tests.statement_counts import (
 STATEMENTS = {
     "adjustPoints": 2,
     "reversePointsTransaction": 2,
-    "recordBill": 4,
+    "recordBill": 5,  # with a share of its month's run lock
     "runMonthlyAccrual": 6,
     "createPointsRule": 5,
     "updatePointsRule": 6,

@@ -38,9 +38,10 @@ class ErrorCode(StrEnum):
     INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
     # The request itself, refused before anything ran (top-level errors only)
     BAD_REQUEST = "BAD_REQUEST"  # not a GraphQL-over-HTTP request: body not JSON, no query, wrong method or media type
+    REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"  # the body is over its size limit (HTTP 413)
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"  # the document is not GraphQL
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"  # the document does not fit the schema
-    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"  # over a limit on depth, aliases or tokens
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"  # over a limit on length, depth, aliases or tokens
     BAD_USER_INPUT = "BAD_USER_INPUT"  # a variable's value does not fit its type
     INTERNAL = "INTERNAL"  # our fault; the message tells nothing more
 

@@ -14,9 +14,10 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain import passwords
+from domain.errors import ErrorCode
 from loyalty import migrate
 from loyalty.areas import AREAS
 from loyalty.config import Settings
@@ -39,6 +40,59 @@ class ClientGone:
             await self.app(scope, receive, send)
         except ClientDisconnect:
             log.info("client disconnected before its request was read: %s %s", scope.get("method"), scope.get("path"))
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """A request body is read up to `limit_bytes`: a larger one (declared, or found while reading) is answered
+    413 with a GraphQL-shaped error, and the rest is never read, so one request cannot bloat the process."""
+
+    def __init__(self, app: ASGIApp, limit_bytes: int) -> None:
+        self.app = app
+        self.limit_bytes = limit_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit_bytes:
+            await self.too_large(send)
+            return
+        received = 0
+        started = False
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit_bytes:
+                    raise BodyTooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, watched)
+        except BodyTooLarge:
+            if not started:
+                await self.too_large(send)
+
+    async def too_large(self, send: Send) -> None:
+        message = f"The request body is larger than {self.limit_bytes} bytes."
+        body = {"errors": [{"message": message, "extensions": {"code": ErrorCode.REQUEST_TOO_LARGE.value}}]}
+        await JSONResponse(body, status_code=413, headers={"connection": "close"})({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def configure_hashing(settings: Settings) -> None:
@@ -103,7 +157,7 @@ def create_app(settings: Settings, database_url: str, engine: AsyncEngine | None
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],
-        middleware=[Middleware(ClientGone)],
+        middleware=[Middleware(ClientGone), Middleware(BodyLimit, limit_bytes=settings.request_body_max_bytes)],
         lifespan=lifespan,
     )
     app.state.services = services

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     query_depth_max: int = Field(default=10, ge=3, le=50)
     query_aliases_max: int = Field(default=15, ge=1, le=200)
     query_tokens_max: int = Field(default=2_000, ge=100, le=100_000)
+    # The document's length before it is parsed, comments and spaces included: what bounds the parser's
+    # time on any document the service accepts (docs/operations.md, "Limits").
+    query_length_max: int = Field(default=20_000, ge=1_000, le=1_000_000)
+    # A request body is read up to this size; a larger one is answered 413 before the rest is read.
+    request_body_max_bytes: int = Field(default=1_048_576, ge=10_000, le=100_000_000)
     # At least the requests one process has in flight: a smaller pool opens and closes a connection
     # for every request above it (docs/operations.md).
     database_pool_size: int = Field(default=20, ge=1, le=200)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -248,6 +249,37 @@ def is_json_in_utf8(content_type: str | None) -> bool:
     return media_type.strip() == JSON and all(charset in ("utf-8", "utf8") for charset in charsets)
 
 
+_UNUSABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unusable_text(*values: Any) -> str | None:
+    """What no text the service keeps may hold: a NUL character, or half of a UTF-16 surrogate pair (which a
+    JSON escape can make, and no database encoding takes). Checked once for a whole request."""
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if found := _UNUSABLE.search(value):
+                return "a NUL character" if found.group() == "\x00" else "a lone UTF-16 surrogate"
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return None
+
+
+class CodedHTTPException(HTTPException):
+    """A refused request whose answer names a code of its own (not BAD_REQUEST). A request error (a well-formed
+    request whose document or variables the service will not run) is answered as GraphQL over HTTP says:
+    200 with `data: null` in `application/json`, 400 without `data` in `application/graphql-response+json`."""
+
+    def __init__(self, status_code: int, reason: str, code: ErrorCode, *, request_error: bool = False) -> None:
+        super().__init__(status_code, reason)
+        self.code = code
+        self.request_error = request_error
+
+
 class GraphQLView(GraphQL):
     """Authenticates the caller from `Authorization: Bearer …` and builds the request context; answers by
     GraphQL over HTTP, in `application/graphql-response+json` to clients that ask for it (status 400 and no
@@ -261,6 +293,7 @@ class GraphQLView(GraphQL):
             allow_queries_via_get=False,
         )
         self.services = services
+        self.query_length_max = settings.query_length_max
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -278,7 +311,10 @@ class GraphQLView(GraphQL):
             try:
                 response = await self.run(request)
             except HTTPException as error:
-                response = self.refused(error.status_code, error.reason, media_type)
+                code, request_error = getattr(error, "code", None), getattr(error, "request_error", False)
+                as_json = request_error and media_type != GRAPHQL_RESPONSE  # answered as any other request error
+                status = 200 if as_json else error.status_code
+                response = self.refused(status, error.reason, media_type, code=code, with_data=as_json)
             else:
                 if media_type == GRAPHQL_RESPONSE and request.method == "POST":
                     response.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
@@ -287,11 +323,18 @@ class GraphQLView(GraphQL):
         await response(scope, receive, send)
 
     def refused(
-        self, status: int, message: str, media_type: str | None, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        message: str,
+        media_type: str | None,
+        headers: Mapping[str, str] | None = None,
+        code: ErrorCode | None = None,
+        with_data: bool = False,
     ) -> Response:
-        """A request the API does not take: the status says why, the body is a GraphQL response with no data."""
-        code = ErrorCode.NOT_FOUND if status == 404 else ErrorCode.BAD_REQUEST
-        body = {"errors": [{"message": message, "extensions": {"code": code.value}}]}
+        """A request the API does not take: the status says why, the body is a GraphQL response with no data
+        (`data: null` when `with_data`)."""
+        code = code or (ErrorCode.NOT_FOUND if status == 404 else ErrorCode.BAD_REQUEST)
+        body = ({"data": None} if with_data else {}) | {"errors": [{"message": message, "extensions": {"code": code}}]}
         content_type = f"{GRAPHQL_RESPONSE}; charset=utf-8" if media_type == GRAPHQL_RESPONSE else JSON
         return Response(self.encode_json(body), status_code=status, headers=headers, media_type=content_type)
 
@@ -301,6 +344,18 @@ class GraphQLView(GraphQL):
         data = await super().parse_http_body(request)
         if isinstance(data, GraphQLRequestData) and not isinstance(data.operation_name, str | None):
             raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null, if provided.")
+        if isinstance(data, GraphQLRequestData) and (unusable := _unusable_text(data.query, data.variables)):
+            # Every string of the request, in the document and the variables, whatever argument it is for.
+            raise CodedHTTPException(400, f"Text may not hold {unusable}.", ErrorCode.INVALID, request_error=True)
+        query = data.query if isinstance(data, GraphQLRequestData) else None
+        if isinstance(query, str) and len(query) > self.query_length_max:
+            # Refused before the parser sees it: comments and spaces are no tokens, but they take its time too.
+            raise CodedHTTPException(
+                400,
+                f"The document is longer than {self.query_length_max} characters (comments and spaces count).",
+                ErrorCode.QUERY_TOO_COMPLEX,
+                request_error=True,
+            )
         return data
 
     def parse_json(self, data: str | bytes) -> Any:
@@ -308,6 +363,8 @@ class GraphQLView(GraphQL):
             parsed = self.decode_json(data)
         except ValueError as error:  # not JSON, or not UTF-8
             raise HTTPException(400, "Unable to parse request body as JSON") from error
+        except RecursionError as error:  # arrays or objects nested beyond what the decoder follows
+            raise HTTPException(400, "The request body is nested too deeply.") from error
         if not isinstance(parsed, dict | list):
             raise HTTPException(400, "The request body must be a JSON object.")
         return parsed

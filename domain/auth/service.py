@@ -297,7 +297,10 @@ def _verified(bearer: str, secret_key: str) -> tuple[Any, float]:
     so a client's next request skips the signature check. Revocation is not cached: the session lookup
     after it runs on every request."""
     claims = jwt.decode(bearer, secret_key, algorithms=["HS256"], options={"require": ["exp", "sid"]})
-    return claims["sid"], float(claims["exp"])
+    session_id, expires_at = claims["sid"], claims["exp"]
+    if type(session_id) is not int or not 0 < session_id < 2**63 or isinstance(expires_at, bool):
+        raise jwt.InvalidTokenError("claims of the wrong type")  # signed by us, so never; refused all the same
+    return session_id, float(expires_at)
 
 
 # Every authenticated request runs this: one indexed lookup returning only the columns a principal

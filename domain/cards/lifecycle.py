@@ -361,9 +361,13 @@ async def approve_application(uow: UnitOfWork, command: ApproveCardApplication) 
     session, principal, id = uow.session, uow.principal, command.id
     staff = require_staff(principal, Permission.CARD_SERVICE)
     application = await session.get(CardApplication, id, with_for_update=True) if id is not None else None
+    missing = DomainError(ErrorCode.NOT_FOUND, "No such application in your scope.", "id")
     if application is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such application in your scope.", "id")
-    member = await member_in_scope(session, staff, application.member_id, "id")
+        raise missing
+    try:
+        member = await member_in_scope(session, staff, application.member_id, "id")
+    except DomainError:  # another branch's: refused as if it did not exist
+        raise missing from None
     states.require(member.status, MemberOperation.CARD, "id")
     if application.status != ApplicationStatus.REQUESTED:
         raise DomainError(

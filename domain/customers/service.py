@@ -274,12 +274,17 @@ async def create_account(uow: UnitOfWork, command: CreateAccount) -> Account:
     if await session.scalar(sa.select(Account.id).where(Account.account_number == account_number)) is not None:
         raise DomainError(ErrorCode.DUPLICATE, f"Account {account_number} exists already.", "account_number")
     taken = (
-        await session.scalars(sa.select(SubscriberNumber.number).where(SubscriberNumber.number.in_(numbers)))
-    ).all()
-    if taken:
-        raise DomainError(
-            ErrorCode.DUPLICATE, f"Subscriber numbers in use: {', '.join(sorted(taken))}.", "subscriber_numbers"
+        await session.execute(
+            sa.select(SubscriberNumber.number, Branch.path)
+            .join(Customer, Customer.id == SubscriberNumber.customer_id)
+            .join(Branch, Branch.id == Customer.branch_id)
+            .where(SubscriberNumber.number.in_(numbers))
         )
+    ).all()
+    if taken:  # numbers of the caller's subtree are named; another branch's customers are not revealed
+        yours = sorted(number for number, path in taken if actor.covers(path))
+        named = f": {', '.join(yours)}" if len(yours) == len(taken) else ""
+        raise DomainError(ErrorCode.DUPLICATE, f"Subscriber numbers in use{named}.", "subscriber_numbers")
     opened_on = command.opened_on or uow.today
     account = Account(
         customer_id=customer.id,

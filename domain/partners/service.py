@@ -11,7 +11,7 @@ from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.auth import service as auth
 from domain.columns import records
 from domain.errors import DomainError, ErrorCode
-from domain.organisation.service import branch_by_code, branch_in_scope, readable, visible
+from domain.organisation.service import branch_by_code, readable, visible
 from domain.organisation.tables import Branch
 from domain.partners.errors import PartnerErrorCode
 from domain.partners.tables import Partner, PartnerApiClient
@@ -93,11 +93,10 @@ async def revoke_api_client(uow: UnitOfWork, command: RevokePartnerApiClient) ->
     actor = require_staff(uow.principal, Permission.PARTNER_CLIENT_MANAGE)
     session = uow.session
     client = await session.get(PartnerApiClient, command.id, with_for_update=True) if command.id is not None else None
-    if client is None:
+    partner = await session.get(Partner, client.partner_id) if client is not None else None
+    branch = await session.get(Branch, partner.branch_id) if partner is not None else None
+    if branch is None or not actor.covers(branch.path):  # another branch's reads as missing
         raise DomainError(ErrorCode.NOT_FOUND, "No such API client in your scope.", "id")
-    partner = await session.get(Partner, client.partner_id)
-    assert partner is not None
-    await branch_in_scope(session, actor, partner.branch_id, "id")
     if client.revoked_at is not None:
         raise DomainError(PartnerErrorCode.API_CLIENT_REVOKED, "This API client is revoked already.", "id")
     client.revoked_at = uow.now

@@ -91,7 +91,12 @@ REVERSE = """
             IF owner IS NULL THEN
                 PERFORM refuse('NOT_FOUND', 'No such ledger transaction in your scope.', 'transaction_id');
             END IF;
-            PERFORM member_in_scope(owner, p_branch_path, 'transaction_id');
+            IF NOT coalesce((SELECT pg_catalog.starts_with(b.path::text, p_branch_path)
+                             FROM member m JOIN branch b ON b.id = m.branch_id WHERE m.id = owner), false) THEN
+                -- another branch's entry reads exactly as a missing one
+                PERFORM refuse('NOT_FOUND', 'No such ledger transaction in your scope.', 'transaction_id');
+            END IF;
+            PERFORM member_in_scope(owner, p_branch_path, 'transaction_id');  -- and locks the member
             p_reason := member_state_reason(owner, p_states, p_reason);
             entry := points_reverse(p_transaction_id, p_reason, p_staff_id, p_today);
             PERFORM idempotency_store(p_scope, p_key, entry.id);

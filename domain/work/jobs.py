@@ -39,6 +39,7 @@ from domain.work.unit import UnitOfWork
 log = logging.getLogger(__name__)
 
 _LOCK_SPACE = 0x6A6F62  # "job": the advisory lock space of the runs; the second key names the (kind, subject)
+_WORK_SPACE = 0x776B  # "wk": shared by each chunk's transaction, so that a new run waits for orphaned chunks
 _INTERRUPTED = "Interrupted before the end; a new run resumes where it stopped."
 
 HandOff = Callable[[Coroutine[Any, Any, Any]], None]
@@ -86,21 +87,28 @@ class Chunk:
 class Running:
     """What a job sees of its run while carrying it out: its record, and its chunks."""
 
-    def __init__(self, record: JobRun, sessions: async_sessionmaker, progress: Progress | None) -> None:
+    def __init__(self, record: JobRun, sessions: async_sessionmaker, progress: Progress | None, key: int) -> None:
         self.record = record
         self._sessions = sessions
         self._progress = progress
+        self._key = key
 
     @contextlib.asynccontextmanager
     async def chunk(self) -> AsyncIterator[Chunk]:
-        """A unit of work whose counters join the run's figures in the same transaction."""
+        """A unit of work whose counters join the run's figures in the same transaction. It holds a share of
+        the subject's work lock until it ends, so a later run can wait for it even after its process died."""
         async with UnitOfWork(self._sessions) as uow:
+            await uow.session.execute(_SHARE_WORK, {"space": _WORK_SPACE, "key": self._key})
             chunk = Chunk(uow)
             yield chunk
             if chunk.figures:
                 await uow.session.execute(_ADD_FIGURES, {"id": self.record.id, "added": dict(chunk.figures)})
         if self._progress:
             self._progress(dict(chunk.figures))
+
+
+_SHARE_WORK = sa.text("SELECT pg_advisory_xact_lock_shared(:space, :key)")
+_WAIT_FOR_WORK = sa.text("SELECT pg_advisory_lock(:space, :key), pg_advisory_unlock(:space, :key)")
 
 
 # Adds each named counter to the run's figures. Concurrent chunks serialise on the record's row:
@@ -176,7 +184,11 @@ class JobRunner:
         """Do the started run's work; record how it ended (and why), and give its lock back."""
         record, job = started.record, started.job
         try:
-            final = await job.carry_out(Running(record, self._sessions, progress))
+            # The chunks of a run whose process died may still be running in the database (nothing tells a
+            # backend its client is gone until it writes to it): wait until the last of them has ended.
+            connection = await started.holder.connection()
+            await connection.execute(_WAIT_FOR_WORK, {"space": _WORK_SPACE, "key": started.key})
+            final = await job.carry_out(Running(record, self._sessions, progress, started.key))
             return await self._finish(record.id, JobStatus.DONE, None, final)
         except asyncio.CancelledError:
             await self._finish(record.id, JobStatus.INTERRUPTED, _INTERRUPTED)

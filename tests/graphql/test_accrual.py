@@ -521,3 +521,36 @@ async def test_a_monthly_run_and_adjustments_of_the_same_members_at_once_keep_th
     async with make_sessions(api.engine)() as session:
         assert await ledger.verify(session) == []
     assert await api.scalar("SELECT count(*) FROM points_balance WHERE posted - held < 0") == 0
+
+
+async def test_a_new_run_waits_for_the_chunks_of_a_run_whose_process_died(api):
+    # given September's bill, and a chunk of an earlier run still working in the database, its process gone
+    # (its transaction holds the share of the month's work lock every chunk takes)
+    from domain.work import jobs
+
+    assert (await record(api))["errors"] == []
+    key = jobs._lock_key(accrual.MonthlyAccrualJob.kind, "2026-09")
+    async with api.engine.connect() as orphan:
+        await orphan.execute(sa.text("SELECT pg_advisory_xact_lock_shared(:s, :k)"), {"s": jobs._WORK_SPACE, "k": key})
+        # when a new run of the month starts
+        run = asyncio.create_task(accrual.accrue_month(make_sessions(api.engine), date(2026, 9, 1)))
+        waited = await wait_for_lock_wait(api)
+        # then it waits, earning nothing beside the orphaned work
+        assert waited and not run.done()
+        assert await entries(api) == []
+        await orphan.rollback()
+    # and once that work has ended, it carries the month out
+    assert (await run).bills == 1
+
+
+async def wait_for_lock_wait(api, polls_max: int = 500) -> bool:
+    """Whether some backend comes to wait on an advisory lock (polled, at most five seconds)."""
+    for _ in range(polls_max):
+        waiting = await api.scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        if waiting:
+            return True
+        await asyncio.sleep(0.01)
+    return False

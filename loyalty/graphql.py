@@ -6,13 +6,14 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import ASTValidationRule, GraphQLError, ValidationContext
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry import relay
 from strawberry.asgi import GraphQL
@@ -269,6 +270,10 @@ def _unusable_text(*values: Any) -> str | None:
     return None
 
 
+GRAPHIQL_ASSETS = Path(__file__).resolve().parent / "static" / "graphiql"
+GRAPHIQL_PAGE = GRAPHIQL_ASSETS / "index.html"
+
+
 class CodedHTTPException(HTTPException):
     """A refused request whose answer names a code of its own (not BAD_REQUEST). A request error (a well-formed
     request whose document or variables the service will not run) is answered as GraphQL over HTTP says:
@@ -321,6 +326,11 @@ class GraphQLView(GraphQL):
                     if getattr(request.state, "request_error", False):
                         response.status_code = 400
         await response(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """The API page, whose scripts and styles the service serves itself (`/graphiql/assets`): it works with
+        no network beyond the service, and runs no code from anywhere else."""
+        return HTMLResponse(GRAPHIQL_PAGE.read_text(encoding="utf-8"))
 
     def refused(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import httpx
 
@@ -33,6 +34,30 @@ async def test_graphiql_is_served_in_development_only(api, engine):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         response = await client.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code != 200 or "graphiql" not in response.text.lower()
+
+
+async def test_the_api_page_loads_every_asset_from_the_service_alone(api):
+    # given the API page (development only)
+    page = await api.client.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    # then it names no other site, and the browser may run nothing from anywhere else
+    references = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert references and all(r.startswith("/") and not r.startswith("//") for r in references), references
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    # and every asset it references is served by the service itself
+    for reference in references:
+        asset = await api.client.get(reference)
+        assert asset.status_code == 200 and asset.content, reference
+        assert asset.headers["content-type"].split(";")[0] in ("text/javascript", "application/javascript", "text/css")
+
+
+async def test_every_response_carries_the_security_headers(api):
+    for response in (await api.client.get("/healthz"), await api.post({"query": "{ __typename }"})):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "content-security-policy" in response.headers
 
 
 async def test_a_client_that_hangs_up_before_its_request_is_read_is_one_line_at_info(app, demo, caplog):

@@ -267,6 +267,39 @@ def create_partner(
     console.print(f"Partner {partner.code} created.")
 
 
+@app.command("login-throttles")
+def login_throttles(data_dir: Path = DataDir) -> None:
+    """List the logins with recent failed attempts (the window since their last success)."""
+    from domain import clock
+    from domain.auth import service as auth
+
+    settings = _settings(data_dir)
+    with database(settings) as url:
+        found = run_with_session(url, lambda s: auth.throttled_logins(s, settings.auth_policy(), clock.now()))
+    for t in found:
+        last = f"{t.last_failed_at:%Y-%m-%d %H:%M:%S}"
+        print(f"{t.kind.value}\t{t.login}\t{t.failures} failures\tfrom {t.addresses} addresses\tlast {last} UTC")
+    console.print(f"{len(found)} logins with recent failures.")
+
+
+@app.command("clear-login-throttle")
+def clear_login_throttle(
+    kind: str = typer.Option(..., "--kind", help="MEMBER or STAFF."),
+    login: str = typer.Option(..., "--login", help="As typed: member or subscriber number, or username."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Let a login try again at once from every address (e.g. after its owner called the hotline)."""
+    from domain.auth import service as auth
+    from domain.auth.tables import PrincipalKind
+
+    if kind not in PrincipalKind.__members__:
+        console.print("[red]--kind must be MEMBER or STAFF[/red]")
+        raise typer.Exit(2)
+    with database(_settings(data_dir)) as url:
+        run_with_session(url, lambda s: auth.clear_throttle(s, PrincipalKind(kind), login, "cleared by an operator"))
+    console.print(f"{kind} {login} may log in again.")
+
+
 @app.command()
 def verify(data_dir: Path = DataDir) -> None:
     """Check every points ledger invariant; exit 1 with a report when one fails."""

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300, le=365 * 86_400)
     login_failures_max: int = Field(default=5, ge=1, le=100)
     login_lock_seconds: int = Field(default=900, ge=1, le=86_400)
+    login_failures_ceiling: int = Field(default=20, ge=1, le=10_000)
 
     card_failures_max: int = Field(default=5, ge=1, le=100)
     card_lock_seconds: int = Field(default=1_800, ge=1, le=86_400)
@@ -86,6 +87,7 @@ class Settings(BaseSettings):
             refresh_token_ttl_seconds=self.refresh_token_ttl_seconds,
             login_failures_max=self.login_failures_max,
             login_lock_seconds=self.login_lock_seconds,
+            login_failures_ceiling=self.login_failures_ceiling,
         )
 
     def policies(self) -> tuple[object, ...]:

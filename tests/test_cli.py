@@ -337,3 +337,32 @@ def test_a_worker_that_dies_is_replaced_and_a_second_server_on_the_port_is_refus
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
+
+
+def test_an_operator_sees_and_clears_login_throttles(server_url):
+    # given a login a stranger has tried five times with a wrong password
+    url, database_url = demo_database(server_url, "loyalty_cli_throttle_test")
+
+    async def attempts() -> None:
+        from domain.auth import service as auth
+        from domain.auth.tables import PrincipalKind
+        from domain.work.unit import UnitOfWork
+        from loyalty.database import make_engine, make_sessions
+
+        engine = make_engine(url, pool_size=1)
+        policy = auth.AuthPolicy(secret_key="k" * 40)
+        wrong = auth.Login(kind=PrincipalKind.STAFF, login="gd.agent", password="wrong!!!")
+        for _ in range(5):
+            with contextlib.suppress(Exception):
+                async with UnitOfWork(make_sessions(engine), policies=[policy], remote_address="10.0.0.66") as uow:
+                    await uow.run(auth.login, wrong)
+        await engine.dispose()
+
+    asyncio.run(attempts())
+    # when an operator lists the throttles, then the login is there with its failures
+    listed = invoke(database_url, "login-throttles")
+    assert listed.exit_code == 0 and "STAFF\tgd.agent\t5 failures\tfrom 1 addresses" in listed.output, listed.output
+    # and once cleared, it is not listed any more
+    assert invoke(database_url, "clear-login-throttle", "--kind", "STAFF", "--login", "gd.agent").exit_code == 0
+    assert "gd.agent" not in invoke(database_url, "login-throttles").output
+    assert invoke(database_url, "clear-login-throttle", "--kind", "NOBODY", "--login", "x").exit_code == 2

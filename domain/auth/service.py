@@ -47,8 +47,9 @@ class AuthPolicy:
     secret_key: str
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
-    login_failures_max: int = 5
-    login_lock_seconds: int = 900
+    login_failures_max: int = 5  # failures of one login from one address within the window: that address waits
+    login_lock_seconds: int = 900  # the window
+    login_failures_ceiling: int = 20  # failures of one login from anywhere: each next attempt waits twice as long
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,16 @@ async def login(uow: UnitOfWork, command: Login) -> Tokens:
     if check.problems or len(command.password) > password_length_checked_max:
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, _wrong_login)  # nobody's login: nothing to record
     session = uow.session
+    throttled = await _throttle(session, command.kind, login_name, uow.remote_address, uow.now, policy)
     identity = await _find_identity(session, command.kind, login_name)
-    refusal = _judge(identity, command.password, uow.now, policy)
+    refusal = throttled or _judge(identity, command.password)
+    reason = "THROTTLED" if throttled else "OK" if refusal is None else "UNKNOWN_LOGIN" if identity is None else "WRONG"
     session.add(
         LoginAttempt(
             kind=command.kind,
             login=login_name,
             succeeded=refusal is None,
-            reason="OK" if refusal is None else "UNKNOWN_LOGIN" if identity is None else refusal.code.value,
+            reason=reason,
             remote_address=uow.remote_address,
             member_id=identity.id if identity is not None and command.kind == PrincipalKind.MEMBER else None,
             staff_id=identity.id if identity is not None and command.kind == PrincipalKind.STAFF else None,
@@ -117,30 +120,81 @@ async def _find_identity(session: AsyncSession, kind: PrincipalKind, login_name:
     return (await session.scalars(query.with_for_update().limit(1))).first()
 
 
-def _judge(identity: Member | Staff | None, password: str, now: datetime, policy: AuthPolicy) -> RecordedRefusal | None:
-    """Why the attempt fails, or None when it succeeds; counts the failure on the identity.
+# The recent failures of one login (since the window opened, or its last success, or an operator's clear):
+# from the caller's address, from anywhere, and when the last one was. Attempts refused by the throttle
+# itself do not count, so waiting is enough to be let in again.
+_RECENT_FAILURES = sa.text(
+    """SELECT count(*) FILTER (WHERE remote_address IS NOT DISTINCT FROM :address), count(*), max(attempted_at)
+       FROM login_attempt
+       WHERE kind = :kind AND login = :login AND NOT succeeded AND reason <> 'THROTTLED' AND attempted_at > :since
+         AND attempted_at > coalesce((SELECT max(attempted_at) FROM login_attempt
+                                      WHERE kind = :kind AND login = :login AND succeeded), '-infinity')"""
+)
 
-    An unknown login costs a hash check too and gets the answer a wrong password gets.
-    """
+
+async def _throttle(
+    session: AsyncSession, kind: PrincipalKind, login_name: str, address: str | None, now: datetime, policy: AuthPolicy
+) -> RecordedRefusal | None:
+    """Whether this attempt must wait, decided from the attempts alone, so that a login that exists and one
+    that does not are answered alike, and no stranger can lock the owner out: failures from the caller's
+    address make that address wait (`login_failures_max` in the window); failures from everywhere past
+    `login_failures_ceiling` slow every address down (twice as long after each) but never lock it."""
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"{kind}:{login_name}", 0))))
+    window = timedelta(seconds=policy.login_lock_seconds)
+    params = {"kind": kind.value, "login": login_name, "address": address, "since": now - window}
+    here, anywhere, last = (await session.execute(_RECENT_FAILURES, params)).one()
+    if here >= policy.login_failures_max:
+        until = f"{last + window:%H:%M}"
+        return RecordedRefusal(ErrorCode.LOCKED, f"Too many failed logins from here; try again after {until} UTC.")
+    if anywhere >= policy.login_failures_ceiling:
+        delay = min(timedelta(seconds=2 ** (anywhere - policy.login_failures_ceiling)), window)
+        if now < last + delay:
+            wait = int((last + delay - now).total_seconds()) + 1
+            return RecordedRefusal(ErrorCode.LOCKED, f"Too many failed logins; try again in {wait} seconds.")
+    return None
+
+
+@dataclass(frozen=True)
+class Throttled:
+    kind: PrincipalKind
+    login: str
+    failures: int
+    addresses: int
+    last_failed_at: datetime
+
+
+async def throttled_logins(session: AsyncSession, policy: AuthPolicy, now: datetime) -> list[Throttled]:
+    """The logins with failures in the window since their last success, most failures first (operators)."""
+    rows = await session.execute(
+        sa.text(
+            """SELECT a.kind, a.login, count(*), count(DISTINCT a.remote_address), max(a.attempted_at)
+               FROM login_attempt a
+               WHERE NOT a.succeeded AND a.reason <> 'THROTTLED' AND a.attempted_at > :since
+                 AND a.attempted_at > coalesce((SELECT max(s.attempted_at) FROM login_attempt s
+                     WHERE s.kind = a.kind AND s.login = a.login AND s.succeeded), '-infinity')
+               GROUP BY a.kind, a.login ORDER BY count(*) DESC, a.login LIMIT 100"""
+        ),
+        {"since": now - timedelta(seconds=policy.login_lock_seconds)},
+    )
+    return [Throttled(PrincipalKind(kind), login, n, addresses, last) for kind, login, n, addresses, last in rows]
+
+
+async def clear_throttle(session: AsyncSession, kind: PrincipalKind, login_name: str, note: str) -> None:
+    """Let a login try again from everywhere at once: an operator's clear counts as its last success."""
+    session.add(LoginAttempt(kind=kind, login=login_name, succeeded=True, reason="CLEARED", remote_address=note[:64]))
+    await session.flush()
+
+
+def _judge(identity: Member | Staff | None, password: str) -> RecordedRefusal | None:
+    """Why the attempt fails, or None when it succeeds. An unknown login costs a hash check too and gets the
+    answer a wrong password gets."""
     wrong = RecordedRefusal(ErrorCode.INVALID_CREDENTIALS, _wrong_login)
     if identity is None:
         passwords.verify_secret(password, None)
         return wrong
-    if identity.locked_until is not None and identity.locked_until > now:
-        until = f"{identity.locked_until:%H:%M}"
-        return RecordedRefusal(ErrorCode.LOCKED, f"Too many failed logins; try again after {until} UTC.")
     matches, new_hash = passwords.verify_secret(password, identity.password_hash)
-    if not matches:
-        identity.failed_login_count += 1
-        if identity.failed_login_count >= policy.login_failures_max:
-            identity.failed_login_count = 0
-            identity.locked_until = now + timedelta(seconds=policy.login_lock_seconds)
-            return RecordedRefusal(ErrorCode.LOCKED, "Too many failed logins; the login is locked for a while.")
+    if not matches or not _usable(identity):
         return wrong
-    if not _usable(identity):
-        return wrong
-    identity.failed_login_count = 0
-    identity.locked_until = None
     if new_hash is not None:
         identity.password_hash = new_hash
     return None
@@ -210,8 +264,18 @@ async def refresh(uow: UnitOfWork, command: RefreshToken) -> Tokens:
     refresh_token = command.refresh_token
     if not 0 < len(refresh_token) <= refresh_token_length_max:
         raise DomainError(ErrorCode.TOKEN_REVOKED, "Unknown refresh token.", "refresh_token")
-    query = sa.select(AuthSession).where(AuthSession.refresh_token_sha256 == sha256(refresh_token))
+    digest = sha256(refresh_token)
+    query = sa.select(AuthSession).where(
+        sa.or_(AuthSession.refresh_token_sha256 == digest, AuthSession.previous_refresh_token_sha256 == digest)
+    )
     row = (await uow.session.scalars(query.with_for_update())).first()
+    if row is not None and row.refresh_token_sha256 != digest and row.revoked_at is None:
+        # A token already rotated away is presented again: two parties hold the session; end it for both.
+        row.revoked_at = uow.now
+        raise RecordedRefusal(
+            ErrorCode.TOKEN_REVOKED, "This refresh token was used already; the session has ended. Log in again.",
+            "refresh_token",
+        )  # fmt: skip
     if row is None or row.revoked_at is not None:
         raise DomainError(
             ErrorCode.TOKEN_REVOKED, "This refresh token is no longer valid; log in again.", "refresh_token"
@@ -223,7 +287,7 @@ async def refresh(uow: UnitOfWork, command: RefreshToken) -> Tokens:
     if identity is None or not _usable(identity):
         raise DomainError(ErrorCode.TOKEN_REVOKED, "This login is no longer allowed.", "refresh_token")
     new_refresh_token = secrets.token_urlsafe(32)
-    row.refresh_token_sha256 = sha256(new_refresh_token)
+    row.previous_refresh_token_sha256, row.refresh_token_sha256 = digest, sha256(new_refresh_token)
     row.expires_at = uow.now + timedelta(seconds=policy.refresh_token_ttl_seconds)
     return _tokens(policy, kind, row, new_refresh_token, uow.now)
 

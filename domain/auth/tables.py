@@ -26,6 +26,10 @@ class AuthSession(SQLModel, table=True):
     member_id: int | None = foreign_key("member.id", nullable=True)
     staff_id: int | None = foreign_key("staff.id", nullable=True)
     refresh_token_sha256: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), nullable=False, unique=True))
+    # The token this one replaced: presented again, it was copied, and the whole session ends.
+    previous_refresh_token_sha256: bytes | None = Field(
+        default=None, sa_column=sa.Column(sa.LargeBinary(32), nullable=True, index=True)
+    )
     created_at: datetime | None = created_at_column()
     expires_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     revoked_at: datetime | None = timestamp_column()
@@ -33,9 +37,10 @@ class AuthSession(SQLModel, table=True):
 
 class LoginAttempt(SQLModel, table=True):
     __tablename__ = "login_attempt"
+    __table_args__ = (sa.Index("ix_login_attempt_kind_login_time", "kind", "login", "attempted_at"),)
     id: int | None = id_column()
     kind: PrincipalKind = Field(sa_column=sa.Column(enum_type(PrincipalKind, "kind"), nullable=False))
-    login: str = Field(sa_column=sa.Column(sa.String(100), nullable=False, index=True))
+    login: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
     member_id: int | None = foreign_key("member.id", nullable=True)
     staff_id: int | None = foreign_key("staff.id", nullable=True)
     succeeded: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))

@@ -603,11 +603,17 @@ async def verify_card(session: AsyncSession, policy: CardPolicy, *, card_number:
     check.raise_if_any()
     card = await session.get(Card, number, with_for_update=True)
     if card is None or card.state != CardState.ACTIVE:
-        return Problem(ErrorCode.INVALID_CREDENTIALS, "This card cannot be used.", "card_number")
+        passwords.verify_secret(pin, None)  # as long as a PIN check, so that timing tells nothing either
+        return _CARD_OR_PIN_WRONG
     member = await session.get(Member, card.member_id)
     actor = Actor(MemberPrincipal(member.id, "", 0), Channel.SYSTEM)
     try:
         await _check_pin(session, card, actor, policy, pin, "pin")
-    except DomainError as refused:
-        return refused.problems[0]
+    except DomainError as refused:  # a wrong PIN reads as an unknown card; a locked card says so (fraud measure)
+        return _CARD_OR_PIN_WRONG if refused.code == ErrorCode.INVALID_CREDENTIALS else refused.problems[0]
     return member
+
+
+# One answer for a card that does not exist, cannot be used, or was given the wrong PIN: nobody learns from it
+# which card numbers exist.
+_CARD_OR_PIN_WRONG = Problem(ErrorCode.INVALID_CREDENTIALS, "The card number or the PIN is wrong.")

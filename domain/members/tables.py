@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from domain.columns import created_at_column, enum_type, foreign_key, id_column, timestamp_column
+from domain.columns import created_at_column, enum_type, foreign_key, id_column
 
 
 class MemberStatus(StrEnum):
@@ -57,8 +57,6 @@ class Member(SQLModel, table=True):
         default_factory=list, sa_column=sa.Column(JSONB, nullable=False, server_default=sa.text("'[]'::jsonb"))
     )
     password_hash: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
-    failed_login_count: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
-    locked_until: datetime | None = timestamp_column()
     created_at: datetime | None = created_at_column()
     updated_at: datetime | None = created_at_column()
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from domain.columns import created_at_column, enum_type, foreign_key, id_column, timestamp_column
+from domain.columns import created_at_column, enum_type, foreign_key, id_column
 
 
 class BranchLevel(StrEnum):
@@ -46,8 +46,6 @@ class Staff(SQLModel, table=True):
     role: StaffRole = Field(sa_column=sa.Column(enum_type(StaffRole, "role"), nullable=False))
     branch_id: int = foreign_key("branch.id")
     password_hash: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
-    failed_login_count: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
-    locked_until: datetime | None = timestamp_column()
     active: bool = Field(default=True, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.true()))
     created_at: datetime | None = created_at_column()
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from domain import clock
+from loyalty.demo import DEMO_PASSWORD
 from tests.api import errors_of, top_codes
 
 ME = "{ me { memberNumber customer { name } } }"
@@ -57,19 +59,56 @@ async def test_a_staff_login_is_not_a_member_login(api):
     assert [e["code"] for e in outcome["errors"]] == ["INVALID_CREDENTIALS"]
 
 
-async def test_five_failures_lock_the_login_until_the_lock_period_ends(api, monkeypatch):
-    # given four failed attempts
-    for _ in range(4):
-        assert (await api.login("STAFF", "gd.agent", "wrong-password"))["errors"][0]["code"] == "INVALID_CREDENTIALS"
-    # when the fifth fails, the login is locked
-    assert (await api.login("STAFF", "gd.agent", "wrong-password"))["errors"][0]["code"] == "LOCKED"
-    # then even the right password is refused while locked
-    assert (await api.login("STAFF", "gd.agent"))["errors"][0]["code"] == "LOCKED"
-    # and accepted once the lock period (15 minutes) has passed
+LOGIN = """mutation($input: LoginInput!) { login(input: $input) { errors { code message } tokens { kind } } }"""
+
+
+async def login_from(api, address: str, login: str, password: str = DEMO_PASSWORD, kind: str = "STAFF") -> tuple:
+    """(code, message) of a login from `address`, or "OK"."""
+    transport = httpx.ASGITransport(app=api.client._transport.app, client=(address, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        variables = {"input": {"kind": kind, "login": login, "password": password}}
+        answer = (await client.post("/graphql", json={"query": LOGIN, "variables": variables})).json()
+    errors = answer["data"]["login"]["errors"]
+    return (errors[0]["code"], errors[0]["message"]) if errors else "OK"
+
+
+async def test_failures_from_one_address_make_that_address_wait_never_the_owner(api, monkeypatch):
+    # given five wrong passwords for gd.agent from a stranger's address
+    for _ in range(5):
+        assert (await login_from(api, "10.0.0.66", "gd.agent", "wrong-password"))[0] == "INVALID_CREDENTIALS"
+    # when the stranger tries again, even with the right password, that address waits
+    assert (await login_from(api, "10.0.0.66", "gd.agent"))[0] == "LOCKED"
+    # then the owner, from their own address, is let in all the same
+    assert await login_from(api, "10.0.0.7", "gd.agent") == "OK"
+    # and once the window (15 minutes) has passed, the stranger's address may try again
+    for _ in range(5):
+        await login_from(api, "10.0.0.66", "gd.agent", "wrong-password")
     shift_clock(monkeypatch, timedelta(minutes=16))
-    assert "accessToken" in await api.login("STAFF", "gd.agent")
+    assert await login_from(api, "10.0.0.66", "gd.agent") == "OK"
     reasons = await api.scalar("SELECT string_agg(reason, ',' ORDER BY id) FROM login_attempt WHERE login = 'gd.agent'")
-    assert reasons == "INVALID_CREDENTIALS,INVALID_CREDENTIALS,INVALID_CREDENTIALS,INVALID_CREDENTIALS,LOCKED,LOCKED,OK"
+    assert reasons == ",".join(["WRONG"] * 5 + ["THROTTLED", "OK"] + ["WRONG"] * 5 + ["OK"])
+
+
+async def test_a_login_that_exists_and_one_that_does_not_are_answered_alike(api):
+    # when a stranger tries a real login and a made-up one, six times each
+    real = [await login_from(api, "10.0.0.66", "gd.agent", "wrong-password") for _ in range(6)]
+    made_up = [await login_from(api, "10.0.0.66", "gd.nobody", "wrong-password") for _ in range(6)]
+    # then every answer is the same, code and message (the lock's time aside)
+    assert [(code, message[:40]) for code, message in real] == [(code, message[:40]) for code, message in made_up]
+    assert [code for code, _ in real] == ["INVALID_CREDENTIALS"] * 5 + ["LOCKED"]
+
+
+async def test_failures_from_everywhere_slow_a_login_down_but_never_lock_it(api, monkeypatch):
+    # given twenty wrong passwords for gd.agent from four addresses (the ceiling)
+    for address in range(4):
+        for _ in range(5):
+            await login_from(api, f"10.0.1.{address}", "gd.agent", "wrong-password")
+    # when the owner tries at once from a fifth, they are asked to wait a moment
+    code, message = await login_from(api, "10.0.0.7", "gd.agent")
+    assert code == "LOCKED" and "seconds" in message
+    # then a moment later they are let in: slowed, not locked out
+    shift_clock(monkeypatch, timedelta(seconds=3))
+    assert await login_from(api, "10.0.0.7", "gd.agent") == "OK"
 
 
 async def test_a_successful_login_resets_the_failure_count(api):
@@ -111,6 +150,27 @@ async def test_refresh_rotates_and_the_old_refresh_token_stops_working(api):
     assert (await ask(api, ME, fresh["accessToken"]))["data"]["me"]
     replay = await ask(api, REFRESH, None, {"input": {"refreshToken": tokens["refreshToken"]}})
     assert [e["code"] for e in errors_of(replay, "refreshToken")] == ["TOKEN_REVOKED"]
+
+
+async def test_a_refresh_token_used_twice_ends_the_whole_session(api):
+    # given a session whose refresh token was rotated by one party
+    tokens = await api.login("MEMBER", "13800000001")
+    fresh = (await ask(api, REFRESH, None, {"input": {"refreshToken": tokens["refreshToken"]}}))["data"]
+    fresh = fresh["refreshToken"]["tokens"]
+    # when another party presents the old refresh token (it was copied)
+    reused = await ask(api, REFRESH, None, {"input": {"refreshToken": tokens["refreshToken"]}})
+    # then it is refused, and the session ends for both: the new tokens stop working too
+    assert [e["code"] for e in errors_of(reused, "refreshToken")] == ["TOKEN_REVOKED"]
+    assert top_codes(await ask(api, ME, fresh["accessToken"])) == ["TOKEN_REVOKED"]
+    renewed = await ask(api, REFRESH, None, {"input": {"refreshToken": fresh["refreshToken"]}})
+    assert [e["code"] for e in errors_of(renewed, "refreshToken")] == ["TOKEN_REVOKED"]
+
+
+async def test_a_made_up_refresh_token_ends_nobody_s_session(api):
+    tokens = await api.login("MEMBER", "13800000001")
+    made_up = await ask(api, REFRESH, None, {"input": {"refreshToken": "x" * 43}})
+    assert [e["code"] for e in errors_of(made_up, "refreshToken")] == ["TOKEN_REVOKED"]
+    assert (await ask(api, ME, tokens["accessToken"]))["data"]["me"]
 
 
 async def test_an_expired_refresh_token_is_refused(api, monkeypatch):

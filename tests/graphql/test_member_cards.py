@@ -270,6 +270,16 @@ async def test_a_lost_card_cannot_authenticate_until_unfrozen(api, engine):
     assert getattr(await verify(), "member_number", None) == api.demo.member_numbers["Li Wei"]
 
 
+async def test_an_unknown_card_and_a_wrong_pin_are_answered_alike(api, engine):
+    async def verify(number: str, pin: str) -> object:
+        async with make_sessions(engine).begin() as session:
+            return await lifecycle.verify_card(session, CardPolicy(), card_number=number, pin=pin)
+
+    unknown = await verify("6299000000000001", "975310")
+    wrong = await verify(LI_WEI_CARD, "975310")
+    assert unknown == wrong and (wrong.code, wrong.field) == ("INVALID_CREDENTIALS", None)
+
+
 async def test_a_replayed_loss_report_answers_the_same_and_records_once(api):
     variables = {"input": {"cardNumber": LI_WEI_CARD, "idempotencyKey": "tap-1"}}
     answers = [await api.data(LOST, variables, as_="member") for _ in range(3)]

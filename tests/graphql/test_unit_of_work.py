@@ -45,13 +45,15 @@ async def test_a_caller_who_may_not_adjust_learns_nothing_about_keys(api, who, c
     body = json.dumps({"query": ADJUST, "variables": adjust_input(api, key)}).encode()
     headers = {"content-type": "application/json"} | ({"authorization": f"Bearer {token}"} if token else {})
     answer = (await api.client.post("/graphql", content=body, headers=headers)).json()
-    # then they are refused as callers, before the key is looked at, and nothing was written
-    assert top_codes(answer) == [code]
+    # then they are refused as callers, before the key is looked at, and nothing was written; text no request
+    # may hold (a NUL, a lone surrogate) is refused at the edge, for every caller alike, before anything else
+    unusable = "\x00" in key or "\ud800" in key
+    assert top_codes(answer) == (["INVALID"] if unusable else [code])
     assert await api.fingerprint() == before
 
 
 @pytest.mark.parametrize(
-    ("key", "code"), [("", "REQUIRED"), ("k" * 101, "TOO_LONG"), ("nul\x00key", "INVALID"), ("tab\tkey", "INVALID")]
+    ("key", "code"), [("", "REQUIRED"), ("k" * 101, "TOO_LONG"), ("tab\tkey", "INVALID"), ("bell\x07key", "INVALID")]
 )
 async def test_a_key_that_is_empty_too_long_or_unprintable_is_refused(api, key, code):
     await api.token("hq_admin")

@@ -15,6 +15,9 @@ Create Date: 2026-12-02
   serves it and every lookup by member, in place of the index on the member alone.
 """
 
+import importlib.util
+from pathlib import Path
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -24,12 +27,44 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
+
+def _earlier(file_name: str) -> dict[str, str]:
+    """The function definitions of an earlier revision (what this one changes, and what a downgrade restores)."""
+    path = Path(__file__).with_name(file_name)
+    spec = importlib.util.spec_from_file_location(f"revision_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FUNCTIONS
+
+
+def _changed(definition: str, *replacements: tuple[str, str]) -> str:
+    for old, new in replacements:
+        assert old in definition, old
+        definition = definition.replace(old, new)
+    return definition
+
+
+POINTS = _earlier("0009_points_in_one_statement.py")
+CARDS = _earlier("0010_own_card_in_one_statement.py")
 OLD_ADJUST = "adjust_points(text, text, bytea, bigint, text, text, text, bigint, text, bigint, date)"
-NEW_ADJUST = "adjust_points(text, text, bytea, bigint, text, text, text, bigint, text, bigint, date, jsonb)"
 OLD_REVERSE = "reverse_points_transaction(text, text, bytea, bigint, text, text, bigint, date)"
-NEW_REVERSE = "reverse_points_transaction(text, text, bytea, bigint, text, text, bigint, date, jsonb)"
+CLAIM = "idempotency_claim(text, text, bytea)"
+MOVE_OWN_CARD = "move_own_card(text, text, bytea, bigint, bigint, text, text, text, text, jsonb, timestamptz)"
+REPLACED = {CLAIM: POINTS[CLAIM], MOVE_OWN_CARD: CARDS[MOVE_OWN_CARD]}
+# Signatures that change: the earlier function is dropped, the new one created (and back on a downgrade).
+RESIGNED = {
+    OLD_ADJUST: (f"{OLD_ADJUST[:-1]}, jsonb)", POINTS[OLD_ADJUST]),
+    OLD_REVERSE: (f"{OLD_REVERSE[:-1]}, jsonb)", POINTS[OLD_REVERSE]),
+}
+STATE_CHECK = (
+    "p_today date\n        ) RETURNS SETOF ledger_transaction",
+    "p_today date, p_states jsonb\n        ) RETURNS SETOF ledger_transaction",
+)
+
 MEMBER_STATE = "member_state_reason(bigint, jsonb, text)"
-MEMBER_STATE_FUNCTION = """
+NEW = {
+    MEMBER_STATE: """
         -- The member's state, under a share lock (ending a membership waits, and waits for it), against
         -- what the caller's operation allows in each state (`domain/members/states.py`): {"ENDED":
         -- {"refuse": [code, message]}} refuses, {"ENDED": {"mark": text}} marks the reason, which it returns.
@@ -42,221 +77,63 @@ MEMBER_STATE_FUNCTION = """
                 PERFORM refuse(rule -> 'refuse' ->> 0, rule -> 'refuse' ->> 1, 'member_id');
             END IF;
             RETURN coalesce(rule ->> 'mark', '') || p_reason;
-        END $$"""
-ADJUST_BODY = """
-        DECLARE
-            replay jsonb := idempotency_claim(p_scope, p_key, p_digest);
-            entry ledger_transaction;
-        BEGIN
-            IF replay IS NOT NULL THEN
-                RETURN QUERY SELECT * FROM ledger_transaction WHERE id = (replay ->> 'id')::bigint;
-                RETURN;
-            END IF;
-            PERFORM member_in_scope(p_member_id, p_branch_path, 'member_id');
-            p_reason := member_state_reason(p_member_id, p_states, p_reason);
-            entry := points_move(p_member_id, p_entry_type, p_account, p_points, p_today, p_reason, p_staff_id);
-            PERFORM idempotency_store(p_scope, p_key, entry.id);
-            RETURN NEXT entry;
-        END $$"""
-OLD_ADJUST_BODY = """
-        DECLARE
-            replay jsonb := idempotency_claim(p_scope, p_key, p_digest);
-            entry ledger_transaction;
-        BEGIN
-            IF replay IS NOT NULL THEN
-                RETURN QUERY SELECT * FROM ledger_transaction WHERE id = (replay ->> 'id')::bigint;
-                RETURN;
-            END IF;
-            PERFORM member_in_scope(p_member_id, p_branch_path, 'member_id');
-            entry := points_move(p_member_id, p_entry_type, p_account, p_points, p_today, p_reason, p_staff_id);
-            PERFORM idempotency_store(p_scope, p_key, entry.id);
-            RETURN NEXT entry;
-        END $$"""
-REVERSE = """
-        -- The reversePointsTransaction request, once per idempotency key: the reversal it made (or made before).
-        CREATE FUNCTION reverse_points_transaction(
-            p_scope text, p_key text, p_digest bytea, p_transaction_id bigint, p_branch_path text,
-            p_reason text, p_staff_id bigint, p_today date, p_states jsonb
-        ) RETURNS SETOF ledger_transaction
-        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
-        DECLARE
-            replay jsonb := idempotency_claim(p_scope, p_key, p_digest);
-            owner bigint := (SELECT member_id FROM ledger_transaction WHERE id = p_transaction_id);
-            entry ledger_transaction;
-        BEGIN
-            IF replay IS NOT NULL THEN
-                RETURN QUERY SELECT * FROM ledger_transaction WHERE id = (replay ->> 'id')::bigint;
-                RETURN;
-            END IF;
-            IF owner IS NULL THEN
-                PERFORM refuse('NOT_FOUND', 'No such ledger transaction in your scope.', 'transaction_id');
-            END IF;
-            IF NOT coalesce((SELECT pg_catalog.starts_with(b.path::text, p_branch_path)
+        END $$""",
+    RESIGNED[OLD_ADJUST][0]: _changed(
+        POINTS[OLD_ADJUST],
+        STATE_CHECK,
+        (
+            "PERFORM member_in_scope(p_member_id, p_branch_path, 'member_id');\n",
+            "PERFORM member_in_scope(p_member_id, p_branch_path, 'member_id');\n"
+            "            p_reason := member_state_reason(p_member_id, p_states, p_reason);\n",
+        ),
+    ),
+    RESIGNED[OLD_REVERSE][0]: _changed(
+        POINTS[OLD_REVERSE],
+        STATE_CHECK,
+        (
+            "PERFORM member_in_scope(owner, p_branch_path, 'transaction_id');\n",
+            """IF NOT coalesce((SELECT pg_catalog.starts_with(b.path::text, p_branch_path)
                              FROM member m JOIN branch b ON b.id = m.branch_id WHERE m.id = owner), false) THEN
                 -- another branch's entry reads exactly as a missing one
                 PERFORM refuse('NOT_FOUND', 'No such ledger transaction in your scope.', 'transaction_id');
             END IF;
             PERFORM member_in_scope(owner, p_branch_path, 'transaction_id');  -- and locks the member
-            p_reason := member_state_reason(owner, p_states, p_reason);
-            entry := points_reverse(p_transaction_id, p_reason, p_staff_id, p_today);
-            PERFORM idempotency_store(p_scope, p_key, entry.id);
-            RETURN NEXT entry;
-        END $$"""
-OLD_REVERSE_FUNCTION = """
-        -- The reversePointsTransaction request, once per idempotency key: the reversal it made (or made before).
-        CREATE FUNCTION reverse_points_transaction(
-            p_scope text, p_key text, p_digest bytea, p_transaction_id bigint, p_branch_path text,
-            p_reason text, p_staff_id bigint, p_today date
-        ) RETURNS SETOF ledger_transaction
-        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
-        DECLARE
-            replay jsonb := idempotency_claim(p_scope, p_key, p_digest);
-            owner bigint := (SELECT member_id FROM ledger_transaction WHERE id = p_transaction_id);
-            entry ledger_transaction;
-        BEGIN
-            IF replay IS NOT NULL THEN
-                RETURN QUERY SELECT * FROM ledger_transaction WHERE id = (replay ->> 'id')::bigint;
-                RETURN;
-            END IF;
-            IF owner IS NULL THEN
-                PERFORM refuse('NOT_FOUND', 'No such ledger transaction in your scope.', 'transaction_id');
-            END IF;
-            PERFORM member_in_scope(owner, p_branch_path, 'transaction_id');
-            entry := points_reverse(p_transaction_id, p_reason, p_staff_id, p_today);
-            PERFORM idempotency_store(p_scope, p_key, entry.id);
-            RETURN NEXT entry;
-        END $$"""
-CLAIM = """
-        -- NULL when the key is new (now claimed, in the caller's transaction) or not given; the stored
-        -- result when the same request ran already. A concurrent request with the same key waits on the
-        -- claim, then sees the result; a different request under the key is refused.
-        CREATE OR REPLACE FUNCTION idempotency_claim(p_scope text, p_key text, p_digest bytea) RETURNS jsonb
-        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
-        DECLARE
-            stored record;
-        BEGIN
-            PERFORM set_config('loyalty.replayed', 'false', true);
-            IF p_key IS NULL THEN
-                RETURN NULL;
-            END IF;
-            LOOP  -- a claim rolled back between the two statements is claimed again
-                INSERT INTO idempotency_record (scope, key, request_sha256, result)
-                VALUES (p_scope, p_key, p_digest, '{}') ON CONFLICT DO NOTHING;
-                IF FOUND THEN
-                    RETURN NULL;
-                END IF;
-                SELECT request_sha256, result INTO stored FROM idempotency_record
-                WHERE scope = p_scope AND key = p_key;
-                IF FOUND THEN
-                    IF stored.request_sha256 <> p_digest THEN
-                        PERFORM refuse('IDEMPOTENCY_CONFLICT', 'This idempotency key was used for another request.',
-                                       'idempotency_key');
-                    END IF;
-                    PERFORM set_config('loyalty.replayed', 'true', true);
-                    RETURN stored.result;
-                END IF;
-            END LOOP;
-        END $$"""
-OLD_CLAIM = """
-        -- NULL when the key is new (now claimed, in the caller's transaction) or not given; the stored
-        -- result when the same request ran already. A concurrent request with the same key waits on the
-        -- claim, then sees the result; a different request under the key is refused.
-        CREATE OR REPLACE FUNCTION idempotency_claim(p_scope text, p_key text, p_digest bytea) RETURNS jsonb
-        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
-        DECLARE
-            stored record;
-        BEGIN
-            IF p_key IS NULL THEN
-                RETURN NULL;
-            END IF;
-            LOOP  -- a claim rolled back between the two statements is claimed again
-                INSERT INTO idempotency_record (scope, key, request_sha256, result)
-                VALUES (p_scope, p_key, p_digest, '{}') ON CONFLICT DO NOTHING;
-                IF FOUND THEN
-                    RETURN NULL;
-                END IF;
-                SELECT request_sha256, result INTO stored FROM idempotency_record
-                WHERE scope = p_scope AND key = p_key;
-                IF FOUND THEN
-                    IF stored.request_sha256 <> p_digest THEN
-                        PERFORM refuse('IDEMPOTENCY_CONFLICT', 'This idempotency key was used for another request.',
-                                       'idempotency_key');
-                    END IF;
-                    RETURN stored.result;
-                END IF;
-            END LOOP;
-        END $$"""
-MOVE_OWN_CARD = """
-        CREATE OR REPLACE FUNCTION move_own_card(
-            p_scope text, p_key text, p_digest bytea, p_card_number bigint, p_member_id bigint,
-            p_state text, p_to text, p_action text, p_channel text, p_refusals jsonb, p_now timestamptz
-        ) RETURNS SETOF card
-        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
-        DECLARE
-            replay jsonb := idempotency_claim(p_scope, p_key, p_digest);
-            held card;
-        BEGIN
-            IF replay ? 'row' THEN  -- the card as it was after the first request, not as it is now
+            p_reason := member_state_reason(owner, p_states, p_reason);\n""",
+        ),
+    ),
+    CLAIM: _changed(
+        REPLACED[CLAIM],
+        ("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"),
+        (
+            "            IF p_key IS NULL THEN\n",
+            "            PERFORM set_config('loyalty.replayed', 'false', true);\n            IF p_key IS NULL THEN\n",
+        ),
+        (
+            "                    RETURN stored.result;",
+            "                    PERFORM set_config('loyalty.replayed', 'true', true);\n"
+            "                    RETURN stored.result;",
+        ),
+    ),
+    MOVE_OWN_CARD: _changed(
+        REPLACED[MOVE_OWN_CARD],
+        ("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"),
+        (
+            """            IF replay IS NOT NULL THEN
+                RETURN QUERY SELECT * FROM card WHERE number = (replay ->> 'id')::bigint;""",
+            """            IF replay ? 'row' THEN  -- the card as it was after the first request, not as it is now
                 RETURN QUERY SELECT * FROM jsonb_populate_record(NULL::card, replay -> 'row');
                 RETURN;
             ELSIF replay IS NOT NULL THEN  -- stored before the card was kept with its result
-                RETURN QUERY SELECT * FROM card WHERE number = (replay ->> 'id')::bigint;
-                RETURN;
-            END IF;
-            SELECT * INTO held FROM card WHERE number = p_card_number FOR UPDATE;
-            IF NOT FOUND OR held.member_id IS DISTINCT FROM p_member_id THEN
-                PERFORM refuse('NOT_FOUND', 'No such card in your scope.', 'card_number');
-            END IF;
-            IF held.state <> p_state THEN
-                PERFORM refuse(coalesce(p_refusals ->> held.state, 'INVALID'),
-                               format('The card is %s; it must be %s.', held.state, p_state), 'card_number');
-            END IF;
-            UPDATE card SET state = p_to, updated_at = p_now WHERE number = p_card_number RETURNING * INTO held;
-            INSERT INTO card_event (card_number, card_type, action, state_before, state_after, branch_id, member_id,
-                                    channel)
-            VALUES (held.number, held.card_type, p_action, p_state, p_to, held.branch_id, held.member_id,
-                    p_channel);
-            UPDATE idempotency_record SET result = jsonb_build_object('id', held.number,
+                RETURN QUERY SELECT * FROM card WHERE number = (replay ->> 'id')::bigint;""",
+        ),
+        (
+            "            PERFORM idempotency_store(p_scope, p_key, held.number);",
+            """            UPDATE idempotency_record SET result = jsonb_build_object('id', held.number,
                                                                       'row', to_jsonb(held) - 'pin_hash')
-            WHERE p_key IS NOT NULL AND scope = p_scope AND key = p_key;
-            RETURN NEXT held;
-        END $$"""
-OLD_MOVE_OWN_CARD = """
-        CREATE OR REPLACE FUNCTION move_own_card(
-            p_scope text, p_key text, p_digest bytea, p_card_number bigint, p_member_id bigint,
-            p_state text, p_to text, p_action text, p_channel text, p_refusals jsonb, p_now timestamptz
-        ) RETURNS SETOF card
-        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
-        DECLARE
-            replay jsonb := idempotency_claim(p_scope, p_key, p_digest);
-            held card;
-        BEGIN
-            IF replay IS NOT NULL THEN
-                RETURN QUERY SELECT * FROM card WHERE number = (replay ->> 'id')::bigint;
-                RETURN;
-            END IF;
-            SELECT * INTO held FROM card WHERE number = p_card_number FOR UPDATE;
-            IF NOT FOUND OR held.member_id IS DISTINCT FROM p_member_id THEN
-                PERFORM refuse('NOT_FOUND', 'No such card in your scope.', 'card_number');
-            END IF;
-            IF held.state <> p_state THEN
-                PERFORM refuse(coalesce(p_refusals ->> held.state, 'INVALID'),
-                               format('The card is %s; it must be %s.', held.state, p_state), 'card_number');
-            END IF;
-            UPDATE card SET state = p_to, updated_at = p_now WHERE number = p_card_number RETURNING * INTO held;
-            INSERT INTO card_event (card_number, card_type, action, state_before, state_after, branch_id, member_id,
-                                    channel)
-            VALUES (held.number, held.card_type, p_action, p_state, p_to, held.branch_id, held.member_id,
-                    p_channel);
-            PERFORM idempotency_store(p_scope, p_key, held.number);
-            RETURN NEXT held;
-        END $$"""
-HEAD = """
-        CREATE FUNCTION adjust_points(
-            p_scope text, p_key text, p_digest bytea, p_member_id bigint, p_branch_path text,
-            p_entry_type text, p_account text, p_points bigint, p_reason text, p_staff_id bigint, p_today date{more}
-        ) RETURNS SETOF ledger_transaction
-        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$"""
+            WHERE p_key IS NOT NULL AND scope = p_scope AND key = p_key;""",
+        ),
+    ),
+}
 
 
 def upgrade() -> None:
@@ -277,22 +154,18 @@ def upgrade() -> None:
     op.create_index("ix_ledger_transaction_member_effective", "ledger_transaction", ["member_id", "effective_on", "id"])
     op.drop_index(op.f("ix_ledger_transaction_member_id"), table_name="ledger_transaction")
     op.alter_column("ledger_transaction", "reason", type_=sa.String(600), existing_nullable=True)
-    op.execute(f"DROP FUNCTION {OLD_ADJUST}")
-    op.execute(MEMBER_STATE_FUNCTION)
-    op.execute(HEAD.format(more=", p_states jsonb") + ADJUST_BODY)
-    op.execute(f"DROP FUNCTION {OLD_REVERSE}")
-    op.execute(REVERSE)
-    op.execute(CLAIM)
-    op.execute(MOVE_OWN_CARD)
+    for old in RESIGNED:
+        op.execute(f"DROP FUNCTION {old}")
+    for definition in NEW.values():
+        op.execute(definition)
 
 
 def downgrade() -> None:
-    op.execute(OLD_MOVE_OWN_CARD)
-    op.execute(OLD_CLAIM)
-    op.execute(f"DROP FUNCTION {NEW_REVERSE}")
-    op.execute(OLD_REVERSE_FUNCTION)
-    op.execute(f"DROP FUNCTION {NEW_ADJUST}")
-    op.execute(HEAD.format(more="") + OLD_ADJUST_BODY)
+    for definition in REPLACED.values():
+        op.execute(_changed(definition, ("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")))
+    for new, definition in RESIGNED.values():
+        op.execute(f"DROP FUNCTION {new}")
+        op.execute(definition)
     op.execute(f"DROP FUNCTION {MEMBER_STATE}")
     op.alter_column("ledger_transaction", "reason", type_=sa.String(500), existing_nullable=True)
     op.create_index(op.f("ix_ledger_transaction_member_id"), "ledger_transaction", ["member_id"], unique=False)

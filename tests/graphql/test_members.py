@@ -258,32 +258,31 @@ async def test_a_reversal_for_an_ended_membership_is_a_marked_correction(api):
     assert await api.violations() == []
 
 
+async def bills_earned_in_september(api) -> int:
+    """Li Wei's paid September bill recorded and the month accrued: the entries it earned."""
+    record = """mutation($input: RecordBillInput!) { recordBill(input: $input) { errors { code } } }"""
+    bill = {"accountNumber": "80000001", "billingMonth": "2026-09", "amountBilledFen": 10_000,
+            "amountPaidFen": 10_000, "dueDate": "2026-10-15", "paidDate": "2026-10-10"}  # fmt: skip
+    assert (await api.data(record, {"input": bill}, as_="hq_admin"))["recordBill"]["errors"] == []
+    await accrual.accrue_month(make_sessions(api.engine), date(2026, 9, 1))
+    return await api.scalar("SELECT count(*) FROM ledger_transaction WHERE bill_id IS NOT NULL")
+
+
 async def test_bills_of_months_before_joining_earn_nothing(api):
     # given a member who joined in November and a bill of September
     await api.scalar(
         "UPDATE member SET joined_on = '2026-11-01' WHERE id = :m RETURNING 1", m=api.demo.members["Li Wei"]
     )
-    record = """mutation($input: RecordBillInput!) { recordBill(input: $input) { errors { code } } }"""
-    bill = {"accountNumber": "80000001", "billingMonth": "2026-09", "amountBilledFen": 10_000,
-            "amountPaidFen": 10_000, "dueDate": "2026-10-15", "paidDate": "2026-10-10"}  # fmt: skip
-    assert (await api.data(record, {"input": bill}, as_="hq_admin"))["recordBill"]["errors"] == []
     # when September is accrued, then the bill earns nothing
-    await accrual.accrue_month(make_sessions(api.engine), date(2026, 9, 1))
-    assert await api.scalar("SELECT count(*) FROM ledger_transaction WHERE bill_id IS NOT NULL") == 0
+    assert await bills_earned_in_september(api) == 0
 
 
 async def test_an_ended_membership_earns_nothing_from_its_bills(api):
     # given an ended membership with a paid bill of September
     member_id = gid("Member", api.demo.members["Li Wei"])
     await api.data(UPDATE, {"input": {"id": member_id, "status": "ENDED"}}, as_="club_operator")
-    record = """mutation($input: RecordBillInput!) { recordBill(input: $input) { errors { code } } }"""
-    bill = {"accountNumber": "80000001", "billingMonth": "2026-09", "amountBilledFen": 10_000,
-            "amountPaidFen": 10_000, "dueDate": "2026-10-15", "paidDate": "2026-10-10"}  # fmt: skip
-    assert (await api.data(record, {"input": bill}, as_="hq_admin"))["recordBill"]["errors"] == []
-    # when September is accrued
-    await accrual.accrue_month(make_sessions(api.engine), date(2026, 9, 1))
-    # then no points were earned
-    assert await api.scalar("SELECT count(*) FROM ledger_transaction WHERE bill_id IS NOT NULL") == 0
+    # when September is accrued, then no points were earned
+    assert await bills_earned_in_september(api) == 0
     assert await api.violations() == []
 
 

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.columns import record_columns, records, records_of
 from domain.errors import DomainError, ErrorCode
+from domain.validation import key_of
 
 page_size_max = 100
 page_size_default = 20
-key_max = 2**63 - 1  # every numeric key is a bigint
 _cursor_prefix = "c:"
 
 T = TypeVar("T")
@@ -62,9 +62,9 @@ def decode_cursor(cursor: str, field: str, list_name: str, keys: tuple[Any, ...]
 def _key_value(key: Any, text: str) -> Any:
     if key.type.python_type is date:
         return date.fromisoformat(text)
-    if not (text.isascii() and text.isdigit() and len(text) <= len(str(key_max)) and int(text) <= key_max):
+    if (number := key_of(text)) is None:
         raise ValueError(text)
-    return int(text)
+    return number
 
 
 def _size(request: PageRequest) -> int:

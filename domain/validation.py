@@ -135,6 +135,17 @@ class Checker:
         return value
 
 
+key_digits_max = 18  # every key fits a bigint
+
+
+def key_of(text: str) -> int | None:
+    """The key an ID, a number or a cursor names: 1 to 18 ASCII digits, no leading zero; None for anything else,
+    so that two different texts never name the same row."""
+    if text.isascii() and text.isdigit() and len(text) <= key_digits_max and not text.startswith("0"):
+        return int(text)
+    return None
+
+
 def bounded(value: date) -> date:
     """`value` when a client may send it (see `date_min`, `date_max`); OUT_OF_RANGE otherwise."""
     if not date_min <= value <= date_max:

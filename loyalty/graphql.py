@@ -352,13 +352,11 @@ class GraphQLView(GraphQL):
         if request.method == "POST" and not is_json_in_utf8(request.content_type):
             raise HTTPException(415, f"Send the request as {JSON} in UTF-8.")
         data = await super().parse_http_body(request)
-        if isinstance(data, GraphQLRequestData) and not isinstance(data.operation_name, str | None):
+        if not isinstance(data, GraphQLRequestData):
+            return data  # a batch: refused as such by the view
+        if not isinstance(data.operation_name, str | None):
             raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null, if provided.")
-        if isinstance(data, GraphQLRequestData) and (unusable := _unusable_text(data.query, data.variables)):
-            # Every string of the request, in the document and the variables, whatever argument it is for.
-            raise CodedHTTPException(400, f"Text may not hold {unusable}.", ErrorCode.INVALID, request_error=True)
-        query = data.query if isinstance(data, GraphQLRequestData) else None
-        if isinstance(query, str) and len(query) > self.query_length_max:
+        if isinstance(data.query, str) and len(data.query) > self.query_length_max:
             # Refused before the parser sees it: comments and spaces are no tokens, but they take its time too.
             raise CodedHTTPException(
                 400,
@@ -366,6 +364,9 @@ class GraphQLView(GraphQL):
                 ErrorCode.QUERY_TOO_COMPLEX,
                 request_error=True,
             )
+        if unusable := _unusable_text(data.query, data.variables):
+            # Every string of the request, in the document and the variables, whatever argument it is for.
+            raise CodedHTTPException(400, f"Text may not hold {unusable}.", ErrorCode.INVALID, request_error=True)
         return data
 
     def parse_json(self, data: str | bytes) -> Any:

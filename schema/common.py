@@ -18,7 +18,7 @@ from domain.errors import every_code
 from domain.members import tables as members_tables
 from domain.organisation import tables as organisation_tables
 from domain.paging import Page
-from domain.validation import bounded, bounded_moment, month_first_day
+from domain.validation import bounded, bounded_moment, key_of, month_first_day
 
 ErrorCode = strawberry.enum(
     StrEnum("ErrorCode", [(code, code) for code in every_code()]),
@@ -61,16 +61,6 @@ PrincipalKind = strawberry.enum(auth_tables.PrincipalKind)
 
 
 _snake_word = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
-
-
-key_digits_max = 18  # every key fits a bigint
-
-
-def key_of(text: str) -> int | None:
-    """The key an ID or number names: 1 to 18 ASCII digits; None for anything else."""
-    if text.isascii() and text.isdigit() and len(text) <= key_digits_max and not text.startswith("0"):
-        return int(text)
-    return None
 
 
 def node_keys(node_ids: Iterable[str]) -> list[int]:

@@ -116,8 +116,7 @@ async def _find_identity(session: AsyncSession, kind: PrincipalKind, login_name:
         query = sa.select(Member).where(
             sa.or_(Member.member_number == login_name, Member.customer_id.in_(by_line.scalar_subquery()))
         )
-    # The row lock serialises concurrent attempts so the failure count cannot be raced.
-    return (await session.scalars(query.with_for_update().limit(1))).first()
+    return (await session.scalars(query.limit(1))).first()  # attempts are serialised by `_throttle`'s lock
 
 
 # The recent failures of one login (since the window opened, or its last success, or an operator's clear):

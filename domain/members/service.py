@@ -194,9 +194,11 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
     Ending a membership is for good, and cancels the member's usable card in the same transaction."""
     actor = require_staff(uow.principal, Permission.MEMBER_WRITE)
     session = uow.session
+    cards: list[Card] = []
     if command.status == MemberStatus.ENDED and command.id is not None:
         # Cards before their member, as every card operation locks them: the two never wait in a cycle.
-        await session.execute(_usable_cards(command.id).with_for_update())
+        query = sa.select(Card).where(Card.member_id == command.id, Card.state.in_(USABLE_STATES))
+        cards = list((await session.scalars(query.with_for_update())).all())
     check = Checker()
     clean = check_profile(check, changes(command, "interests", "relations"))
     member = await member_in_scope(session, actor, command.id, "id")
@@ -220,18 +222,14 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
         setattr(member, name, value)
     member.updated_at = uow.now
     if ending:
-        await _cancel_usable_cards(session, member, actor)
+        _cancel(session, cards, member, actor)
     await session.flush()
     return member
 
 
-def _usable_cards(member_id: int) -> sa.Select:
-    return sa.select(Card).where(Card.member_id == member_id, Card.state.in_(USABLE_STATES))
-
-
-async def _cancel_usable_cards(session: AsyncSession, member: Member, actor: StaffPrincipal) -> None:
-    """An ended membership's usable card is cancelled with it: no card of a former member stays usable."""
-    cards = (await session.scalars(_usable_cards(member.id).with_for_update())).all()
+def _cancel(session: AsyncSession, cards: list[Card], member: Member, actor: StaffPrincipal) -> None:
+    """An ended membership's usable cards (locked already) are cancelled with it: no card of a former member
+    stays usable."""
     for card in cards:
         before, card.state, card.updated_at = card.state, CardState.CANCELLED, member.updated_at
         session.add(event(card, CardAction.CANCEL, before, branch_id=card.branch_id, staff_id=actor.staff_id,

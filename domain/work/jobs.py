@@ -286,7 +286,11 @@ async def runs_by_id(session: AsyncSession, kind: str, ids: list[int]) -> list[J
 
 async def as_they_stand(session: AsyncSession, found: list[JobRun]) -> list[JobRun]:
     """A run still recorded RUNNING whose lock nobody holds was left by a process that stopped: it reads
-    INTERRUPTED (what it reads as, not a change to the record)."""
+    INTERRUPTED (what it reads as, not a change to the record).
+
+    A run that ends records how it ended before it gives its lock back, so a run read RUNNING whose lock
+    is gone a moment later may have just ended: it is read again, and only one still RUNNING after its lock
+    was seen gone was left behind. (A run begun after the first read is not among those read.)"""
     if not any(r.status == JobStatus.RUNNING for r in found):
         return found
     held = set(
@@ -300,6 +304,8 @@ async def as_they_stand(session: AsyncSession, found: list[JobRun]) -> list[JobR
     )
     for run in found:
         if run.status == JobStatus.RUNNING and _lock_key(run.kind, run.subject) not in held:
-            session.expunge(run)
-            run.status, run.error = JobStatus.INTERRUPTED, _INTERRUPTED
+            await session.refresh(run)
+            if run.status == JobStatus.RUNNING:
+                session.expunge(run)
+                run.status, run.error = JobStatus.INTERRUPTED, _INTERRUPTED
     return found

@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from domain.errors import DomainError
 from domain.points import accrual, bills, ledger
 from domain.points.errors import PointsErrorCode
+from domain.work import jobs
+from domain.work.tables import JobRun, JobStatus
 from domain.work.unit import UnitOfWork
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
@@ -179,6 +181,21 @@ async def test_a_run_left_running_by_a_stopped_process_reads_interrupted(api):
     # and a new run of the month records it so
     await run_month(api)
     assert await api.scalar("SELECT status FROM job_run ORDER BY id LIMIT 1") == "INTERRUPTED"
+
+
+async def test_a_run_read_running_just_before_it_ended_reads_as_it_ended(api):
+    # given a run read RUNNING, which then ends (its state recorded, its lock given back) before the reader
+    # looks for its lock
+    await api.scalar(
+        "INSERT INTO job_run (kind, subject, total, status, finished_at) VALUES"
+        " ('MONTHLY_ACCRUAL', '2026-09', 1, 'DONE', now()) RETURNING 1"
+    )
+    async with make_sessions(api.engine)() as session:
+        run = (await session.scalars(sa.select(JobRun))).one()
+        run.status = JobStatus.RUNNING  # what the reader saw a moment before
+        # when the reader finds no lock held, then it reads the run again: it ended, it was not left behind
+        (stands,) = await jobs.as_they_stand(session, [run])
+    assert stands.status == JobStatus.DONE
 
 
 async def test_stopping_the_app_interrupts_its_runs_and_gives_back_the_lock(api, app, paused):

@@ -400,10 +400,8 @@ class GraphQLView(GraphQL):
         if scheme.lower() != "bearer" or not credential or len(credential) > 2_000:
             return Context(request, self.services, reading, None, ErrorCode.UNAUTHENTICATED)
         try:
-            # One statement on a plain connection: no session is built for it, and the pool has it back at once.
-            async with self.services.read_sessions.kw["bind"].connect() as connection:
-                policy = self.services.policy(auth.AuthPolicy)
-                principal = await auth.authenticate(connection, policy, credential.strip())
+            policy = self.services.policy(auth.AuthPolicy)
+            principal = await auth.authenticate(self.services.engine, policy, credential.strip())
         except DomainError as error:
             return Context(request, self.services, reading, None, error.code)
         return Context(request, self.services, reading, principal)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
 from domain.access import Principal
@@ -55,6 +55,11 @@ class Services:
 
     def policy(self, kind: type[T]) -> T:
         return next(p for p in self.policies if isinstance(p, kind))
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine whose pool serves the statements sent straight to the driver (`domain/work/driver.py`)."""
+        return self.sessions.kw["bind"]
 
 
 class ReadSession:

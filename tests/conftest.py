@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import clock
+from domain.work import driver
 from loyalty import migrate
 from loyalty.app import create_app
 from loyalty.config import Settings
@@ -112,14 +113,16 @@ async def api(app, engine: AsyncEngine, demo: Demo) -> AsyncIterator[Api]:
 
 @pytest.fixture
 def statements(engine):
-    """The SQL statements the app sends while the test runs."""
+    """The SQL statements the app sends while the test runs: through SQLAlchemy, and straight to the driver."""
     counted: list[str] = []
 
     def count(conn, cursor, statement, *args):
         counted.append(statement)
 
     sa.event.listen(engine.sync_engine, "before_cursor_execute", count)
+    driver.observers.append(counted.append)
     yield counted
+    driver.observers.remove(counted.append)
     sa.event.remove(engine.sync_engine, "before_cursor_execute", count)
 
 

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import clock
-from domain.columns import record_columns, returned_by
+from domain.columns import record_type, returned_by
 from domain.points.tables import EntryType, LedgerTransaction, PointsLot, SystemAccount
 from domain.work.unit import refusals_raised
 
@@ -60,10 +60,8 @@ EXPIRE = entries_of("points_expire(:member_id, :as_of, :account)")
 
 
 def entry(row: Sequence[Any]) -> LedgerTransaction:
-    return LedgerTransaction(**dict(zip(_ENTRY_KEYS, row, strict=True)))
-
-
-_ENTRY_KEYS = [c.key for c in record_columns(LedgerTransaction)]
+    """The entry a ledger function returned, as a record of its columns (no entity is built for it)."""
+    return record_type(LedgerTransaction)._make(row)
 
 
 async def _one(session: AsyncSession, statement: sa.TextualSelect, **params: Any) -> LedgerTransaction | None:

@@ -13,19 +13,18 @@ everything back.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import clock
 from domain.access import Principal
 from domain.columns import REPLAYED
 from domain.errors import DomainError, RecordedRefusal, code_named
-from domain.work import idempotency
+from domain.work import driver, idempotency
 from domain.work.commands import Command, Idempotent
 
 # The SQLSTATE of a business refusal raised by a database function (migration 0009): the error code is
@@ -51,10 +50,9 @@ class UnitOfWork:
         # How this process starts work that outlives the unit (background runs); none on the command line.
         self.background = background
         self._policies = {type(p): p for p in policies}
-        self._transaction: Any = None
-        self._session: AsyncSession | None = None
-        self._session_used = False  # the handler used the session: a statement joins its transaction
-        self._ran_alone = False  # the unit's one statement ran as its own transaction: the session is closed
+        self._session: AsyncSession | None = None  # made on first use: a one-statement unit never needs one
+        self._owns_session = False  # made by this unit, which ends its transaction
+        self._ran_alone = False  # the unit's one statement ran as its own transaction: no session may follow
         # The idempotency key of the command being run, for a handler whose statement claims it itself.
         self.claim = idempotency.NO_CLAIM
         # The command's result is the stored one of an earlier request with the same key, as it was then.
@@ -71,9 +69,11 @@ class UnitOfWork:
 
     @property
     def session(self) -> AsyncSession:
-        """The unit's transaction (begun on its first statement)."""
-        assert self._session is not None and not self._ran_alone, "the unit ran its one statement alone already"
-        self._session_used = True
+        """The unit's transaction (made on first use, begun on its first statement)."""
+        assert not self._ran_alone, "the unit ran its one statement alone already"
+        if self._session is None:
+            assert self.sessions is not None
+            self._session, self._owns_session = self.sessions(), True
         return self._session
 
     @property
@@ -87,31 +87,37 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         assert self.sessions is not None, "a unit that joins its caller's transaction is not entered"
         self.now = clock.now()
-        self._transaction = self.sessions.begin()
-        self._session = await self._transaction.__aenter__()
         return self
 
     async def __aexit__(self, kind: Any, error: BaseException | None, trace: Any) -> bool:
-        if isinstance(error, RecordedRefusal):  # keep its record: commit, then let it be answered
-            await self._transaction.__aexit__(None, None, None)
+        if not self._owns_session:
             return False
-        await self._transaction.__aexit__(kind, error, trace)
+        session, self._session, self._owns_session = self._session, None, False
+        assert session is not None
+        try:
+            if error is None or isinstance(error, RecordedRefusal):  # a refusal's record is kept, then answered
+                await session.commit()
+            else:
+                await session.rollback()
+        finally:
+            await session.close()
         return False
 
     async def statement(self, sql: sa.Executable, **params: Any) -> Sequence[sa.Row[Any]]:
         """The unit's whole work as one statement, in one round trip to the database.
 
-        Sent alone (autocommit), it is its own transaction: no BEGIN and no COMMIT. When the
-        handler used the session before, or the unit joins its caller's transaction, it runs
-        inside that transaction instead. A refusal the statement raises becomes a DomainError.
+        Sent alone, straight to the driver on a connection of the pool (`domain/work/driver.py`), it is
+        its own transaction: no BEGIN and no COMMIT. When the handler used the session before, or the
+        unit joins its caller's transaction, it runs inside that transaction instead. A refusal the
+        statement raises becomes a DomainError.
         """
         with refusals_raised():
-            if self.sessions is None or self._session_used:
-                rows = (await self.session.execute(sql, params)).all()
+            if self._session is not None:
+                rows = (await self._session.execute(sql, params)).all()
             else:
+                assert self.sessions is not None
                 self._ran_alone = True
-                async with _autocommit(self.sessions.kw["bind"]).connect() as connection:
-                    rows = (await connection.execute(sql, params)).all()
+                rows = await driver.rows(self.sessions.kw["bind"], sql, params)
         if rows and rows[0]._fields[-1] == REPLAYED:  # `returned_by(…, replayed=True)`: say so, and drop the flag
             self.replayed = rows[0][-1]
             return [row[:-1] for row in rows]
@@ -122,12 +128,6 @@ class UnitOfWork:
         if isinstance(command, Idempotent):
             return await idempotency.run_once(self, handler, command)
         return await handler(self, command)
-
-
-@functools.cache
-def _autocommit(engine: AsyncEngine) -> AsyncEngine:
-    """The engine's connections in autocommit, made once: a statement sent alone is its own transaction."""
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextlib.contextmanager

@@ -1,0 +1,75 @@
+"""Statements sent straight to the driver (`domain/work/driver.py`) read and fail like SQLAlchemy's."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from domain.errors import DomainError
+from domain.members.tables import Member, MemberStatus
+from domain.organisation.tables import Branch
+from domain.work import driver
+from domain.work.unit import refusals_raised
+from loyalty.database import make_engine
+
+BRANCH_CODE = sa.select(Branch.code).order_by(Branch.id).limit(1)
+MEMBER = sa.select(Member.id, Member.status, Member.interests, Member.joined_on).where(
+    Member.id == sa.bindparam("member_id")
+)
+
+
+async def test_rows_read_like_sqlalchemys(api):
+    # given a member with interests (JSON) and a status (an enumeration)
+    member = api.demo.members["Li Wei"]
+    # when the same statement runs through SQLAlchemy and straight to the driver
+    async with api.engine.connect() as connection:
+        expected = (await connection.execute(MEMBER, {"member_id": member})).one()
+    found = await driver.rows(api.engine, MEMBER, {"member_id": member})
+    # then the rows hold the same values of the same types, by name and by position
+    assert len(found) == 1
+    assert tuple(found[0]) == tuple(expected)
+    assert found[0].status is MemberStatus.ACTIVE
+    assert found[0]._fields == ("id", "status", "interests", "joined_on")
+
+
+async def test_a_json_parameter_goes_out_as_json(api):
+    echoed = sa.text("SELECT CAST(:value AS jsonb) -> 'a' AS a").bindparams(sa.bindparam("value", type_=JSONB))
+    found = await driver.rows(api.engine, echoed, {"value": {"a": [1, "two"]}})
+    assert found[0].a == [1, "two"]
+
+
+async def test_a_uniqueness_violation_is_sqlalchemys_integrity_error(api):
+    # given a branch code that is taken
+    taken = sa.text(
+        "INSERT INTO branch (code, name, level, path) SELECT code, name, level, path || 'x/' FROM branch"
+        " WHERE code = :code RETURNING id"
+    )
+    # when a statement sent straight to the driver inserts it again, then it fails as through SQLAlchemy
+    with pytest.raises(sa.exc.IntegrityError) as raised:
+        await driver.rows(api.engine, taken, {"code": "HQ"})
+    assert raised.value.orig.__cause__.constraint_name == "uq_branch_code"
+
+
+async def test_a_refusal_of_a_database_function_is_the_domain_error_it_names(api):
+    refusing = sa.text("SELECT refuse('NOT_FOUND', 'No such thing.', 'thing_id')")
+    with pytest.raises(DomainError) as raised, refusals_raised():
+        await driver.rows(api.engine, refusing, {})
+    problem = raised.value.problems[0]
+    assert (problem.code.value, problem.message, problem.field) == ("NOT_FOUND", "No such thing.", "thing_id")
+
+
+async def test_a_connection_the_server_dropped_is_not_handed_out_again(api):
+    # given a pool of one connection, whose server session ends while the pool holds it
+    engine = make_engine(api.engine.url.render_as_string(hide_password=False), pool_size=1)
+    try:
+        dropped = (await driver.rows(engine, sa.text("SELECT pg_backend_pid() AS pid"), {}))[0].pid
+        await api.scalar("SELECT pg_terminate_backend(:pid)", pid=dropped)
+        # when statements are sent again, then the first fails on the dead connection, which the pool
+        # drops, and the next ones run on a new connection
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            await driver.rows(engine, BRANCH_CODE, {})
+        assert raised.value.connection_invalidated
+        assert [(await driver.rows(engine, BRANCH_CODE, {}))[0].code for _ in range(2)] == ["HQ", "HQ"]
+    finally:
+        await engine.dispose()

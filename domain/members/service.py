@@ -8,7 +8,8 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from domain import passwords
 from domain.access import (
@@ -22,7 +23,7 @@ from domain.access import (
 )
 from domain.cards.common import event
 from domain.cards.tables import USABLE_STATES, Card, CardAction, CardState, Channel
-from domain.columns import record_columns, split_records
+from domain.columns import record_columns, record_from_json, split_records
 from domain.customers.service import (
     PERSONAL_FIELDS,
     ChangePersonalDetails,
@@ -31,7 +32,7 @@ from domain.customers.service import (
     check_manager,
     customer_in_scope,
 )
-from domain.customers.tables import Customer, SubscriberNumber
+from domain.customers.tables import Account, Customer, SubscriberNumber
 from domain.errors import DomainError, ErrorCode
 from domain.members import states
 from domain.members.errors import MemberErrorCode
@@ -50,6 +51,7 @@ from domain.validation import (
     search_terms,
     years_after,
 )
+from domain.work import driver
 from domain.work.commands import UNCHANGED, BranchId, ClubId, Command, CustomerId, MemberId, StaffId, changes
 from domain.work.unit import UnitOfWork
 
@@ -272,11 +274,17 @@ class Me:
     club: Club
     branch: Branch
     customer: Customer
+    accounts: list[Account]
 
 
 _ME_PARTS = (Member, Grade, Club, Branch, Customer)  # in the order of `Me`'s fields
+_MY_ACCOUNTS = (
+    sa.select(sa.func.jsonb_agg(aggregate_order_by(sa.func.to_jsonb(sa.literal_column("account")), Account.id)))
+    .where(Account.customer_id == Member.customer_id)
+    .scalar_subquery()
+)
 _ME = (
-    sa.select(*(c for part in _ME_PARTS for c in record_columns(part)))
+    sa.select(*(c for part in _ME_PARTS for c in record_columns(part)), sa.type_coerce(_MY_ACCOUNTS, JSONB))
     .select_from(Member)
     .join(Grade, Grade.code == Member.grade_code)
     .join(Club, Club.id == Member.club_id)
@@ -286,10 +294,13 @@ _ME = (
 )
 
 
-async def get_me(session: AsyncSession, principal: Principal) -> Me:
+async def get_me(engine: AsyncEngine, principal: Principal) -> Me:
+    """One statement, straight to the driver on a connection of `engine`'s pool (`domain/work/driver.py`):
+    every front end asks for it first."""
     me: MemberPrincipal = require_member(principal)
-    row = (await (await session.connection()).execute(_ME, {"member_id": me.member_id})).one()
-    return Me(*split_records(_ME_PARTS, row))
+    row = (await driver.rows(engine, _ME, {"member_id": me.member_id}))[0]
+    accounts = [record_from_json(Account, account) for account in row[-1] or ()]
+    return Me(*split_records(_ME_PARTS, row[:-1]), accounts)
 
 
 async def get_members_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Member | None]:

@@ -7,7 +7,7 @@ from strawberry import relay
 
 from domain.members import service as members
 from resolvers.declare import list_field, mutation_field
-from resolvers.edge import node_of, read
+from resolvers.edge import node_of
 from schema.members import (
     CreateMemberInput,
     MemberFilter,
@@ -22,12 +22,13 @@ from schema.members import (
 class MemberQuery:
     @strawberry.field(description="The logged-in member: profile, club, grade, number and accounts.")
     async def me(self, info: strawberry.Info) -> MemberType:
-        me = await read(info, lambda s: members.get_me(s, info.context.principal))
+        me = await members.get_me(info.context.services.engine, info.context.principal)
         loaders = info.context.loaders  # what `me` shows beside the member costs no more statements
         loaders.grades.prime(me.grade.code, me.grade)
         loaders.clubs.prime(me.club.id, me.club)
         loaders.branches.prime(me.branch.id, me.branch)
         loaders.customers.prime(me.customer.id, me.customer)
+        loaders.accounts_by_customer.prime(me.customer.id, me.accounts)
         return me.member
 
     @strawberry.field(description="A member you may see, or null.")

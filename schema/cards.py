@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from domain.cards import tables as cards_tables
 from domain.cards.lifecycle import ReplaceReason as DomainReplaceReason
 from domain.cards.lifecycle import locked
-from schema.common import UserError, client_keys, node_keys, row_type
+from schema.common import UserError, client_keys, loaded, node_keys, row_type
 from schema.members import MemberType
 from schema.organisation import BranchType, ClubType, StaffType
 
@@ -43,12 +43,12 @@ class CardBatchType:
         return str(self.last_number)
 
     @strawberry.field
-    async def branch(self, info: strawberry.Info) -> BranchType:
-        return await info.context.loaders.branches.load(self.branch_id)
+    def branch(self, info: strawberry.Info) -> BranchType:
+        return loaded(info.context.loaders.branches, self.branch_id)
 
     @strawberry.field
-    async def received_by(self, info: strawberry.Info) -> StaffType:
-        return await info.context.loaders.staff.load(self.staff_id)
+    def received_by(self, info: strawberry.Info) -> StaffType:
+        return loaded(info.context.loaders.staff, self.staff_id)
 
 
 @strawberry.type(name="CardEvent", description="One operation on a card: who, when, channel, what, why.")
@@ -94,8 +94,8 @@ class CardType(relay.Node):
         return locked(self)
 
     @strawberry.field(description="The branch whose stock holds the card, or the member's branch.")
-    async def branch(self, info: strawberry.Info) -> BranchType:
-        return await info.context.loaders.branches.load(self.branch_id)
+    def branch(self, info: strawberry.Info) -> BranchType:
+        return loaded(info.context.loaders.branches, self.branch_id)
 
     @strawberry.field
     async def holder_club(self, info: strawberry.Info) -> ClubType | None:
@@ -110,8 +110,8 @@ class CardType(relay.Node):
         return await info.context.loaders.members_scoped.load(self.member_id) if self.member_id else None
 
     @strawberry.field
-    async def batch(self, info: strawberry.Info) -> CardBatchType:
-        return await info.context.loaders.card_batches.load(self.batch_id)
+    def batch(self, info: strawberry.Info) -> CardBatchType:
+        return loaded(info.context.loaders.card_batches, self.batch_id)
 
     @strawberry.field(description="The card this one replaced (reissue or replacement).")
     def replaces_number(self) -> str | None:
@@ -122,8 +122,8 @@ class CardType(relay.Node):
         return str(self.replaced_by_number) if self.replaced_by_number else None
 
     @strawberry.field(description="Every operation on the card, oldest first; the receipt is `batch`.")
-    async def history(self, info: strawberry.Info) -> list[CardEventType]:
-        return await info.context.loaders.card_history.load(self.number)
+    def history(self, info: strawberry.Info) -> list[CardEventType]:
+        return loaded(info.context.loaders.card_history, self.number)
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -144,8 +144,8 @@ class CardApplicationType(relay.Node):
         return str(self.card_number) if self.card_number else None
 
     @strawberry.field
-    async def member(self, info: strawberry.Info) -> MemberType | None:
-        return await info.context.loaders.members_scoped.load(self.member_id)
+    def member(self, info: strawberry.Info) -> MemberType | None:
+        return loaded(info.context.loaders.members_scoped, self.member_id)
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):

@@ -10,6 +10,7 @@ from typing import Any, NewType
 
 import strawberry
 from strawberry import relay
+from strawberry.dataloader import DataLoader
 
 from domain.auth import tables as auth_tables
 from domain.columns import record_type
@@ -103,6 +104,16 @@ def connection(page: Page[Any]) -> relay.Connection[Any]:
             end_cursor=items[-1][0] if items else None,
         ),
     )
+
+
+def loaded(loader: DataLoader, key: Any) -> Any:
+    """What `loader` holds for `key`: the value itself when it is known already (primed, or loaded by an
+    earlier field), else the awaitable of its batch. A field that returns this resolves in place when the
+    value is known, instead of becoming a task of the executor, which costs more than the field's work."""
+    future = loader.load(key)
+    if future.done() and future.exception() is None:
+        return future.result()
+    return future
 
 
 def row_type(table: type) -> Any:

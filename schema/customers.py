@@ -19,6 +19,7 @@ from schema.common import (
     IdDocumentType,
     UserError,
     client_keys,
+    loaded,
     node_keys,
     row_type,
 )
@@ -35,8 +36,8 @@ class AccountType(relay.Node):
     is_type_of = row_type(customers_tables.Account)
 
     @strawberry.field(description="Subscriber (phone) numbers billed to this account.")
-    async def subscriber_numbers(self, info: strawberry.Info) -> list[str]:
-        return await info.context.loaders.subscriber_numbers_by_account.load(self.id)
+    def subscriber_numbers(self, info: strawberry.Info) -> list[str]:
+        return loaded(info.context.loaders.subscriber_numbers_by_account, self.id)
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -51,8 +52,8 @@ class CreditLevelChangeType:
     changed_at: datetime
 
     @strawberry.field
-    async def changed_by(self, info: strawberry.Info) -> StaffType | None:
-        return await info.context.loaders.staff.load(self.staff_id)
+    def changed_by(self, info: strawberry.Info) -> StaffType | None:
+        return loaded(info.context.loaders.staff, self.staff_id)
 
 
 @strawberry.type(name="IdentityChange", description="Name and ID document before and after a change by staff.")
@@ -62,8 +63,8 @@ class IdentityChangeType:
     changed_at: datetime
 
     @strawberry.field
-    async def changed_by(self, info: strawberry.Info) -> StaffType | None:
-        return await info.context.loaders.staff.load(self.staff_id)
+    def changed_by(self, info: strawberry.Info) -> StaffType | None:
+        return loaded(info.context.loaders.staff, self.staff_id)
 
 
 @strawberry.type(name="Customer", description="An individual or enterprise customer [O2].")
@@ -84,16 +85,16 @@ class CustomerType(relay.Node):
     is_type_of = row_type(customers_tables.Customer)
 
     @strawberry.field
-    async def branch(self, info: strawberry.Info) -> BranchType:
-        return await info.context.loaders.branches.load(self.branch_id)
+    def branch(self, info: strawberry.Info) -> BranchType:
+        return loaded(info.context.loaders.branches, self.branch_id)
 
     @strawberry.field
     async def customer_manager(self, info: strawberry.Info) -> StaffType | None:
         return await info.context.loaders.staff.load(self.customer_manager_id) if self.customer_manager_id else None
 
     @strawberry.field
-    async def accounts(self, info: strawberry.Info) -> list[AccountType]:
-        return await info.context.loaders.accounts_by_customer.load(self.id)
+    def accounts(self, info: strawberry.Info) -> list[AccountType]:
+        return loaded(info.context.loaders.accounts_by_customer, self.id)
 
     @strawberry.field(description="Every change of name or ID document, newest first, with who made it (staff only).")
     async def identity_changes(self, info: strawberry.Info) -> list[IdentityChangeType]:

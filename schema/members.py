@@ -14,7 +14,7 @@ from domain.members.service import RelationKind as DomainRelationKind
 from domain.paging import PageRequest
 from domain.points import service as points
 from resolvers.inputs import filter_arguments
-from schema.common import Gender, MemberStatus, Month, UserError, connection, node_keys, row_type
+from schema.common import Gender, MemberStatus, Month, UserError, connection, loaded, node_keys, row_type
 from schema.customers import AccountType, CustomerType
 from schema.organisation import BranchType, ClubType, GradeType, StaffType
 
@@ -48,28 +48,28 @@ class MemberType(relay.Node):
         return [Relation(kind=DomainRelationKind(r["kind"]), name=r["name"], note=r.get("note")) for r in rows]
 
     @strawberry.field
-    async def grade(self, info: strawberry.Info) -> GradeType:
-        return await info.context.loaders.grades.load(self.grade_code)
+    def grade(self, info: strawberry.Info) -> GradeType:
+        return loaded(info.context.loaders.grades, self.grade_code)
 
     @strawberry.field
-    async def club(self, info: strawberry.Info) -> ClubType:
-        return await info.context.loaders.clubs.load(self.club_id)
+    def club(self, info: strawberry.Info) -> ClubType:
+        return loaded(info.context.loaders.clubs, self.club_id)
 
     @strawberry.field
-    async def branch(self, info: strawberry.Info) -> BranchType:
-        return await info.context.loaders.branches.load(self.branch_id)
+    def branch(self, info: strawberry.Info) -> BranchType:
+        return loaded(info.context.loaders.branches, self.branch_id)
 
     @strawberry.field(description="The member's personal and contact details.")
-    async def customer(self, info: strawberry.Info) -> CustomerType:
-        return await info.context.loaders.customers.load(self.customer_id)
+    def customer(self, info: strawberry.Info) -> CustomerType:
+        return loaded(info.context.loaders.customers, self.customer_id)
 
     @strawberry.field(description="The customer's billing accounts.")
-    async def accounts(self, info: strawberry.Info) -> list[AccountType]:
-        return await info.context.loaders.accounts_by_customer.load(self.customer_id)
+    def accounts(self, info: strawberry.Info) -> list[AccountType]:
+        return loaded(info.context.loaders.accounts_by_customer, self.customer_id)
 
     @strawberry.field(description="The member's points balance [P6].")
-    async def points(self, info: strawberry.Info) -> Annotated[Points, strawberry.lazy("schema.points")]:
-        return await info.context.loaders.points.load(self.id)
+    def points(self, info: strawberry.Info) -> Annotated[Points, strawberry.lazy("schema.points")]:
+        return loaded(info.context.loaders.points, self.id)
 
     @strawberry.field(
         description="The member's points entries by type and date range [P6], in the order they take effect"
@@ -95,8 +95,8 @@ class MemberType(relay.Node):
         return await info.context.read(lambda s: points.statement(s, info.context.principal, self.id, month))
 
     @strawberry.field(description="The member's usable card (ACTIVE or LOST), if any.")
-    async def card(self, info: strawberry.Info) -> Annotated[CardType, strawberry.lazy("schema.cards")] | None:
-        return await info.context.loaders.card_of_member.load(self.id)
+    def card(self, info: strawberry.Info) -> Annotated[CardType, strawberry.lazy("schema.cards")] | None:
+        return loaded(info.context.loaders.card_of_member, self.id)
 
     @strawberry.field
     async def customer_manager(self, info: strawberry.Info) -> StaffType | None:

@@ -8,7 +8,7 @@ import strawberry
 from strawberry import relay
 
 from domain.organisation import tables as organisation_tables
-from schema.common import BranchLevel, StaffRole, UserError, node_keys, row_type
+from schema.common import BranchLevel, StaffRole, UserError, loaded, node_keys, row_type
 
 
 @strawberry.type(name="Branch", description="HQ, a provincial branch, or a city branch [O1].")
@@ -50,8 +50,8 @@ class ClubType(relay.Node):
     is_type_of = row_type(organisation_tables.Club)
 
     @strawberry.field
-    async def branch(self, info: strawberry.Info) -> BranchType:
-        return await info.context.loaders.branches.load(self.branch_id)
+    def branch(self, info: strawberry.Info) -> BranchType:
+        return loaded(info.context.loaders.branches, self.branch_id)
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -68,8 +68,8 @@ class StaffType(relay.Node):
     is_type_of = row_type(organisation_tables.Staff)
 
     @strawberry.field
-    async def branch(self, info: strawberry.Info) -> BranchType:
-        return await info.context.loaders.branches.load(self.branch_id)
+    def branch(self, info: strawberry.Info) -> BranchType:
+        return loaded(info.context.loaders.branches, self.branch_id)
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):

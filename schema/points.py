@@ -15,7 +15,7 @@ from domain.points import service as points
 from domain.points import tables as points_tables
 from domain.points.accrual import MonthlyAccrualRun
 from domain.work.tables import JobStatus
-from schema.common import Month, UserError, client_keys, node_keys, row_type
+from schema.common import Month, UserError, client_keys, loaded, node_keys, row_type
 from schema.organisation import StaffType
 
 EntryType = strawberry.enum(points_tables.EntryType, description="What a movement of points is [P1].")
@@ -77,8 +77,8 @@ class PointsRuleChangeType:
     changed_at: datetime
 
     @strawberry.field
-    async def changed_by(self, info: strawberry.Info) -> StaffType | None:
-        return await info.context.loaders.staff.load(self.staff_id)
+    def changed_by(self, info: strawberry.Info) -> StaffType | None:
+        return loaded(info.context.loaders.staff, self.staff_id)
 
 
 @strawberry.type(name="PointsRule", description="An earning, validity or penalty rule, in force for its dates [P2].")
@@ -92,8 +92,8 @@ class PointsRuleType(relay.Node):
     is_type_of = row_type(points_tables.PointsRule)
 
     @strawberry.field(description="Every change: who, when, before and after.")
-    async def changes(self, info: strawberry.Info) -> list[PointsRuleChangeType]:
-        return await info.context.loaders.rule_changes.load(self.id)
+    def changes(self, info: strawberry.Info) -> list[PointsRuleChangeType]:
+        return loaded(info.context.loaders.rule_changes, self.id)
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):

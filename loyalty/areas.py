@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resolvers import auth, cards, customers, members, organisation, partners, points
+from resolvers import auth, cards, customers, members, organisation, partners, points, redemption
 from resolvers.area import Area
 
 AREAS: tuple[Area, ...] = (
@@ -13,4 +13,5 @@ AREAS: tuple[Area, ...] = (
     partners.area,
     cards.area,
     points.area,
+    redemption.area,
 )

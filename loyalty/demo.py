@@ -17,11 +17,15 @@ from domain.cards import lifecycle, stock
 from domain.customers import service as customers
 from domain.customers.tables import CustomerKind, IdDocumentType
 from domain.members import service as members
+from domain.organisation import outlets
 from domain.organisation import service as organisation
 from domain.organisation.tables import Branch, StaffRole
 from domain.partners import service as partners
 from domain.points import ledger, rules
 from domain.points.tables import EntryType, PointsRule, RuleKind
+from domain.redemption import catalogue
+from domain.redemption import stock as gift_stock
+from domain.redemption.tables import ConsumptionRule, RewardKind
 from domain.work.unit import UnitOfWork
 
 DEMO_PASSWORD = "demo-password"
@@ -63,6 +67,15 @@ DEMO_PIN = "246810"
 MEMBER_CARDS = {"Li Wei": "6211000000000001"}  # Wang Fang and Zhang Min have none yet
 PROSPECT = "Pearl River Trading Co."  # a GD customer who is not (yet) a member
 PARTNERS = [("SKY-MILES", "Sky Airlines Miles", "HQ"), ("GD-MALL", "Guangdong Online Mall", "GD")]
+OUTLETS = [("GD-COUNTER", "Guangzhou service hall", "GD"), ("SZ-POS", "Shenzhen mall POS", "SZ"),
+           ("BJ-POS", "Beijing airport POS", "BJ")]  # fmt: skip
+REWARDS = [  # code, name, kind, points, branch, grades, benefit, content, daily, monthly
+    ("BILL-10", "10 yuan of bill credit", "BILL_CREDIT", 1_000, "HQ", None, 1_000, None, None, 5),
+    ("MIN-60", "60 call minutes", "CALL_MINUTES", 500, "HQ", None, 60, None, None, None),
+    ("MUSIC-MONTH", "A month of music", "CONTENT", 300, "HQ", None, None, "MUSIC-MONTH", None, None),
+    ("GD-UMBRELLA", "Club umbrella", "GIFT", 800, "GD", ["DIAMOND", "EMERALD"], None, None, 1, None),
+]
+GIFT_STOCK = [("GD-UMBRELLA", "GD", 20), ("GD-UMBRELLA", "SZ", 5)]  # reward, branch, quantity
 
 
 @dataclass
@@ -77,6 +90,8 @@ class Demo:
     member_numbers: dict[str, str] = field(default_factory=dict)
     partners: dict[str, int] = field(default_factory=dict)
     cards: dict[str, str] = field(default_factory=dict)  # member name → card number
+    outlets: dict[str, int] = field(default_factory=dict)
+    rewards: dict[str, int] = field(default_factory=dict)
 
 
 async def load_demo(session: AsyncSession) -> Demo | None:
@@ -119,7 +134,31 @@ async def load_demo(session: AsyncSession) -> Demo | None:
         demo.partners[code] = (await partners.create_partner(session, code=code, name=name, branch_code=branch)).id
     await _demo_cards(session, demo, hq)
     await _demo_points(session, demo, hq)
+    await _demo_redemption(session, demo, hq)
     return demo
+
+
+async def _demo_redemption(session: AsyncSession, demo: Demo, hq: StaffPrincipal) -> None:
+    """Outlets, a founding consumption rule (every grade, every reward), four rewards, and gift stock."""
+    as_hq = UnitOfWork.joining(session, hq)
+    for code, name, branch in OUTLETS:
+        outlet = outlets.CreateOutlet(branch_id=demo.branches[branch], code=code, name=name)
+        demo.outlets[code] = (await outlets.create_outlet(as_hq, outlet)).id
+    await catalogue.establish_consumption_rule(session, ConsumptionRule(effective_from=date(2000, 1, 1)))
+    grades = ["DIAMOND", "EMERALD", "SAPPHIRE"]
+    for code, name, kind, price, branch, allowed, benefit, content, daily, monthly in REWARDS:
+        item = catalogue.CreateRewardItem(
+            branch_id=demo.branches[branch], code=code, name=name, kind=RewardKind(kind), points_price=price,
+            grade_codes=allowed or grades, available_from=date(2000, 1, 1), benefit_amount=benefit,
+            content_code=content, daily_limit=daily, monthly_limit=monthly,
+        )  # fmt: skip
+        created = await catalogue.create_reward_item(as_hq, item)
+        await catalogue.activate_reward_item(as_hq, catalogue.ActivateRewardItem(id=created.id))
+        demo.rewards[code] = created.id
+    for code, branch, quantity in GIFT_STOCK:
+        received = gift_stock.ReceiveGiftStock(item_id=demo.rewards[code], branch_id=demo.branches[branch],
+                                               quantity=quantity, reason="Opening stock")  # fmt: skip
+        await gift_stock.receive_gift_stock(as_hq, received)
 
 
 DEMO_RULES = [  # kind, grade, value

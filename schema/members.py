@@ -21,6 +21,7 @@ from schema.organisation import BranchType, ClubType, GradeType, StaffType
 if TYPE_CHECKING:
     from schema.cards import CardType
     from schema.points import Points, PointsHistoryFilter, PointsStatement, PointsTransactionType
+    from schema.redemption import CatalogueFilter, Offer, RedemptionFilter, RedemptionType
 
 RelationKind = strawberry.enum(DomainRelationKind)
 
@@ -97,6 +98,42 @@ class MemberType(relay.Node):
     @strawberry.field(description="The member's usable card (ACTIVE or LOST), if any.")
     def card(self, info: strawberry.Info) -> Annotated[CardType, strawberry.lazy("schema.cards")] | None:
         return loaded(info.context.loaders.card_of_member, self.id)
+
+    @strawberry.field(description="What the member may redeem today [R1]: the member, or staff who serve them.")
+    async def catalogue(
+        self,
+        info: strawberry.Info,
+        filter: Annotated[CatalogueFilter, strawberry.lazy("schema.redemption")] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> relay.Connection[Annotated[Offer, strawberry.lazy("schema.redemption")]]:
+        from domain.redemption import catalogue
+
+        page, where = PageRequest(first, after, last, before), filter_arguments(catalogue.catalogue, filter)
+        found = await info.context.read(
+            lambda s: catalogue.catalogue(s, info.context.principal, self.id, page, **where)
+        )
+        return connection(found)
+
+    @strawberry.field(description="The member's redemptions, those made in other provinces too [P6].")
+    async def redemptions(
+        self,
+        info: strawberry.Info,
+        filter: Annotated[RedemptionFilter, strawberry.lazy("schema.redemption")] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> relay.Connection[Annotated[RedemptionType, strawberry.lazy("schema.redemption")]]:
+        from domain.redemption import queries
+
+        page, where = PageRequest(first, after, last, before), filter_arguments(queries.member_redemptions, filter)
+        found = await info.context.read(
+            lambda s: queries.member_redemptions(s, info.context.principal, self.id, page, **where)
+        )
+        return connection(found)
 
     @strawberry.field
     async def customer_manager(self, info: strawberry.Info) -> StaffType | None:

@@ -106,3 +106,49 @@ class UpdateClubInput:
 class ClubPayload:
     errors: list[UserError]
     club: ClubType | None = None
+
+
+OutletStatus = strawberry.enum(organisation_tables.OutletStatus)
+
+
+@strawberry.type(name="Outlet", description="A service point of a branch: a counter, a POS, a terminal [S1].")
+class OutletType(relay.Node):
+    id: relay.NodeID[int]
+    code: str
+    name: str
+    address: str | None
+    phone: str | None
+    status: OutletStatus
+    is_type_of = row_type(organisation_tables.Outlet)
+
+    @strawberry.field
+    def branch(self, info: strawberry.Info) -> BranchType:
+        return loaded(info.context.loaders.branches, self.branch_id)
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        return await info.context.loaders.outlets_scoped.load_many(node_keys(node_ids))
+
+
+@strawberry.input
+class CreateOutletInput:
+    branch_id: relay.GlobalID
+    code: str = strawberry.field(description="Unique outlet code: letters, digits, _ . - (max 32).")
+    name: str
+    address: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+
+
+@strawberry.input(description="Only the fields given are changed; null clears an optional field.")
+class UpdateOutletInput:
+    id: relay.GlobalID
+    name: str | None = strawberry.UNSET
+    address: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    status: OutletStatus | None = strawberry.UNSET
+
+
+@strawberry.type
+class OutletPayload:
+    errors: list[UserError]
+    outlet: OutletType | None = None

@@ -617,3 +617,33 @@ async def verify_card(session: AsyncSession, policy: CardPolicy, *, card_number:
 # One answer for a card that does not exist, cannot be used, or was given the wrong PIN: nobody learns from it
 # which card numbers exist.
 _CARD_OR_PIN_WRONG = Problem(ErrorCode.INVALID_CREDENTIALS, "The card number or the PIN is wrong.")
+
+
+async def present_card(
+    session: AsyncSession, policy: CardPolicy, staff: StaffPrincipal, *, card_number: str | None, pin: str | None
+) -> Member:
+    """The member a card and its PIN prove, shown by the member at a POS or a terminal that `staff` operates.
+
+    A card that does not exist, holds no member, or is given the wrong PIN gets one answer (a wrong PIN is
+    counted toward the card's lock, and recorded: `RecordedRefusal`). Only the PIN's holder learns that the
+    card is lost or ended; a locked card says so (the fraud measure)."""
+    check = Checker()
+    number = parse_card_number(check, "card_number", card_number)
+    if not pin:
+        check.fail("card_pin", ErrorCode.REQUIRED, "card_pin is required with a card.")
+    check.raise_if_any()
+    wrong = DomainError(_CARD_OR_PIN_WRONG.code, _CARD_OR_PIN_WRONG.message, "card_pin")
+    card = await session.get(Card, number, with_for_update=True)
+    if card is None or card.member_id is None or card.pin_hash is None:
+        passwords.verify_secret(pin, None)  # as long as a PIN check, so that timing tells nothing either
+        raise wrong
+    try:
+        await _check_pin(session, card, Actor(staff, Channel.SYSTEM), policy, pin, "card_pin")
+    except RecordedRefusal as refused:
+        if refused.code != ErrorCode.INVALID_CREDENTIALS:
+            raise
+        raise RecordedRefusal(wrong.code, wrong.problems[0].message, "card_pin") from None
+    _require_state(card, (CardState.ACTIVE,))
+    member = await session.get(Member, card.member_id)
+    assert member is not None
+    return member

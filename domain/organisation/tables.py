@@ -62,3 +62,25 @@ class Club(SQLModel, table=True):
     email: str | None = Field(default=None, sa_column=sa.Column(sa.String(254), nullable=True))
     address: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
     created_at: datetime | None = created_at_column()
+
+
+class OutletStatus(StrEnum):
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+
+
+class Outlet(SQLModel, table=True):
+    """A service point of a branch where members are served and redeem (a counter, a POS, a terminal) [S1]."""
+
+    __tablename__ = "outlet"
+    id: int | None = id_column()
+    code: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    branch_id: int = foreign_key("branch.id")
+    address: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
+    phone: str | None = Field(default=None, sa_column=sa.Column(sa.String(24), nullable=True))
+    status: OutletStatus = Field(
+        default=OutletStatus.OPEN,
+        sa_column=sa.Column(enum_type(OutletStatus, "status"), nullable=False, server_default=OutletStatus.OPEN.value),
+    )
+    created_at: datetime | None = created_at_column()

@@ -15,6 +15,8 @@ with the idempotency claim and the scope check by each request's own function.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -43,6 +45,7 @@ COUNTER_ACCOUNT = {
     EntryType.PENALTY: SystemAccount.ADJUSTMENT,
     EntryType.ADJUSTMENT: SystemAccount.ADJUSTMENT,
     EntryType.REDEMPTION: SystemAccount.REDEMPTION,
+    EntryType.CANCELLATION: SystemAccount.REDEMPTION,
     EntryType.EXPIRY: SystemAccount.BREAKAGE,
 }
 
@@ -149,7 +152,7 @@ INVARIANTS: dict[str, str] = {
         WHERE l.remaining <> l.amount + m.total""",
     "every credit filled a lot and only credits did": """
         SELECT id, points, lot_id FROM ledger_transaction
-        WHERE (lot_id IS NOT NULL) <> (points > 0 AND entry_type <> 'REVERSAL')""",
+        WHERE (lot_id IS NOT NULL) <> (points > 0 AND entry_type NOT IN ('REVERSAL', 'CANCELLATION'))""",
     "every reference names an existing row": """
         SELECT 'entry', t.id FROM ledger_transaction t
         WHERE NOT EXISTS (SELECT 1 FROM member m WHERE m.id = t.member_id)
@@ -169,10 +172,21 @@ class Violation:
     examples: list[tuple[Any, ...]]
 
 
+def every_invariant() -> dict[str, str]:
+    """The ledger's invariants, then each area's (`domain/<area>/invariants.py`, found by walking `domain/`)."""
+    import domain
+
+    found = dict(INVARIANTS)
+    for module in sorted(pkgutil.walk_packages(domain.__path__, "domain."), key=lambda m: m.name):
+        if module.name.endswith(".invariants"):
+            found |= importlib.import_module(module.name).INVARIANTS
+    return found
+
+
 async def verify(session: AsyncSession, examples_max: int = 10) -> list[Violation]:
-    """Every ledger invariant checked against the whole database; an empty list means all hold."""
+    """Every invariant checked against the whole database; an empty list means all hold."""
     violations = []
-    for name, query in INVARIANTS.items():
+    for name, query in every_invariant().items():
         rows = (await session.execute(sa.text(f"{query} LIMIT {examples_max}"))).all()
         if rows:
             violations.append(Violation(name, [tuple(r) for r in rows]))

@@ -30,6 +30,7 @@ class EntryType(StrEnum):
     REDEMPTION = "REDEMPTION"
     EXPIRY = "EXPIRY"
     REVERSAL = "REVERSAL"
+    CANCELLATION = "CANCELLATION"  # points a cancelled redemption gives back to the lots it drew on
 
 
 class SystemAccount(StrEnum):

@@ -24,6 +24,13 @@ PartnerApiClientId = NewType("PartnerApiClientId", int)
 CardApplicationId = NewType("CardApplicationId", int)
 PointsTransactionId = NewType("PointsTransactionId", int)
 PointsRuleId = NewType("PointsRuleId", int)
+OutletId = NewType("OutletId", int)
+RewardItemId = NewType("RewardItemId", int)
+ConsumptionRuleId = NewType("ConsumptionRuleId", int)
+RedemptionId = NewType("RedemptionId", int)
+FulfilmentId = NewType("FulfilmentId", int)
+GiftPickupId = NewType("GiftPickupId", int)
+AutoRedemptionId = NewType("AutoRedemptionId", int)
 
 
 @functools.cache

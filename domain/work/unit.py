@@ -13,6 +13,7 @@ everything back.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -23,13 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain import clock
 from domain.access import Principal
 from domain.columns import REPLAYED
-from domain.errors import DomainError, RecordedRefusal, code_named
+from domain.errors import DomainError, Problem, RecordedRefusal, code_named
 from domain.work import driver, idempotency
 from domain.work.commands import Command, Idempotent
 
 # The SQLSTATE of a business refusal raised by a database function (migration 0009): the error code is
 # its message, the client's message its detail, the field at fault its hint.
 REFUSAL_SQLSTATE = "LR001"
+MANY_PROBLEMS = "PROBLEMS"  # the message of a refusal of several problems at once (migration 0013)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -139,4 +141,7 @@ def refusals_raised() -> Iterator[None]:
         cause = getattr(error.orig, "__cause__", None)
         if getattr(cause, "sqlstate", None) != REFUSAL_SQLSTATE:
             raise
+        if cause.message == MANY_PROBLEMS:  # `refuse_all`: every problem found, as a JSON array in DETAIL
+            found = json.loads(cause.detail)
+            raise DomainError.of([Problem(code_named(p["code"]), p["message"], p["field"]) for p in found]) from None
         raise DomainError(code_named(cause.message), cause.detail, cause.hint) from None

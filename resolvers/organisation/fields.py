@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import strawberry
 
+from domain.organisation import outlets
 from domain.organisation import service as organisation
 from resolvers.declare import list_field, mutation_field
 from resolvers.edge import read
-from schema.organisation import BranchType, ClubPayload, ClubType, CreateClubInput, GradeType, UpdateClubInput
+from schema.organisation import (
+    BranchType,
+    ClubPayload,
+    ClubType,
+    CreateClubInput,
+    CreateOutletInput,
+    GradeType,
+    OutletPayload,
+    OutletType,
+    UpdateClubInput,
+    UpdateOutletInput,
+)
 
 
 @strawberry.type
@@ -21,6 +33,8 @@ class OrganisationQuery:
         return await read(info, organisation.list_grades)
 
     clubs = list_field(organisation.list_clubs, ClubType, description="Clubs of branches in your subtree (staff).")
+
+    outlets = list_field(outlets.list_outlets, OutletType, description="Outlets of branches in your subtree (staff).")
 
 
 @strawberry.type
@@ -39,4 +53,20 @@ class OrganisationMutation:
         ClubPayload,
         "club",
         description="Change a club's details (administrator).",
+    )
+
+    create_outlet = mutation_field(
+        outlets.create_outlet,
+        CreateOutletInput,
+        OutletPayload,
+        "outlet",
+        description="Open a service outlet for a branch in your subtree (administrator).",
+    )
+
+    update_outlet = mutation_field(
+        outlets.update_outlet,
+        UpdateOutletInput,
+        OutletPayload,
+        "outlet",
+        description="Change an outlet's details, or close it (administrator).",
     )

@@ -1,0 +1,30 @@
+"""The DataLoaders of redemption: one per (entity, key)."""
+
+from __future__ import annotations
+
+from domain.access import Principal
+from domain.paging import by_key, grouped_by
+from domain.redemption import catalogue, queries
+from domain.redemption.tables import (
+    Fulfilment,
+    GiftPickup,
+    RedemptionCancellation,
+    RedemptionLine,
+    RewardItem,
+)
+from resolvers.area import Fetch
+
+
+def loaders(principal: Principal) -> dict[str, Fetch]:
+    return {
+        "items": by_key(RewardItem),
+        "items_scoped": lambda s, ids: catalogue.get_items_scoped(s, principal, ids),
+        "consumption_rule_changes": catalogue.consumption_rule_changes,
+        "redemptions_scoped": lambda s, ids: queries.get_redemptions_scoped(s, principal, ids),
+        "lines_by_redemption": grouped_by(RedemptionLine, "redemption_id"),
+        "fulfilments_by_redemption": grouped_by(Fulfilment, "redemption_id"),
+        "pickups_by_redemption": grouped_by(GiftPickup, "redemption_id"),
+        "cancellations_by_redemption": grouped_by(RedemptionCancellation, "redemption_id"),
+        "fulfilments_scoped": lambda s, ids: queries.get_fulfilments_scoped(s, principal, ids),
+        "pickups_scoped": lambda s, ids: queries.get_pickups_scoped(s, principal, ids),
+    }

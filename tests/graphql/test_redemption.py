@@ -1,0 +1,95 @@
+"""Redeeming points [R2]: on every channel, each check's code, the ledger and the stock after it."""
+
+from __future__ import annotations
+
+from tests.api import gid
+
+REDEEM = """mutation($input: RedeemPointsInput!) { redeemPoints(input: $input) {
+    errors { field code message } replayed
+    redemption { id channel points status crossBranch redeemedOn branch { code } homeBranch { code }
+                 lines { item { code } quantity unitPoints points }
+                 fulfilments { kind quantity amount state } pickups { quantity state branch { code } } } } }"""
+POINTS = "{ me { points { available } } }"
+
+
+def item(api, code: str) -> str:
+    return gid("RewardItem", api.demo.rewards[code])
+
+
+def redeem_input(api, key: str, *items: tuple[str, int], channel: str = "WEB", **more) -> dict:
+    asked = [{"itemId": item(api, code), "quantity": quantity} for code, quantity in items]
+    return {"input": {"items": asked, "channel": channel, "idempotencyKey": key} | more}
+
+
+async def available(api, who: str = "member") -> int:
+    return (await api.data(POINTS, as_=who))["me"]["points"]["available"]
+
+
+async def test_a_member_redeems_minutes_on_the_web(api):
+    # given Li Wei with 1,500 points
+    assert await available(api) == 1_500
+    # when he redeems two packs of 60 minutes
+    answer = (await api.data(REDEEM, redeem_input(api, "k-1", ("MIN-60", 2)), as_="member"))["redeemPoints"]
+    # then 1,000 points leave, the billing system has 120 minutes to deliver, and the ledger holds
+    assert answer["errors"] == [], answer
+    redemption = answer["redemption"]
+    assert (redemption["points"], redemption["status"], redemption["crossBranch"]) == (1_000, "COMPLETED", False)
+    assert redemption["lines"] == [{"item": {"code": "MIN-60"}, "quantity": 2, "unitPoints": 500, "points": 1_000}]
+    assert redemption["fulfilments"] == [{"kind": "CALL_MINUTES", "quantity": 2, "amount": 120, "state": "PENDING"}]
+    assert await available(api) == 500
+    assert await api.violations() == []
+
+
+CANCEL = """mutation($input: CancelRedemptionInput!) { cancelRedemption(input: $input) {
+    errors { field code message } replayed
+    redemption { id status points cancelledPoints cancellations { points expiredPoints items { quantity points } } } } }"""
+
+
+async def test_an_agent_redeems_a_gift_at_the_counter_and_cancels_it(api):
+    # given Li Wei (Guangdong) at the Guangzhou counter, 20 umbrellas in GD's stock
+    counter = gid("Outlet", api.demo.outlets["GD-COUNTER"])
+    member = gid("Member", api.demo.members["Li Wei"])
+    asked = redeem_input(api, "g-1", ("GD-UMBRELLA", 1), channel="COUNTER", memberId=member, outletId=counter)
+    # when the agent redeems an umbrella for him
+    answer = (await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]
+    # then it waits for him at GD, and the stock holds 19
+    assert answer["errors"] == [], answer
+    made = answer["redemption"]
+    assert made["pickups"] == [{"quantity": 1, "state": "READY", "branch": {"code": "GD"}}]
+    assert (
+        await api.scalar(
+            "SELECT quantity FROM gift_stock WHERE item_id = :i AND branch_id = :b",
+            i=api.demo.rewards["GD-UMBRELLA"],
+            b=api.demo.branches["GD"],
+        )
+        == 19
+    )
+    # when he changes his mind, then the points and the umbrella go back
+    cancel = {"input": {"redemptionId": made["id"], "reason": "Changed his mind", "idempotencyKey": "c-1"}}
+    cancelled = (await api.data(CANCEL, cancel, as_="agent"))["cancelRedemption"]
+    assert cancelled["errors"] == [], cancelled
+    assert (cancelled["redemption"]["status"], cancelled["redemption"]["cancelledPoints"]) == ("CANCELLED", 800)
+    assert await available(api) == 1_500
+    assert (
+        await api.scalar(
+            "SELECT quantity FROM gift_stock WHERE item_id = :i AND branch_id = :b",
+            i=api.demo.rewards["GD-UMBRELLA"],
+            b=api.demo.branches["GD"],
+        )
+        == 20
+    )
+    assert await api.violations() == []
+
+
+async def test_every_independent_problem_is_answered_at_once(api):
+    # given Zhang Min (Sapphire, Beijing, no points): the umbrella is for Diamond and Emerald members of GD
+    asked = redeem_input(api, "p-1", ("GD-UMBRELLA", 1), ("BILL-10", 6))
+    answer = (await api.data(REDEEM, asked, as_="other_member"))["redeemPoints"]
+    codes = {(tuple(e["field"]), e["code"]) for e in answer["errors"]}
+    assert codes == {
+        (("input", "items.0.itemId"), "ITEM_NOT_IN_SCOPE"),
+        (("input", "items.0.itemId"), "GRADE_NOT_ALLOWED"),
+        (("input", "items.0.quantity"), "ITEM_OUT_OF_STOCK"),
+        (("input", "items.1.quantity"), "MONTHLY_LIMIT_REACHED"),
+        (("input", "items"), "INSUFFICIENT_POINTS"),
+    }, answer

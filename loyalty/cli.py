@@ -422,6 +422,59 @@ def warn_expiring(
     console.print(f"{queued:,} warnings queued; {sent:,} sent, {failed:,} given up.")
 
 
+@app.command("auto-redeem")
+def auto_redeem(
+    month: str = typer.Option(..., "--month", help="YYYY-MM: the month whose bookings to carry out (begun)."),
+    chunk: int = typer.Option(10_000, min=1, max=100_000, help="Bookings per committed chunk."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Carry out the month's booked redemptions [R3]. Safe to rerun; resumes after a stop."""
+    from rich.progress import Progress
+
+    from domain.points.bills import month as parse_month
+    from domain.redemption import bookings
+    from domain.work.jobs import JobRunner
+
+    try:
+        first_day = parse_month(month)
+    except ValueError:
+        console.print("[red]--month must be YYYY-MM[/red]")
+        raise typer.Exit(2) from None
+    with database(_settings(data_dir)) as url, Progress(console=console) as progress:
+        task = progress.add_task(f"Booked redemptions of {month}", total=None)
+
+        async def main(sessions: async_sessionmaker) -> bookings.AutoRedemptionRun:
+            runner = JobRunner(sessions)  # the same runner as the API's, carrying the run out here
+            started = await runner.begin(bookings.AutoRedemptionJob(first_day, chunk_bookings=chunk))
+            progress.update(task, total=started.record.total)
+            record = await runner.carry_out(
+                started, progress=lambda added: progress.advance(task, added.get("bookings", 0))
+            )
+            return bookings.AutoRedemptionRun.of(record)
+
+        run = run_on_database(url, main)
+    console.print(
+        f"{month}: {run.bookings:,} bookings, {run.redeemed:,} redeemed for {run.points:,} points,"
+        f" {run.skipped:,} skipped."
+    )
+
+
+@app.command("deliver-fulfilments")
+def deliver_fulfilments(data_dir: Path = DataDir) -> None:
+    """Send what redemptions owe the billing system (bill credit, minutes, content) through the sender."""
+    from domain.redemption import fulfilment
+
+    settings = _settings(data_dir)
+    with database(settings) as url:
+
+        async def main(sessions: async_sessionmaker) -> tuple[int, int]:
+            sender = fulfilment.load_fulfilment_sender(settings.fulfilment_sender)
+            return await fulfilment.deliver_pending(sessions, sender)
+
+        delivered, failed = run_on_database(url, main)
+    console.print(f"{delivered:,} delivered, {failed:,} given up (retry them with retryFulfilment).")
+
+
 @app.command("export-schema")
 def export_schema(
     output: Path = typer.Option(SCHEMA_PATH, help="Where to write the SDL."),

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.auth.service import AuthPolicy
 from domain.cards.common import CardPolicy
+from domain.redemption.redeem import RedemptionPolicy
 
 
 class Settings(BaseSettings):
@@ -38,6 +39,8 @@ class Settings(BaseSettings):
 
     expiry_warning_days: int = Field(default=30, ge=1, le=366)
     notification_sender: str = "log"  # or "package.module:ClassName"
+    fulfilment_sender: str = "log"  # or "package.module:ClassName": the billing system's gateway
+    redemption_cancellation_days: int = Field(default=7, ge=0, le=366)
 
     password_time_cost: int = Field(default=3, ge=1, le=20)
     password_memory_cost_kib: int = Field(default=65_536, ge=8, le=1_048_576)
@@ -90,6 +93,9 @@ class Settings(BaseSettings):
             login_failures_ceiling=self.login_failures_ceiling,
         )
 
+    def redemption_policy(self) -> RedemptionPolicy:
+        return RedemptionPolicy(cancellation_days=self.redemption_cancellation_days)
+
     def policies(self) -> tuple[object, ...]:
         """Every area's settings, for the units of work of the app and the command line."""
-        return (self.auth_policy(), self.card_policy())
+        return (self.auth_policy(), self.card_policy(), self.redemption_policy())

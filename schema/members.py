@@ -21,7 +21,7 @@ from schema.organisation import BranchType, ClubType, GradeType, StaffType
 if TYPE_CHECKING:
     from schema.cards import CardType
     from schema.points import Points, PointsHistoryFilter, PointsStatement, PointsTransactionType
-    from schema.redemption import CatalogueFilter, Offer, RedemptionFilter, RedemptionType
+    from schema.redemption import AutoRedemptionType, CatalogueFilter, Offer, RedemptionFilter, RedemptionType
 
 RelationKind = strawberry.enum(DomainRelationKind)
 
@@ -134,6 +134,14 @@ class MemberType(relay.Node):
             lambda s: queries.member_redemptions(s, info.context.principal, self.id, page, **where)
         )
         return connection(found)
+
+    @strawberry.field(description="The member's booked monthly redemptions, newest first [R3].")
+    async def auto_redemptions(
+        self, info: strawberry.Info
+    ) -> list[Annotated[AutoRedemptionType, strawberry.lazy("schema.redemption")]]:
+        from domain.redemption import bookings
+
+        return await info.context.read(lambda s: bookings.member_bookings(s, info.context.principal, self.id))
 
     @strawberry.field
     async def customer_manager(self, info: strawberry.Info) -> StaffType | None:

@@ -12,6 +12,8 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from domain.redemption import tables as redemption_tables
+from domain.redemption.bookings import AutoRedemptionRun
+from domain.work.tables import JobStatus
 from schema.common import Month, UserError, client_keys, loaded, node_keys, row_type
 from schema.organisation import BranchType, OutletType, StaffType
 
@@ -625,3 +627,78 @@ class FulfilmentPayload:
 class GiftPickupPayload:
     errors: list[UserError]
     pickup: GiftPickupType | None = None
+
+
+@strawberry.input(description="A monthly conversion of points [R3]; retrying with the same idempotencyKey is safe.")
+class BookAutoRedemptionInput:
+    item_id: relay.GlobalID = strawberry.field(description="A CALL_MINUTES, CONTENT or BILL_CREDIT reward.")
+    quantity: int
+    start_month: Month = strawberry.field(description="This month or later.")
+    idempotency_key: str
+    end_month: Month | None = strawberry.field(default=strawberry.UNSET, description="The last month; left out: open.")
+    member_id: relay.GlobalID | None = strawberry.field(
+        default=strawberry.UNSET, description="The member (staff); a member books for themselves."
+    )
+
+
+@strawberry.input
+class PauseAutoRedemptionInput:
+    id: relay.GlobalID
+    idempotency_key: str
+
+
+@strawberry.input
+class ResumeAutoRedemptionInput:
+    id: relay.GlobalID
+    idempotency_key: str
+
+
+@strawberry.input
+class CancelAutoRedemptionInput:
+    id: relay.GlobalID
+    idempotency_key: str
+
+
+@strawberry.type
+class AutoRedemptionPayload:
+    errors: list[UserError]
+    booking: AutoRedemptionType | None = None
+    replayed: bool = False
+
+
+AutoRedemptionRunStatus = strawberry.enum(JobStatus, name="AutoRedemptionRunStatus")
+
+
+@strawberry.type(name="AutoRedemptionRun", description="A run of a month's bookings [R3]: how far it got, and why.")
+class AutoRedemptionRunType(relay.Node):
+    id: relay.NodeID[int]
+    month: Month
+    status: AutoRedemptionRunStatus
+    bookings_total: int = strawberry.field(description="Bookings of the month still due when the run started.")
+    bookings: int = strawberry.field(description="Bookings carried out so far: redeemed or skipped.")
+    redeemed: int
+    skipped: int = strawberry.field(description="Skipped with a reason (see each booking's executions).")
+    points: int
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    is_type_of = row_type(AutoRedemptionRun)
+
+    @strawberry.field(description="Who started it; none when it was started from the command line.")
+    def started_by(self, info: strawberry.Info) -> StaffType | None:
+        return loaded(info.context.loaders.staff, self.staff_id) if self.staff_id else None
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
+        return await info.context.loaders.auto_redemption_runs_scoped.load_many(node_keys(node_ids))
+
+
+@strawberry.input
+class RunAutoRedemptionInput:
+    month: Month = strawberry.field(description="A month that has begun.")
+
+
+@strawberry.type
+class RunAutoRedemptionPayload:
+    errors: list[UserError]
+    run: AutoRedemptionRunType | None = None

@@ -105,10 +105,10 @@ async def list_redemptions(
 
 async def get_redemptions_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Any]:
     """Redemptions by id for `node(id:)`: the member's own; staff those they would list; None otherwise."""
-    return await _scoped(session, principal, Redemption, ids, Redemption.member_id, _seen_by)
+    return await scoped(session, principal, Redemption, ids, Redemption.member_id, _seen_by)
 
 
-async def _scoped(
+async def scoped(
     session: AsyncSession, principal: Principal, model: Any, ids: list[int], member_column: Any,
     staff_condition: Any,
 ) -> list[Any]:  # fmt: skip
@@ -157,7 +157,7 @@ async def totals(session: AsyncSession, principal: Principal, *, start: date, en
     return [RedemptionTotal(k, c, n, int(q), int(p)) for k, c, n, q, p in await session.execute(query)]
 
 
-def _of_subtree(actor: StaffPrincipal, member_column: Any) -> Any:
+def of_subtree(actor: StaffPrincipal, member_column: Any) -> Any:
     return member_column.in_(
         sa.select(Member.id).where(Member.branch_id.in_(subtree_branch_ids(actor.branch_path))).scalar_subquery()
     )
@@ -168,7 +168,7 @@ async def list_fulfilments(
 ) -> Page[Fulfilment]:
     """Deliveries to the billing system of members of the caller's subtree, e.g. the FAILED ones to retry."""
     actor = require_staff(principal, Permission.REDEMPTION_READ)
-    query = sa.select(Fulfilment).where(_of_subtree(actor, Fulfilment.member_id))
+    query = sa.select(Fulfilment).where(of_subtree(actor, Fulfilment.member_id))
     if state is not None:
         query = query.where(Fulfilment.state == FulfilmentState(state))
     return await fetch_page(session, query, Fulfilment.id, page)
@@ -190,11 +190,11 @@ async def list_pickups(
 
 async def get_fulfilments_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Any]:
     """Fulfilments by id for `node(id:)`: the member's own; staff those of members of their subtree."""
-    return await _scoped(session, principal, Fulfilment, ids, Fulfilment.member_id,
-                         lambda actor: _of_subtree(actor, Fulfilment.member_id))  # fmt: skip
+    return await scoped(session, principal, Fulfilment, ids, Fulfilment.member_id,
+                         lambda actor: of_subtree(actor, Fulfilment.member_id))  # fmt: skip
 
 
 async def get_pickups_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Any]:
     """Pick-ups by id for `node(id:)`: the member's own; staff those waiting in their subtree."""
-    return await _scoped(session, principal, GiftPickup, ids, GiftPickup.member_id,
+    return await scoped(session, principal, GiftPickup, ids, GiftPickup.member_id,
                          lambda actor: GiftPickup.branch_id.in_(subtree_branch_ids(actor.branch_path)))  # fmt: skip

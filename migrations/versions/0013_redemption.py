@@ -562,6 +562,167 @@ FUNCTIONS |= {
         END $$""",
 }
 
+FUNCTIONS |= {
+    "auto_redeem_chunk(date, bigint, bigint, date, jsonb, bigint)": """
+        -- Carry out the bookings of `p_month` with ids in [p_first, p_before) not carried out yet: each is a
+        -- redemption of its own (a REDEMPTION entry drawing the soonest-expiring lots, its line, its fulfilment),
+        -- or is skipped with the code of the first check it fails; either way once per (booking, month). A
+        -- member's bookings go in booking order, one per member in each pass, so each sees the points the
+        -- earlier ones left. The balances are locked in member order. Answers {redeemed, skipped, points}.
+        CREATE FUNCTION auto_redeem_chunk(
+            p_month date, p_first bigint, p_before bigint, p_today date, p_states jsonb, p_run_id bigint
+        ) RETURNS jsonb
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+        DECLARE
+            taken integer;
+            redeemed integer := 0;
+            skipped integer := 0;
+            spent bigint := 0;
+        BEGIN
+            CREATE TEMP TABLE IF NOT EXISTS auto_pass (
+                booking_id bigint PRIMARY KEY, member_id bigint, item_id bigint, quantity integer, cost bigint,
+                reason text, branch_id bigint, account_id bigint, kind text, unit_points bigint, benefit bigint,
+                content_code text, redemption_id bigint, transaction_id bigint
+            ) ON COMMIT DROP;
+            LOOP
+                TRUNCATE auto_pass;
+                INSERT INTO auto_pass (booking_id, member_id, item_id, quantity)
+                SELECT id, member_id, item_id, quantity FROM (
+                    SELECT b.id, b.member_id, b.item_id, b.quantity,
+                           row_number() OVER (PARTITION BY b.member_id ORDER BY b.id) AS turn
+                    FROM auto_redemption b
+                    WHERE b.id >= p_first AND b.id < p_before AND b.status = 'ACTIVE' AND b.start_month <= p_month
+                      AND coalesce(b.end_month, DATE '9999-12-01') >= p_month
+                      AND NOT EXISTS (SELECT 1 FROM auto_redemption_execution x
+                                      WHERE x.booking_id = b.id AND x.month = p_month)) due
+                WHERE turn = 1;
+                GET DIAGNOSTICS taken = ROW_COUNT;
+                EXIT WHEN taken = 0;
+                INSERT INTO points_balance (member_id) SELECT member_id FROM auto_pass ORDER BY member_id
+                ON CONFLICT DO NOTHING;
+                PERFORM 1 FROM points_balance WHERE member_id IN (SELECT member_id FROM auto_pass)
+                ORDER BY member_id FOR UPDATE;
+                PERFORM auto_redeem_check(p_today, p_states);
+                INSERT INTO auto_redemption_execution (booking_id, month, member_id, outcome, reason, run_id)
+                SELECT booking_id, p_month, member_id, 'SKIPPED', reason, p_run_id FROM auto_pass
+                WHERE reason IS NOT NULL;
+                GET DIAGNOSTICS taken = ROW_COUNT;
+                skipped := skipped + taken;
+                UPDATE auto_pass SET redemption_id = nextval(pg_get_serial_sequence('redemption', 'id')),
+                                     transaction_id = nextval(pg_get_serial_sequence('ledger_transaction', 'id'))
+                WHERE reason IS NULL;
+                PERFORM auto_redeem_write(p_month, p_today, p_run_id);
+                SELECT redeemed + count(*), spent + coalesce(sum(cost), 0) INTO redeemed, spent
+                FROM auto_pass WHERE reason IS NULL;
+            END LOOP;
+            RETURN jsonb_build_object('redeemed', redeemed, 'skipped', skipped, 'points', spent);
+        END $$""",
+    "auto_redeem_check(date, jsonb)": """
+        -- The facts of this pass's bookings (`auto_pass`), and the code of the first check each fails (NULL: it
+        -- is redeemed): the checks of a redemption (`redemption_check`), set-based, in their order there.
+        CREATE FUNCTION auto_redeem_check(p_today date, p_states jsonb) RETURNS void
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+        BEGIN
+            UPDATE auto_pass p SET
+                cost = f.cost, kind = f.kind, unit_points = f.points_price, benefit = f.benefit_amount,
+                content_code = f.content_code, branch_id = f.branch_id, account_id = f.account_id,
+                reason = CASE
+                    WHEN p_states -> f.status ? 'refuse' THEN p_states -> f.status -> 'refuse' ->> 0
+                    WHEN f.valid_until < p_today THEN 'MEMBERSHIP_EXPIRED'
+                    WHEN f.item_status <> 'ACTIVE' THEN 'ITEM_NOT_ACTIVE'
+                    WHEN p_today < f.available_from OR p_today > coalesce(f.available_to, DATE '9999-12-31')
+                        THEN 'ITEM_NOT_AVAILABLE'
+                    WHEN f.kind NOT IN ('BILL_CREDIT', 'CALL_MINUTES', 'CONTENT') THEN 'ITEM_KIND_NOT_OFFERED'
+                    WHEN f.item_province IS NOT NULL AND f.item_province IS DISTINCT FROM f.home_province
+                        THEN 'ITEM_NOT_IN_SCOPE'
+                    WHEN NOT f.grade_codes ? f.grade_code OR f.minimum IS NULL THEN 'GRADE_NOT_ALLOWED'
+                    WHEN f.available < f.minimum THEN 'BELOW_MINIMUM_BALANCE'
+                    WHEN f.used_today + p.quantity > f.daily_limit THEN 'DAILY_LIMIT_REACHED'
+                    WHEN f.used_month + p.quantity > f.monthly_limit THEN 'MONTHLY_LIMIT_REACHED'
+                    WHEN f.kind IN ('BILL_CREDIT', 'CALL_MINUTES') AND f.account_id IS NULL THEN 'NO_BILLING_ACCOUNT'
+                    WHEN f.available < f.cost THEN 'INSUFFICIENT_POINTS'
+                END
+            FROM (
+                SELECT a.booking_id, m.status::text AS status, m.valid_until, m.grade_code, m.branch_id,
+                       i.status AS item_status, i.available_from, i.available_to, i.kind, i.grade_codes,
+                       i.points_price, i.benefit_amount, i.content_code, i.daily_limit, i.monthly_limit,
+                       i.points_price * a.quantity AS cost, bal.posted - bal.held AS available,
+                       CASE WHEN hb.level = 'HQ' THEN NULL ELSE split_part(hb.path, '/', 3)::bigint END AS home_province,
+                       CASE WHEN ib.level = 'HQ' THEN NULL ELSE split_part(ib.path, '/', 3)::bigint END AS item_province,
+                       (SELECT min(coalesce(r.minimum_available_points, 0)) FROM consumption_rule r
+                        WHERE r.effective_from <= p_today AND coalesce(r.effective_to, DATE '9999-12-31') >= p_today
+                          AND (r.grade_code IS NULL OR r.grade_code = m.grade_code)
+                          AND (r.item_id = i.id OR r.item_kind = i.kind OR (r.item_id IS NULL AND r.item_kind IS NULL))
+                       ) AS minimum,
+                       coalesce(u.today, 0) AS used_today, coalesce(u.month, 0) AS used_month,
+                       (SELECT id FROM account WHERE customer_id = m.customer_id AND status = 'ACTIVE'
+                        ORDER BY id LIMIT 1) AS account_id
+                FROM auto_pass a
+                JOIN member m ON m.id = a.member_id
+                JOIN branch hb ON hb.id = m.branch_id
+                JOIN reward_item i ON i.id = a.item_id
+                JOIN branch ib ON ib.id = i.branch_id
+                JOIN points_balance bal ON bal.member_id = a.member_id
+                LEFT JOIN LATERAL (
+                    SELECT sum(l.quantity - l.cancelled_quantity) FILTER (WHERE l.redeemed_on = p_today) AS today,
+                           sum(l.quantity - l.cancelled_quantity) AS month
+                    FROM redemption_line l
+                    WHERE (i.daily_limit IS NOT NULL OR i.monthly_limit IS NOT NULL)
+                      AND l.member_id = a.member_id AND l.item_id = a.item_id
+                      AND l.redeemed_on BETWEEN date_trunc('month', p_today)::date AND p_today) u ON true
+            ) f
+            WHERE f.booking_id = p.booking_id;
+        END $$""",
+    "auto_redeem_write(date, date, bigint)": """
+        -- The redemptions of this pass's bookings that passed every check (`auto_pass`, ids drawn): the entries,
+        -- the lots drawn soonest-expiring first (a running sum per member), the balances, the redemptions with
+        -- their lines and fulfilments, and each booking's execution. The caller holds the balances.
+        CREATE FUNCTION auto_redeem_write(p_month date, p_today date, p_run_id bigint) RETURNS void
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+        BEGIN
+            INSERT INTO ledger_transaction (id, member_id, entry_type, account, points, effective_on, reason)
+            SELECT transaction_id, member_id, 'REDEMPTION', 'REDEMPTION', -cost, p_today, 'Redemption ' || redemption_id
+            FROM auto_pass WHERE reason IS NULL;
+            WITH ordered AS (
+                SELECT l.id, l.remaining, p.transaction_id, p.cost,
+                       sum(l.remaining) OVER (PARTITION BY l.member_id ORDER BY l.expires_on, l.id) AS running
+                FROM auto_pass p CROSS JOIN LATERAL (
+                    SELECT id, member_id, remaining, expires_on FROM points_lot
+                    WHERE member_id = p.member_id AND remaining > 0 ORDER BY expires_on, id) AS l
+                WHERE p.reason IS NULL
+            ), draws AS (
+                SELECT id, transaction_id, least(remaining, cost - (running - remaining)) AS taken
+                FROM ordered WHERE running - remaining < cost
+            ), moved AS (
+                INSERT INTO lot_movement (lot_id, transaction_id, amount) SELECT id, transaction_id, -taken FROM draws
+            )
+            UPDATE points_lot l SET remaining = l.remaining - d.taken FROM draws d
+            WHERE l.id = d.id AND l.id = ANY(ARRAY(SELECT id FROM draws));
+            UPDATE points_balance b SET posted = b.posted - p.cost, updated_at = now()
+            FROM auto_pass p WHERE p.reason IS NULL AND b.member_id = p.member_id;
+            INSERT INTO redemption (id, member_id, channel, branch_id, home_branch_id, cross_branch, booking_id, points,
+                                    status, transaction_id, redeemed_on)
+            SELECT redemption_id, member_id, 'BOOKING', branch_id, branch_id, false, booking_id, cost, 'COMPLETED',
+                   transaction_id, p_today
+            FROM auto_pass WHERE reason IS NULL;
+            WITH lines AS (
+                INSERT INTO redemption_line (redemption_id, member_id, item_id, kind, quantity, unit_points, points,
+                                             redeemed_on)
+                SELECT redemption_id, member_id, item_id, kind, quantity, unit_points, cost, p_today
+                FROM auto_pass WHERE reason IS NULL
+                RETURNING id, redemption_id
+            )
+            INSERT INTO fulfilment (redemption_id, line_id, member_id, item_id, kind, account_id, quantity, amount,
+                                    content_code, state)
+            SELECT p.redemption_id, l.id, p.member_id, p.item_id, p.kind, p.account_id, p.quantity,
+                   p.benefit * p.quantity, p.content_code, 'PENDING'
+            FROM lines l JOIN auto_pass p ON p.redemption_id = l.redemption_id;
+            INSERT INTO auto_redemption_execution (booking_id, month, member_id, outcome, redemption_id, run_id)
+            SELECT booking_id, p_month, member_id, 'REDEEMED', redemption_id, p_run_id FROM auto_pass
+            WHERE reason IS NULL;
+        END $$""",
+}
+
 
 def upgrade() -> None:
     op.create_table(

@@ -9,14 +9,18 @@ import strawberry
 from strawberry import relay
 
 from domain.errors import DomainError
-from domain.redemption import catalogue, fulfilment, queries, redeem, stock
+from domain.redemption import bookings, catalogue, fulfilment, queries, redeem, stock
 from resolvers.declare import list_field, mutation_field
 from resolvers.edge import read, user_errors
 from resolvers.inputs import field_names, to_command
-from schema.common import connection
+from schema.common import Month, connection
 from schema.redemption import (
     ActivateRewardItemInput,
     AdjustGiftStockInput,
+    AutoRedemptionPayload,
+    AutoRedemptionRunType,
+    BookAutoRedemptionInput,
+    CancelAutoRedemptionInput,
     CancelRedemptionInput,
     ConsumptionRulePayload,
     ConsumptionRuleType,
@@ -33,6 +37,7 @@ from schema.redemption import (
     GiftStockPayload,
     GiftStockType,
     HandOverGiftInput,
+    PauseAutoRedemptionInput,
     QuotedLine,
     QuotedLot,
     QuoteRedemptionInput,
@@ -42,11 +47,14 @@ from schema.redemption import (
     RedemptionQuote,
     RedemptionTotal,
     RedemptionType,
+    ResumeAutoRedemptionInput,
     RetireRewardItemInput,
     RetryFulfilmentInput,
     RewardItemFilter,
     RewardItemPayload,
     RewardItemType,
+    RunAutoRedemptionInput,
+    RunAutoRedemptionPayload,
     StaffRedemptionFilter,
     TransferGiftStockInput,
     UpdateConsumptionRuleInput,
@@ -114,6 +122,12 @@ class RedemptionQuery:
         queries.list_pickups, GiftPickupType, GiftPickupFilter,
         description="Gifts waiting at, or handed over by, branches of your subtree (staff).",
     )  # fmt: skip
+
+    @strawberry.field(description="The latest runs of booked redemptions, newest first (headquarters administrators).")
+    async def auto_redemption_runs(
+        self, info: strawberry.Info, month: Month | None = None
+    ) -> list[AutoRedemptionRunType]:
+        return await read(info, lambda s: bookings.runs(s, info.context.principal, month))
 
     @strawberry.field(
         description="What redeemPoints would do with the same input, and every problem that would refuse it;"
@@ -197,4 +211,26 @@ class RedemptionMutation:
     hand_over_gift = mutation_field(
         fulfilment.hand_over_gift, HandOverGiftInput, GiftPickupPayload, "pickup",
         description="Give a waiting gift to its member (staff of the branch).",
+    )  # fmt: skip
+    book_auto_redemption = mutation_field(
+        bookings.book_auto_redemption, BookAutoRedemptionInput, AutoRedemptionPayload, "booking",
+        description="Book a monthly conversion of points into minutes, content or bill credit [R3]: members for"
+        " themselves, staff for a member of their subtree.",
+    )  # fmt: skip
+    pause_auto_redemption = mutation_field(
+        bookings.pause_auto_redemption, PauseAutoRedemptionInput, AutoRedemptionPayload, "booking",
+        description="Skip a booking's months until it is resumed.",
+    )  # fmt: skip
+    resume_auto_redemption = mutation_field(
+        bookings.resume_auto_redemption, ResumeAutoRedemptionInput, AutoRedemptionPayload, "booking",
+        description="Run a paused booking again from its next month's run.",
+    )  # fmt: skip
+    cancel_auto_redemption = mutation_field(
+        bookings.cancel_auto_redemption, CancelAutoRedemptionInput, AutoRedemptionPayload, "booking",
+        description="End a booking for good; what it did stays.",
+    )  # fmt: skip
+    run_auto_redemption = mutation_field(
+        bookings.run_auto_redemption, RunAutoRedemptionInput, RunAutoRedemptionPayload, "run",
+        description="Carry out a month's bookings in the background (headquarters administrators): follow it with"
+        " `node(id:)` or `autoRedemptionRuns`.",
     )  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from domain.access import Principal
 from domain.paging import by_key, grouped_by
-from domain.redemption import catalogue, queries
+from domain.redemption import bookings, catalogue, queries
 from domain.redemption.tables import (
     Fulfilment,
     GiftPickup,
@@ -27,4 +27,7 @@ def loaders(principal: Principal) -> dict[str, Fetch]:
         "cancellations_by_redemption": grouped_by(RedemptionCancellation, "redemption_id"),
         "fulfilments_scoped": lambda s, ids: queries.get_fulfilments_scoped(s, principal, ids),
         "pickups_scoped": lambda s, ids: queries.get_pickups_scoped(s, principal, ids),
+        "bookings_scoped": lambda s, ids: bookings.get_bookings_scoped(s, principal, ids),
+        "executions_by_booking": bookings.executions_by_booking,
+        "auto_redemption_runs_scoped": lambda s, ids: bookings.runs_by_id(s, principal, ids),
     }

@@ -1,0 +1,173 @@
+"""Pre-booked automatic redemption [R3]: bookings, their changes, and the monthly run that carries them out."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+import pytest
+
+from domain import clock
+from domain.redemption import bookings
+from loyalty.database import make_sessions
+from tests.api import gid, top_codes
+
+BOOK = """mutation($input: BookAutoRedemptionInput!) { bookAutoRedemption(input: $input) {
+    errors { field code message } replayed booking { id status quantity startMonth endMonth item { code } } } }"""
+CHANGE = """mutation($input: %sAutoRedemptionInput!) { %sAutoRedemption(input: $input) {
+    errors { field code message } replayed booking { id status } } }"""
+RUN = """mutation($input: RunAutoRedemptionInput!) { runAutoRedemption(input: $input) {
+    errors { field code message } run { id month status bookingsTotal } } }"""
+MY_BOOKINGS = """{ me { points { available } autoRedemptions { status item { code }
+    executions { month outcome reason redemption { channel points fulfilments { kind amount state } } } } } }"""
+
+
+def this_month() -> str:
+    return f"{clock.today():%Y-%m}"
+
+
+def first_day() -> date:
+    return clock.today().replace(day=1)
+
+
+def book_input(api, key: str, code: str = "MIN-60", quantity: int = 1, **more) -> dict:
+    item = gid("RewardItem", api.demo.rewards[code])
+    return {"input": {"itemId": item, "quantity": quantity, "startMonth": this_month(), "idempotencyKey": key} | more}
+
+
+async def book(api, key: str, code: str = "MIN-60", quantity: int = 1, as_: str = "member", **more) -> dict:
+    answer = (await api.data(BOOK, book_input(api, key, code, quantity, **more), as_=as_))["bookAutoRedemption"]
+    return answer
+
+
+async def run_month(api) -> bookings.AutoRedemptionRun:
+    return await bookings.auto_redeem_month(make_sessions(api.engine), first_day(), chunk_bookings=2)
+
+
+async def test_a_booking_is_carried_out_once_a_month(api):
+    # given Li Wei's booking of 60 minutes every month from this one
+    booked = await book(api, "b-1")
+    assert booked["errors"] == [] and booked["booking"]["status"] == "ACTIVE", booked
+    # when the month's run goes, twice
+    first = await run_month(api)
+    again = await run_month(api)
+    # then he got 60 minutes for 500 points once, through the BOOKING channel, and the second run did nothing
+    assert (first.status, first.redeemed, first.skipped, first.points) == ("DONE", 1, 0, 500)
+    assert (again.status, again.bookings) == ("DONE", 0)
+    me = (await api.data(MY_BOOKINGS, as_="member"))["me"]
+    assert me["points"]["available"] == 1_000
+    (execution,) = me["autoRedemptions"][0]["executions"]
+    assert (execution["month"], execution["outcome"], execution["reason"]) == (this_month(), "REDEEMED", None)
+    assert execution["redemption"] == {
+        "channel": "BOOKING",
+        "points": 500,
+        "fulfilments": [{"kind": "CALL_MINUTES", "amount": 60, "state": "PENDING"}],
+    }
+    assert await api.violations() == []
+
+
+async def test_a_booking_that_cannot_be_redeemed_is_skipped_with_its_reason(api):
+    # given Wang Fang (500 points) books bill credit of 1,000 points, and Li Wei books minutes
+    await book(api, "w-1", "BILL-10", as_="administrator", memberId=gid("Member", api.demo.members["Wang Fang"]))
+    await book(api, "l-1")
+    # when the run goes, then hers is skipped for want of points and his is redeemed; the run is DONE
+    run = await run_month(api)
+    assert (run.status, run.redeemed, run.skipped) == ("DONE", 1, 1)
+    reasons = await api.scalar(
+        "SELECT string_agg(outcome || ':' || coalesce(reason, '-'), ',' ORDER BY booking_id)"
+        " FROM auto_redemption_execution"
+    )
+    assert reasons == "SKIPPED:INSUFFICIENT_POINTS,REDEEMED:-"
+    assert await api.violations() == []
+
+
+async def test_a_members_bookings_go_in_order_each_seeing_what_the_earlier_left(api):
+    # given Li Wei's 1,500 points and three bookings: 1,000, then 1,000, then 300 points
+    await book(api, "o-1", "MIN-60", 2)
+    await book(api, "o-2", "BILL-10", 1)
+    await book(api, "o-3", "MUSIC-MONTH", 1)
+    # when the run goes, then the first is redeemed, the second skipped, the third redeemed with what is left
+    run = await run_month(api)
+    assert (run.redeemed, run.skipped, run.points) == (2, 1, 1_300)
+    outcomes = await api.scalar(
+        "SELECT string_agg(outcome || ':' || coalesce(reason, '-'), ',' ORDER BY booking_id)"
+        " FROM auto_redemption_execution"
+    )
+    assert outcomes == "REDEEMED:-,SKIPPED:INSUFFICIENT_POINTS,REDEEMED:-"
+    assert await api.violations() == []
+
+
+async def test_paused_and_cancelled_bookings_do_not_run_and_each_change_is_once_per_key(api):
+    booked = (await book(api, "p-1"))["booking"]
+    pause = {"input": {"id": booked["id"], "idempotencyKey": "pause-1"}}
+    # when it is paused twice with one key, then the second answers the first
+    first = (await api.data(CHANGE % ("Pause", "pause"), pause, as_="member"))["pauseAutoRedemption"]
+    again = (await api.data(CHANGE % ("Pause", "pause"), pause, as_="member"))["pauseAutoRedemption"]
+    assert (first["booking"]["status"], first["replayed"], again["replayed"]) == ("PAUSED", False, True)
+    # and a paused booking is not run
+    assert (await run_month(api)).bookings == 0
+    # a second pause with a new key is refused; resuming runs it again
+    refused = (await api.data(CHANGE % ("Pause", "pause"), {"input": {"id": booked["id"], "idempotencyKey": "pause-2"}},
+                              as_="member"))["pauseAutoRedemption"]  # fmt: skip
+    assert [e["code"] for e in refused["errors"]] == ["BOOKING_NOT_ACTIVE"]
+    resumed = await api.data(CHANGE % ("Resume", "resume"), {"input": {"id": booked["id"], "idempotencyKey": "r-1"}},
+                             as_="member")  # fmt: skip
+    assert resumed["resumeAutoRedemption"]["booking"]["status"] == "ACTIVE"
+    cancelled = await api.data(CHANGE % ("Cancel", "cancel"), {"input": {"id": booked["id"], "idempotencyKey": "c-1"}},
+                               as_="member")  # fmt: skip
+    assert cancelled["cancelAutoRedemption"]["booking"]["status"] == "CANCELLED"
+    resumed = await api.data(CHANGE % ("Resume", "resume"), {"input": {"id": booked["id"], "idempotencyKey": "r-2"}},
+                             as_="member")  # fmt: skip
+    assert [e["code"] for e in resumed["resumeAutoRedemption"]["errors"]] == ["BOOKING_CANCELLED"]
+    assert (await run_month(api)).bookings == 0
+
+
+async def test_a_key_used_for_another_booking_is_a_conflict(api):
+    assert (await book(api, "k-1"))["errors"] == []
+    other = await book(api, "k-1", "MUSIC-MONTH")
+    assert [(e["field"], e["code"]) for e in other["errors"]] == [(["input", "idempotencyKey"], "IDEMPOTENCY_CONFLICT")]
+    assert await api.scalar("SELECT count(*) FROM auto_redemption") == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"itemId": "GD-UMBRELLA"}, "itemId", "ITEM_KIND_NOT_OFFERED"),
+        ({"quantity": 0}, "quantity", "OUT_OF_RANGE"),
+        ({"quantity": 101}, "quantity", "OUT_OF_RANGE"),
+        ({"startMonth": "2020-01"}, "startMonth", "OUT_OF_RANGE"),
+        ({"endMonth": "2020-01"}, "endMonth", "INVALID"),
+        ({"memberId": "OTHER"}, "memberId", "NOT_FOUND"),
+    ],
+)
+async def test_a_booking_that_makes_no_sense_is_refused_and_nothing_is_written(api, changes, field, code):
+    data = book_input(api, "bad-1")["input"]
+    for key, value in changes.items():
+        if key == "itemId":
+            value = gid("RewardItem", api.demo.rewards[value])
+        elif key == "memberId":
+            value = gid("Member", api.demo.members["Zhang Min"])
+        data[key] = value
+    before = await api.fingerprint()
+    answer = (await api.data(BOOK, {"input": data}, as_="member"))["bookAutoRedemption"]
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+async def test_the_run_is_started_at_headquarters_for_a_month_that_has_begun(api):
+    await book(api, "h-1")
+    for who in ("administrator", "club_operator"):
+        refused = await api.gql(RUN, {"input": {"month": this_month()}}, as_=who)
+        assert top_codes(refused) == ["FORBIDDEN"], who
+    later = f"{date(first_day().year + 1, 1, 1):%Y-%m}"
+    future = (await api.data(RUN, {"input": {"month": later}}, as_="hq_admin"))["runAutoRedemption"]
+    assert [e["code"] for e in future["errors"]] == ["MONTH_NOT_STARTED"]
+    started = (await api.data(RUN, {"input": {"month": this_month()}}, as_="hq_admin"))["runAutoRedemption"]
+    assert started["errors"] == [] and started["run"]["bookingsTotal"] == 1, started
+    for _ in range(500):
+        state = await api.data('{ node(id: "%s") { ... on AutoRedemptionRun { status redeemed } } }'
+                               % started["run"]["id"], as_="hq_admin")  # fmt: skip
+        if state["node"]["status"] != "RUNNING":
+            break
+        await asyncio.sleep(0.01)
+    assert state["node"] == {"status": "DONE", "redeemed": 1}

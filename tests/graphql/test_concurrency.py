@@ -37,3 +37,59 @@ async def test_two_administrators_taking_one_club_code_make_one_club(api):
     outcomes = await race(api, CREATE_CLUB, variables, ["administrator", "hq_admin"])
     assert outcomes == [(), ("DUPLICATE",)]
     assert await api.scalar("SELECT count(*) FROM club WHERE code = 'RACE'") == 1
+
+
+REDEEM = """mutation($input: RedeemPointsInput!) { redeemPoints(input: $input) { errors { code } replayed } }"""
+ADJUST_STOCK = "mutation($input: AdjustGiftStockInput!) { adjustGiftStock(input: $input) { errors { code } } }"
+ADJUST_POINTS = "mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) { errors { code } } }"
+
+
+def _redeem(api, key: str, code: str, quantity: int = 1, **more) -> dict:
+    items = [{"itemId": gid("RewardItem", api.demo.rewards[code]), "quantity": quantity}]
+    return {"input": {"items": items, "channel": "WEB", "idempotencyKey": key} | more}
+
+
+async def test_fifty_redemptions_at_once_never_overdraw_a_member(api):
+    # given Li Wei's 1,500 points and fifty requests at once for 300 points each
+    await api.token("member")
+    answers = await asyncio.gather(
+        *(api.gql(REDEEM, _redeem(api, f"m-{n}", "MUSIC-MONTH"), as_="member") for n in range(50))
+    )
+    # then exactly five succeed, the others are refused for want of points, and the balance is 0
+    outcomes = sorted(tuple(e["code"] for e in a["data"]["redeemPoints"]["errors"]) for a in answers)
+    assert outcomes == [()] * 5 + [("INSUFFICIENT_POINTS",)] * 45
+    assert await api.scalar("SELECT posted - held FROM points_balance WHERE member_id = :m",
+                            m=api.demo.members["Li Wei"]) == 0  # fmt: skip
+    assert await api.violations() == []
+
+
+async def test_the_last_gift_goes_to_one_member_only(api):
+    # given one umbrella left at GD, and two members served at the Guangzhou counter at once
+    umbrella, gd = api.demo.rewards["GD-UMBRELLA"], api.demo.branches["GD"]
+    counted = {"itemId": gid("RewardItem", umbrella), "branchId": gid("Branch", gd), "quantity": -19,
+               "reason": "Counted", "idempotencyKey": "count-1"}  # fmt: skip
+    adjusted = await api.data(ADJUST_STOCK, {"input": counted}, as_="club_operator")
+    assert adjusted["adjustGiftStock"]["errors"] == []
+    bonus = {"memberId": gid("Member", api.demo.members["Wang Fang"]), "points": 1_000, "reason": "Goodwill",
+             "idempotencyKey": "bonus-1"}  # fmt: skip
+    assert (await api.data(ADJUST_POINTS, {"input": bonus}, as_="hq_admin"))["adjustPoints"]["errors"] == []
+    counter = gid("Outlet", api.demo.outlets["GD-COUNTER"])
+    requests = [
+        _redeem(api, f"u-{name}", "GD-UMBRELLA", channel="COUNTER", outletId=counter,
+                memberId=gid("Member", api.demo.members[name]))
+        for name in ("Li Wei", "Wang Fang")
+    ]  # fmt: skip
+    await api.token("agent")
+    answers = await asyncio.gather(*(api.gql(REDEEM, r, as_="agent") for r in requests))
+    outcomes = sorted(tuple(e["code"] for e in a["data"]["redeemPoints"]["errors"]) for a in answers)
+    assert outcomes == [(), ("ITEM_OUT_OF_STOCK",)]
+    assert await api.scalar("SELECT quantity FROM gift_stock WHERE item_id = :i AND branch_id = :b",
+                            i=umbrella, b=gd) == 0  # fmt: skip
+    assert await api.violations() == []
+
+
+async def test_one_key_sent_twice_at_once_redeems_once(api):
+    await api.token("member")
+    answers = await asyncio.gather(*(api.gql(REDEEM, _redeem(api, "same", "MIN-60"), as_="member") for _ in range(2)))
+    assert sorted(a["data"]["redeemPoints"]["replayed"] for a in answers) == [False, True]
+    assert await api.scalar("SELECT count(*) FROM redemption") == 1

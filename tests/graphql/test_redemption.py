@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from tests.api import gid
+from datetime import date
+
+import pytest
+
+from domain import clock
+from tests.api import gid, top_codes
 
 REDEEM = """mutation($input: RedeemPointsInput!) { redeemPoints(input: $input) {
     errors { field code message } replayed
@@ -93,3 +98,252 @@ async def test_every_independent_problem_is_answered_at_once(api):
         (("input", "items.1.quantity"), "MONTHLY_LIMIT_REACHED"),
         (("input", "items"), "INSUFFICIENT_POINTS"),
     }, answer
+
+
+QUOTE = """query($input: QuoteRedemptionInput!) { quoteRedemption(input: $input) {
+    errors { field code } points available availableAfter crossBranch
+    lines { item { code } quantity unitPoints points } lots { expiresOn points } } }"""
+POS = {"cardNumber": "6211000000000001", "cardPin": "246810"}
+
+
+def at(api, outlet: str) -> str:
+    return gid("Outlet", api.demo.outlets[outlet])
+
+
+def codes(answer: dict) -> list[tuple[list[str], str]]:
+    return [(e["field"], e["code"]) for e in answer["errors"]]
+
+
+async def test_the_quote_says_what_the_redemption_then_does(api):
+    # given a quote of bill credit and music for Li Wei
+    asked = redeem_input(api, "q-1", ("BILL-10", 1), ("MUSIC-MONTH", 1))
+    quote_input = {k: v for k, v in asked["input"].items() if k != "idempotencyKey"}
+    before = await api.fingerprint()
+    quote = (await api.data(QUOTE, {"input": quote_input}, as_="member"))["quoteRedemption"]
+    # then it writes nothing, and says 1,300 points from the soonest-expiring lots, 200 left
+    assert await api.fingerprint() == before
+    assert (quote["errors"], quote["points"], quote["available"], quote["availableAfter"]) == ([], 1_300, 1_500, 200)
+    assert quote["lots"] == [{"expiresOn": "2026-12-31", "points": 1_200}, {"expiresOn": "2027-12-31", "points": 100}]
+    # and the redemption that follows does exactly that
+    made = (await api.data(REDEEM, asked, as_="member"))["redeemPoints"]["redemption"]
+    assert made["points"] == quote["points"]
+    drawn = await api.scalar(
+        "SELECT string_agg(l.expires_on || '=' || -m.amount, ',' ORDER BY l.expires_on) FROM lot_movement m"
+        " JOIN points_lot l ON l.id = m.lot_id WHERE m.transaction_id = (SELECT transaction_id FROM redemption)"
+    )
+    assert drawn == "2026-12-31=1200,2027-12-31=100"
+    assert await available(api) == quote["availableAfter"]
+
+
+async def test_a_quote_answers_every_problem_too(api):
+    asked = redeem_input(api, "q-2", ("BILL-10", 6))["input"]
+    quote = (await api.data(QUOTE, {"input": {k: v for k, v in asked.items() if k != "idempotencyKey"}},
+                            as_="member"))["quoteRedemption"]  # fmt: skip
+    assert sorted(code for _, code in codes(quote)) == ["INSUFFICIENT_POINTS", "MONTHLY_LIMIT_REACHED"]
+
+
+async def test_a_card_and_pin_at_a_pos_in_another_province_redeem_across_branches(api):
+    # given Li Wei (Guangdong, Diamond: national roaming) at the Beijing airport POS, run by Beijing staff
+    asked = redeem_input(api, "x-1", ("MIN-60", 1), channel="POS", outletId=at(api, "BJ-POS"), **POS)
+    answer = (await api.data(REDEEM, asked, as_="other_branch_operator"))["redeemPoints"]
+    # then it is made at BJ, decided by GD, and marked across branches; both branches see it
+    assert answer["errors"] == [], answer
+    made = answer["redemption"]
+    assert (made["crossBranch"], made["branch"]["code"], made["homeBranch"]["code"]) == (True, "BJ", "GD")
+    listing = "{ redemptions(filter: {crossBranch: true}) { edges { node { id } } } }"
+    for who in ("other_branch_operator", "club_operator"):
+        assert [e["node"]["id"] for e in (await api.data(listing, as_=who))["redemptions"]["edges"]] == [made["id"]]
+    mine = await api.data('{ me { redemptions(filter: {crossBranch: true}) { edges { node { branch { code } } } } } }',
+                          as_="member")  # fmt: skip
+    assert mine["me"]["redemptions"]["edges"] == [{"node": {"branch": {"code": "BJ"}}}]
+
+
+async def test_a_grade_that_does_not_roam_redeems_in_its_home_province_only(api):
+    # given Li Wei's grade changed to Sapphire (no national roaming)
+    await api.scalar(
+        "UPDATE member SET grade_code = 'SAPPHIRE' WHERE id = :m RETURNING 1", m=api.demo.members["Li Wei"]
+    )
+    # when he shows his card in Beijing, then it is refused; in Shenzhen (his province's city) it is not
+    beijing = redeem_input(api, "g-1", ("MIN-60", 1), channel="POS", outletId=at(api, "BJ-POS"), **POS)
+    refused = (await api.data(REDEEM, beijing, as_="other_branch_operator"))["redeemPoints"]
+    assert codes(refused) == [(["input", "outletId"], "ROAMING_NOT_ALLOWED")]
+    shenzhen = redeem_input(api, "g-2", ("MIN-60", 1), channel="POS", outletId=at(api, "SZ-POS"), **POS)
+    assert (await api.data(REDEEM, shenzhen, as_="agent"))["redeemPoints"]["errors"] == []
+    # and once he is Diamond again, Beijing serves him
+    await api.scalar("UPDATE member SET grade_code = 'DIAMOND' WHERE id = :m RETURNING 1", m=api.demo.members["Li Wei"])
+    again = redeem_input(api, "g-3", ("MIN-60", 1), channel="POS", outletId=at(api, "BJ-POS"), **POS)
+    assert (await api.data(REDEEM, again, as_="other_branch_operator"))["redeemPoints"]["errors"] == []
+
+
+async def test_a_wrong_pin_is_counted_and_reads_like_an_unknown_card(api):
+    before = await api.fingerprint()
+    wrong = redeem_input(api, "w-1", ("MIN-60", 1), channel="POS", outletId=at(api, "SZ-POS"),
+                         cardNumber=POS["cardNumber"], cardPin="975310")  # fmt: skip
+    unknown = redeem_input(api, "w-2", ("MIN-60", 1), channel="POS", outletId=at(api, "SZ-POS"),
+                           cardNumber="6299000000000001", cardPin="975310")  # fmt: skip
+    answers = [(await api.data(REDEEM, r, as_="agent"))["redeemPoints"]["errors"] for r in (wrong, unknown)]
+    assert answers[0] == answers[1]
+    assert [(e["field"], e["code"]) for e in answers[0]] == [(["input", "cardPin"], "INVALID_CREDENTIALS")]
+    after = await api.fingerprint()
+    assert {t for t in before if before[t] != after[t]} == {"card", "card_event"}  # the failure, recorded
+
+
+async def test_a_lost_card_with_its_right_pin_is_told_it_is_lost(api):
+    await api.data('mutation { reportCardLost(input: {cardNumber: "6211000000000001"}) { errors { code } } }',
+                   as_="member")  # fmt: skip
+    asked = redeem_input(api, "l-1", ("MIN-60", 1), channel="POS", outletId=at(api, "SZ-POS"), **POS)
+    assert codes((await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]) == [(["input", "cardNumber"],
+                                                                                  "CARD_LOST")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("who", "more", "field", "code"),
+    [
+        ("member", {"channel": "COUNTER"}, "channel", "CHANNEL_NOT_ALLOWED"),
+        ("member", {"channel": "PARTNER"}, "channel", "CHANNEL_NOT_ALLOWED"),
+        ("member", {"channel": "BOOKING"}, "channel", "CHANNEL_NOT_ALLOWED"),
+        ("member", {"outletId": "GD-COUNTER"}, "outletId", "INVALID"),
+        ("agent", {"channel": "WEB"}, "channel", "CHANNEL_NOT_ALLOWED"),
+        ("agent", {"channel": "COUNTER"}, "memberId", "REQUIRED"),
+        ("agent", {"channel": "POS", "outletId": "SZ-POS"}, "cardNumber", "REQUIRED"),
+        ("agent", {"channel": "TERMINAL", "cardNumber": "6211000000000001", "cardPin": "246810"}, "outletId",
+         "REQUIRED"),
+        ("agent", {"channel": "COUNTER", "memberId": "Zhang Min"}, "memberId", "NOT_FOUND"),
+        ("agent", {"channel": "COUNTER", "memberId": "Li Wei", "outletId": "BJ-POS"}, "outletId", "NOT_FOUND"),
+    ],
+)  # fmt: skip
+async def test_each_channel_takes_its_own_callers_and_details(api, who, more, field, code):
+    data = redeem_input(api, "c-1", ("MIN-60", 1))["input"]
+    for key, value in more.items():
+        data[key] = {"memberId": lambda v: gid("Member", api.demo.members[v]), "outletId": lambda v: at(api, v)}.get(
+            key, lambda v: v)(value)  # fmt: skip
+    before = await api.fingerprint()
+    answer = (await api.data(REDEEM, {"input": data}, as_=who))["redeemPoints"]
+    assert codes(answer) == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+async def test_the_membership_must_be_active_and_valid(api):
+    await api.token("member")
+    await api.scalar("UPDATE member SET valid_until = '2020-12-31' WHERE id = :m RETURNING 1",
+                     m=api.demo.members["Li Wei"])  # fmt: skip
+    expired = (await api.data(REDEEM, redeem_input(api, "v-1", ("MIN-60", 1)), as_="member"))["redeemPoints"]
+    assert codes(expired) == [(["input", "memberId"], "MEMBERSHIP_EXPIRED")]
+    await api.scalar("UPDATE member SET valid_until = '2030-12-31', status = 'SUSPENDED' WHERE id = :m RETURNING 1",
+                     m=api.demo.members["Li Wei"])  # fmt: skip
+    suspended = (await api.data(REDEEM, redeem_input(api, "v-2", ("MIN-60", 1)), as_="member"))["redeemPoints"]
+    assert codes(suspended) == [(["input", "memberId"], "MEMBERSHIP_SUSPENDED")]
+
+
+async def top_up(api, points: int) -> None:
+    bonus = {"memberId": gid("Member", api.demo.members["Li Wei"]), "points": points, "reason": "Top up",
+             "idempotencyKey": f"top-{points}"}  # fmt: skip
+    answer = await api.data("mutation($i: AdjustPointsInput!) { adjustPoints(input: $i) { errors { code } } }",
+                            {"i": bonus}, as_="hq_admin")  # fmt: skip
+    assert answer["adjustPoints"]["errors"] == []
+
+
+async def test_an_item_is_redeemed_while_active_and_in_its_window(api, today_is):
+    await top_up(api, 5_000)
+    await api.token("member")
+    bill = api.demo.rewards["BILL-10"]
+    await api.scalar("UPDATE reward_item SET available_to = '2026-12-31' WHERE id = :i RETURNING 1", i=bill)
+    today_is(date(2026, 12, 31))  # the window's last day is in it
+    assert (await api.data(REDEEM, redeem_input(api, "i-1", ("BILL-10", 1)), as_="member"))["redeemPoints"][
+        "errors"] == []  # fmt: skip
+    today_is(date(2027, 1, 1))
+    after = (await api.data(REDEEM, redeem_input(api, "i-2", ("BILL-10", 1)), as_="member"))["redeemPoints"]
+    assert codes(after) == [(["input", "items.0.itemId"], "ITEM_NOT_AVAILABLE")]
+    await api.scalar("UPDATE reward_item SET status = 'RETIRED', available_to = NULL WHERE id = :i RETURNING 1", i=bill)
+    retired = (await api.data(REDEEM, redeem_input(api, "i-3", ("BILL-10", 1)), as_="member"))["redeemPoints"]
+    assert codes(retired) == [(["input", "items.0.itemId"], "ITEM_NOT_ACTIVE")]
+
+
+async def test_limits_count_the_day_and_the_calendar_month_inclusively(api, today_is):
+    # given 20,000 more points for Li Wei, and bill credit limited to 5 a month
+    await top_up(api, 20_000)
+    await api.token("member")
+    today_is(date(2026, 12, 1))
+    assert (await api.data(REDEEM, redeem_input(api, "m-1", ("BILL-10", 4)), as_="member"))["redeemPoints"][
+        "errors"] == []  # fmt: skip
+    today_is(date(2026, 12, 31))  # the same month, its last day: one is left
+    over = (await api.data(REDEEM, redeem_input(api, "m-2", ("BILL-10", 2)), as_="member"))["redeemPoints"]
+    assert codes(over) == [(["input", "items.0.quantity"], "MONTHLY_LIMIT_REACHED")]
+    assert (await api.data(REDEEM, redeem_input(api, "m-3", ("BILL-10", 1)), as_="member"))["redeemPoints"][
+        "errors"] == []  # fmt: skip
+    today_is(date(2027, 1, 1))  # a new month
+    assert (await api.data(REDEEM, redeem_input(api, "m-4", ("BILL-10", 5)), as_="member"))["redeemPoints"][
+        "errors"] == []  # fmt: skip
+    # and the umbrella, one a day
+    assert (await api.data(REDEEM, redeem_input(api, "d-1", ("GD-UMBRELLA", 1)), as_="member"))["redeemPoints"][
+        "errors"] == []  # fmt: skip
+    second = (await api.data(REDEEM, redeem_input(api, "d-2", ("GD-UMBRELLA", 1)), as_="member"))["redeemPoints"]
+    assert codes(second) == [(["input", "items.0.quantity"], "DAILY_LIMIT_REACHED")]
+    today_is(date(2027, 1, 2))
+    assert (await api.data(REDEEM, redeem_input(api, "d-3", ("GD-UMBRELLA", 1)), as_="member"))["redeemPoints"][
+        "errors"] == []  # fmt: skip
+    assert await api.violations() == []
+
+
+async def test_consumption_rules_decide_who_may_redeem_what(api):
+    await api.token("member")
+    # given the founding rule (everyone, everything) replaced by one: Diamond members, minutes, from 2,000 points
+    await api.scalar("UPDATE consumption_rule SET grade_code = 'DIAMOND', item_kind = 'CALL_MINUTES',"
+                     " minimum_available_points = 2000 RETURNING 1")  # fmt: skip
+    music = (await api.data(REDEEM, redeem_input(api, "r-1", ("MUSIC-MONTH", 1)), as_="member"))["redeemPoints"]
+    assert codes(music) == [(["input", "items.0.itemId"], "GRADE_NOT_ALLOWED")]
+    minutes = (await api.data(REDEEM, redeem_input(api, "r-2", ("MIN-60", 1)), as_="member"))["redeemPoints"]
+    assert codes(minutes) == [(["input", "items.0.itemId"], "BELOW_MINIMUM_BALANCE")]
+
+
+async def test_a_replayed_redemption_answers_as_it_was_and_another_request_is_a_conflict(api):
+    first = (await api.data(REDEEM, redeem_input(api, "k-1", ("MIN-60", 1)), as_="member"))["redeemPoints"]
+    again = (await api.data(REDEEM, redeem_input(api, "k-1", ("MIN-60", 1)), as_="member"))["redeemPoints"]
+    assert (first["replayed"], again["replayed"]) == (False, True)
+    assert again["redemption"]["id"] == first["redemption"]["id"]
+    other = (await api.data(REDEEM, redeem_input(api, "k-1", ("MIN-60", 2)), as_="member"))["redeemPoints"]
+    assert codes(other) == [(["input", "idempotencyKey"], "IDEMPOTENCY_CONFLICT")]
+    assert await available(api) == 1_000
+
+
+@pytest.mark.parametrize(
+    ("items", "field", "code"),
+    [
+        ([], "items", "REQUIRED"),
+        ([("MIN-60", 0)], "items.0.quantity", "OUT_OF_RANGE"),
+        ([("MIN-60", -1)], "items.0.quantity", "OUT_OF_RANGE"),
+        ([("MIN-60", 101)], "items.0.quantity", "OUT_OF_RANGE"),
+        ([("MIN-60", 1), ("MIN-60", 1)], "items.1.itemId", "INVALID"),
+        ([("MIN-60", 1)] * 1_000, "items", "OUT_OF_RANGE"),
+    ],
+)
+async def test_bad_lists_of_rewards_are_refused_and_nothing_is_written(api, items, field, code):
+    await api.token("member")
+    before = await api.fingerprint()
+    answer = (await api.data(REDEEM, redeem_input(api, "b-1", *items), as_="member"))["redeemPoints"]
+    assert codes(answer) == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+async def test_an_unknown_reward_and_a_huge_quantity_are_refused_cleanly(api):
+    await api.token("member")
+    before = await api.fingerprint()
+    unknown = {"input": {"items": [{"itemId": gid("RewardItem", 999_999), "quantity": 1}], "channel": "WEB",
+                         "idempotencyKey": "u-1"}}  # fmt: skip
+    assert codes((await api.data(REDEEM, unknown, as_="member"))["redeemPoints"]) == [
+        (["input", "items.0.itemId"], "NOT_FOUND")]  # fmt: skip
+    huge = redeem_input(api, "u-2", ("MIN-60", 1))
+    huge["input"]["items"][0]["quantity"] = 2**40
+    assert top_codes(await api.gql(REDEEM, huge, as_="member")) == ["BAD_USER_INPUT"]
+    assert await api.fingerprint() == before
+
+
+async def test_staff_see_totals_by_kind_and_channel(api):
+    await api.data(REDEEM, redeem_input(api, "t-1", ("MIN-60", 2), ("MUSIC-MONTH", 1)), as_="member")
+    today = f"{clock.today()}"
+    totals = await api.data('{ redemptionTotals(from: "%s", to: "%s") { itemKind channel redemptions quantity points } }'
+                            % (today, today), as_="club_operator")  # fmt: skip
+    assert totals["redemptionTotals"] == [
+        {"itemKind": "CALL_MINUTES", "channel": "WEB", "redemptions": 1, "quantity": 2, "points": 1_000},
+        {"itemKind": "CONTENT", "channel": "WEB", "redemptions": 1, "quantity": 1, "points": 300},
+    ]

@@ -121,6 +121,57 @@ if token ~= nil and token ~= "" then wrk.headers["Authorization"] = "Bearer " ..
 """
 
 
+_KEYED_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+local members = {%(members)s}
+local run = os.getenv("BENCH_RUN")
+local query = %(query)s
+local sent = 0
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  failed = 0
+end
+
+function request()
+  sent = sent + 1
+  local member = members[(sent %% #members) + 1]
+  local key = run .. '-' .. sent
+  local body = '{"query": ' .. query .. ', "variables": {"input": ' .. %(input)s .. '}}'
+  return wrk.format(nil, nil, nil, body)
+end
+
+function response(status, headers, body)
+  if status ~= 200 or string.find(body, '"code"', 1, true) then
+    failed = failed + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("failed")
+  end
+  io.write("failed " .. total .. "\\n")
+end
+"""
+
+
+def keyed_script(query: str, members: list[str], input_lua: str) -> str:
+    """A wrk script whose every request sends `query` for the next of `members` in turn, under an idempotency key
+    never used before: `input_lua` is the Lua expression of the request's input (JSON text), with `member` and
+    `key` in scope. Answers with a user error count as failed (printed at the end), so that a run of refusals
+    cannot pass for a fast one."""
+    listed = ", ".join(f'"{m}"' for m in members)
+    return _KEYED_SCRIPT % {"members": listed, "query": json.dumps(json.dumps(query)), "input": input_lua}
+
+
 def wrk(
     endpoint: str,
     query: str | None,

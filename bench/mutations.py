@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from bench.api import seed
-from bench.common import ROOT, database, login, pgbench, pgbench_script, served, wrk
+from bench.common import ROOT, database, keyed_script, login, pgbench, pgbench_script, served, wrk
 from domain.members.states import MemberOperation, rules_for
 from domain.points import ledger
 from loyalty.database import make_engine, make_sessions
@@ -29,48 +29,9 @@ from loyalty.database import make_engine, make_sessions
 ADJUST = (
     "mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) { errors { code } transaction { id points } } }"
 )
-# One body per request: the next member in turn, a key never used before. Answers with a user error count
-# as failed (printed at the end), so that a run of refusals cannot pass for a fast one.
-ADJUST_SCRIPT = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
-local members = {%(members)s}
-local run = os.getenv("BENCH_RUN")
-local query = %(query)s
-local sent = 0
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-end
-
-function init(args)
-  failed = 0
-end
-
-function request()
-  sent = sent + 1
-  local member = members[(sent %% #members) + 1]
-  local body = '{"query": ' .. query .. ', "variables": {"input": {"memberId": "' .. member ..
-    '", "points": 1, "reason": "Goodwill", "idempotencyKey": "' .. run .. '-' .. sent .. '"}}}'
-  return wrk.format(nil, nil, nil, body)
-end
-
-function response(status, headers, body)
-  if status ~= 200 or string.find(body, '"code"', 1, true) then
-    failed = failed + 1
-  end
-end
-
-function done(summary, latency, requests)
-  local total = 0
-  for _, thread in ipairs(threads) do
-    total = total + thread:get("failed")
-  end
-  io.write("failed " .. total .. "\\n")
-end
-"""
+# Each request adjusts the next member in turn under a key never used before (`bench.common.keyed_script`).
+ADJUST_INPUT = """'{"memberId": "' .. member .. '", "points": 1, "reason": "Goodwill", "idempotencyKey": "'
+    .. key .. '"}'"""
 
 
 # The same call each adjustPoints request makes, sent by pgbench straight to the database (a new key each
@@ -134,8 +95,8 @@ def main() -> None:
     args = parser.parse_args()
     with database() as url:
         asyncio.run(seed(url, args.members))
-        members = ", ".join(f'"{global_id("Member", i)}"' for i in asyncio.run(member_ids(url)))
-        script = ADJUST_SCRIPT % {"members": members, "query": json.dumps(json.dumps(ADJUST))}
+        members = [global_id("Member", i) for i in asyncio.run(member_ids(url))]
+        script = keyed_script(ADJUST, members, ADJUST_INPUT)
         with served(url, args.workers, args.connections) as endpoint:
             token = login(endpoint, "STAFF", "admin")
             wrk(endpoint, "{ __typename }", None, 2, args.connections)  # warm-up

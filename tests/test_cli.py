@@ -89,6 +89,8 @@ NEEDING_THE_DATABASE = [
     ("expire", "--as-of", "2026-01-01"),
     ("accrue", "--month", "2026-01"),
     ("warn-expiring", "--as-of", "2026-01-01"),
+    ("auto-redeem", "--month", "2026-01"),
+    ("deliver-fulfilments",),
 ]
 
 
@@ -366,3 +368,33 @@ def test_an_operator_sees_and_clears_login_throttles(server_url):
     assert invoke(database_url, "clear-login-throttle", "--kind", "STAFF", "--login", "gd.agent").exit_code == 0
     assert "gd.agent" not in invoke(database_url, "login-throttles").output
     assert invoke(database_url, "clear-login-throttle", "--kind", "NOBODY", "--login", "x").exit_code == 2
+
+
+def test_bookings_are_carried_out_and_deliveries_sent_from_the_command_line(server_url):
+    # given the demo data set and Li Wei's booking of 60 minutes a month from this month
+    url, database_url = demo_database(server_url, "loyalty_cli_bookings_test")
+    month = f"{date.today():%Y-%m}"
+
+    async def book() -> None:
+        engine = make_engine(url, pool_size=1)
+        async with engine.begin() as connection:
+            await connection.execute(sa.text(
+                """INSERT INTO auto_redemption (member_id, item_id, quantity, start_month, status)
+                   SELECT m.id, i.id, 1, date_trunc('month', current_date), 'ACTIVE' FROM member m, reward_item i
+                   WHERE m.member_number = (SELECT min(member_number) FROM member) AND i.code = 'MIN-60'"""
+            ))  # fmt: skip
+        await engine.dispose()
+
+    asyncio.run(book())
+    # when the month's bookings are run, twice, then the booking is redeemed once and the summary says so
+    first = invoke(database_url, "auto-redeem", "--month", month)
+    assert first.exit_code == 0, first.output
+    assert f"{month}: 1 bookings, 1 redeemed for 500 points, 0 skipped." in first.output
+    assert f"{month}: 0 bookings" in invoke(database_url, "auto-redeem", "--month", month).output
+    # and a month to come is refused in one line
+    refused = invoke(database_url, "auto-redeem", "--month", "2099-03")
+    assert refused.exit_code == 1 and "MONTH_NOT_STARTED" in refused.output and "Traceback" not in refused.output
+    # and its minutes are delivered to the billing system
+    delivered = invoke(database_url, "deliver-fulfilments")
+    assert delivered.exit_code == 0 and "1 delivered, 0 given up" in delivered.output, delivered.output
+    assert invoke(database_url, "verify").exit_code == 0

@@ -159,6 +159,9 @@ INVARIANTS: dict[str, str] = {
            OR t.bill_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM bill b WHERE b.id = t.bill_id)
         UNION ALL SELECT 'lot', l.id FROM points_lot l
         WHERE NOT EXISTS (SELECT 1 FROM member m WHERE m.id = l.member_id)
+        UNION ALL SELECT 'lot movement', m.id FROM lot_movement m
+        WHERE NOT EXISTS (SELECT 1 FROM points_lot l WHERE l.id = m.lot_id)
+           OR NOT EXISTS (SELECT 1 FROM ledger_transaction t WHERE t.id = m.transaction_id)
         UNION ALL SELECT 'accrual', a.bill_id FROM accrual a
         WHERE NOT EXISTS (SELECT 1 FROM bill b WHERE b.id = a.bill_id)
            OR a.member_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM member m WHERE m.id = a.member_id)""",

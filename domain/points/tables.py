@@ -133,8 +133,10 @@ class LotMovement(SQLModel, table=True):
 
     __tablename__ = "lot_movement"
     id: int | None = id_column()
-    lot_id: int = foreign_key("points_lot.id")
-    transaction_id: int = foreign_key("ledger_transaction.id")
+    # Checked by `loyalty verify`, not per row: a per-row check locks the lot and the entry for every movement
+    # (a third of a bulk run's time), and neither is ever deleted (docs/architecture.md, "Data").
+    lot_id: int = reference(index=True)
+    transaction_id: int = reference(index=True)
     amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
 
 

@@ -248,8 +248,7 @@ class Fulfilment(SQLModel, table=True):
 
     __tablename__ = "fulfilment"
     __table_args__ = (
-        sa.Index("ix_fulfilment_pending", "id", postgresql_where=sa.text("state = 'PENDING'")),
-        sa.Index("ix_fulfilment_state", "state", "id"),
+        sa.Index("ix_fulfilment_state", "state", "id"),  # the pending ones to deliver, the failed ones to retry
     )
     id: int | None = id_column()
     redemption_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))

@@ -62,11 +62,18 @@ NEW_REVERSE = OLD_REVERSE.replace(
 )
 
 
+LOT_MOVEMENT_KEYS = {
+    "fk_lot_movement_lot_id_points_lot": ("lot_id", "points_lot"),
+    "fk_lot_movement_transaction_id_ledger_transaction": ("transaction_id", "ledger_transaction"),
+}
+
+
 def _entry_types(values: tuple[str, ...]) -> None:
     listed = ", ".join(f"'{v}'" for v in values)
     op.execute("ALTER TABLE ledger_transaction DROP CONSTRAINT ck_ledger_transaction_entry_type")
     op.execute(
-        f"ALTER TABLE ledger_transaction ADD CONSTRAINT ck_ledger_transaction_entry_type CHECK (entry_type IN ({listed}))"
+        "ALTER TABLE ledger_transaction ADD CONSTRAINT ck_ledger_transaction_entry_type"
+        f" CHECK (entry_type IN ({listed}))"
     )
 
 
@@ -111,7 +118,8 @@ FUNCTIONS = {
                 troubles := troubles || problem('ITEM_NOT_ACTIVE', format('%s is %s.', p_item.name, p_item.status),
                                           p_field || '.item_id');
             ELSIF p_today < p_item.available_from OR p_today > coalesce(p_item.available_to, DATE '9999-12-31') THEN
-                troubles := troubles || problem('ITEM_NOT_AVAILABLE', format('%s is offered from %s to %s.', p_item.name,
+                troubles := troubles || problem('ITEM_NOT_AVAILABLE', format('%s is offered from %s to %s.',
+                    p_item.name,
                                           p_item.available_from, coalesce(p_item.available_to::text, 'further notice')),
                                           p_field || '.item_id');
             END IF;
@@ -136,7 +144,8 @@ FUNCTIONS = {
                     troubles := troubles || problem('GRADE_NOT_ALLOWED', format('No consumption rule in force lets %s'
                                               ' members redeem %s.', p_grade_code, p_item.name), p_field || '.item_id');
                 ELSIF p_available < minimum THEN
-                    troubles := troubles || problem('BELOW_MINIMUM_BALANCE', format('%s needs %s points available first.',
+                    troubles := troubles || problem('BELOW_MINIMUM_BALANCE',
+                        format('%s needs %s points available first.',
                                               p_item.name, minimum), p_field || '.item_id');
                 END IF;
             END IF;
@@ -152,7 +161,8 @@ FUNCTIONS = {
                                               p_field || '.quantity');
                 END IF;
                 IF used_month + p_quantity > p_item.monthly_limit THEN
-                    troubles := troubles || problem('MONTHLY_LIMIT_REACHED', format('%s a month at most; %s left this month.',
+                    troubles := troubles || problem('MONTHLY_LIMIT_REACHED',
+                        format('%s a month at most; %s left this month.',
                                               p_item.monthly_limit, greatest(p_item.monthly_limit - used_month, 0)),
                                               p_field || '.quantity');
                 END IF;
@@ -162,10 +172,12 @@ FUNCTIONS = {
                     SELECT quantity INTO in_stock FROM gift_stock
                     WHERE item_id = p_item.id AND branch_id = p_where_branch FOR UPDATE;
                 ELSE
-                    SELECT quantity INTO in_stock FROM gift_stock WHERE item_id = p_item.id AND branch_id = p_where_branch;
+                    SELECT quantity INTO in_stock FROM gift_stock WHERE item_id = p_item.id AND branch_id =
+                        p_where_branch;
                 END IF;
                 IF coalesce(in_stock, 0) < p_quantity THEN
-                    troubles := troubles || problem('ITEM_OUT_OF_STOCK', format('%s left of %s here.', coalesce(in_stock, 0),
+                    troubles := troubles || problem('ITEM_OUT_OF_STOCK', format('%s left of %s here.',
+                        coalesce(in_stock, 0),
                                               p_item.name), p_field || '.quantity');
                 END IF;
             END IF;
@@ -223,16 +235,19 @@ FUNCTIONS = {
             home_province := branch_province(m.branch_id);
             cross_branch := coalesce(home_province <> branch_province(where_branch), false);
             IF cross_branch AND NOT m.national_roaming THEN
-                troubles := troubles || problem('ROAMING_NOT_ALLOWED', format('%s members redeem in their home province only.',
+                troubles := troubles || problem('ROAMING_NOT_ALLOWED',
+                    format('%s members redeem in their home province only.',
                                           m.grade_code), 'outlet_id');
             END IF;
             available := coalesce((SELECT posted - held FROM points_balance WHERE member_id = p_member_id), 0);
-            FOR asked IN SELECT * FROM jsonb_to_recordset(p_lines) AS l(item_id bigint, quantity integer, position integer)
+            FOR asked IN SELECT * FROM jsonb_to_recordset(p_lines) AS l(item_id bigint, quantity integer, position
+                integer)
                          ORDER BY item_id  -- the gifts' stock is locked in item order, so redemptions never deadlock
             LOOP
                 SELECT * INTO item FROM reward_item WHERE id = asked.item_id;
                 IF NOT FOUND THEN
-                    troubles := troubles || problem('NOT_FOUND', 'No such reward.', format('items.%s.item_id', asked.position));
+                    troubles := troubles || problem('NOT_FOUND', 'No such reward.', format('items.%s.item_id',
+                        asked.position));
                     CONTINUE;
                 END IF;
                 troubles := troubles || reward_line_problems(item, asked.quantity, format('items.%s', asked.position),
@@ -251,7 +266,8 @@ FUNCTIONS = {
                 END IF;
             END LOOP;
             IF available < total THEN
-                troubles := troubles || problem('INSUFFICIENT_POINTS', format('The member has %s points available; %s are'
+                troubles := troubles || problem('INSUFFICIENT_POINTS',
+                    format('The member has %s points available; %s are'
                                           ' needed.', available, total), 'items');
             END IF;
             RETURN jsonb_build_object('problems', troubles, 'total', total, 'available', available,
@@ -280,10 +296,12 @@ FUNCTIONS |= {
             made.id := nextval(pg_get_serial_sequence('redemption', 'id'));
             entry := points_move(p_member_id, 'REDEMPTION', 'REDEMPTION', -total, p_today, 'Redemption ' || made.id,
                                  p_staff_id);
-            INSERT INTO redemption (id, member_id, channel, outlet_id, branch_id, home_branch_id, cross_branch, staff_id,
+            INSERT INTO redemption (id, member_id, channel, outlet_id, branch_id, home_branch_id, cross_branch,
+                staff_id,
                                     card_number, booking_id, points, status, transaction_id, redeemed_on)
             VALUES (made.id, p_member_id, p_channel, p_outlet_id, place, (p_checked ->> 'home_branch_id')::bigint,
-                    (p_checked ->> 'cross_branch')::boolean, p_staff_id, p_card_number, p_booking_id, total, 'COMPLETED',
+                    (p_checked ->> 'cross_branch')::boolean, p_staff_id, p_card_number, p_booking_id, total,
+                        'COMPLETED',
                     entry.id, p_today)
             RETURNING * INTO made;
             WITH given AS (
@@ -308,13 +326,15 @@ FUNCTIONS |= {
             )
             INSERT INTO fulfilment (redemption_id, line_id, member_id, item_id, kind, account_id, quantity, amount,
                                     content_code, state)
-            SELECT made.id, l.id, p_member_id, l.item_id, l.kind, billing_account, l.quantity, g.benefit_amount * l.quantity,
+            SELECT made.id, l.id, p_member_id, l.item_id, l.kind, billing_account, l.quantity, g.benefit_amount *
+                l.quantity,
                    g.content_code, 'PENDING'
             FROM lines l JOIN given g ON g.item_id = l.item_id
             WHERE l.kind IN ('BILL_CREDIT', 'CALL_MINUTES', 'CONTENT');
             RETURN made;
         END $$""",
-    "redeem_points(text, text, bytea, bigint, bigint, bigint, text, boolean, text, bigint, bigint, jsonb, date, jsonb)": """
+    "redeem_points(text, text, bytea, bigint, bigint, bigint, text, boolean, text, bigint, bigint, jsonb, date,"
+    " jsonb)": """
         -- The redeemPoints request [R2], once per idempotency key: the redemption it made (as it was then, on a
         -- replay). Staff serving a member at a counter or by hotline act inside their subtree (`p_scoped`); a card
         -- and PIN checked first prove the member at a POS or terminal anywhere. Every independent problem is
@@ -444,7 +464,8 @@ FUNCTIONS |= {
     "cancel_redemption(text, text, bytea, bigint, bigint, bigint, text, jsonb, text, date, integer)": """
         -- The cancelRedemption request, once per idempotency key: every item's remainder (`p_items` NULL) or the
         -- quantities of some items ([{item_id, quantity, position}]) go back: the points to the lots they came from,
-        -- the gifts to the stock; fulfilments and pick-ups shrink. A member cancels their own redemption (`p_member_id`),
+        -- the gifts to the stock; fulfilments and pick-ups shrink. A member cancels their own redemption
+        -- (`p_member_id`),
         -- staff one of a member of their subtree; within `p_window_days` of the day it was made.
         CREATE FUNCTION cancel_redemption(
             p_scope text, p_key text, p_digest bytea, p_redemption_id bigint, p_member_id bigint, p_staff_id bigint,
@@ -475,14 +496,17 @@ FUNCTIONS |= {
             PERFORM 1 FROM points_balance WHERE member_id = r.member_id FOR UPDATE;  -- as every movement: balance first
             SELECT * INTO r FROM redemption WHERE id = p_redemption_id FOR UPDATE;
             IF r.status = 'CANCELLED' THEN
-                PERFORM refuse('REDEMPTION_ALREADY_CANCELLED', 'This redemption is cancelled already.', 'redemption_id');
+                PERFORM refuse('REDEMPTION_ALREADY_CANCELLED', 'This redemption is cancelled already.',
+                    'redemption_id');
             END IF;
             IF r.redeemed_on + p_window_days < p_today THEN
-                troubles := troubles || problem('CANCELLATION_WINDOW_CLOSED', format('A redemption is cancelled within %s'
+                troubles := troubles || problem('CANCELLATION_WINDOW_CLOSED',
+                    format('A redemption is cancelled within %s'
                                           ' days; this one was made on %s.', p_window_days, r.redeemed_on),
                                           'redemption_id');
             END IF;
-            troubles := troubles || coalesce((SELECT jsonb_agg(problem('NOT_FOUND', 'The redemption has no such reward.',
+            troubles := troubles || coalesce((SELECT jsonb_agg(problem('NOT_FOUND',
+                'The redemption has no such reward.',
                                                                  format('items.%s.item_id', a.position)) -> 0)
                                         FROM jsonb_to_recordset(p_items) AS a(item_id bigint, position integer)
                                         WHERE NOT EXISTS (SELECT 1 FROM redemption_line l
@@ -501,7 +525,8 @@ FUNCTIONS |= {
             LOOP
                 CONTINUE WHEN line.wanted = 0;
                 IF line.wanted > line.open THEN
-                    troubles := troubles || problem('CANCELLATION_EXCEEDS_REDEMPTION', format('%s of this reward are left to'
+                    troubles := troubles || problem('CANCELLATION_EXCEEDS_REDEMPTION',
+                        format('%s of this reward are left to'
                                               ' cancel.', line.open), format('items.%s.quantity', line.position));
                 END IF;
                 IF line.pickup = 'HANDED_OVER' THEN
@@ -540,7 +565,8 @@ FUNCTIONS |= {
         LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
         BEGIN
             PERFORM 1 FROM gift_stock WHERE branch_id = p_redemption.branch_id
-              AND item_id IN (SELECT (a ->> 'item_id')::bigint FROM jsonb_array_elements(p_asked) a WHERE a ->> 'kind' = 'GIFT')
+              AND item_id IN (SELECT (a ->> 'item_id')::bigint FROM jsonb_array_elements(p_asked) a WHERE a ->>
+                  'kind' = 'GIFT')
             ORDER BY item_id FOR UPDATE;
             WITH back AS (
                 UPDATE gift_stock s SET quantity = s.quantity + a.quantity, updated_at = now()
@@ -549,7 +575,8 @@ FUNCTIONS |= {
                 RETURNING s.item_id, s.quantity AS after, a.quantity
             )
             INSERT INTO gift_stock_movement (item_id, branch_id, kind, quantity, balance_after, staff_id, redemption_id)
-            SELECT item_id, p_redemption.branch_id, 'CANCELLATION', quantity, after, p_staff_id, p_redemption.id FROM back;
+            SELECT item_id, p_redemption.branch_id, 'CANCELLATION', quantity, after, p_staff_id, p_redemption.id
+                FROM back;
             UPDATE gift_pickup p SET quantity = p.quantity - a.quantity,
                    state = CASE WHEN p.quantity = a.quantity THEN 'CANCELLED' ELSE p.state END
             FROM jsonb_to_recordset(p_asked) AS a(line_id bigint, quantity integer) WHERE p.line_id = a.line_id;
@@ -608,9 +635,6 @@ FUNCTIONS |= {
                 WHERE reason IS NOT NULL;
                 GET DIAGNOSTICS taken = ROW_COUNT;
                 skipped := skipped + taken;
-                UPDATE auto_pass SET redemption_id = nextval(pg_get_serial_sequence('redemption', 'id')),
-                                     transaction_id = nextval(pg_get_serial_sequence('ledger_transaction', 'id'))
-                WHERE reason IS NULL;
                 PERFORM auto_redeem_write(p_month, p_today, p_run_id);
                 SELECT redeemed + count(*), spent + coalesce(sum(cost), 0) INTO redeemed, spent
                 FROM auto_pass WHERE reason IS NULL;
@@ -619,44 +643,24 @@ FUNCTIONS |= {
         END $$""",
     "auto_redeem_check(date, jsonb)": """
         -- The facts of this pass's bookings (`auto_pass`), and the code of the first check each fails (NULL: it
-        -- is redeemed): the checks of a redemption (`redemption_check`), set-based, in their order there.
+        -- is redeemed, and its redemption's and entry's ids are drawn): the checks of a redemption
+        -- (`redemption_check`), set-based, in their order there.
         CREATE FUNCTION auto_redeem_check(p_today date, p_states jsonb) RETURNS void
         LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+        DECLARE
+            redemptions regclass := pg_get_serial_sequence('redemption', 'id')::regclass;
+            entries regclass := pg_get_serial_sequence('ledger_transaction', 'id')::regclass;
         BEGIN
-            UPDATE auto_pass p SET
-                cost = f.cost, kind = f.kind, unit_points = f.points_price, benefit = f.benefit_amount,
-                content_code = f.content_code, branch_id = f.branch_id, account_id = f.account_id,
-                reason = CASE
-                    WHEN p_states -> f.status ? 'refuse' THEN p_states -> f.status -> 'refuse' ->> 0
-                    WHEN f.valid_until < p_today THEN 'MEMBERSHIP_EXPIRED'
-                    WHEN f.item_status <> 'ACTIVE' THEN 'ITEM_NOT_ACTIVE'
-                    WHEN p_today < f.available_from OR p_today > coalesce(f.available_to, DATE '9999-12-31')
-                        THEN 'ITEM_NOT_AVAILABLE'
-                    WHEN f.kind NOT IN ('BILL_CREDIT', 'CALL_MINUTES', 'CONTENT') THEN 'ITEM_KIND_NOT_OFFERED'
-                    WHEN f.item_province IS NOT NULL AND f.item_province IS DISTINCT FROM f.home_province
-                        THEN 'ITEM_NOT_IN_SCOPE'
-                    WHEN NOT f.grade_codes ? f.grade_code OR f.minimum IS NULL THEN 'GRADE_NOT_ALLOWED'
-                    WHEN f.available < f.minimum THEN 'BELOW_MINIMUM_BALANCE'
-                    WHEN f.used_today + p.quantity > f.daily_limit THEN 'DAILY_LIMIT_REACHED'
-                    WHEN f.used_month + p.quantity > f.monthly_limit THEN 'MONTHLY_LIMIT_REACHED'
-                    WHEN f.kind IN ('BILL_CREDIT', 'CALL_MINUTES') AND f.account_id IS NULL THEN 'NO_BILLING_ACCOUNT'
-                    WHEN f.available < f.cost THEN 'INSUFFICIENT_POINTS'
-                END
-            FROM (
-                SELECT a.booking_id, m.status::text AS status, m.valid_until, m.grade_code, m.branch_id,
-                       i.status AS item_status, i.available_from, i.available_to, i.kind, i.grade_codes,
-                       i.points_price, i.benefit_amount, i.content_code, i.daily_limit, i.monthly_limit,
-                       i.points_price * a.quantity AS cost, bal.posted - bal.held AS available,
-                       CASE WHEN hb.level = 'HQ' THEN NULL ELSE split_part(hb.path, '/', 3)::bigint END AS home_province,
-                       CASE WHEN ib.level = 'HQ' THEN NULL ELSE split_part(ib.path, '/', 3)::bigint END AS item_province,
-                       (SELECT min(coalesce(r.minimum_available_points, 0)) FROM consumption_rule r
-                        WHERE r.effective_from <= p_today AND coalesce(r.effective_to, DATE '9999-12-31') >= p_today
-                          AND (r.grade_code IS NULL OR r.grade_code = m.grade_code)
-                          AND (r.item_id = i.id OR r.item_kind = i.kind OR (r.item_id IS NULL AND r.item_kind IS NULL))
-                       ) AS minimum,
-                       coalesce(u.today, 0) AS used_today, coalesce(u.month, 0) AS used_month,
-                       (SELECT id FROM account WHERE customer_id = m.customer_id AND status = 'ACTIVE'
-                        ORDER BY id LIMIT 1) AS account_id
+            WITH facts AS (
+                SELECT a.booking_id, a.quantity, m.status::text AS status, m.valid_until, m.grade_code, m.branch_id,
+                       m.customer_id, i.id AS item_id, i.status AS item_status, i.available_from, i.available_to,
+                       i.kind, i.grade_codes, i.points_price, i.benefit_amount, i.content_code, i.daily_limit,
+                       i.monthly_limit, i.points_price * a.quantity AS cost, bal.posted - bal.held AS available,
+                       CASE WHEN hb.level = 'HQ' THEN NULL ELSE split_part(hb.path, '/', 3)::bigint END AS
+                           home_province,
+                       CASE WHEN ib.level = 'HQ' THEN NULL ELSE split_part(ib.path, '/', 3)::bigint END AS
+                           item_province,
+                       coalesce(u.today, 0) AS used_today, coalesce(u.month, 0) AS used_month
                 FROM auto_pass a
                 JOIN member m ON m.id = a.member_id
                 JOIN branch hb ON hb.id = m.branch_id
@@ -670,8 +674,43 @@ FUNCTIONS |= {
                     WHERE (i.daily_limit IS NOT NULL OR i.monthly_limit IS NOT NULL)
                       AND l.member_id = a.member_id AND l.item_id = a.item_id
                       AND l.redeemed_on BETWEEN date_trunc('month', p_today)::date AND p_today) u ON true
-            ) f
-            WHERE f.booking_id = p.booking_id;
+            ), minima AS (  -- the consumption rules, once per grade and reward of the pass
+                SELECT g.grade_code, g.item_id,
+                       (SELECT min(coalesce(r.minimum_available_points, 0)) FROM consumption_rule r
+                        WHERE r.effective_from <= p_today AND coalesce(r.effective_to, DATE '9999-12-31') >= p_today
+                          AND (r.grade_code IS NULL OR r.grade_code = g.grade_code)
+                          AND (r.item_id = g.item_id OR r.item_kind = g.kind
+                               OR (r.item_id IS NULL AND r.item_kind IS NULL))) AS minimum
+                FROM (SELECT DISTINCT grade_code, item_id, kind FROM facts) g
+            ), judged AS (
+                SELECT f.*, b.id AS account_id, CASE
+                    WHEN p_states -> f.status ? 'refuse' THEN p_states -> f.status -> 'refuse' ->> 0
+                    WHEN f.valid_until < p_today THEN 'MEMBERSHIP_EXPIRED'
+                    WHEN f.item_status <> 'ACTIVE' THEN 'ITEM_NOT_ACTIVE'
+                    WHEN p_today < f.available_from OR p_today > coalesce(f.available_to, DATE '9999-12-31')
+                        THEN 'ITEM_NOT_AVAILABLE'
+                    WHEN f.kind NOT IN ('BILL_CREDIT', 'CALL_MINUTES', 'CONTENT') THEN 'ITEM_KIND_NOT_OFFERED'
+                    WHEN f.item_province IS NOT NULL AND f.item_province IS DISTINCT FROM f.home_province
+                        THEN 'ITEM_NOT_IN_SCOPE'
+                    WHEN NOT f.grade_codes ? f.grade_code OR r.minimum IS NULL THEN 'GRADE_NOT_ALLOWED'
+                    WHEN f.available < r.minimum THEN 'BELOW_MINIMUM_BALANCE'
+                    WHEN f.used_today + f.quantity > f.daily_limit THEN 'DAILY_LIMIT_REACHED'
+                    WHEN f.used_month + f.quantity > f.monthly_limit THEN 'MONTHLY_LIMIT_REACHED'
+                    WHEN f.kind IN ('BILL_CREDIT', 'CALL_MINUTES') AND b.id IS NULL THEN 'NO_BILLING_ACCOUNT'
+                    WHEN f.available < f.cost THEN 'INSUFFICIENT_POINTS'
+                END AS reason
+                FROM facts f
+                JOIN minima r ON r.grade_code = f.grade_code AND r.item_id = f.item_id
+                LEFT JOIN LATERAL (SELECT id FROM account WHERE customer_id = f.customer_id AND status = 'ACTIVE'
+                                   ORDER BY id LIMIT 1) b ON true
+            )
+            UPDATE auto_pass p SET
+                cost = j.cost, kind = j.kind, unit_points = j.points_price, benefit = j.benefit_amount,
+                content_code = j.content_code, branch_id = j.branch_id, account_id = j.account_id, reason = j.reason,
+                redemption_id = CASE WHEN j.reason IS NULL THEN nextval(redemptions) END,
+                transaction_id = CASE WHEN j.reason IS NULL THEN nextval(entries) END
+            FROM judged j
+            WHERE j.booking_id = p.booking_id;
         END $$""",
     "auto_redeem_write(date, date, bigint)": """
         -- The redemptions of this pass's bookings that passed every check (`auto_pass`, ids drawn): the entries,
@@ -683,12 +722,10 @@ FUNCTIONS |= {
             INSERT INTO ledger_transaction (id, member_id, entry_type, account, points, effective_on, reason)
             SELECT transaction_id, member_id, 'REDEMPTION', 'REDEMPTION', -cost, p_today, 'Redemption ' || redemption_id
             FROM auto_pass WHERE reason IS NULL;
-            WITH ordered AS (
+            WITH ordered AS (  -- each member's spendable lots, soonest-expiring first
                 SELECT l.id, l.remaining, p.transaction_id, p.cost,
                        sum(l.remaining) OVER (PARTITION BY l.member_id ORDER BY l.expires_on, l.id) AS running
-                FROM auto_pass p CROSS JOIN LATERAL (
-                    SELECT id, member_id, remaining, expires_on FROM points_lot
-                    WHERE member_id = p.member_id AND remaining > 0 ORDER BY expires_on, id) AS l
+                FROM auto_pass p JOIN points_lot l ON l.member_id = p.member_id AND l.remaining > 0
                 WHERE p.reason IS NULL
             ), draws AS (
                 SELECT id, transaction_id, least(remaining, cost - (running - remaining)) AS taken
@@ -788,9 +825,6 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_fulfilment")),
-    )
-    op.create_index(
-        "ix_fulfilment_pending", "fulfilment", ["id"], unique=False, postgresql_where=sa.text("state = 'PENDING'")
     )
     op.create_index(op.f("ix_fulfilment_redemption_id"), "fulfilment", ["redemption_id"], unique=False)
     op.create_index("ix_fulfilment_state", "fulfilment", ["state", "id"], unique=False)
@@ -1134,6 +1168,8 @@ def upgrade() -> None:
     op.create_index(op.f("ix_consumption_rule_change_rule_id"), "consumption_rule_change", ["rule_id"], unique=False)
     #### DOWN
     _entry_types((*ENTRY_TYPES, "CANCELLATION"))
+    for constraint in LOT_MOVEMENT_KEYS:  # checked by `loyalty verify` instead (see `LotMovement`)
+        op.drop_constraint(constraint, "lot_movement", type_="foreignkey")
     for definition in FUNCTIONS.values():
         op.execute(definition)
     op.execute(NEW_REVERSE)
@@ -1144,6 +1180,8 @@ def downgrade() -> None:
     for signature in reversed(FUNCTIONS):
         op.execute(f"DROP FUNCTION {signature}")
     _entry_types(ENTRY_TYPES)
+    for constraint, (column, table) in LOT_MOVEMENT_KEYS.items():
+        op.create_foreign_key(constraint, "lot_movement", table, [column], ["id"])
     op.drop_index(op.f("ix_consumption_rule_change_rule_id"), table_name="consumption_rule_change")
     op.drop_table("consumption_rule_change")
     op.drop_table("gift_stock")
@@ -1172,6 +1210,5 @@ def downgrade() -> None:
     op.drop_table("gift_pickup")
     op.drop_index("ix_fulfilment_state", table_name="fulfilment")
     op.drop_index(op.f("ix_fulfilment_redemption_id"), table_name="fulfilment")
-    op.drop_index("ix_fulfilment_pending", table_name="fulfilment", postgresql_where=sa.text("state = 'PENDING'"))
     op.drop_table("fulfilment")
     op.drop_table("auto_redemption_execution")

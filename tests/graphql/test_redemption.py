@@ -47,7 +47,8 @@ async def test_a_member_redeems_minutes_on_the_web(api):
 
 CANCEL = """mutation($input: CancelRedemptionInput!) { cancelRedemption(input: $input) {
     errors { field code message } replayed
-    redemption { id status points cancelledPoints cancellations { points expiredPoints items { quantity points } } } } }"""
+    redemption { id status points cancelledPoints
+                 cancellations { points expiredPoints items { quantity points } } } } }"""
 
 
 async def test_an_agent_redeems_a_gift_at_the_counter_and_cancels_it(api):
@@ -341,8 +342,8 @@ async def test_an_unknown_reward_and_a_huge_quantity_are_refused_cleanly(api):
 async def test_staff_see_totals_by_kind_and_channel(api):
     await api.data(REDEEM, redeem_input(api, "t-1", ("MIN-60", 2), ("MUSIC-MONTH", 1)), as_="member")
     today = f"{clock.today()}"
-    totals = await api.data('{ redemptionTotals(from: "%s", to: "%s") { itemKind channel redemptions quantity points } }'
-                            % (today, today), as_="club_operator")  # fmt: skip
+    query = '{ redemptionTotals(from: "%s", to: "%s") { itemKind channel redemptions quantity points } }'
+    totals = await api.data(query % (today, today), as_="club_operator")
     assert totals["redemptionTotals"] == [
         {"itemKind": "CALL_MINUTES", "channel": "WEB", "redemptions": 1, "quantity": 2, "points": 1_000},
         {"itemKind": "CONTENT", "channel": "WEB", "redemptions": 1, "quantity": 1, "points": 300},

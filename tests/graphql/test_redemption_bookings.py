@@ -165,8 +165,8 @@ async def test_the_run_is_started_at_headquarters_for_a_month_that_has_begun(api
     started = (await api.data(RUN, {"input": {"month": this_month()}}, as_="hq_admin"))["runAutoRedemption"]
     assert started["errors"] == [] and started["run"]["bookingsTotal"] == 1, started
     for _ in range(500):
-        state = await api.data('{ node(id: "%s") { ... on AutoRedemptionRun { status redeemed } } }'
-                               % started["run"]["id"], as_="hq_admin")  # fmt: skip
+        query = '{ node(id: "%s") { ... on AutoRedemptionRun { status redeemed } } }'
+        state = await api.data(query % started["run"]["id"], as_="hq_admin")
         if state["node"]["status"] != "RUNNING":
             break
         await asyncio.sleep(0.01)

@@ -89,8 +89,8 @@ async def test_a_new_price_never_rewrites_a_redemption_made(api):
     assert (await api.data(UPDATE, {"input": {"id": item, "pointsPrice": 700}}, as_="hq_admin"))["updateRewardItem"][
         "item"
     ] == {"pointsPrice": 700}
-    line = await api.data('{ node(id: "%s") { ... on Redemption { lines { unitPoints points } } } }'
-                          % made["redemption"]["id"], as_="member")  # fmt: skip
+    query = '{ node(id: "%s") { ... on Redemption { lines { unitPoints points } } } }'
+    line = await api.data(query % made["redemption"]["id"], as_="member")
     assert line["node"]["lines"] == [{"unitPoints": 500, "points": 500}]
 
 
@@ -112,9 +112,8 @@ async def test_a_member_sees_what_they_may_redeem_today_and_what_is_left(api):
     after = (await api.data(CATALOGUE, as_="member"))["me"]["catalogue"]["edges"]
     assert [e["node"]["affordable"] for e in after] == [True, True, True, True]
     # and staff serving him see it too; staff of another branch do not
-    query = '{ member(id: "%s") { catalogue(first: 2) { edges { node { item { code } } } } } }' % gid(
-        "Member", api.demo.members["Li Wei"]
-    )
+    member = gid("Member", api.demo.members["Li Wei"])
+    query = '{ member(id: "%s") { catalogue(first: 2) { edges { node { item { code } } } } } }' % member
     assert len((await api.data(query, as_="agent"))["member"]["catalogue"]["edges"]) == 2
     assert (await api.data(query, as_="other_branch_operator"))["member"] is None
 
@@ -171,8 +170,9 @@ async def test_gift_stock_is_received_adjusted_and_transferred_never_below_zero(
         "fromBranchId": gid("Branch", api.demo.branches["GD"]), "toBranchId": gid("Branch", api.demo.branches["SZ"])
     }  # fmt: skip
     moved = await api.data(STOCK % ("Transfer", "transfer"), {"input": transfer}, as_="club_operator")
-    assert moved["transferGiftStock"]["movement"] == {"kind": "TRANSFER_IN", "quantity": 5, "balanceAfter": 10,
-                                                      "branch": {"code": "SZ"}, "otherBranch": {"code": "GD"}}  # fmt: skip
+    expected = {"kind": "TRANSFER_IN", "quantity": 5, "balanceAfter": 10, "branch": {"code": "SZ"},
+                "otherBranch": {"code": "GD"}}  # fmt: skip
+    assert moved["transferGiftStock"]["movement"] == expected
     history = await api.data(HISTORY, {"item": gid("RewardItem", api.demo.rewards["GD-UMBRELLA"]),
                                        "branch": gid("Branch", api.demo.branches["GD"])}, as_="auditor")  # fmt: skip
     assert [(e["node"]["kind"], e["node"]["quantity"], e["node"]["balanceAfter"])
@@ -181,10 +181,10 @@ async def test_gift_stock_is_received_adjusted_and_transferred_never_below_zero(
     abroad = transfer | {"toBranchId": gid("Branch", api.demo.branches["BJ"]), "idempotencyKey": "s-4"}
     assert codes((await api.data(STOCK % ("Transfer", "transfer"), {"input": abroad}, as_="club_operator"))[
         "transferGiftStock"]) == [(["input", "toBranchId"], "NOT_FOUND")]  # fmt: skip
-    minutes = stock_input(api, "s-5", 1) | {}
+    minutes = stock_input(api, "s-5", 1)
     minutes["input"]["itemId"] = gid("RewardItem", api.demo.rewards["MIN-60"])
-    assert codes((await api.data(STOCK % ("Receive", "receive"), minutes, as_="club_operator"))["receiveGiftStock"]) == [
-        (["input", "itemId"], "ITEM_KIND_NOT_OFFERED")]  # fmt: skip
+    refused = await api.data(STOCK % ("Receive", "receive"), minutes, as_="club_operator")
+    assert codes(refused["receiveGiftStock"]) == [(["input", "itemId"], "ITEM_KIND_NOT_OFFERED")]
     assert await api.violations() == []
 
 

@@ -113,7 +113,7 @@ async def test_a_member_sees_what_they_may_redeem_today_and_what_is_left(api):
     assert [e["node"]["affordable"] for e in after] == [True, True, True, True]
     # and staff serving him see it too; staff of another branch do not
     member = gid("Member", api.demo.members["Li Wei"])
-    query = '{ member(id: "%s") { catalogue(first: 2) { edges { node { item { code } } } } } }' % member
+    query = f'{{ member(id: "{member}") {{ catalogue(first: 2) {{ edges {{ node {{ item {{ code }} }} }} }} }} }}'
     assert len((await api.data(query, as_="agent"))["member"]["catalogue"]["edges"]) == 2
     assert (await api.data(query, as_="other_branch_operator"))["member"] is None
 

@@ -6,6 +6,7 @@ import asyncio
 from datetime import date
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import clock
 from domain.redemption import bookings
@@ -171,3 +172,32 @@ async def test_the_run_is_started_at_headquarters_for_a_month_that_has_begun(api
             break
         await asyncio.sleep(0.01)
     assert state["node"] == {"status": "DONE", "redeemed": 1}
+
+
+async def test_a_run_that_stopped_half_way_resumes_where_it_stopped(api, monkeypatch):
+    # given three bookings, and a run whose second chunk (of one booking each) fails
+    for n, code in enumerate(("MIN-60", "MUSIC-MONTH", "MIN-60")):
+        who = ["member", "member", "administrator"][n]
+        more = {"memberId": gid("Member", api.demo.members["Wang Fang"])} if who == "administrator" else {}
+        assert (await book(api, f"r-{n}", code, as_=who, **more))["errors"] == []
+    real, calls = bookings._CHUNK, []
+
+    async def failing_scalar(self, statement, params=None, **kw):
+        if statement is real:
+            calls.append(params["first"])
+            if len(calls) == 2:
+                raise RuntimeError("the server went away")
+        return await original(self, statement, params, **kw)
+
+    original = AsyncSession.scalar
+    monkeypatch.setattr(AsyncSession, "scalar", failing_scalar)
+    sessions = make_sessions(api.engine)
+    with pytest.raises(ExceptionGroup):
+        await bookings.auto_redeem_month(sessions, first_day(), chunk_bookings=1, workers=1)
+    monkeypatch.undo()
+    # when the month is run again, then only what the failed run left is done, and all three are carried out once
+    again = await bookings.auto_redeem_month(sessions, first_day(), chunk_bookings=1, workers=1)
+    assert (again.status, again.bookings) == ("DONE", 2)
+    assert await api.scalar("SELECT count(*) FROM auto_redemption_execution") == 3
+    assert await api.scalar("SELECT status FROM job_run ORDER BY id LIMIT 1") == "FAILED"
+    assert await api.violations() == []

@@ -531,11 +531,13 @@ FUNCTIONS |= {
                 END IF;
                 IF line.pickup = 'HANDED_OVER' THEN
                     troubles := troubles || problem('GIFT_HANDED_OVER', 'The gift was handed over to the member.',
-                                              coalesce(format('items.%s.item_id', line.position), 'redemption_id'));
+                                              CASE WHEN line.position IS NULL THEN 'redemption_id'
+                                              ELSE format('items.%s.item_id', line.position) END);
                 END IF;
                 IF line.delivery = 'DELIVERED' THEN
                     troubles := troubles || problem('FULFILMENT_DELIVERED', 'The billing system has delivered it.',
-                                              coalesce(format('items.%s.item_id', line.position), 'redemption_id'));
+                                              CASE WHEN line.position IS NULL THEN 'redemption_id'
+                                              ELSE format('items.%s.item_id', line.position) END);
                 END IF;
                 asked := asked || jsonb_build_object('line_id', line.id, 'item_id', line.item_id, 'kind', line.kind,
                                                      'quantity', line.wanted, 'points', line.wanted * line.unit_points);

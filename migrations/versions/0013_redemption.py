@@ -113,6 +113,7 @@ FUNCTIONS = {
             used_today bigint;
             used_month bigint;
             in_stock bigint;
+            item_province bigint;
         BEGIN
             IF p_item.status <> 'ACTIVE' THEN
                 troubles := troubles || problem('ITEM_NOT_ACTIVE', format('%s is %s.', p_item.name, p_item.status),
@@ -127,8 +128,8 @@ FUNCTIONS = {
                 troubles := troubles || problem('ITEM_KIND_NOT_OFFERED', 'Partner coupons come with the partners.',
                                           p_field || '.item_id');
             END IF;
-            IF branch_province(p_item.branch_id) IS NOT NULL
-               AND branch_province(p_item.branch_id) IS DISTINCT FROM p_home_province THEN
+            item_province := branch_province(p_item.branch_id);
+            IF item_province IS NOT NULL AND item_province IS DISTINCT FROM p_home_province THEN
                 troubles := troubles || problem('ITEM_NOT_IN_SCOPE', format('%s is offered in another province only.',
                                           p_item.name), p_field || '.item_id');
             END IF;
@@ -209,6 +210,7 @@ FUNCTIONS = {
         BEGIN
             SELECT mb.id, mb.branch_id, mb.grade_code, mb.status, mb.valid_until, mb.customer_id, g.national_roaming
             INTO m FROM member mb JOIN grade g ON g.code = mb.grade_code WHERE mb.id = p_member_id;
+
             IF NOT FOUND THEN
                 PERFORM refuse('NOT_FOUND', 'No such member in your scope.', 'member_id');
             END IF;
@@ -354,11 +356,15 @@ FUNCTIONS |= {
                 RETURN QUERY SELECT * FROM jsonb_populate_record(NULL::redemption, replay -> 'row');
                 RETURN;
             END IF;
+            -- The member, then the balance, as every movement locks them: the state, grade and branch the checks
+            -- read hold until the redemption is made, and the member's redemptions queue.
             IF p_scoped THEN
                 PERFORM member_in_scope(p_member_id, p_staff_branch_path, 'member_id');
+            ELSE
+                PERFORM 1 FROM member WHERE id = p_member_id FOR SHARE;
             END IF;
             INSERT INTO points_balance (member_id) VALUES (p_member_id) ON CONFLICT DO NOTHING;
-            PERFORM 1 FROM points_balance WHERE member_id = p_member_id FOR UPDATE;  -- the member's redemptions queue
+            PERFORM 1 FROM points_balance WHERE member_id = p_member_id FOR UPDATE;
             checked := redemption_check(p_member_id, p_staff_branch_id, p_staff_branch_path, p_outlet_id, p_lines,
                                         p_today, p_states, true);
             IF jsonb_array_length(checked -> 'problems') > 0 THEN

@@ -11,6 +11,7 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from domain.access import Permission, role_grants
 from domain.redemption import tables as redemption_tables
 from domain.redemption.bookings import AutoRedemptionRun
 from domain.work.tables import JobStatus
@@ -105,9 +106,12 @@ class ConsumptionRuleType(relay.Node):
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
         from domain.redemption import catalogue
 
+        keys = node_keys(node_ids)
+        if not role_grants(info.context.principal, Permission.REDEMPTION_READ):
+            return [None for _ in keys]  # as the list's readers see them; null for anyone else
         rules = await info.context.read(lambda s: catalogue.list_consumption_rules(s, info.context.principal))
         by_id = {r.id: r for r in rules}
-        return [by_id.get(i) for i in node_keys(node_ids)]
+        return [by_id.get(i) for i in keys]
 
 
 @strawberry.type(name="GiftStock", description="How many of a gift a branch holds [R4].")

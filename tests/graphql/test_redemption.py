@@ -42,7 +42,8 @@ async def test_a_member_redeems_minutes_on_the_web(api):
 
 CANCEL = """mutation($input: CancelRedemptionInput!) { cancelRedemption(input: $input) {
     errors { field code message } replayed
-    redemption { id status points cancelledPoints cancellations { points expiredPoints items { quantity points } } } } }"""
+    redemption { id status points cancelledPoints
+                 cancellations { points expiredPoints items { quantity points } } } } }"""
 
 
 async def test_an_agent_redeems_a_gift_at_the_counter_and_cancels_it(api):

@@ -125,3 +125,33 @@ async def test_a_whole_cancellation_of_what_was_delivered_is_refused_at_the_rede
     answer = (await api.data(CANCEL, cancel, as_="agent"))["cancelRedemption"]
     # then it is refused, and the refusal names the redemption (no item was named)
     assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", "redemptionId"], code)], answer
+
+
+RECEIVE = """mutation($input: ReceiveGiftStockInput!) { receiveGiftStock(input: $input) {
+    errors { field code message } movement { quantity balanceAfter branch { code } } } }"""
+
+
+async def test_another_provinces_gift_is_stocked_by_nobody_outside_it(api):
+    # given Guangdong's umbrella, which Beijing's staff do not see among the rewards, and a reward that does not exist
+    bj = gid("Branch", api.demo.branches["BJ"])
+    asked = {"itemId": item(api, "GD-UMBRELLA"), "branchId": bj, "quantity": 5, "reason": "Delivery"}
+    missing = asked | {"itemId": gid("RewardItem", 987_654_321)}
+    listed = await api.data("{ rewardItems(first: 10) { edges { node { code } } } }", as_="other_branch_admin")
+    assert "GD-UMBRELLA" not in {e["node"]["code"] for e in listed["rewardItems"]["edges"]}
+    before = await api.fingerprint()
+    # when Beijing's administrator receives umbrellas at Beijing, and then the reward that does not exist
+    answers = [
+        (await api.data(RECEIVE, {"input": request | {"idempotencyKey": key}}, as_="other_branch_admin"))
+        for request, key in ((asked, "r-1"), (missing, "r-2"))
+    ]
+    # then both are refused word for word alike, and nothing was written
+    assert answers[0] == answers[1], answers
+    assert answers[0]["receiveGiftStock"]["errors"] == [
+        {"field": ["input", "itemId"], "code": "NOT_FOUND", "message": "No such reward."}
+    ]
+    assert await api.fingerprint() == before
+    # while headquarters may stock it anywhere
+    stocked = (await api.data(RECEIVE, {"input": asked | {"idempotencyKey": "r-3"}}, as_="hq_admin"))[
+        "receiveGiftStock"
+    ]
+    assert stocked == {"errors": [], "movement": {"quantity": 5, "balanceAfter": 5, "branch": {"code": "BJ"}}}

@@ -151,7 +151,32 @@ async def test_another_provinces_gift_is_stocked_by_nobody_outside_it(api):
     ]
     assert await api.fingerprint() == before
     # while headquarters may stock it anywhere
-    stocked = (await api.data(RECEIVE, {"input": asked | {"idempotencyKey": "r-3"}}, as_="hq_admin"))[
-        "receiveGiftStock"
-    ]
-    assert stocked == {"errors": [], "movement": {"quantity": 5, "balanceAfter": 5, "branch": {"code": "BJ"}}}
+    stocked = await api.data(RECEIVE, {"input": asked | {"idempotencyKey": "r-3"}}, as_="hq_admin")
+    assert stocked["receiveGiftStock"] == {
+        "errors": [],
+        "movement": {"quantity": 5, "balanceAfter": 5, "branch": {"code": "BJ"}},
+    }
+
+
+NODE = """query($id: ID!) { node(id: $id) { ... on RewardItem { code status } } }"""
+CREATE_ITEM = """mutation($input: CreateRewardItemInput!) { createRewardItem(input: $input) {
+    errors { field code message } item { id status } } }"""
+ACTIVATE_ITEM = """mutation($input: ActivateRewardItemInput!) { activateRewardItem(input: $input) {
+    errors { field code message } item { status } } }"""
+
+
+async def test_a_draft_reward_is_not_shown_to_members_until_it_is_offered(api):
+    # given a national reward the headquarters administrator is preparing
+    draft = {"branchId": gid("Branch", api.demo.branches["HQ"]), "code": "NEW-YEAR", "name": "New year minutes",
+             "kind": "CALL_MINUTES", "pointsPrice": 200, "benefitAmount": 30, "gradeCodes": ["DIAMOND"],
+             "availableFrom": "2026-01-01"}  # fmt: skip
+    made = (await api.data(CREATE_ITEM, {"input": draft}, as_="hq_admin"))["createRewardItem"]
+    assert made["errors"] == [] and made["item"]["status"] == "DRAFT", made
+    # when Li Wei looks it up by its ID, then there is nothing to see (Guangdong's staff see the draft)
+    assert (await api.data(NODE, {"id": made["item"]["id"]}, as_="member"))["node"] is None
+    assert (await api.data(NODE, {"id": made["item"]["id"]}, as_="agent"))["node"]["status"] == "DRAFT"
+    # when it is offered, then he sees it
+    activated = await api.data(ACTIVATE_ITEM, {"input": {"id": made["item"]["id"]}}, as_="hq_admin")
+    assert activated["activateRewardItem"] == {"errors": [], "item": {"status": "ACTIVE"}}
+    assert (await api.data(NODE, {"id": made["item"]["id"]}, as_="member"))["node"] == {"code": "NEW-YEAR",
+                                                                                       "status": "ACTIVE"}  # fmt: skip

@@ -180,3 +180,18 @@ async def test_a_draft_reward_is_not_shown_to_members_until_it_is_offered(api):
     assert activated["activateRewardItem"] == {"errors": [], "item": {"status": "ACTIVE"}}
     assert (await api.data(NODE, {"id": made["item"]["id"]}, as_="member"))["node"] == {"code": "NEW-YEAR",
                                                                                        "status": "ACTIVE"}  # fmt: skip
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ConsumptionRuleType.resolve_nodes (schema/redemption.py) reads the rules through list_consumption_rules,"
+    " which refuses every caller but staff: node(id:) answers FORBIDDEN instead of null",
+)
+@pytest.mark.parametrize("who", ["member", "partner"])
+async def test_a_consumption_rule_is_null_by_id_for_callers_who_may_not_see_it(api, who):
+    # given the founding consumption rule
+    rule = gid("ConsumptionRule", await api.scalar("SELECT min(id) FROM consumption_rule"))
+    # when a member or a partner asks for it by its ID
+    answer = await api.gql("query($id: ID!) { node(id: $id) { id } }", {"id": rule}, as_=who)
+    # then there is nothing to see, as for any other object they may not read
+    assert answer == {"data": {"node": None}}, answer

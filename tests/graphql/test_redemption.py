@@ -178,8 +178,8 @@ async def test_a_draft_reward_is_not_shown_to_members_until_it_is_offered(api):
     # when it is offered, then he sees it
     activated = await api.data(ACTIVATE_ITEM, {"input": {"id": made["item"]["id"]}}, as_="hq_admin")
     assert activated["activateRewardItem"] == {"errors": [], "item": {"status": "ACTIVE"}}
-    assert (await api.data(NODE, {"id": made["item"]["id"]}, as_="member"))["node"] == {"code": "NEW-YEAR",
-                                                                                       "status": "ACTIVE"}  # fmt: skip
+    shown = await api.data(NODE, {"id": made["item"]["id"]}, as_="member")
+    assert shown["node"] == {"code": "NEW-YEAR", "status": "ACTIVE"}
 
 
 @pytest.mark.xfail(

@@ -59,7 +59,7 @@ class Permission(StrEnum):
     POINTS_RULES = "POINTS_RULES"  # earning, validity and penalty rules; reversals; runs
     REDEMPTION_READ = "REDEMPTION_READ"  # redemptions, the catalogue, gift stock, fulfilments, bookings
     REDEMPTION_SERVE = "REDEMPTION_SERVE"  # redeem and cancel for a member, book for them, hand over gifts
-    REDEMPTION_CATALOGUE = "REDEMPTION_CATALOGUE"  # reward items, gift stock, outlets, failed deliveries
+    REDEMPTION_CATALOGUE = "REDEMPTION_CATALOGUE"  # reward items, gift stock, failed deliveries
 
 
 _P = Permission

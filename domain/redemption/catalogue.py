@@ -401,10 +401,11 @@ async def list_items(
 
 
 async def get_items_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[RewardItem | None]:
-    """Items by id for `node(id:)`: staff see those offered in their subtree, members those of their home."""
+    """Items by id for `node(id:)`: staff see those offered in their subtree, members those of their home that
+    have been offered (a draft is not, until it is activated; a retired one was, and its redemptions name it)."""
     query = sa.select(RewardItem).where(RewardItem.id.in_(ids))
     if isinstance(principal, MemberPrincipal):
-        query = query.where(_home_of(principal.member_id))
+        query = query.where(_home_of(principal.member_id), RewardItem.status != ItemStatus.DRAFT)
     elif role_grants(principal, Permission.REDEMPTION_READ):
         query = query.where(_offered_to_staff(principal))
     else:

@@ -19,8 +19,9 @@ from domain.errors import DomainError, ErrorCode
 from domain.organisation.service import branch_in_scope, subtree_branch_ids
 from domain.organisation.tables import Branch
 from domain.paging import Page, PageRequest, fetch_page
+from domain.redemption.catalogue import get_items_scoped
 from domain.redemption.errors import RedemptionErrorCode
-from domain.redemption.tables import GiftStock, GiftStockMovement, RewardItem, RewardKind, StockMovementKind
+from domain.redemption.tables import GiftStock, GiftStockMovement, RewardKind, StockMovementKind
 from domain.validation import Checker, note_length_max
 from domain.work.commands import BranchId, Idempotent, RewardItemId
 from domain.work.unit import UnitOfWork
@@ -76,8 +77,10 @@ def _checked(command: Any, *, signed: bool = False) -> str:
     return reason
 
 
-async def _gift(session: AsyncSession, item_id: int | None) -> RewardItem:
-    item = await session.get(RewardItem, item_id) if item_id is not None else None
+async def _gift(session: AsyncSession, actor: StaffPrincipal, item_id: int | None) -> Any:
+    """The gift, when it is offered in the actor's subtree: a reward of another province is refused like a
+    missing one, as `rewardItems` and `node(id:)` hide it (its stock would tell the caller it exists)."""
+    [item] = await get_items_scoped(session, actor, [item_id]) if item_id is not None else [None]
     if item is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such reward.", "item_id")
     if item.kind != RewardKind.GIFT:
@@ -117,7 +120,7 @@ async def receive_gift_stock(uow: UnitOfWork, command: ReceiveGiftStock) -> Gift
     """Gifts arrive at a branch of the caller's subtree."""
     actor = require_staff(uow.principal, Permission.REDEMPTION_CATALOGUE)
     reason = _checked(command)
-    item = await _gift(uow.session, command.item_id)
+    item = await _gift(uow.session, actor, command.item_id)
     branch = await branch_in_scope(uow.session, actor, command.branch_id, "branch_id")
     return await _move(uow.session, actor, item.id, branch.id, command.quantity, StockMovementKind.RECEIVE, reason)
 
@@ -126,7 +129,7 @@ async def adjust_gift_stock(uow: UnitOfWork, command: AdjustGiftStock) -> GiftSt
     """A counted correction, up or down; never below zero."""
     actor = require_staff(uow.principal, Permission.REDEMPTION_CATALOGUE)
     reason = _checked(command, signed=True)
-    item = await _gift(uow.session, command.item_id)
+    item = await _gift(uow.session, actor, command.item_id)
     branch = await branch_in_scope(uow.session, actor, command.branch_id, "branch_id")
     return await _move(uow.session, actor, item.id, branch.id, command.quantity, StockMovementKind.ADJUST, reason)
 
@@ -136,7 +139,7 @@ async def transfer_gift_stock(uow: UnitOfWork, command: TransferGiftStock) -> Gi
     returned (the one out of the other names it)."""
     actor = require_staff(uow.principal, Permission.REDEMPTION_CATALOGUE)
     reason = _checked(command)
-    item = await _gift(uow.session, command.item_id)
+    item = await _gift(uow.session, actor, command.item_id)
     source = await branch_in_scope(uow.session, actor, command.from_branch_id, "from_branch_id")
     target = await branch_in_scope(uow.session, actor, command.to_branch_id, "to_branch_id")
     if source.id == target.id:

@@ -348,3 +348,92 @@ async def test_staff_see_totals_by_kind_and_channel(api):
         {"itemKind": "CALL_MINUTES", "channel": "WEB", "redemptions": 1, "quantity": 2, "points": 1_000},
         {"itemKind": "CONTENT", "channel": "WEB", "redemptions": 1, "quantity": 1, "points": 300},
     ]
+
+
+DELIVERED_OR_HANDED_OVER = [
+    ("MUSIC-MONTH", "UPDATE fulfilment SET state = 'DELIVERED', delivered_at = now() RETURNING 1",
+     "FULFILMENT_DELIVERED"),
+    ("GD-UMBRELLA", "UPDATE gift_pickup SET state = 'HANDED_OVER', handed_over_at = now() RETURNING 1",
+     "GIFT_HANDED_OVER"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("reward", "done", "code"), DELIVERED_OR_HANDED_OVER, ids=["delivered", "handed-over"])
+async def test_a_whole_cancellation_of_what_was_delivered_is_refused_at_the_redemption(api, reward, done, code):
+    # given a redemption for Li Wei at the counter, whose reward the billing system delivered or he took home
+    counter = gid("Outlet", api.demo.outlets["GD-COUNTER"])
+    member = gid("Member", api.demo.members["Li Wei"])
+    asked = redeem_input(api, "d-1", (reward, 1), channel="COUNTER", memberId=member, outletId=counter)
+    made = (await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]
+    assert made["errors"] == [], made
+    await api.scalar(done)
+    # when the agent cancels the whole of it (no items named)
+    cancel = {"input": {"redemptionId": made["redemption"]["id"], "reason": "Changed his mind", "idempotencyKey": "c"}}
+    answer = (await api.data(CANCEL, cancel, as_="agent"))["cancelRedemption"]
+    # then it is refused, and the refusal names the redemption (no item was named)
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", "redemptionId"], code)], answer
+
+
+RECEIVE = """mutation($input: ReceiveGiftStockInput!) { receiveGiftStock(input: $input) {
+    errors { field code message } movement { quantity balanceAfter branch { code } } } }"""
+
+
+async def test_another_provinces_gift_is_stocked_by_nobody_outside_it(api):
+    # given Guangdong's umbrella, which Beijing's staff do not see among the rewards, and a reward that does not exist
+    bj = gid("Branch", api.demo.branches["BJ"])
+    asked = {"itemId": item(api, "GD-UMBRELLA"), "branchId": bj, "quantity": 5, "reason": "Delivery"}
+    missing = asked | {"itemId": gid("RewardItem", 987_654_321)}
+    listed = await api.data("{ rewardItems(first: 10) { edges { node { code } } } }", as_="other_branch_admin")
+    assert "GD-UMBRELLA" not in {e["node"]["code"] for e in listed["rewardItems"]["edges"]}
+    before = await api.fingerprint()
+    # when Beijing's administrator receives umbrellas at Beijing, and then the reward that does not exist
+    answers = [
+        (await api.data(RECEIVE, {"input": request | {"idempotencyKey": key}}, as_="other_branch_admin"))
+        for request, key in ((asked, "r-1"), (missing, "r-2"))
+    ]
+    # then both are refused word for word alike, and nothing was written
+    assert answers[0] == answers[1], answers
+    assert answers[0]["receiveGiftStock"]["errors"] == [
+        {"field": ["input", "itemId"], "code": "NOT_FOUND", "message": "No such reward."}
+    ]
+    assert await api.fingerprint() == before
+    # while headquarters may stock it anywhere
+    stocked = await api.data(RECEIVE, {"input": asked | {"idempotencyKey": "r-3"}}, as_="hq_admin")
+    assert stocked["receiveGiftStock"] == {
+        "errors": [],
+        "movement": {"quantity": 5, "balanceAfter": 5, "branch": {"code": "BJ"}},
+    }
+
+
+NODE = """query($id: ID!) { node(id: $id) { ... on RewardItem { code status } } }"""
+CREATE_ITEM = """mutation($input: CreateRewardItemInput!) { createRewardItem(input: $input) {
+    errors { field code message } item { id status } } }"""
+ACTIVATE_ITEM = """mutation($input: ActivateRewardItemInput!) { activateRewardItem(input: $input) {
+    errors { field code message } item { status } } }"""
+
+
+async def test_a_draft_reward_is_not_shown_to_members_until_it_is_offered(api):
+    # given a national reward the headquarters administrator is preparing
+    draft = {"branchId": gid("Branch", api.demo.branches["HQ"]), "code": "NEW-YEAR", "name": "New year minutes",
+             "kind": "CALL_MINUTES", "pointsPrice": 200, "benefitAmount": 30, "gradeCodes": ["DIAMOND"],
+             "availableFrom": "2026-01-01"}  # fmt: skip
+    made = (await api.data(CREATE_ITEM, {"input": draft}, as_="hq_admin"))["createRewardItem"]
+    assert made["errors"] == [] and made["item"]["status"] == "DRAFT", made
+    # when Li Wei looks it up by its ID, then there is nothing to see (Guangdong's staff see the draft)
+    assert (await api.data(NODE, {"id": made["item"]["id"]}, as_="member"))["node"] is None
+    assert (await api.data(NODE, {"id": made["item"]["id"]}, as_="agent"))["node"]["status"] == "DRAFT"
+    # when it is offered, then he sees it
+    activated = await api.data(ACTIVATE_ITEM, {"input": {"id": made["item"]["id"]}}, as_="hq_admin")
+    assert activated["activateRewardItem"] == {"errors": [], "item": {"status": "ACTIVE"}}
+    shown = await api.data(NODE, {"id": made["item"]["id"]}, as_="member")
+    assert shown["node"] == {"code": "NEW-YEAR", "status": "ACTIVE"}
+
+
+@pytest.mark.parametrize("who", ["member", "partner"])
+async def test_a_consumption_rule_is_null_by_id_for_callers_who_may_not_see_it(api, who):
+    # given the founding consumption rule
+    rule = gid("ConsumptionRule", await api.scalar("SELECT min(id) FROM consumption_rule"))
+    # when a member or a partner asks for it by its ID
+    answer = await api.gql("query($id: ID!) { node(id: $id) { id } }", {"id": rule}, as_=who)
+    # then there is nothing to see, as for any other object they may not read
+    assert answer == {"data": {"node": None}}, answer

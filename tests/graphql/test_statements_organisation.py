@@ -1,4 +1,4 @@
-"""Statements per request, organisation (resolvers/organisation): branches, grades and clubs."""
+"""Statements per request, organisation (resolvers/organisation): branches, grades, clubs and outlets."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ STATEMENTS = {
     "branches": 3,
     "grades": 2,
     "clubs": 4,
+    "createOutlet": 4,
+    "updateOutlet": 4,
+    "outlets": 4,
 }
 
-MUTATIONS = ["createClub", "updateClub"]
+MUTATIONS = ["createClub", "updateClub", "createOutlet", "updateOutlet"]
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS)
@@ -47,6 +50,29 @@ async def test_a_clubs_page_costs_the_same_statements_whatever_its_size(api, sta
         assert len(by_size[first].data("clubs")["edges"]) == first
     # then both cost the same statements
     assert_same_statements("clubs", by_size, STATEMENTS["clubs"])
+
+
+OUTLETS_PAGE = """query($first: Int) { outlets(first: $first) { pageInfo { hasNextPage endCursor }
+    edges { cursor node { id code name address phone status branch { code name level parent { code } } } } } }"""
+
+
+async def test_an_outlets_page_costs_the_same_statements_whatever_its_size(api, statements):
+    # given 60 more outlets, in Guangdong and Shenzhen, some of them closed
+    await api.scalar(
+        """INSERT INTO outlet (branch_id, code, name, phone, status)
+           SELECT CASE WHEN g % 2 = 0 THEN CAST(:gd AS bigint) ELSE CAST(:sz AS bigint) END, 'BULK-' || g,
+                  'Bulk outlet ' || g, '020-1234567', CASE WHEN g % 3 = 0 THEN 'CLOSED' ELSE 'OPEN' END
+           FROM generate_series(1, 60) g RETURNING 1""",
+        gd=api.demo.branches["GD"],
+        sz=api.demo.branches["SZ"],
+    )
+    # when a page of 1 and a page of 50 are fetched with each outlet's branch
+    by_size = {}
+    for first in (1, 50):
+        by_size[first] = await measure(api, statements, OUTLETS_PAGE, {"first": first}, as_="hq_admin")
+        assert len(by_size[first].data("outlets")["edges"]) == first
+    # then both cost the same statements
+    assert_same_statements("outlets", by_size, STATEMENTS["outlets"])
 
 
 async def more_branches(api, count: int) -> None:

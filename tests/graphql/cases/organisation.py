@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from tests.api import Api, gid
 from tests.graphql.cases import ADMINS, Case, make, unique
+
+
+async def _counter(api: Api, who: str) -> dict[str, Any]:
+    outlet = gid("Outlet", api.demo.outlets["GD-COUNTER"])
+    return {"id": outlet, "name": f"Renamed {who}", "address": "Tianhe Road 1", "phone": "020-12345678"}
+
 
 CASES = {
     "createClub": Case(
@@ -19,4 +28,20 @@ CASES = {
         ADMINS,
         {"other_branch_admin"},
     ),
+    "createOutlet": Case(
+        "createOutlet",
+        "CreateOutletInput",
+        make(
+            lambda i, who: {
+                "branchId": i["GD"],
+                "code": f"O{unique(who)}",
+                "name": "Zhujiang New Town hall",
+                "address": "Huacheng Avenue 1",
+                "phone": "020-87654321",
+            }
+        ),
+        ADMINS,
+        {"other_branch_admin"},
+    ),
+    "updateOutlet": Case("updateOutlet", "UpdateOutletInput", _counter, ADMINS, {"other_branch_admin"}),
 }

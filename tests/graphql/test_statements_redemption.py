@@ -12,6 +12,7 @@ from domain.members.states import MemberOperation, rules_for
 from tests.api import gid
 from tests.graphql.cases import CASES
 from tests.statement_counts import (
+    HeldJobs,
     assert_same_statements,
     assert_statements,
     measure,
@@ -58,6 +59,16 @@ STATEMENTS = {
     "RedemptionQuote.errors": 3,
     "RedemptionQuote.lines": 3,
     "RedemptionQuote.lots": 3,
+    # The key claimed, the member in scope (staff: the member and its branch), the reward, the booking, the result.
+    "bookAutoRedemption": 7,
+    # The key claimed, the booking locked, the member in scope (its row and branch), the change, the result.
+    "pauseAutoRedemption": 7,
+    "resumeAutoRedemption": 7,
+    "cancelAutoRedemption": 7,
+    "runAutoRedemption": 6,
+    "autoRedemptionRuns": 5,
+    "Member.autoRedemptions": 6,
+    "AutoRedemption.executions": 6,
 }
 
 MUTATIONS = [
@@ -74,6 +85,10 @@ MUTATIONS = [
     "cancelRedemption",
     "retryFulfilment",
     "handOverGift",
+    "bookAutoRedemption",
+    "pauseAutoRedemption",
+    "resumeAutoRedemption",
+    "cancelAutoRedemption",
 ]
 
 
@@ -521,3 +536,74 @@ async def test_a_quotes_lists_cost_the_same_statements_whatever_their_length(api
         assert 0 < len(shown[field]) < len(more[field]), (field, shown, more)
     for coordinate in QUOTE_LISTS:
         assert_same_statements(coordinate, {"short": small, "long": large}, STATEMENTS[coordinate])
+
+
+# --- bookings -----------------------------------------------------------------------------------------
+
+
+async def test_starting_a_bookings_run_sends_exactly_its_statements(api, app, statements):
+    # given a booking, and the run's background work held back (its statements are not the request's)
+    await api.scalar(
+        """INSERT INTO auto_redemption (member_id, item_id, quantity, start_month, status)
+           VALUES (:member, :item, 1, date_trunc('month', current_date), 'ACTIVE') RETURNING 1""",
+        member=api.demo.members["Li Wei"], item=api.demo.rewards["MIN-60"],
+    )  # fmt: skip
+    with HeldJobs(app.state.services.jobs) as jobs:
+        # when the headquarters administrator starts this month's run
+        measured = await measure_case(api, statements, "runAutoRedemption")
+        # then it was accepted with exactly the recorded number of statements, and its work waits to start
+        assert len(jobs.held) == 1
+    assert_statements("runAutoRedemption", measured, STATEMENTS["runAutoRedemption"])
+
+
+AUTO_RUNS = """{ autoRedemptionRuns { id month status bookingsTotal bookings redeemed skipped points error
+    startedAt finishedAt startedBy { username branch { code } } } }"""
+
+
+async def test_the_bookings_runs_cost_the_same_statements_whatever_their_number(api, statements):
+    async def more_runs(count: int) -> None:
+        await api.scalar(
+            """INSERT INTO job_run (kind, subject, status, staff_id, total, figures, finished_at)
+               SELECT 'AUTO_REDEMPTION', to_char(DATE '2020-01-01' + make_interval(months => g), 'YYYY-MM'), 'DONE',
+                      :staff, 10, '{"bookings": 10}', now()
+               FROM generate_series(CAST(:first AS int), CAST(:first AS int) + CAST(:count AS int) - 1) g
+               RETURNING 1""",
+            staff=api.demo.staff["admin"], count=count, first=next(CODES),
+        )  # fmt: skip
+
+    await more_runs(1)
+    small = await measure(api, statements, AUTO_RUNS, as_="hq_admin")
+    await more_runs(15)
+    large = await measure(api, statements, AUTO_RUNS, as_="hq_admin")
+    assert len(small.data("autoRedemptionRuns")) + 15 == len(large.data("autoRedemptionRuns"))
+    assert_same_statements("autoRedemptionRuns", {"1": small, "16": large}, STATEMENTS["autoRedemptionRuns"])
+
+
+MY_BOOKINGS = """{ me { autoRedemptions { id quantity startMonth endMonth status createdAt item { code }
+    member { memberNumber } executions { month outcome reason executedAt redemption { id points } } } } }"""
+
+
+async def more_bookings(api, count: int, months: int) -> None:
+    """`count` more bookings of Li Wei's, each with `months` executions (redeemed, with a redemption)."""
+    await api.scalar(
+        """WITH b AS (INSERT INTO auto_redemption (member_id, item_id, quantity, start_month, status)
+                      SELECT :member, :item, 1, '2024-01-01', 'ACTIVE'
+                      FROM generate_series(1, CAST(:count AS int)) RETURNING id)
+           INSERT INTO auto_redemption_execution (booking_id, month, member_id, outcome, reason)
+           SELECT b.id, DATE '2024-01-01' + make_interval(months => m), :member, 'SKIPPED', 'INSUFFICIENT_POINTS'
+           FROM b, generate_series(0, CAST(:months AS int) - 1) m RETURNING 1""",
+        member=api.demo.members["Li Wei"], item=api.demo.rewards["MIN-60"], count=count, months=months,
+    )  # fmt: skip
+
+
+async def test_a_members_bookings_and_their_runs_cost_the_same_statements_whatever_their_number(api, statements):
+    # given a booking with one month run
+    await more_bookings(api, 1, 1)
+    small = await measure(api, statements, MY_BOOKINGS, as_="member")
+    # when there are 20 more bookings, of 12 months each, and the member asks again
+    await more_bookings(api, 20, 12)
+    large = await measure(api, statements, MY_BOOKINGS, as_="member")
+    # then they cost the same statements
+    assert len(small.data("me")["autoRedemptions"]) + 20 == len(large.data("me")["autoRedemptions"])
+    for coordinate in ("Member.autoRedemptions", "AutoRedemption.executions"):
+        assert_same_statements(coordinate, {"1": small, "21": large}, STATEMENTS[coordinate])

@@ -111,6 +111,35 @@ async def _waiting_gift(api: Api, who: str) -> dict[str, Any]:
     return {"id": pickup["id"]}
 
 
+def this_month() -> str:
+    from domain import clock
+
+    return f"{clock.today():%Y-%m}"
+
+
+async def _booking_input(api: Api, who: str) -> dict[str, Any]:
+    """60 minutes a month from this month: a member's own, or Li Wei's booked by staff."""
+    booking = {"itemId": item(api, "MIN-60"), "quantity": 1, "startMonth": this_month(),
+               "idempotencyKey": f"book-{unique(who)}-{next(KEYS)}"}  # fmt: skip
+    if who not in MEMBERS:
+        booking["memberId"] = gid("Member", api.demo.members["Li Wei"])
+    return booking
+
+
+def _booked(status: str) -> Callable[[Api, str], Awaitable[dict[str, Any]]]:
+    """A booking of Li Wei's in `status`, written directly (the case is about the change, not the booking)."""
+
+    async def make_input(api: Api, who: str) -> dict[str, Any]:
+        booking = await api.scalar(
+            """INSERT INTO auto_redemption (member_id, item_id, quantity, start_month, status)
+               VALUES (:member, :item, 1, date_trunc('month', current_date), :status) RETURNING id""",
+            member=api.demo.members["Li Wei"], item=api.demo.rewards["MIN-60"], status=status,
+        )  # fmt: skip
+        return {"id": gid("AutoRedemption", booking), "idempotencyKey": f"change-{unique(who)}-{next(KEYS)}"}
+
+    return make_input
+
+
 CASES = {
     "createRewardItem": Case(
         "createRewardItem",
@@ -218,4 +247,31 @@ CASES = {
     ),
     "retryFulfilment": Case("retryFulfilment", "RetryFulfilmentInput", _failed_delivery, CATALOGUE, OTHER_BRANCH),
     "handOverGift": Case("handOverGift", "HandOverGiftInput", _waiting_gift, SERVE, OTHER_BRANCH),
+    "bookAutoRedemption": Case(
+        "bookAutoRedemption", "BookAutoRedemptionInput", _booking_input, SERVE | MEMBERS, OTHER_BRANCH
+    ),  # fmt: skip
+    "pauseAutoRedemption": Case(
+        "pauseAutoRedemption",
+        "PauseAutoRedemptionInput",
+        _booked("ACTIVE"),
+        SERVE | {"member"},
+        OTHER_BRANCH | {"other_member"},
+    ),  # fmt: skip
+    "resumeAutoRedemption": Case(
+        "resumeAutoRedemption",
+        "ResumeAutoRedemptionInput",
+        _booked("PAUSED"),
+        SERVE | {"member"},
+        OTHER_BRANCH | {"other_member"},
+    ),  # fmt: skip
+    "cancelAutoRedemption": Case(
+        "cancelAutoRedemption",
+        "CancelAutoRedemptionInput",
+        _booked("ACTIVE"),
+        SERVE | {"member"},
+        OTHER_BRANCH | {"other_member"},
+    ),  # fmt: skip
+    "runAutoRedemption": Case(
+        "runAutoRedemption", "RunAutoRedemptionInput", given(lambda api, who: {"month": this_month()}), {"hq_admin"}
+    ),
 }

@@ -224,10 +224,12 @@ def pgbench_script(url: str, script: str, seconds: int, clients: int, variables:
     command = [_pgbench_binary(), "-n", "-c", str(clients), "-j", "2", "-T", str(seconds), "-M", "prepared",
                *defined, "-f", file.name, target]  # fmt: skip
     try:
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        done = subprocess.run(command, capture_output=True, text=True)
     finally:
         os.unlink(file.name)
-    return _pgbench_figures(output)
+    if done.returncode != 0:
+        raise RuntimeError(f"pgbench stopped ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    return _pgbench_figures(done.stdout)
 
 
 def pgbench(url: str, seconds: int, clients: int, scale: int = 10) -> dict:

@@ -60,6 +60,7 @@ class Permission(StrEnum):
     REDEMPTION_READ = "REDEMPTION_READ"  # redemptions, the catalogue, gift stock, fulfilments, bookings
     REDEMPTION_SERVE = "REDEMPTION_SERVE"  # redeem and cancel for a member, book for them, hand over gifts
     REDEMPTION_CATALOGUE = "REDEMPTION_CATALOGUE"  # reward items, gift stock, failed deliveries
+    GRADE_REVIEW = "GRADE_REVIEW"  # review proposals, change members' grades, set customers' importance
 
 
 _P = Permission
@@ -72,7 +73,7 @@ ROLE_PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
         _READ_PEOPLE
         | _SERVE
         | {_P.CUSTOMER_WRITE, _P.CREDIT_LEVEL_SET, _P.MEMBER_WRITE, _P.CARD_STOCK}
-        | {_P.POINTS_ADJUST, _P.REDEMPTION_CATALOGUE}
+        | {_P.POINTS_ADJUST, _P.REDEMPTION_CATALOGUE, _P.GRADE_REVIEW}
     ),
     _R.CUSTOMER_MANAGER: frozenset(_READ_PEOPLE | _SERVE | {_P.CUSTOMER_WRITE}),
     _R.AGENT: frozenset(_READ_PEOPLE | _SERVE),

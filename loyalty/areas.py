@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resolvers import auth, cards, customers, members, organisation, partners, points, redemption
+from resolvers import auth, cards, customers, grades, members, organisation, partners, points, redemption
 from resolvers.area import Area
 
 AREAS: tuple[Area, ...] = (
@@ -14,4 +14,5 @@ AREAS: tuple[Area, ...] = (
     cards.area,
     points.area,
     redemption.area,
+    grades.area,
 )

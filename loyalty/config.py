@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.auth.service import AuthPolicy
 from domain.cards.common import CardPolicy
+from domain.grades.review import DowngradePolicy, GradePolicy
+from domain.grades.tables import ProposalKind
 from domain.redemption.redeem import RedemptionPolicy
 
 
@@ -41,6 +43,10 @@ class Settings(BaseSettings):
     notification_sender: str = "log"  # or "package.module:ClassName"
     fulfilment_sender: str = "log"  # or "package.module:ClassName": the billing system's gateway
     redemption_cancellation_days: int = Field(default=7, ge=0, le=366)
+    # The qualification review [G4]: the proposal kinds applied without a reviewer, and downgrades.
+    grade_automatic_kinds: list[ProposalKind] = Field(default_factory=lambda: [ProposalKind.UPGRADE])
+    grade_downgrades: DowngradePolicy = DowngradePolicy.NOT_APPLIED
+    grade_downgrade_grace_months: int = Field(default=3, ge=0, le=24)
 
     password_time_cost: int = Field(default=3, ge=1, le=20)
     password_memory_cost_kib: int = Field(default=65_536, ge=8, le=1_048_576)
@@ -96,6 +102,10 @@ class Settings(BaseSettings):
     def redemption_policy(self) -> RedemptionPolicy:
         return RedemptionPolicy(cancellation_days=self.redemption_cancellation_days)
 
+    def grade_policy(self) -> GradePolicy:
+        return GradePolicy(automatic=frozenset(self.grade_automatic_kinds), downgrades=self.grade_downgrades,
+                           downgrade_grace_months=self.grade_downgrade_grace_months)  # fmt: skip
+
     def policies(self) -> tuple[object, ...]:
         """Every area's settings, for the units of work of the app and the command line."""
-        return (self.auth_policy(), self.card_policy(), self.redemption_policy())
+        return (self.auth_policy(), self.card_policy(), self.redemption_policy(), self.grade_policy())

@@ -16,6 +16,8 @@ from domain.access import StaffPrincipal
 from domain.cards import lifecycle, stock
 from domain.customers import service as customers
 from domain.customers.tables import CustomerKind, IdDocumentType
+from domain.grades import rules as grade_rules
+from domain.grades.tables import GradeRule
 from domain.members import service as members
 from domain.organisation import outlets
 from domain.organisation import service as organisation
@@ -135,7 +137,24 @@ async def load_demo(session: AsyncSession) -> Demo | None:
     await _demo_cards(session, demo, hq)
     await _demo_points(session, demo, hq)
     await _demo_redemption(session, demo, hq)
+    await _demo_grades(session, demo)
     return demo
+
+
+# The founding national grade rules [G3]: (grade, alternative sets), over the last 12 whole months.
+GRADE_RULES = [
+    ("DIAMOND", [{"months_in_network": 24, "arpu_fen": 30_000}, {"importance": "VIP"}]),
+    ("EMERALD", [{"months_in_network": 12, "arpu_fen": 15_000}]),
+    ("SAPPHIRE", [{"months_in_network": 6, "arpu_fen": 5_000}]),
+]
+
+
+async def _demo_grades(session: AsyncSession, demo: Demo) -> None:
+    """The founding national grade rules, from 2000 on."""
+    for grade, alternatives in GRADE_RULES:
+        rule = GradeRule(grade_code=grade, branch_id=demo.branches["HQ"], window_months=12,
+                         alternatives=alternatives, effective_from=date(2000, 1, 1))  # fmt: skip
+        await grade_rules.establish_grade_rule(session, rule)
 
 
 async def _demo_redemption(session: AsyncSession, demo: Demo, hq: StaffPrincipal) -> None:

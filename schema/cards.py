@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
+from typing import Any
+
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
@@ -74,6 +76,14 @@ class CardEventType:
         return await info.context.loaders.staff.load(self.staff_id) if self.staff_id else None
 
 
+async def _entitled_card_type(card: Any, info: strawberry.Info) -> str | None:
+    """The card type a usable card's member's grade gives (none for stock and ended cards)."""
+    if card.member_id is None or card.state not in cards_tables.USABLE_STATES:
+        return None
+    member = await info.context.loaders.members_scoped.load(card.member_id)
+    return None if member is None else (await info.context.loaders.grades.load(member.grade_code)).card_type
+
+
 @strawberry.type(name="Card", description="A membership card, in stock or a member's [K1]–[K5].")
 class CardType(relay.Node):
     card_type: str = strawberry.field(description="Follows the grade: DIAMOND, EMERALD, SAPPHIRE cards.")
@@ -88,6 +98,19 @@ class CardType(relay.Node):
     @strawberry.field
     def number(self) -> str:
         return str(self.number)
+
+    @strawberry.field(
+        description="For a member's usable card: the card type the member's grade gives. When it differs from"
+        " cardType (after a grade change), replaceCard with reason GRADE_CHANGE is offered; this card works until"
+        " then [K5]."
+    )
+    async def entitled_card_type(self, info: strawberry.Info) -> str | None:
+        return await _entitled_card_type(self, info)
+
+    @strawberry.field(description="Whether replaceCard with reason GRADE_CHANGE is offered for this card.")
+    async def grade_change_replacement_offered(self, info: strawberry.Info) -> bool:
+        entitled = await _entitled_card_type(self, info)
+        return entitled is not None and entitled != self.card_type
 
     @strawberry.field(description="Locked for a while after too many wrong PINs or identity proofs.")
     def locked(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry import relay
@@ -17,6 +18,7 @@ from schema.common import (
     CustomerKind,
     Gender,
     IdDocumentType,
+    Importance,
     UserError,
     client_keys,
     loaded,
@@ -24,6 +26,9 @@ from schema.common import (
     row_type,
 )
 from schema.organisation import BranchType, StaffType
+
+if TYPE_CHECKING:
+    from schema.grades import CustomerImportanceChangeType
 
 
 @strawberry.type(name="Account", description="A billing account [O3]; bills arrive from the billing system.")
@@ -82,6 +87,9 @@ class CustomerType(relay.Node):
     region: str | None
     industry: str | None
     credit_level: CreditLevel
+    importance: Importance = strawberry.field(
+        description="How important the customer is to the operator; grade rules may ask for it [G3]."
+    )
     is_type_of = row_type(customers_tables.Customer)
 
     @strawberry.field
@@ -103,6 +111,16 @@ class CustomerType(relay.Node):
     @strawberry.field(description="Every change of credit level, newest first (staff only).")
     async def credit_history(self, info: strawberry.Info) -> list[CreditLevelChangeType]:
         return await info.context.read(lambda s: customers.credit_history(s, info.context.principal, self.id))
+
+    @strawberry.field(description="Every change of importance, oldest first, with who and why (staff only).")
+    async def importance_history(
+        self, info: strawberry.Info
+    ) -> list[Annotated[CustomerImportanceChangeType, strawberry.lazy("schema.grades")]]:
+        from domain.access import Permission, role_grants
+
+        if not role_grants(info.context.principal, Permission.CUSTOMER_READ):
+            return []
+        return await info.context.loaders.importance_changes.load(self.id)
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):

@@ -20,6 +20,7 @@ from schema.organisation import BranchType, ClubType, GradeType, StaffType
 
 if TYPE_CHECKING:
     from schema.cards import CardType
+    from schema.grades import GradeChangeType, GradeProgressType
     from schema.points import Points, PointsHistoryFilter, PointsStatement, PointsTransactionType
     from schema.redemption import AutoRedemptionType, CatalogueFilter, Offer, RedemptionFilter, RedemptionType
 
@@ -142,6 +143,25 @@ class MemberType(relay.Node):
         from domain.redemption import bookings
 
         return await info.context.read(lambda s: bookings.member_bookings(s, info.context.principal, self.id))
+
+    @strawberry.field(description="Every grade change of the member, newest first (the last 100) [G5].")
+    async def grade_history(
+        self, info: strawberry.Info
+    ) -> list[Annotated[GradeChangeType, strawberry.lazy("schema.grades")]]:
+        return await info.context.loaders.grade_history.load(self.id)
+
+    @strawberry.field(description="Where the member stands against the next grade, and the grade a review would give.")
+    async def grade_progress(
+        self, info: strawberry.Info
+    ) -> Annotated[GradeProgressType, strawberry.lazy("schema.grades")]:
+        from domain import clock
+        from domain.grades.changes import grade_progress
+        from domain.grades.review import GradePolicy
+
+        policy = info.context.services.policy(GradePolicy)
+        return await info.context.read(
+            lambda s: grade_progress(s, info.context.principal, self.id, clock.today(), policy)
+        )
 
     @strawberry.field
     async def customer_manager(self, info: strawberry.Info) -> StaffType | None:

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 import strawberry
 from strawberry import relay
 
+from domain.members.tables import GradeStatus as DomainGradeStatus
+from domain.members.tables import Roaming as DomainRoaming
 from domain.organisation import tables as organisation_tables
 from schema.common import BranchLevel, StaffRole, UserError, loaded, node_keys, row_type
 
@@ -28,13 +30,23 @@ class BranchType(relay.Node):
         return await info.context.loaders.branches_scoped.load_many(node_keys(node_ids))
 
 
+Roaming = strawberry.enum(DomainRoaming, description="Where a grade's members use club services [G2].")
+GradeStatus = strawberry.enum(DomainGradeStatus)
+
+
 @strawberry.type(name="Grade", description="A membership grade; grades are data [G1].")
 class GradeType:
     code: str
     name: str
-    rank: int
-    card_type: str
+    rank: int = strawberry.field(description="1 is the highest grade.")
+    card_type: str = strawberry.field(description="The card type a member of this grade holds [K5].")
     national_roaming: bool = strawberry.field(description="May use club services in every province [G2].")
+    service_standards: str = strawberry.field(description="The services and gifts the grade is entitled to [G2].")
+    status: GradeStatus = strawberry.field(description="A RETIRED grade stays where it is named; it is never given.")
+
+    @strawberry.field
+    def roaming(self) -> Roaming:
+        return DomainRoaming.NATIONAL if self.national_roaming else DomainRoaming.PROVINCE
 
 
 @strawberry.type(name="Club", description="A branch's customer club [O4].")

@@ -43,6 +43,17 @@ class AccountStatus(StrEnum):
     CLOSED = "CLOSED"
 
 
+class Importance(StrEnum):
+    """How important a customer is to the operator, set by staff [G3]; ordered NORMAL < KEY < VIP."""
+
+    NORMAL = "NORMAL"
+    KEY = "KEY"
+    VIP = "VIP"
+
+
+IMPORTANCE_RANK = {Importance.NORMAL: 0, Importance.KEY: 1, Importance.VIP: 2}
+
+
 class Customer(SQLModel, table=True):
     __tablename__ = "customer"
     __table_args__ = (sa.UniqueConstraint("id_document_type", "id_document_number"),)
@@ -66,6 +77,12 @@ class Customer(SQLModel, table=True):
         default=CreditLevel.GREY,
         sa_column=sa.Column(
             enum_type(CreditLevel, "credit_level"), nullable=False, server_default=CreditLevel.GREY.value
+        ),
+    )
+    importance: Importance = Field(
+        default=Importance.NORMAL,
+        sa_column=sa.Column(
+            enum_type(Importance, "importance"), nullable=False, server_default=Importance.NORMAL.value
         ),
     )
     created_at: datetime | None = created_at_column()

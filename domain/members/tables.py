@@ -19,6 +19,16 @@ class MemberStatus(StrEnum):
     ENDED = "ENDED"
 
 
+class GradeStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    RETIRED = "RETIRED"  # kept for the members and history that name it; never given again
+
+
+class Roaming(StrEnum):
+    NATIONAL = "NATIONAL"  # club services and redemption in every province [G2]
+    PROVINCE = "PROVINCE"  # only inside the member's home province
+
+
 class Grade(SQLModel, table=True):
     """Grades are data [G1]: DIAMOND, EMERALD, SAPPHIRE are seeded, more can be added."""
 
@@ -28,6 +38,11 @@ class Grade(SQLModel, table=True):
     rank: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, unique=True))
     card_type: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
     national_roaming: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    service_standards: str = Field(default="", sa_column=sa.Column(sa.String(2000), nullable=False, server_default=""))
+    status: GradeStatus = Field(
+        default=GradeStatus.ACTIVE,
+        sa_column=sa.Column(enum_type(GradeStatus, "status"), nullable=False, server_default=GradeStatus.ACTIVE.value),
+    )
 
 
 class Member(SQLModel, table=True):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import clock
 from domain.access import MemberPrincipal, Permission, Principal, StaffPrincipal, require_staff, role_grants
 from domain.columns import records
+from domain.dated import check_dates, from_tomorrow, keeps_the_past
 from domain.errors import DomainError, ErrorCode
 from domain.members.tables import Grade, Member
 from domain.organisation.service import branch_in_scope, locked_in_scope
@@ -266,7 +267,7 @@ async def create_consumption_rule(uow: UnitOfWork, command: CreateConsumptionRul
     if command.item_kind is not None and command.item_id is not None:
         check.fail("item_id", ErrorCode.INVALID, "A rule names an item or a kind of item, not both.")
     if command.effective_from <= uow.today:
-        check.fail("effective_from", PointsErrorCode.RULE_IN_EFFECT, _from_tomorrow(uow.today))
+        check.fail("effective_from", PointsErrorCode.RULE_IN_EFFECT, from_tomorrow(uow.today))
     check.raise_if_any()
     rule = ConsumptionRule(grade_code=command.grade_code, item_kind=command.item_kind, item_id=command.item_id,
                            minimum_available_points=command.minimum_available_points,
@@ -274,17 +275,12 @@ async def create_consumption_rule(uow: UnitOfWork, command: CreateConsumptionRul
     return await _add_rule(uow.session, rule, actor.staff_id)
 
 
-def _from_tomorrow(today: date) -> str:
-    return f"A rule takes effect from tomorrow ({today + timedelta(days=1)}) at the earliest: the past keeps its rules."
-
-
 async def _add_rule(session: AsyncSession, rule: ConsumptionRule, staff_id: int | None) -> ConsumptionRule:
     if rule.grade_code is not None and await session.get(Grade, rule.grade_code) is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such grade.", "grade_code")
     if rule.item_id is not None and await session.get(RewardItem, rule.item_id) is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such reward.", "item_id")
-    if rule.effective_to is not None and rule.effective_to < rule.effective_from:
-        raise DomainError(ErrorCode.INVALID, "effective_to must not be before effective_from.", "effective_to")
+    check_dates(rule.effective_from, rule.effective_to)
     session.add(rule)
     await session.flush()
     session.add(ConsumptionRuleChange(rule_id=rule.id, action="CREATE", after=rule_snapshot(rule), staff_id=staff_id))
@@ -304,7 +300,7 @@ async def update_consumption_rule(uow: UnitOfWork, command: UpdateConsumptionRul
     if rule is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such rule.", "id")
     before, given = rule_snapshot(rule), changes(command, "effective_from", "effective_to", "minimum_available_points")
-    _keeps_the_past(rule, given, uow.today)
+    keeps_the_past(rule, given, uow.today, ("minimum_available_points",))
     check = Checker()
     if "minimum_available_points" in given:
         check.integer("minimum_available_points", given["minimum_available_points"], minimum=0,
@@ -314,31 +310,12 @@ async def update_consumption_rule(uow: UnitOfWork, command: UpdateConsumptionRul
     check.raise_if_any()
     for field, value in given.items():
         setattr(rule, field, value)
-    if rule.effective_to is not None and rule.effective_to < rule.effective_from:
-        raise DomainError(ErrorCode.INVALID, "effective_to must not be before effective_from.", "effective_to")
+    check_dates(rule.effective_from, rule.effective_to)
     action = "RETIRE" if given.keys() == {"effective_to"} and rule.effective_to else "UPDATE"
     uow.session.add(ConsumptionRuleChange(rule_id=rule.id, action=action, before=before, after=rule_snapshot(rule),
                                           staff_id=actor.staff_id))  # fmt: skip
     await uow.session.flush()
     return rule
-
-
-def _keeps_the_past(rule: ConsumptionRule, given: dict[str, Any], today: date) -> None:
-    """A change that would alter what the rule said about a day before tomorrow is refused."""
-    if rule.effective_from > today:  # not in effect yet: anything may change, within the future
-        if given.get("effective_from") is not None and given["effective_from"] <= today:
-            raise DomainError(PointsErrorCode.RULE_IN_EFFECT, _from_tomorrow(today), "effective_from")
-        return
-    if rule.effective_to is not None and rule.effective_to < today:
-        raise DomainError(PointsErrorCode.RULE_IN_EFFECT, "This rule has ended: it stays as it was.", "id")
-    for field in ("effective_from", "minimum_available_points"):
-        if field in given and given[field] != getattr(rule, field):
-            raise DomainError(PointsErrorCode.RULE_IN_EFFECT, f"The rule has taken effect: its {field} stays; end it"
-                              " and create a new rule.", field)  # fmt: skip
-    ends = given.get("effective_to", UNCHANGED)
-    if ends is not UNCHANGED and ends is not None and ends < today:
-        raise DomainError(PointsErrorCode.RULE_IN_EFFECT, f"The rule has taken effect: it can end on today ({today})"
-                          " or later, not before.", "effective_to")  # fmt: skip
 
 
 async def list_consumption_rules(session: AsyncSession, principal: Principal) -> list[ConsumptionRule]:

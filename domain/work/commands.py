@@ -31,6 +31,8 @@ RedemptionId = NewType("RedemptionId", int)
 FulfilmentId = NewType("FulfilmentId", int)
 GiftPickupId = NewType("GiftPickupId", int)
 AutoRedemptionId = NewType("AutoRedemptionId", int)
+GradeRuleId = NewType("GradeRuleId", int)
+GradeProposalId = NewType("GradeProposalId", int)
 
 
 @functools.cache

@@ -1,0 +1,364 @@
+"""Grades [G3]–[G5]: the figures and rules, the qualification review with its proposals and policies, approval,
+manual and bulk changes, the grade history, a member's grade review and progress, and the card entitlement.
+
+The demo's national rules over 12 whole months: DIAMOND 24 months in network and ARPU 300 yuan, or VIP;
+EMERALD 12 months and 150 yuan; SAPPHIRE 6 months and 50 yuan. Every demo account opened on 2015-01-01.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from domain import clock
+from domain.grades import review
+from domain.grades.review import DowngradePolicy, GradePolicy
+from domain.grades.tables import ProposalKind
+from loyalty.database import make_sessions
+from tests.api import gid
+
+PROPOSALS = """query($filter: GradeProposalFilter) { gradeProposals(filter: $filter, first: 50) { edges { node {
+    id kind state gradeFrom gradeTo asOf appliesOn reason customer { name } member { memberNumber grade { code } }
+    club { code } rule { id grade { code } } figures { windowMonths monthsInNetwork arpuFen spendFen pointsEarned
+    importance } } } } }"""
+DECIDE = """mutation($input: DecideGradeProposalInput!) { decideGradeProposal(input: $input) {
+    errors { field code message } proposal { state reason decidedBy { username } member { grade { code } } } } }"""
+DECIDE_ALL = """mutation($input: DecideGradeProposalsInput!) { decideGradeProposals(input: $input) {
+    errors { field code message } count } }"""
+CHANGE = """mutation($input: ChangeMemberGradeInput!) { changeMemberGrade(input: $input) {
+    errors { field code message } replayed member { grade { code } } } }"""
+CHANGE_ALL = """mutation($input: ChangeMemberGradesInput!) { changeMemberGrades(input: $input) {
+    errors { field code message } replayed count } }"""
+HISTORY = """query($id: ID!) { member(id: $id) { grade { code } status gradeHistory { gradeFrom gradeTo kind reason
+    staff { username } figures { arpuFen } } } }"""
+
+
+def last_month_first_day() -> date:
+    first = clock.today().replace(day=1)
+    return (first.replace(year=first.year - 1, month=12) if first.month == 1 else first.replace(month=first.month - 1))
+
+
+async def pays(api, name: str, fen: int, months: int = 24) -> None:
+    """`name`'s account paid `fen` in each of the last `months` whole months (as the billing system corrects)."""
+    account = await api.scalar(
+        "SELECT a.id FROM account a JOIN customer c ON c.id = a.customer_id WHERE c.name = :n ORDER BY a.id LIMIT 1",
+        n=name,
+    )
+    await api.scalar(
+        """INSERT INTO bill (account_id, billing_month, amount_billed_fen, amount_paid_fen, due_date, paid_date)
+           SELECT :a, (CAST(:last AS date) - make_interval(months => g))::date, :fen, :fen,
+                  (CAST(:last AS date) - make_interval(months => g))::date + 40,
+                  (CAST(:last AS date) - make_interval(months => g))::date + 35
+           FROM generate_series(0, CAST(:months AS int) - 1) g
+           ON CONFLICT (account_id, billing_month) DO UPDATE SET amount_paid_fen = excluded.amount_paid_fen,
+                                                                 amount_billed_fen = excluded.amount_billed_fen
+           RETURNING 1""",
+        a=account, last=last_month_first_day(), fen=fen, months=months,
+    )  # fmt: skip
+
+
+async def reviewed(api, policy: GradePolicy | None = None, as_of: date | None = None) -> review.GradeReviewRun:
+    return await review.review_grades(make_sessions(api.engine), as_of or clock.today(), policy or GradePolicy(),
+                                      chunk_customers=2)  # fmt: skip
+
+
+async def proposals(api, as_: str = "hq_admin", **filter) -> list[dict]:
+    answer = await api.data(PROPOSALS, {"filter": filter or None}, as_=as_)
+    return [e["node"] for e in answer["gradeProposals"]["edges"]]
+
+
+async def history(api, name: str, as_: str = "hq_admin") -> dict:
+    return (await api.data(HISTORY, {"id": gid("Member", api.demo.members[name])}, as_=as_))["member"]
+
+
+async def standard_year(api) -> None:
+    """Li Wei pays 300 yuan a month (DIAMOND), Wang Fang 150 (EMERALD), Zhang Min 50 (SAPPHIRE): no change."""
+    await pays(api, "Li Wei", 30_000)
+    await pays(api, "Wang Fang", 15_000)
+    await pays(api, "Zhang Min", 5_000)
+
+
+async def test_a_review_of_members_who_keep_their_grades_proposes_nothing(api):
+    # given every member paying what their grade asks
+    await standard_year(api)
+    # when the review runs as of today
+    run = await reviewed(api)
+    # then it reviewed the three members and proposed nothing
+    assert (run.status, run.customers, run.proposals) == ("DONE", 3, 0), run
+    assert await proposals(api) == []
+
+
+async def test_an_upgrade_applies_at_once_with_its_figures_and_history_and_the_member_is_told(api):
+    # given Zhang Min (SAPPHIRE) paying 150 yuan a month
+    await standard_year(api)
+    await pays(api, "Zhang Min", 15_000)
+    # when the review runs
+    run = await reviewed(api)
+    # then one UPGRADE to EMERALD was proposed and applied by the run, with the figures that justify it
+    assert (run.proposals, run.upgrade, run.applied) == (1, 1, 1)
+    (found,) = await proposals(api)
+    assert (found["kind"], found["state"], found["gradeFrom"], found["gradeTo"]) == ("UPGRADE", "APPLIED",
+                                                                                      "SAPPHIRE", "EMERALD")  # fmt: skip
+    assert found["figures"] == {"windowMonths": 12, "monthsInNetwork": found["figures"]["monthsInNetwork"],
+                                "arpuFen": 15_000, "spendFen": 180_000, "pointsEarned": 0, "importance": "NORMAL"}
+    assert found["figures"]["monthsInNetwork"] >= 12 * 11 and found["rule"]["grade"]["code"] == "EMERALD"
+    zhang = await history(api, "Zhang Min")
+    assert zhang["grade"]["code"] == "EMERALD"
+    (entry,) = zhang["gradeHistory"]
+    assert (entry["gradeFrom"], entry["gradeTo"], entry["kind"], entry["staff"]) == ("SAPPHIRE", "EMERALD",
+                                                                                     "UPGRADE", None)  # fmt: skip
+    told = await api.scalar("SELECT message FROM notification WHERE member_id = :m AND dedupe_key LIKE 'grade:%'",
+                            m=api.demo.members["Zhang Min"])  # fmt: skip
+    assert told == "Your club grade is now Emerald (it was Sapphire)."
+    assert await api.violations() == []
+
+
+async def test_a_rerun_of_the_same_date_proposes_nothing_new(api):
+    # given a review that upgraded Zhang Min
+    await standard_year(api)
+    await pays(api, "Zhang Min", 15_000)
+    await reviewed(api)
+    # when it runs again as of the same date
+    again = await reviewed(api)
+    # then nothing new was proposed or applied
+    assert (again.status, again.proposals, again.applied) == ("DONE", 0, 0)
+    assert len(await proposals(api)) == 1
+
+
+async def test_arpu_one_fen_below_the_threshold_does_not_qualify_and_at_it_does(api):
+    # given Zhang Min paying 149.99 yuan a month for a year, then a review; and 150.00 yuan a month, a day later
+    await standard_year(api)
+    await pays(api, "Zhang Min", 14_999)
+    below = await reviewed(api)
+    await pays(api, "Zhang Min", 15_000)
+    yesterday = date.fromordinal(clock.today().toordinal() - 1)
+    at = await reviewed(api, as_of=yesterday if yesterday.month == clock.today().month else None)
+    # then only the second review upgrades her
+    assert (below.upgrade, at.upgrade) == (0, 1), (below, at)
+
+
+async def test_a_downgrade_is_suppressed_by_the_default_policy(api):
+    # given Li Wei (DIAMOND) paying 150 yuan a month: EMERALD
+    await standard_year(api)
+    await pays(api, "Li Wei", 15_000)
+    # when the review runs under the default policy
+    run = await reviewed(api)
+    # then the downgrade is recorded, SUPPRESSED_BY_POLICY, and Li Wei stays DIAMOND
+    assert (run.downgrade, run.suppressed, run.applied) == (1, 1, 0)
+    (found,) = await proposals(api, kind="DOWNGRADE")
+    assert (found["state"], found["gradeTo"]) == ("SUPPRESSED_BY_POLICY", "EMERALD")
+    assert (await history(api, "Li Wei"))["grade"]["code"] == "DIAMOND"
+
+
+async def test_a_downgrade_in_grace_warns_the_member_and_applies_after_the_grace(api):
+    # given downgrades applied after a grace of 3 months, and Li Wei paying 150 yuan a month
+    policy = GradePolicy(automatic=frozenset({ProposalKind.UPGRADE, ProposalKind.DOWNGRADE}),
+                         downgrades=DowngradePolicy.AFTER_GRACE, downgrade_grace_months=3)  # fmt: skip
+    await standard_year(api)
+    await pays(api, "Li Wei", 15_000)
+    # when a review runs four months ago, and then today
+    today = clock.today()
+    earlier = date(today.year - 1, today.month + 8, 1) if today.month <= 4 else date(today.year, today.month - 4, 1)
+    first = await reviewed(api, policy, as_of=earlier)
+    warned = await api.scalar("SELECT message FROM notification WHERE dedupe_key LIKE 'grade-grace:%'")
+    second = await reviewed(api, policy)
+    # then the first put him in grace (warned), the second applied the downgrade
+    assert (first.in_grace, first.applied, second.applied) == (1, 0, 1), (first, second)
+    assert warned.startswith("Your club grade will change from Diamond to Emerald on ")
+    states = sorted(p["state"] for p in await proposals(api))
+    assert states == ["APPLIED", "LAPSED"]
+    assert (await history(api, "Li Wei"))["grade"]["code"] == "EMERALD"
+
+
+async def test_a_member_who_qualifies_for_nothing_is_proposed_for_revocation_and_approval_ends_the_membership(api):
+    # given Li Wei paying nothing for a year
+    await standard_year(api)
+    await pays(api, "Li Wei", 0)
+    run = await reviewed(api)
+    (found,) = await proposals(api, kind="REVOKE")
+    assert (run.revoke, found["state"]) == (1, "PENDING")
+    # when the Guangdong club operator approves it
+    answer = await api.data(DECIDE, {"input": {"id": found["id"], "decision": "APPROVE", "reason": "Left the club"}},
+                            as_="club_operator")  # fmt: skip
+    # then the membership ended, his card was cancelled, and the history says so
+    decided = answer["decideGradeProposal"]
+    assert decided["errors"] == [] and decided["proposal"]["state"] == "APPLIED", decided
+    li = await history(api, "Li Wei")
+    assert li["status"] == "ENDED" and li["gradeHistory"][0]["kind"] == "REVOKE"
+    assert li["gradeHistory"][0]["staff"] == {"username": "gd.operator"}
+    card = await api.scalar("SELECT state FROM card WHERE member_id = :m", m=api.demo.members["Li Wei"])
+    assert card == "CANCELLED"
+    assert await api.violations() == []
+
+
+async def test_a_customer_who_qualifies_is_proposed_for_admission_and_approval_makes_the_member(api):
+    # given the Guangdong prospect with an account since 2020, paying 300 yuan a month
+    prospect = api.demo.customers["Pearl River Trading Co."]
+    await api.scalar("""INSERT INTO account (customer_id, account_number, opened_on, credit_limit_fen)
+                        VALUES (:c, '80000099', '2020-01-01', 0) RETURNING 1""", c=prospect)  # fmt: skip
+    await standard_year(api)
+    await pays(api, "Pearl River Trading Co.", 30_000)
+    run = await reviewed(api)
+    (found,) = await proposals(api, kind="ADMIT")
+    assert (run.admit, found["state"], found["gradeTo"], found["club"]["code"]) == (1, "PENDING", "DIAMOND",
+                                                                                   "GD-CLUB")  # fmt: skip
+    # when headquarters approves every pending admission
+    answer = await api.data(DECIDE_ALL, {"input": {"filter": {"kind": "ADMIT"}, "decision": "APPROVE",
+                                                   "reason": "Welcome"}}, as_="hq_admin")  # fmt: skip
+    # then the customer is a DIAMOND member of the Guangdong club with a member number and a points account
+    assert answer["decideGradeProposals"] == {"errors": [], "count": 1}
+    member = await api.scalar("SELECT grade_code || ' ' || length(member_number) FROM member WHERE customer_id = :c",
+                              c=prospect)  # fmt: skip
+    assert member == "DIAMOND 12"
+    assert await api.violations() == []
+
+
+async def test_a_rejected_proposal_keeps_the_grade_and_cannot_be_decided_again(api):
+    # given a pending revocation of Li Wei
+    await standard_year(api)
+    await pays(api, "Li Wei", 0)
+    await reviewed(api)
+    (found,) = await proposals(api, kind="REVOKE")
+    # when it is rejected, then approved
+    reject = {"input": {"id": found["id"], "decision": "REJECT", "reason": "Billing outage"}}
+    rejected = (await api.data(DECIDE, reject, as_="club_operator"))["decideGradeProposal"]
+    again = (await api.data(DECIDE, {"input": reject["input"] | {"decision": "APPROVE"}}, as_="club_operator"))
+    # then the first rejected it, the second was refused, and Li Wei is still a member
+    assert rejected["proposal"]["state"] == "REJECTED"
+    assert [e["code"] for e in again["decideGradeProposal"]["errors"]] == ["PROPOSAL_DECIDED"]
+    assert (await history(api, "Li Wei"))["status"] == "ACTIVE"
+
+
+async def test_reviewers_of_another_branch_see_and_decide_nothing_of_guangdong(api):
+    # given a pending revocation of Li Wei (Guangdong)
+    await standard_year(api)
+    await pays(api, "Li Wei", 0)
+    await reviewed(api)
+    (found,) = await proposals(api, kind="REVOKE")
+    before = await api.fingerprint()
+    # when the Beijing operator lists and approves it
+    seen = await proposals(api, as_="other_branch_operator")
+    answer = await api.data(DECIDE, {"input": {"id": found["id"], "decision": "APPROVE", "reason": "x"}},
+                            as_="other_branch_operator")  # fmt: skip
+    # then they see none and the approval is NOT_FOUND, with nothing written
+    assert seen == []
+    assert [e["code"] for e in answer["decideGradeProposal"]["errors"]] == ["NOT_FOUND"]
+    assert await api.fingerprint() == before
+
+
+async def test_a_manual_change_is_recorded_with_its_reason_and_figures_and_replays(api):
+    # given Zhang Min (SAPPHIRE) in Beijing
+    await standard_year(api)
+    request = {"input": {"memberId": gid("Member", api.demo.members["Zhang Min"]), "gradeCode": "DIAMOND",
+                         "reason": "Key account of the province", "idempotencyKey": "g-1"}}  # fmt: skip
+    # when the Beijing operator changes her grade to DIAMOND, twice with the same key
+    first = (await api.data(CHANGE, request, as_="other_branch_operator"))["changeMemberGrade"]
+    again = (await api.data(CHANGE, request, as_="other_branch_operator"))["changeMemberGrade"]
+    # then she is DIAMOND once, with the reason and her figures in the history
+    assert first == {"errors": [], "replayed": False, "member": {"grade": {"code": "DIAMOND"}}}
+    assert again["replayed"] is True
+    (entry,) = (await history(api, "Zhang Min"))["gradeHistory"]
+    assert (entry["kind"], entry["reason"], entry["figures"]) == ("MANUAL", "Key account of the province",
+                                                                  {"arpuFen": 5_000})  # fmt: skip
+
+
+async def test_a_manual_change_refuses_a_retired_or_unknown_grade_the_same_grade_and_an_empty_reason(api):
+    await api.scalar("UPDATE grade SET status = 'RETIRED' WHERE code = 'EMERALD' RETURNING 1")
+    try:
+        await _refusals_of_a_manual_change(api)
+    finally:  # grades are seeded by the migrations and kept between tests
+        await api.scalar("UPDATE grade SET status = 'ACTIVE' WHERE code = 'EMERALD' RETURNING 1")
+
+
+async def _refusals_of_a_manual_change(api) -> None:
+    member = gid("Member", api.demo.members["Li Wei"])
+    cases = {
+        "GRADE_RETIRED": {"gradeCode": "EMERALD"},
+        "NOT_FOUND": {"gradeCode": "GOLD"},
+        "GRADE_UNCHANGED": {"gradeCode": "DIAMOND"},
+        "REQUIRED": {"gradeCode": "SAPPHIRE", "reason": "  "},
+    }
+    before = await api.fingerprint()
+    for code, given in cases.items():
+        request = {"memberId": member, "reason": "Why", "idempotencyKey": f"k-{code}"} | given
+        answer = (await api.data(CHANGE, {"input": request}, as_="club_operator"))["changeMemberGrade"]
+        assert [e["code"] for e in answer["errors"]] == [code], (code, answer)
+    assert await api.fingerprint() == before
+
+
+async def test_a_bulk_change_takes_only_the_callers_subtree_and_refuses_over_its_cap_or_matching_nobody(api):
+    # when the Guangdong operator changes the SAPPHIRE members of Guangdong (none) to EMERALD, then everyone
+    # of Guangdong to SAPPHIRE
+    none = {"input": {"filter": {"gradeCode": "SAPPHIRE"}, "gradeCode": "EMERALD", "reason": "Promotion",
+                      "idempotencyKey": "b-0"}}  # fmt: skip
+    nobody = (await api.data(CHANGE_ALL, none, as_="club_operator"))["changeMemberGrades"]
+    every = {"input": {"filter": {}, "gradeCode": "SAPPHIRE", "reason": "Campaign ended", "idempotencyKey": "b-1"}}
+    changed = (await api.data(CHANGE_ALL, every, as_="club_operator"))["changeMemberGrades"]
+    # then the first matched nobody (Zhang Min is in Beijing), the second changed Li Wei and Wang Fang only
+    assert [e["code"] for e in nobody["errors"]] == ["NOTHING_MATCHES"]
+    assert changed == {"errors": [], "replayed": False, "count": 2}
+    assert (await history(api, "Zhang Min"))["gradeHistory"] == []
+    assert [(await history(api, n))["gradeHistory"][0]["kind"] for n in ("Li Wei", "Wang Fang")] == ["MANUAL"] * 2
+
+
+MY_PROGRESS = """{ me { gradeProgress { grade { code } nextGrade { code } projectedGrade { code } willDowngradeOn
+    requirements { metric current required met } } } }"""
+
+
+async def test_a_members_progress_shows_the_next_grade_and_how_far_they_are(api):
+    # given Zhang Min (SAPPHIRE) paying 100 yuan a month
+    await standard_year(api)
+    await pays(api, "Zhang Min", 10_000)
+    # when she looks at her progress
+    progress = (await api.data(MY_PROGRESS, as_="other_member"))["me"]["gradeProgress"]
+    # then EMERALD is next: months met, ARPU 100 of 150 yuan not yet
+    assert (progress["grade"], progress["nextGrade"], progress["projectedGrade"]) == (
+        {"code": "SAPPHIRE"}, {"code": "EMERALD"}, {"code": "SAPPHIRE"})  # fmt: skip
+    assert progress["requirements"][1] == {"metric": "ARPU_FEN", "current": "10000", "required": "15000", "met": False}
+    assert progress["requirements"][0]["metric"] == "MONTHS_IN_NETWORK" and progress["requirements"][0]["met"]
+    assert progress["willDowngradeOn"] is None
+
+
+REVIEW = """query($id: ID!) { memberGradeReview(memberId: $id) { asOf grade { code } proposedGrade { code }
+    figures { arpuFen } rules { grade { code } national met } } }"""
+
+
+async def test_staff_review_a_members_figures_and_every_rules_verdict_before_a_change(api):
+    await standard_year(api)
+    await pays(api, "Li Wei", 15_000)
+    answer = await api.data(REVIEW, {"id": gid("Member", api.demo.members["Li Wei"])}, as_="club_operator")
+    found = answer["memberGradeReview"]
+    assert (found["grade"], found["proposedGrade"], found["figures"]) == ({"code": "DIAMOND"}, {"code": "EMERALD"},
+                                                                          {"arpuFen": 15_000})  # fmt: skip
+    assert [(r["grade"]["code"], r["met"]) for r in found["rules"]] == [("DIAMOND", False), ("EMERALD", True),
+                                                                        ("SAPPHIRE", True)]  # fmt: skip
+
+
+async def test_a_vip_customer_qualifies_for_diamond_by_importance_alone(api):
+    # given Wang Fang (EMERALD) set VIP by the Guangdong operator (Shenzhen is in Guangdong)
+    await standard_year(api)
+    answer = await api.data(
+        """mutation($input: SetCustomerImportanceInput!) { setCustomerImportance(input: $input) {
+            errors { code } customer { importance importanceHistory { importanceBefore importanceAfter reason } } } }""",
+        {"input": {"customerId": gid("Customer", api.demo.customers["Wang Fang"]), "importance": "VIP",
+                   "reason": "Group account"}}, as_="club_operator",
+    )  # fmt: skip
+    assert answer["setCustomerImportance"]["customer"]["importanceHistory"] == [
+        {"importanceBefore": "NORMAL", "importanceAfter": "VIP", "reason": "Group account"}]  # fmt: skip
+    # when the review runs
+    run = await reviewed(api)
+    # then she is upgraded to DIAMOND
+    assert run.upgrade == 1 and (await history(api, "Wang Fang"))["grade"]["code"] == "DIAMOND"
+
+
+CARD = """{ me { card { cardType entitledCardType gradeChangeReplacementOffered } } }"""
+
+
+async def test_after_a_grade_change_the_card_shows_its_entitlement_to_a_replacement(api):
+    # given Li Wei (DIAMOND card) changed to EMERALD
+    request = {"input": {"memberId": gid("Member", api.demo.members["Li Wei"]), "gradeCode": "EMERALD",
+                         "reason": "Correction", "idempotencyKey": "c-1"}}  # fmt: skip
+    await api.data(CHANGE, request, as_="club_operator")
+    # when he looks at his cards
+    card = (await api.data(CARD, as_="member"))["me"]["card"]
+    # then his DIAMOND card offers a replacement by an EMERALD one
+    assert card == {"cardType": "DIAMOND", "entitledCardType": "EMERALD", "gradeChangeReplacementOffered": True}

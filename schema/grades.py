@@ -71,9 +71,9 @@ class GradeFigures:
 def figures_of(stored: dict[str, Any] | None) -> GradeFigures | None:
     if not stored:
         return None
-    return GradeFigures(window_months=int(stored["window_months"]), months_in_network=int(stored["months_in_network"]),
-                        arpu_fen=int(stored["arpu_fen"]), points_earned=int(stored["points_earned"]),
-                        importance=DomainImportance(stored["importance"]), spend_fen=int(stored["spend_fen"]))  # fmt: skip
+    whole = {name: int(stored[name]) for name in ("window_months", "months_in_network", "arpu_fen", "points_earned",
+                                                  "spend_fen")}  # fmt: skip
+    return GradeFigures(importance=DomainImportance(stored["importance"]), **whole)
 
 
 @strawberry.type(name="CustomerImportanceChange", description="A change of a customer's importance [G3].")

@@ -82,11 +82,23 @@ def app(settings: Settings, engine: AsyncEngine):
     return create_app(settings, str(engine.url), engine=engine)
 
 
+@pytest.fixture(scope="session")
+async def seeded_grades(engine: AsyncEngine) -> str:
+    """The grades as the migrations seed them, as JSON: tests that add, edit or retire grades are undone."""
+    async with engine.connect() as connection:
+        return await connection.scalar(sa.text("SELECT json_agg(g)::text FROM grade g"))
+
+
 @pytest.fixture(autouse=False)
-async def clean(engine: AsyncEngine) -> None:
+async def clean(engine: AsyncEngine, seeded_grades: str) -> None:
     tables = [t for t in (await table_names(engine)) if t not in KEPT_TABLES]
     async with engine.begin() as connection:
         await connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        await connection.execute(sa.text("DELETE FROM grade"))
+        await connection.execute(
+            sa.text("INSERT INTO grade SELECT * FROM json_populate_recordset(NULL::grade, CAST(:seeded AS json))"),
+            {"seeded": seeded_grades},
+        )
 
 
 async def table_names(engine: AsyncEngine) -> list[str]:

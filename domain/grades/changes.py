@@ -218,8 +218,9 @@ async def _review(session: AsyncSession, member: Member, branch_id: int, as_of: 
     ]  # fmt: skip
     best = next((v for v in verdicts if v.met), None)  # by rank: the best grade first
     figures = best.figures if best else (verdicts[0].figures if verdicts else {})
-    return GradeReview(member_id=member.id, as_of=as_of, grade_code=member.grade_code,
-                       proposed_grade_code=best.grade_code if best else None, figures=figures, rules=verdicts)  # fmt: skip
+    proposed = best.grade_code if best else None
+    return GradeReview(member_id=member.id, as_of=as_of, grade_code=member.grade_code, proposed_grade_code=proposed,
+                       figures=figures, rules=verdicts)  # fmt: skip
 
 
 async def _readable_member(session: AsyncSession, principal: Principal, member_id: int | None) -> tuple[Member, int]:

@@ -15,10 +15,9 @@ from domain.customers.service import customer_in_scope
 from domain.customers.tables import Customer, Importance
 from domain.errors import DomainError, ErrorCode
 from domain.grades.errors import GradeErrorCode
-from domain.grades.tables import CustomerImportanceChange, GradeRule
-from domain.members.tables import Grade, GradeStatus, Member, Roaming
+from domain.grades.tables import CustomerImportanceChange
+from domain.members.tables import Grade, GradeStatus, Roaming
 from domain.points.rules import require_headquarters
-from domain.points.tables import PointsRule
 from domain.validation import Checker, name_length_max, note_length_max
 from domain.work.commands import UNCHANGED, Command, CustomerId, changes
 from domain.work.unit import UnitOfWork
@@ -139,14 +138,15 @@ async def delete_grade(uow: UnitOfWork, command: DeleteGrade) -> Grade:
     """Only a grade nothing names: no member, grade rule, points rule or reward (retire it otherwise)."""
     await require_headquarters(uow.session, uow.principal, "Grades are maintained")
     grade = await _grade(uow, command.code)
-    named = sa.union_all(
-        sa.select(sa.literal(1)).where(Member.grade_code == grade.code),
-        sa.select(sa.literal(1)).where(GradeRule.grade_code == grade.code),
-        sa.select(sa.literal(1)).where(PointsRule.grade_code == grade.code),
-        sa.text("SELECT 1 FROM reward_item WHERE grade_codes ? :code").bindparams(code=grade.code),
-        sa.text("SELECT 1 FROM grade_change WHERE grade_from = :code OR grade_to = :code").bindparams(code=grade.code),
+    named = sa.text(
+        """SELECT EXISTS (SELECT 1 FROM member WHERE grade_code = :code)
+               OR EXISTS (SELECT 1 FROM grade_rule WHERE grade_code = :code)
+               OR EXISTS (SELECT 1 FROM points_rule WHERE grade_code = :code)
+               OR EXISTS (SELECT 1 FROM consumption_rule WHERE grade_code = :code)
+               OR EXISTS (SELECT 1 FROM reward_item WHERE jsonb_exists(grade_codes, :code))
+               OR EXISTS (SELECT 1 FROM grade_change WHERE grade_from = :code OR grade_to = :code)"""
     )
-    if await uow.session.scalar(sa.select(sa.exists(named.subquery().select()))):
+    if await uow.session.scalar(named, {"code": grade.code}):
         raise DomainError(GradeErrorCode.GRADE_IN_USE, f"{grade.code} is in use: retire it instead.", "code")
     await uow.session.delete(grade)
     await uow.session.flush()
@@ -187,8 +187,9 @@ async def set_customer_importance(uow: UnitOfWork, command: SetCustomerImportanc
     importance = Importance(command.importance)
     if customer.importance == importance:
         raise DomainError(GradeErrorCode.IMPORTANCE_UNCHANGED, f"The importance is {importance} already.", "importance")
-    uow.session.add(CustomerImportanceChange(customer_id=customer.id, importance_before=customer.importance,
-                                             importance_after=importance, reason=reason, staff_id=actor.staff_id))  # fmt: skip
+    change = CustomerImportanceChange(customer_id=customer.id, importance_before=customer.importance,
+                                      importance_after=importance, reason=reason, staff_id=actor.staff_id)  # fmt: skip
+    uow.session.add(change)
     customer.importance, customer.updated_at = importance, uow.now
     await uow.session.flush()
     return customer

@@ -63,7 +63,8 @@ FUNCTIONS = {
             SELECT p.id, w.months, jsonb_build_object(
                        'window_months', w.months,
                        'months_in_network', CASE WHEN p.opened IS NULL THEN 0 ELSE
-                           (extract(year FROM age(p_as_of, p.opened)) * 12 + extract(month FROM age(p_as_of, p.opened)))::int
+                           (extract(year FROM age(p_as_of, p.opened)) * 12
+                            + extract(month FROM age(p_as_of, p.opened)))::int
                            END,
                        'arpu_fen', div(coalesce(paid.fen, 0), w.months)::bigint,
                        'spend_fen', coalesce(paid.fen, 0)::bigint,
@@ -244,7 +245,7 @@ FUNCTIONS = {
             GET DIAGNOSTICS applied = ROW_COUNT;
             RETURN applied;
         END $$""",
-    "grade_review_chunk(bigint, date, bigint, bigint, text[], text, integer, text[], date, timestamp with time zone, integer)": """
+    "grade_review_chunk(bigint, date, bigint, bigint, text[], text, integer, text[], date, timestamptz, integer)": """
         -- One chunk of the qualification review as of p_as_of: a proposal per customer whose grade would
         -- change (once per as-of date: a rerun proposes nothing new), in the state the policy gives it —
         -- a downgrade SUPPRESSED_BY_POLICY, or IN_GRACE until p_grace_months after the first review that found
@@ -368,7 +369,8 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=500), nullable=False),
         sa.Column("staff_id", sa.BigInteger(), nullable=False),
         sa.Column("changed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.ForeignKeyConstraint(["customer_id"], ["customer.id"], name=op.f("fk_customer_importance_change_customer_id_customer")),
+        sa.ForeignKeyConstraint(["customer_id"], ["customer.id"],
+                                name=op.f("fk_customer_importance_change_customer_id_customer")),
         sa.ForeignKeyConstraint(["staff_id"], ["staff.id"], name=op.f("fk_customer_importance_change_staff_id_staff")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_importance_change")),
     )  # fmt: skip

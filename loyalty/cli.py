@@ -459,6 +459,53 @@ def auto_redeem(
     )
 
 
+@app.command("review-grades")
+def review_grades(
+    as_of: str = typer.Option(
+        None, "--as-of", help="YYYY-MM-DD: the review's date (today or earlier; today if left out)."
+    ),
+    chunk: int = typer.Option(10_000, min=1, max=100_000, help="Customers per committed chunk."),
+    data_dir: Path = DataDir,
+) -> None:
+    """The qualification review [G4]: proposals to admit, upgrade, downgrade or revoke, the automatic kinds
+    applied at once. Safe to rerun for the same date (nothing new is proposed); resumes after a stop."""
+    from datetime import date
+
+    from rich.progress import Progress
+
+    from domain import clock
+    from domain.grades import review
+    from domain.work.jobs import JobRunner
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else clock.today()
+    except ValueError:
+        console.print("[red]--as-of must be YYYY-MM-DD[/red]")
+        raise typer.Exit(2) from None
+    settings = _settings(data_dir)
+    if day > clock.today():
+        console.print("[red]--as-of must be today or earlier[/red]")
+        raise typer.Exit(2)
+    with database(settings) as url, Progress(console=console) as progress:
+        task = progress.add_task(f"Grade review as of {day}", total=None)
+
+        async def main(sessions: async_sessionmaker) -> review.GradeReviewRun:
+            runner = JobRunner(sessions)  # the same runner as the API's, carrying the run out here
+            started = await runner.begin(review.GradeReviewJob(day, settings.grade_policy(), chunk_customers=chunk))
+            progress.update(task, total=started.record.total)
+            record = await runner.carry_out(
+                started, progress=lambda added: progress.advance(task, added.get("customers", 0))
+            )
+            return review.GradeReviewRun.of(record)
+
+        run = run_on_database(url, main)
+    console.print(
+        f"{day}: {run.customers:,} customers reviewed, {run.proposals:,} new proposals — {run.admit:,} admit,"
+        f" {run.upgrade:,} upgrade, {run.downgrade:,} downgrade ({run.suppressed:,} suppressed by policy,"
+        f" {run.in_grace:,} in grace), {run.revoke:,} revoke; {run.applied:,} applied."
+    )
+
+
 @app.command("deliver-fulfilments")
 def deliver_fulfilments(data_dir: Path = DataDir) -> None:
     """Send what redemptions owe the billing system (bill credit, minutes, content) through the sender."""

@@ -91,6 +91,7 @@ NEEDING_THE_DATABASE = [
     ("warn-expiring", "--as-of", "2026-01-01"),
     ("auto-redeem", "--month", "2026-01"),
     ("deliver-fulfilments",),
+    ("review-grades", "--as-of", "2026-01-01"),
 ]
 
 
@@ -397,4 +398,20 @@ def test_bookings_are_carried_out_and_deliveries_sent_from_the_command_line(serv
     # and its minutes are delivered to the billing system
     delivered = invoke(database_url, "deliver-fulfilments")
     assert delivered.exit_code == 0 and "1 delivered, 0 given up" in delivered.output, delivered.output
+    assert invoke(database_url, "verify").exit_code == 0
+
+
+def test_the_grade_review_runs_from_the_command_line_once_per_date(server_url):
+    # given the demo data set, where nobody paid a bill in the last year: every member qualifies for nothing
+    url, database_url = demo_database(server_url, "loyalty_cli_grades_test")
+    # when the review runs as of today, twice
+    first = invoke(database_url, "review-grades")
+    again = invoke(database_url, "review-grades")
+    # then the first proposed to revoke the three members (waiting for a reviewer), the second nothing new
+    assert first.exit_code == 0, first.output
+    assert "3 customers reviewed, 3 new proposals" in first.output and "3 revoke; 0 applied." in first.output
+    assert "0 new proposals" in again.output
+    # and a date to come is refused in one line
+    refused = invoke(database_url, "review-grades", "--as-of", "2099-01-01")
+    assert refused.exit_code == 2 and "today or earlier" in refused.output and "Traceback" not in refused.output
     assert invoke(database_url, "verify").exit_code == 0

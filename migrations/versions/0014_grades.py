@@ -38,20 +38,18 @@ FUNCTIONS = {
             people AS (
                 SELECT c.id, c.importance, min(a.opened_on) AS opened
                 FROM customer c LEFT JOIN account a ON a.customer_id = c.id AND a.opened_on <= p_as_of
-                WHERE c.id >= p_first AND c.id < p_before
-                  AND (a.id IS NOT NULL OR EXISTS (SELECT 1 FROM member m WHERE m.customer_id = c.id))
+                LEFT JOIN member m ON m.customer_id = c.id
+                WHERE c.id >= p_first AND c.id < p_before AND (a.id IS NOT NULL OR m.id IS NOT NULL)
                 GROUP BY c.id, c.importance),
-            monthly AS (  -- each customer's payments per month, over the widest window
-                SELECT a.customer_id, b.billing_month, sum(b.amount_paid_fen) AS fen
-                FROM account a JOIN bill b ON b.account_id = a.id
+            paid AS (  -- by account through its (account, month) key: the chunk's bills only, whatever the table holds
+                SELECT a.customer_id, w.months, sum(x.fen) AS fen
+                FROM account a CROSS JOIN windows w
+                CROSS JOIN LATERAL (
+                    SELECT sum(b.amount_paid_fen) AS fen FROM bill b
+                    WHERE b.account_id = a.id AND b.billing_month >= w.since
+                      AND b.billing_month < (SELECT first_day FROM month)) AS x
                 WHERE a.customer_id >= p_first AND a.customer_id < p_before
-                  AND b.billing_month >= (SELECT min(since) FROM windows)
-                  AND b.billing_month < (SELECT first_day FROM month)
-                GROUP BY a.customer_id, b.billing_month),
-            paid AS (
-                SELECT m.customer_id, w.months, sum(m.fen) AS fen
-                FROM monthly m JOIN windows w ON m.billing_month >= w.since
-                GROUP BY m.customer_id, w.months),
+                GROUP BY a.customer_id, w.months),
             earned AS (
                 SELECT m.customer_id, w.months, sum(t.points) AS points
                 FROM member m JOIN windows w ON true
@@ -114,12 +112,20 @@ FUNCTIONS = {
             f AS (SELECT * FROM grade_figures(p_first, p_before, p_as_of,
                                               (SELECT coalesce(array_agg(DISTINCT window_months), ARRAY[12])
                                                FROM rules), p_earning)),
+            narrowest AS (  -- the figures shown when no grade is met: over the narrowest window
+                SELECT DISTINCT ON (customer_id) customer_id, figures FROM f ORDER BY customer_id, window_months),
+            clubs AS (  -- per branch: the club of the nearest branch on its path that has one
+                SELECT DISTINCT ON (cb.id) cb.id AS branch_id, cl.id AS club_id
+                FROM branch cb JOIN branch b ON cb.path LIKE b.path || '%' JOIN club cl ON cl.branch_id = b.id
+                ORDER BY cb.id, length(b.path) DESC, cl.id),
+            provinces AS MATERIALIZED (SELECT id, branch_province(id) AS province FROM branch),
             people AS (
-                SELECT c.id AS customer_id, c.branch_id, branch_province(c.branch_id) AS province,
-                       m.id AS member_id, m.status::text AS status, m.club_id, m.grade_code::text AS grade_code
-                FROM customer c LEFT JOIN member m ON m.customer_id = c.id
-                WHERE c.id >= p_first AND c.id < p_before AND coalesce(m.status, '') <> 'ENDED'
-                  AND EXISTS (SELECT 1 FROM f WHERE f.customer_id = c.id)),
+                SELECT c.id AS customer_id, c.branch_id, pr.province,
+                       m.id AS member_id, m.status::text AS status, m.club_id, m.grade_code::text AS grade_code,
+                       n.figures AS narrowest
+                FROM narrowest n JOIN customer c ON c.id = n.customer_id JOIN provinces pr ON pr.id = c.branch_id
+                LEFT JOIN member m ON m.customer_id = c.id
+                WHERE coalesce(m.status, '') <> 'ENDED'),
             applicable AS (  -- per person and grade: the province's rule, else the national one
                 SELECT DISTINCT ON (p.customer_id, r.grade_code) p.customer_id, r.id, r.grade_code, r.rank,
                        r.window_months, r.alternatives
@@ -130,15 +136,11 @@ FUNCTIONS = {
                 FROM applicable a JOIN f ON f.customer_id = a.customer_id AND f.window_months = a.window_months
                 WHERE grade_rule_met(a.alternatives, f.figures)
                 ORDER BY a.customer_id, a.rank)
-            SELECT p.customer_id, p.branch_id, p.member_id, p.status, coalesce(p.club_id, (
-                       SELECT cl.id FROM branch cb, branch b JOIN club cl ON cl.branch_id = b.id
-                       WHERE cb.id = p.branch_id AND cb.path LIKE b.path || '%'
-                       ORDER BY length(b.path) DESC, cl.id LIMIT 1)),
+            SELECT p.customer_id, p.branch_id, p.member_id, p.status, coalesce(p.club_id, clubs.club_id),
                    p.grade_code, best.grade_code, best.rule_id,
-                   coalesce(best.figures || jsonb_build_object('rule_id', best.rule_id),
-                            (SELECT f.figures FROM f WHERE f.customer_id = p.customer_id
-                             ORDER BY f.window_months LIMIT 1))
+                   coalesce(best.figures || jsonb_build_object('rule_id', best.rule_id), p.narrowest)
             FROM people p LEFT JOIN best ON best.customer_id = p.customer_id
+            LEFT JOIN clubs ON clubs.branch_id = p.branch_id
         $$""",
     "grade_record(jsonb, bigint, bigint, text, timestamp with time zone)": """
         -- Members' grades move (`p_changes`: member_id, grade_from, grade_to — none when revoked —, kind,

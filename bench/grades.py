@@ -1,9 +1,10 @@
 """The qualification review against one aggregate scan of the same figures.
 
 Run: `uv run python bench/grades.py [--customers 1000000] [--chunk 10000]`. Seeds N customers in Guangdong with
-an account each and a year of bills (12 per customer, set-based SQL), two in three of them members of mixed
-grades; times one plain aggregate statement computing what the review looks at (months in network, ARPU and
-spend over the window, for every customer), then the review itself (proposals written, upgrades applied), and
+an account each and a year of bills (12 per customer, set-based SQL), two in three of them members (EMERALD
+and SAPPHIRE) paying what their grade asks but for 1 in 20, the others prospects of whom 1 in 10 qualifies;
+times one plain aggregate statement computing what the review looks at (months in network, ARPU and spend
+over the window, for every customer), then the review itself (proposals written, upgrades applied), and
 prints their ratio (the target: the review within 3× of the scan) and the process's memory before and at its
 peak during the review.
 """
@@ -71,10 +72,16 @@ async def seed(url: str, customers: int, as_of: date) -> None:
             sa.text(
                 """INSERT INTO bill (account_id, billing_month, amount_billed_fen, amount_paid_fen, due_date,
                                      paid_date)
-                   SELECT a.id, m.month, 2000 + a.customer_id % 50000, 2000 + a.customer_id % 50000,
-                          m.month + 14, m.month + 10
-                   FROM account a, (SELECT (CAST(:first_day AS date) - make_interval(months => g))::date AS month
-                                    FROM generate_series(1, 12) g) AS m"""
+                   SELECT a.id, m.month, p.fen, p.fen, m.month + 14, m.month + 10
+                   FROM account a
+                   CROSS JOIN LATERAL (SELECT CASE
+                       WHEN a.customer_id % 3 = 0 AND a.customer_id % 10 = 0 THEN 6_000  -- a prospect who qualifies
+                       WHEN a.customer_id % 3 = 0 THEN 2_000 + a.customer_id % 2_900      -- prospects below 50 yuan
+                       WHEN a.customer_id % 20 = 1 THEN 2_000 + a.customer_id % 50_000    -- 1 in 20 members moves
+                       WHEN a.customer_id % 3 = 1 THEN 15_000 + a.customer_id % 14_900    -- EMERALD: 150 to 299 yuan
+                       ELSE 5_000 + a.customer_id % 9_900 END AS fen) AS p             -- SAPPHIRE: 50 to 148 yuan
+                   CROSS JOIN (SELECT (CAST(:first_day AS date) - make_interval(months => g))::date AS month
+                               FROM generate_series(1, 12) g) AS m"""
             ),
             {"first_day": month_start(as_of, 0)},
         )

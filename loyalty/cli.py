@@ -506,6 +506,48 @@ def review_grades(
     )
 
 
+@app.command("annual-review")
+def annual_review(
+    as_of: str = typer.Option(
+        None, "--as-of", help="YYYY-MM-DD: the review's date (today or earlier; today if left out)."
+    ),
+    chunk: int = typer.Option(10_000, min=1, max=100_000, help="Customers per committed chunk."),
+    data_dir: Path = DataDir,
+) -> None:
+    """The annual review [G6]: memberships whose validity ended or that qualify for no grade end (at once, or
+    after the grace the settings give); the others are extended to a year after the review. Once per date."""
+    from datetime import date
+
+    from rich.progress import Progress
+
+    from domain import clock
+    from domain.grades import review
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else clock.today()
+    except ValueError:
+        console.print("[red]--as-of must be YYYY-MM-DD[/red]")
+        raise typer.Exit(2) from None
+    settings = _settings(data_dir)
+    if day > clock.today():
+        console.print("[red]--as-of must be today or earlier[/red]")
+        raise typer.Exit(2)
+    with database(settings) as url, Progress(console=console) as progress:
+        task = progress.add_task(f"Annual review as of {day}", total=None)
+
+        async def main(sessions: async_sessionmaker) -> dict[str, int]:
+            return await review.annual_review(
+                sessions, day, settings.grade_policy(), chunk_customers=chunk,
+                progress=lambda added: progress.advance(task, added.get("members", 0)),
+            )  # fmt: skip
+
+        figures = run_on_database(url, main)
+    console.print(
+        f"{day}: {figures['members']:,} members reviewed — {figures['extended']:,} extended by a year,"
+        f" {figures['kept']:,} kept, {figures['grace']:,} in grace, {figures['ended']:,} ended."
+    )
+
+
 @app.command("deliver-fulfilments")
 def deliver_fulfilments(data_dir: Path = DataDir) -> None:
     """Send what redemptions owe the billing system (bill credit, minutes, content) through the sender."""

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     grade_automatic_kinds: list[ProposalKind] = Field(default_factory=lambda: [ProposalKind.UPGRADE])
     grade_downgrades: DowngradePolicy = DowngradePolicy.NOT_APPLIED
     grade_downgrade_grace_months: int = Field(default=3, ge=0, le=24)
+    # The annual review [G6]: 0 ends a membership at once; otherwise it is in GRACE this many months first.
+    grade_annual_grace_months: int = Field(default=0, ge=0, le=24)
+    grade_ended_points_kept_days: int = Field(default=180, ge=0, le=3_650)
 
     password_time_cost: int = Field(default=3, ge=1, le=20)
     password_memory_cost_kib: int = Field(default=65_536, ge=8, le=1_048_576)
@@ -104,7 +107,9 @@ class Settings(BaseSettings):
 
     def grade_policy(self) -> GradePolicy:
         return GradePolicy(automatic=frozenset(self.grade_automatic_kinds), downgrades=self.grade_downgrades,
-                           downgrade_grace_months=self.grade_downgrade_grace_months)  # fmt: skip
+                           downgrade_grace_months=self.grade_downgrade_grace_months,
+                           annual_grace_months=self.grade_annual_grace_months,
+                           ended_points_kept_days=self.grade_ended_points_kept_days)  # fmt: skip
 
     def policies(self) -> tuple[object, ...]:
         """Every area's settings, for the units of work of the app and the command line."""

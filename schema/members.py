@@ -41,6 +41,7 @@ class MemberType(relay.Node):
     status: MemberStatus
     joined_on: date
     valid_until: date
+    grace_ends_on: date | None = strawberry.field(description="A membership in GRACE ends on this day [G6].")
     interests: list[str]
     is_type_of = row_type(members_tables.Member)
 

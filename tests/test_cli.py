@@ -92,6 +92,7 @@ NEEDING_THE_DATABASE = [
     ("auto-redeem", "--month", "2026-01"),
     ("deliver-fulfilments",),
     ("review-grades", "--as-of", "2026-01-01"),
+    ("annual-review", "--as-of", "2026-01-01"),
 ]
 
 
@@ -414,4 +415,9 @@ def test_the_grade_review_runs_from_the_command_line_once_per_date(server_url):
     # and a date to come is refused in one line
     refused = invoke(database_url, "review-grades", "--as-of", "2099-01-01")
     assert refused.exit_code == 2 and "today or earlier" in refused.output and "Traceback" not in refused.output
+    # and the annual review ends the three memberships, once
+    annual = invoke(database_url, "annual-review")
+    said = " ".join(annual.output.split())  # the console wraps long lines
+    assert annual.exit_code == 0 and "3 members reviewed" in said and "0 in grace, 3 ended." in said, said
+    assert "0 members reviewed" in invoke(database_url, "annual-review").output
     assert invoke(database_url, "verify").exit_code == 0

@@ -59,6 +59,8 @@ class GradePolicy:
     downgrades: DowngradePolicy = DowngradePolicy.NOT_APPLIED
     downgrade_grace_months: int = 3
     membership_years: int = 1  # an admitted member's first validity
+    annual_grace_months: int = 0  # the annual review ends a membership at once (0), or after this grace [G6]
+    ended_points_kept_days: int = 180  # an ended member's points expire (to breakage) this long after at the latest
 
 
 def review_date(as_of: date | None, today: date, field: str = "as_of") -> date:
@@ -102,22 +104,28 @@ class GradeReviewJob:
     async def total(self, session: AsyncSession) -> int | None:
         return await session.scalar(sa.text("SELECT count(*) FROM customer"))
 
-    async def carry_out(self, run: Running) -> dict[str, int]:
-        """Every chunk of customer ids, `workers` at a time, each adding its figures to the run's record."""
-        async with run.chunk() as setting_up:
-            low, high = (await setting_up.session.execute(sa.text("SELECT min(id), max(id) FROM customer"))).one()
-        chunks = iter(range(low or 1, (high or 0) + 1, self.chunk_customers))
+    def parameters(self, run: Running) -> dict[str, Any]:
+        """What every chunk's statement takes besides its range and time."""
         policy = self.policy
-        parameters = {
+        return {
             "as_of": self.as_of, "run_id": run.record.id, "automatic": sorted(policy.automatic),
             "downgrades": policy.downgrades.value, "grace_months": policy.downgrade_grace_months,
             "earned": [e.value for e in EARNED], "years": policy.membership_years,
         }  # fmt: skip
 
+    statement: ClassVar[Any] = _CHUNK
+
+    async def carry_out(self, run: Running) -> dict[str, int]:
+        """Every chunk of customer ids, `workers` at a time, each adding its figures to the run's record."""
+        async with run.chunk() as setting_up:
+            low, high = (await setting_up.session.execute(sa.text("SELECT min(id), max(id) FROM customer"))).one()
+        chunks = iter(range(low or 1, (high or 0) + 1, self.chunk_customers))
+        parameters = self.parameters(run)
+
         async def work() -> None:
             for first in chunks:  # shared by the workers: each takes the next chunk
                 async with run.chunk() as chunk:
-                    figures = await chunk.session.scalar(_CHUNK, parameters | {
+                    figures = await chunk.session.scalar(self.statement, parameters | {
                         "first": first, "before": first + self.chunk_customers, "today": chunk.uow.today,
                         "now": chunk.uow.now})  # fmt: skip
                     chunk.count(**figures)
@@ -126,6 +134,39 @@ class GradeReviewJob:
             for _ in range(self.workers):
                 group.create_task(work())
         return {}
+
+
+ANNUAL_REVIEW_KIND = "ANNUAL_REVIEW"
+_ANNUAL_CHUNK = sa.text(
+    "SELECT annual_review_chunk(:run_id, :as_of, :first, :before, :grace_months, :kept_days, :earned, :now) AS figures"
+).bindparams(sa.bindparam("earned", type_=ARRAY(sa.Text)))
+
+
+@dataclass(frozen=True)
+class AnnualReviewJob(GradeReviewJob):
+    """The annual review as of a date [G6]: members' validity and qualification, by chunks of customers."""
+
+    kind: ClassVar[str] = ANNUAL_REVIEW_KIND
+    statement: ClassVar[Any] = _ANNUAL_CHUNK
+
+    def under_way(self) -> DomainError:
+        return DomainError(GradeErrorCode.GRADE_REVIEW_RUN_UNDER_WAY,
+                           f"The annual review as of {self.subject} is under way already.", "as_of")  # fmt: skip
+
+    def parameters(self, run: Running) -> dict[str, Any]:
+        return {"as_of": self.as_of, "run_id": run.record.id, "grace_months": self.policy.annual_grace_months,
+                "kept_days": self.policy.ended_points_kept_days, "earned": [e.value for e in EARNED]}  # fmt: skip
+
+
+async def annual_review(
+    sessions: async_sessionmaker, as_of: date, policy: GradePolicy, *, chunk_customers: int = chunk_customers_default,
+    progress: Progress | None = None,
+) -> dict[str, int]:  # fmt: skip
+    """The annual review as of `as_of` to the end in this task (the command line, tests): its figures."""
+    job = AnnualReviewJob(as_of, policy, chunk_customers=chunk_customers)
+    record = await JobRunner(sessions).run(job, progress=progress)
+    counted = ("members", "extended", "kept", "grace", "ended")
+    return {"status": record.status, **{k: int(record.figures.get(k, 0)) for k in counted}}
 
 
 FIGURES = ("customers", "proposals", "admit", "upgrade", "downgrade", "revoke", "suppressed", "in_grace", "applied")

@@ -29,7 +29,7 @@ from domain.work.unit import UnitOfWork
 window_months_max = 36
 alternatives_max = 5
 months_in_network_max = 1_200
-points_earned_max = 10**10
+points_earned_max = 100_000_000
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -152,3 +152,21 @@ class GradeChangeBatch(SQLModel, table=True):
     reason: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
     staff_id: int = reference()
     created_at: datetime | None = created_at_column()
+
+
+class AnnualOutcome(StrEnum):
+    EXTENDED = "EXTENDED"  # qualifying, and valid until within a year of the review: a year longer
+    KEPT = "KEPT"  # qualifying and valid beyond a year: as it was
+    GRACE = "GRACE"  # validity ended or no grade: the membership ends at the grace's end
+    ENDED = "ENDED"
+
+
+class AnnualReviewOutcome(SQLModel, table=True):
+    """What the annual review of a date did to a member [G6]: once per (member, date)."""
+
+    __tablename__ = "annual_review_outcome"
+    member_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    as_of: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
+    outcome: AnnualOutcome = Field(sa_column=sa.Column(enum_type(AnnualOutcome, "outcome"), nullable=False))
+    run_id: int | None = reference(nullable=True)
+    decided_at: datetime | None = created_at_column()

@@ -1,16 +1,17 @@
 """What a member may do in each membership state: the one table every operation asks.
 
-| operation                                   | ACTIVE | SUSPENDED | ENDED |
-| ------------------------------------------- | ------ | --------- | ----- |
-| log in, read their own data                 | yes    | yes       | no    |
-| earn points (monthly run, bonuses by staff) | yes    | no        | no    |
-| spend points (redemption)                   | yes    | no        | no    |
-| a correction by staff (ADJUSTMENT, reason)  | yes    | yes       | yes ¹ |
-| cards: report lost, unfreeze, replace, PIN  | yes    | yes       | no ²  |
-| change details, club, validity, status      | yes    | yes       | no    |
+| operation                                   | ACTIVE | SUSPENDED | GRACE ³ | ENDED |
+| ------------------------------------------- | ------ | --------- | ------- | ----- |
+| log in, read their own data                 | yes    | yes       | yes     | no    |
+| earn points (monthly run, bonuses by staff) | yes    | no        | yes     | no    |
+| spend points (redemption)                   | yes    | no        | yes     | no    |
+| a correction by staff (ADJUSTMENT, reason)  | yes    | yes       | yes     | yes ¹ |
+| cards: report lost, unfreeze, replace, PIN  | yes    | yes       | yes     | no ²  |
+| change details, club, validity, status      | yes    | yes       | yes     | no    |
 
 ¹ marked as a correction of an ended membership in the entry's reason (`MARKS`).
 ² ending a membership cancels its usable card (reason MEMBERSHIP_ENDED) in the same transaction.
+³ the annual review's grace [G6]: the membership ends on `grace_ends_on`, and until then works as ACTIVE.
 
 The SQL paths take what each state does with their operation from here as a parameter (`rules_for`,
 `earning`), so the table stays the one place that decides.
@@ -36,13 +37,14 @@ class MemberOperation(StrEnum):
 
 
 ACTIVE, SUSPENDED, ENDED = MemberStatus.ACTIVE, MemberStatus.SUSPENDED, MemberStatus.ENDED
+GRACE = MemberStatus.GRACE
 ALLOWED: dict[MemberOperation, frozenset[MemberStatus]] = {
-    MemberOperation.LOG_IN: frozenset({ACTIVE, SUSPENDED}),
-    MemberOperation.EARN: frozenset({ACTIVE}),
-    MemberOperation.SPEND: frozenset({ACTIVE}),
-    MemberOperation.CORRECT: frozenset({ACTIVE, SUSPENDED, ENDED}),
-    MemberOperation.CARD: frozenset({ACTIVE, SUSPENDED}),
-    MemberOperation.CHANGE: frozenset({ACTIVE, SUSPENDED}),
+    MemberOperation.LOG_IN: frozenset({ACTIVE, SUSPENDED, GRACE}),
+    MemberOperation.EARN: frozenset({ACTIVE, GRACE}),
+    MemberOperation.SPEND: frozenset({ACTIVE, GRACE}),
+    MemberOperation.CORRECT: frozenset({ACTIVE, SUSPENDED, GRACE, ENDED}),
+    MemberOperation.CARD: frozenset({ACTIVE, SUSPENDED, GRACE}),
+    MemberOperation.CHANGE: frozenset({ACTIVE, SUSPENDED, GRACE}),
 }
 # What an entry's reason starts with when an operation allowed in a state is marked there.
 MARKS = {(MemberOperation.CORRECT, ENDED): "Correction of an ended membership: "}

@@ -16,6 +16,7 @@ from domain.columns import created_at_column, enum_type, foreign_key, id_column
 class MemberStatus(StrEnum):
     ACTIVE = "ACTIVE"
     SUSPENDED = "SUSPENDED"
+    GRACE = "GRACE"  # the annual review ends the membership on `grace_ends_on`; until then as ACTIVE [G6]
     ENDED = "ENDED"
 
 
@@ -64,6 +65,7 @@ class Member(SQLModel, table=True):
     )
     joined_on: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     valid_until: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
+    grace_ends_on: date | None = Field(default=None, sa_column=sa.Column(sa.Date, nullable=True))
     customer_manager_id: int | None = foreign_key("staff.id", nullable=True)
     interests: list[str] = Field(
         default_factory=list, sa_column=sa.Column(JSONB, nullable=False, server_default=sa.text("'[]'::jsonb"))

@@ -177,6 +177,31 @@ FUNCTIONS = {
             SELECT count(*) INTO recorded FROM made;
             RETURN recorded;
         END $$""",
+    "membership_end(bigint[], bigint, timestamp with time zone)": """
+        -- Memberships end (cards and members locked by the caller): each usable card is cancelled with the reason
+        -- MEMBERSHIP_ENDED, as ending a membership by hand does; the points and their history stay.
+        CREATE FUNCTION membership_end(p_member_ids bigint[], p_staff_id bigint, p_now timestamptz) RETURNS integer
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+        DECLARE
+            ended integer;
+        BEGIN
+            WITH cards AS (
+                SELECT c.number, c.state FROM card c
+                WHERE c.member_id = ANY(p_member_ids) AND c.state IN ('ACTIVE', 'LOST')),
+            cancelled AS (
+                UPDATE card c SET state = 'CANCELLED', updated_at = p_now FROM cards
+                WHERE c.number = cards.number
+                RETURNING c.number, c.card_type, c.branch_id, c.member_id, cards.state AS before)
+            INSERT INTO card_event (card_number, card_type, action, state_before, state_after, branch_id, member_id,
+                                    staff_id, channel, reason)
+            SELECT number, card_type, 'CANCEL', before, 'CANCELLED', branch_id, member_id, p_staff_id, 'SYSTEM',
+                   'MEMBERSHIP_ENDED'
+            FROM cancelled;
+            UPDATE member SET status = 'ENDED', grace_ends_on = NULL, updated_at = p_now
+            WHERE id = ANY(p_member_ids) AND status <> 'ENDED';
+            GET DIAGNOSTICS ended = ROW_COUNT;
+            RETURN ended;
+        END $$""",
     "grade_apply(bigint[], bigint, bigint, text, date, timestamp with time zone, integer)": """
         -- Apply proposals (those still PENDING or IN_GRACE): an ADMIT makes the member (number from the
         -- sequence, the proposal's club, membership of p_years from p_today), a REVOKE ends the membership and
@@ -218,23 +243,8 @@ FUNCTIONS = {
             balances AS (INSERT INTO points_balance (member_id) SELECT id FROM admitted)
             UPDATE grade_proposal p SET member_id = admitted.id
             FROM admitted WHERE p.id = ANY(open) AND p.customer_id = admitted.customer_id;
-            WITH ended AS (
-                SELECT p.member_id FROM grade_proposal p
-                WHERE p.id = ANY(open) AND p.kind = 'REVOKE' AND p.state <> 'LAPSED'),
-            cards AS (
-                SELECT c.number, c.state FROM card c
-                WHERE c.member_id IN (SELECT member_id FROM ended) AND c.state IN ('ACTIVE', 'LOST')),
-            cancelled AS (
-                UPDATE card c SET state = 'CANCELLED', updated_at = p_now FROM cards
-                WHERE c.number = cards.number
-                RETURNING c.number, c.card_type, c.branch_id, c.member_id, cards.state AS before),
-            events AS (
-                INSERT INTO card_event (card_number, card_type, action, state_before, state_after, branch_id,
-                                        member_id, staff_id, channel, reason)
-                SELECT number, card_type, 'CANCEL', before, 'CANCELLED', branch_id, member_id, p_staff_id, 'SYSTEM',
-                       'MEMBERSHIP_ENDED'
-                FROM cancelled)
-            UPDATE member m SET status = 'ENDED', updated_at = p_now FROM ended WHERE m.id = ended.member_id;
+            PERFORM membership_end(array_agg(member_id), p_staff_id, p_now) FROM grade_proposal
+            WHERE id = ANY(open) AND kind = 'REVOKE' AND state <> 'LAPSED';
             PERFORM grade_record(jsonb_agg(jsonb_build_object(
                         'member_id', member_id, 'grade_from', grade_from,
                         'grade_to', CASE WHEN kind = 'REVOKE' THEN NULL ELSE grade_to END,
@@ -329,6 +339,86 @@ FUNCTIONS = {
                                            ELSE grade_apply(due, NULL, p_run_id, NULL, p_today, p_now, p_years) END)
                 FROM jsonb_to_recordset(made) AS n(kind text, state text));
         END $$""",
+    "annual_review_chunk(bigint, date, bigint, bigint, integer, integer, text[], timestamptz)": """
+        -- One chunk of the annual review as of p_as_of [G6], once per (member, date): a member whose validity
+        -- ended, or who qualifies for no grade, loses the membership — at once (p_grace_months 0) or after a
+        -- grace (status GRACE until its end; a later review ends it, unless they qualify again by then); the
+        -- others are kept, and a validity ending within a year of the review is extended by a year. An ended
+        -- member's cards are cancelled and their points expire p_kept_days after the review at the latest (the
+        -- expiry run writes them to breakage).
+        CREATE FUNCTION annual_review_chunk(p_run_id bigint, p_as_of date, p_first bigint, p_before bigint,
+                                            p_grace_months integer, p_kept_days integer, p_earning text[],
+                                            p_now timestamptz) RETURNS jsonb
+        LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+        DECLARE
+            done jsonb;
+            ended bigint[];
+        BEGIN
+            WITH d AS (
+                SELECT d.member_id, d.member_status, d.grade_from, d.grade_to, d.figures, m.valid_until,
+                       m.grace_ends_on
+                FROM grade_decisions(p_first, p_before, p_as_of, p_earning) d JOIN member m ON m.id = d.member_id),
+            decided AS (
+                SELECT d.*, CASE
+                    WHEN member_status = 'GRACE' AND grace_ends_on <= p_as_of THEN 'ENDED'
+                    WHEN valid_until >= p_as_of AND grade_to IS NOT NULL
+                         AND valid_until < (p_as_of + interval '1 year')::date THEN 'EXTENDED'
+                    WHEN valid_until >= p_as_of AND grade_to IS NOT NULL THEN 'KEPT'
+                    WHEN member_status = 'GRACE' THEN NULL  -- in its grace still
+                    WHEN p_grace_months = 0 THEN 'ENDED'
+                    ELSE 'GRACE' END AS outcome
+                FROM d),
+            recorded AS (
+                INSERT INTO annual_review_outcome (member_id, as_of, outcome, run_id)
+                SELECT member_id, p_as_of, outcome, p_run_id FROM decided WHERE outcome IS NOT NULL
+                ORDER BY member_id
+                ON CONFLICT DO NOTHING
+                RETURNING member_id, outcome)
+            SELECT coalesce(jsonb_agg(jsonb_build_object('member_id', r.member_id, 'outcome', r.outcome,
+                                                         'grade_from', d.grade_from, 'grade_to', CASE
+                                                         WHEN r.outcome = 'ENDED' THEN NULL ELSE d.grade_from END,
+                                                         'kind', 'ANNUAL_REVIEW', 'figures', d.figures)), '[]')
+            INTO done FROM recorded r JOIN decided d ON d.member_id = r.member_id;
+            -- Cards before their members, as every card operation locks them.
+            PERFORM 1 FROM card
+                WHERE member_id IN (SELECT (x ->> 'member_id')::bigint FROM jsonb_array_elements(done) x)
+                ORDER BY number FOR UPDATE;
+            PERFORM 1 FROM member
+                WHERE id IN (SELECT (x ->> 'member_id')::bigint FROM jsonb_array_elements(done) x)
+                ORDER BY id FOR UPDATE;
+            UPDATE member m SET valid_until = CASE WHEN x.outcome <> 'EXTENDED' THEN m.valid_until
+                                                   ELSE (m.valid_until + interval '1 year')::date END,
+                   status = CASE WHEN m.status = 'GRACE' THEN 'ACTIVE' ELSE m.status END, grace_ends_on = NULL,
+                   updated_at = p_now
+            FROM jsonb_to_recordset(done) AS x(member_id bigint, outcome text)
+            WHERE m.id = x.member_id AND x.outcome IN ('EXTENDED', 'KEPT');
+            UPDATE member m SET status = 'GRACE', updated_at = p_now,
+                   grace_ends_on = (p_as_of + make_interval(months => p_grace_months))::date
+            FROM jsonb_to_recordset(done) AS x(member_id bigint, outcome text)
+            WHERE m.id = x.member_id AND x.outcome = 'GRACE';
+            SELECT array_agg(member_id) INTO ended FROM jsonb_to_recordset(done) AS x(member_id bigint, outcome text)
+            WHERE outcome = 'ENDED';
+            IF ended IS NOT NULL THEN
+                PERFORM membership_end(ended, NULL, p_now);
+                UPDATE points_lot SET expires_on = least(expires_on, p_as_of + p_kept_days)
+                WHERE member_id = ANY(ended) AND remaining > 0;
+            END IF;
+            PERFORM grade_record(jsonb_agg(x), NULL, p_run_id, CASE outcome
+                        WHEN 'ENDED' THEN 'Membership ended by the annual review of ' || p_as_of
+                        WHEN 'GRACE' THEN 'Grace until ' || (p_as_of + make_interval(months => p_grace_months))::date
+                                          || ' by the annual review of ' || p_as_of
+                        WHEN 'KEPT' THEN 'Kept by the annual review of ' || p_as_of
+                        ELSE 'Extended by a year by the annual review of ' || p_as_of END, p_now)
+            FROM jsonb_array_elements(done) x, LATERAL (SELECT x ->> 'outcome' AS outcome) o
+            GROUP BY outcome;
+            RETURN (SELECT jsonb_build_object(
+                        'members', jsonb_array_length(done),
+                        'extended', count(*) FILTER (WHERE x ->> 'outcome' = 'EXTENDED'),
+                        'kept', count(*) FILTER (WHERE x ->> 'outcome' = 'KEPT'),
+                        'grace', count(*) FILTER (WHERE x ->> 'outcome' = 'GRACE'),
+                        'ended', count(*) FILTER (WHERE x ->> 'outcome' = 'ENDED'))
+                    FROM jsonb_array_elements(done) x);
+        END $$""",
 }
 
 
@@ -352,6 +442,21 @@ def upgrade() -> None:
             nullable=False,
         ),
     )
+    op.add_column("member", sa.Column("grace_ends_on", sa.Date(), nullable=True))
+    op.drop_constraint(op.f("ck_member_status"), "member", type_="check")
+    op.create_check_constraint(
+        op.f("ck_member_status"), "member", "status IN ('ACTIVE', 'SUSPENDED', 'GRACE', 'ENDED')"
+    )
+    op.create_table(
+        "annual_review_outcome",
+        sa.Column("member_id", sa.BigInteger(), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("outcome", sa.Enum("EXTENDED", "KEPT", "GRACE", "ENDED", name="outcome", native_enum=False,
+                                     create_constraint=True, length=32), nullable=False),
+        sa.Column("run_id", sa.BigInteger(), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("member_id", "as_of", name=op.f("pk_annual_review_outcome")),
+    )  # fmt: skip
     op.create_table(
         "customer_importance_change",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -486,5 +591,10 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_customer_importance_change_customer_id"), table_name="customer_importance_change")
     op.drop_table("customer_importance_change")
     op.drop_column("customer", "importance")
+    op.drop_table("annual_review_outcome")
+    op.execute("UPDATE member SET status = 'ACTIVE' WHERE status = 'GRACE'")
+    op.drop_constraint(op.f("ck_member_status"), "member", type_="check")
+    op.create_check_constraint(op.f("ck_member_status"), "member", "status IN ('ACTIVE', 'SUSPENDED', 'ENDED')")
+    op.drop_column("member", "grace_ends_on")
     op.drop_column("grade", "status")
     op.drop_column("grade", "service_standards")

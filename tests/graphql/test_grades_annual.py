@@ -1,0 +1,99 @@
+"""The annual review [G6]: by validity and qualification, a membership is extended, kept, put in grace or ended;
+ending cancels the card and lets the points expire; once per date; every outcome in the grade history."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from domain import clock
+from domain.grades import review
+from domain.grades.review import GradePolicy
+from loyalty.database import make_sessions
+from tests.graphql.test_grades import history, pays, standard_year
+
+
+async def annual(api, policy: GradePolicy | None = None, as_of: date | None = None) -> dict:
+    return await review.annual_review(make_sessions(api.engine), as_of or clock.today(), policy or GradePolicy(),
+                                      chunk_customers=2)  # fmt: skip
+
+
+async def valid_until(api, name: str, day: date) -> None:
+    await api.scalar("UPDATE member SET valid_until = :d WHERE id = :m RETURNING 1", d=day, m=api.demo.members[name])
+
+
+async def test_members_are_extended_kept_or_ended_by_validity_and_qualification(api):
+    # given Li Wei valid for 30 more days and qualifying, Wang Fang's validity ended yesterday, and Zhang Min
+    # qualifying for no grade (she paid nothing for two years) though valid until 2030
+    today = clock.today()
+    await standard_year(api)
+    await pays(api, "Zhang Min", 0)
+    await valid_until(api, "Li Wei", today + timedelta(days=30))
+    await valid_until(api, "Wang Fang", today - timedelta(days=1))
+    wang_lot = await api.scalar("SELECT points_move(:m, 'BONUS_PROMOTION', 'ISSUANCE', 100, :on, 'Gift', NULL)",
+                                m=api.demo.members["Wang Fang"], on=today - timedelta(days=10))  # fmt: skip
+    assert wang_lot is not None
+    # when the annual review runs (memberships end at once: the default), twice
+    first = await annual(api)
+    again = await annual(api)
+    # then Li Wei is extended by a year, Wang Fang and Zhang Min ended; the rerun changed nothing
+    assert (first["members"], first["extended"], first["ended"]) == (3, 1, 2), first
+    assert again["members"] == 0
+    li, wang, zhang = [await history(api, n) for n in ("Li Wei", "Wang Fang", "Zhang Min")]
+    li_until = await api.scalar("SELECT valid_until FROM member WHERE id = :m", m=api.demo.members["Li Wei"])
+    ends = today + timedelta(days=30)
+    assert li["status"] == "ACTIVE" and li_until == ends.replace(year=ends.year + 1)
+    assert (wang["status"], zhang["status"]) == ("ENDED", "ENDED")
+    assert [h["kind"] for h in (li["gradeHistory"][0], wang["gradeHistory"][0])] == ["ANNUAL_REVIEW"] * 2
+    assert wang["gradeHistory"][0]["gradeTo"] is None and li["gradeHistory"][0]["gradeTo"] == "DIAMOND"
+    # and Wang Fang's points stay, expiring 180 days after the review at the latest
+    expiry = await api.scalar("SELECT max(expires_on) FROM points_lot WHERE member_id = :m",
+                              m=api.demo.members["Wang Fang"])  # fmt: skip
+    assert expiry <= today + timedelta(days=180)
+    assert await api.violations() == []
+
+
+async def test_an_ended_membership_cancels_the_card(api):
+    # given Li Wei (who holds a card) qualifying for no grade
+    await standard_year(api)
+    await pays(api, "Li Wei", 0)
+    # when the annual review runs
+    await annual(api)
+    # then his card is cancelled with the reason MEMBERSHIP_ENDED
+    state, reason = (await api.scalar(
+        """SELECT c.state || ' ' || e.reason FROM card c JOIN card_event e ON e.card_number = c.number
+           WHERE c.member_id = :m ORDER BY e.id DESC LIMIT 1""", m=api.demo.members["Li Wei"])).split()  # fmt: skip
+    assert (state, reason) == ("CANCELLED", "MEMBERSHIP_ENDED")
+
+
+async def test_with_a_grace_a_membership_ends_at_the_review_after_the_grace(api, today_is):
+    # given memberships ending after a grace of 3 months, and Zhang Min qualifying for no grade
+    policy = GradePolicy(annual_grace_months=3)
+    await standard_year(api)
+    await pays(api, "Zhang Min", 0)
+    today = clock.today()
+    # when the annual review runs today, and again four months later
+    first = await annual(api, policy)
+    in_grace = await history(api, "Zhang Min")
+    today_is(today + timedelta(days=122))
+    later = await annual(api, policy, as_of=today + timedelta(days=122))
+    # then she was in GRACE (still a member) after the first, and ENDED after the second
+    assert first["grace"] == 1 and in_grace["status"] == "GRACE"
+    assert in_grace["gradeHistory"][0]["reason"].startswith("Grace until ")
+    assert later["ended"] == 1 and (await history(api, "Zhang Min"))["status"] == "ENDED"
+
+
+async def test_a_member_in_grace_who_qualifies_again_is_a_member_as_before(api, today_is):
+    # given Zhang Min put in grace by a review, who then pays 100 yuan a month again
+    policy = GradePolicy(annual_grace_months=3)
+    await standard_year(api)
+    await pays(api, "Zhang Min", 0)
+    await annual(api, policy)
+    await pays(api, "Zhang Min", 10_000)
+    # when the next review (a month later) runs
+    later = clock.today() + timedelta(days=31)
+    today_is(later)
+    await annual(api, policy, as_of=later)
+    # then she is ACTIVE again, her grace over
+    found = await api.scalar("SELECT status || ' ' || coalesce(grace_ends_on::text, '-') FROM member WHERE id = :m",
+                             m=api.demo.members["Zhang Min"])  # fmt: skip
+    assert found == "ACTIVE -"

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -429,76 +430,71 @@ def auto_redeem(
     data_dir: Path = DataDir,
 ) -> None:
     """Carry out the month's booked redemptions [R3]. Safe to rerun; resumes after a stop."""
-    from rich.progress import Progress
-
     from domain.points.bills import month as parse_month
     from domain.redemption import bookings
-    from domain.work.jobs import JobRunner
 
     try:
         first_day = parse_month(month)
     except ValueError:
         console.print("[red]--month must be YYYY-MM[/red]")
         raise typer.Exit(2) from None
-    with database(_settings(data_dir)) as url, Progress(console=console) as progress:
-        task = progress.add_task(f"Booked redemptions of {month}", total=None)
-
-        async def main(sessions: async_sessionmaker) -> bookings.AutoRedemptionRun:
-            runner = JobRunner(sessions)  # the same runner as the API's, carrying the run out here
-            started = await runner.begin(bookings.AutoRedemptionJob(first_day, chunk_bookings=chunk))
-            progress.update(task, total=started.record.total)
-            record = await runner.carry_out(
-                started, progress=lambda added: progress.advance(task, added.get("bookings", 0))
-            )
-            return bookings.AutoRedemptionRun.of(record)
-
-        run = run_on_database(url, main)
+    with database(_settings(data_dir)) as url:
+        job = bookings.AutoRedemptionJob(first_day, chunk_bookings=chunk)
+        run = bookings.AutoRedemptionRun.of(_carried_out(url, job, f"Booked redemptions of {month}", "bookings"))
     console.print(
         f"{month}: {run.bookings:,} bookings, {run.redeemed:,} redeemed for {run.points:,} points,"
         f" {run.skipped:,} skipped."
     )
 
 
-@app.command("review-grades")
-def review_grades(
-    as_of: str = typer.Option(
-        None, "--as-of", help="YYYY-MM-DD: the review's date (today or earlier; today if left out)."
-    ),
-    chunk: int = typer.Option(10_000, min=1, max=100_000, help="Customers per committed chunk."),
-    data_dir: Path = DataDir,
-) -> None:
-    """The qualification review [G4]: proposals to admit, upgrade, downgrade or revoke, the automatic kinds
-    applied at once. Safe to rerun for the same date (nothing new is proposed); resumes after a stop."""
-    from datetime import date
+AsOfReview = typer.Option(None, "--as-of", help="YYYY-MM-DD: the review's date (today or earlier; today if left out).")
+ChunkCustomers = typer.Option(10_000, min=1, max=100_000, help="Customers per committed chunk.")
 
-    from rich.progress import Progress
 
+def _review_day(as_of: str | None) -> date:
+    """The day of a review: today when left out; refused in one line when malformed or to come."""
     from domain import clock
-    from domain.grades import review
-    from domain.work.jobs import JobRunner
 
     try:
         day = date.fromisoformat(as_of) if as_of else clock.today()
     except ValueError:
         console.print("[red]--as-of must be YYYY-MM-DD[/red]")
         raise typer.Exit(2) from None
-    settings = _settings(data_dir)
     if day > clock.today():
         console.print("[red]--as-of must be today or earlier[/red]")
         raise typer.Exit(2)
-    with database(settings) as url, Progress(console=console) as progress:
-        task = progress.add_task(f"Grade review as of {day}", total=None)
+    return day
 
-        async def main(sessions: async_sessionmaker) -> review.GradeReviewRun:
-            runner = JobRunner(sessions)  # the same runner as the API's, carrying the run out here
-            started = await runner.begin(review.GradeReviewJob(day, settings.grade_policy(), chunk_customers=chunk))
+
+def _carried_out(url: str, job: Any, title: str, counted: str) -> Any:
+    """`job` begun and carried out to its end by the API's job runner in this process, with a progress bar
+    advancing by its figure `counted`; its run record."""
+    from rich.progress import Progress
+
+    from domain.work.jobs import JobRunner
+
+    with Progress(console=console) as progress:
+        task = progress.add_task(title, total=None)
+
+        async def main(sessions: async_sessionmaker) -> Any:
+            runner = JobRunner(sessions)
+            started = await runner.begin(job)
             progress.update(task, total=started.record.total)
-            record = await runner.carry_out(
-                started, progress=lambda added: progress.advance(task, added.get("customers", 0))
-            )
-            return review.GradeReviewRun.of(record)
+            return await runner.carry_out(started, progress=lambda added: progress.advance(task, added.get(counted, 0)))
 
-        run = run_on_database(url, main)
+        return run_on_database(url, main)
+
+
+@app.command("review-grades")
+def review_grades(as_of: str = AsOfReview, chunk: int = ChunkCustomers, data_dir: Path = DataDir) -> None:
+    """The qualification review [G4]: proposals to admit, upgrade, downgrade or revoke, the automatic kinds
+    applied at once. Safe to rerun for the same date (nothing new is proposed); resumes after a stop."""
+    from domain.grades import review
+
+    day, settings = _review_day(as_of), _settings(data_dir)
+    with database(settings) as url:
+        job = review.GradeReviewJob(day, settings.grade_policy(), chunk_customers=chunk)
+        run = review.GradeReviewRun.of(_carried_out(url, job, f"Grade review as of {day}", "customers"))
     console.print(
         f"{day}: {run.customers:,} customers reviewed, {run.proposals:,} new proposals — {run.admit:,} admit,"
         f" {run.upgrade:,} upgrade, {run.downgrade:,} downgrade ({run.suppressed:,} suppressed by policy,"
@@ -507,44 +503,19 @@ def review_grades(
 
 
 @app.command("annual-review")
-def annual_review(
-    as_of: str = typer.Option(
-        None, "--as-of", help="YYYY-MM-DD: the review's date (today or earlier; today if left out)."
-    ),
-    chunk: int = typer.Option(10_000, min=1, max=100_000, help="Customers per committed chunk."),
-    data_dir: Path = DataDir,
-) -> None:
+def annual_review(as_of: str = AsOfReview, chunk: int = ChunkCustomers, data_dir: Path = DataDir) -> None:
     """The annual review [G6]: memberships whose validity ended or that qualify for no grade end (at once, or
-    after the grace the settings give); the others are extended to a year after the review. Once per date."""
-    from datetime import date
-
-    from rich.progress import Progress
-
-    from domain import clock
+    after the grace the settings give); the others are kept, or extended by a year. Once per date."""
     from domain.grades import review
 
-    try:
-        day = date.fromisoformat(as_of) if as_of else clock.today()
-    except ValueError:
-        console.print("[red]--as-of must be YYYY-MM-DD[/red]")
-        raise typer.Exit(2) from None
-    settings = _settings(data_dir)
-    if day > clock.today():
-        console.print("[red]--as-of must be today or earlier[/red]")
-        raise typer.Exit(2)
-    with database(settings) as url, Progress(console=console) as progress:
-        task = progress.add_task(f"Annual review as of {day}", total=None)
-
-        async def main(sessions: async_sessionmaker) -> dict[str, int]:
-            return await review.annual_review(
-                sessions, day, settings.grade_policy(), chunk_customers=chunk,
-                progress=lambda added: progress.advance(task, added.get("members", 0)),
-            )  # fmt: skip
-
-        figures = run_on_database(url, main)
+    day, settings = _review_day(as_of), _settings(data_dir)
+    with database(settings) as url:
+        job = review.AnnualReviewJob(day, settings.grade_policy(), chunk_customers=chunk)
+        figures = _carried_out(url, job, f"Annual review as of {day}", "members").figures
+    counted = {k: int(figures.get(k, 0)) for k in ("members", "extended", "kept", "grace", "ended")}
     console.print(
-        f"{day}: {figures['members']:,} members reviewed — {figures['extended']:,} extended by a year,"
-        f" {figures['kept']:,} kept, {figures['grace']:,} in grace, {figures['ended']:,} ended."
+        f"{day}: {counted['members']:,} members reviewed — {counted['extended']:,} extended by a year,"
+        f" {counted['kept']:,} kept, {counted['grace']:,} in grace, {counted['ended']:,} ended."
     )
 
 

@@ -166,7 +166,7 @@ class Assessment:
 
 
 def assess(alternatives: list[dict[str, Any]], figures: dict[str, Any]) -> list[Assessment]:
-    """Each alternative set of a rule against the figures, threshold by threshold (as `grade_rule_met` decides)."""
+    """Each alternative set of a rule against the figures, threshold by threshold (as `grade_decisions` decides)."""
     assessed = []
     for thresholds in alternatives:
         requirements = []

@@ -159,12 +159,10 @@ class AnnualReviewJob(GradeReviewJob):
 
 
 async def annual_review(
-    sessions: async_sessionmaker, as_of: date, policy: GradePolicy, *, chunk_customers: int = chunk_customers_default,
-    progress: Progress | None = None,
-) -> dict[str, int]:  # fmt: skip
-    """The annual review as of `as_of` to the end in this task (the command line, tests): its figures."""
-    job = AnnualReviewJob(as_of, policy, chunk_customers=chunk_customers)
-    record = await JobRunner(sessions).run(job, progress=progress)
+    sessions: async_sessionmaker, as_of: date, policy: GradePolicy, *, chunk_customers: int = chunk_customers_default
+) -> dict[str, Any]:
+    """The annual review as of `as_of` to the end in this task (tests): its status and figures."""
+    record = await JobRunner(sessions).run(AnnualReviewJob(as_of, policy, chunk_customers=chunk_customers))
     counted = ("members", "extended", "kept", "grace", "ended")
     return {"status": record.status, **{k: int(record.figures.get(k, 0)) for k in counted}}
 
@@ -378,7 +376,8 @@ _DECISIONS = sa.text(
     " CAST(:customer AS bigint), CAST(:customer AS bigint) + 1, :as_of, :earned)"
 ).bindparams(sa.bindparam("earned", type_=ARRAY(sa.Text)))
 _RULES = sa.text(
-    """SELECT r.id, r.grade_code, r.rank, r.province_id, r.window_months, r.alternatives, f.figures
+    """SELECT r.id, r.grade_code, r.rank, r.province_id, r.window_months, r.alternatives,
+              to_jsonb(f) - 'customer_id' AS figures
        FROM grade_rules_in_force(:as_of) r
        JOIN grade_figures(CAST(:customer AS bigint), CAST(:customer AS bigint) + 1, :as_of, ARRAY[r.window_months],
                           :earned) f ON true

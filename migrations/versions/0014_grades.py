@@ -30,7 +30,8 @@ FUNCTIONS = {
         -- as of p_as_of, over each window of p_windows: the p_window whole months before p_as_of's month.
         CREATE FUNCTION grade_figures(p_first bigint, p_before bigint, p_as_of date, p_windows integer[],
                                       p_earning text[])
-        RETURNS TABLE (customer_id bigint, window_months integer, figures jsonb)
+        RETURNS TABLE (customer_id bigint, window_months integer, months_in_network integer, arpu_fen bigint,
+                       spend_fen bigint, points_earned bigint, importance text)
         LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
             WITH month AS (SELECT date_trunc('month', p_as_of)::date AS first_day),
             windows AS (SELECT DISTINCT w AS months, ((SELECT first_day FROM month) - make_interval(months => w))::date
@@ -58,34 +59,15 @@ FUNCTIONS = {
                 WHERE m.customer_id >= p_first AND m.customer_id < p_before
                   AND t.entry_type = ANY(p_earning) AND t.points > 0
                 GROUP BY m.customer_id, w.months)
-            SELECT p.id, w.months, jsonb_build_object(
-                       'window_months', w.months,
-                       'months_in_network', CASE WHEN p.opened IS NULL THEN 0 ELSE
-                           (extract(year FROM age(p_as_of, p.opened)) * 12
-                            + extract(month FROM age(p_as_of, p.opened)))::int
-                           END,
-                       'arpu_fen', div(coalesce(paid.fen, 0), w.months)::bigint,
-                       'spend_fen', coalesce(paid.fen, 0)::bigint,
-                       'points_earned', coalesce(earned.points, 0)::bigint,
-                       'importance', p.importance)
+            SELECT p.id, w.months,
+                   CASE WHEN p.opened IS NULL THEN 0
+                        ELSE (extract(year FROM age(p_as_of, p.opened)) * 12
+                              + extract(month FROM age(p_as_of, p.opened)))::int END,
+                   div(coalesce(paid.fen, 0), w.months)::bigint, coalesce(paid.fen, 0)::bigint,
+                   coalesce(earned.points, 0)::bigint, p.importance::text
             FROM people p CROSS JOIN windows w
             LEFT JOIN paid ON paid.customer_id = p.id AND paid.months = w.months
             LEFT JOIN earned ON earned.customer_id = p.id AND earned.months = w.months
-        $$""",
-    "grade_rule_met(jsonb, jsonb)": """
-        -- Whether the figures meet every threshold of one of the rule's alternative sets.
-        CREATE FUNCTION grade_rule_met(p_alternatives jsonb, p_figures jsonb) RETURNS boolean
-        LANGUAGE sql IMMUTABLE AS $$
-            SELECT EXISTS (
-                SELECT 1 FROM jsonb_array_elements(p_alternatives) a
-                WHERE (a ->> 'months_in_network' IS NULL
-                       OR (p_figures ->> 'months_in_network')::bigint >= (a ->> 'months_in_network')::bigint)
-                  AND (a ->> 'arpu_fen' IS NULL OR (p_figures ->> 'arpu_fen')::bigint >= (a ->> 'arpu_fen')::bigint)
-                  AND (a ->> 'points_earned' IS NULL
-                       OR (p_figures ->> 'points_earned')::bigint >= (a ->> 'points_earned')::bigint)
-                  AND (a ->> 'spend_fen' IS NULL OR (p_figures ->> 'spend_fen')::bigint >= (a ->> 'spend_fen')::bigint)
-                  AND (a ->> 'importance' IS NULL
-                       OR importance_rank(p_figures ->> 'importance') >= importance_rank(a ->> 'importance')))
         $$""",
     "grade_rules_in_force(date)": """
         -- The rules in force on p_as_of of the active grades, each marked national (headquarters) or the
@@ -113,7 +95,13 @@ FUNCTIONS = {
                                               (SELECT coalesce(array_agg(DISTINCT window_months), ARRAY[12])
                                                FROM rules), p_earning)),
             narrowest AS (  -- the figures shown when no grade is met: over the narrowest window
-                SELECT DISTINCT ON (customer_id) customer_id, figures FROM f ORDER BY customer_id, window_months),
+                SELECT DISTINCT ON (customer_id) customer_id, to_jsonb(f) - 'customer_id' AS figures
+                FROM f ORDER BY customer_id, window_months),
+            alternatives AS (  -- each alternative set of each rule, its thresholds typed once per chunk
+                SELECT r.id AS rule_id, (a ->> 'months_in_network')::bigint AS months_in_network,
+                       (a ->> 'arpu_fen')::bigint AS arpu_fen, (a ->> 'points_earned')::bigint AS points_earned,
+                       (a ->> 'spend_fen')::bigint AS spend_fen, importance_rank(a ->> 'importance') AS importance
+                FROM rules r, jsonb_array_elements(r.alternatives) a),
             clubs AS (  -- per branch: the club of the nearest branch on its path that has one
                 SELECT DISTINCT ON (cb.id) cb.id AS branch_id, cl.id AS club_id
                 FROM branch cb JOIN branch b ON cb.path LIKE b.path || '%' JOIN club cl ON cl.branch_id = b.id
@@ -131,10 +119,16 @@ FUNCTIONS = {
                        r.window_months, r.alternatives
                 FROM people p JOIN rules r ON r.province_id IS NULL OR r.province_id = p.province
                 ORDER BY p.customer_id, r.grade_code, r.province_id IS NULL),
-            best AS (
-                SELECT DISTINCT ON (a.customer_id) a.customer_id, a.id AS rule_id, a.grade_code, f.figures
+            best AS (  -- a rule is met when every threshold of one of its alternative sets holds
+                SELECT DISTINCT ON (a.customer_id) a.customer_id, a.id AS rule_id, a.grade_code,
+                       to_jsonb(f) - 'customer_id' AS figures
                 FROM applicable a JOIN f ON f.customer_id = a.customer_id AND f.window_months = a.window_months
-                WHERE grade_rule_met(a.alternatives, f.figures)
+                JOIN alternatives x ON x.rule_id = a.id
+                     AND (x.months_in_network IS NULL OR f.months_in_network >= x.months_in_network)
+                     AND (x.arpu_fen IS NULL OR f.arpu_fen >= x.arpu_fen)
+                     AND (x.points_earned IS NULL OR f.points_earned >= x.points_earned)
+                     AND (x.spend_fen IS NULL OR f.spend_fen >= x.spend_fen)
+                     AND (x.importance IS NULL OR importance_rank(f.importance) >= x.importance)
                 ORDER BY a.customer_id, a.rank)
             SELECT p.customer_id, p.branch_id, p.member_id, p.status, coalesce(p.club_id, clubs.club_id),
                    p.grade_code, best.grade_code, best.rule_id,

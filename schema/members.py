@@ -41,7 +41,10 @@ class MemberType(relay.Node):
     status: MemberStatus
     joined_on: date
     valid_until: date
-    grace_ends_on: date | None = strawberry.field(description="A membership in GRACE ends on this day [G6].")
+    grace_ends_on: date | None = strawberry.field(
+        description="A membership in GRACE ends at the first annual review on or after this day, unless the member"
+        " qualifies again by then [G6]."
+    )
     interests: list[str]
     is_type_of = row_type(members_tables.Member)
 
@@ -151,14 +154,21 @@ class MemberType(relay.Node):
     ) -> list[Annotated[GradeChangeType, strawberry.lazy("schema.grades")]]:
         return await info.context.loaders.grade_history.load(self.id)
 
-    @strawberry.field(description="Where the member stands against the next grade, and the grade a review would give.")
+    @strawberry.field(
+        description="Where the member stands against the next grade, and the grade a review would give: the"
+        " member's own (null for staff, who use memberGradeReview)."
+    )
     async def grade_progress(
         self, info: strawberry.Info
-    ) -> Annotated[GradeProgressType, strawberry.lazy("schema.grades")]:
+    ) -> Annotated[GradeProgressType, strawberry.lazy("schema.grades")] | None:
         from domain import clock
+        from domain.access import MemberPrincipal
         from domain.grades.changes import grade_progress
         from domain.grades.review import GradePolicy
 
+        principal = info.context.principal
+        if not isinstance(principal, MemberPrincipal) or principal.member_id != self.id:
+            return None  # figures per member are a heavy read: never one per row of a staff list
         policy = info.context.services.policy(GradePolicy)
         return await info.context.read(
             lambda s: grade_progress(s, info.context.principal, self.id, clock.today(), policy)

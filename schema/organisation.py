@@ -48,6 +48,14 @@ class GradeType:
     def roaming(self) -> Roaming:
         return DomainRoaming.NATIONAL if self.national_roaming else DomainRoaming.PROVINCE
 
+    @strawberry.field(
+        description="What the grade multiplies consumption points by: its GRADE_MULTIPLIER points rule in force"
+        " today (none: the plain rate). Changed through the points rules."
+    )
+    async def earning_multiplier(self, info: strawberry.Info) -> str | None:
+        value = await info.context.loaders.grade_multipliers.load(self.code)
+        return None if value is None else format(value, "f")
+
 
 @strawberry.type(name="Club", description="A branch's customer club [O4].")
 class ClubType(relay.Node):

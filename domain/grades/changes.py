@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Permission, Principal, may_read_member, require_staff
-from domain.columns import records
+from domain.columns import records, records_of
 from domain.customers.tables import IMPORTANCE_RANK, Importance
 from domain.errors import DomainError, ErrorCode
 from domain.grades.definitions import active_grade
@@ -60,8 +60,7 @@ async def change_member_grade(uow: UnitOfWork, command: ChangeMemberGrade) -> Me
     reason = _reason(check, command.reason)
     check.raise_if_any()
     grade = await active_grade(uow.session, command.grade_code)
-    member = await member_in_scope(uow.session, actor, command.member_id, "member_id")
-    await uow.session.refresh(member, with_for_update=True)
+    member = await member_in_scope(uow.session, actor, command.member_id, "member_id")  # locked
     states.require(member.status, MemberOperation.CHANGE, "member_id")
     if member.grade_code == grade.code:
         raise DomainError(GradeErrorCode.GRADE_UNCHANGED, f"The member is {grade.code} already.", "grade_code")
@@ -113,7 +112,7 @@ async def change_member_grades(uow: UnitOfWork, command: ChangeMemberGrades) -> 
         if value is not None:
             query = query.where(getattr(Member, name) == value)
     found = (await uow.session.execute(query.order_by(Member.id).limit(members_changed_max + 1)
-                                       .with_for_update())).all()  # fmt: skip
+                                       .with_for_update(key_share=True))).all()  # fmt: skip
     if not found:
         raise DomainError(GradeErrorCode.NOTHING_MATCHES, "No member the filter matches would change.", "filter")
     if len(found) > members_changed_max:
@@ -138,11 +137,13 @@ async def change_member_grades(uow: UnitOfWork, command: ChangeMemberGrades) -> 
 async def grade_history(session: AsyncSession, member_ids: list[int]) -> list[list[GradeChange]]:
     """Each member's grade changes, newest first, the last `history_listed_max` (the caller's right to the
     member is checked by the field that reached it)."""
-    query = sa.select(GradeChange).where(GradeChange.member_id.in_(member_ids)).order_by(GradeChange.id.desc())
+    columns = GradeChange.__table__.columns
+    newest = sa.func.row_number().over(partition_by=GradeChange.member_id, order_by=GradeChange.id.desc())
+    ranked = sa.select(*columns, newest.label("n")).where(GradeChange.member_id.in_(member_ids)).subquery()
+    query = sa.select(*[ranked.c[c.name] for c in columns]).where(ranked.c.n <= history_listed_max)
     grouped: dict[int, list[GradeChange]] = {i: [] for i in member_ids}
-    for change in await records(session, query.limit(history_listed_max * len(member_ids))):
-        if len(grouped[change.member_id]) < history_listed_max:
-            grouped[change.member_id].append(change)
+    for change in records_of(GradeChange, await session.execute(query.order_by(ranked.c.id.desc()))):
+        grouped[change.member_id].append(change)
     return [grouped[i] for i in member_ids]
 
 

@@ -16,3 +16,4 @@ class GradeErrorCode(StrEnum):
     GRADE_REVIEW_RUN_UNDER_WAY = "GRADE_REVIEW_RUN_UNDER_WAY"
     AS_OF_IN_FUTURE = "AS_OF_IN_FUTURE"  # a review looks at what has happened, up to today
     IMPORTANCE_UNCHANGED = "IMPORTANCE_UNCHANGED"
+    NO_RULES_IN_FORCE = "NO_RULES_IN_FORCE"  # a review needs a national rule of every active grade on its date

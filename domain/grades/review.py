@@ -26,6 +26,7 @@ from domain.columns import records
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.grades.errors import GradeErrorCode
 from domain.grades.tables import GradeProposal, ProposalKind, ProposalState
+from domain.members.tables import Member
 from domain.organisation.service import subtree_branch_ids
 from domain.paging import Page, PageRequest, fetch_page
 from domain.points.rules import require_headquarters
@@ -80,6 +81,14 @@ _CHUNK = sa.text(
 ).bindparams(sa.bindparam("automatic", type_=ARRAY(sa.Text)), sa.bindparam("earned", type_=ARRAY(sa.Text)))
 
 
+# The active grades without a national rule in force on a date.
+_RULELESS = sa.text(
+    """SELECT g.code FROM grade g WHERE g.status = 'ACTIVE' AND NOT EXISTS (
+           SELECT 1 FROM grade_rules_in_force(:as_of) r WHERE r.grade_code = g.code AND r.province_id IS NULL)
+       ORDER BY g.rank"""
+)
+
+
 @dataclass(frozen=True)
 class GradeReviewJob:
     """The review as of a date as a job of the runner: chunks of customers by id."""
@@ -102,7 +111,15 @@ class GradeReviewJob:
                            f"The review as of {self.subject} is under way already.", "as_of")  # fmt: skip
 
     async def total(self, session: AsyncSession) -> int | None:
-        return await session.scalar(sa.text("SELECT count(*) FROM customer"))
+        """The customers it reviews; refused when a grade has no national rule in force on the date (everyone
+        would lose it)."""
+        missing = list(await session.scalars(_RULELESS, {"as_of": self.as_of}))
+        if missing:
+            message = f"No national rule of {', '.join(missing)} is in force on {self.as_of}: a review would take it"
+            raise DomainError(GradeErrorCode.NO_RULES_IN_FORCE, message + " from everyone.", "as_of")
+        return await session.scalar(sa.text(
+            "SELECT count(*) FROM customer c WHERE EXISTS (SELECT 1 FROM account a WHERE a.customer_id = c.id)"
+            " OR EXISTS (SELECT 1 FROM member m WHERE m.customer_id = c.id AND m.status <> 'ENDED')"))  # fmt: skip
 
     def parameters(self, run: Running) -> dict[str, Any]:
         """What every chunk's statement takes besides its range and time."""
@@ -250,7 +267,14 @@ class ProposalFilter:
 
 
 def _filtered(actor: StaffPrincipal, found: ProposalFilter) -> Any:
-    query = sa.select(GradeProposal).where(GradeProposal.branch_id.in_(subtree_branch_ids(actor.branch_path)))
+    """Proposals of the actor's subtree: reviewed there, and of a member who is still there (a membership moved
+    to another branch since is that branch's to decide)."""
+    subtree = subtree_branch_ids(actor.branch_path)
+    query = sa.select(GradeProposal).where(
+        GradeProposal.branch_id.in_(subtree),
+        GradeProposal.member_id.is_(None)
+        | GradeProposal.member_id.in_(sa.select(Member.id).where(Member.branch_id.in_(subtree)).scalar_subquery()),
+    )
     for name in ("kind", "state", "branch_id", "club_id", "grade_from", "grade_to", "as_of"):
         value = getattr(found, name)
         if value is not None:

@@ -29,7 +29,8 @@ class ProposalState(StrEnum):
     REJECTED = "REJECTED"
     SUPPRESSED_BY_POLICY = "SUPPRESSED_BY_POLICY"  # a downgrade the policy does not apply
     IN_GRACE = "IN_GRACE"  # a downgrade applied by a later review once its grace period has passed
-    LAPSED = "LAPSED"  # a downgrade in grace whose member qualified again
+    LAPSED = "LAPSED"  # no longer applies: a later review found no change, or the member or grade changed since
+    SUPERSEDED = "SUPERSEDED"  # a later review proposed again (a grace goes on in the later proposal)
 
 
 class ChangeKind(StrEnum):

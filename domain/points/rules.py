@@ -225,6 +225,20 @@ async def rules_in_force(session: AsyncSession, on: date) -> list[PointsRule]:
     return list((await session.scalars(query)).all())
 
 
+async def grade_multipliers(session: AsyncSession, grade_codes: list[str]) -> list[Decimal | None]:
+    """The earning multiplier of each grade today: its GRADE_MULTIPLIER rule in force (none: the grade earns the
+    plain rate)."""
+    from domain import clock
+
+    today = clock.today()
+    query = sa.select(PointsRule.grade_code, PointsRule.value).where(
+        PointsRule.kind == RuleKind.GRADE_MULTIPLIER, PointsRule.grade_code.in_(grade_codes),
+        PointsRule.effective_from <= today, sa.func.coalesce(PointsRule.effective_to, NEVER) >= today,
+    )  # fmt: skip
+    found = {code: Decimal(value).normalize() for code, value in (await session.execute(query)).all()}
+    return [found.get(code) for code in grade_codes]
+
+
 async def expiry_date(session: AsyncSession, earned_on: date) -> date:
     """The last day points earned on `earned_on` may be used, under the validity rule in force then.
 

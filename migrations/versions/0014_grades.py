@@ -107,12 +107,14 @@ FUNCTIONS = {
                 FROM branch cb JOIN branch b ON cb.path LIKE b.path || '%' JOIN club cl ON cl.branch_id = b.id
                 ORDER BY cb.id, length(b.path) DESC, cl.id),
             provinces AS MATERIALIZED (SELECT id, branch_province(id) AS province FROM branch),
-            people AS (
-                SELECT c.id AS customer_id, c.branch_id, pr.province,
+            people AS (  -- a member is reviewed where their membership is (their club's branch), a customer where
+                         -- their record is
+                SELECT c.id AS customer_id, coalesce(m.branch_id, c.branch_id) AS branch_id, pr.province,
                        m.id AS member_id, m.status::text AS status, m.club_id, m.grade_code::text AS grade_code,
                        n.figures AS narrowest
-                FROM narrowest n JOIN customer c ON c.id = n.customer_id JOIN provinces pr ON pr.id = c.branch_id
+                FROM narrowest n JOIN customer c ON c.id = n.customer_id
                 LEFT JOIN member m ON m.customer_id = c.id
+                JOIN provinces pr ON pr.id = coalesce(m.branch_id, c.branch_id)
                 WHERE coalesce(m.status, '') <> 'ENDED'),
             applicable AS (  -- per person and grade: the province's rule, else the national one
                 SELECT DISTINCT ON (p.customer_id, r.grade_code) p.customer_id, r.id, r.grade_code, r.rank,
@@ -216,15 +218,21 @@ FUNCTIONS = {
             END IF;
             -- Cards before their members, as every card operation locks them: the two never wait in a cycle.
             PERFORM 1 FROM card WHERE member_id IN (SELECT member_id FROM grade_proposal WHERE id = ANY(open))
-                ORDER BY number FOR UPDATE;
+                ORDER BY number FOR NO KEY UPDATE;
             PERFORM 1 FROM member WHERE id IN (SELECT member_id FROM grade_proposal WHERE id = ANY(open))
-                ORDER BY id FOR UPDATE;
+                ORDER BY id FOR NO KEY UPDATE;
+            -- An admission waits for a concurrent createMember of the customer (which locks it), then lapses.
+            PERFORM 1 FROM customer WHERE id IN (SELECT customer_id FROM grade_proposal
+                                                WHERE id = ANY(open) AND kind = 'ADMIT')
+                ORDER BY id FOR NO KEY UPDATE;
             UPDATE grade_proposal p SET state = 'LAPSED', decided_by = p_staff_id, decided_at = p_now,
-                   reason = 'The membership changed since the review.'
-            WHERE p.id = ANY(open) AND CASE
+                   reason = 'The membership or the grade changed since the review.'
+            WHERE p.id = ANY(open) AND (CASE
                 WHEN p.member_id IS NULL THEN EXISTS (SELECT 1 FROM member m WHERE m.customer_id = p.customer_id)
                 ELSE NOT EXISTS (SELECT 1 FROM member m WHERE m.id = p.member_id AND m.grade_code = p.grade_from
-                                 AND m.status <> 'ENDED') END;
+                                 AND m.status <> 'ENDED') END
+                OR p.grade_to IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grade g WHERE g.code = p.grade_to
+                                                          AND g.status = 'ACTIVE'));
             WITH admitted AS (
                 INSERT INTO member (member_number, customer_id, club_id, branch_id, grade_code, joined_on,
                                     valid_until)
@@ -263,7 +271,7 @@ FUNCTIONS = {
         LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
         DECLARE
             made jsonb;
-            reviewed bigint;
+            reviewed bigint[];
             due bigint[];
         BEGIN
             WITH d AS (SELECT * FROM grade_decisions(p_first, p_before, p_as_of, p_earning)),
@@ -274,9 +282,9 @@ FUNCTIONS = {
                     WHEN d.grade_to IS NULL THEN 'REVOKE'
                     WHEN gt.rank < gf.rank THEN 'UPGRADE'
                     WHEN gt.rank > gf.rank THEN 'DOWNGRADE' END AS kind,
-                    (SELECT min(g.applies_on) FROM grade_proposal g
-                     WHERE g.member_id = d.member_id AND g.state = 'IN_GRACE' AND g.as_of < p_as_of
-                       AND g.grade_from = d.grade_from) AS grace_ends
+                    (SELECT min(g.applies_on) FROM grade_proposal g  -- a grace under way goes on
+                     WHERE g.customer_id = d.customer_id AND g.kind = 'DOWNGRADE' AND g.as_of < p_as_of
+                       AND g.state IN ('IN_GRACE', 'PENDING') AND g.grade_from = d.grade_from) AS grace_ends
                 FROM d LEFT JOIN grade gf ON gf.code = d.grade_from LEFT JOIN grade gt ON gt.code = d.grade_to),
             proposed AS (
                 INSERT INTO grade_proposal (run_id, as_of, customer_id, member_id, branch_id, club_id, kind,
@@ -293,15 +301,19 @@ FUNCTIONS = {
                 FROM k WHERE kind IS NOT NULL ORDER BY customer_id
                 ON CONFLICT (as_of, customer_id) DO NOTHING
                 RETURNING id, customer_id, member_id, kind, state, grade_from, grade_to, applies_on)
-            SELECT coalesce((SELECT jsonb_agg(proposed) FROM proposed), '[]'), (SELECT count(*) FROM d)
+            SELECT coalesce((SELECT jsonb_agg(proposed) FROM proposed), '[]'),
+                   coalesce((SELECT array_agg(customer_id) FROM d), '{}')
             INTO made, reviewed;
-            -- A grace of an earlier review ends with this one: carried on by its new downgrade (which kept
-            -- its end date), or lapsed because the member qualifies again.
-            UPDATE grade_proposal g SET state = 'LAPSED', decided_at = p_now,
-                   reason = 'Superseded by the review of ' || p_as_of
-            FROM member m
-            WHERE g.member_id = m.id AND g.state = 'IN_GRACE' AND g.as_of < p_as_of
-              AND m.customer_id >= p_first AND m.customer_id < p_before;
+            -- Proposals of earlier reviews still open end with this one: SUPERSEDED by its new proposal (a grace
+            -- goes on in it), or LAPSED when the customer's grade no longer changes.
+            UPDATE grade_proposal g SET decided_at = p_now,
+                   state = CASE WHEN EXISTS (SELECT 1 FROM jsonb_to_recordset(made) AS n(customer_id bigint)
+                                             WHERE n.customer_id = g.customer_id)
+                                THEN 'SUPERSEDED' ELSE 'LAPSED' END,
+                   reason = 'Decided again by the review of ' || p_as_of
+            WHERE g.customer_id >= p_first AND g.customer_id < p_before AND g.as_of < p_as_of
+              AND g.state IN ('PENDING', 'IN_GRACE')
+              AND g.customer_id = ANY(reviewed);
             INSERT INTO notification (member_id, channel, address, message, dedupe_key, due_at)
             SELECT n.member_id,
                    CASE WHEN cu.phone IS NOT NULL THEN 'SMS' WHEN cu.email IS NOT NULL THEN 'EMAIL' ELSE 'CALLBACK'
@@ -321,7 +333,7 @@ FUNCTIONS = {
             WHERE n.state = 'PENDING' AND n.kind = ANY(p_auto);
             RETURN (
                 SELECT jsonb_build_object(
-                           'customers', reviewed,
+                           'customers', cardinality(reviewed),
                            'proposals', count(*),
                            'admit', count(*) FILTER (WHERE n.kind = 'ADMIT'),
                            'upgrade', count(*) FILTER (WHERE n.kind = 'UPGRADE'),
@@ -348,17 +360,25 @@ FUNCTIONS = {
             done jsonb;
             ended bigint[];
         BEGIN
+            -- The chunk's members locked first (cards before their members, as every card operation locks them),
+            -- then decided on what they are now: a membership ended meanwhile is not brought back.
+            PERFORM 1 FROM card c JOIN member m ON m.id = c.member_id
+                WHERE m.customer_id >= p_first AND m.customer_id < p_before AND m.status <> 'ENDED'
+                ORDER BY c.number FOR NO KEY UPDATE OF c;
+            PERFORM 1 FROM member
+                WHERE customer_id >= p_first AND customer_id < p_before AND status <> 'ENDED'
+                ORDER BY id FOR NO KEY UPDATE;
             WITH d AS (
                 SELECT d.member_id, d.member_status, d.grade_from, d.grade_to, d.figures, m.valid_until,
                        m.grace_ends_on
                 FROM grade_decisions(p_first, p_before, p_as_of, p_earning) d JOIN member m ON m.id = d.member_id),
             decided AS (
                 SELECT d.*, CASE
-                    WHEN member_status = 'GRACE' AND grace_ends_on <= p_as_of THEN 'ENDED'
+                    WHEN grace_ends_on <= p_as_of THEN 'ENDED'
                     WHEN valid_until >= p_as_of AND grade_to IS NOT NULL
                          AND valid_until < (p_as_of + interval '1 year')::date THEN 'EXTENDED'
                     WHEN valid_until >= p_as_of AND grade_to IS NOT NULL THEN 'KEPT'
-                    WHEN member_status = 'GRACE' THEN NULL  -- in its grace still
+                    WHEN grace_ends_on IS NOT NULL THEN NULL  -- in its grace still
                     WHEN p_grace_months = 0 THEN 'ENDED'
                     ELSE 'GRACE' END AS outcome
                 FROM d),
@@ -373,20 +393,14 @@ FUNCTIONS = {
                                                          WHEN r.outcome = 'ENDED' THEN NULL ELSE d.grade_from END,
                                                          'kind', 'ANNUAL_REVIEW', 'figures', d.figures)), '[]')
             INTO done FROM recorded r JOIN decided d ON d.member_id = r.member_id;
-            -- Cards before their members, as every card operation locks them.
-            PERFORM 1 FROM card
-                WHERE member_id IN (SELECT (x ->> 'member_id')::bigint FROM jsonb_array_elements(done) x)
-                ORDER BY number FOR UPDATE;
-            PERFORM 1 FROM member
-                WHERE id IN (SELECT (x ->> 'member_id')::bigint FROM jsonb_array_elements(done) x)
-                ORDER BY id FOR UPDATE;
             UPDATE member m SET valid_until = CASE WHEN x.outcome <> 'EXTENDED' THEN m.valid_until
                                                    ELSE (m.valid_until + interval '1 year')::date END,
                    status = CASE WHEN m.status = 'GRACE' THEN 'ACTIVE' ELSE m.status END, grace_ends_on = NULL,
                    updated_at = p_now
             FROM jsonb_to_recordset(done) AS x(member_id bigint, outcome text)
             WHERE m.id = x.member_id AND x.outcome IN ('EXTENDED', 'KEPT');
-            UPDATE member m SET status = 'GRACE', updated_at = p_now,
+            UPDATE member m SET status = CASE WHEN m.status = 'ACTIVE' THEN 'GRACE' ELSE m.status END,  -- a
+                   updated_at = p_now,                                               -- suspension stays
                    grace_ends_on = (p_as_of + make_interval(months => p_grace_months))::date
             FROM jsonb_to_recordset(done) AS x(member_id bigint, outcome text)
             WHERE m.id = x.member_id AND x.outcome = 'GRACE';
@@ -507,7 +521,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_grade_rule_change_rule_id"), "grade_rule_change", ["rule_id"])
     kinds = ("ADMIT", "UPGRADE", "DOWNGRADE", "REVOKE")
-    states = ("PENDING", "APPLIED", "REJECTED", "SUPPRESSED_BY_POLICY", "IN_GRACE", "LAPSED")
+    states = ("PENDING", "APPLIED", "REJECTED", "SUPPRESSED_BY_POLICY", "IN_GRACE", "LAPSED", "SUPERSEDED")
     op.create_table(
         "grade_proposal",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),

@@ -13,5 +13,6 @@ def loaders(principal: Principal) -> dict[str, Fetch]:
         "points": points.summaries,
         "transactions_scoped": lambda s, ids: points.get_transactions_scoped(s, principal, ids),
         "rule_changes": rules.rule_changes,
+        "grade_multipliers": rules.grade_multipliers,
         "accrual_runs_scoped": lambda s, ids: accrual.runs_by_id(s, principal, ids),
     }

@@ -171,7 +171,7 @@ async def test_a_downgrade_in_grace_warns_the_member_and_applies_after_the_grace
     assert (first.in_grace, first.applied, second.applied) == (1, 0, 1), (first, second)
     assert warned.startswith("Your club grade will change from Diamond to Emerald on ")
     states = sorted(p["state"] for p in await proposals(api))
-    assert states == ["APPLIED", "LAPSED"]
+    assert states == ["APPLIED", "SUPERSEDED"]  # the grace went on in the later proposal
     assert (await history(api, "Li Wei"))["grade"]["code"] == "EMERALD"
 
 
@@ -362,3 +362,12 @@ async def test_after_a_grade_change_the_card_shows_its_entitlement_to_a_replacem
     card = (await api.data(CARD, as_="member"))["me"]["card"]
     # then his DIAMOND card offers a replacement by an EMERALD one
     assert card == {"cardType": "DIAMOND", "entitledCardType": "EMERALD", "gradeChangeReplacementOffered": True}
+    # and when the club operator replaces it for the grade change, his new card is EMERALD and offers nothing
+    replaced = await api.data(
+        """mutation($input: ReplaceCardInput!) { replaceCard(input: $input) { errors { code } card { cardType } } }""",
+        {"input": {"oldCardNumber": str(api.demo.cards["Li Wei"]), "newCardNumber": "6221000000000003",
+                   "reason": "GRADE_CHANGE"}}, as_="club_operator",
+    )  # fmt: skip
+    assert replaced["replaceCard"] == {"errors": [], "card": {"cardType": "EMERALD"}}
+    card = (await api.data(CARD, as_="member"))["me"]["card"]
+    assert card == {"cardType": "EMERALD", "entitledCardType": "EMERALD", "gradeChangeReplacementOffered": False}

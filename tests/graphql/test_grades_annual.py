@@ -97,3 +97,18 @@ async def test_a_member_in_grace_who_qualifies_again_is_a_member_as_before(api, 
     found = await api.scalar("SELECT status || ' ' || coalesce(grace_ends_on::text, '-') FROM member WHERE id = :m",
                              m=api.demo.members["Zhang Min"])  # fmt: skip
     assert found == "ACTIVE -"
+
+
+async def test_a_suspended_member_put_in_grace_stays_suspended(api):
+    # given Zhang Min suspended and qualifying for no grade, and a grace of 3 months
+    await standard_year(api)
+    await pays(api, "Zhang Min", 0)
+    await api.scalar(
+        "UPDATE member SET status = 'SUSPENDED' WHERE id = :m RETURNING 1", m=api.demo.members["Zhang Min"]
+    )
+    # when the annual review runs
+    await annual(api, GradePolicy(annual_grace_months=3))
+    # then her membership keeps its suspension, with the grace's end
+    found = await api.scalar("SELECT status || ' ' || (grace_ends_on IS NOT NULL) FROM member WHERE id = :m",
+                             m=api.demo.members["Zhang Min"])  # fmt: skip
+    assert found == "SUSPENDED true"

@@ -263,8 +263,9 @@ async def test_grades_are_added_edited_retired_and_deleted_only_when_nothing_nam
     assert retired["retireGrade"]["grade"]["status"] == "RETIRED"
     assert codes(twice, "retireGrade") == ["GRADE_RETIRED"]
     assert deleted["deleteGrade"]["errors"] == []
-    assert [g["code"] for g in (await api.data("{ grades { code } }"))["grades"]] == ["DIAMOND", "EMERALD",
-                                                                                      "SAPPHIRE"]  # fmt: skip
+    grades = (await api.data("{ grades { code earningMultiplier } }"))["grades"]
+    assert [g["code"] for g in grades] == ["DIAMOND", "EMERALD", "SAPPHIRE"]
+    assert grades[0]["earningMultiplier"] == "1.5"  # the demo's GRADE_MULTIPLIER rule of DIAMOND
 
 
 async def test_an_unchanged_importance_is_refused(api):
@@ -303,3 +304,79 @@ async def test_a_members_grade_review_agrees_with_what_the_review_run_proposes(a
     found = [p for p in await proposals(api) if p["customer"]["name"] == "Li Wei"]
     proposed = seen["memberGradeReview"]["proposedGrade"]
     assert (proposed["code"] if proposed else None) == (found[0]["gradeTo"] if found else "DIAMOND")
+
+
+async def test_a_review_on_a_day_without_rules_is_refused_rather_than_taking_every_grade(api):
+    # given the demo's rules, in force from 2000
+    before = await api.fingerprint()
+    # when a review as of 1999 is started
+    answer = await api.data(RUN, {"input": {"asOf": "1999-06-01"}}, as_="hq_admin")
+    # then it is refused, and nothing was written
+    assert codes(answer, "runGradeReview") == ["NO_RULES_IN_FORCE"]
+    assert await api.fingerprint() == before
+
+
+async def test_a_members_proposal_belongs_to_the_branch_of_their_membership(api):
+    # given Li Wei (a Guangdong customer) moved to the Beijing club, and paying nothing
+    moved = "UPDATE member SET club_id = :club, branch_id = :bj WHERE id = :m RETURNING 1"
+    await api.scalar(moved, club=api.demo.clubs["BJ-CLUB"], bj=api.demo.branches["BJ"], m=api.demo.members["Li Wei"])
+    await standard_year(api)
+    await pays(api, "Li Wei", 0)
+    # when the review runs
+    await reviewed(api)
+    # then Beijing's operator sees his revocation, Guangdong's does not
+    assert [p["kind"] for p in await proposals(api, as_="other_branch_operator")] == ["REVOKE"]
+    assert await proposals(api, as_="club_operator") == []
+
+
+async def test_a_later_review_supersedes_the_open_proposals_of_an_earlier_one(api):
+    # given the prospect qualifying, reviewed yesterday and today (in this month's window both)
+    prospect = api.demo.customers["Pearl River Trading Co."]
+    await api.scalar("""INSERT INTO account (customer_id, account_number, opened_on)
+                        VALUES (:c, '80000099', '2020-01-01') RETURNING 1""", c=prospect)  # fmt: skip
+    await standard_year(api)
+    await pays(api, "Pearl River Trading Co.", 30_000)
+    await reviewed(api, as_of=clock.today() - timedelta(days=1))
+    await reviewed(api)
+    # when every pending admission is approved
+    answer = await api.data(DECIDE_ALL, {"input": {"filter": {"kind": "ADMIT"}, "decision": "APPROVE",
+                                                   "reason": "Welcome"}}, as_="hq_admin")  # fmt: skip
+    # then the earlier one was superseded, and the customer was admitted once
+    assert answer["decideGradeProposals"] == {"errors": [], "count": 1}
+    assert sorted(p["state"] for p in await proposals(api)) == ["APPLIED", "SUPERSEDED"]
+
+
+async def test_approving_a_proposal_to_a_grade_retired_since_lapses_it(api):
+    # given a pending upgrade of Wang Fang to DIAMOND, and DIAMOND retired since
+    from tests.graphql.cases.grades import pending_upgrade
+
+    proposal = await pending_upgrade(api)
+    await api.scalar("UPDATE grade SET status = 'RETIRED' WHERE code = 'DIAMOND' RETURNING 1")
+    # when it is approved
+    answer = await api.data(DECIDE, {"input": {"id": gid("GradeProposal", proposal), "decision": "APPROVE",
+                                               "reason": "x"}}, as_="club_operator")  # fmt: skip
+    # then it lapsed and Wang Fang is still EMERALD
+    assert answer["decideGradeProposal"]["proposal"]["state"] == "LAPSED"
+    assert (await history(api, "Wang Fang"))["grade"]["code"] == "EMERALD"
+
+
+async def test_grade_histories_of_several_members_each_keep_their_newest_hundred(api):
+    # given 150 changes of Li Wei's and one of Wang Fang's, older
+    li, wang = api.demo.members["Li Wei"], api.demo.members["Wang Fang"]
+    await api.scalar("""INSERT INTO grade_change (member_id, grade_from, grade_to, kind, reason)
+                        VALUES (:w, 'EMERALD', 'EMERALD', 'MANUAL', 'Old') RETURNING 1""", w=wang)  # fmt: skip
+    await api.scalar("""INSERT INTO grade_change (member_id, grade_from, grade_to, kind, reason)
+                        SELECT :m, 'DIAMOND', 'DIAMOND', 'MANUAL', 'Check' FROM generate_series(1, 150) RETURNING 1""",
+                     m=li)  # fmt: skip
+    # when staff list both members' histories in one request
+    found = await api.data("""{ members(first: 10) { edges { node { memberNumber gradeHistory { reason } } } } }""",
+                           as_="hq_admin")  # fmt: skip
+    # then Li Wei's shows his newest 100, Wang Fang's her one
+    lengths = sorted(len(e["node"]["gradeHistory"]) for e in found["members"]["edges"])
+    assert lengths == [0, 1, 100]
+
+
+async def test_grade_progress_is_the_members_own(api):
+    query = """query($id: ID!) { member(id: $id) { gradeProgress { grade { code } } } }"""
+    found = await api.data(query, {"id": gid("Member", api.demo.members["Li Wei"])}, as_="hq_admin")
+    assert found["member"]["gradeProgress"] is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -439,7 +440,7 @@ def auto_redeem(
         console.print("[red]--month must be YYYY-MM[/red]")
         raise typer.Exit(2) from None
     with database(_settings(data_dir)) as url:
-        job = bookings.AutoRedemptionJob(first_day, chunk_bookings=chunk)
+        job = functools.partial(bookings.AutoRedemptionJob, first_day, chunk_bookings=chunk)
         run = bookings.AutoRedemptionRun.of(_carried_out(url, job, f"Booked redemptions of {month}", "bookings"))
     console.print(
         f"{month}: {run.bookings:,} bookings, {run.redeemed:,} redeemed for {run.points:,} points,"
@@ -466,9 +467,10 @@ def _review_day(as_of: str | None) -> date:
     return day
 
 
-def _carried_out(url: str, job: Any, title: str, counted: str) -> Any:
-    """`job` begun and carried out to its end by the API's job runner in this process, with a progress bar
-    advancing by its figure `counted`; its run record."""
+def _carried_out(url: str, make_job: Callable[[], Any], title: str, counted: str) -> Any:
+    """The job `make_job` makes (inside, so that its refusals are printed as any other), begun and carried out
+    to its end by the API's job runner in this process, with a progress bar advancing by its figure `counted`;
+    its run record."""
     from rich.progress import Progress
 
     from domain.work.jobs import JobRunner
@@ -478,7 +480,7 @@ def _carried_out(url: str, job: Any, title: str, counted: str) -> Any:
 
         async def main(sessions: async_sessionmaker) -> Any:
             runner = JobRunner(sessions)
-            started = await runner.begin(job)
+            started = await runner.begin(make_job())
             progress.update(task, total=started.record.total)
             return await runner.carry_out(started, progress=lambda added: progress.advance(task, added.get(counted, 0)))
 
@@ -493,7 +495,7 @@ def review_grades(as_of: str = AsOfReview, chunk: int = ChunkCustomers, data_dir
 
     day, settings = _review_day(as_of), _settings(data_dir)
     with database(settings) as url:
-        job = review.GradeReviewJob(day, settings.grade_policy(), chunk_customers=chunk)
+        job = functools.partial(review.GradeReviewJob, day, settings.grade_policy(), chunk_customers=chunk)
         run = review.GradeReviewRun.of(_carried_out(url, job, f"Grade review as of {day}", "customers"))
     console.print(
         f"{day}: {run.customers:,} customers reviewed, {run.proposals:,} new proposals — {run.admit:,} admit,"
@@ -510,7 +512,7 @@ def annual_review(as_of: str = AsOfReview, chunk: int = ChunkCustomers, data_dir
 
     day, settings = _review_day(as_of), _settings(data_dir)
     with database(settings) as url:
-        job = review.AnnualReviewJob(day, settings.grade_policy(), chunk_customers=chunk)
+        job = functools.partial(review.AnnualReviewJob, day, settings.grade_policy(), chunk_customers=chunk)
         figures = _carried_out(url, job, f"Annual review as of {day}", "members").figures
     counted = {k: int(figures.get(k, 0)) for k in ("members", "extended", "kept", "grace", "ended")}
     console.print(

@@ -44,7 +44,8 @@ async def pending_upgrade(api: Api) -> int:
            SELECT current_date, m.customer_id, m.id, c.branch_id, m.club_id, 'UPGRADE', 'EMERALD', 'DIAMOND',
                   '{"window_months": 12, "months_in_network": 140, "arpu_fen": 30000, "spend_fen": 360000,
                     "points_earned": 0, "importance": "NORMAL"}', 'PENDING'
-           FROM member m JOIN customer c ON c.id = m.customer_id WHERE m.id = :m RETURNING id""",
+           FROM member m JOIN customer c ON c.id = m.customer_id WHERE m.id = :m
+           ON CONFLICT (as_of, customer_id) DO UPDATE SET state = 'PENDING' RETURNING id""",
         m=wang,
     )
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain import clock
 from domain.access import Permission, Principal, StaffPrincipal, require_staff, role_grants
 from domain.columns import records
-from domain.errors import AccessDenied, DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode
 from domain.grades.errors import GradeErrorCode
 from domain.grades.tables import GradeProposal, ProposalKind, ProposalState
 from domain.members.tables import Member
@@ -387,12 +387,6 @@ async def decide_grade_proposals(uow: UnitOfWork, command: DecideGradeProposals)
         raise DomainError(GradeErrorCode.TOO_MANY_MATCHES, f"More than {decisions_max} proposals match: narrow the"
                           " filter.", "filter")  # fmt: skip
     return Decided(count=await _decide(uow, actor, ids, Decision(command.decision), reason))
-
-
-def require_review_reader(principal: Principal) -> None:
-    """Reviewers, and auditors, follow the review (read its proposals)."""
-    if not role_grants(principal, Permission.GRADE_REVIEW):
-        raise AccessDenied(ErrorCode.FORBIDDEN, "Your role may not do this.")
 
 
 _DECISIONS = sa.text(

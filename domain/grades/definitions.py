@@ -193,15 +193,3 @@ async def set_customer_importance(uow: UnitOfWork, command: SetCustomerImportanc
     customer.importance, customer.updated_at = importance, uow.now
     await uow.session.flush()
     return customer
-
-
-async def importance_changes(session: AsyncSession, customer_ids: list[int]) -> list[list[CustomerImportanceChange]]:
-    query = (
-        sa.select(CustomerImportanceChange)
-        .where(CustomerImportanceChange.customer_id.in_(customer_ids))
-        .order_by(CustomerImportanceChange.id)
-    )
-    grouped: dict[int, list[CustomerImportanceChange]] = {i: [] for i in customer_ids}
-    for change in await records(session, query):
-        grouped[change.customer_id].append(change)
-    return [grouped[i] for i in customer_ids]

@@ -201,14 +201,6 @@ async def list_grade_rules(session: AsyncSession, principal: Principal) -> list[
     return await records(session, query.limit(1_000))
 
 
-async def rule_changes(session: AsyncSession, rule_ids: list[int]) -> list[list[GradeRuleChange]]:
-    query = sa.select(GradeRuleChange).where(GradeRuleChange.rule_id.in_(rule_ids)).order_by(GradeRuleChange.id)
-    grouped: dict[int, list[GradeRuleChange]] = {i: [] for i in rule_ids}
-    for change in await records(session, query):
-        grouped[change.rule_id].append(change)
-    return [grouped[i] for i in rule_ids]
-
-
 async def get_rules_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[GradeRule | None]:
     """Rules by id for `node(id:)`: staff who read members; None for everyone else."""
     try:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from domain.access import Principal
-from domain.grades import changes, definitions, review, rules
-from domain.grades.tables import GradeRule
-from domain.paging import by_key
+from domain.grades import changes, review, rules
+from domain.grades.tables import CustomerImportanceChange, GradeRule, GradeRuleChange
+from domain.paging import by_key, grouped_by
 from resolvers.area import Fetch
 
 
@@ -13,8 +13,8 @@ def loaders(principal: Principal) -> dict[str, Fetch]:
     return {
         "grade_rules": by_key(GradeRule),
         "grade_rules_scoped": lambda s, ids: rules.get_rules_scoped(s, principal, ids),
-        "grade_rule_changes": rules.rule_changes,
+        "grade_rule_changes": grouped_by(GradeRuleChange, "rule_id"),
         "grade_proposals_scoped": lambda s, ids: review.get_proposals_scoped(s, principal, ids),
         "grade_history": changes.grade_history,
-        "importance_changes": definitions.importance_changes,
+        "importance_changes": grouped_by(CustomerImportanceChange, "customer_id"),
     }

@@ -380,3 +380,31 @@ async def test_grade_progress_is_the_members_own(api):
     query = """query($id: ID!) { member(id: $id) { gradeProgress { grade { code } } } }"""
     found = await api.data(query, {"id": gid("Member", api.demo.members["Li Wei"])}, as_="hq_admin")
     assert found["member"]["gradeProgress"] is None
+
+
+async def test_a_second_review_of_a_date_is_refused_while_the_first_runs(app, api):
+    from tests.statement_counts import HeldJobs
+
+    with HeldJobs(app.state.services.jobs):
+        # given a review as of today started, its work not begun
+        first = (await api.data(RUN, {"input": {}}, as_="hq_admin"))["runGradeReview"]
+        # when it is started again
+        again = await api.data(RUN, {"input": {}}, as_="hq_admin")
+    # then the second is refused while the first is under way, and only one run is recorded
+    assert first["errors"] == [] and first["run"]["status"] == "RUNNING", first
+    assert codes(again, "runGradeReview") == ["GRADE_REVIEW_RUN_UNDER_WAY"]
+    assert await api.scalar("SELECT count(*) FROM job_run WHERE kind = 'GRADE_REVIEW'") == 1
+
+
+async def test_a_bulk_change_replays_its_count_and_refuses_its_key_for_another_change(api):
+    # given the Guangdong operator's bulk change of every member to SAPPHIRE
+    request = {"filter": {}, "gradeCode": "SAPPHIRE", "reason": "Campaign ended", "idempotencyKey": "bulk-1"}
+    first = (await api.data(CHANGE_ALL, {"input": request}, as_="club_operator"))["changeMemberGrades"]
+    # when it is sent again, and the key is sent with another grade
+    again = (await api.data(CHANGE_ALL, {"input": request}, as_="club_operator"))["changeMemberGrades"]
+    other = await api.data(CHANGE_ALL, {"input": request | {"gradeCode": "EMERALD"}}, as_="club_operator")
+    # then the replay answers the first count, the other change is refused, and one batch was made
+    assert (first["count"], again["count"], again["replayed"]) == (2, 2, True)
+    assert codes(other, "changeMemberGrades") == ["IDEMPOTENCY_CONFLICT"]
+    assert await api.scalar("SELECT count(*) FROM grade_change_batch") == 1
+    assert await api.scalar("SELECT count(*) FROM grade_change") == 2

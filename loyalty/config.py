@@ -66,10 +66,23 @@ class Settings(BaseSettings):
     # for every request above it (docs/operations.md).
     database_pool_size: int = Field(default=20, ge=1, le=200)
     log_level: str = "INFO"
+    # Log lines as JSON, one object per line (production's default), or readable (development's).
+    log_format: Literal["json", "console"] | None = None
+    # The reverse proxies in front of the service (addresses or networks): only their `X-Request-ID` and
+    # `X-Forwarded-For` are believed. Anyone else's request gets an id of the service's own.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Who may read `GET /metrics`: a client from these addresses or networks, or one that sends
+    # `Authorization: Bearer <metrics_token>`. Everyone else is answered 404.
+    metrics_networks: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    metrics_token: str | None = None
 
     @property
     def production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def logs_as_json(self) -> bool:
+        return (self.log_format or ("json" if self.production else "console")) == "json"
 
     @property
     def pgdata_dir(self) -> Path:

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
+import hmac
+import ipaddress
 import logging
+import os
+import re
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain import passwords
+from domain import metrics, passwords, requests
 from domain.errors import ErrorCode
-from loyalty import migrate
+from loyalty import logs, migrate, tracing
 from loyalty.areas import AREAS
 from loyalty.config import Settings
 from loyalty.database import make_engine, make_sessions, to_async_url
@@ -27,6 +35,7 @@ from loyalty.graphql import GRAPHIQL_ASSETS, GraphQLView, build_schema
 from resolvers.context import Services
 
 log = logging.getLogger(__name__)
+access = logs.get("loyalty.access")
 
 
 # Every response: the browser runs and loads nothing but the service's own (the API page included), sniffs
@@ -45,33 +54,76 @@ class BodyTooLarge(Exception):
     pass
 
 
+_REQUEST_ID_MAX = 128  # characters of a request id a proxy may hand on
+_REQUEST_ID = re.compile(rf"[A-Za-z0-9._:@+=/-]{{1,{_REQUEST_ID_MAX}}}")
+_ROUTED = {"/graphql", "/healthz", "/readyz", "/metrics"}  # paths named in the metrics; any other is "other"
+
+
+class Networks:
+    """Whether an address lies in one of a list of networks (the trusted proxies, who may read the metrics)."""
+
+    def __init__(self, networks: list[str]) -> None:
+        self.networks = [ipaddress.ip_network(n, strict=False) for n in networks]
+
+    @functools.lru_cache(maxsize=1_024)  # noqa: B019 — one per app, the clients' addresses few
+    def __contains__(self, address: object) -> bool:
+        try:
+            ip = ipaddress.ip_address(str(address))
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+
 class Edge:
     """What every HTTP request passes first, in one layer (each layer costs every request its time):
 
+    - the request's record (`domain/requests.py`): its id is the trusted proxy's `X-Request-ID`, or one
+      of our own, and is returned in the response's `X-Request-ID`; behind a trusted proxy, the client
+      is the address the proxy names in `X-Forwarded-For`;
+    - once answered, one log line (`request`) and one observation of the latency metric: the
+      operation, outcome, status and duration;
     - a request body is read up to `body_max_bytes`: a larger one (declared, or found while reading) is
       answered 413 with a GraphQL-shaped error, and the rest is never read, so one request cannot bloat
       the process;
     - every response carries `SECURITY_HEADERS`;
-    - a client that hangs up before its request was read is no fault of ours: one line at INFO, not an
-      error with a traceback (a load test ends thousands of connections that way).
+    - a client that hangs up before its request was read is no fault of ours: its line says so at INFO,
+      with no traceback (a load test ends thousands of connections that way).
     """
 
-    def __init__(self, app: ASGIApp, body_max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, body_max_bytes: int, trusted_proxies: Networks | None = None) -> None:
         self.app = app
         self.body_max_bytes = body_max_bytes
+        self.trusted_proxies = trusted_proxies or Networks([])
+        self._latency: dict[tuple[str, str], Any] = {}  # the histogram's series by (operation, outcome)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
+        headers = dict(scope.get("headers") or [])
+        request_id = None
+        peer = scope.get("client")
+        if self.trusted_proxies and peer and peer[0] in self.trusted_proxies:
+            request_id, scope = self.forwarded(scope, headers)
+        path = scope.get("path", "")
+        record = requests.RequestRecord(
+            request_id or uuid.uuid4().hex,
+            client=scope["client"][0] if scope.get("client") else None,
+            operation=f"{scope.get('method')} {path}" if path in _ROUTED else "other",
+        )
+        token = requests.begin(record)
+        status = 0
         received = 0
+        id_header = (b"x-request-id", record.request_id.encode())
 
         async def answer(message: Message) -> None:
-            nonlocal started
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
-                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS, id_header]}
             await send(message)
 
         async def limited() -> Message:
@@ -83,16 +135,59 @@ class Edge:
                     raise BodyTooLarge
             return message
 
-        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        declared = headers.get(b"content-length", b"")
         try:
             if declared.isdigit() and int(declared) > self.body_max_bytes:
                 raise BodyTooLarge
             await self.app(scope, limited, answer)
         except BodyTooLarge:
-            if not started:
+            if not status:
                 await self.too_large(answer)
         except ClientDisconnect:
-            log.info("client disconnected before its request was read: %s %s", scope.get("method"), scope.get("path"))
+            status = _CLIENT_CLOSED
+        finally:
+            self.answered(record, scope, status)
+            requests.end(token)
+
+    def forwarded(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[str | None, Scope]:
+        """What a trusted proxy says of the request: its id, and the client it came from (the last address
+        in `X-Forwarded-For` that is not one of the proxies)."""
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.fullmatch(given) else None
+        hops = [h.strip() for h in headers.get(b"x-forwarded-for", b"").decode("latin-1").split(",") if h.strip()]
+        for hop in reversed(hops):
+            if hop not in self.trusted_proxies:
+                return request_id, {**scope, "client": (hop, 0)}
+        return request_id, scope
+
+    def answered(self, record: requests.RequestRecord, scope: Scope, status: int) -> None:
+        if status >= 500:
+            record.refused(ErrorCode.INTERNAL.value, requests.Outcome.INTERNAL)
+        elif status >= 400 and record.outcome == requests.Outcome.OK:
+            record.outcome = requests.Outcome.ERROR  # refused before GraphQL ran: 404, 405, 413, 415, …
+        seconds = record.seconds
+        operation = record.operation or "other"
+        series = self._latency.get((operation, record.outcome))
+        if series is None:
+            series = self._latency[(operation, record.outcome)] = metrics.REQUEST_SECONDS.labels(
+                operation, record.outcome
+            )
+        series.observe(seconds)
+        fields = {
+            "method": scope.get("method"),
+            "path": scope.get("path"),
+            "status": status,
+            "outcome": record.outcome,
+            "duration_ms": round(seconds * 1_000, 2),
+            "client": record.client,
+        }
+        if record.operation_name:
+            fields["operation_name"] = record.operation_name
+        if record.codes:
+            fields["codes"] = record.codes
+        if status == _CLIENT_CLOSED:
+            fields["event_detail"] = "the client disconnected before its request was read"
+        (access.warning if record.outcome == requests.Outcome.INTERNAL else access.info)("request", **fields)
 
     async def too_large(self, send: Send) -> None:
         message = f"The request body is larger than {self.body_max_bytes} bytes."
@@ -100,8 +195,27 @@ class Edge:
         await JSONResponse(body, status_code=413, headers={"connection": "close"})({"type": "http"}, _no_body, send)
 
 
+_CLIENT_CLOSED = 499  # the status a request's line shows when its client hung up before it was answered
+
+
 async def _no_body() -> Message:
     return {"type": "http.disconnect"}
+
+
+def may_read_metrics(request: Request, readers: Networks, token: str | None) -> bool:
+    if request.client and request.client.host in readers:
+        return True
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(credential.encode(), token.encode())
+
+
+def metrics_text() -> bytes:
+    """The metrics in Prometheus' text format: this process's, or all workers' when they share a directory."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
 
 
 def configure_hashing(settings: Settings) -> None:
@@ -116,11 +230,15 @@ def app_from_environment() -> Starlette:
     parent started, come from the environment the parent set."""
     settings = Settings()
     assert settings.database_url, "the serving parent names the database in DATABASE_URL"
+    logs.configure(settings.log_level, settings.logs_as_json)
     return create_app(settings, to_async_url(settings.database_url))
 
 
-def create_app(settings: Settings, database_url: str, engine: AsyncEngine | None = None) -> Starlette:
-    """The app; pass `engine` to share one (tests), otherwise it is made and disposed with the app."""
+def create_app(
+    settings: Settings, database_url: str, engine: AsyncEngine | None = None, tracer_provider: Any = None
+) -> Starlette:
+    """The app; pass `engine` to share one (tests), otherwise it is made and disposed with the app. It is
+    traced when OpenTelemetry's exporter is configured (`loyalty.tracing`), or to `tracer_provider`."""
     configure_hashing(settings)
     own_engine = engine is None
     engine = engine or make_engine(database_url, pool_size=settings.database_pool_size)
@@ -130,7 +248,8 @@ def create_app(settings: Settings, database_url: str, engine: AsyncEngine | None
         policies=settings.policies(),
         areas=AREAS,
     )
-    view = GraphQLView(build_schema(settings), services, settings)
+    tracer_provider = tracer_provider or tracing.provider_from_environment()
+    view = GraphQLView(build_schema(settings, tracer_provider), services, settings)
     head = migrate.head_revision()
 
     async def healthz(_: Request) -> JSONResponse:
@@ -146,6 +265,14 @@ def create_app(settings: Settings, database_url: str, engine: AsyncEngine | None
             return JSONResponse({"status": "migrating", "revision": revision, "head": head}, status_code=503)
         return JSONResponse({"status": "ready", "revision": revision})
 
+    metrics_readers = Networks(settings.metrics_networks)
+
+    async def metrics_page(request: Request) -> Response:
+        """The metrics, to a client from `metrics_networks` or with the metrics token; to anyone else, none."""
+        if not may_read_metrics(request, metrics_readers, settings.metrics_token):
+            return JSONResponse({"errors": [{"message": "Not found.", "extensions": {"code": "NOT_FOUND"}}]}, 404)
+        return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         # What start-up built (the schema, the tables, the statements) lives as long as the process:
@@ -159,17 +286,27 @@ def create_app(settings: Settings, database_url: str, engine: AsyncEngine | None
         await services.jobs.stop()
         if own_engine:
             await engine.dispose()
+        if tracer_provider is not None:
+            tracing.stop(tracer_provider)
 
     routes: list[BaseRoute] = [
         Route("/graphql", view, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_page),
     ]
     if not settings.production:  # the API page and its assets, served from the package itself
         routes.append(Mount("/graphiql/assets", StaticFiles(directory=GRAPHIQL_ASSETS), name="graphiql"))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(Edge, body_max_bytes=settings.request_body_max_bytes)],
+        middleware=[
+            *tracing.middleware(tracer_provider),
+            Middleware(
+                Edge,
+                body_max_bytes=settings.request_body_max_bytes,
+                trusted_proxies=Networks(settings.trusted_proxies),
+            ),
+        ],
         lifespan=lifespan,
     )
     app.state.services = services

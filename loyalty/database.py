@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from domain import metrics
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +42,39 @@ def to_async_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
+class MeteredPool(AsyncAdaptedQueuePool):
+    """The engine's pool, counting its connections in use and the callers waiting for one
+    (`loyalty_db_pool_in_use`, `loyalty_db_pool_waiting`, `loyalty_db_pool_capacity`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        metrics.POOL_CAPACITY.inc(self.size() + max(self._max_overflow, 0))
+
+    def _do_get(self) -> Any:
+        if not (self._pool.empty() and self._overflow >= self._max_overflow > -1):
+            connection = super()._do_get()  # one is free, or may be opened: no wait
+        else:
+            metrics.POOL_WAITING.inc()
+            try:
+                connection = super()._do_get()
+            finally:
+                metrics.POOL_WAITING.dec()
+        metrics.POOL_IN_USE.inc()
+        return connection
+
+    def _do_return_conn(self, record: Any) -> None:
+        metrics.POOL_IN_USE.dec()
+        super()._do_return_conn(record)
+
+    def dispose(self) -> None:
+        super().dispose()
+        metrics.POOL_CAPACITY.dec(self.size() + max(self._max_overflow, 0))
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url,
+        poolclass=MeteredPool,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,

@@ -11,7 +11,7 @@ from typing import Any
 
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import ASTValidationRule, GraphQLError, ValidationContext
+from graphql import ASTValidationRule, FieldNode, GraphQLError, OperationDefinitionNode, ValidationContext
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -36,8 +36,10 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 
+from domain import metrics, requests
 from domain.auth import service as auth
 from domain.errors import AccessDenied, DomainError, ErrorCode
+from loyalty import tracing
 from loyalty.areas import AREAS
 from loyalty.config import Settings
 from resolvers.context import Context, ReadSession, Services
@@ -178,7 +180,7 @@ class Schema(strawberry.Schema):
         """Expected errors are answers, not faults; `ShapeErrors` logs the unexpected ones."""
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(settings: Settings, tracer_provider: Any = None) -> strawberry.Schema:
     # Factories give each request fresh extension instances. The limit rules are built once so
     # that the validation cache, keyed by the rules, hits across requests.
     s = settings
@@ -197,6 +199,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if settings.production:
         extensions.insert(0, DisableIntrospection)
+    if tracer_provider is not None:
+        extensions.append(tracing.graphql_extension(tracer_provider))
     query, mutation = root_types()
     return Schema(
         query=query,
@@ -274,6 +278,14 @@ GRAPHIQL_ASSETS = Path(__file__).resolve().parent / "static" / "graphiql"
 GRAPHIQL_PAGE = GRAPHIQL_ASSETS / "index.html"
 
 
+def _outcome_of(error: GraphQLError, code: str) -> str:
+    if code == ErrorCode.INTERNAL.value:
+        return requests.Outcome.INTERNAL
+    if isinstance(error, RequestError):
+        return requests.Outcome.ERROR
+    return requests.Outcome.REFUSED
+
+
 class CodedHTTPException(HTTPException):
     """A refused request whose answer names a code of its own (not BAD_REQUEST). A request error (a well-formed
     request whose document or variables the service will not run) is answered as GraphQL over HTTP says:
@@ -344,6 +356,9 @@ class GraphQLView(GraphQL):
         """A request the API does not take: the status says why, the body is a GraphQL response with no data
         (`data: null` when `with_data`)."""
         code = code or (ErrorCode.NOT_FOUND if status == 404 else ErrorCode.BAD_REQUEST)
+        if (record := requests.current()) is not None:
+            record.refused(code.value, requests.Outcome.ERROR)
+        metrics.GRAPHQL_ERRORS.labels(code.value).inc()
         body = ({"data": None} if with_data else {}) | {"errors": [{"message": message, "extensions": {"code": code}}]}
         content_type = f"{GRAPHQL_RESPONSE}; charset=utf-8" if media_type == GRAPHQL_RESPONSE else JSON
         return Response(self.encode_json(body), status_code=status, headers=headers, media_type=content_type)
@@ -364,6 +379,9 @@ class GraphQLView(GraphQL):
                 ErrorCode.QUERY_TOO_COMPLEX,
                 request_error=True,
             )
+        record = requests.current()
+        if record is not None and data.operation_name and _CLIENT_NAME.fullmatch(data.operation_name):
+            record.operation_name = data.operation_name  # for the log: a name, never a value
         if unusable := _unusable_text(data.query, data.variables):
             # Every string of the request, in the document and the variables, whatever argument it is for.
             raise CodedHTTPException(400, f"Text may not hold {unusable}.", ErrorCode.INVALID, request_error=True)
@@ -384,6 +402,12 @@ class GraphQLView(GraphQL):
         if result.errors and not all(is_coded(e) for e in result.errors):
             # Only when an extension failed, and the operation with it, before `ShapeErrors` saw the errors.
             result.errors = [e if is_coded(e) else masked(e) for e in result.errors]
+        record = requests.current()
+        if result.errors and record is not None:
+            for error in result.errors:
+                code = error.extensions["code"]
+                metrics.GRAPHQL_ERRORS.labels(code).inc()
+                record.refused(code, _outcome_of(error, code))
         answer = process_result(result)
         if result.data is None and result.errors and all(isinstance(e, RequestError) for e in result.errors):
             if getattr(request.state, "answer_media_type", JSON) == GRAPHQL_RESPONSE:
@@ -392,6 +416,13 @@ class GraphQLView(GraphQL):
         return answer
 
     async def get_context(self, request: Request, response) -> Context:
+        context = await self._context(request)
+        record = requests.current()
+        if record is not None and context.principal is not None:
+            record.identify(context.principal)
+        return context
+
+    async def _context(self, request: Request) -> Context:
         reading = ReadSession(self.services.read_sessions)
         header = request.headers.get("authorization", "")
         scheme, _, credential = header.partition(" ")
@@ -407,8 +438,35 @@ class GraphQLView(GraphQL):
         return Context(request, self.services, reading, principal)
 
 
+_CLIENT_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
+
+
+def operation_of(execution: Any) -> tuple[str, str | None]:
+    """The operation as logs and metrics name it: its type and first root field, e.g. "mutation adjustPoints"
+    (only a valid document reaches execution, so the field is one of the schema's: the names are few); and
+    the name the document gives it, if any."""
+    document, wanted = execution.graphql_document, execution.operation_name
+    for definition in getattr(document, "definitions", ()):
+        if isinstance(definition, OperationDefinitionNode) and (
+            wanted is None or (definition.name and definition.name.value == wanted)
+        ):
+            first = definition.selection_set.selections[0] if definition.selection_set.selections else None
+            field = first.name.value if isinstance(first, FieldNode) else "…"
+            return f"{definition.operation.value} {field}", definition.name.value if definition.name else None
+    return "graphql", None
+
+
 class CloseReadSession(SchemaExtension):
-    """Give the request's read connection back to the pool when the operation ends."""
+    """Name the request's operation for its log lines and metrics once its document is valid, and give the
+    request's read connection back to the pool when the operation ends."""
+
+    def on_execute(self) -> Iterator[None]:
+        record = requests.current()
+        if record is not None:
+            record.operation, named = operation_of(self.execution_context)
+            if named and not record.operation_name and _CLIENT_NAME.fullmatch(named):
+                record.operation_name = named
+        yield
 
     async def on_operation(self) -> AsyncIterator[None]:
         yield

@@ -22,9 +22,11 @@ import multiprocessing
 import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 log = logging.getLogger("loyalty.workers")
 
@@ -51,12 +53,32 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def server_options(log_level: str) -> dict[str, Any]:
+    """How uvicorn runs the app: its log records go through the service's pipeline (`loyalty.logs`), whose
+    request line, written by the app, replaces uvicorn's access line; the app itself reads the trusted
+    proxies' headers (`loyalty.app.Edge`)."""
+    return {"log_config": None, "log_level": log_level.lower(), "access_log": False, "proxy_headers": False}
+
+
+def shared_metrics_dir() -> str:
+    """The directory through which the workers share their metrics: the operator's own (emptied, as the
+    values of an earlier run would count again), or a fresh one."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return tempfile.mkdtemp(prefix="loyalty-metrics-")
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.remove(os.path.join(folder, name))
+    return folder
+
+
 def _work(host: str, port: int, log_level: str, parent: int) -> None:
     """One worker: its own listening socket, one uvicorn server on it, stopped when the parent is gone."""
     import uvicorn
 
     _stop_when_orphaned(parent)
-    config = uvicorn.Config("loyalty.app:app_from_environment", factory=True, log_level=log_level)
+    config = uvicorn.Config("loyalty.app:app_from_environment", factory=True, **server_options(log_level))
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
 
 
@@ -114,10 +136,19 @@ def serve(count: int, host: str, port: int, log_level: str) -> None:
                     if len(quick_deaths) >= quick_deaths_max:
                         raise WorkersFailing(f"{len(quick_deaths)} workers stopped right after they started")
                 log.warning("worker %s stopped (exit code %s); starting another", worker.pid, worker.exitcode)
+                _forget_metrics_of(worker.pid)
                 time.sleep(min(len(quick_deaths), 10) * watch_seconds)  # back off while they keep dying
                 workers[index] = start()
     finally:
         _stop(workers)
+
+
+def _forget_metrics_of(pid: int | None) -> None:
+    """A dead worker's gauges (connections in use) no longer count; its counters still do."""
+    if pid is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
 
 
 def _stop(workers: list[BaseProcess]) -> None:

@@ -1,0 +1,196 @@
+"""What an operator sees of the service: request ids, log lines, metrics and traces."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client.parser import text_string_to_metric_families
+
+from loyalty.app import create_app
+from tests.api import Api, gid
+
+ME = "query Me { me { ... on Member { id } } }"
+ADJUST = """mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) {
+    errors { code } transaction { id } } }"""
+
+
+def request_lines(caplog: pytest.LogCaptureFixture) -> list[dict]:
+    return [r.msg for r in caplog.records if r.name == "loyalty.access"]
+
+
+def adjustment(api: Api, points: int, key: str) -> dict:
+    member = gid("Member", api.demo.members["Li Wei"])
+    return {"input": {"memberId": member, "points": points, "reason": "goodwill", "idempotencyKey": key}}
+
+
+@pytest.fixture
+async def behind_proxy(app_settings_for, engine) -> AsyncIterator[httpx.AsyncClient]:
+    """The app behind a trusted proxy at 10.0.0.2, whose requests come from there."""
+    app = create_app(app_settings_for(trusted_proxies=["10.0.0.2"]), str(engine.url), engine=engine)
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.2", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
+def app_settings_for(settings):
+    return lambda **changes: settings.model_copy(update=changes)
+
+
+# Request ids
+
+
+async def test_every_response_carries_a_request_id_of_the_services_own(api: Api):
+    # when a client sends two requests, one with an id of its own
+    first = await api.client.post("/graphql", json={"query": "{ __typename }"})
+    second = await api.client.post("/graphql", json={"query": "{ __typename }"}, headers={"x-request-id": "mine"})
+    # then each answer names a fresh id: an untrusted client's id is not believed
+    ids = [first.headers["x-request-id"], second.headers["x-request-id"]]
+    assert all(re.fullmatch("[0-9a-f]{32}", i) for i in ids) and ids[0] != ids[1]
+
+
+async def test_a_trusted_proxys_request_id_and_client_are_believed(demo, behind_proxy, caplog):
+    # when the trusted proxy hands on a request with its id, from a client it names
+    headers = {"x-request-id": "proxy-id-123", "x-forwarded-for": "203.0.113.9, 10.0.0.2"}
+    with caplog.at_level(logging.INFO, logger="loyalty.access"):
+        answer = await behind_proxy.post("/graphql", json={"query": "{ __typename }"}, headers=headers)
+        bad = await behind_proxy.post("/graphql", json={"query": "{ __typename }"}, headers={"x-request-id": "a b"})
+    # then the answer carries the proxy's id, and the log names the client the proxy named
+    assert answer.headers["x-request-id"] == "proxy-id-123"
+    [line, _] = request_lines(caplog)
+    assert (line["request_id"], line["client"]) == ("proxy-id-123", "203.0.113.9")
+    # and an id that is no id (spaces, too long) is replaced by one of the service's own
+    assert re.fullmatch("[0-9a-f]{32}", bad.headers["x-request-id"])
+
+
+# Log lines
+
+
+async def test_each_request_is_one_line_with_its_id_caller_operation_outcome_and_duration(api: Api, caplog):
+    # given a logged-in operator
+    await api.token("club_operator")
+    # when they adjust points, and a member asks for their own record
+    with caplog.at_level(logging.INFO, logger="loyalty.access"):
+        adjusted = await api.client.post(
+            "/graphql",
+            json={"query": ADJUST, "variables": adjustment(api, 10, "log-1")},
+            headers={"authorization": f"Bearer {await api.token('club_operator')}"},
+        )
+        await api.gql(ME, as_="member")
+    # then one line per request says who did what, how it ended and how long it took
+    lines = request_lines(caplog)
+    mutation = next(line for line in lines if line.get("operation") == "mutation adjustPoints")
+    assert mutation["request_id"] == adjusted.headers["x-request-id"]
+    assert (mutation["principal_kind"], mutation["principal_id"]) == ("STAFF", api.demo.staff["gd.operator"])
+    assert (mutation["outcome"], mutation["status"], mutation["level"]) == ("ok", 200, "info")
+    assert mutation["duration_ms"] > 0
+    me = next(line for line in lines if line.get("operation") == "query me")
+    assert (me["principal_kind"], me["operation_name"]) == ("MEMBER", "Me")
+
+
+async def test_a_refusal_is_one_line_at_info_with_its_code_and_no_traceback(api: Api, caplog):
+    # when a login is refused, and a mutation refused in its payload
+    with caplog.at_level(logging.INFO):
+        await api.login("STAFF", "admin", "wrong-password")
+        await api.gql(ADJUST, adjustment(api, 0, "log-2"), as_="club_operator")
+    # then each request's line says refused, with the code; nothing at WARNING or above, no traceback
+    refused = [line for line in request_lines(caplog) if line["outcome"] == "refused"]
+    assert [line["operation"] for line in refused] == ["mutation login", "mutation adjustPoints"]
+    assert all(line["codes"] for line in refused)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+
+
+# Metrics
+
+
+def scrape(text: str) -> dict[tuple[str, tuple], float]:
+    """Every sample of a metrics page, by (name, labels)."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def sample(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_metrics_count_requests_refusals_points_and_logins(api: Api):
+    # given the metrics as they stand
+    before = scrape((await api.client.get("/metrics")).text)
+    # when a member reads their record, an operator adjusts points twice (the second a replay) and is
+    # refused once, and a login fails
+    await api.gql(ME, as_="member")
+    for key in ("metrics-1", "metrics-1"):
+        await api.data(ADJUST, adjustment(api, 25, key), as_="club_operator")
+    await api.gql(ADJUST, adjustment(api, 0, "metrics-2"), as_="club_operator")
+    await api.login("STAFF", "admin", "wrong-password")
+    await api.gql("{ nope }")
+    after = scrape((await api.client.get("/metrics")).text)
+
+    # then each moved by what happened
+    def moved(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    latency = "loyalty_request_duration_seconds_count"
+    assert moved(latency, operation="query me", outcome="ok") == 1
+    assert moved(latency, operation="mutation adjustPoints", outcome="ok") == 2
+    assert moved(latency, operation="mutation adjustPoints", outcome="refused") == 1
+    assert moved("loyalty_points_moved_total", entry_type="ADJUSTMENT") == 25  # the replay moved nothing
+    assert moved("loyalty_refusals_total", operation="adjustPoints", code="OUT_OF_RANGE") == 1
+    assert moved("loyalty_login_failures_total", reason="INVALID_CREDENTIALS") == 1
+    assert moved("loyalty_graphql_errors_total", code="GRAPHQL_VALIDATION_FAILED") == 1
+    assert sample(after, "loyalty_db_pool_capacity") > 0
+
+
+async def test_the_metrics_are_refused_to_other_addresses_without_the_token(app_settings_for, engine, demo):
+    # given the service with a metrics token, and a client from an address not among its readers
+    app = create_app(app_settings_for(metrics_token="scrape-token"), str(engine.url), engine=engine)
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        # when it asks without the token, with a wrong one, and with the right one
+        statuses = [
+            (await client.get("/metrics", headers=headers)).status_code
+            for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "Bearer scrape-token"})
+        ]
+    # then only the token opens them; the others learn nothing is there
+    assert statuses == [404, 404, 200]
+
+
+# Tracing
+
+
+async def test_a_traced_request_is_one_trace_with_its_statements_as_child_spans(app_settings_for, engine, demo):
+    # given the service traced to an exporter in memory
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = create_app(app_settings_for(), str(engine.url), engine=engine, tracer_provider=provider)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            api = Api(client, engine, demo)
+            token = await api.token("club_operator")
+            exporter.clear()
+            # when an operator sends one request
+            await api.post({"query": "{ grades { code } }"}, token)
+    finally:
+        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+        AsyncPGInstrumentor().uninstrument()
+    # then its spans are one trace, under the HTTP request's span, the SQL among them
+    spans = exporter.get_finished_spans()
+    assert len({span.context.trace_id for span in spans}) == 1
+    [root] = [span for span in spans if span.parent is None]
+    assert root.name.startswith("POST")
+    statements = [span for span in spans if span.attributes.get("db.system") == "postgresql"]
+    assert statements, [span.name for span in spans]
+    assert any("grade" in str(span.attributes.get("db.statement", "")) for span in statements)
+    assert any(span.name == "GraphQL Query" for span in spans)

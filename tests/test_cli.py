@@ -215,6 +215,11 @@ def test_serve_with_two_workers_runs_two_processes_on_one_embedded_database(tmp_
         assert len(worker_processes(process.pid)) == 2
         answers = [graphql(port, "{ grades { code } }")["data"]["grades"] for _ in range(20)]
         assert all([g["code"] for g in grades] == ["DIAMOND", "EMERALD", "SAPPHIRE"] for grades in answers)
+        # and the metrics, whichever worker answers the scrape, count the requests of both
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        count = 'loyalty_request_duration_seconds_count{operation="query grades",outcome="ok"}'
+        assert sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(count)) == 20
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)

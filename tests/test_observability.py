@@ -194,3 +194,27 @@ async def test_a_traced_request_is_one_trace_with_its_statements_as_child_spans(
     assert statements, [span.name for span in spans]
     assert any("grade" in str(span.attributes.get("db.statement", "")) for span in statements)
     assert any(span.name == "GraphQL Query" for span in spans)
+
+
+async def test_a_finished_run_counts_by_kind_and_state_with_its_figures(api: Api):
+    # given a paid bill of September, and the metrics as they stand
+    from tests.graphql.test_accrual import record, run_month
+
+    await record(api)
+    before = scrape((await api.client.get("/metrics")).text)
+    # when September's accrual runs to its end
+    figures = await run_month(api)
+    after = scrape((await api.client.get("/metrics")).text)
+    # then one more run of its kind is DONE, and its figures are counted
+    runs = "loyalty_job_runs_total"
+    assert (
+        sample(after, runs, kind="MONTHLY_ACCRUAL", state="DONE")
+        - sample(before, runs, kind="MONTHLY_ACCRUAL", state="DONE")
+        == 1
+    )
+    done = "loyalty_job_figures_total"
+    assert (
+        sample(after, done, kind="MONTHLY_ACCRUAL", figure="points")
+        - sample(before, done, kind="MONTHLY_ACCRUAL", figure="points")
+        == figures["points"]
+    )

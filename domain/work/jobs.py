@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain import metrics
 from domain.errors import DomainError
 from domain.work.tables import JobRun, JobStatus
 from domain.work.unit import UnitOfWork
@@ -232,6 +233,10 @@ class JobRunner:
                 .returning(JobRun)
             )
         assert finished is not None
+        metrics.JOB_RUNS.labels(finished.kind, status.value).inc()
+        for figure, value in (finished.figures or {}).items():
+            if isinstance(value, int) and value > 0:
+                metrics.JOB_FIGURES.labels(finished.kind, figure).inc(value)
         return finished
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import AsyncIterator
 
@@ -21,8 +20,8 @@ ADJUST = """mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) {
     errors { code } transaction { id } } }"""
 
 
-def request_lines(caplog: pytest.LogCaptureFixture) -> list[dict]:
-    return [r.msg for r in caplog.records if r.name == "loyalty.access"]
+def request_lines(logged) -> list[dict]:
+    return [line for line in logged() if line["logger"] == "loyalty.access"]
 
 
 def adjustment(api: Api, points: int, key: str) -> dict:
@@ -56,15 +55,14 @@ async def test_every_response_carries_a_request_id_of_the_services_own(api: Api)
     assert all(re.fullmatch("[0-9a-f]{32}", i) for i in ids) and ids[0] != ids[1]
 
 
-async def test_a_trusted_proxys_request_id_and_client_are_believed(demo, behind_proxy, caplog):
+async def test_a_trusted_proxys_request_id_and_client_are_believed(demo, behind_proxy, logged):
     # when the trusted proxy hands on a request with its id, from a client it names
     headers = {"x-request-id": "proxy-id-123", "x-forwarded-for": "203.0.113.9, 10.0.0.2"}
-    with caplog.at_level(logging.INFO, logger="loyalty.access"):
-        answer = await behind_proxy.post("/graphql", json={"query": "{ __typename }"}, headers=headers)
-        bad = await behind_proxy.post("/graphql", json={"query": "{ __typename }"}, headers={"x-request-id": "a b"})
+    answer = await behind_proxy.post("/graphql", json={"query": "{ __typename }"}, headers=headers)
+    bad = await behind_proxy.post("/graphql", json={"query": "{ __typename }"}, headers={"x-request-id": "a b"})
     # then the answer carries the proxy's id, and the log names the client the proxy named
     assert answer.headers["x-request-id"] == "proxy-id-123"
-    [line, _] = request_lines(caplog)
+    [line, _] = request_lines(logged)
     assert (line["request_id"], line["client"]) == ("proxy-id-123", "203.0.113.9")
     # and an id that is no id (spaces, too long) is replaced by one of the service's own
     assert re.fullmatch("[0-9a-f]{32}", bad.headers["x-request-id"])
@@ -73,19 +71,21 @@ async def test_a_trusted_proxys_request_id_and_client_are_believed(demo, behind_
 # Log lines
 
 
-async def test_each_request_is_one_line_with_its_id_caller_operation_outcome_and_duration(api: Api, caplog):
-    # given a logged-in operator
-    await api.token("club_operator")
+async def test_each_request_is_one_line_with_its_id_caller_operation_outcome_and_duration(api: Api, logged):
+    # given a logged-in operator and member
+    token = await api.token("club_operator")
+    await api.token("member")
+    start = len(logged())
     # when they adjust points, and a member asks for their own record
-    with caplog.at_level(logging.INFO, logger="loyalty.access"):
-        adjusted = await api.client.post(
-            "/graphql",
-            json={"query": ADJUST, "variables": adjustment(api, 10, "log-1")},
-            headers={"authorization": f"Bearer {await api.token('club_operator')}"},
-        )
-        await api.gql(ME, as_="member")
+    adjusted = await api.client.post(
+        "/graphql",
+        json={"query": ADJUST, "variables": adjustment(api, 10, "log-1")},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    await api.gql(ME, as_="member")
     # then one line per request says who did what, how it ended and how long it took
-    lines = request_lines(caplog)
+    lines = request_lines(lambda: logged()[start:])
+    assert len(lines) == 2
     mutation = next(line for line in lines if line.get("operation") == "mutation adjustPoints")
     assert mutation["request_id"] == adjusted.headers["x-request-id"]
     assert (mutation["principal_kind"], mutation["principal_id"]) == ("STAFF", api.demo.staff["gd.operator"])
@@ -95,16 +95,15 @@ async def test_each_request_is_one_line_with_its_id_caller_operation_outcome_and
     assert (me["principal_kind"], me["operation_name"]) == ("MEMBER", "Me")
 
 
-async def test_a_refusal_is_one_line_at_info_with_its_code_and_no_traceback(api: Api, caplog):
+async def test_a_refusal_is_one_line_at_info_with_its_code_and_no_traceback(api: Api, logged):
     # when a login is refused, and a mutation refused in its payload
-    with caplog.at_level(logging.INFO):
-        await api.login("STAFF", "admin", "wrong-password")
-        await api.gql(ADJUST, adjustment(api, 0, "log-2"), as_="club_operator")
+    await api.login("STAFF", "admin", "wrong-password")
+    await api.gql(ADJUST, adjustment(api, 0, "log-2"), as_="club_operator")
     # then each request's line says refused, with the code; nothing at WARNING or above, no traceback
-    refused = [line for line in request_lines(caplog) if line["outcome"] == "refused"]
+    refused = [line for line in request_lines(logged) if line["outcome"] == "refused"]
     assert [line["operation"] for line in refused] == ["mutation login", "mutation adjustPoints"]
     assert all(line["codes"] for line in refused)
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert not [line for line in logged() if line["level"] not in ("info", "debug") or "exception" in line]
 
 
 # Metrics

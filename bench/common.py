@@ -75,7 +75,9 @@ def served(url: str, workers: int = 1, connections: int = 16) -> Iterator[str]:
         "LOYALTY_DATABASE_POOL_SIZE": str(pool_size),
         "DATABASE_URL": url.replace("postgresql+asyncpg://", "postgresql://"),
         "LOYALTY_SECRET_KEY": "bench-signing-key-bench-signing-key-0123456789",
-        "LOYALTY_LOG_LEVEL": "WARNING",
+        # Production's logging unless told otherwise: a JSON line per request (docs/benchmarks.md).
+        "LOYALTY_LOG_LEVEL": os.environ.get("LOYALTY_LOG_LEVEL", "INFO"),
+        "LOYALTY_LOG_FORMAT": os.environ.get("LOYALTY_LOG_FORMAT", "json"),
         "LOYALTY_PASSWORD_TIME_COST": "1",
         "LOYALTY_PASSWORD_MEMORY_COST_KIB": "1024",
     }

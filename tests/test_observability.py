@@ -217,3 +217,25 @@ async def test_a_finished_run_counts_by_kind_and_state_with_its_figures(api: Api
         - sample(before, done, kind="MONTHLY_ACCRUAL", figure="points")
         == figures["points"]
     )
+
+
+async def test_redemptions_count_by_channel_and_a_wrong_pin_counts_once(api: Api):
+    # given the metrics as they stand
+    from tests.graphql.test_redemption import POS, REDEEM, at, redeem_input
+
+    before = scrape((await api.client.get("/metrics")).text)
+    # when Li Wei redeems a pack of minutes on the web, and an agent's POS is given a wrong PIN
+    await api.data(REDEEM, redeem_input(api, "m-1", ("MIN-60", 1)), as_="member")
+    wrong = redeem_input(api, "m-2", ("MIN-60", 1), channel="POS", outletId=at(api, "SZ-POS"),
+                         cardNumber=POS["cardNumber"], cardPin="975310")  # fmt: skip
+    await api.data(REDEEM, wrong, as_="agent")
+    after = scrape((await api.client.get("/metrics")).text)
+    # then one web redemption of 500 points, and one PIN failure
+    assert (
+        sample(after, "loyalty_redemptions_total", channel="WEB")
+        - sample(before, "loyalty_redemptions_total", channel="WEB")
+        == 1
+    )
+    points = "loyalty_points_moved_total"
+    assert sample(after, points, entry_type="REDEMPTION") - sample(before, points, entry_type="REDEMPTION") == 500
+    assert sample(after, "loyalty_pin_failures_total") - sample(before, "loyalty_pin_failures_total") == 1

@@ -36,6 +36,7 @@ class RequestRecord:
     operation_name: str | None = None  # the client's own name for it, if it gave one
     outcome: str = Outcome.OK
     codes: list[str] = field(default_factory=list)  # the error codes of the answer, in order
+    trace_id: str | None = None  # the request's trace, when it is traced (`loyalty/tracing.py`)
 
     def identify(self, principal: Principal) -> None:
         self.principal_kind, self.principal_id = principal_of(principal)

@@ -93,8 +93,11 @@ class Edge:
       with no traceback (a load test ends thousands of connections that way).
     """
 
-    def __init__(self, app: ASGIApp, body_max_bytes: int, trusted_proxies: Networks | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, body_max_bytes: int, trusted_proxies: Networks | None = None, traced: bool = False
+    ) -> None:
         self.app = app
+        self.traced = traced  # inside OpenTelemetry's middleware: the log lines name the trace
         self.body_max_bytes = body_max_bytes
         self.trusted_proxies = trusted_proxies or Networks([])
         self._latency: dict[tuple[str, str], Any] = {}  # the histogram's series by (operation, outcome)
@@ -114,6 +117,8 @@ class Edge:
             client=scope["client"][0] if scope.get("client") else None,
             operation=f"{scope.get('method')} {path}" if path in _ROUTED else "other",
         )
+        if self.traced:
+            record.trace_id = tracing.current_trace_id()
         token = requests.begin(record)
         status = 0
         received = 0
@@ -305,6 +310,7 @@ def create_app(
                 Edge,
                 body_max_bytes=settings.request_body_max_bytes,
                 trusted_proxies=Networks(settings.trusted_proxies),
+                traced=tracer_provider is not None,
             ),
         ],
         lifespan=lifespan,

@@ -42,6 +42,8 @@ def _with_request(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
             event.setdefault("principal_id", record.principal_id)
         if record.operation is not None:
             event.setdefault("operation", record.operation)
+        if record.trace_id is not None:
+            event.setdefault("trace_id", record.trace_id)
     return event
 
 

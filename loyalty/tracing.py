@@ -59,6 +59,14 @@ def middleware(provider: Any) -> list[Any]:
     return [Middleware(OpenTelemetryMiddleware, tracer_provider=provider, excluded_urls="healthz,readyz,metrics")]
 
 
+def current_trace_id() -> str | None:
+    """The id of the trace being recorded, as the tracing backend shows it (32 hex digits)."""
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
 def stop(provider: Any) -> None:
     """Send what is left and stop (the app's shutdown)."""
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor

@@ -167,7 +167,7 @@ async def test_the_metrics_are_refused_to_other_addresses_without_the_token(app_
 # Tracing
 
 
-async def test_a_traced_request_is_one_trace_with_its_statements_as_child_spans(app_settings_for, engine, demo):
+async def test_a_traced_request_is_one_trace_with_its_statements_as_child_spans(app_settings_for, engine, demo, logged):
     # given the service traced to an exporter in memory
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -193,6 +193,8 @@ async def test_a_traced_request_is_one_trace_with_its_statements_as_child_spans(
     assert statements, [span.name for span in spans]
     assert any("grade" in str(span.attributes.get("db.statement", "")) for span in statements)
     assert any(span.name == "GraphQL Query" for span in spans)
+    # and the request's log line names the trace
+    assert request_lines(logged)[-1]["trace_id"] == format(root.context.trace_id, "032x")
 
 
 async def test_a_finished_run_counts_by_kind_and_state_with_its_figures(api: Api):

@@ -150,6 +150,9 @@ class Edge:
                 await self.too_large(answer)
         except ClientDisconnect:
             status = _CLIENT_CLOSED
+        except Exception:
+            status = status or 500  # answered by Starlette's error handler, outside this layer
+            raise
         finally:
             self.answered(record, scope, status)
             requests.end(token)

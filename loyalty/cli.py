@@ -537,6 +537,50 @@ def deliver_fulfilments(data_dir: Path = DataDir) -> None:
     console.print(f"{delivered:,} delivered, {failed:,} given up (retry them with retryFulfilment).")
 
 
+@app.command()
+def backup(
+    file: Path = typer.Argument(..., dir_okay=False, help="Where to write the backup (pg_dump's custom format)."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Back the database up into FILE (written whole or not at all)."""
+    from loyalty import backup as backups
+
+    with database(_settings(data_dir)) as url, _failing_in_one_line(backups.BackupFailed):
+        made = backups.backup(url, file)
+    console.print(f"Backed up the database (revision {made.revision}) to {file} ({made.size_bytes:,} bytes).")
+
+
+@app.command()
+def restore(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A backup made by `loyalty backup`."),
+    yes: bool = typer.Option(False, "--yes", help="Yes, replace everything in the database with the backup."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Replace the database's contents with a backup's, in one transaction; then check its revision."""
+    from loyalty import backup as backups
+
+    if not yes:
+        console.print(
+            "[red]Restoring replaces everything in the database with the backup: run again with --yes.[/red]",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    with database(_settings(data_dir)) as url, _failing_in_one_line(backups.BackupFailed):
+        restored = backups.restore(url, file)
+    console.print(f"Restored {file}: the database is at revision {restored.revision}.")
+    if restored.problem:
+        console.print(f"[yellow]{escape(restored.problem)}[/yellow]", soft_wrap=True, highlight=False)
+
+
+@contextlib.contextmanager
+def _failing_in_one_line(*failures: type[Exception]) -> Iterator[None]:
+    try:
+        yield
+    except failures as failure:
+        console.print(f"[red]{escape(str(failure))}[/red]", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
+
+
 @app.command("export-schema")
 def export_schema(
     output: Path = typer.Option(SCHEMA_PATH, help="Where to write the SDL."),

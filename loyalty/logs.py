@@ -18,6 +18,7 @@ import logging
 import sys
 from typing import Any, TextIO
 
+import orjson
 import structlog
 
 from domain import requests
@@ -56,8 +57,13 @@ def _processors(as_json: bool) -> tuple[list[Any], Any]:
     ]
     if as_json:
         shared.append(structlog.processors.dict_tracebacks)
-        return shared, structlog.processors.JSONRenderer()
+        return shared, structlog.processors.JSONRenderer(serializer=_json)
     return shared, structlog.dev.ConsoleRenderer(colors=False)
+
+
+def _json(event: dict[str, Any], **_: Any) -> str:
+    """A line's JSON: orjson's, a tenth of the standard library's time; what it cannot encode as its `str`."""
+    return orjson.dumps(event, default=str).decode()
 
 
 class _Sink:

@@ -7,7 +7,8 @@ of them alike:
 - `quiet`: log level WARNING (no request lines), tracing off: what the metrics alone cost;
 - `production`: production's logging (a JSON line per request at INFO), tracing off;
 - `traced`: production's logging, and tracing on, exporting every request's spans over OTLP/HTTP to
-  a collector in this process that accepts and drops them.
+  a collector in this process that accepts and drops them;
+- `sampled`: the same, tracing one request in twenty (the deploy example's sampler).
 The figures are each configuration's requests per second and its ratio to `quiet`.
 """
 
@@ -33,6 +34,13 @@ CONFIGURATIONS = {
     "quiet": {"LOYALTY_LOG_LEVEL": "WARNING"},
     "production": {"LOYALTY_LOG_LEVEL": "INFO", "LOYALTY_LOG_FORMAT": "json"},
     "traced": {"LOYALTY_LOG_LEVEL": "INFO", "LOYALTY_LOG_FORMAT": "json", "OTEL_EXPORTER_OTLP_ENDPOINT": None},
+    "sampled": {
+        "LOYALTY_LOG_LEVEL": "INFO",
+        "LOYALTY_LOG_FORMAT": "json",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": None,
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.05",
+    },
 }
 
 
@@ -65,7 +73,8 @@ def collector() -> Iterator[str]:
 @contextlib.contextmanager
 def environment(changes: dict[str, str | None], endpoint: str) -> Iterator[None]:
     saved = dict(os.environ)
-    os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"):
+        os.environ.pop(name, None)
     os.environ.update({name: value or endpoint for name, value in changes.items()})
     try:
         yield

@@ -37,6 +37,9 @@ class StaffPrincipal:
 class PartnerPrincipal:
     partner_id: int
     client_id: int
+    # The branch that maintains the partner (HQ for a national one): where its actions are audited. Unknown
+    # (None) reads as headquarters.
+    branch_path: str | None = None
 
 
 Principal = MemberPrincipal | StaffPrincipal | PartnerPrincipal | None
@@ -61,6 +64,7 @@ class Permission(StrEnum):
     REDEMPTION_SERVE = "REDEMPTION_SERVE"  # redeem and cancel for a member, book for them, hand over gifts
     REDEMPTION_CATALOGUE = "REDEMPTION_CATALOGUE"  # reward items, gift stock, failed deliveries
     GRADE_REVIEW = "GRADE_REVIEW"  # review proposals, change members' grades, set customers' importance
+    AUDIT_READ = "AUDIT_READ"  # the audit trail: who did what, from where, with which outcome
 
 
 _P = Permission
@@ -78,7 +82,7 @@ ROLE_PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
     _R.CUSTOMER_MANAGER: frozenset(_READ_PEOPLE | _SERVE | {_P.CUSTOMER_WRITE}),
     _R.AGENT: frozenset(_READ_PEOPLE | _SERVE),
     _R.SETTLEMENT_CLERK: frozenset({_P.ORGANISATION_READ, _P.POINTS_READ, _P.REDEMPTION_READ}),
-    _R.AUDITOR: frozenset(_READ_PEOPLE | {_P.CARD_READ}),
+    _R.AUDITOR: frozenset(_READ_PEOPLE | {_P.CARD_READ, _P.AUDIT_READ}),
 }
 
 

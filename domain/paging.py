@@ -79,15 +79,18 @@ def _size(request: PageRequest) -> int:
     return size
 
 
-async def fetch_page(session: AsyncSession, query: Any, key: Any, request: PageRequest) -> Page[Any]:
+async def fetch_page(
+    session: AsyncSession, query: Any, key: Any, request: PageRequest, *, descending: bool = False
+) -> Page[Any]:
     """Run `query` (selecting one entity) ordered by `key` (a column, or a tuple of columns ending in a
-    unique one), one row past the page to see if more exist.
+    unique one), one row past the page to see if more exist; `descending`: the highest key first (newest
+    first, for a key that grows with time).
 
     The page holds records of the entity's columns (`record_type`), not entities. A cursor names its
-    list (the ordering's table and columns) and is refused on any other.
+    list (the ordering's table, columns and direction) and is refused on any other.
     """
     keys = key if isinstance(key, tuple) else (key,)
-    list_name = ".".join((keys[0].table.name, *(k.key for k in keys)))
+    list_name = ".".join((keys[0].table.name, *(k.key for k in keys), *(("desc",) if descending else ())))
     size = _size(request)
     after = decode_cursor(request.after, "after", list_name, keys) if request.after else None
     before = decode_cursor(request.before, "before", list_name, keys) if request.before else None
@@ -97,11 +100,11 @@ async def fetch_page(session: AsyncSession, query: Any, key: Any, request: PageR
         return sa.tuple_(*values) if len(values) > 1 else values[0]
 
     if after is not None:
-        query = query.where(position > at(after))
+        query = query.where(position < at(after) if descending else position > at(after))
     if before is not None:
-        query = query.where(position < at(before))
+        query = query.where(position > at(before) if descending else position < at(before))
     backwards = request.last is not None
-    query = query.order_by(*(k.desc() if backwards else k.asc() for k in keys)).limit(size + 1)
+    query = query.order_by(*(k.desc() if backwards != descending else k.asc() for k in keys)).limit(size + 1)
     rows = await records(session, query)
     more = len(rows) > size
     rows = rows[:size]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resolvers import auth, cards, customers, grades, members, organisation, partners, points, redemption
+from resolvers import audit, auth, cards, customers, grades, members, organisation, partners, points, redemption
 from resolvers.area import Area
 
 AREAS: tuple[Area, ...] = (
@@ -15,4 +15,5 @@ AREAS: tuple[Area, ...] = (
     points.area,
     redemption.area,
     grades.area,
+    audit.area,
 )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
 from domain.access import Principal
+from domain.audit.trail import Audit
 from domain.errors import ErrorCode
 from domain.work.unit import UnitOfWork
 from resolvers.area import Area, Loaders
@@ -96,13 +97,15 @@ class Context:
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.services.areas, self.reading, self.principal)
 
-    def unit_of_work(self) -> UnitOfWork:
+    def unit_of_work(self, audit: Audit | None = None) -> UnitOfWork:
+        """A unit of work of the caller; `audit` names the mutation it runs, recorded in the audit trail."""
         return UnitOfWork(
             self.services.sessions,
             self.principal,
             self.services.policies,
             self.remote_address,
             background=lambda work: self.services.jobs.start(work),
+            audit=audit,
         )
 
     async def read(self, action: Callable[[AsyncSession], Awaitable[Any]]) -> Any:

@@ -8,6 +8,7 @@ business failures become `payload.errors` with the client's camelCase field name
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
@@ -17,7 +18,9 @@ from graphql import GraphQLError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
+from strawberry.relay.exceptions import NodeIDAnnotationError
 
+from domain.audit.trail import Audit
 from domain.errors import AccessDenied, DomainError, ErrorCode, Problem
 from domain.paging import Page, PageRequest
 from resolvers.context import Context
@@ -56,8 +59,8 @@ async def mutate(
     await context.reading.close()
     command_type = command_type_of(handler)
     try:
-        command = to_command(command_type, input)
-        async with context.unit_of_work() as uow:
+        async with context.unit_of_work(audited(info.field_name, payload, key)) as uow:
+            command = to_command(command_type, input)  # in the unit: a refused input is audited too
             result = await uow.run(handler, command)
     except DomainError as error:  # a recorded refusal was committed by the unit of work
         return payload(errors=user_errors(error.problems, field_names(command_type)))
@@ -69,6 +72,21 @@ async def mutate(
     if uow.replayed:  # the payloads of idempotent mutations say when they answer a replay
         return payload(errors=[], replayed=True, **_payload_fields(result, key))
     return payload(errors=[], **_payload_fields(result, key))
+
+
+@functools.cache
+def audited(operation: str, payload: type, key: str | None) -> Audit:
+    """What the audit trail records of a mutation: its name, and the node type of the object its payload
+    holds under `key`, when that node is named by its `id` (a card, named by its number, is not)."""
+    field = next((f for f in payload.__strawberry_definition__.fields if f.python_name == key), None) if key else None
+    node = getattr(field.type, "of_type", field.type) if field is not None else None
+    if not (isinstance(node, type) and issubclass(node, relay.Node)):
+        return Audit(operation)
+    try:
+        named_by_id = node.resolve_id_attr() == "id"
+    except NodeIDAnnotationError:
+        named_by_id = False
+    return Audit(operation, node.__strawberry_definition__.name if named_by_id else None)
 
 
 def _payload_fields(result: Any, key: str | None) -> dict[str, Any]:

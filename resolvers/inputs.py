@@ -17,7 +17,7 @@ from strawberry import relay
 from strawberry.types.base import has_object_definition
 
 from domain.errors import DomainError, ErrorCode
-from domain.work.commands import hints_of, node_type_of
+from domain.work.commands import AnyNodeId, hints_of, node_type_of
 from schema.common import camel, key_of
 
 
@@ -28,6 +28,14 @@ def decode_id(value: relay.GlobalID | None, type_name: str, field: str) -> int |
     if value.type_name != type_name or key is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"{camel(field)} does not name a {type_name}.", field)
     return key
+
+
+def typed_id(value: relay.GlobalID, field: str) -> str:
+    """A global ID of any node type as its typed id, `Member:12` (`AnyNodeId`)."""
+    key = key_of(value.node_id)
+    if key is None or not (value.type_name.isascii() and value.type_name.isidentifier()) or len(value.type_name) > 40:
+        raise DomainError(ErrorCode.NOT_FOUND, f"{camel(field)} does not name an object.", field)
+    return f"{value.type_name}:{key}"
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -44,6 +52,8 @@ def convert(value: Any, annotation: Any, field: str) -> Any:
     if value is None:
         return None
     if isinstance(value, relay.GlobalID):
+        if annotation is AnyNodeId:
+            return typed_id(value, field)
         type_name = node_type_of(annotation)
         assert type_name is not None, f"{field} takes a global ID but is not annotated with an ID type"
         return decode_id(value, type_name, field)

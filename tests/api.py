@@ -27,8 +27,9 @@ PRINCIPALS = {
     "other_branch_admin": ("STAFF", "bj.admin"),
     "partner": "partner",
 }
-# Tables written by authentication itself, not by the operations under test.
-AUTH_TABLES = {"auth_session", "login_attempt", "alembic_version"}
+# Tables written by authentication itself, not by the operations under test, and the audit trail, which
+# records refusals too (tests/graphql/test_audit.py checks what it holds).
+AUTH_TABLES = {"auth_session", "login_attempt", "alembic_version", "audit_event"}
 
 
 def gid(type_name: str, key: int) -> str:

@@ -6,6 +6,10 @@ Counts include the request's own authentication (the bearer token is checked aga
 session), but never the login that obtained the token. They are the statements SQLAlchemy
 executes (the `statements` fixture): a write transaction's BEGIN and COMMIT are round trips
 too, but are not among them; reads run in autocommit and have none.
+
+A mutation's count includes its audit event (`domain/audit/trail.py`): one INSERT in the unit's
+transaction, or none for a mutation that is one statement sent alone, which carries its event in
+a CTE; a refused one-statement mutation then sends the event on its own.
 """
 
 from __future__ import annotations

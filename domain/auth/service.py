@@ -391,9 +391,14 @@ _SESSION_PRINCIPAL = (
 
 _PARTNER_CLIENT = (
     sa.select(
-        PartnerApiClient.id, PartnerApiClient.partner_id, PartnerApiClient.secret_sha256, PartnerApiClient.revoked_at
+        PartnerApiClient.id,
+        PartnerApiClient.partner_id,
+        PartnerApiClient.secret_sha256,
+        PartnerApiClient.revoked_at,
+        Branch.path,
     )
     .join(Partner, Partner.id == PartnerApiClient.partner_id)
+    .join(Branch, Branch.id == Partner.branch_id)
     .where(PartnerApiClient.key_id == sa.bindparam("key_id"))
 )
 
@@ -403,7 +408,7 @@ async def _authenticate_partner(engine: AsyncEngine, bearer: str) -> PartnerPrin
     client = next(iter(await driver.rows(engine, _PARTNER_CLIENT, {"key_id": key_id[:40]})), None)
     if client is None or client.revoked_at is not None or not hmac.compare_digest(client.secret_sha256, sha256(secret)):
         raise DomainError(ErrorCode.UNAUTHENTICATED, "Unknown or revoked partner key.")
-    return PartnerPrincipal(client.partner_id, client.id)
+    return PartnerPrincipal(client.partner_id, client.id, client.path)
 
 
 def new_partner_key() -> tuple[str, str]:

@@ -33,6 +33,8 @@ GiftPickupId = NewType("GiftPickupId", int)
 AutoRedemptionId = NewType("AutoRedemptionId", int)
 GradeRuleId = NewType("GradeRuleId", int)
 GradeProposalId = NewType("GradeProposalId", int)
+# The global ID of a node of any type, as its typed id `Member:12` (what the audit trail names targets by).
+AnyNodeId = NewType("AnyNodeId", str)
 
 
 @functools.cache

@@ -8,12 +8,17 @@ It owns the transaction, the caller, the clock and idempotency:
 The block commits when it ends normally, and also on a `RecordedRefusal` (a failed PIN or
 login whose record must stay, re-raised for the caller to answer); any other exception rolls
 everything back.
+
+A unit that runs a mutation of an authenticated caller (`audit`, given by the edge) records its audit
+event (`domain/audit/trail.py`): with the work when it commits, in the same statement or transaction, and
+on its own after a refusal or a failure undid the work.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -23,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import clock
 from domain.access import Principal
+from domain.audit import trail
 from domain.columns import REPLAYED
 from domain.errors import DomainError, Problem, RecordedRefusal, code_named
 from domain.work import driver, idempotency
@@ -35,6 +41,7 @@ MANY_PROBLEMS = "PROBLEMS"  # the message of a refusal of several problems at on
 
 T = TypeVar("T")
 R = TypeVar("R")
+log = logging.getLogger(__name__)
 
 
 class UnitOfWork:
@@ -45,6 +52,7 @@ class UnitOfWork:
         policies: Iterable[object] = (),
         remote_address: str | None = None,
         background: Callable[[Coroutine[Any, Any, Any]], None] | None = None,
+        audit: trail.Audit | None = None,
     ) -> None:
         self.sessions = sessions
         self.principal = principal
@@ -60,6 +68,11 @@ class UnitOfWork:
         # The command's result is the stored one of an earlier request with the same key, as it was then.
         self.replayed = False
         self.now: datetime
+        # The mutation to audit (an authenticated caller's, from the edge): its command and result once known.
+        self.audit = audit if principal is not None and sessions is not None else None
+        self._command: Command | None = None
+        self._result: Any = None
+        self._recorded = False  # the event is written, or part of work that committed
 
     @classmethod
     def joining(cls, session: AsyncSession, principal: Principal = None, policies: Iterable[object] = ()) -> UnitOfWork:
@@ -92,18 +105,48 @@ class UnitOfWork:
         return self
 
     async def __aexit__(self, kind: Any, error: BaseException | None, trace: Any) -> bool:
-        if not self._owns_session:
-            return False
+        if self._owns_session:
+            try:
+                await self._end_transaction(error)
+            except Exception as failure:  # the commit failed, and the event with it
+                await self._record_alone(failure)
+                raise
+        await self._record_alone(error)
+        return False
+
+    async def _end_transaction(self, error: BaseException | None) -> None:
         session, self._session, self._owns_session = self._session, None, False
         assert session is not None
         try:
             if error is None or isinstance(error, RecordedRefusal):  # a refusal's record is kept, then answered
+                if self.audit is not None and not self._recorded:
+                    await session.execute(trail.RECORD, self._event(error))
                 await session.commit()
+                self._recorded = self.audit is not None
             else:
                 await session.rollback()
         finally:
             await session.close()
-        return False
+
+    def _event(self, error: BaseException | None) -> dict[str, Any]:
+        assert self.audit is not None
+        outcome = trail.outcome_of(error, self.replayed)
+        return trail.event(self.audit, self.principal, self.now, self.remote_address, self._command, self._result,
+                           outcome)  # fmt: skip
+
+    async def _record_alone(self, error: BaseException | None) -> None:
+        """The audit event of a mutation whose work did not carry it (refused, failed, or sending nothing), in a
+        statement of its own. A failure to write it never hides the mutation's own failure: that is answered,
+        and the loss logged. A cancelled request (not an Exception) leaves only what its work committed."""
+        if self.audit is None or self._recorded or not (error is None or isinstance(error, Exception)):
+            return
+        self._recorded = True
+        try:
+            await driver.rows(self.sessions.kw["bind"], trail.RECORD, self._event(error))  # type: ignore[union-attr]
+        except Exception:
+            if error is None:
+                raise
+            log.warning("the audit event of a refused %s was not written", self.audit.operation, exc_info=True)
 
     async def statement(self, sql: sa.Executable, **params: Any) -> Sequence[sa.Row[Any]]:
         """The unit's whole work as one statement, in one round trip to the database.
@@ -111,11 +154,18 @@ class UnitOfWork:
         Sent alone, straight to the driver on a connection of the pool (`domain/work/driver.py`), it is
         its own transaction: no BEGIN and no COMMIT. When the handler used the session before, or the
         unit joins its caller's transaction, it runs inside that transaction instead. A refusal the
-        statement raises becomes a DomainError.
+        statement raises becomes a DomainError. Sent alone for an audited mutation, it carries the audit
+        event (`trail.recorded`): the event commits with it, in the same round trip.
         """
         with refusals_raised():
             if self._session is not None:
                 rows = (await self._session.execute(sql, params)).all()
+            elif self.audit is not None and not self._recorded:
+                assert self.sessions is not None
+                self._ran_alone = True
+                event = self._event(None)  # the outcome and the result's id are the statement's own
+                rows = await driver.rows(self.sessions.kw["bind"], trail.recorded(sql), {**params, **event})
+                self._recorded = True
             else:
                 assert self.sessions is not None
                 self._ran_alone = True
@@ -127,9 +177,13 @@ class UnitOfWork:
 
     async def run(self, handler: Callable[[UnitOfWork, Any], Awaitable[R]], command: Command) -> R:
         """Carry out a command; an idempotent one once per key (a replay returns the first result)."""
+        if self._command is None:
+            self._command = command  # what the audit event names
         if isinstance(command, Idempotent):
-            return await idempotency.run_once(self, handler, command)
-        return await handler(self, command)
+            self._result = await idempotency.run_once(self, handler, command)
+        else:
+            self._result = await handler(self, command)
+        return self._result
 
 
 @contextlib.contextmanager

@@ -9,8 +9,8 @@ from tests.statement_counts import assert_same_statements, assert_statements, me
 
 # Exactly how many SQL statements each request sends, its authentication included.
 STATEMENTS = {
-    "createPartnerApiClient": 4,
-    "revokePartnerApiClient": 5,
+    "createPartnerApiClient": 5,
+    "revokePartnerApiClient": 6,
     "partners": 2,
 }
 # What checking a partner API key costs: added to every request a partner system sends.

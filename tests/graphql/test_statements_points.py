@@ -24,10 +24,10 @@ from tests.statement_counts import (
 STATEMENTS = {
     "adjustPoints": 2,
     "reversePointsTransaction": 2,
-    "recordBill": 5,  # with a share of its month's run lock
-    "runMonthlyAccrual": 6,
-    "createPointsRule": 5,
-    "updatePointsRule": 6,
+    "recordBill": 6,  # with a share of its month's run lock
+    "runMonthlyAccrual": 7,
+    "createPointsRule": 6,
+    "updatePointsRule": 7,
     "pointsTotals": 2,
     "monthlyAccrualRuns": 5,
     "pointsRules": 4,

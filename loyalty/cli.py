@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 import os
 import signal
 import sys
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.errors import DomainError
 from domain.work.commands import Command
 from domain.work.unit import UnitOfWork
+from loyalty import logs
 from loyalty.config import Settings
 from loyalty.database import EmbeddedPostgres, make_engine, make_sessions, to_async_url
 from loyalty.workers import WorkersFailing
@@ -119,8 +119,7 @@ def _settings(data_dir: Path | None = None) -> Settings:
     settings = Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # set-up lines that tell an operator nothing
+    logs.configure(settings.log_level, settings.logs_as_json)
     return settings
 
 
@@ -168,11 +167,13 @@ def _run_workers(settings: Settings, url: str, host: str, port: int, workers: in
     from loyalty.app import create_app
 
     if workers == 1:
-        uvicorn.run(create_app(settings, url), host=host, port=port, log_level=settings.log_level.lower())
+        options = worker_processes.server_options(settings.log_level)
+        uvicorn.run(create_app(settings, url), host=host, port=port, **options)
         return
     os.environ |= {
         "DATABASE_URL": sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
         "LOYALTY_DATA_DIR": str(settings.data_dir),
+        "PROMETHEUS_MULTIPROC_DIR": worker_processes.shared_metrics_dir(),
     }
     worker_processes.serve(workers, host, port, settings.log_level.lower())
 

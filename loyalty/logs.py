@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import orjson
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 
 from domain import requests
 
@@ -55,10 +56,11 @@ def _processors(as_json: bool) -> tuple[list[Any], Any]:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _with_request,
     ]
+    # A traceback never shows the frames' variables: they hold what the request carried (a PIN, a phone number).
     if as_json:
-        shared.append(structlog.processors.dict_tracebacks)
+        shared.append(structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)))
         return shared, structlog.processors.JSONRenderer(serializer=_json)
-    return shared, structlog.dev.ConsoleRenderer(colors=False)
+    return shared, structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
 
 
 def _json(event: dict[str, Any], **_: Any) -> str:

@@ -23,6 +23,7 @@ from strawberry.relay.exceptions import NodeIDAnnotationError
 from domain.audit.trail import Audit
 from domain.errors import AccessDenied, DomainError, ErrorCode, Problem
 from domain.paging import Page, PageRequest
+from resolvers import measured
 from resolvers.context import Context
 from resolvers.inputs import command_type_of, field_names, filter_arguments, to_command
 from schema.common import ErrorCode as ClientErrorCode
@@ -63,12 +64,15 @@ async def mutate(
             command = to_command(command_type, input)  # in the unit: a refused input is audited too
             result = await uow.run(handler, command)
     except DomainError as error:  # a recorded refusal was committed by the unit of work
+        measured.refused(info.field_name, error.problems)
         return payload(errors=user_errors(error.problems, field_names(command_type)))
     except IntegrityError as error:
         # A concurrent request won a uniqueness race the checks had passed: the value is taken now.
         log.info("uniqueness race lost: %s", getattr(getattr(error.orig, "__cause__", None), "constraint_name", None))
         taken = Problem(ErrorCode.DUPLICATE, "A value that must be unique was taken by another request just now.")
+        measured.refused(info.field_name, [taken])
         return payload(errors=user_errors([taken]))
+    measured.succeeded(result, uow.replayed)
     if uow.replayed:  # the payloads of idempotent mutations say when they answer a replay
         return payload(errors=[], replayed=True, **_payload_fields(result, key))
     return payload(errors=[], **_payload_fields(result, key))

@@ -36,6 +36,10 @@ def gid(type_name: str, key: int) -> str:
     return base64.b64encode(f"{type_name}:{key}".encode()).decode()
 
 
+# Every credential the run sent or was given: none may appear in the log (tests/test_log_secrets.py).
+issued_tokens: set[str] = set()
+
+
 class Api:
     def __init__(self, client: httpx.AsyncClient, engine: AsyncEngine, demo: Demo) -> None:
         self.client = client
@@ -44,6 +48,8 @@ class Api:
         self._tokens: dict[str, str] = {}
 
     async def post(self, body: Any, token: str | None = None) -> httpx.Response:
+        if token:
+            issued_tokens.add(token)
         headers = {"authorization": f"Bearer {token}"} if token else {}
         return await self.client.post("/graphql", json=body, headers=headers)
 
@@ -84,6 +90,8 @@ class Api:
             {"input": {"kind": kind, "login": login, "password": password}},
         )
         payload = answer["data"]["login"]
+        if payload["tokens"]:
+            issued_tokens.update((payload["tokens"]["accessToken"], payload["tokens"]["refreshToken"]))
         return payload["tokens"] if payload["tokens"] else {"errors": payload["errors"]}
 
     async def partner_key(self, partner_code: str) -> str:

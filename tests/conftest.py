@@ -3,7 +3,9 @@ every test starts from empty tables plus the demo data set, through the real HTT
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, date, datetime, time
@@ -16,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import clock
 from domain.work import driver
-from loyalty import migrate
+from loyalty import logs, migrate
 from loyalty.app import create_app
 from loyalty.config import Settings
 from loyalty.database import EmbeddedPostgres, make_engine, make_sessions, to_async_url
@@ -64,6 +66,41 @@ async def engine(server_url: str) -> AsyncIterator[AsyncEngine]:
     await migrate.upgrade(engine)
     yield engine
     await engine.dispose()
+
+
+SUITE_LOG = Path(tempfile.gettempdir()) / f"loyalty-test-log-{os.getpid()}.jsonl"  # read by test_log_secrets.py
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_log() -> Iterator[Path]:
+    """Every log line of the run, as production writes them (JSON), in one file; the records also reach
+    pytest's own capture (`caplog`)."""
+    with SUITE_LOG.open("w", encoding="utf-8") as stream:
+        logs.configure("INFO", as_json=True, stream=stream, again=True)
+        try:
+            yield SUITE_LOG
+        finally:
+            logs.configure("INFO", as_json=True, stream=sys.__stderr__, again=True)  # the servers' shutdown lines
+    SUITE_LOG.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def logged(suite_log: Path) -> Callable[[], list[dict]]:
+    """The log lines written since the test began, as the JSON objects production writes."""
+    start = suite_log.stat().st_size
+
+    def lines() -> list[dict]:
+        with suite_log.open("rb") as log:
+            log.seek(start)
+            return [json.loads(line) for line in log.read().decode().splitlines()]
+
+    return lines
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The log's secrets test reads what the whole run logged: it runs last."""
+    last = [item for item in items if item.module.__name__.endswith("test_log_secrets")]
+    items[:] = [item for item in items if item not in last] + last
 
 
 @pytest.fixture(scope="session")

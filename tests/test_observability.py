@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 
@@ -241,3 +242,18 @@ async def test_redemptions_count_by_channel_and_a_wrong_pin_counts_once(api: Api
     points = "loyalty_points_moved_total"
     assert sample(after, points, entry_type="REDEMPTION") - sample(before, points, entry_type="REDEMPTION") == 500
     assert sample(after, "loyalty_pin_failures_total") - sample(before, "loyalty_pin_failures_total") == 1
+
+
+def test_a_logged_traceback_shows_no_variables_of_its_frames(logged):
+    # given a failure inside a frame that holds a secret
+    def send(pin: str) -> None:
+        raise ConnectionError("gateway down")
+
+    # when it is logged with its traceback
+    try:
+        send("975310")
+    except ConnectionError:
+        logging.getLogger("loyalty.test").exception("sending failed")
+    # then the line holds the traceback, but not the frame's variables
+    [line] = [line for line in logged() if line["event"] == "sending failed"]
+    assert "gateway down" in str(line["exception"]) and "975310" not in str(line)

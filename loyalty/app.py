@@ -165,8 +165,8 @@ class Edge:
         hops = [h.strip() for h in headers.get(b"x-forwarded-for", b"").decode("latin-1").split(",") if h.strip()]
         for hop in reversed(hops):
             if hop not in self.trusted_proxies:
-                return request_id, {**scope, "client": (hop, 0)}
-        return request_id, scope
+                return request_id, {**scope, "client": (hop, 0), FORWARDED_BY_TRUSTED: True}
+        return request_id, {**scope, FORWARDED_BY_TRUSTED: True}
 
     def answered(self, record: requests.RequestRecord, scope: Scope, status: int) -> None:
         if status >= 500:
@@ -203,6 +203,7 @@ class Edge:
         await JSONResponse(body, status_code=413, headers={"connection": "close"})({"type": "http"}, _no_body, send)
 
 
+FORWARDED_BY_TRUSTED = "loyalty.forwarded_by_trusted_proxy"  # in the scope: the client is the proxy's word
 _CLIENT_CLOSED = 499  # the status a request's line shows when its client hung up before it was answered
 
 
@@ -210,8 +211,15 @@ async def _no_body() -> Message:
     return {"type": "http.disconnect"}
 
 
+_FORWARDING = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
 def may_read_metrics(request: Request, readers: Networks, token: str | None) -> bool:
-    if request.client and request.client.host in readers:
+    """A reader by address is one that came straight from there: a request a proxy the service does not
+    trust handed on (it says whom for) comes from wherever the proxy's client is, though it arrives from the
+    proxy's address, which may be a reader's (a proxy on the same host: 127.0.0.1)."""
+    handed_on = not request.scope.get(FORWARDED_BY_TRUSTED) and any(h in request.headers for h in _FORWARDING)
+    if not handed_on and request.client and request.client.host in readers:
         return True
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(credential.encode(), token.encode())

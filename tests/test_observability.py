@@ -165,6 +165,14 @@ async def test_the_metrics_are_refused_to_other_addresses_without_the_token(app_
     assert statuses == [404, 404, 200]
 
 
+async def test_a_request_an_untrusted_proxy_hands_on_is_no_reader_by_its_address(api: Api):
+    # given a proxy on the service's own host, not named as trusted, handing on a client's request
+    headers = {"x-forwarded-for": "198.51.100.7"}
+    # when the client asks for the metrics through it, then they are not there; asked directly, they are
+    assert (await api.client.get("/metrics", headers=headers)).status_code == 404
+    assert (await api.client.get("/metrics")).status_code == 200
+
+
 # Tracing
 
 

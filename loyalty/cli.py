@@ -170,12 +170,13 @@ def _run_workers(settings: Settings, url: str, host: str, port: int, workers: in
         options = worker_processes.server_options(settings.log_level)
         uvicorn.run(create_app(settings, url), host=host, port=port, **options)
         return
-    os.environ |= {
-        "DATABASE_URL": sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
-        "LOYALTY_DATA_DIR": str(settings.data_dir),
-        "PROMETHEUS_MULTIPROC_DIR": worker_processes.shared_metrics_dir(),
-    }
-    worker_processes.serve(workers, host, port, settings.log_level.lower())
+    with worker_processes.shared_metrics() as metrics_dir:
+        os.environ |= {
+            "DATABASE_URL": sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+            "LOYALTY_DATA_DIR": str(settings.data_dir),
+            "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+        }
+        worker_processes.serve(workers, host, port, settings.log_level.lower())
 
 
 def _exit_quietly(signum: int, frame: Any) -> None:

@@ -25,6 +25,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -60,17 +61,20 @@ def server_options(log_level: str) -> dict[str, Any]:
     return {"log_config": None, "log_level": log_level.lower(), "access_log": False, "proxy_headers": False}
 
 
-def shared_metrics_dir() -> str:
+@contextlib.contextmanager
+def shared_metrics() -> Iterator[str]:
     """The directory through which the workers share their metrics: the operator's own (emptied, as the
-    values of an earlier run would count again), or a fresh one."""
+    values of an earlier run would count again), or a fresh one, removed when serving ends."""
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not folder:
-        return tempfile.mkdtemp(prefix="loyalty-metrics-")
+        with tempfile.TemporaryDirectory(prefix="loyalty-metrics-") as fresh:
+            yield fresh
+        return
     os.makedirs(folder, exist_ok=True)
     for name in os.listdir(folder):
         if name.endswith(".db"):
             os.remove(os.path.join(folder, name))
-    return folder
+    yield folder
 
 
 def _work(host: str, port: int, log_level: str, parent: int) -> None:

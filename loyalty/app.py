@@ -151,6 +151,7 @@ class Edge:
         except ClientDisconnect:
             status = _CLIENT_CLOSED
         except Exception:
+            record.refused(ErrorCode.INTERNAL.value, requests.Outcome.INTERNAL)
             status = status or 500  # answered by Starlette's error handler, outside this layer
             raise
         finally:
@@ -164,14 +165,16 @@ class Edge:
         request_id = given if _REQUEST_ID.fullmatch(given) else None
         hops = [h.strip() for h in headers.get(b"x-forwarded-for", b"").decode("latin-1").split(",") if h.strip()]
         for hop in reversed(hops):
+            if not _is_address(hop):
+                break  # not an address: the proxy's word for the client is no good
             if hop not in self.trusted_proxies:
                 return request_id, {**scope, "client": (hop, 0), FORWARDED_BY_TRUSTED: True}
-        return request_id, {**scope, FORWARDED_BY_TRUSTED: True}
+        return request_id, {**scope, FORWARDED_BY_TRUSTED: False}  # from a proxy, for a client it did not name
 
     def answered(self, record: requests.RequestRecord, scope: Scope, status: int) -> None:
-        if status >= 500:
+        if status >= 500 and status != 503:
             record.refused(ErrorCode.INTERNAL.value, requests.Outcome.INTERNAL)
-        elif status >= 400 and record.outcome == requests.Outcome.OK:
+        elif status >= 400 and record.outcome == requests.Outcome.OK:  # 503: not ready (migrating), unavailable
             record.outcome = requests.Outcome.ERROR  # refused before GraphQL ran: 404, 405, 413, 415, …
         seconds = record.seconds
         operation = record.operation or "other"
@@ -204,6 +207,16 @@ class Edge:
 
 
 FORWARDED_BY_TRUSTED = "loyalty.forwarded_by_trusted_proxy"  # in the scope: the client is the proxy's word
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 _CLIENT_CLOSED = 499  # the status a request's line shows when its client hung up before it was answered
 
 
@@ -218,7 +231,8 @@ def may_read_metrics(request: Request, readers: Networks, token: str | None) -> 
     """A reader by address is one that came straight from there: a request a proxy the service does not
     trust handed on (it says whom for) comes from wherever the proxy's client is, though it arrives from the
     proxy's address, which may be a reader's (a proxy on the same host: 127.0.0.1)."""
-    handed_on = not request.scope.get(FORWARDED_BY_TRUSTED) and any(h in request.headers for h in _FORWARDING)
+    via_trusted = request.scope.get(FORWARDED_BY_TRUSTED)  # True: the client the proxy named; False: none
+    handed_on = via_trusted is False or (via_trusted is None and any(h in request.headers for h in _FORWARDING))
     if not handed_on and request.client and request.client.host in readers:
         return True
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
@@ -316,7 +330,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
-            *tracing.middleware(tracer_provider),
+            *tracing.middleware(tracer_provider, Networks(settings.trusted_proxies)),
             Middleware(
                 Edge,
                 body_max_bytes=settings.request_body_max_bytes,

@@ -75,6 +75,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url,
         poolclass=MeteredPool,
+        hide_parameters=True,  # a failed statement's error, logged, never shows its values (a PIN, a phone)
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,

@@ -22,6 +22,14 @@ def refused(operation: str, problems: list[Problem]) -> None:
             record.refused(code)
         if operation in _LOGINS:
             metrics.LOGIN_FAILURES.labels(code).inc()
+    credentials_refused(problems)
+
+
+def credentials_refused(problems: list[Problem]) -> None:
+    """The wrong PINs and the locked logins and cards among a request's problems (a quote's too: it checks
+    the PIN as a redemption does)."""
+    for problem in problems:
+        code = problem.code.value
         if code in _LOCKED:
             metrics.THROTTLED.labels(_LOCKED[code]).inc()
         elif code == "INVALID_CREDENTIALS" and (problem.field or "").endswith("pin"):

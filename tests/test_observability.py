@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -173,6 +175,39 @@ async def test_a_request_an_untrusted_proxy_hands_on_is_no_reader_by_its_address
     assert (await api.client.get("/metrics")).status_code == 200
 
 
+@pytest.fixture
+async def failing_writes(engine):
+    """The database failing every write of a customer or a ledger transaction, as a deadlock would."""
+    fail = """CREATE FUNCTION fail_for_test() RETURNS trigger LANGUAGE plpgsql AS
+              $$ BEGIN RAISE EXCEPTION 'could not serialize' USING ERRCODE = '40001'; END $$"""
+    async with engine.begin() as connection:
+        await connection.execute(sa.text(fail))
+        for table in ("customer", "ledger_transaction"):
+            await connection.execute(
+                sa.text(f"CREATE TRIGGER fail_for_test BEFORE INSERT ON {table} EXECUTE FUNCTION fail_for_test()")
+            )
+    yield
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("DROP FUNCTION fail_for_test() CASCADE"))
+
+
+async def test_a_failed_statement_is_logged_without_its_values(api: Api, failing_writes, logged):
+    # when a customer is created and points adjusted while the database refuses both writes
+    customer = {"branchId": gid("Branch", api.demo.branches["GD"]), "kind": "INDIVIDUAL", "name": "Chen Jing",
+                "idDocumentType": "ID_CARD", "idDocumentNumber": "440301199901010099",
+                "phone": "13711112222"}  # fmt: skip
+    create = "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { errors { code } } }"
+    answers = [
+        await api.gql(create, {"input": customer}, as_="club_operator"),
+        await api.gql(ADJUST, adjustment(api, 7, "reason-key-13722223333"), as_="club_operator"),
+    ]
+    # then both are internal errors, logged with their statements but none of the values sent
+    assert [a["errors"][0]["extensions"]["code"] for a in answers] == ["INTERNAL", "INTERNAL"]
+    text = json.dumps(logged())
+    assert "could not serialize" in text
+    assert not [value for value in ("440301199901010099", "13711112222", "13722223333") if value in text]
+
+
 # Tracing
 
 
@@ -187,14 +222,18 @@ async def test_a_traced_request_is_one_trace_with_its_statements_as_child_spans(
             api = Api(client, engine, demo)
             token = await api.token("club_operator")
             exporter.clear()
-            # when an operator sends one request
-            await api.post({"query": "{ grades { code } }"}, token)
+            # when an operator sends one request, then another naming a trace of its own
+            await api.post({"query": "{ grades { code } members(first: 1) { edges { cursor } } }"}, token)
+            spans = exporter.get_finished_spans()
+            exporter.clear()
+            forged = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+            await client.post("/graphql", json={"query": "{ __typename }"}, headers={"traceparent": forged})
+            [second] = [span for span in exporter.get_finished_spans() if span.parent is None]
     finally:
         from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
         AsyncPGInstrumentor().uninstrument()
     # then its spans are one trace, under the HTTP request's span, the SQL among them
-    spans = exporter.get_finished_spans()
     assert len({span.context.trace_id for span in spans}) == 1
     [root] = [span for span in spans if span.parent is None]
     assert root.name.startswith("POST")
@@ -202,8 +241,14 @@ async def test_a_traced_request_is_one_trace_with_its_statements_as_child_spans(
     assert statements, [span.name for span in spans]
     assert any("grade" in str(span.attributes.get("db.statement", "")) for span in statements)
     assert any(span.name == "GraphQL Query" for span in spans)
+    # and no span holds the document or an argument (a password, a PIN)
+    assert not [
+        s.name for s in spans if "query" in s.attributes or any(k.startswith("graphql.param") for k in s.attributes)
+    ]
     # and the request's log line names the trace
-    assert request_lines(logged)[-1]["trace_id"] == format(root.context.trace_id, "032x")
+    assert request_lines(logged)[-2]["trace_id"] == format(root.context.trace_id, "032x")
+    # and a client's own trace context is not believed: its request is a trace of the service's own
+    assert format(second.context.trace_id, "032x") != forged.split("-")[1] and second.parent is None
 
 
 async def test_a_finished_run_counts_by_kind_and_state_with_its_figures(api: Api):
@@ -240,8 +285,11 @@ async def test_redemptions_count_by_channel_and_a_wrong_pin_counts_once(api: Api
     wrong = redeem_input(api, "m-2", ("MIN-60", 1), channel="POS", outletId=at(api, "SZ-POS"),
                          cardNumber=POS["cardNumber"], cardPin="975310")  # fmt: skip
     await api.data(REDEEM, wrong, as_="agent")
+    quote = """query($input: QuoteRedemptionInput!) { quoteRedemption(input: $input) { errors { code } } }"""
+    wrong["input"].pop("idempotencyKey")
+    await api.data(quote, wrong, as_="agent")  # a quote checks the PIN as a redemption does
     after = scrape((await api.client.get("/metrics")).text)
-    # then one web redemption of 500 points, and one PIN failure
+    # then one web redemption of 500 points, and two PIN failures
     assert (
         sample(after, "loyalty_redemptions_total", channel="WEB")
         - sample(before, "loyalty_redemptions_total", channel="WEB")
@@ -249,7 +297,7 @@ async def test_redemptions_count_by_channel_and_a_wrong_pin_counts_once(api: Api
     )
     points = "loyalty_points_moved_total"
     assert sample(after, points, entry_type="REDEMPTION") - sample(before, points, entry_type="REDEMPTION") == 500
-    assert sample(after, "loyalty_pin_failures_total") - sample(before, "loyalty_pin_failures_total") == 1
+    assert sample(after, "loyalty_pin_failures_total") - sample(before, "loyalty_pin_failures_total") == 2
 
 
 def test_a_logged_traceback_shows_no_variables_of_its_frames(logged):

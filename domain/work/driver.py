@@ -94,7 +94,9 @@ async def rows(engine: AsyncEngine, statement: sa.Executable, params: Mapping[st
         # Broken, or left mid-statement (a cancelled request): the pool must not hand it out again.
         connection.invalidate()
         if isinstance(error, Exception):
-            raise sa.exc.DBAPIError(done.sql, arguments, DriverError(error), connection_invalidated=True) from None
+            raise sa.exc.DBAPIError(
+                done.sql, arguments, DriverError(error), hide_parameters=True, connection_invalidated=True
+            ) from None
         raise
     connection.close()  # back to the pool
     return [done.record_of(row) for row in found]
@@ -102,7 +104,7 @@ async def rows(engine: AsyncEngine, statement: sa.Executable, params: Mapping[st
 
 def _as_dbapi_error(sql: str, arguments: list[Any], error: asyncpg.PostgresError) -> sa.exc.DBAPIError:
     kind = sa.exc.IntegrityError if isinstance(error, asyncpg.IntegrityConstraintViolationError) else sa.exc.DBAPIError
-    return kind(sql, arguments, DriverError(error))
+    return kind(sql, arguments, DriverError(error), hide_parameters=True)  # never in a log: a PIN, a phone
 
 
 class DriverError(Exception):

@@ -10,6 +10,7 @@ from strawberry import relay
 
 from domain.errors import DomainError
 from domain.redemption import bookings, catalogue, fulfilment, queries, redeem, stock
+from resolvers import measured
 from resolvers.declare import list_field, mutation_field
 from resolvers.edge import read, user_errors
 from resolvers.inputs import field_names, to_command
@@ -141,9 +142,11 @@ class RedemptionQuery:
             async with context.unit_of_work() as uow:
                 quote = await uow.run(redeem.quote_redemption, command)
         except DomainError as error:
+            measured.credentials_refused(error.problems)
             errors = user_errors(error.problems, field_names(redeem.QuoteRedemption))
             return RedemptionQuote(errors=errors, points=0, available=0, available_after=0, cross_branch=False,
                                    lines=[], lots=[])  # fmt: skip
+        measured.credentials_refused(quote.problems)
         return RedemptionQuote(
             errors=user_errors(quote.problems, field_names(redeem.QuoteRedemption)),
             points=quote.points,

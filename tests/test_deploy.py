@@ -22,7 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 YAML_FILES = ["compose.yaml", "prometheus.yml", "alerts.yml", "otel-collector.yaml"]
 # What an operator puts in deploy/.env (or the environment) before `docker compose up`.
-REQUIRED = {"POSTGRES_PASSWORD": "pg-password", "LOYALTY_SECRET_KEY": "k" * 48, "LOYALTY_METRICS_TOKEN": "scraper"}
+REQUIRED = {
+    "POSTGRES_PASSWORD": "pg-password",
+    "LOYALTY_APP_DB_PASSWORD": "app-password",
+    "LOYALTY_SECRET_KEY": "k" * 48,
+    "LOYALTY_METRICS_TOKEN": "scraper",
+}
 APPS = ["app1", "app2"]
 
 
@@ -169,7 +174,9 @@ def test_the_apps_are_configured_only_by_settings_that_exist(compose, monkeypatc
         for variable, value in environment.items():
             monkeypatch.setenv(variable, value)
         settings = Settings(_env_file=None)
-        assert settings.database_url.startswith("postgresql://loyalty:pg-password@postgres:5432/")
+        # the apps as their own role, which owns nothing; the migration and the operator's commands as the owner
+        user = "loyalty_app:app-password" if name in APPS else "loyalty:pg-password"
+        assert settings.database_url.startswith(f"postgresql://{user}@postgres:5432/")
         if name in APPS:
             # the apps run in production, behind the proxy of the edge network, and report to the collector
             assert settings.production and settings.signing_key == REQUIRED["LOYALTY_SECRET_KEY"]

@@ -457,19 +457,19 @@ def operation_of(execution: Any) -> tuple[str, str | None]:
 
 
 class CloseReadSession(SchemaExtension):
-    """Name the request's operation for its log lines and metrics once its document is valid, and give the
-    request's read connection back to the pool when the operation ends."""
-
-    def on_execute(self) -> Iterator[None]:
-        record = requests.current()
-        if record is not None:
-            record.operation, named = operation_of(self.execution_context)
-            if named and not record.operation_name and _CLIENT_NAME.fullmatch(named):
-                record.operation_name = named
-        yield
+    """When the operation ends: give the request's read connection back to the pool, and name the operation
+    for the request's log line and metrics if its document was valid. (Naming it in a hook of its own before
+    execution, for the lines written meanwhile too, cost a small request a quarter of its time.)"""
 
     async def on_operation(self) -> AsyncIterator[None]:
         yield
-        context = self.execution_context.context
+        execution = self.execution_context
+        record = requests.current()
+        if record is not None and execution.graphql_document is not None:
+            if not isinstance(execution.result, PreExecutionError):  # parsed and valid: the schema's names
+                record.operation, named = operation_of(execution)
+                if named and not record.operation_name and _CLIENT_NAME.fullmatch(named):
+                    record.operation_name = named
+        context = execution.context
         if isinstance(context, Context):
             await context.reading.close()

@@ -3,9 +3,9 @@
 Everything logs through the standard library's `logging` (the service's own modules, uvicorn, SQLAlchemy,
 Alembic), and one handler renders each record with structlog's processors: a JSON object per line in
 production (`LOYALTY_LOG_FORMAT=json`), readable lines in development (`console`). Every line of a
-request carries its `request_id`, the caller (`principal_kind`, `principal_id`) and the `operation`
-(`domain/requests.py`); the request's own line, written by the app's edge when it has answered, adds
-the client, status, outcome and duration.
+request carries its `request_id` and the caller (`principal_kind`, `principal_id`) (`domain/requests.py`);
+the request's own line, written by the app's edge when it has answered, adds the `operation`, the
+client, status, outcome and duration.
 
 What a line may never hold: a token, password, PIN, identity document number or phone number. The
 service logs ids, never the values of a request's variables, and a test reads the whole suite's log

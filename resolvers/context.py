@@ -64,21 +64,42 @@ class Services:
 
 
 class ReadSession:
-    """One read connection per request, shared by every loader and query, one statement at a time."""
+    """One read connection per request, shared by every loader and query, one statement at a time.
+
+    Closed when the operation ends, after the read in progress, if any: an error can end an operation
+    while a loader's batch is still reading (the executor stops waiting for the other fields), and the
+    connection must not go back to the pool mid-statement. A read that starts after that has a session of
+    its own, closed when it ends."""
 
     def __init__(self, read_sessions: async_sessionmaker) -> None:
         self._factory = read_sessions
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
+        self._closed = False
 
     @contextlib.asynccontextmanager
     async def __call__(self) -> AsyncIterator[AsyncSession]:
         async with self._lock:
+            if self._closed:
+                async with self._factory() as session:
+                    yield session
+                return
             if self._session is None:
                 self._session = self._factory()
             yield self._session
 
+    async def release(self) -> None:
+        """The connection back to the pool, after the read in progress; a later read takes another."""
+        async with self._lock:
+            await self._release()
+
     async def close(self) -> None:
+        """For good, when the operation ends."""
+        async with self._lock:
+            self._closed = True
+            await self._release()
+
+    async def _release(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None

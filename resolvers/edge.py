@@ -57,7 +57,7 @@ async def mutate(
     context: Context = info.context
     # Never hold the read connection while waiting for a write one: enough concurrent
     # mutations would otherwise hold the whole pool and wait for each other.
-    await context.reading.close()
+    await context.reading.release()
     command_type = command_type_of(handler)
     try:
         async with context.unit_of_work(audited(info.field_name, payload, key)) as uow:

@@ -136,7 +136,7 @@ class RedemptionQuery:
     )
     async def quote_redemption(self, info: strawberry.Info, input: QuoteRedemptionInput) -> RedemptionQuote:
         context = info.context
-        await context.reading.close()
+        await context.reading.release()
         try:
             command = to_command(redeem.QuoteRedemption, input)
             async with context.unit_of_work() as uow:

@@ -41,6 +41,7 @@ from domain.auth import service as auth
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from loyalty import tracing
 from loyalty.areas import AREAS
+from loyalty.completion import Completing
 from loyalty.config import Settings
 from resolvers.context import Context, ReadSession, Services
 from resolvers.edge import refusal
@@ -95,9 +96,9 @@ class ParseCache(ParserCache):
         yield
 
 
-class Executor(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor; the errors of coercing the variables, raised before execution starts, are
-    request errors."""
+class Executor(Completing, StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor; lists and objects of plain fields are completed in one walk (`Completing`);
+    the errors of coercing the variables, raised before execution starts, are request errors."""
 
     @classmethod
     def build(cls, *args: Any, **kwargs: Any) -> Any:

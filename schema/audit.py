@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 
 from domain.audit import tables as audit_tables
-from schema.common import PrincipalKind, node_keys, row_type
+from schema.common import PrincipalKind, joined, node_keys, row_type
 from schema.organisation import BranchType
 
 
@@ -47,8 +47,8 @@ class AuditEventType(relay.Node):
         description="The branch the caller acted for: the staff member's, the member's home branch, the partner's;"
         " null for a national partner's."
     )
-    async def branch(self, info: strawberry.Info) -> BranchType | None:
-        return await info.context.loaders.branches_by_path.load(self.branch_path)
+    @joined("branches_by_path", "branch_path")
+    def branch(self, info: strawberry.Info) -> BranchType | None: ...
 
     @strawberry.field(
         description="The objects the mutation's input named (members, cards, transactions …), as IDs; at most 20."

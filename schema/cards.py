@@ -13,7 +13,7 @@ from strawberry.scalars import JSON
 from domain.cards import tables as cards_tables
 from domain.cards.lifecycle import ReplaceReason as DomainReplaceReason
 from domain.cards.lifecycle import locked
-from schema.common import UserError, client_keys, loaded, node_keys, row_type
+from schema.common import UserError, client_keys, joined, node_keys, row_type
 from schema.members import MemberType
 from schema.organisation import BranchType, ClubType, StaffType
 
@@ -44,12 +44,12 @@ class CardBatchType:
         return str(self.last_number)
 
     @strawberry.field
-    def branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.branch_id)
+    @joined("branches", "branch_id")
+    def branch(self, info: strawberry.Info) -> BranchType: ...
 
     @strawberry.field
-    def received_by(self, info: strawberry.Info) -> StaffType:
-        return loaded(info.context.loaders.staff, self.staff_id)
+    @joined("staff", "staff_id")
+    def received_by(self, info: strawberry.Info) -> StaffType: ...
 
 
 @strawberry.type(name="CardEvent", description="One operation on a card: who, when, channel, what, why.")
@@ -71,8 +71,8 @@ class CardEventType:
         return str(self.card_number)
 
     @strawberry.field(description="The member of staff who did it; null when the member did it themselves.")
-    async def staff(self, info: strawberry.Info) -> StaffType | None:
-        return await info.context.loaders.staff.load(self.staff_id) if self.staff_id else None
+    @joined("staff", "staff_id")
+    def staff(self, info: strawberry.Info) -> StaffType | None: ...
 
 
 async def _entitled_card_type(card: Any, info: strawberry.Info) -> str | None:
@@ -116,24 +116,24 @@ class CardType(relay.Node):
         return locked(self)
 
     @strawberry.field(description="The branch whose stock holds the card, or the member's branch.")
-    def branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.branch_id)
+    @joined("branches", "branch_id")
+    def branch(self, info: strawberry.Info) -> BranchType: ...
 
     @strawberry.field
-    async def holder_club(self, info: strawberry.Info) -> ClubType | None:
-        return await info.context.loaders.clubs.load(self.holder_club_id) if self.holder_club_id else None
+    @joined("clubs", "holder_club_id")
+    def holder_club(self, info: strawberry.Info) -> ClubType | None: ...
 
     @strawberry.field(description="The customer manager holding the card in stock.")
-    async def holder_staff(self, info: strawberry.Info) -> StaffType | None:
-        return await info.context.loaders.staff.load(self.holder_staff_id) if self.holder_staff_id else None
+    @joined("staff", "holder_staff_id")
+    def holder_staff(self, info: strawberry.Info) -> StaffType | None: ...
 
     @strawberry.field
-    async def member(self, info: strawberry.Info) -> MemberType | None:
-        return await info.context.loaders.members_scoped.load(self.member_id) if self.member_id else None
+    @joined("members_scoped", "member_id")
+    def member(self, info: strawberry.Info) -> MemberType | None: ...
 
     @strawberry.field
-    def batch(self, info: strawberry.Info) -> CardBatchType:
-        return loaded(info.context.loaders.card_batches, self.batch_id)
+    @joined("card_batches", "batch_id")
+    def batch(self, info: strawberry.Info) -> CardBatchType: ...
 
     @strawberry.field(description="The card this one replaced (reissue or replacement).")
     def replaces_number(self) -> str | None:
@@ -144,8 +144,8 @@ class CardType(relay.Node):
         return str(self.replaced_by_number) if self.replaced_by_number else None
 
     @strawberry.field(description="Every operation on the card, oldest first; the receipt is `batch`.")
-    def history(self, info: strawberry.Info) -> list[CardEventType]:
-        return loaded(info.context.loaders.card_history, self.number)
+    @joined("card_history", "number")
+    def history(self, info: strawberry.Info) -> list[CardEventType]: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -166,8 +166,8 @@ class CardApplicationType(relay.Node):
         return str(self.card_number) if self.card_number else None
 
     @strawberry.field
-    def member(self, info: strawberry.Info) -> MemberType | None:
-        return loaded(info.context.loaders.members_scoped, self.member_id)
+    @joined("members_scoped", "member_id")
+    def member(self, info: strawberry.Info) -> MemberType | None: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):

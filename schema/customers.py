@@ -21,7 +21,7 @@ from schema.common import (
     Importance,
     UserError,
     client_keys,
-    loaded,
+    joined,
     node_keys,
     row_type,
 )
@@ -41,8 +41,8 @@ class AccountType(relay.Node):
     is_type_of = row_type(customers_tables.Account)
 
     @strawberry.field(description="Subscriber (phone) numbers billed to this account.")
-    def subscriber_numbers(self, info: strawberry.Info) -> list[str]:
-        return loaded(info.context.loaders.subscriber_numbers_by_account, self.id)
+    @joined("subscriber_numbers_by_account", "id")
+    def subscriber_numbers(self, info: strawberry.Info) -> list[str]: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -57,8 +57,8 @@ class CreditLevelChangeType:
     changed_at: datetime
 
     @strawberry.field
-    def changed_by(self, info: strawberry.Info) -> StaffType | None:
-        return loaded(info.context.loaders.staff, self.staff_id)
+    @joined("staff", "staff_id")
+    def changed_by(self, info: strawberry.Info) -> StaffType | None: ...
 
 
 @strawberry.type(name="IdentityChange", description="Name and ID document before and after a change by staff.")
@@ -68,8 +68,8 @@ class IdentityChangeType:
     changed_at: datetime
 
     @strawberry.field
-    def changed_by(self, info: strawberry.Info) -> StaffType | None:
-        return loaded(info.context.loaders.staff, self.staff_id)
+    @joined("staff", "staff_id")
+    def changed_by(self, info: strawberry.Info) -> StaffType | None: ...
 
 
 @strawberry.type(name="Customer", description="An individual or enterprise customer [O2].")
@@ -93,16 +93,16 @@ class CustomerType(relay.Node):
     is_type_of = row_type(customers_tables.Customer)
 
     @strawberry.field
-    def branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.branch_id)
+    @joined("branches", "branch_id")
+    def branch(self, info: strawberry.Info) -> BranchType: ...
 
     @strawberry.field
-    async def customer_manager(self, info: strawberry.Info) -> StaffType | None:
-        return await info.context.loaders.staff.load(self.customer_manager_id) if self.customer_manager_id else None
+    @joined("staff", "customer_manager_id")
+    def customer_manager(self, info: strawberry.Info) -> StaffType | None: ...
 
     @strawberry.field
-    def accounts(self, info: strawberry.Info) -> list[AccountType]:
-        return loaded(info.context.loaders.accounts_by_customer, self.id)
+    @joined("accounts_by_customer", "id")
+    def accounts(self, info: strawberry.Info) -> list[AccountType]: ...
 
     @strawberry.field(description="Every change of name or ID document, newest first, with who made it (staff only).")
     async def identity_changes(self, info: strawberry.Info) -> list[IdentityChangeType]:

@@ -16,7 +16,7 @@ from domain.grades.changes import Assessment, GradeProgress, GradeReview, Requir
 from domain.grades.review import Decision as DomainDecision
 from domain.grades.review import GradeReviewRun
 from domain.work.tables import JobStatus
-from schema.common import Importance, MemberStatus, UserError, loaded, node_keys, row_type
+from schema.common import Importance, MemberStatus, UserError, joined, node_keys, row_type
 from schema.organisation import BranchType, ClubType, GradeType, Roaming, StaffType
 
 if TYPE_CHECKING:
@@ -85,8 +85,8 @@ class CustomerImportanceChangeType:
     is_type_of = row_type(grades_tables.CustomerImportanceChange)
 
     @strawberry.field
-    def staff(self, info: strawberry.Info) -> StaffType:
-        return loaded(info.context.loaders.staff, self.staff_id)
+    @joined("staff", "staff_id")
+    def staff(self, info: strawberry.Info) -> StaffType: ...
 
 
 @strawberry.type(name="GradeRuleChange", description="A change of a grade rule: who, when, before and after.")
@@ -98,8 +98,8 @@ class GradeRuleChangeType:
     is_type_of = row_type(grades_tables.GradeRuleChange)
 
     @strawberry.field
-    def staff(self, info: strawberry.Info) -> StaffType | None:
-        return loaded(info.context.loaders.staff, self.staff_id) if self.staff_id else None
+    @joined("staff", "staff_id")
+    def staff(self, info: strawberry.Info) -> StaffType | None: ...
 
 
 @strawberry.type(name="GradeRule", description="What a grade asks, nationally or as a province's override [G3].")
@@ -111,20 +111,20 @@ class GradeRuleType(relay.Node):
     is_type_of = row_type(grades_tables.GradeRule)
 
     @strawberry.field
-    def grade(self, info: strawberry.Info) -> GradeType:
-        return loaded(info.context.loaders.grades, self.grade_code)
+    @joined("grades", "grade_code")
+    def grade(self, info: strawberry.Info) -> GradeType: ...
 
     @strawberry.field(description="Headquarters for the national rule, or the province it overrides it for.")
-    def branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.branch_id)
+    @joined("branches", "branch_id")
+    def branch(self, info: strawberry.Info) -> BranchType: ...
 
     @strawberry.field(description="A customer qualifies when one set holds in full.")
     def alternatives(self) -> list[GradeThresholds]:
         return [_thresholds(a) for a in self.alternatives]
 
     @strawberry.field
-    async def changes(self, info: strawberry.Info) -> list[GradeRuleChangeType]:
-        return await info.context.loaders.grade_rule_changes.load(self.id)
+    @joined("grade_rule_changes", "id")
+    def changes(self, info: strawberry.Info) -> list[GradeRuleChangeType]: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -150,28 +150,28 @@ class GradeProposalType(relay.Node):
         return figures_of(self.figures)
 
     @strawberry.field
-    async def customer(self, info: strawberry.Info) -> _Customer | None:
-        return await info.context.loaders.customers.load(self.customer_id)
+    @joined("customers", "customer_id")
+    def customer(self, info: strawberry.Info) -> _Customer | None: ...
 
     @strawberry.field
-    async def member(self, info: strawberry.Info) -> _Member | None:
-        return await info.context.loaders.members_scoped.load(self.member_id) if self.member_id else None
+    @joined("members_scoped", "member_id")
+    def member(self, info: strawberry.Info) -> _Member | None: ...
 
     @strawberry.field
-    def branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.branch_id)
+    @joined("branches", "branch_id")
+    def branch(self, info: strawberry.Info) -> BranchType: ...
 
     @strawberry.field(description="The member's club, or the club an admitted customer joins.")
-    def club(self, info: strawberry.Info) -> ClubType | None:
-        return loaded(info.context.loaders.clubs, self.club_id) if self.club_id else None
+    @joined("clubs", "club_id")
+    def club(self, info: strawberry.Info) -> ClubType | None: ...
 
     @strawberry.field(description="The rule version that gives the proposed grade.")
-    async def rule(self, info: strawberry.Info) -> GradeRuleType | None:
-        return await info.context.loaders.grade_rules.load(self.rule_id) if self.rule_id else None
+    @joined("grade_rules", "rule_id")
+    def rule(self, info: strawberry.Info) -> GradeRuleType | None: ...
 
     @strawberry.field
-    def decided_by(self, info: strawberry.Info) -> StaffType | None:
-        return loaded(info.context.loaders.staff, self.decided_by) if self.decided_by else None
+    @joined("staff", "decided_by")
+    def decided_by(self, info: strawberry.Info) -> StaffType | None: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -192,8 +192,8 @@ class GradeChangeType:
         return figures_of(self.figures)
 
     @strawberry.field(description="Who changed it; none for a review run's automatic change.")
-    def staff(self, info: strawberry.Info) -> StaffType | None:
-        return loaded(info.context.loaders.staff, self.staff_id) if self.staff_id else None
+    @joined("staff", "staff_id")
+    def staff(self, info: strawberry.Info) -> StaffType | None: ...
 
 
 @strawberry.type(name="GradeReviewRun", description="A qualification review run [G4]: how far it got, per kind.")
@@ -216,8 +216,8 @@ class GradeReviewRunType:
     is_type_of = row_type(GradeReviewRun)
 
     @strawberry.field(description="Who started it; none when it was started from the command line.")
-    def started_by(self, info: strawberry.Info) -> StaffType | None:
-        return loaded(info.context.loaders.staff, self.staff_id) if self.staff_id else None
+    @joined("staff", "staff_id")
+    def started_by(self, info: strawberry.Info) -> StaffType | None: ...
 
 
 @strawberry.type(name="GradeRequirement", description="One threshold against the member's figure.")
@@ -245,12 +245,12 @@ class RuleVerdictType:
     is_type_of = row_type(RuleVerdict)
 
     @strawberry.field
-    async def rule(self, info: strawberry.Info) -> GradeRuleType | None:
-        return await info.context.loaders.grade_rules.load(self.rule_id)
+    @joined("grade_rules", "rule_id")
+    def rule(self, info: strawberry.Info) -> GradeRuleType | None: ...
 
     @strawberry.field
-    def grade(self, info: strawberry.Info) -> GradeType:
-        return loaded(info.context.loaders.grades, self.grade_code)
+    @joined("grades", "grade_code")
+    def grade(self, info: strawberry.Info) -> GradeType: ...
 
     @strawberry.field(name="figures")
     def figures_field(self) -> GradeFigures | None:
@@ -264,20 +264,20 @@ class GradeReviewType:
     is_type_of = row_type(GradeReview)
 
     @strawberry.field
-    def grade(self, info: strawberry.Info) -> GradeType:
-        return loaded(info.context.loaders.grades, self.grade_code)
+    @joined("grades", "grade_code")
+    def grade(self, info: strawberry.Info) -> GradeType: ...
 
     @strawberry.field(description="The best grade the rules give now: what a review would propose.")
-    def proposed_grade(self, info: strawberry.Info) -> GradeType | None:
-        return loaded(info.context.loaders.grades, self.proposed_grade_code) if self.proposed_grade_code else None
+    @joined("grades", "proposed_grade_code")
+    def proposed_grade(self, info: strawberry.Info) -> GradeType | None: ...
 
     @strawberry.field(name="figures")
     def figures_field(self) -> GradeFigures | None:
         return figures_of(self.figures)
 
     @strawberry.field
-    async def member(self, info: strawberry.Info) -> _Member | None:
-        return await info.context.loaders.members_scoped.load(self.member_id)
+    @joined("members_scoped", "member_id")
+    def member(self, info: strawberry.Info) -> _Member | None: ...
 
 
 @strawberry.type(name="GradeProgress", description="Where the member stands against the next grade [G3].")
@@ -291,16 +291,16 @@ class GradeProgressType:
     is_type_of = row_type(GradeProgress)
 
     @strawberry.field
-    def grade(self, info: strawberry.Info) -> GradeType:
-        return loaded(info.context.loaders.grades, self.grade_code)
+    @joined("grades", "grade_code")
+    def grade(self, info: strawberry.Info) -> GradeType: ...
 
     @strawberry.field
-    def next_grade(self, info: strawberry.Info) -> GradeType | None:
-        return loaded(info.context.loaders.grades, self.next_grade_code) if self.next_grade_code else None
+    @joined("grades", "next_grade_code")
+    def next_grade(self, info: strawberry.Info) -> GradeType | None: ...
 
     @strawberry.field(description="The grade the member would hold after the next review; none: no grade.")
-    def projected_grade(self, info: strawberry.Info) -> GradeType | None:
-        return loaded(info.context.loaders.grades, self.projected_grade_code) if self.projected_grade_code else None
+    @joined("grades", "projected_grade_code")
+    def projected_grade(self, info: strawberry.Info) -> GradeType | None: ...
 
 
 # --- inputs and payloads ------------------------------------------------------------------

@@ -14,7 +14,7 @@ from domain.members.service import RelationKind as DomainRelationKind
 from domain.paging import PageRequest
 from domain.points import service as points
 from resolvers.inputs import filter_arguments
-from schema.common import Gender, MemberStatus, Month, UserError, connection, loaded, node_keys, row_type
+from schema.common import Gender, MemberStatus, Month, UserError, connection, joined, node_keys, row_type
 from schema.customers import AccountType, CustomerType
 from schema.organisation import BranchType, ClubType, GradeType, StaffType
 
@@ -54,28 +54,28 @@ class MemberType(relay.Node):
         return [Relation(kind=DomainRelationKind(r["kind"]), name=r["name"], note=r.get("note")) for r in rows]
 
     @strawberry.field
-    def grade(self, info: strawberry.Info) -> GradeType:
-        return loaded(info.context.loaders.grades, self.grade_code)
+    @joined("grades", "grade_code")
+    def grade(self, info: strawberry.Info) -> GradeType: ...
 
     @strawberry.field
-    def club(self, info: strawberry.Info) -> ClubType:
-        return loaded(info.context.loaders.clubs, self.club_id)
+    @joined("clubs", "club_id")
+    def club(self, info: strawberry.Info) -> ClubType: ...
 
     @strawberry.field
-    def branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.branch_id)
+    @joined("branches", "branch_id")
+    def branch(self, info: strawberry.Info) -> BranchType: ...
 
     @strawberry.field(description="The member's personal and contact details.")
-    def customer(self, info: strawberry.Info) -> CustomerType:
-        return loaded(info.context.loaders.customers, self.customer_id)
+    @joined("customers", "customer_id")
+    def customer(self, info: strawberry.Info) -> CustomerType: ...
 
     @strawberry.field(description="The customer's billing accounts.")
-    def accounts(self, info: strawberry.Info) -> list[AccountType]:
-        return loaded(info.context.loaders.accounts_by_customer, self.customer_id)
+    @joined("accounts_by_customer", "customer_id")
+    def accounts(self, info: strawberry.Info) -> list[AccountType]: ...
 
     @strawberry.field(description="The member's points balance [P6].")
-    def points(self, info: strawberry.Info) -> Annotated[Points, strawberry.lazy("schema.points")]:
-        return loaded(info.context.loaders.points, self.id)
+    @joined("points", "id")
+    def points(self, info: strawberry.Info) -> Annotated[Points, strawberry.lazy("schema.points")]: ...
 
     @strawberry.field(
         description="The member's points entries by type and date range [P6], in the order they take effect"
@@ -101,8 +101,8 @@ class MemberType(relay.Node):
         return await info.context.read(lambda s: points.statement(s, info.context.principal, self.id, month))
 
     @strawberry.field(description="The member's usable card (ACTIVE or LOST), if any.")
-    def card(self, info: strawberry.Info) -> Annotated[CardType, strawberry.lazy("schema.cards")] | None:
-        return loaded(info.context.loaders.card_of_member, self.id)
+    @joined("card_of_member", "id")
+    def card(self, info: strawberry.Info) -> Annotated[CardType, strawberry.lazy("schema.cards")] | None: ...
 
     @strawberry.field(description="What the member may redeem today [R1]: the member, or staff who serve them.")
     async def catalogue(
@@ -175,8 +175,8 @@ class MemberType(relay.Node):
         )
 
     @strawberry.field
-    async def customer_manager(self, info: strawberry.Info) -> StaffType | None:
-        return await info.context.loaders.staff.load(self.customer_manager_id) if self.customer_manager_id else None
+    @joined("staff", "customer_manager_id")
+    def customer_manager(self, info: strawberry.Info) -> StaffType | None: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):

@@ -10,7 +10,7 @@ from strawberry import relay
 from domain.members.tables import GradeStatus as DomainGradeStatus
 from domain.members.tables import Roaming as DomainRoaming
 from domain.organisation import tables as organisation_tables
-from schema.common import BranchLevel, StaffRole, UserError, loaded, node_keys, row_type
+from schema.common import BranchLevel, StaffRole, UserError, joined, node_keys, row_type
 
 
 @strawberry.type(name="Branch", description="HQ, a provincial branch, or a city branch [O1].")
@@ -22,8 +22,8 @@ class BranchType(relay.Node):
     is_type_of = row_type(organisation_tables.Branch)
 
     @strawberry.field
-    async def parent(self, info: strawberry.Info) -> BranchType | None:
-        return await info.context.loaders.branches_scoped.load(self.parent_id) if self.parent_id else None
+    @joined("branches_scoped", "parent_id")
+    def parent(self, info: strawberry.Info) -> BranchType | None: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -70,8 +70,8 @@ class ClubType(relay.Node):
     is_type_of = row_type(organisation_tables.Club)
 
     @strawberry.field
-    def branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.branch_id)
+    @joined("branches", "branch_id")
+    def branch(self, info: strawberry.Info) -> BranchType: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -88,8 +88,8 @@ class StaffType(relay.Node):
     is_type_of = row_type(organisation_tables.Staff)
 
     @strawberry.field
-    def branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.branch_id)
+    @joined("branches", "branch_id")
+    def branch(self, info: strawberry.Info) -> BranchType: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -142,8 +142,8 @@ class OutletType(relay.Node):
     is_type_of = row_type(organisation_tables.Outlet)
 
     @strawberry.field
-    def branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.branch_id)
+    @joined("branches", "branch_id")
+    def branch(self, info: strawberry.Info) -> BranchType: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):

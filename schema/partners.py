@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 
 from domain.partners import tables as partners_tables
-from schema.common import UserError, loaded, node_keys, row_type
+from schema.common import UserError, joined, node_keys, row_type
 
 
 @strawberry.type(name="Partner", description="A partner merchant (airline, mall) [X1].")
@@ -34,8 +34,8 @@ class PartnerApiClientType(relay.Node):
     is_type_of = row_type(partners_tables.PartnerApiClient)
 
     @strawberry.field
-    def partner(self, info: strawberry.Info) -> PartnerType:
-        return loaded(info.context.loaders.partners, self.partner_id)
+    @joined("partners", "partner_id")
+    def partner(self, info: strawberry.Info) -> PartnerType: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):

@@ -15,7 +15,7 @@ from domain.points import service as points
 from domain.points import tables as points_tables
 from domain.points.accrual import MonthlyAccrualRun
 from domain.work.tables import JobStatus
-from schema.common import Month, UserError, client_keys, loaded, node_keys, row_type
+from schema.common import Month, UserError, client_keys, joined, node_keys, row_type
 from schema.organisation import StaffType
 
 EntryType = strawberry.enum(points_tables.EntryType, description="What a movement of points is [P1].")
@@ -50,12 +50,12 @@ class PointsTransactionType(relay.Node):
     is_type_of = row_type(points_tables.LedgerTransaction)
 
     @strawberry.field(description="The transaction this one reverses.")
-    async def reverses(self, info: strawberry.Info) -> PointsTransactionType | None:
-        return await info.context.loaders.transactions_scoped.load(self.reverses_id) if self.reverses_id else None
+    @joined("transactions_scoped", "reverses_id")
+    def reverses(self, info: strawberry.Info) -> PointsTransactionType | None: ...
 
     @strawberry.field
-    async def staff(self, info: strawberry.Info) -> StaffType | None:
-        return await info.context.loaders.staff.load(self.staff_id) if self.staff_id else None
+    @joined("staff", "staff_id")
+    def staff(self, info: strawberry.Info) -> StaffType | None: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -77,8 +77,8 @@ class PointsRuleChangeType:
     changed_at: datetime
 
     @strawberry.field
-    def changed_by(self, info: strawberry.Info) -> StaffType | None:
-        return loaded(info.context.loaders.staff, self.staff_id)
+    @joined("staff", "staff_id")
+    def changed_by(self, info: strawberry.Info) -> StaffType | None: ...
 
 
 @strawberry.type(name="PointsRule", description="An earning, validity or penalty rule, in force for its dates [P2].")
@@ -92,8 +92,8 @@ class PointsRuleType(relay.Node):
     is_type_of = row_type(points_tables.PointsRule)
 
     @strawberry.field(description="Every change: who, when, before and after.")
-    def changes(self, info: strawberry.Info) -> list[PointsRuleChangeType]:
-        return loaded(info.context.loaders.rule_changes, self.id)
+    @joined("rule_changes", "id")
+    def changes(self, info: strawberry.Info) -> list[PointsRuleChangeType]: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -214,8 +214,8 @@ class MonthlyAccrual(relay.Node):
     finished_at: datetime | None
 
     @strawberry.field(description="Who started it; none when it was started from the command line.")
-    async def started_by(self, info: strawberry.Info) -> StaffType | None:
-        return await info.context.loaders.staff.load(self.staff_id) if self.staff_id else None
+    @joined("staff", "staff_id")
+    def started_by(self, info: strawberry.Info) -> StaffType | None: ...
 
     is_type_of = row_type(MonthlyAccrualRun)
 

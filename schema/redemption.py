@@ -15,7 +15,7 @@ from domain.access import Permission, role_grants
 from domain.redemption import tables as redemption_tables
 from domain.redemption.bookings import AutoRedemptionRun
 from domain.work.tables import JobStatus
-from schema.common import Month, UserError, client_keys, loaded, node_keys, row_type
+from schema.common import Month, UserError, client_keys, joined, node_keys, row_type
 from schema.organisation import BranchType, OutletType, StaffType
 
 if TYPE_CHECKING:
@@ -56,8 +56,8 @@ class RewardItemType(relay.Node):
     is_type_of = row_type(redemption_tables.RewardItem)
 
     @strawberry.field(description="Headquarters for a national reward, else the province it is offered in.")
-    def branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.branch_id)
+    @joined("branches", "branch_id")
+    def branch(self, info: strawberry.Info) -> BranchType: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -80,8 +80,8 @@ class ConsumptionRuleChangeType:
     changed_at: datetime
 
     @strawberry.field
-    def changed_by(self, info: strawberry.Info) -> StaffType | None:
-        return loaded(info.context.loaders.staff, self.staff_id) if self.staff_id else None
+    @joined("staff", "staff_id")
+    def changed_by(self, info: strawberry.Info) -> StaffType | None: ...
 
 
 @strawberry.type(name="ConsumptionRule", description="Who may redeem what, from what balance, for its dates [P2].")
@@ -95,12 +95,12 @@ class ConsumptionRuleType(relay.Node):
     is_type_of = row_type(redemption_tables.ConsumptionRule)
 
     @strawberry.field(description="The one reward it lets, if it names one.")
-    def item(self, info: strawberry.Info) -> RewardItemType | None:
-        return loaded(info.context.loaders.items, self.item_id) if self.item_id else None
+    @joined("items", "item_id")
+    def item(self, info: strawberry.Info) -> RewardItemType | None: ...
 
     @strawberry.field(description="Every change: who, when, before and after.")
-    def changes(self, info: strawberry.Info) -> list[ConsumptionRuleChangeType]:
-        return loaded(info.context.loaders.consumption_rule_changes, self.id)
+    @joined("consumption_rule_changes", "id")
+    def changes(self, info: strawberry.Info) -> list[ConsumptionRuleChangeType]: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -121,12 +121,12 @@ class GiftStockType:
     is_type_of = row_type(redemption_tables.GiftStock)
 
     @strawberry.field
-    def item(self, info: strawberry.Info) -> RewardItemType:
-        return loaded(info.context.loaders.items, self.item_id)
+    @joined("items", "item_id")
+    def item(self, info: strawberry.Info) -> RewardItemType: ...
 
     @strawberry.field
-    def branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.branch_id)
+    @joined("branches", "branch_id")
+    def branch(self, info: strawberry.Info) -> BranchType: ...
 
 
 @strawberry.type(name="GiftStockMovement", description="One change of a branch's stock: who, when, why, what was left.")
@@ -139,20 +139,20 @@ class GiftStockMovementType:
     is_type_of = row_type(redemption_tables.GiftStockMovement)
 
     @strawberry.field
-    def item(self, info: strawberry.Info) -> RewardItemType:
-        return loaded(info.context.loaders.items, self.item_id)
+    @joined("items", "item_id")
+    def item(self, info: strawberry.Info) -> RewardItemType: ...
 
     @strawberry.field
-    def branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.branch_id)
+    @joined("branches", "branch_id")
+    def branch(self, info: strawberry.Info) -> BranchType: ...
 
     @strawberry.field(description="The other branch of a transfer.")
-    def other_branch(self, info: strawberry.Info) -> BranchType | None:
-        return loaded(info.context.loaders.branches, self.other_branch_id) if self.other_branch_id else None
+    @joined("branches", "other_branch_id")
+    def other_branch(self, info: strawberry.Info) -> BranchType | None: ...
 
     @strawberry.field
-    def staff(self, info: strawberry.Info) -> StaffType | None:
-        return loaded(info.context.loaders.staff, self.staff_id) if self.staff_id else None
+    @joined("staff", "staff_id")
+    def staff(self, info: strawberry.Info) -> StaffType | None: ...
 
 
 @strawberry.type(name="RedemptionLine", description="One reward of a redemption, at the price it had then.")
@@ -165,8 +165,8 @@ class RedemptionLineType:
     is_type_of = row_type(redemption_tables.RedemptionLine)
 
     @strawberry.field
-    def item(self, info: strawberry.Info) -> RewardItemType:
-        return loaded(info.context.loaders.items, self.item_id)
+    @joined("items", "item_id")
+    def item(self, info: strawberry.Info) -> RewardItemType: ...
 
 
 @strawberry.type(name="Fulfilment", description="What the billing system delivers for a line: its state and attempts.")
@@ -184,12 +184,12 @@ class FulfilmentType(relay.Node):
     is_type_of = row_type(redemption_tables.Fulfilment)
 
     @strawberry.field
-    def item(self, info: strawberry.Info) -> RewardItemType:
-        return loaded(info.context.loaders.items, self.item_id)
+    @joined("items", "item_id")
+    def item(self, info: strawberry.Info) -> RewardItemType: ...
 
     @strawberry.field
-    def redemption(self, info: strawberry.Info) -> RedemptionType | None:
-        return loaded(info.context.loaders.redemptions_scoped, self.redemption_id)
+    @joined("redemptions_scoped", "redemption_id")
+    def redemption(self, info: strawberry.Info) -> RedemptionType | None: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -206,20 +206,20 @@ class GiftPickupType(relay.Node):
     is_type_of = row_type(redemption_tables.GiftPickup)
 
     @strawberry.field
-    def item(self, info: strawberry.Info) -> RewardItemType:
-        return loaded(info.context.loaders.items, self.item_id)
+    @joined("items", "item_id")
+    def item(self, info: strawberry.Info) -> RewardItemType: ...
 
     @strawberry.field
-    def branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.branch_id)
+    @joined("branches", "branch_id")
+    def branch(self, info: strawberry.Info) -> BranchType: ...
 
     @strawberry.field
-    def handed_over_by(self, info: strawberry.Info) -> StaffType | None:
-        return loaded(info.context.loaders.staff, self.staff_id) if self.staff_id else None
+    @joined("staff", "staff_id")
+    def handed_over_by(self, info: strawberry.Info) -> StaffType | None: ...
 
     @strawberry.field
-    def redemption(self, info: strawberry.Info) -> RedemptionType | None:
-        return loaded(info.context.loaders.redemptions_scoped, self.redemption_id)
+    @joined("redemptions_scoped", "redemption_id")
+    def redemption(self, info: strawberry.Info) -> RedemptionType | None: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -233,8 +233,8 @@ class CancelledItem:
     item_id: strawberry.Private[int]
 
     @strawberry.field
-    def item(self, info: strawberry.Info) -> RewardItemType:
-        return loaded(info.context.loaders.items, self.item_id)
+    @joined("items", "item_id")
+    def item(self, info: strawberry.Info) -> RewardItemType: ...
 
 
 @strawberry.type(name="RedemptionCancellation", description="Points given back, to the lots they came from.")
@@ -250,8 +250,8 @@ class RedemptionCancellationType:
         return [CancelledItem(quantity=x["quantity"], points=x["points"], item_id=x["item_id"]) for x in self.lines]
 
     @strawberry.field(description="Who cancelled it; null: the member.")
-    def cancelled_by(self, info: strawberry.Info) -> StaffType | None:
-        return loaded(info.context.loaders.staff, self.staff_id) if self.staff_id else None
+    @joined("staff", "staff_id")
+    def cancelled_by(self, info: strawberry.Info) -> StaffType | None: ...
 
 
 @strawberry.type(name="Redemption", description="Points spent on rewards [R2]: where, how, by whom, and what.")
@@ -267,44 +267,44 @@ class RedemptionType(relay.Node):
     is_type_of = row_type(redemption_tables.Redemption)
 
     @strawberry.field
-    def member(self, info: strawberry.Info) -> _Member | None:
-        return loaded(info.context.loaders.members_scoped, self.member_id)
+    @joined("members_scoped", "member_id")
+    def member(self, info: strawberry.Info) -> _Member | None: ...
 
     @strawberry.field
-    def outlet(self, info: strawberry.Info) -> OutletType | None:
-        return loaded(info.context.loaders.outlets, self.outlet_id) if self.outlet_id else None
+    @joined("outlets", "outlet_id")
+    def outlet(self, info: strawberry.Info) -> OutletType | None: ...
 
     @strawberry.field(description="Where it was made: the outlet's branch, else the serving staff's or the member's.")
-    def branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.branch_id)
+    @joined("branches", "branch_id")
+    def branch(self, info: strawberry.Info) -> BranchType: ...
 
     @strawberry.field(description="The member's branch, whose rules decided it [A1].")
-    def home_branch(self, info: strawberry.Info) -> BranchType:
-        return loaded(info.context.loaders.branches, self.home_branch_id)
+    @joined("branches", "home_branch_id")
+    def home_branch(self, info: strawberry.Info) -> BranchType: ...
 
     @strawberry.field(description="The staff member who served the member; null: the member themselves.")
-    def handled_by(self, info: strawberry.Info) -> StaffType | None:
-        return loaded(info.context.loaders.staff, self.staff_id) if self.staff_id else None
+    @joined("staff", "staff_id")
+    def handled_by(self, info: strawberry.Info) -> StaffType | None: ...
 
     @strawberry.field(description="The ledger entry that took the points.")
-    def transaction(self, info: strawberry.Info) -> _Transaction | None:
-        return loaded(info.context.loaders.transactions_scoped, self.transaction_id)
+    @joined("transactions_scoped", "transaction_id")
+    def transaction(self, info: strawberry.Info) -> _Transaction | None: ...
 
     @strawberry.field
-    def lines(self, info: strawberry.Info) -> list[RedemptionLineType]:
-        return loaded(info.context.loaders.lines_by_redemption, self.id)
+    @joined("lines_by_redemption", "id")
+    def lines(self, info: strawberry.Info) -> list[RedemptionLineType]: ...
 
     @strawberry.field(description="What the billing system delivers: bill credit, minutes, content.")
-    def fulfilments(self, info: strawberry.Info) -> list[FulfilmentType]:
-        return loaded(info.context.loaders.fulfilments_by_redemption, self.id)
+    @joined("fulfilments_by_redemption", "id")
+    def fulfilments(self, info: strawberry.Info) -> list[FulfilmentType]: ...
 
     @strawberry.field(description="The gifts waiting at (or handed over by) a branch.")
-    def pickups(self, info: strawberry.Info) -> list[GiftPickupType]:
-        return loaded(info.context.loaders.pickups_by_redemption, self.id)
+    @joined("pickups_by_redemption", "id")
+    def pickups(self, info: strawberry.Info) -> list[GiftPickupType]: ...
 
     @strawberry.field
-    def cancellations(self, info: strawberry.Info) -> list[RedemptionCancellationType]:
-        return loaded(info.context.loaders.cancellations_by_redemption, self.id)
+    @joined("cancellations_by_redemption", "id")
+    def cancellations(self, info: strawberry.Info) -> list[RedemptionCancellationType]: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -319,8 +319,8 @@ class QuotedLine:
     item_id: strawberry.Private[int]
 
     @strawberry.field
-    def item(self, info: strawberry.Info) -> RewardItemType:
-        return loaded(info.context.loaders.items, self.item_id)
+    @joined("items", "item_id")
+    def item(self, info: strawberry.Info) -> RewardItemType: ...
 
 
 @strawberry.type(description="Points that a redemption would take from the lots expiring on one day.")
@@ -352,8 +352,8 @@ class AutoRedemptionExecutionType:
     is_type_of = row_type(redemption_tables.AutoRedemptionExecution)
 
     @strawberry.field
-    def redemption(self, info: strawberry.Info) -> RedemptionType | None:
-        return loaded(info.context.loaders.redemptions_scoped, self.redemption_id) if self.redemption_id else None
+    @joined("redemptions_scoped", "redemption_id")
+    def redemption(self, info: strawberry.Info) -> RedemptionType | None: ...
 
 
 @strawberry.type(name="AutoRedemption", description="A pre-booked monthly conversion of points [R3].")
@@ -367,16 +367,16 @@ class AutoRedemptionType(relay.Node):
     is_type_of = row_type(redemption_tables.AutoRedemption)
 
     @strawberry.field
-    def item(self, info: strawberry.Info) -> RewardItemType:
-        return loaded(info.context.loaders.items, self.item_id)
+    @joined("items", "item_id")
+    def item(self, info: strawberry.Info) -> RewardItemType: ...
 
     @strawberry.field
-    def member(self, info: strawberry.Info) -> _Member | None:
-        return loaded(info.context.loaders.members_scoped, self.member_id)
+    @joined("members_scoped", "member_id")
+    def member(self, info: strawberry.Info) -> _Member | None: ...
 
     @strawberry.field(description="Its monthly runs, latest first.")
-    def executions(self, info: strawberry.Info) -> list[AutoRedemptionExecutionType]:
-        return loaded(info.context.loaders.executions_by_booking, self.id)
+    @joined("executions_by_booking", "id")
+    def executions(self, info: strawberry.Info) -> list[AutoRedemptionExecutionType]: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -689,8 +689,8 @@ class AutoRedemptionRunType(relay.Node):
     is_type_of = row_type(AutoRedemptionRun)
 
     @strawberry.field(description="Who started it; none when it was started from the command line.")
-    def started_by(self, info: strawberry.Info) -> StaffType | None:
-        return loaded(info.context.loaders.staff, self.staff_id) if self.staff_id else None
+    @joined("staff", "staff_id")
+    def started_by(self, info: strawberry.Info) -> StaffType | None: ...
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):

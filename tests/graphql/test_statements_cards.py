@@ -35,7 +35,7 @@ STATEMENTS = {
     "cancelCard": 6,
     "changeCardPin": 6,
     "resetCardPin": 7,
-    "cards": 11,
+    "cards": 10,  # the staff who received a batch and who did an operation: one batch
     "cardEvents": 4,
     "cardApplications": 6,
     "cardStockCount": 6,

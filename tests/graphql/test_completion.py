@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -130,9 +131,12 @@ async def test_nothing_is_walked_when_an_extension_sees_every_field(settings, en
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
     app = create_app(settings, str(engine.url), engine=engine, tracer_provider=provider)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        # when a page is asked for
-        answer = await Api(client, engine, demo).gql(MEMBERS_PAGE, {"first": 2}, as_="administrator")
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            # when a page is asked for
+            answer = await Api(client, engine, demo).gql(MEMBERS_PAGE, {"first": 2}, as_="administrator")
+    finally:
+        AsyncPGInstrumentor().uninstrument()  # instrumented for the whole process by the traced app
     # then it is answered with every field through the executor, where the extension sees it
     assert len(answer["data"]["members"]["edges"]) == 2
     assert {"Member.memberNumber", "Member.grade", "Grade.name", "Customer.phone"} <= set(executed_fields)

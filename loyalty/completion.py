@@ -21,6 +21,7 @@ and reports the error exactly as it would have. Nothing is walked when an extens
 from __future__ import annotations
 
 import inspect
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -100,7 +101,6 @@ def _list(inner: Completer) -> Completer:
 def _object(kind: GraphQLObjectType, fields: list[tuple[str, Any, Any, Completer]]) -> Completer:
     """`fields`: (response name, getter or None, (loader, key) or None, completer of the field's type)."""
     is_type_of = kind.is_type_of
-    steps = tuple(fields)
 
     def complete(source: Any, walk: Walk) -> Any:
         if source is None:
@@ -108,7 +108,7 @@ def _object(kind: GraphQLObjectType, fields: list[tuple[str, Any, Any, Completer
         if is_type_of is not None and not is_type_of(source, None):
             raise Abandon
         out = {}
-        for name, get, join, complete_field in steps:
+        for name, get, join, complete_field in fields:
             if join is None:
                 out[name] = complete_field(get(source), walk)
                 continue
@@ -138,10 +138,6 @@ def _node_id(kind: GraphQLObjectType, origin: Any) -> Callable[[Any], str]:
         return lambda source: to_base64(type_name, str(getattr(source, attribute)))
     resolve_id = origin.resolve_id
     return lambda source: to_base64(type_name, str(resolve_id(source, info=None)))
-
-
-def _attribute(name: str) -> Callable[[Any], Any]:
-    return lambda source: getattr(source, name)
 
 
 class Completing:
@@ -242,7 +238,7 @@ class Completing:
         if completer is None:
             return None
         if getattr(definition.resolve, "_is_default", False):
-            return _attribute(strawberry_field.python_name), None, completer
+            return operator.attrgetter(strawberry_field.python_name), None, completer
         resolver = strawberry_field.base_resolver
         method = resolver.wrapped_func if resolver is not None else None
         if method is None:

@@ -44,7 +44,7 @@ POOL_WAITING = Gauge(
 )
 POOL_CAPACITY = Gauge(
     "loyalty_db_pool_capacity",
-    "Database connections the pools may open (pool size plus overflow, over all workers).",
+    "Database connections the pools may open (both pools of every worker).",
     multiprocess_mode="livesum",
 )
 POINTS_MOVED = Counter(

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from domain import metrics
+from domain.work.driver import Connections
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,20 @@ def to_async_url(url: str) -> str:
 
 class MeteredPool(AsyncAdaptedQueuePool):
     """The engine's pool, counting its connections in use and the callers waiting for one
-    (`loyalty_db_pool_in_use`, `loyalty_db_pool_waiting`, `loyalty_db_pool_capacity`)."""
+    (`loyalty_db_pool_in_use`, `loyalty_db_pool_waiting`, `loyalty_db_pool_capacity`). Beside it, the
+    driver's own connections for statements sent alone (`statements`, `domain/work/driver.py`), disposed
+    with it."""
+
+    statements: Connections
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         metrics.POOL_CAPACITY.inc(self.size() + max(self._max_overflow, 0))
+
+    def recreate(self) -> MeteredPool:
+        fresh = super().recreate()
+        fresh.statements = Connections(self.statements.connect, self.statements.size)
+        return fresh  # type: ignore[return-value]
 
     def _do_get(self) -> Any:
         if not (self._pool.empty() and self._overflow >= self._max_overflow > -1):
@@ -68,19 +80,47 @@ class MeteredPool(AsyncAdaptedQueuePool):
 
     def dispose(self) -> None:
         super().dispose()
+        self.statements.terminate()
         metrics.POOL_CAPACITY.dec(self.size() + max(self._max_overflow, 0))
 
 
+_SERVER_SETTINGS = {"application_name": "loyalty"}
+# What SQLAlchemy's dialect takes from the URL for itself, not for the driver.
+_DIALECT_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func", "async_creator_fn")
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    """The engine (transactions, and reads through SQLAlchemy) and its driver's connections for statements
+    sent alone, `pool_size` connections each, kept open once opened: a caller over the size waits for one to
+    come back, rather than opening and closing a session of its own (docs/operations.md, "Connections")."""
+    engine = create_async_engine(
         url,
         poolclass=MeteredPool,
         hide_parameters=True,  # a failed statement's error, logged, never shows its values (a PIN, a phone)
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         pool_pre_ping=False,
-        connect_args={"server_settings": {"application_name": "loyalty"}},
+        connect_args={"server_settings": _SERVER_SETTINGS},
     )
+    dialect = engine.dialect
+    args, options = dialect.create_connect_args(engine.url)
+    for name in _DIALECT_ONLY:
+        options.pop(name, None)
+
+    async def connect() -> asyncpg.Connection:
+        """A connection set up as SQLAlchemy's are: JSON in and out as its type processors expect."""
+        connection = await asyncpg.connect(*args, **options, server_settings=_SERVER_SETTINGS)
+        try:
+            adapted = SimpleNamespace(_connection=connection)  # what the dialect's set-up reads
+            await dialect.setup_asyncpg_json_codec(adapted)
+            await dialect.setup_asyncpg_jsonb_codec(adapted)
+        except BaseException:
+            connection.terminate()
+            raise
+        return connection
+
+    engine.sync_engine.pool.statements = Connections(connect, pool_size)  # type: ignore[attr-defined]
+    return engine
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker:

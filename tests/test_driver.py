@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -71,5 +73,34 @@ async def test_a_connection_the_server_dropped_is_not_handed_out_again(api):
             await driver.rows(engine, BRANCH_CODE, {})
         assert raised.value.connection_invalidated
         assert [(await driver.rows(engine, BRANCH_CODE, {}))[0].code for _ in range(2)] == ["HQ", "HQ"]
+    finally:
+        await engine.dispose()
+
+
+async def test_callers_over_the_pools_size_wait_for_its_connections_and_open_no_more(api):
+    # given a driver pool of one connection
+    engine = make_engine(api.engine.url.render_as_string(hide_password=False), pool_size=1)
+    backend = sa.text("SELECT pg_backend_pid() AS pid FROM pg_sleep(0.02)")
+    try:
+        # when three statements are sent at once
+        found = await asyncio.gather(*(driver.rows(engine, backend, {}) for _ in range(3)))
+        # then each ran in turn on the one connection
+        assert len({rows[0].pid for rows in found}) == 1
+        assert driver.connections_of(engine)._free._value == 1  # every place given back
+    finally:
+        await engine.dispose()
+
+
+async def test_a_statement_cancelled_midway_leaves_no_connection_behind(api):
+    # given a driver pool of one connection, whose statement is cancelled while the server runs it
+    engine = make_engine(api.engine.url.render_as_string(hide_password=False), pool_size=1)
+    try:
+        slow = asyncio.ensure_future(driver.rows(engine, sa.text("SELECT pg_sleep(5)"), {}))
+        await asyncio.sleep(0.2)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        # when the next statement is sent, then it runs at once on a new connection
+        assert (await asyncio.wait_for(driver.rows(engine, BRANCH_CODE, {}), 2))[0].code == "HQ"
     finally:
         await engine.dispose()

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import base64
 import functools
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from domain.columns import record_columns, records, records_of
+from domain.columns import record_columns, record_type, records
 from domain.errors import DomainError, ErrorCode
 from domain.validation import key_of
+from domain.work import driver
 
 page_size_max = 100
 page_size_default = 20
@@ -118,34 +119,47 @@ async def fetch_page(
     )
 
 
-@functools.cache  # built once per process: requests ask for their loaders on every request
-def by_key(table: Any, key: str = "id") -> Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]:
-    """A batch read for a DataLoader: rows of `table` by a unique column, in the keys' order (None where missing)."""
-    query = _in_keys(table, key)
+@dataclass(frozen=True)
+class BatchRead:
+    """A loader's batch read of `table`'s records by the values of its column `key`, sent straight to the
+    driver (`domain/work/driver.py`), the keys bound as one array (`= ANY(:keys)`): the statement is
+    compiled once per process and each batch only binds, where an expanding `IN (…)` had SQLAlchemy render
+    and compile the statement again for every batch size. For each key: its record (None where missing),
+    or with `grouped`, the list of its records in `order` (only their column `value`, if named)."""
 
-    async def fetch(session: AsyncSession, keys: list[Any]) -> list[Any]:
-        found = records_of(table, (await (await session.connection()).execute(query, {"keys": keys})).all())
-        rows = {getattr(r, key): r for r in found}
-        return [rows.get(k) for k in keys]
+    table: Any
+    key: str
+    grouped: bool = False
+    order: str = "id"
+    value: str | None = None
 
-    return fetch
+    @functools.cached_property
+    def statement(self) -> Any:
+        column = getattr(self.table, self.key)
+        query = sa.select(*record_columns(self.table)).where(
+            column == sa.any_(sa.bindparam("keys", type_=ARRAY(column.type)))
+        )
+        return query.order_by(getattr(self.table, self.order)) if self.grouped else query
+
+    async def __call__(self, engine: AsyncEngine, keys: list[Any]) -> list[Any]:
+        found = await driver.rows(engine, self.statement, {"keys": keys}, record_type(self.table)._make)
+        if not self.grouped:
+            rows = {getattr(r, self.key): r for r in found}
+            return [rows.get(k) for k in keys]
+        grouped: dict[Any, list[Any]] = {k: [] for k in keys}
+        for record in found:
+            grouped[getattr(record, self.key)].append(record if self.value is None else getattr(record, self.value))
+        return [grouped[k] for k in keys]
 
 
-def _in_keys(table: Any, key: str) -> Any:
-    """The records of `table` whose `key` is in the bound list `keys`: built once, so that each batch only binds."""
-    return sa.select(*record_columns(table)).where(getattr(table, key).in_(sa.bindparam("keys", expanding=True)))
+@functools.cache  # made once per process: requests ask for their loaders on every request
+def by_key(table: Any, key: str = "id") -> BatchRead:
+    """A batch read for a loader: rows of `table` by a unique column, in the keys' order (None where missing)."""
+    return BatchRead(table, key)
 
 
 @functools.cache
-def grouped_by(table: Any, key: str, order: str = "id") -> Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]:
-    """A batch read for a DataLoader: for each key, the records of `table` whose `key` column holds it, by `order`."""
-
-    query = _in_keys(table, key).order_by(getattr(table, order))
-
-    async def fetch(session: AsyncSession, keys: list[Any]) -> list[Any]:
-        grouped: dict[Any, list[Any]] = {k: [] for k in keys}
-        for record in records_of(table, (await (await session.connection()).execute(query, {"keys": keys})).all()):
-            grouped[getattr(record, key)].append(record)
-        return [grouped[k] for k in keys]
-
-    return fetch
+def grouped_by(table: Any, key: str, order: str = "id", value: str | None = None) -> BatchRead:
+    """A batch read for a loader: for each key, the records of `table` whose `key` column holds it, by `order`
+    (or only their `value` column)."""
+    return BatchRead(table, key, grouped=True, order=order, value=value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import gc
@@ -25,7 +26,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain import metrics, passwords, requests
+from domain.auth import principals
+from domain.auth.service import AuthPolicy
 from domain.errors import ErrorCode
+from domain.work import driver
 from loyalty import logs, migrate, tracing
 from loyalty.areas import AREAS
 from loyalty.config import Settings
@@ -311,7 +315,16 @@ def create_app(
         gc.collect()
         gc.freeze()
         gc.set_threshold(*gc_thresholds)
+        # The principals of the sessions in use are remembered while their changes are heard of.
+        remembered = services.policy(AuthPolicy).principals
+        hearing = None
+        if remembered is not None and remembered.seconds > 0:
+            hearing = asyncio.create_task(principals.listen(remembered, driver.connections_of(engine).connect))
         yield
+        if hearing is not None:
+            hearing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hearing
         await services.jobs.stop()
         if own_engine:
             await engine.dispose()

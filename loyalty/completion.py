@@ -8,8 +8,9 @@ global ID, a method of the object itself, or a related row a DataLoader holds (`
 
 When the selection under a list or an object holds only such fields, all the way down, the completion
 walks it once with a plan made for that selection and builds the answer's dicts directly; related rows
-that are not loaded yet are asked of their loaders for the whole list first (the same batches the
-executor would send), and their places are filled in when the batch is in, level by level.
+that are not known yet are asked of their loaders for the whole list at once (one batch per loader and
+level, the keys of every place together, no future per place), and their places are filled in when the
+batch is in, level by level.
 
 Anything else (a field with arguments, an async resolver, an abstract type, a deferred fragment) leaves
 that selection to the executor, and so does any error met on the way (a null in a non-null field, a
@@ -20,6 +21,7 @@ and reports the error exactly as it would have. Nothing is walked when an extens
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import operator
 from collections.abc import Callable, Mapping
@@ -35,6 +37,8 @@ from graphql import (
 )
 from strawberry import relay
 from strawberry.relay.utils import to_base64
+
+from resolvers.area import MISSING
 
 _NODE_ID = relay.Node.__dict__["_id"].__func__  # the resolver of every node's `id`
 _DEFAULT_RESOLVE_ID = relay.Node.__dict__["resolve_id"].__func__
@@ -57,7 +61,8 @@ class Walk:
 
     def __init__(self, loaders: Any) -> None:
         self.loaders = loaders
-        self.holes: list[tuple[dict[str, Any], str, Any, Completer]] = []
+        # (place, name, loader, key, completer, the batch that reads the key)
+        self.holes: list[tuple[dict[str, Any], str, Any, Any, Completer, Any]] = []
 
 
 Completer = Callable[[Any, Walk], Any]
@@ -116,12 +121,13 @@ def _object(kind: GraphQLObjectType, fields: list[tuple[str, Any, Any, Completer
             if value is None:
                 out[name] = complete_field(None, walk)
                 continue
-            future = getattr(walk.loaders, join[0]).load(value)
-            if future.done():
-                out[name] = complete_field(future.result(), walk)  # a failed batch raises: abandoned
+            loader = getattr(walk.loaders, join[0])
+            known = loader.peek(value)
+            if known is not MISSING:
+                out[name] = complete_field(known, walk)
             else:
                 out[name] = None  # filled in when the batch is in
-                walk.holes.append((out, name, future, complete_field))
+                walk.holes.append((out, name, loader, value, complete_field, loader.want(value)))
         return out
 
     return complete
@@ -169,10 +175,12 @@ class Completing:
         try:
             for _ in range(_levels_max):
                 holes, walk.holes = walk.holes, []
-                for future in {id(hole[2]): hole[2] for hole in holes}.values():
-                    await future  # every loader's batch of this level is sent before the first answer
-                for place, name, future, complete in holes:
-                    place[name] = complete(future.result(), walk)
+                for batch in {id(hole[5]): hole[5] for hole in holes}.values():
+                    await asyncio.shield(batch)  # a failed batch raises: abandoned
+                for place, name, loader, key, complete, _ in holes:
+                    if (known := loader.peek(key)) is MISSING:
+                        raise Abandon
+                    place[name] = complete(known, walk)
                 if not walk.holes:
                     return value
             raise Abandon

@@ -11,6 +11,8 @@ import platformdirs
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.auth.principals import Principals
+from domain.auth.principals import seconds_max as principals_seconds_max
 from domain.auth.service import AuthPolicy
 from domain.cards.common import CardPolicy
 from domain.grades.review import DowngradePolicy, GradePolicy
@@ -35,6 +37,10 @@ class Settings(BaseSettings):
     login_failures_max: int = Field(default=5, ge=1, le=100)
     login_lock_seconds: int = Field(default=900, ge=1, le=86_400)
     login_failures_ceiling: int = Field(default=20, ge=1, le=10_000)
+
+    # How long a process may remember a session's principal (0: never), while it hears of every change of
+    # sessions, people and partner keys (`domain/auth/principals.py`, docs/operations.md "Sessions").
+    principal_cache_seconds: float = Field(default=5.0, ge=0, le=principals_seconds_max)
 
     card_failures_max: int = Field(default=5, ge=1, le=100)
     card_lock_seconds: int = Field(default=1_800, ge=1, le=86_400)
@@ -64,7 +70,7 @@ class Settings(BaseSettings):
     request_body_max_bytes: int = Field(default=1_048_576, ge=10_000, le=100_000_000)
     # At least the requests one process has in flight: a smaller pool opens and closes a connection
     # for every request above it (docs/operations.md).
-    database_pool_size: int = Field(default=20, ge=1, le=200)
+    database_pool_size: int = Field(default=16, ge=1, le=200)
     log_level: str = "INFO"
     # Log lines as JSON, one object per line (production's default), or readable (development's).
     log_format: Literal["json", "console"] | None = None
@@ -113,6 +119,7 @@ class Settings(BaseSettings):
             login_failures_max=self.login_failures_max,
             login_lock_seconds=self.login_lock_seconds,
             login_failures_ceiling=self.login_failures_ceiling,
+            principals=Principals(self.principal_cache_seconds),
         )
 
     def redemption_policy(self) -> RedemptionPolicy:

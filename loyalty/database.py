@@ -90,15 +90,15 @@ _DIALECT_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func"
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """The engine (transactions, and reads through SQLAlchemy) and its driver's connections for statements
-    sent alone, `pool_size` connections each, kept open once opened: a caller over the size waits for one to
-    come back, rather than opening and closing a session of its own (docs/operations.md, "Connections")."""
+    """The engine (transactions, and reads through SQLAlchemy: `pool_size` connections kept, as many again
+    opened for a burst and closed after it) and its driver's connections for statements sent alone
+    (`pool_size`, kept; a caller over the size waits for one to come back). docs/operations.md, "Connections"."""
     engine = create_async_engine(
         url,
         poolclass=MeteredPool,
         hide_parameters=True,  # a failed statement's error, logged, never shows its values (a PIN, a phone)
         pool_size=pool_size,
-        max_overflow=0,
+        max_overflow=pool_size,
         pool_pre_ping=False,
         connect_args={"server_settings": _SERVER_SETTINGS},
     )

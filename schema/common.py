@@ -11,7 +11,6 @@ from typing import Any, NewType
 
 import strawberry
 from strawberry import relay
-from strawberry.dataloader import DataLoader
 
 from domain.auth import tables as auth_tables
 from domain.columns import record_type
@@ -21,6 +20,7 @@ from domain.members import tables as members_tables
 from domain.organisation import tables as organisation_tables
 from domain.paging import Page
 from domain.validation import bounded, bounded_moment, key_of, month_first_day
+from resolvers.area import MISSING, Loader
 
 ErrorCode = strawberry.enum(
     StrEnum("ErrorCode", [(code, code) for code in every_code()]),
@@ -108,14 +108,12 @@ def connection(page: Page[Any]) -> relay.Connection[Any]:
     )
 
 
-def loaded(loader: DataLoader, key: Any) -> Any:
+def loaded(loader: Loader, key: Any) -> Any:
     """What `loader` holds for `key`: the value itself when it is known already (primed, or loaded by an
     earlier field), else the awaitable of its batch. A field that returns this resolves in place when the
     value is known, instead of becoming a task of the executor, which costs more than the field's work."""
-    future = loader.load(key)
-    if future.done() and future.exception() is None:
-        return future.result()
-    return future
+    known = loader.peek(key)
+    return loader.load(key) if known is MISSING else known
 
 
 def joined(loader: str, key: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

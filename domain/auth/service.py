@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from domain import passwords
 from domain.access import MemberPrincipal, PartnerPrincipal, Principal, StaffPrincipal, require_person
+from domain.auth.principals import Principals
 from domain.auth.tables import AuthSession, LoginAttempt, PrincipalKind
 from domain.customers.tables import SubscriberNumber
 from domain.errors import DomainError, ErrorCode, RecordedRefusal
@@ -51,6 +52,9 @@ class AuthPolicy:
     login_failures_max: int = 5  # failures of one login from one address within the window: that address waits
     login_lock_seconds: int = 900  # the window
     login_failures_ceiling: int = 20  # failures of one login from anywhere: each next attempt waits twice as long
+    # The principals this process remembers for a few seconds (`domain/auth/principals.py`); none: every
+    # request looks its principal up.
+    principals: Principals | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -293,8 +297,9 @@ async def refresh(uow: UnitOfWork, command: RefreshToken) -> Tokens:
 
 
 async def logout(uow: UnitOfWork, command: Logout) -> None:
-    """The session's access and refresh tokens stop working at once: every request looks it up."""
+    """The session's access and refresh tokens stop working at once, in every process (`principals`)."""
     person = require_person(uow.principal)
+    _forget(uow, [("s", person.session_id)])
     await uow.session.execute(
         sa.update(AuthSession)
         .where(AuthSession.id == person.session_id, AuthSession.revoked_at.is_(None))
@@ -325,7 +330,16 @@ async def change_password(uow: UnitOfWork, command: ChangePassword) -> Tokens:
         sa.update(AuthSession).where(owner == identity_id, AuthSession.revoked_at.is_(None)).values(revoked_at=uow.now)
     )
     kind = PrincipalKind.MEMBER if is_member else PrincipalKind.STAFF
+    _forget(uow, [("m" if is_member else "t", identity_id)])
     return await _open_session(session, uow.policy(AuthPolicy), kind, identity_id, uow.now)
+
+
+def _forget(uow: UnitOfWork, owners: list[tuple[str, int]]) -> None:
+    """This process forgets the sessions at once, before the change commits, and remembers them again only
+    after `seconds` (the other processes hear of it when it commits)."""
+    principals = uow.policy(AuthPolicy).principals
+    if principals is not None:
+        principals.forget(owners, quiet=True)
 
 
 # --- request authentication ------------------------------------------------------------
@@ -334,10 +348,11 @@ async def change_password(uow: UnitOfWork, command: ChangePassword) -> Tokens:
 async def authenticate(engine: AsyncEngine, policy: AuthPolicy, bearer: str) -> Principal:
     """The principal behind an `Authorization: Bearer …` value; raises on a bad credential.
 
-    One statement, sent straight to the driver on a connection of `engine`'s pool: every authenticated
-    request pays for it, so it costs one indexed lookup and no execution layer (`domain/work/driver.py`)."""
+    Remembered by this process for a few seconds (`policy.principals`, `domain/auth/principals.py`), or
+    looked up in one statement, sent straight to the driver: every authenticated request pays for it, so it
+    costs one indexed lookup and no execution layer (`domain/work/driver.py`)."""
     if bearer.startswith(partner_key_prefix):
-        return await _authenticate_partner(engine, bearer)
+        return await _authenticate_partner(engine, policy.principals, bearer)
     try:
         session_id, expires_at = _verified(bearer, policy.secret_key)
     except jwt.ExpiredSignatureError:
@@ -346,14 +361,25 @@ async def authenticate(engine: AsyncEngine, policy: AuthPolicy, bearer: str) -> 
         raise DomainError(ErrorCode.UNAUTHENTICATED, "The access token is not valid.") from None
     if expires_at <= time.time():  # a token verified before, expired since (the clock the signature check uses)
         raise DomainError(ErrorCode.TOKEN_EXPIRED, "The access token has expired; refresh it.")
+    principals = policy.principals
+    if principals is not None and principals.active:
+        remembered = principals.get(session_id)
+        if remembered is not None:
+            return remembered
+        generation = principals.generation  # before the lookup: a change heard of meanwhile wins
     found = next(iter(await driver.rows(engine, _SESSION_PRINCIPAL, {"session_id": session_id})), None)
     if found is None or found.revoked_at is not None:
         raise DomainError(ErrorCode.TOKEN_REVOKED, "This session has ended; log in again.")
+    principal: Principal
     if found.member_id is not None and _member_usable(found.member_status):
-        return MemberPrincipal(found.member_id, found.path, found.id)
-    if found.staff_id is not None and _staff_usable(found.staff_active):
-        return StaffPrincipal(found.staff_id, found.staff_role, found.staff_branch_id, found.path, found.id)
-    raise DomainError(ErrorCode.TOKEN_REVOKED, "This login is no longer allowed.")
+        principal = MemberPrincipal(found.member_id, found.path, found.id)
+    elif found.staff_id is not None and _staff_usable(found.staff_active):
+        principal = StaffPrincipal(found.staff_id, found.staff_role, found.staff_branch_id, found.path, found.id)
+    else:
+        raise DomainError(ErrorCode.TOKEN_REVOKED, "This login is no longer allowed.")
+    if principals is not None and principals.active:
+        principals.put(session_id, principal, generation)
+    return principal
 
 
 @functools.lru_cache(maxsize=verified_tokens_max)
@@ -403,12 +429,21 @@ _PARTNER_CLIENT = (
 )
 
 
-async def _authenticate_partner(engine: AsyncEngine, bearer: str) -> PartnerPrincipal:
+async def _authenticate_partner(engine: AsyncEngine, principals: Principals | None, bearer: str) -> PartnerPrincipal:
     key_id, _, secret = bearer.partition(".")
-    client = next(iter(await driver.rows(engine, _PARTNER_CLIENT, {"key_id": key_id[:40]})), None)
-    if client is None or client.revoked_at is not None or not hmac.compare_digest(client.secret_sha256, sha256(secret)):
+    key_id, digest = key_id[:40], sha256(secret)
+    if principals is not None and principals.active:
+        remembered = principals.get(key_id, digest)
+        if isinstance(remembered, PartnerPrincipal):
+            return remembered
+        generation = principals.generation
+    client = next(iter(await driver.rows(engine, _PARTNER_CLIENT, {"key_id": key_id})), None)
+    if client is None or client.revoked_at is not None or not hmac.compare_digest(client.secret_sha256, digest):
         raise DomainError(ErrorCode.UNAUTHENTICATED, "Unknown or revoked partner key.")
-    return PartnerPrincipal(client.partner_id, client.id, client.path)
+    principal = PartnerPrincipal(client.partner_id, client.id, client.path)
+    if principals is not None and principals.active:
+        principals.put(key_id, principal, generation, digest)  # only with the secret it was found with
+    return principal
 
 
 def new_partner_key() -> tuple[str, str]:

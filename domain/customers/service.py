@@ -366,16 +366,6 @@ async def _own_customer_id(session: AsyncSession, principal: Principal) -> int |
     return await session.scalar(sa.select(Member.customer_id).where(Member.id == principal.member_id))
 
 
-async def subscriber_numbers_by_account(session: AsyncSession, account_ids: list[int]) -> list[list[str]]:
-    query = sa.select(SubscriberNumber.account_id, SubscriberNumber.number).where(
-        SubscriberNumber.account_id.in_(account_ids)
-    )
-    grouped: dict[int, list[str]] = {i: [] for i in account_ids}
-    for account_id, number in (await session.execute(query.order_by(SubscriberNumber.number))).all():
-        grouped[account_id].append(number)
-    return [grouped[i] for i in account_ids]
-
-
 async def identity_changes(session: AsyncSession, principal: Principal, customer_id: int) -> list[IdentityChange]:
     """Every change of who the customer is, newest first, with who made it: for staff who read customers."""
     require_staff(principal, Permission.CUSTOMER_READ)

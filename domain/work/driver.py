@@ -45,15 +45,18 @@ class Compiled:
     binds: tuple[Callable[[Any], Any] | None, ...]
     record: Any
     results: tuple[Callable[[Any], Any] | None, ...]
+    processed: bool  # some column's value passes through a processor (an enumeration, JSON); else rows go as given
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values = [params.get(name, default) for name, default in zip(self.names, self.defaults, strict=True)]
         return [value if bind is None else bind(value) for bind, value in zip(self.binds, values, strict=True)]
 
-    def record_of(self, row: asyncpg.Record) -> Any:
+    def record_of(self, row: asyncpg.Record, make: Callable[[Any], Any] | None = None) -> Any:
         if self.record is None:  # a textual statement of untyped columns: the values as the driver gave them
             return _record_type(tuple(row.keys()))._make(row)
-        return self.record._make(
+        if not self.processed:
+            return (make or self.record._make)(row)
+        return (make or self.record._make)(
             value if result is None else result(value) for result, value in zip(self.results, row, strict=True)
         )
 
@@ -71,7 +74,8 @@ def compiled(statement: sa.Executable) -> Compiled:
         defaults=tuple(done.binds[name].effective_value for name in names),
         binds=tuple(done.binds[name].type._cached_bind_processor(_DIALECT) for name in names),
         record=_record_type(tuple(column.keyname for column in columns)) if columns else None,
-        results=tuple(column.type._cached_result_processor(_DIALECT, None) for column in columns),
+        results=(results := tuple(column.type._cached_result_processor(_DIALECT, None) for column in columns)),
+        processed=any(result is not None for result in results),
     )
 
 
@@ -147,10 +151,16 @@ def connections_of(engine: AsyncEngine) -> Connections:
     return engine.sync_engine.pool.statements  # type: ignore[attr-defined]
 
 
-async def rows(engine: AsyncEngine, statement: sa.Executable, params: Mapping[str, Any]) -> list[Any]:
+async def rows(
+    engine: AsyncEngine,
+    statement: sa.Executable,
+    params: Mapping[str, Any],
+    make: Callable[[Any], Any] | None = None,
+) -> list[Any]:
     """The rows of `statement`, sent alone on one of `engine`'s driver connections: records read by attribute
-    and by position, like SQLAlchemy's rows. A driver error is raised as SQLAlchemy's (`DBAPIError` with the
-    driver's error as its `orig`), so callers handle both ways alike."""
+    and by position, like SQLAlchemy's rows (or what `make` makes of each row's values, a table's record
+    type's `_make`). A driver error is raised as SQLAlchemy's (`DBAPIError` with the driver's error as its
+    `orig`), so callers handle both ways alike."""
     done = compiled(statement)
     arguments = done.arguments(params)
     for observe in observers:
@@ -171,7 +181,7 @@ async def rows(engine: AsyncEngine, statement: sa.Executable, params: Mapping[st
             ) from None
         raise
     pool.release(taken)
-    return [done.record_of(row) for row in found]
+    return [done.record_of(row, make) for row in found]
 
 
 def _as_dbapi_error(sql: str, arguments: list[Any], error: asyncpg.PostgresError) -> sa.exc.DBAPIError:

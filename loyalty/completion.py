@@ -38,7 +38,7 @@ from graphql import (
 from strawberry import relay
 from strawberry.relay.utils import to_base64
 
-from resolvers.area import MISSING
+from domain.loading import MISSING
 
 _NODE_ID = relay.Node.__dict__["_id"].__func__  # the resolver of every node's `id`
 _DEFAULT_RESOLVE_ID = relay.Node.__dict__["resolve_id"].__func__

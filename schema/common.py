@@ -16,11 +16,11 @@ from domain.auth import tables as auth_tables
 from domain.columns import record_type
 from domain.customers import tables as customers_tables
 from domain.errors import every_code
+from domain.loading import MISSING, Loader
 from domain.members import tables as members_tables
 from domain.organisation import tables as organisation_tables
 from domain.paging import Page
 from domain.validation import bounded, bounded_moment, key_of, month_first_day
-from resolvers.area import MISSING, Loader
 
 ErrorCode = strawberry.enum(
     StrEnum("ErrorCode", [(code, code) for code in every_code()]),

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from resolvers.area import MISSING, Loader
+from domain.loading import MISSING, Loader
 
 
 class Reads:

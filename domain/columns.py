@@ -97,10 +97,23 @@ def record_columns(model: Any) -> list[sa.Column]:
 
 async def records(session: Any, query: Any) -> list[Any]:
     """Run `query` (selecting one entity, with its filters, joins, order and limit) for records of the
-    entity's columns instead of entities."""
+    entity's columns instead of entities. On a request's read session (autocommit: every statement its own
+    transaction) it goes straight to the driver, compiled once per shape (`driver.built`)."""
+    from domain.work import driver
+
     model = query.column_descriptions[0]["entity"]
     selected = query.with_only_columns(*record_columns(model))
+    if _reads_alone(session):
+        found = await driver.built(session.bind, selected, record_type(model)._make)
+        if found is not None:
+            return found
     return records_of(model, (await (await session.connection()).execute(selected)).all())
+
+
+def _reads_alone(session: Any) -> bool:
+    bind = getattr(session, "bind", None)
+    options = bind.get_execution_options() if hasattr(bind, "get_execution_options") else {}
+    return options.get("isolation_level") == "AUTOCOMMIT" and hasattr(bind.sync_engine.pool, "statements")
 
 
 def records_of(model: Any, rows: Any) -> list[Any]:

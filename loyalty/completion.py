@@ -106,11 +106,15 @@ def _list(inner: Completer) -> Completer:
 def _object(kind: GraphQLObjectType, fields: list[tuple[str, Any, Any, Completer]]) -> Completer:
     """`fields`: (response name, getter or None, (loader, key) or None, completer of the field's type)."""
     is_type_of = kind.is_type_of
+    kinds = getattr(getattr(is_type_of, "__func__", None), "kinds", None)  # `schema.common.row_type`'s, if it is
 
     def complete(source: Any, walk: Walk) -> Any:
         if source is None:
             return None
-        if is_type_of is not None and not is_type_of(source, None):
+        if kinds is not None:
+            if not isinstance(source, kinds):
+                raise Abandon
+        elif is_type_of is not None and not is_type_of(source, None):
             raise Abandon
         out = {}
         for name, get, join, complete_field in fields:

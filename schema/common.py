@@ -140,8 +140,8 @@ def row_type(table: type) -> Any:
     # an entity, or the record a read path built from a table's row
     kinds = (table, record_type(table)) if hasattr(table, "__table__") else (table,)
 
-    @classmethod  # type: ignore[misc]
     def is_type_of(cls: Any, obj: Any, info: Any) -> bool:
         return isinstance(obj, kinds)
 
-    return is_type_of
+    is_type_of.kinds = kinds  # type: ignore[attr-defined]  # read by the walk (`loyalty.completion`) directly
+    return classmethod(is_type_of)

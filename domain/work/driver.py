@@ -34,7 +34,7 @@ _DIALECT = asyncpg_dialect.dialect()
 observers: list[Callable[[str], None]] = []
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Compiled:
     """A statement as the driver takes it: SQL with `$n` placeholders, the parameter names in their order
     with their type processors, and the record type of its rows with their columns' processors."""
@@ -45,7 +45,6 @@ class Compiled:
     binds: tuple[Callable[[Any], Any] | None, ...]
     record: Any
     results: tuple[Callable[[Any], Any] | None, ...]
-    processed: bool  # some column's value passes through a processor (an enumeration, JSON); else rows go as given
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values = [params.get(name, default) for name, default in zip(self.names, self.defaults, strict=True)]
@@ -54,17 +53,48 @@ class Compiled:
     def record_of(self, row: asyncpg.Record, make: Callable[[Any], Any] | None = None) -> Any:
         if self.record is None:  # a textual statement of untyped columns: the values as the driver gave them
             return _record_type(tuple(row.keys()))._make(row)
-        if not self.processed:
-            return (make or self.record._make)(row)
-        return (make or self.record._make)(
-            value if result is None else result(value) for result, value in zip(self.results, row, strict=True)
-        )
+        return self.converter(make or self.record._make)(row)
+
+    @functools.cache  # noqa: B019 — per statement and record type, both as long-lived as the process
+    def converter(self, make: Callable[[Any], Any]) -> Callable[[asyncpg.Record], Any]:
+        """A row to what `make` makes of its values, each through its column's processor if it has one: one
+        call, written for this statement's columns, instead of a generator of every column per row."""
+        if not any(self.results):
+            return make
+        values = ", ".join(f"p{i}(row[{i}])" if result else f"row[{i}]" for i, result in enumerate(self.results))
+        scope = {f"p{i}": result for i, result in enumerate(self.results) if result} | {"make": make}
+        exec(f"def convert(row):\n    return make(({values},))", scope)
+        return scope["convert"]
 
 
 @functools.cache
 def compiled(statement: sa.Executable) -> Compiled:
     """`statement` compiled once per process (statements of hot paths are module constants)."""
-    done = statement.compile(dialect=_DIALECT)
+    return _compiled_of(statement.compile(dialect=_DIALECT))
+
+
+_shapes: dict[Any, tuple[Compiled, Any] | None] = {}
+shapes_max = 1_000  # statements built per request, by shape: their compiled form, kept per process
+
+
+def shaped(statement: sa.Executable) -> tuple[Compiled, dict[str, Any]] | None:
+    """A statement built for one request (a page's filters and cursor in it): compiled once per shape, as
+    SQLAlchemy's own cache does (the same cache key, the values it holds taken out), and the values; None
+    for a statement the driver cannot take as it is (a list parameter rendered per call, `IN (…)`)."""
+    key = statement._generate_cache_key()
+    if key is None:  # a construct SQLAlchemy cannot key
+        return None
+    if key.key not in _shapes:
+        if len(_shapes) >= shapes_max:
+            _shapes.clear()
+        done = statement.compile(dialect=_DIALECT, cache_key=key)
+        expanding = any(bind.expanding for bind in done.binds.values())
+        _shapes[key.key] = None if expanding else (_compiled_of(done), done)
+    found = _shapes[key.key]
+    return None if found is None else (found[0], found[1].construct_params(extracted_parameters=key.bindparams))
+
+
+def _compiled_of(done: Any) -> Compiled:
     assert not any(bind.expanding for bind in done.binds.values()), "a list parameter is one array: `= ANY(:ids)`"
     names = tuple(done.positiontup or ())
     columns = done._result_columns
@@ -74,8 +104,7 @@ def compiled(statement: sa.Executable) -> Compiled:
         defaults=tuple(done.binds[name].effective_value for name in names),
         binds=tuple(done.binds[name].type._cached_bind_processor(_DIALECT) for name in names),
         record=_record_type(tuple(column.keyname for column in columns)) if columns else None,
-        results=(results := tuple(column.type._cached_result_processor(_DIALECT, None) for column in columns)),
-        processed=any(result is not None for result in results),
+        results=tuple(column.type._cached_result_processor(_DIALECT, None) for column in columns),
     )
 
 
@@ -157,12 +186,29 @@ async def rows(
     params: Mapping[str, Any],
     make: Callable[[Any], Any] | None = None,
 ) -> list[Any]:
-    """The rows of `statement`, sent alone on one of `engine`'s driver connections: records read by attribute
-    and by position, like SQLAlchemy's rows (or what `make` makes of each row's values, a table's record
-    type's `_make`). A driver error is raised as SQLAlchemy's (`DBAPIError` with the driver's error as its
-    `orig`), so callers handle both ways alike."""
+    """The rows of `statement` (a constant: compiled once per process), sent alone on one of `engine`'s
+    driver connections: records read by attribute and by position, like SQLAlchemy's rows (or what `make`
+    makes of each row's values, a table's record type's `_make`). A driver error is raised as SQLAlchemy's
+    (`DBAPIError` with the driver's error as its `orig`), so callers handle both ways alike."""
     done = compiled(statement)
-    arguments = done.arguments(params)
+    return await _sent(engine, done, done.arguments(params), make)
+
+
+async def built(
+    engine: AsyncEngine, statement: sa.Executable, make: Callable[[Any], Any] | None = None
+) -> list[Any] | None:
+    """The rows of `statement` built for this request, its values in it (`shaped`), sent as `rows` does; None
+    when the driver cannot take it as it is (the caller sends it through SQLAlchemy)."""
+    found = shaped(statement)
+    if found is None:
+        return None
+    done, values = found
+    return await _sent(engine, done, done.arguments(values), make)
+
+
+async def _sent(
+    engine: AsyncEngine, done: Compiled, arguments: list[Any], make: Callable[[Any], Any] | None
+) -> list[Any]:
     for observe in observers:
         observe(done.sql)
     pool = connections_of(engine)

@@ -28,11 +28,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLEnumType,
+    GraphQLID,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
+    GraphQLString,
     Undefined,
 )
 from strawberry import relay
@@ -68,11 +71,20 @@ class Walk:
 Completer = Callable[[Any, Walk], Any]
 
 
-def _leaf(kind: GraphQLScalarType | GraphQLEnumType) -> Completer:
+# Scalars whose value of this Python type is its own serialisation: passed through with no call.
+_AS_IS = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+
+
+def _leaf(kind: GraphQLScalarType | GraphQLEnumType, required: bool = False) -> Completer:
     coerce = kind.coerce_output_value
+    as_is = _AS_IS.get(kind)  # type: ignore[call-overload]
 
     def complete(value: Any, walk: Walk) -> Any:
+        if type(value) is as_is:
+            return value
         if value is None:
+            if required:
+                raise Abandon  # the executor reports the null where it is not allowed
             return None
         out = coerce(value)
         if out is None or out is Undefined:
@@ -216,6 +228,8 @@ class Completing:
     def _completer(self, kind: Any, field_details_list: Any) -> Completer | None:
         """How to complete a value of `kind` for this selection in one walk; None if it cannot be."""
         if isinstance(kind, GraphQLNonNull):
+            if isinstance(kind.of_type, GraphQLScalarType | GraphQLEnumType):
+                return _leaf(kind.of_type, required=True)
             inner = self._completer(kind.of_type, field_details_list)
             return None if inner is None else _non_null(inner)
         if isinstance(kind, GraphQLList):

@@ -102,10 +102,17 @@ def _compiled_of(done: Any) -> Compiled:
         sql=done.string,
         names=names,
         defaults=tuple(done.binds[name].effective_value for name in names),
-        binds=tuple(done.binds[name].type._cached_bind_processor(_DIALECT) for name in names),
+        binds=tuple(_bind_processor(done.binds[name].type) for name in names),
         record=_record_type(tuple(column.keyname for column in columns)) if columns else None,
         results=tuple(column.type._cached_result_processor(_DIALECT, None) for column in columns),
     )
+
+
+def _bind_processor(kind: Any) -> Callable[[Any], Any] | None:
+    """How a parameter's value goes out; none for an array of values that go out as they are (keys)."""
+    if isinstance(kind, sa.ARRAY) and kind.item_type._cached_bind_processor(_DIALECT) is None:
+        return None
+    return kind._cached_bind_processor(_DIALECT)
 
 
 @functools.cache

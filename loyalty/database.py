@@ -84,7 +84,9 @@ class MeteredPool(AsyncAdaptedQueuePool):
         metrics.POOL_CAPACITY.dec(self.size() + max(self._max_overflow, 0))
 
 
-_SERVER_SETTINGS = {"application_name": "loyalty"}
+# The service's connections name their own search path, which its database functions rely on (migration 0017):
+# `public`, after which PostgreSQL always looks in `pg_catalog` first.
+_SERVER_SETTINGS = {"application_name": "loyalty", "search_path": "public"}
 # What SQLAlchemy's dialect takes from the URL for itself, not for the driver.
 _DIALECT_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func", "async_creator_fn")
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from domain.columns import record_type
 from domain.errors import DomainError
 from domain.members.tables import Member, MemberStatus
 from domain.organisation.tables import Branch
+from domain.points.tables import PointsRule
 from domain.work import driver
 from domain.work.unit import refusals_raised
 from loyalty.database import make_engine
@@ -107,3 +110,16 @@ async def test_a_statement_cancelled_midway_leaves_no_connection_behind(api):
         assert (await asyncio.wait_for(driver.rows(engine, BRANCH_CODE, {}), 2))[0].code == "HQ"
     finally:
         await engine.dispose()
+
+
+async def test_a_statement_built_per_request_reads_numbers_as_sqlalchemy_does(api):
+    # given a statement built for this request that selects a decimal column (the rules' values)
+    rules = sa.select(*PointsRule.__table__.c).order_by(PointsRule.id)
+    async with api.engine.connect() as connection:
+        expected = [tuple(row) for row in await connection.execute(rules)]
+    # when it goes straight to the driver
+    reading = api.engine.execution_options(isolation_level="AUTOCOMMIT")
+    found = await driver.built(reading, rules, record_type(PointsRule)._make)
+    # then the values are the same, decimals as decimals
+    assert expected and [tuple(row) for row in found] == expected
+    assert {type(row.value) for row in found} == {Decimal}

@@ -104,8 +104,17 @@ def _compiled_of(done: Any) -> Compiled:
         defaults=tuple(done.binds[name].effective_value for name in names),
         binds=tuple(_bind_processor(done.binds[name].type) for name in names),
         record=_record_type(tuple(column.keyname for column in columns)) if columns else None,
-        results=tuple(column.type._cached_result_processor(_DIALECT, None) for column in columns),
+        results=tuple(_result_processor(column.type) for column in columns),
     )
+
+
+def _result_processor(kind: Any) -> Callable[[Any], Any] | None:
+    """How a column's value comes in. A number's processor depends on the column's type in the database,
+    which SQLAlchemy learns only from a result: the driver gives a `numeric` as a Decimal and a `double` as a
+    float already, so only a Numeric that wants floats needs one."""
+    if isinstance(kind, sa.Numeric) and not isinstance(kind, sa.Float):
+        return None if kind.asdecimal else float
+    return kind._cached_result_processor(_DIALECT, None)
 
 
 def _bind_processor(kind: Any) -> Callable[[Any], Any] | None:

@@ -1,6 +1,6 @@
 """API throughput: `members` (page of 50) and `me`, as ratios to `{ __typename }` on the same server.
 
-Run: `uv run python bench/api.py [--seconds 10] [--connections 16] [--members 1000] [--workers 1 2]`.
+Run: `uv run python bench/api.py [--seconds 10] [--connections 16] [--members 1000] [--workers 1 2] [--rounds 1]`.
 Absolute numbers on a shared machine are noise; the ratios are the figures.
 """
 
@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -56,7 +57,11 @@ async def seed(url: str, members: int) -> None:
             ),
             {"branch": demo.branches["GD"], "club": demo.clubs["GD-CLUB"], "n": members},
         )
-        await session.execute(sa.text("ANALYZE"))
+    # Vacuumed, so that the first reads do not set the new rows' hint bits and write their pages out while
+    # they are measured; analysed, so that the plans are the ones of a running service.
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(sa.text("VACUUM ANALYZE"))
     await engine.dispose()
 
 
@@ -74,25 +79,38 @@ def sessions_opened(url: str) -> int:
     return asyncio.run(count())
 
 
-def measure(url: str, workers: int, seconds: int, connections: int) -> dict[str, dict]:
-    """Every query against one server of `workers` processes: a warm-up, then the measured run, and how
-    many new database sessions the server opened during it (a pool that churns reconnects)."""
+def measure(url: str, workers: int, seconds: int, connections: int, rounds: int = 1) -> dict[str, dict]:
+    """Every query against one server of `workers` processes: a warm-up, then `rounds` turns of the measured
+    runs, each query once a turn, so that the machine's drift in a shared host falls on every query alike; each
+    figure is the median of its turns (and its ratio the median of the turns' ratios); and how many new database
+    sessions the server opened during the runs (a pool that churns reconnects)."""
     with served(url, workers, connections) as endpoint:
         tokens = {"member": login(endpoint, "MEMBER", "13800000001"), "staff": login(endpoint, "STAFF", "admin")}
-        results = {}
-        for name, (query, who) in QUERIES.items():
+        for query, who in QUERIES.values():
             wrk(endpoint, query, tokens.get(who), 2, connections)  # warm-up
-            before = sessions_opened(url)
-            results[name] = wrk(endpoint, query, tokens.get(who), seconds, connections)
-            results[name]["new_sessions"] = sessions_opened(url) - before - 1
-    baseline = results["trivial"]["requests_per_second"]
-    print(f"\nworkers {workers}, load average {os.getloadavg()[0]:.2f}")
-    print(f"{'query':<18}{'req/s':>10}{'ratio':>9}{'p50 ms':>9}{'p99 ms':>9}{'new sessions':>14}")
+        turns: dict[str, list[dict]] = {name: [] for name in QUERIES}
+        for _ in range(rounds):
+            for name, (query, who) in QUERIES.items():
+                before = sessions_opened(url)
+                found = wrk(endpoint, query, tokens.get(who), seconds, connections)
+                found["new_sessions"] = sessions_opened(url) - before - 1
+                turns[name].append(found)
+    for found in turns.values():
+        for turn, figures in zip(found, turns["trivial"], strict=True):
+            turn["ratio_to_trivial"] = turn["requests_per_second"] / figures["requests_per_second"]
+    results = {}
+    for name, found in turns.items():
+        results[name] = {key: statistics.median(t[key] for t in found) for key in found[0] if key != "failed"}
+        results[name]["ratio_to_trivial"] = round(results[name]["ratio_to_trivial"], 3)
+        results[name]["new_sessions"] = sum(t["new_sessions"] for t in found)
+        results[name]["turns"] = [round(t["ratio_to_trivial"], 3) for t in found]
+    print(f"\nworkers {workers}, {rounds} turn(s) of {seconds} s, load average {os.getloadavg()[0]:.2f}")
+    print(f"{'query':<18}{'req/s':>10}{'ratio':>9}{'p50 ms':>9}{'p99 ms':>9}{'new sessions':>14}  ratio by turn")
     for name, r in results.items():
-        r["ratio_to_trivial"] = round(r["requests_per_second"] / baseline, 3)
         print(
             f"{name:<18}{r['requests_per_second']:>10.0f}{r['ratio_to_trivial']:>9.3f}"
-            f"{r['latency_p50_ms']:>9.1f}{r['latency_p99_ms']:>9.1f}{r['new_sessions']:>14}"
+            f"{r['latency_p50_ms']:>9.1f}{r['latency_p99_ms']:>9.1f}{r['new_sessions']:>14}  "
+            + " ".join(f"{t:.3f}" for t in r["turns"])
         )
     return results
 
@@ -103,10 +121,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--members", type=int, default=1_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="worker counts to measure, e.g. 1 2")
+    parser.add_argument("--rounds", type=int, default=1, help="turns of the measured runs; the medians are printed")
     args = parser.parse_args()
     with database() as url:
         asyncio.run(seed(url, args.members))
-        by_workers = {n: measure(url, n, args.seconds, args.connections) for n in args.workers}
+        by_workers = {n: measure(url, n, args.seconds, args.connections, args.rounds) for n in args.workers}
     if len(by_workers) > 1:
         fewest, most = min(by_workers), max(by_workers)
         print(f"\nworkers {most} / workers {fewest}:")

@@ -57,14 +57,23 @@ class Compiled:
 
     @functools.cache  # noqa: B019 — per statement and record type, both as long-lived as the process
     def converter(self, make: Callable[[Any], Any]) -> Callable[[asyncpg.Record], Any]:
-        """A row to what `make` makes of its values, each through its column's processor if it has one: one
-        call, written for this statement's columns, instead of a generator of every column per row."""
-        if not any(self.results):
-            return make
-        values = ", ".join(f"p{i}(row[{i}])" if result else f"row[{i}]" for i, result in enumerate(self.results))
-        scope = {f"p{i}": result for i, result in enumerate(self.results) if result} | {"make": make}
-        exec(f"def convert(row):\n    return make(({values},))", scope)
-        return scope["convert"]
+        return _converter(self.results, make)
+
+
+def _converter(results: tuple[Callable[[Any], Any] | None, ...], make: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A row to what `make` makes of its values, each through its column's processor if it has one: one call,
+    written for these columns, instead of a generator of every column per row."""
+    if not any(results):
+        return make
+    values = ", ".join(f"p{i}(row[{i}])" if result else f"row[{i}]" for i, result in enumerate(results))
+    scope = {f"p{i}": result for i, result in enumerate(results) if result} | {"make": make}
+    exec(f"def convert(row):\n    return make(({values},))", scope)
+    return scope["convert"]
+
+
+def row_converter(columns: list[sa.Column], make: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A row of these columns, as the driver gives it (a nested row of a table's type too), to what `make` makes."""
+    return _converter(tuple(_result_processor(column.type) for column in columns), make)
 
 
 @functools.cache
@@ -231,9 +240,10 @@ async def _sent(
     taken = await pool.acquire()
     try:
         found = await taken[1].fetch(done.sql, *arguments)
-    except asyncpg.PostgresError as error:  # the server refused the statement; the connection is fine
-        pool.release(taken)
-        raise _as_dbapi_error(done.sql, arguments, error) from None
+    except asyncpg.PostgresError as error:  # the server refused the statement, or ended the session
+        ended = _session_ended(error) or taken[1].is_closed()
+        pool.release(taken, broken=ended)
+        raise _as_dbapi_error(done.sql, arguments, error, ended) from None
     except BaseException as error:
         # Broken, or left mid-statement (a cancelled request): never handed out again.
         pool.release(taken, broken=True)
@@ -246,9 +256,19 @@ async def _sent(
     return [done.record_of(row, make) for row in found]
 
 
-def _as_dbapi_error(sql: str, arguments: list[Any], error: asyncpg.PostgresError) -> sa.exc.DBAPIError:
+def _session_ended(error: asyncpg.PostgresError) -> bool:
+    """The server ends the session with this error (terminated, shutting down, the connection lost): its
+    connection is of no further use."""
+    state = getattr(error, "sqlstate", None) or ""
+    return state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
+
+def _as_dbapi_error(
+    sql: str, arguments: list[Any], error: asyncpg.PostgresError, ended: bool = False
+) -> sa.exc.DBAPIError:
     kind = sa.exc.IntegrityError if isinstance(error, asyncpg.IntegrityConstraintViolationError) else sa.exc.DBAPIError
-    return kind(sql, arguments, DriverError(error), hide_parameters=True)  # never in a log: a PIN, a phone
+    # never in a log: a PIN, a phone
+    return kind(sql, arguments, DriverError(error), hide_parameters=True, connection_invalidated=ended)
 
 
 class DriverError(Exception):

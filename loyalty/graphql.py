@@ -46,6 +46,7 @@ from loyalty.areas import AREAS
 from loyalty.completion import Completing
 from loyalty.config import Settings
 from resolvers.context import Context, ReadSession, Services
+from resolvers.declare import read_inputs_as_given
 from resolvers.edge import refusal
 from schema.common import SCALARS
 
@@ -205,13 +206,15 @@ def build_schema(settings: Settings, tracer_provider: Any = None) -> strawberry.
     if tracer_provider is not None:
         extensions.append(tracing.graphql_extension(tracer_provider))
     query, mutation = root_types()
-    return Schema(
+    schema = Schema(
         query=query,
         mutation=mutation,
         extensions=extensions,
         execution_context_class=Executor,
         config=StrawberryConfig(disable_field_suggestions=settings.production, scalar_map=SCALARS),
     )
+    read_inputs_as_given(schema._schema)
+    return schema
 
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"

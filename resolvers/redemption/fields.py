@@ -13,7 +13,7 @@ from domain.redemption import bookings, catalogue, fulfilment, queries, redeem, 
 from resolvers import measured
 from resolvers.declare import list_field, mutation_field
 from resolvers.edge import read, user_errors
-from resolvers.inputs import field_names, to_command
+from resolvers.inputs import field_names, given_of, to_command
 from schema.common import Month, connection
 from schema.redemption import (
     ActivateRewardItemInput,
@@ -138,7 +138,7 @@ class RedemptionQuery:
         context = info.context
         await context.reading.release()
         try:
-            command = to_command(redeem.QuoteRedemption, input)
+            command = to_command(redeem.QuoteRedemption, given_of(input))
             async with context.unit_of_work() as uow:
                 quote = await uow.run(redeem.quote_redemption, command)
         except DomainError as error:

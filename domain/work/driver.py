@@ -67,7 +67,7 @@ def _converter(results: tuple[Callable[[Any], Any] | None, ...], make: Callable[
         return make
     values = ", ".join(f"p{i}(row[{i}])" if result else f"row[{i}]" for i, result in enumerate(results))
     scope = {f"p{i}": result for i, result in enumerate(results) if result} | {"make": make}
-    exec(f"def convert(row):\n    return make(({values},))", scope)
+    exec(f"def convert(row):\n    return make(({values},))", scope)  # indexes and names of our own
     return scope["convert"]
 
 

@@ -91,10 +91,15 @@ class Loader:
         if self._batch is batch:
             self._batch = None
         keys = list(batch.keys)
+        stopped: BaseException | None = None
         try:
-            values = await self._fetch(keys)
-        except BaseException as error:  # the read failed (or was cancelled): so does every wait for it
+            values = list(await self._fetch(keys))
+            if len(values) != len(keys):
+                raise ReadFailed(f"a batch of {len(keys)} keys was answered with {len(values)} values")
+        except Exception as error:  # the read failed: so does every wait for it
             values = [error] * len(keys)
+        except BaseException as error:  # cancelled (the process stops): the waits fail, and this task stops
+            stopped, values = error, [ReadFailed("the read was stopped")] * len(keys)
         finally:
             for key in keys:
                 self._reading.pop(key, None)
@@ -110,8 +115,12 @@ class Loader:
         _settle(batch.done, None if not errors else MISSING, next(iter(errors.values()), None))
         if batch.done.done() and not batch.done.cancelled():
             batch.done.exception()  # retrieved: a batch nobody waits for any more fails quietly
-        if any(not isinstance(error, Exception) for error in errors.values()):
-            raise next(iter(errors.values()))  # cancelled
+        if stopped is not None:
+            raise stopped
+
+
+class ReadFailed(Exception):
+    """A loader's batch read that did not answer its keys."""
 
 
 def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
@@ -122,7 +131,7 @@ def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None
     elif isinstance(error, Exception):
         future.set_exception(error)
     else:
-        future.cancel()
+        future.set_exception(ReadFailed(repr(error)))
 
 
 class _Batch:

@@ -97,17 +97,23 @@ async def test_callers_over_the_pools_size_wait_for_its_connections_and_open_no_
         await engine.dispose()
 
 
-async def test_a_statement_cancelled_midway_leaves_no_connection_behind(api):
+async def test_a_statement_cancelled_midway_stops_on_the_server_and_leaves_no_connection_behind(api):
     # given a driver pool of one connection, whose statement is cancelled while the server runs it
     engine = make_engine(api.engine.url.render_as_string(hide_password=False), pool_size=1)
+    running = "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)' AND state = 'active'"
     try:
         slow = asyncio.ensure_future(driver.rows(engine, sa.text("SELECT pg_sleep(5)"), {}))
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.3)
         slow.cancel()
         with pytest.raises(asyncio.CancelledError):
             await slow
-        # when the next statement is sent, then it runs at once on a new connection
+        # when the next statement is sent, then it runs at once, and the cancelled one runs no more
         assert (await asyncio.wait_for(driver.rows(engine, BRANCH_CODE, {}), 2))[0].code == "HQ"
+        for _ in range(50):
+            if await api.scalar(running) == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert await api.scalar(running) == 0
     finally:
         await engine.dispose()
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from domain.loading import MISSING, Loader
+from domain.loading import MISSING, Loader, ReadFailed
 
 
 class Reads:
@@ -98,3 +98,34 @@ async def test_a_caller_that_gives_up_cancels_no_one_elses_read():
     impatient.cancel()
     assert await patient == ["value 1", "value 2"]
     assert impatient.cancelled()
+
+
+async def test_a_batch_answered_with_the_wrong_number_of_values_fails_its_callers():
+    async def short(keys: list[int]) -> list[object]:
+        return ["only one"]
+
+    loader = Loader(short)
+    waits = [loader.load(1), loader.many([1, 2])]
+    for wait in waits:
+        with pytest.raises(ReadFailed):
+            await asyncio.wait_for(wait, 1)
+
+
+async def test_a_read_stopped_midway_fails_its_callers_rather_than_cancelling_them():
+    # given a read that is stopped while callers wait for it (the process stopping)
+    started = asyncio.Event()
+
+    async def endless(keys: list[int]) -> list[object]:
+        started.set()
+        await asyncio.sleep(3600)
+        return []
+
+    loader = Loader(endless)
+    waits = [asyncio.ensure_future(loader.many([1])), loader.load(2)]
+    await started.wait()
+    reading = next(t for t in asyncio.all_tasks() if "_answer" in repr(t.get_coro()))
+    reading.cancel()
+    # then each caller is told its read failed, and is not itself cancelled
+    for wait in waits:
+        with pytest.raises(ReadFailed):
+            await asyncio.wait_for(wait, 1)

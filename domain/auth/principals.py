@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
@@ -80,8 +81,11 @@ class Principals:
         if found is None:
             return None
         until, principal, kept_secret, _ = found
-        if until <= self.clock() or kept_secret != secret:
+        if until <= self.clock():
             return None
+        if kept_secret is not None or secret is not None:
+            if kept_secret is None or secret is None or not hmac.compare_digest(kept_secret, secret):
+                return None
         return principal
 
     def put(self, key: Hashable, principal: Principal, generation: int, secret: bytes | None = None) -> None:
@@ -112,11 +116,10 @@ class Principals:
                 self._drop(key)
 
     def clear(self) -> None:
-        """Forget everything (and the quiet ones: what is committed by now is read as it is)."""
+        """Forget everything. The quiet marks stay: a logout of this process may not have committed yet."""
         self.generation += 1
         self._entries.clear()
         self._keys_of.clear()
-        self._quiet_until.clear()
 
     def heard(self, payload: str) -> None:
         """A notification: "*" (everything), or a kind and the ids of its changed rows ("s:12")."""
@@ -157,11 +160,19 @@ async def listen(
             await _listen_once(principals, await connect(), connected)
             delay = 0.5  # it listened, then lost the connection: try again soon
         except asyncio.CancelledError:
-            raise
+            if _cancelled():
+                raise
+            log.warning("not hearing principals' changes (a statement was cancelled); authenticating every request")
         except Exception as error:  # the database is unreachable or the connection broke: try again later
             log.warning("not hearing principals' changes (%s); authenticating every request", type(error).__name__)
         await asyncio.sleep(delay)
         delay = min(delay * 2, reconnect_seconds_max)
+
+
+def _cancelled() -> bool:
+    """Whether this task itself is being cancelled (the app stops), not merely a statement of the driver's."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
 
 
 async def _listen_once(principals: Principals, connection: asyncpg.Connection, connected: asyncio.Event | None) -> None:

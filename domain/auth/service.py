@@ -235,8 +235,9 @@ async def _open_session(
 
 def _tokens(policy: AuthPolicy, kind: PrincipalKind, row: AuthSession, refresh_token: str, now: datetime) -> Tokens:
     access_expires_at = now + timedelta(seconds=policy.access_token_ttl_seconds)
+    person = row.member_id if kind == PrincipalKind.MEMBER else row.staff_id
     access_token = jwt.encode(
-        {"sid": row.id, "kind": kind.value, "exp": access_expires_at, "iat": now},
+        {"sid": row.id, "sub": _subject(kind.value, person), "kind": kind.value, "exp": access_expires_at, "iat": now},
         policy.secret_key,
         algorithm="HS256",
     )
@@ -354,7 +355,7 @@ async def authenticate(engine: AsyncEngine, policy: AuthPolicy, bearer: str) -> 
     if bearer.startswith(partner_key_prefix):
         return await _authenticate_partner(engine, policy.principals, bearer)
     try:
-        session_id, expires_at = _verified(bearer, policy.secret_key)
+        session_id, expires_at, subject = _verified(bearer, policy.secret_key)
     except jwt.ExpiredSignatureError:
         raise DomainError(ErrorCode.TOKEN_EXPIRED, "The access token has expired; refresh it.") from None
     except jwt.InvalidTokenError:
@@ -363,13 +364,18 @@ async def authenticate(engine: AsyncEngine, policy: AuthPolicy, bearer: str) -> 
         raise DomainError(ErrorCode.TOKEN_EXPIRED, "The access token has expired; refresh it.")
     principals = policy.principals
     if principals is not None and principals.active:
-        remembered = principals.get(session_id)
+        remembered = principals.get(session_id, subject)  # only for the person it was remembered for
         if remembered is not None:
             return remembered
-        generation = principals.generation  # before the lookup: a change heard of meanwhile wins
+    # Before the lookup: a change heard of meanwhile wins (so does the listener connecting meanwhile, which
+    # forgets everything and so raises the generation too).
+    generation = principals.generation if principals is not None else 0
     found = next(iter(await driver.rows(engine, _SESSION_PRINCIPAL, {"session_id": session_id})), None)
     if found is None or found.revoked_at is not None:
         raise DomainError(ErrorCode.TOKEN_REVOKED, "This session has ended; log in again.")
+    kind = PrincipalKind.MEMBER if found.member_id is not None else PrincipalKind.STAFF
+    if _subject(kind.value, found.member_id or found.staff_id).encode() != subject:
+        raise DomainError(ErrorCode.TOKEN_REVOKED, "This session has ended; log in again.")  # not this token's
     principal: Principal
     if found.member_id is not None and _member_usable(found.member_status):
         principal = MemberPrincipal(found.member_id, found.path, found.id)
@@ -378,20 +384,33 @@ async def authenticate(engine: AsyncEngine, policy: AuthPolicy, bearer: str) -> 
     else:
         raise DomainError(ErrorCode.TOKEN_REVOKED, "This login is no longer allowed.")
     if principals is not None and principals.active:
-        principals.put(session_id, principal, generation)
+        principals.put(session_id, principal, generation, subject)
     return principal
 
 
 @functools.lru_cache(maxsize=verified_tokens_max)
-def _verified(bearer: str, secret_key: str) -> tuple[Any, float]:
-    """(session id, expiry) of a token whose signature and claims were checked; kept for the tokens in use,
-    so a client's next request skips the signature check. Revocation is not cached: the session lookup
-    after it runs on every request."""
+def _verified(bearer: str, secret_key: str) -> tuple[Any, float, bytes]:
+    """(session id, expiry, person) of a token whose signature and claims were checked; kept for the tokens in
+    use, so a client's next request skips the signature check. Revocation is not cached here: the session is
+    looked up, or remembered while its changes are heard of (`principals`).
+
+    The token names the person as well as the session: a session id given again (a database restored from
+    a backup starts its sessions' numbers where the backup left them) then never lets an older token act
+    as the new session's person. A token of ours from before the person was named is expired: refreshed,
+    it names them."""
     claims = jwt.decode(bearer, secret_key, algorithms=["HS256"], options={"require": ["exp", "sid"]})
-    session_id, expires_at = claims["sid"], claims["exp"]
+    session_id, expires_at, subject = claims["sid"], claims["exp"], claims.get("sub")
     if type(session_id) is not int or not 0 < session_id < 2**63 or isinstance(expires_at, bool):
         raise jwt.InvalidTokenError("claims of the wrong type")  # signed by us, so never; refused all the same
-    return session_id, float(expires_at)
+    if subject is None:
+        raise jwt.ExpiredSignatureError("a token from before the person was named")
+    if type(subject) is not str or len(subject) > 40:
+        raise jwt.InvalidTokenError("claims of the wrong type")
+    return session_id, float(expires_at), subject.encode()
+
+
+def _subject(kind: str, person: int | None) -> str:
+    return f"{kind}:{person}"
 
 
 # Every authenticated request runs this: one indexed lookup returning only the columns a principal
@@ -436,7 +455,7 @@ async def _authenticate_partner(engine: AsyncEngine, principals: Principals | No
         remembered = principals.get(key_id, digest)
         if isinstance(remembered, PartnerPrincipal):
             return remembered
-        generation = principals.generation
+    generation = principals.generation if principals is not None else 0
     client = next(iter(await driver.rows(engine, _PARTNER_CLIENT, {"key_id": key_id})), None)
     if client is None or client.revoked_at is not None or not hmac.compare_digest(client.secret_sha256, digest):
         raise DomainError(ErrorCode.UNAUTHENTICATED, "Unknown or revoked partner key.")

@@ -19,7 +19,7 @@ import asyncio
 import collections
 import functools
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -45,6 +45,7 @@ class Compiled:
     binds: tuple[Callable[[Any], Any] | None, ...]
     record: Any
     results: tuple[Callable[[Any], Any] | None, ...]
+    converters: dict[Any, Callable[[Any], Any]] = field(default_factory=dict, repr=False)  # by record type
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values = [params.get(name, default) for name, default in zip(self.names, self.defaults, strict=True)]
@@ -55,9 +56,11 @@ class Compiled:
             return _record_type(tuple(row.keys()))._make(row)
         return self.converter(make or self.record._make)(row)
 
-    @functools.cache  # noqa: B019 — per statement and record type, both as long-lived as the process
     def converter(self, make: Callable[[Any], Any]) -> Callable[[asyncpg.Record], Any]:
-        return _converter(self.results, make)
+        found = self.converters.get(make)
+        if found is None:
+            found = self.converters[make] = _converter(self.results, make)
+        return found
 
 
 def _converter(results: tuple[Callable[[Any], Any] | None, ...], make: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -138,6 +141,9 @@ def _record_type(fields: tuple[str, ...]) -> Any:
     return collections.namedtuple("Row", fields)
 
 
+retire_seconds_max = 10.0  # to close a connection whose statement was cancelled, before it is simply dropped
+
+
 class Connections:
     """The driver's own connections of an engine, for statements sent alone: at most `size` open, the idle
     ones reused last-in first-out, a caller over the size waiting for one to come back.
@@ -154,6 +160,7 @@ class Connections:
         self._free = asyncio.Semaphore(size)
         self._idle: list[tuple[int, asyncpg.Connection]] = []  # (generation, connection)
         self._generation = 0  # raised when a connection breaks: the older ones are suspect
+        self._retiring: set[asyncio.Task[None]] = set()  # connections closing after a cancelled statement
         metrics.POOL_CAPACITY.inc(size)
 
     async def acquire(self) -> tuple[int, asyncpg.Connection]:
@@ -190,6 +197,31 @@ class Connections:
         else:
             connection.terminate()
         self._free.release()
+
+    def retire(self, taken: tuple[int, asyncpg.Connection]) -> None:
+        """A connection whose statement was cancelled midway (its request gone): the driver asks the server
+        to cancel the statement, and the connection is closed once that request has gone out, so that the
+        statement does not run on (a write to its commit) in a session the pool no longer counts. Its place
+        is free again only then."""
+
+        async def close() -> None:
+            try:
+                await asyncio.wait_for(taken[1].close(), retire_seconds_max)  # waits for the cancel request
+            except BaseException:
+                taken[1].terminate()
+                raise
+            finally:
+                metrics.POOL_IN_USE.dec()
+                self._free.release()
+
+        task = asyncio.ensure_future(close())
+        self._retiring.add(task)
+        task.add_done_callback(self._retired)
+
+    def _retired(self, task: asyncio.Task[None]) -> None:
+        self._retiring.discard(task)
+        if not task.cancelled():
+            task.exception()  # a close that failed or took too long ended in terminate(): nothing to report
 
     def terminate(self) -> None:
         """Close the idle connections at once (the engine is disposed); one in use is closed when it is back."""
@@ -244,8 +276,11 @@ async def _sent(
         ended = _session_ended(error) or taken[1].is_closed()
         pool.release(taken, broken=ended)
         raise _as_dbapi_error(done.sql, arguments, error, ended) from None
+    except asyncio.CancelledError:
+        pool.retire(taken)  # left mid-statement: the statement is cancelled, the connection closed
+        raise
     except BaseException as error:
-        # Broken, or left mid-statement (a cancelled request): never handed out again.
+        # Broken: never handed out again.
         pool.release(taken, broken=True)
         if isinstance(error, Exception):
             raise sa.exc.DBAPIError(

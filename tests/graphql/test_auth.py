@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import httpx
+import jwt
 import pytest
 
 from domain import clock
@@ -278,3 +280,17 @@ async def test_secrets_never_reach_the_logs_or_the_attempt_records(api, caplog):
     for secret in ("my-typo-password", "demo-password", tokens["refreshToken"]):
         assert secret not in caplog.text
         assert secret not in stored
+
+
+async def test_a_token_names_its_sessions_person_and_acts_for_no_one_else(api, settings):
+    # given a member's session, and tokens for its id naming another person, or no person (an older token)
+    tokens = await api.login("MEMBER", api.demo.member_numbers["Li Wei"])
+    session = await api.scalar("SELECT max(id) FROM auth_session")
+    signed = {"sid": session, "exp": time.time() + 60}
+    someone_else = jwt.encode(signed | {"sub": "STAFF:1"}, settings.secret_key, algorithm="HS256")
+    nobody = jwt.encode(signed, settings.secret_key, algorithm="HS256")
+    # when they are used, then the other person's is refused as a session that has ended, the older one must be
+    # refreshed, and the session's own token still works
+    assert top_codes(await ask(api, ME, someone_else)) == ["TOKEN_REVOKED"]
+    assert top_codes(await ask(api, ME, nobody)) == ["TOKEN_EXPIRED"]
+    assert "errors" not in await ask(api, ME, tokens["accessToken"])

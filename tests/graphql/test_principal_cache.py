@@ -32,6 +32,7 @@ async def listener(app, engine) -> AsyncIterator[dict]:
     """The app's principals, remembered while its listener hears their changes, as a served process does;
     and the listening connection, to take it away."""
     principals = app.state.services.policy(AuthPolicy).principals
+    principals._quiet_until.clear()  # an earlier test's logout: its sessions' ids are reused in this one
     held: dict = {"principals": principals}
 
     async def connect():
@@ -272,3 +273,37 @@ async def test_a_served_app_hears_the_changes_while_it_serves(settings, engine, 
     async with app.router.lifespan_context(app):
         await eventually(lambda: principals.listening)
     assert not principals.listening
+
+
+async def test_a_lookup_under_way_when_the_listener_connects_is_answered(api, engine, monkeypatch):
+    # given a member's session, looked up while nothing is remembered (the process starting)
+    token = await api.token("member")
+    policy = api.client._transport.app.state.services.policy(AuthPolicy)
+    principals = policy.principals
+    looked_up = auth.driver.rows
+
+    async def connecting_meanwhile(*args, **kwargs):
+        principals.listening = True  # the listener connects while the lookup waits for the database
+        principals.clear()
+        return await looked_up(*args, **kwargs)
+
+    monkeypatch.setattr(auth.driver, "rows", connecting_meanwhile)
+    try:
+        # when it is authenticated, then it is answered, and what it read is not remembered
+        found = await auth.authenticate(engine, policy, token)
+        assert found.member_id == api.demo.members["Li Wei"]
+        assert len(principals) == 0
+    finally:
+        principals.listening = False
+
+
+def test_a_logout_not_yet_committed_stays_unremembered_whatever_is_heard_meanwhile():
+    # given a session forgotten by its own process's logout, not committed yet
+    principals = Principals(5.0)
+    principals.listening = True
+    found = StaffPrincipal(7, StaffRole.AGENT, 2, "/1/2/", 11)
+    principals.forget([("s", 11)], quiet=True)
+    # when everything is forgotten meanwhile (a branch moved), then the session is still not remembered
+    principals.heard("*")
+    principals.put(11, found, principals.generation)
+    assert principals.get(11) is None

@@ -190,16 +190,14 @@ class JobRunner:
             connection = await started.holder.connection()
             await connection.execute(_WAIT_FOR_WORK, {"space": _WORK_SPACE, "key": started.key})
             final = await job.carry_out(Running(record, self._sessions, progress, started.key))
-            return await self._finish(record.id, JobStatus.DONE, None, final)
         except asyncio.CancelledError:
-            await self._finish(record.id, JobStatus.INTERRUPTED, _INTERRUPTED)
+            await self._finish(started, JobStatus.INTERRUPTED, _INTERRUPTED)
             raise
         except Exception as error:
             log.exception("The %s run %s of %s stopped on an error", job.kind, record.id, job.subject)
-            await self._finish(record.id, JobStatus.FAILED, _cause(error))
+            await self._finish(started, JobStatus.FAILED, _cause(error))
             raise
-        finally:
-            await _release(started.holder, started.key)
+        return await self._finish(started, JobStatus.DONE, None, final)
 
     async def _lock(self, key: int) -> AsyncSession | None:
         """A session holding the lock on a connection of its own, outside any transaction; None when taken."""
@@ -218,21 +216,33 @@ class JobRunner:
         return None
 
     async def _finish(
-        self, run_id: int | None, status: JobStatus, error: str | None, figures: dict[str, int] | None = None
+        self, started: Started, status: JobStatus, error: str | None, figures: dict[str, int] | None = None
     ) -> JobRun:
-        async with UnitOfWork(self._sessions) as uow:
-            finished = await uow.session.scalar(
-                sa.update(JobRun)
-                .where(JobRun.id == run_id)
-                .values(
-                    status=status,
-                    error=error,
-                    finished_at=sa.func.now(),
-                    figures=JobRun.figures.op("||")(sa.literal(figures or {}, JSONB)),
-                )
-                .returning(JobRun)
+        """Record how the run ended and give its lock back in one statement on the lock's connection: whoever
+        reads the run ended finds its subject free (a bill of its month can be entered at once). A connection
+        that cannot is dropped, taking the lock along, and the end is recorded on another."""
+        ended = (
+            sa.update(JobRun)
+            .where(JobRun.id == started.record.id)
+            .values(
+                status=status,
+                error=error,
+                finished_at=sa.func.now(),
+                figures=JobRun.figures.op("||")(sa.literal(figures or {}, JSONB)),
             )
-        assert finished is not None
+            .returning(JobRun)
+        )
+        unlocked = sa.func.pg_advisory_unlock(_LOCK_SPACE, started.key)
+        try:
+            finished = (await started.holder.execute(ended.returning(unlocked))).scalar_one()
+        except BaseException as failure:
+            await started.holder.invalidate()
+            if not isinstance(failure, Exception):
+                raise
+            async with UnitOfWork(self._sessions) as uow:
+                finished = (await uow.session.execute(ended)).scalar_one()
+        finally:
+            await started.holder.close()
         metrics.JOB_RUNS.labels(finished.kind, status.value).inc()
         for figure, value in (finished.figures or {}).items():
             if isinstance(value, int) and value > 0:

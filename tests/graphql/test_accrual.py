@@ -198,6 +198,29 @@ async def test_a_run_read_running_just_before_it_ended_reads_as_it_ended(api):
     assert stands.status == JobStatus.DONE
 
 
+async def test_a_run_read_as_ended_has_given_its_month_back(api):
+    # given a month's run under way, read over and over from another connection
+    await record(api)
+    started = await start(api)
+    run_id = int(await api.scalar("SELECT id FROM job_run WHERE subject = '2026-09'"))
+    held = sa.text(
+        """SELECT status::text, (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+                                 AND classid = :space AND objid = :key AND objsubid = 2)
+           FROM job_run WHERE id = :id"""
+    )
+    params = {"space": jobs._LOCK_SPACE, "key": jobs._lock_key(accrual.ACCRUAL_KIND, "2026-09"), "id": run_id}
+    async with api.engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        # when a read finds it ended, then its lock is no longer held: the month's bills may change at once
+        for _ in range(100_000):
+            status, locks = (await connection.execute(held, params)).one()
+            if status != "RUNNING":
+                break
+    assert (status, locks) == ("DONE", 0)
+    assert started["errors"] == []
+    assert (await record(api, paid=99_999))["errors"][0]["code"] == "BILL_ALREADY_ACCRUED"
+
+
 async def test_stopping_the_app_interrupts_its_runs_and_gives_back_the_lock(api, app, paused):
     # given a run under way
     await record(api)

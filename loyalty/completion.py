@@ -102,16 +102,23 @@ def _non_null(inner: Completer) -> Completer:
             raise Abandon  # the executor reports the null where it is not allowed
         return out
 
+    complete.required = inner  # type: ignore[attr-defined]  # a list or an object checks for the null itself
     return complete
 
 
 def _list(inner: Completer) -> Completer:
+    required = getattr(inner, "required", None)  # a list of non-null items: completed, then checked at once
+    each = inner if required is None else required
+
     def complete(value: Any, walk: Walk) -> Any:
         if value is None:
             return None
-        if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__iter__"):
+        if type(value) is not list and (isinstance(value, str | bytes | Mapping) or not hasattr(value, "__iter__")):
             raise Abandon
-        return [inner(item, walk) for item in value]
+        out = [each(item, walk) for item in value]
+        if required is not None and None in out:
+            raise Abandon
+        return out
 
     return complete
 
@@ -147,7 +154,7 @@ def _object(kind: GraphQLObjectType, fields: list[tuple[str, Any, Any, Completer
                 scope[f"a{i}"] = as_is
                 lines += [f"    if type(v{i}) is not a{i}:", f"        v{i} = c{i}(v{i}, walk)"]
             else:
-                lines.append(f"    v{i} = c{i}(v{i}, walk)")
+                lines += _completed(scope, i, complete_field, "    ")
             continue
         loader, key = join
         scope[f"n{i}"] = loader
@@ -164,7 +171,7 @@ def _object(kind: GraphQLObjectType, fields: list[tuple[str, Any, Any, Completer
             f"            v{i} = None",
             f"            h{i} = True",
             "        else:",
-            f"            v{i} = c{i}(v{i}, walk)",
+            *_completed(scope, i, complete_field, "            "),
         ]
         holes.append((i, name))
     lines.append(f"    out = {{{', '.join(entries)}}}")
@@ -173,6 +180,15 @@ def _object(kind: GraphQLObjectType, fields: list[tuple[str, Any, Any, Completer
     lines.append("    return out")
     exec("\n".join(lines), scope)  # names are GraphQL names (letters, digits, _), written as literals
     return scope["complete"]
+
+
+def _completed(scope: dict[str, Any], i: int, complete: Completer, indent: str) -> list[str]:
+    """The lines completing field `i`'s value `v{i}`: a non-null one by its inner completer, checked here."""
+    required = getattr(complete, "required", None)
+    if required is None:
+        return [f"{indent}v{i} = c{i}(v{i}, walk)"]
+    scope[f"r{i}"] = required
+    return [f"{indent}v{i} = r{i}(v{i}, walk)", f"{indent}if v{i} is None:", f"{indent}    raise Abandon"]
 
 
 def _attribute_of(get: Any) -> str | None:

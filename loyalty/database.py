@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
@@ -91,6 +94,20 @@ _SERVER_SETTINGS = {"application_name": "loyalty", "search_path": "public"}
 _DIALECT_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func", "async_creator_fn")
 
 
+_LONG_DIGITS = re.compile(r"\d{19}").search  # a number that may not fit 64 bits, which orjson reads as a float
+
+
+def _json_loads(text: str) -> Any:
+    """A JSON value read from the database: parsed in C, or as Python parses it where a number may be
+    beyond 64 bits (an int stays an int)."""
+    if _LONG_DIGITS(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """The engine (transactions, and reads through SQLAlchemy: `pool_size` connections kept, as many again
     opened for a burst and closed after it) and its driver's connections for statements sent alone
@@ -102,6 +119,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,
+        json_deserializer=_json_loads,
         connect_args={"server_settings": _SERVER_SETTINGS},
     )
     dialect = engine.dialect

@@ -44,6 +44,22 @@ async def test_a_json_parameter_goes_out_as_json(api):
     assert found[0].a == [1, "two"]
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [{"interest": "chess", "n": [1, 2.5, None]}, 123456789012345678901234567890, -(2**63), 2**64, "1" * 30],
+)
+async def test_a_json_value_reads_back_as_stored_whatever_its_numbers(api, stored):
+    # given a JSON value, among them integers beyond 64 bits, which a parser in C would read as floats
+    value = sa.select(sa.cast(sa.literal(stored, JSONB), JSONB).label("value"))
+    # when it is read through SQLAlchemy and straight to the driver
+    async with api.engine.connect() as connection:
+        through_sqlalchemy = (await connection.execute(value)).scalar_one()
+    (straight,) = await driver.rows(api.engine, value, {})
+    # then both read it back exactly, an integer as an integer
+    assert through_sqlalchemy == straight.value == stored
+    assert type(through_sqlalchemy) is type(straight.value) is type(stored)
+
+
 async def test_a_uniqueness_violation_is_sqlalchemys_integrity_error(api):
     # given a branch code that is taken
     taken = sa.text(

@@ -126,6 +126,8 @@ def _result_processor(kind: Any) -> Callable[[Any], Any] | None:
     float already, so only a Numeric that wants floats needs one."""
     if isinstance(kind, sa.Numeric) and not isinstance(kind, sa.Float):
         return None if kind.asdecimal else float
+    if isinstance(kind, sa.Enum) and sa.String().result_processor(_DIALECT, None) is None:
+        return kind._object_lookup.__getitem__  # a stored name to its member (None to None) in one call
     return kind._cached_result_processor(_DIALECT, None)
 
 
@@ -288,7 +290,9 @@ async def _sent(
             ) from None
         raise
     pool.release(taken)
-    return [done.record_of(row, make) for row in found]
+    if done.record is None:
+        return [done.record_of(row) for row in found]
+    return list(map(done.converter(make or done.record._make), found))
 
 
 def _session_ended(error: asyncpg.PostgresError) -> bool:

@@ -9,8 +9,8 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from strawberry.dataloader import DataLoader
 
+from domain.loading import Loader
 from loyalty import completion
 from loyalty.app import create_app
 from loyalty.graphql import Executor
@@ -50,12 +50,21 @@ def executed_fields(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return names
 
 
+class KnownNone(Loader):
+    """A loader that knows, before anything is read, that every key's value is null."""
+
+    def peek(self, key):
+        return None
+
+
 def failing_loader(monkeypatch: pytest.MonkeyPatch, name: str, batch) -> None:
-    """The request's loader `name` answers every batch with `batch(keys)`."""
+    """The request's loader `name` answers every batch with `batch(keys)` (a loader class: is that loader)."""
     get = Loaders.__getattr__
 
     def loaders_getattr(self, wanted: str):
-        return DataLoader(load_fn=batch) if wanted == name else get(self, wanted)
+        if wanted != name:
+            return get(self, wanted)
+        return batch(_nones) if isinstance(batch, type) else Loader(batch)
 
     monkeypatch.setattr(Loaders, "__getattr__", loaders_getattr)
 
@@ -84,16 +93,24 @@ async def _fails(keys: list) -> list:
     raise RuntimeError("the grades could not be read")
 
 
+async def _lists_of_none(keys: list) -> list:
+    return [[None]] * len(keys)
+
+
 @pytest.mark.parametrize(
-    "batch",
+    ("loader", "batch"),
     [
-        pytest.param(_nones, id="null in a non-null field"),
-        pytest.param(_fails, id="a failed batch"),
+        pytest.param("grades", _nones, id="null in a non-null field"),
+        pytest.param("grades", _fails, id="a failed batch"),
+        pytest.param("branches", KnownNone, id="null in a non-null field, known already"),
+        pytest.param("accounts_by_customer", _lists_of_none, id="null item in a list of non-null items"),
     ],
 )
-async def test_an_error_on_the_way_is_answered_as_the_executor_answers_it(api: Api, monkeypatch, field_by_field, batch):
-    # given that every member's grade fails to load
-    failing_loader(monkeypatch, "grades", batch)
+async def test_an_error_on_the_way_is_answered_as_the_executor_answers_it(
+    api: Api, monkeypatch, field_by_field, loader, batch
+):
+    # given that every member's related rows fail to load
+    failing_loader(monkeypatch, loader, batch)
     # when a page asking for grades is answered in one walk and field by field
     walked = await api.gql(MEMBERS_PAGE, {"first": 5}, as_="administrator")
     field_by_field()

@@ -21,24 +21,24 @@ class Loader:
     key). A value read or primed already is known at once (`peek`); a key being read already is not read
     again, but waited for."""
 
-    __slots__ = ("_batch", "_fetch", "_known", "_reading")
+    __slots__ = ("_batch", "_fetch", "_reading", "known")
 
     def __init__(self, fetch: Callable[[list[Any]], Awaitable[list[Any]]]) -> None:
         self._fetch = fetch
-        self._known: dict[Any, Any] = {}
+        self.known: dict[Any, Any] = {}  # the values read or primed, by key: read, never written, by others
         self._batch: _Batch | None = None  # the batch being gathered, read when the event loop next turns
         self._reading: dict[Any, _Batch] = {}  # the keys of batches gathered or being read, by key
 
     def peek(self, key: Any) -> Any:
-        return self._known.get(key, MISSING)
+        return self.known.get(key, MISSING)
 
     def prime(self, key: Any, value: Any) -> None:
-        self._known.setdefault(key, value)
+        self.known.setdefault(key, value)
 
     def load(self, key: Any) -> asyncio.Future[Any]:
-        if key in self._known:
+        if key in self.known:
             future = asyncio.get_running_loop().create_future()
-            future.set_result(self._known[key])
+            future.set_result(self.known[key])
             return future
         futures = self._batch_of(key).futures
         future = futures.get(key)
@@ -57,7 +57,7 @@ class Loader:
         """The values of `keys`, those unknown read with a batch (asked for now, as `load` does); a failed
         read raises."""
         keys = list(keys)
-        reads = {id(d): d for d in (self.want(k) for k in keys if k not in self._known)}
+        reads = {id(d): d for d in (self.want(k) for k in keys if k not in self.known)}
         return self._after(keys, list(reads.values()))
 
     async def _after(self, keys: list[Any], reads: list[asyncio.Future[None]]) -> list[Any]:
@@ -67,9 +67,9 @@ class Loader:
                 await asyncio.shield(read)  # one waiter cancelled cancels no one else's read
             except Exception as error:  # some key of the batch failed: these keys, perhaps not
                 failure = failure or error
-        if failure is not None and any(k not in self._known for k in keys):
+        if failure is not None and any(k not in self.known for k in keys):
             raise failure
-        return [self._known[k] for k in keys]
+        return [self.known[k] for k in keys]
 
     def _batch_of(self, key: Any) -> _Batch:
         batch = self._reading.get(key)
@@ -108,10 +108,10 @@ class Loader:
             if isinstance(value, BaseException):
                 errors[key] = value
             else:
-                self._known.setdefault(key, value)
+                self.known.setdefault(key, value)
         for key, future in batch.futures.items():
             if not future.done():
-                _settle(future, self._known.get(key, MISSING), errors.get(key, LookupError(key)))
+                _settle(future, self.known.get(key, MISSING), errors.get(key, LookupError(key)))
         _settle(batch.done, None if not errors else MISSING, next(iter(errors.values()), None))
         if batch.done.done() and not batch.done.cancelled():
             batch.done.exception()  # retrieved: a batch nobody waits for any more fails quietly

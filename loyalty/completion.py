@@ -165,8 +165,10 @@ def _object(kind: GraphQLObjectType, fields: list[tuple[str, Any, Any, Completer
             f"    if k{i} is None:",
             f"        v{i} = c{i}(None, walk)",
             "    else:",
-            f"        l{i} = getattr(walk.loaders, n{i})",
-            f"        v{i} = l{i}.peek(k{i})",
+            f"        l{i} = walk.loaders.{loader}"
+            if loader.isidentifier()
+            else f"        l{i} = getattr(walk.loaders, n{i})",
+            f"        v{i} = l{i}.known.get(k{i}, MISSING)",
             f"        if v{i} is MISSING:",
             f"            v{i} = None",
             f"            h{i} = True",
@@ -245,7 +247,7 @@ class Completing:
                 for batch in {id(hole[5]): hole[5] for hole in holes}.values():
                     await asyncio.shield(batch)  # a failed batch raises: abandoned
                 for place, name, loader, key, complete, _ in holes:
-                    if (known := loader.peek(key)) is MISSING:
+                    if (known := loader.known.get(key, MISSING)) is MISSING:
                         raise Abandon
                     place[name] = complete(known, walk)
                 if not walk.holes:

@@ -53,8 +53,13 @@ def executed_fields(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 class KnownNone(Loader):
     """A loader that knows, before anything is read, that every key's value is null."""
 
-    def peek(self, key):
-        return None
+    class AllNone(dict):
+        def get(self, key, default=None):
+            return None
+
+    def __init__(self, fetch) -> None:
+        super().__init__(fetch)
+        self.known = self.AllNone()
 
 
 def failing_loader(monkeypatch: pytest.MonkeyPatch, name: str, batch) -> None:

@@ -108,6 +108,15 @@ def _json_loads(text: str) -> Any:
     return json.loads(text)
 
 
+def _json_dumps(value: Any) -> str:
+    """A JSON value sent to the database: written in C, or as Python writes it (keys not strings, numbers
+    beyond 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """The engine (transactions, and reads through SQLAlchemy: `pool_size` connections kept, as many again
     opened for a burst and closed after it) and its driver's connections for statements sent alone
@@ -119,6 +128,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,
+        json_serializer=_json_dumps,
         json_deserializer=_json_loads,
         connect_args={"server_settings": _SERVER_SETTINGS},
     )

@@ -28,12 +28,11 @@ from strawberry.extensions import (
     ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
@@ -96,6 +95,28 @@ class ParseCache(ParserCache):
         context = self.execution_context
         with contextlib.suppress(GraphQLError):
             context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        yield
+
+
+class ValidatedOnce(SchemaExtension):
+    """A document validated once per process and rules: the parser cache hands out the same document for the
+    same text, so its validation is found by identity. Strawberry's own cache keys an LRU cache by the
+    document, whose hash walks its whole syntax tree on every request."""
+
+    validated_max = 1_000
+    _validated: dict[tuple[int, int], tuple[Any, Any, tuple[Any, ...], list[GraphQLError]]] = {}
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        schema, document, rules = context.schema._schema, context.graphql_document, tuple(context.validation_rules)
+        key = (id(schema), id(document))
+        found = self._validated.get(key)
+        if found is None or found[0] is not schema or found[1] is not document or found[2] != rules:
+            errors = validate_document(schema, document, rules)  # type: ignore[arg-type]
+            if len(self._validated) >= self.validated_max:
+                self._validated.clear()
+            found = self._validated[key] = (schema, document, rules, errors)  # kept alive: their ids stay theirs
+        context.pre_execution_errors = found[3]
         yield
 
 
@@ -197,7 +218,7 @@ def build_schema(settings: Settings, tracer_provider: Any = None) -> strawberry.
         lambda: MaxTokensLimiter(max_token_count=s.query_tokens_max),
         lambda: AddValidationRules(limit_rules),
         lambda: ParseCache(maxsize=1_000),
-        lambda: ValidationCache(maxsize=1_000),
+        ValidatedOnce,
         ShapeErrors,
         CloseReadSession,
     ]

@@ -6,7 +6,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -186,11 +186,33 @@ class Operation(ShapeErrors):
         super().__init__()
         self.tokens_max, self.rules, self.parse = tokens_max, rules, parse
 
+    def _parse_and_validate(self) -> None:
+        """Done here, before strawberry's own steps, which then find the document and its errors and do
+        nothing: hooks of their own would cost every request two more context managers."""
+        execution = self.execution_context
+        if not execution.query:
+            return  # strawberry answers that a query is missing
+        with contextlib.suppress(GraphQLError):
+            execution.graphql_document = self.parse(execution.query, **execution.parse_options)
+        document = execution.graphql_document
+        if document is None:
+            return
+        schema, rules = execution.schema._schema, tuple(execution.validation_rules)
+        key = (id(schema), id(document))
+        found = self._validated.get(key)
+        if found is None or found[0] is not schema or found[1] is not document or found[2] != rules:
+            errors = validate_document(schema, document, rules)
+            if len(self._validated) >= self.validated_max:
+                self._validated.clear()
+            found = self._validated[key] = (schema, document, rules, errors)  # kept alive: their ids stay theirs
+        execution.pre_execution_errors = found[3]
+
     async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
         execution = self.execution_context
         execution.parse_options["max_tokens"] = self.tokens_max
         execution.validation_rules = (*execution.validation_rules, *self.rules)
         self._stream_result_processed = False
+        self._parse_and_validate()
         yield
         record = requests.current()
         if record is not None and execution.graphql_document is not None:
@@ -208,25 +230,6 @@ class Operation(ShapeErrors):
             self._process_result(result)
         elif initial_result := getattr(result, "initial_result", None):
             self._process_result(initial_result)
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        with contextlib.suppress(GraphQLError):
-            context.graphql_document = self.parse(context.query, **context.parse_options)
-        yield
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        schema, document, rules = context.schema._schema, context.graphql_document, tuple(context.validation_rules)
-        key = (id(schema), id(document))
-        found = self._validated.get(key)
-        if found is None or found[0] is not schema or found[1] is not document or found[2] != rules:
-            errors = validate_document(schema, document, rules)  # type: ignore[arg-type]
-            if len(self._validated) >= self.validated_max:
-                self._validated.clear()
-            found = self._validated[key] = (schema, document, rules, errors)  # kept alive: their ids stay theirs
-        context.pre_execution_errors = found[3]
-        yield
 
 
 class Schema(strawberry.Schema):
@@ -247,8 +250,8 @@ def build_schema(settings: Settings, tracer_provider: Any = None) -> strawberry.
     extensions: list = [lambda: Operation(s.query_tokens_max, tuple(limit_rules), parse)]
     if settings.production:
         extensions.insert(0, DisableIntrospection)
-    if tracer_provider is not None:
-        extensions.append(tracing.graphql_extension(tracer_provider))
+    if tracer_provider is not None:  # its operation's span holds the parsing and validation `Operation` does
+        extensions.insert(0, tracing.graphql_extension(tracer_provider))
     query, mutation = root_types()
     schema = Schema(
         query=query,

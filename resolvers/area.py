@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from domain.access import Principal
-from domain.loading import Loader
+from domain.auth.principals import REMEMBERED_TABLES, Principals
+from domain.loading import MISSING, Loader
 from domain.paging import BatchRead
 
 Reading = Any  # the request's `ReadSession`: its session, or its turn to read (`resolvers/context.py`)
@@ -32,8 +33,11 @@ class Area:
     loaders: Callable[[Principal], dict[str, Fetch]] | None = None
 
 
-def loader(reading: Reading, engine: AsyncEngine, fetch: Fetch) -> Loader:
+def loader(reading: Reading, engine: AsyncEngine, fetch: Fetch, remembered: Principals | None = None) -> Loader:
     if isinstance(fetch, BatchRead):
+        table = fetch.table.__tablename__
+        if remembered is not None and not fetch.grouped and table in REMEMBERED_TABLES:
+            return Loader(functools.partial(_remembered, reading, engine, fetch, remembered, table))
 
         async def read(keys: list[Any]) -> list[Any]:
             async with reading.turn():
@@ -48,12 +52,38 @@ def loader(reading: Reading, engine: AsyncEngine, fetch: Fetch) -> Loader:
     return Loader(load)
 
 
+async def _remembered(
+    reading: Reading, engine: AsyncEngine, fetch: BatchRead, remembered: Principals, table: str, keys: list[Any]
+) -> list[Any]:
+    """The rows of a small table that changes seldom: those the process remembers (while it hears of every
+    change of the table, `domain/auth/principals.py`), the others read and then remembered."""
+    found = [remembered.row(table, key) for key in keys] if remembered.active else [MISSING] * len(keys)
+    missing = [key for key, row in zip(keys, found, strict=True) if row is MISSING]
+    if not missing:
+        return found
+    generation = remembered.generation
+    async with reading.turn():
+        read = dict(zip(missing, await fetch(engine, missing), strict=True))
+    for key, row in read.items():
+        if row is not None:
+            remembered.keep_row(table, key, row, generation)
+    return [read[key] if row is MISSING else row for key, row in zip(keys, found, strict=True)]
+
+
 class Loaders:
     """One loader per (entity, key) for one request, from every area; `…_scoped` ones apply
     the caller's read rights (node lookups)."""
 
-    def __init__(self, areas: tuple[Area, ...], reading: Reading, engine: AsyncEngine, principal: Principal) -> None:
+    def __init__(
+        self,
+        areas: tuple[Area, ...],
+        reading: Reading,
+        engine: AsyncEngine,
+        principal: Principal,
+        remembered: Principals | None = None,
+    ) -> None:
         self._areas, self._reading, self._engine, self._principal = areas, reading, engine, principal
+        self._remembered = remembered  # the process's principals, which also remember rows of small tables
 
     def __getattr__(self, name: str) -> Loader:
         """Made on first use: most requests need few of them."""
@@ -63,7 +93,7 @@ class Loaders:
             fetch = fetchers(self._areas, self._principal)[name]
         except KeyError:
             raise AttributeError(name) from None
-        made = loader(self._reading, self._engine, fetch)
+        made = loader(self._reading, self._engine, fetch, self._remembered)
         setattr(self, name, made)
         return made
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -13,6 +14,8 @@ from starlette.requests import Request
 
 from domain.access import Principal
 from domain.audit.trail import Audit
+from domain.auth.principals import Principals
+from domain.auth.service import AuthPolicy
 from domain.errors import ErrorCode
 from domain.work.unit import UnitOfWork
 from resolvers.area import Area, Loaders
@@ -56,6 +59,11 @@ class Services:
 
     def policy(self, kind: type[T]) -> T:
         return next(p for p in self.policies if isinstance(p, kind))
+
+    @functools.cached_property
+    def principals(self) -> Principals | None:
+        """What the process remembers of principals, and of the rows of small tables (`domain/auth/principals.py`)."""
+        return next((p.principals for p in self.policies if isinstance(p, AuthPolicy)), None)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -125,7 +133,8 @@ class Context:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.services.areas, self.reading, self.services.engine, self.principal)
+        services = self.services
+        self.loaders = Loaders(services.areas, self.reading, services.engine, self.principal, services.principals)
 
     def unit_of_work(self, audit: Audit | None = None) -> UnitOfWork:
         """A unit of work of the caller; `audit` names the mutation it runs, recorded in the audit trail."""

@@ -31,10 +31,12 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
 
 import asyncpg
 
 from domain.access import MemberPrincipal, PartnerPrincipal, Principal, StaffPrincipal
+from domain.loading import MISSING
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,11 @@ seconds_max = 5.0  # the longest any process may remember a principal (docs/oper
 entries_max = 20_000  # principals one process remembers; the oldest is forgotten first
 ping_seconds = 2.0  # how often the listening connection is checked, so that a silent loss is noticed
 reconnect_seconds_max = 30.0
+
+# The tables whose rows a process also remembers, by name: small, read by nearly every page, changed seldom;
+# migration 0018 announces any change of them ("r").
+REMEMBERED_TABLES = frozenset({"grade", "club", "branch"})
+rows_max = 10_000  # rows of those tables one process remembers
 
 Owner = tuple[str, int]  # ("s", session id) | ("m", member id) | ("t", staff id) | ("p", partner key id)
 
@@ -70,6 +77,9 @@ class Principals:
         self._keys_of: dict[Owner, set[Hashable]] = {}
         self._quiet_until: dict[Owner, float] = {}  # owners not to be remembered again before then
         self.generation = 0  # raised by every change heard of: a lookup begun before it is not remembered
+        # Rows of the small tables that change seldom (`REMEMBERED_TABLES`), by (table, key), each kept with
+        # the time it lapses: a page of members reads its grades, clubs and branches from here.
+        self._rows: dict[tuple[str, Hashable], tuple[float, Any]] = {}
 
     @property
     def active(self) -> bool:
@@ -103,6 +113,21 @@ class Principals:
         for owner in owners:
             self._keys_of.setdefault(owner, set()).add(key)
 
+    def row(self, table: str, key: Hashable) -> Any:
+        """The row of `table` remembered for `key`, or MISSING."""
+        found = self._rows.get((table, key))
+        if found is None or found[0] <= self.clock():
+            return MISSING
+        return found[1]
+
+    def keep_row(self, table: str, key: Hashable, row: Any, generation: int) -> None:
+        """Remember a row a read begun at `generation` found, unless a change was heard of since."""
+        if not self.active or generation != self.generation or table not in REMEMBERED_TABLES:
+            return
+        if len(self._rows) >= rows_max:
+            self._rows.clear()
+        self._rows[(table, key)] = (self.clock() + self.seconds, row)
+
     def forget(self, owners: list[Owner], quiet: bool = False) -> None:
         """Forget every principal read from these rows; `quiet`: and remember none of them for `seconds`
         (a change of this process's own, not yet committed)."""
@@ -120,9 +145,15 @@ class Principals:
         self.generation += 1
         self._entries.clear()
         self._keys_of.clear()
+        self._rows.clear()
 
     def heard(self, payload: str) -> None:
-        """A notification: "*" (everything), or a kind and the ids of its changed rows ("s:12")."""
+        """A notification: "*" (everything), "r" (a remembered table changed: its rows), or a kind and the ids
+        of its changed rows ("s:12")."""
+        if payload == "r":
+            self.generation += 1
+            self._rows.clear()
+            return
         kind, _, ids = payload.partition(":")
         try:
             owners = [(kind, int(i)) for i in ids.split(",")] if kind in ("s", "m", "t", "p") and ids else None

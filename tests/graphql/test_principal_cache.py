@@ -307,3 +307,89 @@ def test_a_logout_not_yet_committed_stays_unremembered_whatever_is_heard_meanwhi
     principals.heard("*")
     principals.put(11, found, principals.generation)
     assert principals.get(11) is None
+
+
+# --- rows of the small tables that change seldom ------------------------------------------------------------
+
+PAGE = """{ members(first: 5) { edges { node { memberNumber grade { name } club { name branch { code } }
+    branch { name } } } } }"""
+
+
+async def logged_in(api) -> None:
+    """The administrator logged in (the login's statements sent), nothing of the page read yet."""
+    await api.data("{ members(first: 1) { edges { node { memberNumber } } } }", as_="hq_admin")
+
+
+async def page(api) -> list[dict]:
+    return [edge["node"] for edge in (await api.data(PAGE, as_="hq_admin"))["members"]["edges"]]
+
+
+async def test_grades_clubs_and_branches_are_read_once_while_their_changes_are_heard_of(api, remembering, statements):
+    # given a page of members read once, its grades, clubs and branches with it
+    await logged_in(api)
+    statements.clear()
+    first = await page(api)
+    read_first = len(statements)
+    # when the page is read again
+    statements.clear()
+    again = await page(api)
+    # then the same answer came without reading grades, clubs or branches (three statements fewer)
+    assert again == first
+    assert len(statements) == read_first - 3
+
+
+async def test_a_branch_renamed_is_read_again_as_soon_as_it_is_heard_of(api, remembering):
+    # given a page that shows each member's branch, remembered
+    before = await page(api)
+    name = before[0]["branch"]["name"]
+    # when the first member's branch is renamed (not through this process)
+    await api.scalar("UPDATE branch SET name = 'Renamed' WHERE name = :name RETURNING 1", name=name)
+    # then the next pages show the new name once the change is heard of
+    shown = {node["memberNumber"] for node in before if node["branch"]["name"] == name}
+
+    async def renamed() -> bool:
+        return all(node["branch"]["name"] == "Renamed" for node in await page(api) if node["memberNumber"] in shown)
+
+    for _ in range(100):  # a second: well within the rows' lapse (5 s), so the change was heard of
+        if await renamed():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the renamed branch was not read again")
+
+
+async def test_no_row_is_remembered_while_nobody_listens(api, statements):
+    # given no listener
+    await logged_in(api)
+    statements.clear()
+    await page(api)
+    read_first = len(statements)
+    # when the page is read again, then it reads every row again
+    statements.clear()
+    await page(api)
+    assert len(statements) == read_first
+
+
+def test_a_remembered_row_lapses_after_the_seconds_and_is_forgotten_on_a_change_or_a_loss():
+    # given a row remembered at second 0 by principals kept 5 s
+    now = [0.0]
+    principals = Principals(5.0, clock=lambda: now[0])
+    principals.listening = True
+    principals.keep_row("grade", "GOLD", "the row", principals.generation)
+    assert principals.row("grade", "GOLD") == "the row"
+    # when 5 s have passed, then it is no longer given
+    now[0] = 5.0
+    assert principals.row("grade", "GOLD") is cache.MISSING
+    # and a change of a remembered table, or a row read before a change, is not kept
+    principals.keep_row("grade", "GOLD", "the row", principals.generation)
+    principals.heard("r")
+    assert principals.row("grade", "GOLD") is cache.MISSING
+    begun = principals.generation
+    principals.heard("r")
+    principals.keep_row("grade", "GOLD", "the row", begun)
+    assert principals.row("grade", "GOLD") is cache.MISSING
+    # and nothing of another table, or while nobody listens
+    principals.keep_row("member", 1, "a member", principals.generation)
+    assert principals.row("member", 1) is cache.MISSING
+    principals.listening = False
+    principals.keep_row("grade", "GOLD", "the row", principals.generation)
+    assert principals.row("grade", "GOLD") is cache.MISSING

@@ -21,6 +21,10 @@ is a round trip to the database before any work. A process therefore remembers w
 
 So an entry can outlive its truth only by the delivery of one notification, and never by more than
 `seconds` even if the notification were lost unseen.
+
+The same holds for the rows of the small tables that nearly every page reads and that change seldom
+(`REMEMBERED_TABLES`: grades, clubs, branches), which the request's loaders take from here
+(`resolvers/area.py`): any change of them says "r" on the channel (migration 0018), and they are forgotten.
 """
 
 from __future__ import annotations

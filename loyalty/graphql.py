@@ -14,7 +14,6 @@ import orjson
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import ASTValidationRule, FieldNode, GraphQLError, OperationDefinitionNode, ValidationContext
-from graphql import ExecutionResult as GraphQLExecutionResult
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -211,7 +210,8 @@ class Operation(ShapeErrors):
         execution = self.execution_context
         execution.parse_options["max_tokens"] = self.tokens_max
         execution.validation_rules = (*execution.validation_rules, *self.rules)
-        self._stream_result_processed = False
+        shaping = super().on_operation()  # the error shaping of `ShapeErrors`, around the operation too
+        next(shaping)
         self._parse_and_validate()
         yield
         record = requests.current()
@@ -223,13 +223,7 @@ class Operation(ShapeErrors):
         context = execution.context
         if isinstance(context, Context):
             await context.reading.close()
-        if self._stream_result_processed:  # each streamed result was shaped as it went out
-            return
-        result = execution.result
-        if isinstance(result, GraphQLExecutionResult | ExecutionResult):
-            self._process_result(result)
-        elif initial_result := getattr(result, "initial_result", None):
-            self._process_result(initial_result)
+        next(shaping, None)
 
 
 class Schema(strawberry.Schema):

@@ -51,10 +51,10 @@ class Compiled:
         values = [params.get(name, default) for name, default in zip(self.names, self.defaults, strict=True)]
         return [value if bind is None else bind(value) for bind, value in zip(self.binds, values, strict=True)]
 
-    def record_of(self, row: asyncpg.Record, make: Callable[[Any], Any] | None = None) -> Any:
+    def records_of(self, rows: list[asyncpg.Record], make: Callable[[Any], Any] | None = None) -> list[Any]:
         if self.record is None:  # a textual statement of untyped columns: the values as the driver gave them
-            return _record_type(tuple(row.keys()))._make(row)
-        return self.converter(make or self.record._make)(row)
+            return [_record_type(tuple(row.keys()))._make(row) for row in rows]
+        return list(map(self.converter(make or self.record._make), rows))  # the converter looked up once
 
     def converter(self, make: Callable[[Any], Any]) -> Callable[[asyncpg.Record], Any]:
         found = self.converters.get(make)
@@ -290,9 +290,7 @@ async def _sent(
             ) from None
         raise
     pool.release(taken)
-    if done.record is None:
-        return [done.record_of(row) for row in found]
-    return list(map(done.converter(make or done.record._make), found))
+    return done.records_of(found, make)
 
 
 def _session_ended(error: asyncpg.PostgresError) -> bool:

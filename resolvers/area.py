@@ -37,7 +37,11 @@ def loader(reading: Reading, engine: AsyncEngine, fetch: Fetch, remembered: Prin
     if isinstance(fetch, BatchRead):
         table = fetch.table.__tablename__
         if remembered is not None and not fetch.grouped and table in REMEMBERED_TABLES:
-            return Loader(functools.partial(_remembered, reading, engine, fetch, remembered, table))
+            made = Loader(functools.partial(_remembered, reading, engine, fetch, remembered, table))
+            made.known.update(
+                remembered.rows(table, fetch.key)
+            )  # known at once: a page's walk fills them in as it goes
+            return made
 
         async def read(keys: list[Any]) -> list[Any]:
             async with reading.turn():
@@ -57,7 +61,7 @@ async def _remembered(
 ) -> list[Any]:
     """The rows of a small table that changes seldom: those the process remembers (while it hears of every
     change of the table, `domain/auth/principals.py`), the others read and then remembered."""
-    found = [remembered.row(table, key) for key in keys] if remembered.active else [MISSING] * len(keys)
+    found = [remembered.row(table, fetch.key, key) for key in keys]
     missing = [key for key, row in zip(keys, found, strict=True) if row is MISSING]
     if not missing:
         return found
@@ -66,7 +70,7 @@ async def _remembered(
         read = dict(zip(missing, await fetch(engine, missing), strict=True))
     for key, row in read.items():
         if row is not None:
-            remembered.keep_row(table, key, row, generation)
+            remembered.keep_row(table, fetch.key, key, row, generation)
     return [read[key] if row is MISSING else row for key, row in zip(keys, found, strict=True)]
 
 

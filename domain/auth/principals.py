@@ -34,7 +34,8 @@ import contextlib
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import asyncpg
@@ -53,7 +54,8 @@ reconnect_seconds_max = 30.0
 # The tables whose rows a process also remembers, by name: small, read by nearly every page, changed seldom;
 # migration 0018 announces any change of them ("r").
 REMEMBERED_TABLES = frozenset({"grade", "club", "branch"})
-rows_max = 10_000  # rows of those tables one process remembers
+rows_max = 10_000  # rows of one of those tables one process remembers
+_NONE: Mapping[Hashable, Any] = MappingProxyType({})
 
 Owner = tuple[str, int]  # ("s", session id) | ("m", member id) | ("t", staff id) | ("p", partner key id)
 
@@ -81,9 +83,10 @@ class Principals:
         self._keys_of: dict[Owner, set[Hashable]] = {}
         self._quiet_until: dict[Owner, float] = {}  # owners not to be remembered again before then
         self.generation = 0  # raised by every change heard of: a lookup begun before it is not remembered
-        # Rows of the small tables that change seldom (`REMEMBERED_TABLES`), by (table, key), each kept with
-        # the time it lapses: a page of members reads its grades, clubs and branches from here.
-        self._rows: dict[tuple[str, Hashable], tuple[float, Any]] = {}
+        # Rows of the small tables that change seldom (`REMEMBERED_TABLES`): by table and key column, the time
+        # they lapse (the principals' seconds after the first was kept) and the rows by key. A page of members
+        # reads its grades, clubs and branches from here: a request's loader starts out knowing them (`rows`).
+        self._tables: dict[tuple[str, str], tuple[float, dict[Hashable, Any]]] = {}
 
     @property
     def active(self) -> bool:
@@ -117,20 +120,27 @@ class Principals:
         for owner in owners:
             self._keys_of.setdefault(owner, set()).add(key)
 
-    def row(self, table: str, key: Hashable) -> Any:
-        """The row of `table` remembered for `key`, or MISSING."""
-        found = self._rows.get((table, key))
-        if found is None or found[0] <= self.clock():
-            return MISSING
+    def rows(self, table: str, column: str) -> Mapping[Hashable, Any]:
+        """The rows of `table` remembered now, by their `column` (not to be changed: `keep_row` adds to them)."""
+        found = self._tables.get((table, column))
+        if found is None or not self.active or found[0] <= self.clock():
+            return _NONE
         return found[1]
 
-    def keep_row(self, table: str, key: Hashable, row: Any, generation: int) -> None:
-        """Remember a row a read begun at `generation` found, unless a change was heard of since."""
+    def row(self, table: str, column: str, key: Hashable) -> Any:
+        """The row of `table` remembered whose `column` holds `key`, or MISSING."""
+        return self.rows(table, column).get(key, MISSING)
+
+    def keep_row(self, table: str, column: str, key: Hashable, row: Any, generation: int) -> None:
+        """Remember a row (whose `column` holds `key`) that a read begun at `generation` found, unless a change
+        was heard of since."""
         if not self.active or generation != self.generation or table not in REMEMBERED_TABLES:
             return
-        if len(self._rows) >= rows_max:
-            self._rows.clear()
-        self._rows[(table, key)] = (self.clock() + self.seconds, row)
+        found = self._tables.get((table, column))
+        now = self.clock()
+        if found is None or found[0] <= now or len(found[1]) >= rows_max:  # lapsed or full: begun again
+            found = self._tables[table, column] = (now + self.seconds, {})
+        found[1][key] = row
 
     def forget(self, owners: list[Owner], quiet: bool = False) -> None:
         """Forget every principal read from these rows; `quiet`: and remember none of them for `seconds`
@@ -149,14 +159,14 @@ class Principals:
         self.generation += 1
         self._entries.clear()
         self._keys_of.clear()
-        self._rows.clear()
+        self._tables.clear()
 
     def heard(self, payload: str) -> None:
         """A notification: "*" (everything), "r" (a remembered table changed: its rows), or a kind and the ids
         of its changed rows ("s:12")."""
         if payload == "r":
             self.generation += 1
-            self._rows.clear()
+            self._tables.clear()
             return
         kind, _, ids = payload.partition(":")
         try:

@@ -374,22 +374,22 @@ def test_a_remembered_row_lapses_after_the_seconds_and_is_forgotten_on_a_change_
     now = [0.0]
     principals = Principals(5.0, clock=lambda: now[0])
     principals.listening = True
-    principals.keep_row("grade", "GOLD", "the row", principals.generation)
-    assert principals.row("grade", "GOLD") == "the row"
+    principals.keep_row("grade", "code", "GOLD", "the row", principals.generation)
+    assert principals.row("grade", "code", "GOLD") == "the row"
     # when 5 s have passed, then it is no longer given
     now[0] = 5.0
-    assert principals.row("grade", "GOLD") is cache.MISSING
+    assert principals.row("grade", "code", "GOLD") is cache.MISSING
     # and a change of a remembered table, or a row read before a change, is not kept
-    principals.keep_row("grade", "GOLD", "the row", principals.generation)
+    principals.keep_row("grade", "code", "GOLD", "the row", principals.generation)
     principals.heard("r")
-    assert principals.row("grade", "GOLD") is cache.MISSING
+    assert principals.row("grade", "code", "GOLD") is cache.MISSING
     begun = principals.generation
     principals.heard("r")
-    principals.keep_row("grade", "GOLD", "the row", begun)
-    assert principals.row("grade", "GOLD") is cache.MISSING
+    principals.keep_row("grade", "code", "GOLD", "the row", begun)
+    assert principals.row("grade", "code", "GOLD") is cache.MISSING
     # and nothing of another table, or while nobody listens
-    principals.keep_row("member", 1, "a member", principals.generation)
-    assert principals.row("member", 1) is cache.MISSING
+    principals.keep_row("member", "id", 1, "a member", principals.generation)
+    assert principals.row("member", "id", 1) is cache.MISSING
     principals.listening = False
-    principals.keep_row("grade", "GOLD", "the row", principals.generation)
-    assert principals.row("grade", "GOLD") is cache.MISSING
+    principals.keep_row("grade", "code", "GOLD", "the row", principals.generation)
+    assert principals.row("grade", "code", "GOLD") is cache.MISSING

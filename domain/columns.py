@@ -110,6 +110,17 @@ async def records(session: Any, query: Any) -> list[Any]:
     return records_of(model, (await (await session.connection()).execute(selected)).all())
 
 
+async def records_of_statement(session: Any, statement: Any, params: dict[str, Any], model: Any) -> list[Any]:
+    """The records of `model` that `statement` selects (a constant, its values bound by name in `params`, its
+    columns `record_columns(model)`): on a request's read session straight to the driver, compiled once per
+    process (`driver.rows`)."""
+    from domain.work import driver
+
+    if _reads_alone(session):
+        return await driver.rows(session.bind, statement, params, record_type(model)._make)
+    return records_of(model, (await (await session.connection()).execute(statement, params)).all())
+
+
 def _reads_alone(session: Any) -> bool:
     bind = getattr(session, "bind", None)
     options = bind.get_execution_options() if hasattr(bind, "get_execution_options") else {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Generic, TypeVar
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from domain.columns import record_columns, record_type, records
+from domain.columns import record_columns, record_type, records, records_of_statement
 from domain.errors import DomainError, ErrorCode
 from domain.validation import key_of
 from domain.work import driver
@@ -85,6 +86,41 @@ def _size(request: PageRequest) -> int:
     return size
 
 
+def _list_name(keys: tuple[Any, ...], descending: bool) -> str:
+    return ".".join((keys[0].table.name, *(k.key for k in keys), *(("desc",) if descending else ())))
+
+
+def _positioned(
+    query: Any, keys: tuple[Any, ...], descending: bool, backwards: bool, after: Any, before: Any, limit: Any
+) -> Any:
+    """`query` after and before the key values given (a tuple each, or None), ordered for the page, limited."""
+    position = sa.tuple_(*keys) if len(keys) > 1 else keys[0]
+
+    def at(values: tuple[Any, ...]) -> Any:
+        return sa.tuple_(*values) if len(values) > 1 else values[0]
+
+    if after is not None:
+        query = query.where(position < at(after) if descending else position > at(after))
+    if before is not None:
+        query = query.where(position > at(before) if descending else position < at(before))
+    return query.order_by(*(k.desc() if backwards != descending else k.asc() for k in keys)).limit(limit)
+
+
+def _page_of(rows: list[Any], size: int, request: PageRequest, list_name: str, keys: tuple[Any, ...]) -> Page[Any]:
+    """The page of `rows` (read one past the page, in the reading's direction)."""
+    backwards = request.last is not None
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    items = [(encode_cursor(list_name, tuple(getattr(row, k.key) for k in keys)), row) for row in rows]
+    return Page(
+        items=items,
+        has_next_page=more if not backwards else bool(request.before),
+        has_previous_page=more if backwards else bool(request.after),
+    )
+
+
 async def fetch_page(
     session: AsyncSession, query: Any, key: Any, request: PageRequest, *, descending: bool = False
 ) -> Page[Any]:
@@ -96,32 +132,60 @@ async def fetch_page(
     list (the ordering's table, columns and direction) and is refused on any other.
     """
     keys = key if isinstance(key, tuple) else (key,)
-    list_name = ".".join((keys[0].table.name, *(k.key for k in keys), *(("desc",) if descending else ())))
+    list_name = _list_name(keys, descending)
     size = _size(request)
     after = decode_cursor(request.after, "after", list_name, keys) if request.after else None
     before = decode_cursor(request.before, "before", list_name, keys) if request.before else None
-    position = sa.tuple_(*keys) if len(keys) > 1 else keys[0]
+    query = _positioned(query, keys, descending, request.last is not None, after, before, size + 1)
+    return _page_of(await records(session, query), size, request, list_name, keys)
 
-    def at(values: tuple[Any, ...]) -> Any:
-        return sa.tuple_(*values) if len(values) > 1 else values[0]
 
-    if after is not None:
-        query = query.where(position < at(after) if descending else position > at(after))
-    if before is not None:
-        query = query.where(position > at(before) if descending else position < at(before))
-    backwards = request.last is not None
-    query = query.order_by(*(k.desc() if backwards != descending else k.asc() for k in keys)).limit(size + 1)
-    rows = await records(session, query)
-    more = len(rows) > size
-    rows = rows[:size]
-    if backwards:
-        rows.reverse()
-    items = [(encode_cursor(list_name, tuple(getattr(row, k.key) for k in keys)), row) for row in rows]
-    return Page(
-        items=items,
-        has_next_page=more if not backwards else before is not None,
-        has_previous_page=more if backwards else after is not None,
-    )
+@dataclass(frozen=True, eq=False)
+class Listing:
+    """A list of `model`'s records ordered by `key` (as `fetch_page`) inside the caller's scope, narrowed by
+    named filters. Conditions are written with their values as parameters bound by name (`sa.bindparam`):
+    the scope's always applies (a value of it left out is NULL: it selects nothing), a filter's when the
+    value of its name is given. The statement of each shape of request (the filters given, the cursors, the
+    direction) is built once per process and compiled once: a page asks for no SQL to be built."""
+
+    model: Any
+    key: Any  # a column, or a tuple of columns ending in a unique one
+    scope: Callable[[], Any]  # the condition
+    filters: Mapping[str, Callable[[], Any]]  # by name: the condition
+    descending: bool = False
+
+    @functools.cached_property
+    def keys(self) -> tuple[Any, ...]:
+        return self.key if isinstance(self.key, tuple) else (self.key,)
+
+    @functools.cached_property
+    def name(self) -> str:
+        return _list_name(self.keys, self.descending)
+
+    async def page(self, session: AsyncSession, request: PageRequest, **values: Any) -> Page[Any]:
+        """The page `request` asks for, of the rows passing the filters whose values are given (not None);
+        `values` also binds any other parameter a given filter's condition names."""
+        size = _size(request)
+        params = {**values, "limit": size + 1}
+        for side in ("after", "before"):
+            if cursor := getattr(request, side):
+                found = decode_cursor(cursor, side, self.name, self.keys)
+                params |= {f"{side}_{i}": value for i, value in enumerate(found)}
+        given = tuple(name for name in self.filters if values.get(name) is not None)
+        statement = self._statement(given, bool(request.after), bool(request.before), request.last is not None)
+        rows = await records_of_statement(session, statement, params, self.model)
+        return _page_of(rows, size, request, self.name, self.keys)
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019  # listings are module constants
+    def _statement(self, given: tuple[str, ...], after: bool, before: bool, backwards: bool) -> Any:
+        query = sa.select(*record_columns(self.model)).where(self.scope(), *(self.filters[name]() for name in given))
+
+        def bound(side: str) -> tuple[Any, ...]:
+            return tuple(sa.bindparam(f"{side}_{i}", type_=k.type) for i, k in enumerate(self.keys))
+
+        limit = sa.bindparam("limit", type_=sa.Integer)
+        return _positioned(query, self.keys, self.descending, backwards, bound("after") if after else None,
+                           bound("before") if before else None, limit)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,9 @@ from domain.members import states
 from domain.members.errors import MemberErrorCode
 from domain.members.states import MemberOperation
 from domain.members.tables import Grade, Member, MemberStatus, member_number_sequence
-from domain.organisation.service import club_in_scope, in_scopes, locked_in_scope, visible
+from domain.organisation.service import club_in_scope, locked_in_scope, scoped_listing, visible
 from domain.organisation.tables import Branch, Club
-from domain.paging import Page, PageRequest, fetch_page
+from domain.paging import Listing, Page, PageRequest
 from domain.points.tables import PointsBalance
 from domain.validation import (
     Checker,
@@ -311,6 +311,15 @@ async def get_members_scoped(session: AsyncSession, principal: Principal, ids: l
     return await visible(session, query, ids, lambda member, path: may_read_member(principal, member.id, path))
 
 
+_SCOPE, _BRANCH = scoped_listing(Member.branch_id)
+_MEMBERS = Listing(Member, Member.id, _SCOPE, _BRANCH | {
+    "club_id": lambda: Member.club_id == sa.bindparam("club_id"),
+    "grade_code": lambda: Member.grade_code == sa.bindparam("grade_code"),
+    "status": lambda: Member.status == sa.bindparam("status"),
+    "search": lambda: _member_matches(sa.bindparam("search"), sa.bindparam("search_pattern")),
+})  # fmt: skip
+
+
 async def list_members(
     session: AsyncSession,
     principal: Principal,
@@ -323,21 +332,15 @@ async def list_members(
     search: str | None = None,
 ) -> Page[Member]:
     actor = require_staff(principal, Permission.MEMBER_READ)
-    query = sa.select(Member).where(await in_scopes(session, actor, Member.branch_id, branch_id))
-    if club_id is not None:
-        query = query.where(Member.club_id == club_id)
-    if grade_code is not None:
-        query = query.where(Member.grade_code == grade_code)
-    if status is not None:
-        query = query.where(Member.status == MemberStatus(status))
-    if search:
-        query = query.where(_member_matches(search))
-    return await fetch_page(session, query, Member.id, page)
+    text, pattern = search_terms(search) if search else (None, None)
+    return await _MEMBERS.page(session, page, scope=actor.branch_path, branch_id=branch_id, club_id=club_id,
+                               grade_code=grade_code, status=None if status is None else MemberStatus(status),
+                               search=text, search_pattern=pattern)  # fmt: skip
 
 
-def _member_matches(search: str) -> Any:
-    """Member number, subscriber number or phone equals, or name contains, the search text."""
-    text, pattern = search_terms(search)
+def _member_matches(text: Any, pattern: Any) -> Any:
+    """Member number, subscriber number or phone equals `text`, or name matches `pattern` ("contains": see
+    `search_terms`)."""
     customers = sa.select(Customer.id).where(sa.or_(Customer.name.ilike(pattern), Customer.phone == text))
     lines = sa.select(SubscriberNumber.customer_id).where(SubscriberNumber.number == text)
     return sa.or_(

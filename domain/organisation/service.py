@@ -41,6 +41,23 @@ def subtree_branch_ids(root_path: str) -> Any:
     return sa.select(Branch.id).where(in_subtree(Branch.path, root_path)).scalar_subquery()
 
 
+def branches_under(path: Any) -> Any:
+    """The ids of the branches in the subtree rooted at the branch path `path`, an expression (a bound
+    parameter, a subquery): a NULL path has none."""
+    return sa.select(Branch.id).where(sa.func.starts_with(Branch.path, path)).scalar_subquery()
+
+
+def scoped_listing(branch_column: Any) -> tuple[Callable[[], Any], dict[str, Callable[[], Any]]]:
+    """A listing's scope (`domain.paging.Listing`): rows of the branches under the path bound as "scope"
+    (the caller's branch path; left out, nothing), and its filter "branch_id": of that branch's subtree too
+    (a branch that does not exist selects nothing)."""
+    root = sa.select(Branch.path).where(Branch.id == sa.bindparam("branch_id", type_=sa.BigInteger))
+    return (
+        lambda: branch_column.in_(branches_under(sa.bindparam("scope", type_=sa.String))),
+        {"branch_id": lambda: branch_column.in_(branches_under(root.scalar_subquery()))},
+    )
+
+
 async def branch_by_code(session: AsyncSession, code: str) -> Branch:
     """The branch with this code (the command line names branches by code)."""
     branch = (await session.scalars(sa.select(Branch).where(Branch.code == code))).first()

@@ -367,6 +367,53 @@ async def test_members_page_one_at_a_time(api):
     assert names == ["Li Wei", "Wang Fang", "Zhang Min"]
 
 
+BACKWARDS = """query($filter: MemberFilter, $last: Int, $before: String) {
+    members(filter: $filter, last: $last, before: $before) {
+        edges { node { customer { name } } } pageInfo { hasPreviousPage startCursor } } }"""
+
+
+async def test_members_page_backwards_one_at_a_time(api):
+    # given the last page of one, then the one before it, and so on
+    names, before = [], None
+    for _ in range(4):
+        page = (await api.data(BACKWARDS, {"last": 1, "before": before}, as_="hq_admin"))["members"]
+        names = [e["node"]["customer"]["name"] for e in page["edges"]] + names
+        before = page["pageInfo"]["startCursor"]
+        if not page["pageInfo"]["hasPreviousPage"]:
+            break
+    # then every member came, newest last, as forwards
+    assert names == ["Li Wei", "Wang Fang", "Zhang Min"]
+
+
+async def test_members_filtered_by_a_branch_outside_the_scope_or_unknown_are_none(api):
+    # given an agent of Guangdong
+    beijing = {"branchId": gid("Branch", api.demo.branches["BJ"])}
+    headquarters = {"branchId": gid("Branch", api.demo.branches["HQ"])}
+    unknown = {"branchId": gid("Branch", 10**12)}
+    # when they ask for Beijing's members, or headquarters', or an unknown branch's
+    found = [
+        [e["node"]["customer"]["name"] for e in (await api.data(LIST, {"filter": f}, as_="agent"))["members"]["edges"]]
+        for f in (beijing, headquarters, unknown)
+    ]
+    # then they see none of Beijing, their own subtree's of headquarters, and none of the unknown
+    assert found == [[], ["Li Wei", "Wang Fang"], []]
+
+
+async def test_members_filters_together_and_a_page_builds_its_statement_once_per_shape(api):
+    # given every filter at once, asked twice with other values
+    from domain.paging import Listing
+
+    Listing._statement.cache_clear()
+    every = {"branchId": gid("Branch", api.demo.branches["GD"]), "clubId": gid("Club", api.demo.clubs["SZ-CLUB"]),
+             "gradeCode": "EMERALD", "status": "ACTIVE", "search": "wang"}  # fmt: skip
+    first = await api.data(LIST, {"filter": every}, as_="hq_admin")
+    second = await api.data(LIST, {"filter": every | {"search": "li", "gradeCode": "DIAMOND"}}, as_="hq_admin")
+    # then the filters narrow together, and the second page of the same shape built no statement
+    assert [e["node"]["customer"]["name"] for e in first["members"]["edges"]] == ["Wang Fang"]
+    assert second["members"]["edges"] == []
+    assert (Listing._statement.cache_info().misses, Listing._statement.cache_info().hits) == (1, 1)
+
+
 NODE = "query($id: ID!) { node(id: $id) { id ... on Member { memberNumber } ... on Customer { name } } }"
 
 

@@ -270,14 +270,13 @@ class Me:
     """A member's own view, read in one statement with what the front end shows beside it (records of each)."""
 
     member: Member
-    grade: Grade
-    club: Club
-    branch: Branch
+    grade: Grade | None  # None: not read with the member (`get_me(related=False)`)
+    club: Club | None
+    branch: Branch | None
     customer: Customer
     accounts: list[Account]
 
 
-_ME_PARTS = (Member, Grade, Club, Branch, Customer)  # in the order of `Me`'s fields
 # The accounts as an array of rows of the record's columns, named in its order: the driver reads each as a row
 # (no JSON made in the database and parsed here), whose values pass through the columns' processors.
 _MY_ACCOUNTS = (
@@ -286,24 +285,33 @@ _MY_ACCOUNTS = (
     .scalar_subquery()
 )
 _ACCOUNT = driver.row_converter(record_columns(Account), record_type(Account)._make)
-_ME = (
-    sa.select(*(c for part in _ME_PARTS for c in record_columns(part)), sa.type_coerce(_MY_ACCOUNTS, sa.types.NullType))
-    .select_from(Member)
-    .join(Grade, Grade.code == Member.grade_code)
-    .join(Club, Club.id == Member.club_id)
-    .join(Branch, Branch.id == Member.branch_id)
-    .join(Customer, Customer.id == Member.customer_id)
-    .where(Member.id == sa.bindparam("member_id"))
-)
 
 
-async def get_me(engine: AsyncEngine, principal: Principal) -> Me:
+def _me(related: bool) -> tuple[tuple[Any, ...], Any]:
+    """The tables of the member's own view (`related`: with their grade, club and branch) and its statement."""
+    parts = (Member, Grade, Club, Branch, Customer) if related else (Member, Customer)
+    accounts = sa.type_coerce(_MY_ACCOUNTS, sa.types.NullType)
+    query = sa.select(*(c for part in parts for c in record_columns(part)), accounts).select_from(Member)
+    query = query.join(Customer, Customer.id == Member.customer_id)
+    if related:
+        query = query.join(Grade, Grade.code == Member.grade_code).join(Club, Club.id == Member.club_id)
+        query = query.join(Branch, Branch.id == Member.branch_id)
+    return parts, query.where(Member.id == sa.bindparam("member_id"))
+
+
+_ME = {related: _me(related) for related in (True, False)}
+
+
+async def get_me(engine: AsyncEngine, principal: Principal, *, related: bool = True) -> Me:
     """One statement, straight to the driver on a connection of `engine`'s pool (`domain/work/driver.py`):
-    every front end asks for it first."""
+    every front end asks for it first. `related`: with the member's grade, club and branch (leave them out
+    when the caller remembers those tables' rows: the database then joins two tables instead of five)."""
     me: MemberPrincipal = require_member(principal)
-    row = (await driver.rows(engine, _ME, {"member_id": me.member_id}))[0]
+    parts, statement = _ME[related]
+    row = (await driver.rows(engine, statement, {"member_id": me.member_id}))[0]
     accounts = [_ACCOUNT(account) for account in row[-1] or ()]
-    return Me(*split_records(_ME_PARTS, row[:-1]), accounts)
+    found = dict(zip(parts, split_records(parts, row[:-1]), strict=True))
+    return Me(found[Member], found.get(Grade), found.get(Club), found.get(Branch), found[Customer], accounts)
 
 
 async def get_members_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Member | None]:

@@ -22,11 +22,15 @@ from schema.members import (
 class MemberQuery:
     @strawberry.field(description="The logged-in member: profile, club, grade, number and accounts.")
     async def me(self, info: strawberry.Info) -> MemberType:
-        me = await members.get_me(info.context.services.engine, info.context.principal)
+        services = info.context.services
+        # Grades, clubs and branches the process remembers are not read again (a lapsed one is, by its loader).
+        remembering = services.principals is not None and services.principals.active
+        me = await members.get_me(services.engine, info.context.principal, related=not remembering)
         loaders = info.context.loaders  # what `me` shows beside the member costs no more statements
-        loaders.grades.prime(me.grade.code, me.grade)
-        loaders.clubs.prime(me.club.id, me.club)
-        loaders.branches.prime(me.branch.id, me.branch)
+        if me.grade is not None and me.club is not None and me.branch is not None:
+            loaders.grades.prime(me.grade.code, me.grade)
+            loaders.clubs.prime(me.club.id, me.club)
+            loaders.branches.prime(me.branch.id, me.branch)
         loaders.customers.prime(me.customer.id, me.customer)
         loaders.accounts_by_customer.prime(me.customer.id, me.accounts)
         return me.member

@@ -357,6 +357,29 @@ async def test_a_branch_renamed_is_read_again_as_soon_as_it_is_heard_of(api, rem
     raise AssertionError("the renamed branch was not read again")
 
 
+MY_VIEW = (
+    "{ me { memberNumber grade { name } club { name branch { code } } customer { name } accounts { accountNumber } } }"
+)
+
+
+async def test_me_joins_no_grade_club_or_branch_while_their_rows_are_remembered(api, remembering, statements):
+    # given a member's own view read without a listener (its session looked up, then one statement joining
+    # five tables)
+    token = await api.token("member")
+    remembering.listening = False
+    statements.clear()
+    joined = (await api.post({"query": MY_VIEW}, token)).json()
+    assert len(statements) == 2 and "JOIN grade" in statements[-1]
+    # when the process listens and has read the rows once (their loaders read them)
+    remembering.listening = True
+    assert (await api.post({"query": MY_VIEW}, token)).json() == joined
+    statements.clear()
+    again = (await api.post({"query": MY_VIEW}, token)).json()
+    # then the view is the same, read in one statement of the member, their customer and accounts only
+    assert again == joined
+    assert len(statements) == 1 and "JOIN grade" not in statements[0] and "JOIN customer" in statements[0]
+
+
 async def test_no_row_is_remembered_while_nobody_listens(api, statements):
     # given no listener
     await logged_in(api)

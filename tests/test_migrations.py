@@ -234,3 +234,35 @@ async def _rows(engine, table: str) -> list[tuple]:
     async with engine.connect() as connection:
         rows = await connection.execute(sa.text(f"SELECT * FROM {table}"))
         return sorted((tuple(row) for row in rows), key=lambda row: row[:2])
+
+
+_WRITES = ("adjust_points", "reverse_points_transaction", "move_own_card", "redeem_points", "cancel_redemption")
+
+
+async def _definitions(engine) -> dict[str, str]:
+    async with engine.connect() as connection:
+        found = await connection.execute(
+            sa.text("SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p WHERE p.proname = ANY(:names)"),
+            {"names": list(_WRITES)},
+        )
+        return dict(found.all())
+
+
+async def test_the_writes_store_their_results_by_the_keys_index_and_back(server_url):
+    # given a database at 0018, where the one-statement writes store their results with an UPDATE by key
+    engine = make_engine(await recreate_database(server_url, "loyalty_idempotency_keep_test"), pool_size=1)
+    try:
+        await migrate.upgrade(engine, "0018")
+        before = await _definitions(engine)
+        assert all("UPDATE idempotency_record" in d or "idempotency_store" in d for d in before.values())
+        # when 0019 is applied, then each stores it through the key's index (INSERT … ON CONFLICT), planned or not
+        await migrate.upgrade(engine)
+        now = await _definitions(engine)
+        assert sorted(now) == sorted(_WRITES)
+        assert all("idempotency_keep(p_scope, p_key, p_digest, " in d for d in now.values())
+        assert not any("UPDATE idempotency_record" in d or "idempotency_store" in d for d in now.values())
+        # and going back restores the very definitions of before
+        await migrate.downgrade(engine, "0018")
+        assert await _definitions(engine) == before
+    finally:
+        await engine.dispose()

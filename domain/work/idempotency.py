@@ -32,8 +32,8 @@ class Claim:
     """An idempotency key to claim: the scope (the command's type and the caller), the key, the request's digest.
 
     A handler that `claims_its_key` hands these to its one statement, which claims the key,
-    answers a replay with the stored result, and stores its own (`idempotency_claim` and
-    `idempotency_store` in migration 0009). No key: all three are None, and nothing is claimed.
+    answers a replay with the stored result, and stores its own (`idempotency_claim` in migration 0009,
+    `idempotency_keep` in migration 0019). No key: all three are None, and nothing is claimed.
     """
 
     scope: str | None = None
@@ -120,10 +120,12 @@ async def in_transaction(uow: Any, work: Callable[[], Awaitable[T]], result_type
     assert identity is not None and len(identity) == 1, "an idempotent command returns one stored row"
     kept = {c.key: getattr(result, c.key) for c in record_columns(result_type) if not c.key.endswith("_hash")}
     row = json.loads(json.dumps(kept, default=str))  # no secret is copied into the record
+    # Stored through the key's own index (the claimed row is found by the conflict, not by a plan: migration 0019).
+    stored = {"id": identity[0], "row": row}
     await uow.session.execute(
-        sa.update(IdempotencyRecord)
-        .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
-        .values(result={"id": identity[0], "row": row})
+        insert(IdempotencyRecord)
+        .values(scope=scope, key=key, request_sha256=uow.claim.digest, result=stored)
+        .on_conflict_do_update(index_elements=[IdempotencyRecord.scope, IdempotencyRecord.key], set_={"result": stored})
     )
     return result
 

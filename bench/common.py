@@ -66,13 +66,17 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def served(url: str, workers: int = 1, connections: int = 16) -> Iterator[str]:
-    """`loyalty serve` against `url` in a child process; yields the GraphQL endpoint. Each worker's pool
-    holds at least the requests it has in flight (`connections` spread over the workers), as the
-    operations guide says to size it: a smaller pool opens and closes a session per request over it."""
+    """`loyalty serve` against `url` in a child process; yields the GraphQL endpoint. The pools are sized as
+    the operations guide says: each worker's engine pool holds at least the requests it has in flight
+    (`connections` spread over the workers: a smaller pool opens and closes a session per request over it),
+    and the statements sent alone are four per core at a time over all workers (the database shares the
+    cores)."""
     port = free_port()
     pool_size = max(20, -(-connections // workers))
+    statement_pool_size = max(2, 4 * (os.cpu_count() or 1) // workers)
     env = os.environ | {
         "LOYALTY_DATABASE_POOL_SIZE": str(pool_size),
+        "LOYALTY_DATABASE_STATEMENT_POOL_SIZE": str(statement_pool_size),
         "DATABASE_URL": url.replace("postgresql+asyncpg://", "postgresql://"),
         "LOYALTY_SECRET_KEY": "bench-signing-key-bench-signing-key-0123456789",
         # Production's logging unless told otherwise: a JSON line per request (docs/benchmarks.md).

@@ -274,7 +274,11 @@ def create_app(
     traced when OpenTelemetry's exporter is configured (`loyalty.tracing`), or to `tracer_provider`."""
     configure_hashing(settings)
     own_engine = engine is None
-    engine = engine or make_engine(database_url, pool_size=settings.database_pool_size)
+    engine = engine or make_engine(
+        database_url,
+        pool_size=settings.database_pool_size,
+        statement_pool_size=settings.database_statement_pool_size,
+    )
     services = Services(
         sessions=make_sessions(engine),
         read_sessions=make_sessions(engine.execution_options(isolation_level="AUTOCOMMIT")),

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # At least the requests one process has in flight: a smaller pool opens and closes a connection
     # for every request above it (docs/operations.md).
     database_pool_size: int = Field(default=16, ge=1, le=200)
+    # The statements one process sends alone at once (authentication, the one-statement writes, `me`, the
+    # loaders' batches; the requests over it wait their turn): the pool's size unless set. A few per core of
+    # the database's machine over all processes serves a busy database best (docs/operations.md).
+    database_statement_pool_size: int | None = Field(default=None, ge=1, le=200)
     log_level: str = "INFO"
     # Log lines as JSON, one object per line (production's default), or readable (development's).
     log_format: Literal["json", "console"] | None = None

@@ -117,10 +117,11 @@ def _json_dumps(value: Any) -> str:
         return json.dumps(value)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, statement_pool_size: int | None = None) -> AsyncEngine:
     """The engine (transactions, and reads through SQLAlchemy: `pool_size` connections kept, as many again
     opened for a burst and closed after it) and its driver's connections for statements sent alone
-    (`pool_size`, kept; a caller over the size waits for one to come back). docs/operations.md, "Connections"."""
+    (`statement_pool_size`, `pool_size` unless given, kept; a caller over the size waits for one to come back).
+    docs/operations.md, "Connections"."""
     engine = create_async_engine(
         url,
         poolclass=MeteredPool,
@@ -149,7 +150,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             raise
         return connection
 
-    engine.sync_engine.pool.statements = Connections(connect, pool_size)  # type: ignore[attr-defined]
+    statements = Connections(connect, statement_pool_size or pool_size)
+    engine.sync_engine.pool.statements = statements  # type: ignore[attr-defined]
     return engine
 
 

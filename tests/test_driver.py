@@ -145,3 +145,19 @@ async def test_a_statement_built_per_request_reads_numbers_as_sqlalchemy_does(ap
     # then the values are the same, decimals as decimals
     assert expected and [tuple(row) for row in found] == expected
     assert {type(row.value) for row in found} == {Decimal}
+
+
+async def test_statements_sent_alone_wait_their_turn_in_a_pool_of_their_own_size(api):
+    # given an engine whose statements sent alone may use two connections (its engine pool five)
+    url = api.engine.url.render_as_string(hide_password=False)
+    engine, default = make_engine(url, pool_size=5, statement_pool_size=2), make_engine(url, pool_size=5)
+    try:
+        # when four statements are sent at once
+        sleeps = [driver.rows(engine, sa.text("SELECT pg_backend_pid() AS pid, pg_sleep(0.05)"), {}) for _ in range(4)]
+        found = {rows[0].pid for rows in await asyncio.gather(*sleeps)}
+        # then they ran two at a time on two connections; without the size given, the pool's is taken
+        assert len(found) == 2
+        assert (driver.connections_of(engine).size, driver.connections_of(default).size) == (2, 5)
+    finally:
+        await engine.dispose()
+        await default.dispose()

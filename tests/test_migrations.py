@@ -239,11 +239,11 @@ async def _rows(engine, table: str) -> list[tuple]:
 _WRITES = ("adjust_points", "reverse_points_transaction", "move_own_card", "redeem_points", "cancel_redemption")
 
 
-async def _definitions(engine) -> dict[str, str]:
+async def _definitions(engine, names: tuple[str, ...] = _WRITES) -> dict[str, str]:
     async with engine.connect() as connection:
         found = await connection.execute(
             sa.text("SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p WHERE p.proname = ANY(:names)"),
-            {"names": list(_WRITES)},
+            {"names": list(names)},
         )
         return dict(found.all())
 
@@ -264,5 +264,20 @@ async def test_the_writes_store_their_results_by_the_keys_index_and_back(server_
         # and going back restores the very definitions of before
         await migrate.downgrade(engine, "0018")
         assert await _definitions(engine) == before
+    finally:
+        await engine.dispose()
+
+
+async def test_the_bookings_run_reads_the_rules_once_per_grade_and_reward_and_back(server_url):
+    # given a database at 0019, whose bookings' check lets PostgreSQL inline the rules' minimum
+    engine = make_engine(await recreate_database(server_url, "loyalty_bookings_rules_test"), pool_size=1)
+    try:
+        await migrate.upgrade(engine, "0019")
+        before = await _definitions(engine, ("auto_redeem_check",))
+        # when 0020 is applied, then it is materialised once per pass; and going back restores the definition
+        await migrate.upgrade(engine)
+        assert "minima AS MATERIALIZED (" in (await _definitions(engine, ("auto_redeem_check",)))["auto_redeem_check"]
+        await migrate.downgrade(engine, "0019")
+        assert await _definitions(engine, ("auto_redeem_check",)) == before
     finally:
         await engine.dispose()

@@ -53,10 +53,10 @@ _KEPT_RESULT_BEFORE = (
 )
 
 
-def _rewrite(changes: list[tuple[re.Pattern[str], str]]) -> None:
-    """Each of `FUNCTIONS` made again from its definition in the database, its statements changed."""
+def rewrite(changes: list[tuple[re.Pattern[str], str]], functions: tuple[str, ...] = FUNCTIONS) -> None:
+    """Each of `functions` (by name) made again from its definition in the database, its statements changed."""
     bind = op.get_bind()
-    for name in FUNCTIONS:
+    for name in functions:
         found = bind.exec_driver_sql(
             "SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
             f" WHERE n.nspname = 'public' AND p.proname = '{name}'"
@@ -66,13 +66,13 @@ def _rewrite(changes: list[tuple[re.Pattern[str], str]]) -> None:
         definition = definitions[0]
         for pattern, replacement in changes:
             definition = pattern.sub(replacement, definition)
-        assert definition != definitions[0], f"{name} stores its result"
+        assert definition != definitions[0], f"{name} changes"
         bind.exec_driver_sql(definition)
 
 
 def upgrade() -> None:
     op.execute(KEEP)
-    _rewrite([(_STORE, _STORE_NOW), (_UPDATE, _UPDATE_NOW)])
+    rewrite([(_STORE, _STORE_NOW), (_UPDATE, _UPDATE_NOW)])
     op.execute("DROP FUNCTION idempotency_store(text, text, bigint)")
 
 
@@ -83,5 +83,5 @@ def downgrade() -> None:
             UPDATE idempotency_record SET result = jsonb_build_object('id', p_id)
             WHERE p_key IS NOT NULL AND scope = p_scope AND key = p_key
         $$""")  # fmt: skip
-    _rewrite([(_KEPT, _KEPT_BEFORE), (_KEPT_RESULT, _KEPT_RESULT_BEFORE)])
+    rewrite([(_KEPT, _KEPT_BEFORE), (_KEPT_RESULT, _KEPT_RESULT_BEFORE)])
     op.execute("DROP FUNCTION idempotency_keep(text, text, bytea, jsonb)")

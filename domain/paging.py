@@ -6,7 +6,7 @@ import base64
 import binascii
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Generic, TypeVar
 
@@ -144,15 +144,17 @@ async def fetch_page(
 class Listing:
     """A list of `model`'s records ordered by `key` (as `fetch_page`) inside the caller's scope, narrowed by
     named filters. Conditions are written with their values as parameters bound by name (`sa.bindparam`):
-    the scope's always applies (a value of it left out is NULL: it selects nothing), a filter's when the
+    the scope's always applies (its value bound as "scope", which every page names), a filter's when the
     value of its name is given. The statement of each shape of request (the filters given, the cursors, the
-    direction) is built once per process and compiled once: a page asks for no SQL to be built."""
+    direction: finitely many) is built once per process and compiled once: a page asks for no SQL to be
+    built."""
 
     model: Any
     key: Any  # a column, or a tuple of columns ending in a unique one
     scope: Callable[[], Any]  # the condition
     filters: Mapping[str, Callable[[], Any]]  # by name: the condition
     descending: bool = False
+    statements: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False, repr=False)  # by shape
 
     @functools.cached_property
     def keys(self) -> tuple[Any, ...]:
@@ -162,21 +164,23 @@ class Listing:
     def name(self) -> str:
         return _list_name(self.keys, self.descending)
 
-    async def page(self, session: AsyncSession, request: PageRequest, **values: Any) -> Page[Any]:
-        """The page `request` asks for, of the rows passing the filters whose values are given (not None);
-        `values` also binds any other parameter a given filter's condition names."""
+    async def page(self, session: AsyncSession, request: PageRequest, *, scope: Any, **values: Any) -> Page[Any]:
+        """The page `request` asks for, of the rows inside `scope` passing the filters whose values are given
+        (not None); `values` also binds any other parameter a given filter's condition names."""
         size = _size(request)
-        params = {**values, "limit": size + 1}
+        params = {**values, "scope": scope, "limit": size + 1}
         for side in ("after", "before"):
             if cursor := getattr(request, side):
                 found = decode_cursor(cursor, side, self.name, self.keys)
                 params |= {f"{side}_{i}": value for i, value in enumerate(found)}
         given = tuple(name for name in self.filters if values.get(name) is not None)
-        statement = self._statement(given, bool(request.after), bool(request.before), request.last is not None)
+        shape = (given, bool(request.after), bool(request.before), request.last is not None)
+        statement = self.statements.get(shape)
+        if statement is None:
+            statement = self.statements[shape] = self._statement(*shape)
         rows = await records_of_statement(session, statement, params, self.model)
         return _page_of(rows, size, request, self.name, self.keys)
 
-    @functools.lru_cache(maxsize=256)  # noqa: B019  # listings are module constants
     def _statement(self, given: tuple[str, ...], after: bool, before: bool, backwards: bool) -> Any:
         query = sa.select(*record_columns(self.model)).where(self.scope(), *(self.filters[name]() for name in given))
 

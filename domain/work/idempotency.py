@@ -100,10 +100,10 @@ async def in_transaction(uow: Any, work: Callable[[], Awaitable[T]], result_type
     """Carry out `work` in the unit's transaction, the key of `uow.claim` claimed first (a replay answers the
     stored `result_type` row instead): how every idempotent command runs, unless its handler `claims_its_key`
     in its one statement; such a handler may still hand a case back here (one its statement cannot do)."""
-    scope, key = uow.claim.scope, uow.claim.key
+    scope, key, digest = uow.claim.scope, uow.claim.key, uow.claim.digest
     if key is None:
         return await work()
-    replay = await _claim(uow.session, scope, key, uow.claim.digest)
+    replay = await _claim(uow.session, scope, key, digest)
     if replay is not None:
         uow.replayed = True
         if "row" in replay:  # the result as it was then (a card may have moved on since)
@@ -124,7 +124,7 @@ async def in_transaction(uow: Any, work: Callable[[], Awaitable[T]], result_type
     stored = {"id": identity[0], "row": row}
     await uow.session.execute(
         insert(IdempotencyRecord)
-        .values(scope=scope, key=key, request_sha256=uow.claim.digest, result=stored)
+        .values(scope=scope, key=key, request_sha256=digest, result=stored)
         .on_conflict_do_update(index_elements=[IdempotencyRecord.scope, IdempotencyRecord.key], set_={"result": stored})
     )
     return result

@@ -70,9 +70,20 @@ def rewrite(changes: list[tuple[re.Pattern[str], str]], functions: tuple[str, ..
         bind.exec_driver_sql(definition)
 
 
+def _stored_by_update() -> list[str]:
+    """The functions that still store a result the old way (PostgreSQL does not track calls inside bodies)."""
+    found = op.get_bind().exec_driver_sql(
+        "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'"
+        " AND p.proname <> 'idempotency_store' AND (p.prosrc LIKE '%idempotency_store(%'"
+        " OR p.prosrc LIKE '%UPDATE idempotency_record SET result%')"
+    )
+    return list(found.scalars())
+
+
 def upgrade() -> None:
     op.execute(KEEP)
     rewrite([(_STORE, _STORE_NOW), (_UPDATE, _UPDATE_NOW)])
+    assert _stored_by_update() == [], "every function stores its result by the key's index"
     op.execute("DROP FUNCTION idempotency_store(text, text, bigint)")
 
 

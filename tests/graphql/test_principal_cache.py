@@ -410,6 +410,16 @@ def test_a_remembered_row_lapses_after_the_seconds_and_is_forgotten_on_a_change_
     principals.heard("r")
     principals.keep_row("grade", "code", "GOLD", "the row", begun)
     assert principals.row("grade", "code", "GOLD") is cache.MISSING
+    # and a table's rows by one column never meet its rows by another (branches by id and by path)
+    principals.keep_row("branch", "id", 7, "branch seven", principals.generation)
+    principals.keep_row("branch", "path", "/1/7/", "branch seven by path", principals.generation)
+    assert dict(principals.rows("branch", "id")) == {7: "branch seven"}
+    assert principals.row("branch", "path", 7) is cache.MISSING
+    # and a row kept later lapses with its table's first (the table is kept for the seconds from then)
+    now[0] = 7.0
+    principals.keep_row("branch", "id", 8, "branch eight", principals.generation)
+    now[0] = 10.0
+    assert principals.row("branch", "id", 8) is cache.MISSING
     # and nothing of another table, or while nobody listens
     principals.keep_row("member", "id", 1, "a member", principals.generation)
     assert principals.row("member", "id", 1) is cache.MISSING

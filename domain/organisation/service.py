@@ -37,14 +37,14 @@ def in_subtree(path_column: Any, root_path: str) -> Any:
     return path_column.like(escaped + "%")
 
 
-def subtree_branch_ids(root_path: str) -> Any:
-    return sa.select(Branch.id).where(in_subtree(Branch.path, root_path)).scalar_subquery()
-
-
 def branches_under(path: Any) -> Any:
     """The ids of the branches in the subtree rooted at the branch path `path`, an expression (a bound
     parameter, a subquery): a NULL path has none."""
     return sa.select(Branch.id).where(sa.func.starts_with(Branch.path, path)).scalar_subquery()
+
+
+def subtree_branch_ids(root_path: str) -> Any:
+    return branches_under(sa.literal(root_path, sa.String))
 
 
 def scoped_listing(branch_column: Any) -> tuple[Callable[[], Any], dict[str, Callable[[], Any]]]:

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from datetime import UTC, date, datetime
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -268,16 +269,25 @@ async def test_the_writes_store_their_results_by_the_keys_index_and_back(server_
         await engine.dispose()
 
 
-async def test_the_bookings_run_reads_the_rules_once_per_grade_and_reward_and_back(server_url):
-    # given a database at 0019, whose bookings' check lets PostgreSQL inline the rules' minimum
-    engine = make_engine(await recreate_database(server_url, "loyalty_bookings_rules_test"), pool_size=1)
+@pytest.mark.parametrize(
+    ("before", "functions", "now"),
+    [
+        # the bookings' run reads the consumption rules once per grade and reward of a pass
+        ("0019", ("auto_redeem_check",), "minima AS MATERIALIZED ("),
+        # a cancellation locks the redemption's pick-ups and deliveries before it reads their state
+        ("0020", ("cancel_redemption",), "FROM fulfilment WHERE redemption_id = r.id ORDER BY id FOR UPDATE;"),
+    ],
+)
+async def test_a_function_rewritten_and_back(server_url, before, functions, now):
+    # given a database at the revision before the rewrite
+    engine = make_engine(await recreate_database(server_url, f"loyalty_rewrite_{before}_test"), pool_size=1)
     try:
-        await migrate.upgrade(engine, "0019")
-        before = await _definitions(engine, ("auto_redeem_check",))
-        # when 0020 is applied, then it is materialised once per pass; and going back restores the definition
+        await migrate.upgrade(engine, before)
+        earlier = await _definitions(engine, functions)
+        # when the rewrite is applied, then each function says what it does now; going back restores it exactly
         await migrate.upgrade(engine)
-        assert "minima AS MATERIALIZED (" in (await _definitions(engine, ("auto_redeem_check",)))["auto_redeem_check"]
-        await migrate.downgrade(engine, "0019")
-        assert await _definitions(engine, ("auto_redeem_check",)) == before
+        assert all(now in definition for definition in (await _definitions(engine, functions)).values())
+        await migrate.downgrade(engine, before)
+        assert await _definitions(engine, functions) == earlier
     finally:
         await engine.dispose()

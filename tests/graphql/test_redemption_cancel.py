@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from domain import clock
 from tests.api import gid
@@ -117,6 +119,43 @@ async def test_a_handed_over_gift_and_a_delivered_fulfilment_are_not_cancelled(a
     assert sorted(codes(refused)) == [(["input", "redemptionId"], "FULFILMENT_DELIVERED"),
                                       (["input", "redemptionId"], "GIFT_HANDED_OVER")]  # fmt: skip
     assert await api.fingerprint() == before
+
+
+async def _blocked(api) -> None:
+    """Until a statement waits for a row lock (a cancellation behind a hand-over or a delivery under way)."""
+    for _ in range(500):
+        if await api.scalar("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("nothing waits for a lock")
+
+
+@pytest.mark.parametrize(
+    ("goods", "done", "code"),
+    [
+        ("gift_pickup", "state = 'HANDED_OVER', handed_over_at = now()", "GIFT_HANDED_OVER"),
+        ("fulfilment", "state = 'DELIVERED', delivered_at = now()", "FULFILMENT_DELIVERED"),
+    ],
+)
+async def test_a_cancellation_waits_for_a_hand_over_or_delivery_under_way_and_then_refuses(api, goods, done, code):
+    # given a gift and call minutes redeemed, and a hand-over (or the billing gateway's delivery) under way: its
+    # row locked and changed, not yet committed
+    member = gid("Member", api.demo.members["Li Wei"])
+    made = await redeemed(api, "u-1", ("GD-UMBRELLA", 1), ("MIN-60", 1), who="agent", channel="COUNTER",
+                          memberId=member)  # fmt: skip
+    await api.token("agent")
+    async with api.engine.connect() as under_way:
+        await under_way.execute(sa.text(f"SELECT 1 FROM {goods} FOR UPDATE"))
+        await under_way.execute(sa.text(f"UPDATE {goods} SET {done}"))
+        # when the redemption is cancelled meanwhile
+        cancelling = asyncio.create_task(cancel(api, made["id"], "u-2", who="agent"))
+        await _blocked(api)
+        await under_way.commit()
+    # then the cancellation waited for it, and refuses what was handed over or delivered: no points come back
+    before = await api.fingerprint()
+    assert codes(await cancelling) == [(["input", "redemptionId"], code)]
+    assert await api.fingerprint() == before
+    assert await api.violations() == []
 
 
 async def test_a_replayed_cancellation_answers_as_it_was_and_returns_points_once(api):

@@ -276,6 +276,8 @@ async def test_the_writes_store_their_results_by_the_keys_index_and_back(server_
         ("0019", ("auto_redeem_check",), "minima AS MATERIALIZED ("),
         # a cancellation locks the redemption's pick-ups and deliveries before it reads their state
         ("0020", ("cancel_redemption",), "FROM fulfilment WHERE redemption_id = r.id ORDER BY id FOR UPDATE;"),
+        # a redemption's checks find only the rewards the caller sees, and refuse figures too large to answer
+        ("0021", ("redemption_check",), "IF NOT FOUND OR NOT coalesce(reward_seen(item, p_staff_branch_path,"),
     ],
 )
 async def test_a_function_rewritten_and_back(server_url, before, functions, now):

@@ -29,7 +29,7 @@ from domain.members.states import MemberOperation, rules_for
 from domain.points.bills import month as parse_month
 from domain.points.rules import require_headquarters
 from domain.redemption import queries
-from domain.redemption.catalogue import require_member_reader
+from domain.redemption.catalogue import require_member_reader, reward_seen
 from domain.redemption.errors import RedemptionErrorCode
 from domain.redemption.redeem import quantity_max
 from domain.redemption.tables import (
@@ -38,7 +38,6 @@ from domain.redemption.tables import (
     AutoRedemptionExecution,
     BookingStatus,
     ItemStatus,
-    RewardItem,
 )
 from domain.work import jobs
 from domain.work.commands import AutoRedemptionId, Command, Idempotent, MemberId, RewardItemId
@@ -87,14 +86,18 @@ async def book_auto_redemption(uow: UnitOfWork, command: BookAutoRedemption) -> 
     if command.end_month is not None and command.end_month < command.start_month:
         raise DomainError(ErrorCode.INVALID, "end_month must not be before start_month.", "end_month")
     member_id = await _member_of(uow, caller, command.member_id)
-    item = await uow.session.get(RewardItem, command.item_id) if command.item_id is not None else None
-    if item is None:
+    seen = await reward_seen(uow.session, caller, member_id, command.item_id)
+    if seen is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such reward.", "item_id")
+    item, at_home = seen
     if item.kind not in DELIVERED_KINDS:
         raise DomainError(RedemptionErrorCode.ITEM_KIND_NOT_OFFERED, "A booking converts points into minutes,"
                           " content or bill credit.", "item_id")  # fmt: skip
     if item.status != ItemStatus.ACTIVE:
         raise DomainError(RedemptionErrorCode.ITEM_NOT_ACTIVE, f"{item.name} is {item.status}.", "item_id")
+    if not at_home:
+        raise DomainError(RedemptionErrorCode.ITEM_NOT_IN_SCOPE, f"{item.name} is offered in another province"
+                          " only.", "item_id")  # fmt: skip
     booking = AutoRedemption(member_id=member_id, item_id=item.id, quantity=command.quantity,
                              start_month=command.start_month, end_month=command.end_month,
                              status=BookingStatus.ACTIVE,
@@ -109,6 +112,8 @@ async def _member_of(uow: UnitOfWork, caller: MemberPrincipal | StaffPrincipal, 
         if member_id is not None and member_id != caller.member_id:
             raise DomainError(ErrorCode.NOT_FOUND, "No such member in your scope.", "member_id")
         return caller.member_id
+    if member_id is None:
+        raise DomainError(ErrorCode.REQUIRED, "Name the member you book for.", "member_id")
     member = await member_in_scope(uow.session, caller, member_id, "member_id")
     assert member.id is not None
     return member.id

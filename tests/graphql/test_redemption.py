@@ -88,9 +88,11 @@ async def test_an_agent_redeems_a_gift_at_the_counter_and_cancels_it(api):
 
 
 async def test_every_independent_problem_is_answered_at_once(api):
-    # given Zhang Min (Sapphire, Beijing, no points): the umbrella is for Diamond and Emerald members of GD
-    asked = redeem_input(api, "p-1", ("GD-UMBRELLA", 1), ("BILL-10", 6))
-    answer = (await api.data(REDEEM, asked, as_="other_member"))["redeemPoints"]
+    # given Zhang Min (Sapphire, Beijing, no points), served at the head office's counter: the umbrella is for
+    # Diamond and Emerald members of GD
+    member = gid("Member", api.demo.members["Zhang Min"])
+    asked = redeem_input(api, "p-1", ("GD-UMBRELLA", 1), ("BILL-10", 6), channel="COUNTER", memberId=member)
+    answer = (await api.data(REDEEM, asked, as_="hq_admin"))["redeemPoints"]
     codes = {(tuple(e["field"]), e["code"]) for e in answer["errors"]}
     assert codes == {
         (("input", "items.0.itemId"), "ITEM_NOT_IN_SCOPE"),
@@ -99,6 +101,46 @@ async def test_every_independent_problem_is_answered_at_once(api):
         (("input", "items.1.quantity"), "MONTHLY_LIMIT_REACHED"),
         (("input", "items"), "INSUFFICIENT_POINTS"),
     }, answer
+
+
+@pytest.mark.parametrize("unseen", ["a draft", "another province's"])
+async def test_a_reward_the_member_does_not_see_is_not_found_and_named_nowhere(api, unseen):
+    # given a reward Zhang Min (Beijing) cannot see: a draft of the head office, or GD's umbrella
+    if unseen == "a draft":
+        await api.scalar("UPDATE reward_item SET status = 'DRAFT' WHERE code = 'MIN-60' RETURNING 1")
+    code = "MIN-60" if unseen == "a draft" else "GD-UMBRELLA"
+    asked = redeem_input(api, "n-1", (code, 1))
+    before = await api.fingerprint()
+    # when she asks for a quote or redeems it, then it is not found, as `node` answers, and nothing names it
+    quote_input = {k: v for k, v in asked["input"].items() if k != "idempotencyKey"}
+    quote = await api.gql(QUOTE, {"input": quote_input}, as_="other_member")
+    redeemed = (await api.data(REDEEM, asked, as_="other_member"))["redeemPoints"]
+    node = await api.data("query($id: ID!) { node(id: $id) { id } }", {"id": item(api, code)}, as_="other_member")
+    assert node == {"node": None}
+    found = quote["data"]["quoteRedemption"]
+    assert found["lines"] == [] and redeemed["redemption"] is None
+    for answer in (found, redeemed):
+        assert {(tuple(e["field"]), e["code"]) for e in answer["errors"]} >= {
+            (("input", "items.0.itemId"), "NOT_FOUND")
+        }
+    names = await api.scalar("SELECT name FROM reward_item WHERE code = :c", c=code)
+    assert names not in repr(quote) + repr(redeemed)
+    assert await api.fingerprint() == before
+
+
+async def test_a_redemption_too_large_to_answer_is_out_of_range(api):
+    # given the dearest gift a reward may be (100,000,000 points) offered nationally
+    await api.scalar("UPDATE reward_item SET points_price = 100000000 WHERE code = 'MIN-60' RETURNING 1")
+    asked = redeem_input(api, "o-1", ("MIN-60", 11))
+    # when a member asks for eleven (1,100,000,000 points), then the quote and the redemption refuse the size
+    quote_input = {k: v for k, v in asked["input"].items() if k != "idempotencyKey"}
+    quote = (await api.data(QUOTE, {"input": quote_input}, as_="member"))["quoteRedemption"]
+    assert codes(quote) == [(["input", "items"], "OUT_OF_RANGE")]
+    before = await api.fingerprint()
+    assert codes((await api.data(REDEEM, asked, as_="member"))["redeemPoints"]) == [
+        (["input", "items"], "OUT_OF_RANGE")
+    ]
+    assert await api.fingerprint() == before
 
 
 QUOTE = """query($input: QuoteRedemptionInput!) { quoteRedemption(input: $input) {

@@ -201,3 +201,35 @@ async def test_a_run_that_stopped_half_way_resumes_where_it_stopped(api, monkeyp
     assert await api.scalar("SELECT count(*) FROM auto_redemption_execution") == 3
     assert await api.scalar("SELECT status FROM job_run ORDER BY id LIMIT 1") == "FAILED"
     assert await api.violations() == []
+
+
+@pytest.mark.parametrize("unseen", ["a draft", "another province's"])
+async def test_a_reward_the_member_does_not_see_is_not_booked_nor_named(api, unseen):
+    # given a reward Zhang Min (Beijing) cannot see: the head office's minutes as a draft, or music of GD's
+    change = ("SET status = 'DRAFT' WHERE code = 'MIN-60'" if unseen == "a draft" else
+              "SET branch_id = (SELECT id FROM branch WHERE code = 'GD') WHERE code = 'MUSIC-MONTH'")  # fmt: skip
+    await api.scalar(f"UPDATE reward_item {change} RETURNING 1")
+    code = "MIN-60" if unseen == "a draft" else "MUSIC-MONTH"
+    before = await api.fingerprint()
+    # when she books it, then it is not found, and the answer names nothing of it
+    answer = await book(api, "u-1", code, as_="other_member")
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", "itemId"], "NOT_FOUND")]
+    assert "minutes" not in repr(answer) and "music" not in repr(answer)
+    assert await api.fingerprint() == before
+
+
+async def test_staff_book_a_member_by_name_for_rewards_of_the_members_home(api):
+    # given GD's music, which the head office sees, and Zhang Min of Beijing
+    await api.scalar(
+        "UPDATE reward_item SET branch_id = (SELECT id FROM branch WHERE code = 'GD') WHERE code = 'MUSIC-MONTH'"
+        " RETURNING 1"
+    )
+    before = await api.fingerprint()
+    # when the head office books without naming the member, or books GD's music for her
+    unnamed = await book(api, "s-1", "MUSIC-MONTH", as_="hq_admin")
+    elsewhere = await book(api, "s-2", "MUSIC-MONTH", as_="hq_admin",
+                           memberId=gid("Member", api.demo.members["Zhang Min"]))  # fmt: skip
+    # then the member is required, and the music is of another province than hers: nothing is booked
+    assert [(e["field"], e["code"]) for e in unnamed["errors"]] == [(["input", "memberId"], "REQUIRED")]
+    assert [(e["field"], e["code"]) for e in elsewhere["errors"]] == [(["input", "itemId"], "ITEM_NOT_IN_SCOPE")]
+    assert await api.fingerprint() == before

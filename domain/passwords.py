@@ -1,12 +1,21 @@
-"""Argon2id hashing of passwords (and, later, card PINs) through libpass."""
+"""Argon2id hashing of passwords and card PINs through libpass.
+
+A hash takes tens of milliseconds of one core and its memory cost in RAM: it runs on a small pool of threads
+of its own (the hashing library lets go of the interpreter meanwhile), never on the event loop, so requests
+that hash (logins, PIN checks) wait their turn there while every other request is served."""
 
 from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from passlib.context import CryptContext
 
 _context = CryptContext(schemes=["argon2"], argon2__type="ID")
 # Longer input is never a valid secret; refusing it early also bounds the hashing work.
 secret_length_max = 1_024
+hashing_threads_max = 2  # hashes at once in a process (each holds its memory cost)
+_hashing = ThreadPoolExecutor(max_workers=hashing_threads_max, thread_name_prefix="hashing")
 
 
 def configure(*, time_cost: int, memory_cost_kib: int, parallelism: int = 1) -> None:
@@ -21,14 +30,19 @@ def configure(*, time_cost: int, memory_cost_kib: int, parallelism: int = 1) -> 
     )
 
 
-def hash_secret(secret: str) -> str:
-    return _context.hash(secret)
+async def hash_secret(secret: str) -> str:
+    context = _context
+    return await asyncio.get_running_loop().run_in_executor(_hashing, context.hash, secret)
 
 
-def verify_secret(secret: str, secret_hash: str | None) -> tuple[bool, str | None]:
+async def verify_secret(secret: str, secret_hash: str | None) -> tuple[bool, str | None]:
     """(matches, new hash when the stored one was made with other parameters)."""
+    return await asyncio.get_running_loop().run_in_executor(_hashing, _verify, _context, secret, secret_hash)
+
+
+def _verify(context: CryptContext, secret: str, secret_hash: str | None) -> tuple[bool, str | None]:
     if secret_hash is None or not isinstance(secret, str) or len(secret) > secret_length_max:
         # Spend the same time as a real check so that timing tells nothing.
-        _context.dummy_verify()
+        context.dummy_verify()
         return False, None
-    return _context.verify_and_update(secret, secret_hash)
+    return context.verify_and_update(secret, secret_hash)

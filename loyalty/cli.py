@@ -304,6 +304,17 @@ def clear_login_throttle(
     console.print(f"{kind} {login} may log in again.")
 
 
+@app.command("prune-sessions")
+def prune_sessions(data_dir: Path = DataDir) -> None:
+    """Forget the refresh tokens traded away by sessions that have ended (run it daily, say)."""
+    from domain import clock
+    from domain.auth import service as auth
+
+    with database(_settings(data_dir)) as url:
+        pruned = run_with_session(url, lambda s: auth.prune_sessions(s, clock.now()))
+    console.print(f"{pruned} refresh tokens of ended sessions forgotten.")
+
+
 @app.command()
 def verify(data_dir: Path = DataDir) -> None:
     """Check every points ledger invariant; exit 1 with a report when one fails."""

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     login_failures_max: int = Field(default=5, ge=1, le=100)
     login_lock_seconds: int = Field(default=900, ge=1, le=86_400)
     login_failures_ceiling: int = Field(default=20, ge=1, le=10_000)
+    login_address_failures_max: int = Field(default=100, ge=1, le=1_000_000)
 
     # How long a process may remember a session's principal (0: never), while it hears of every change of
     # sessions, people and partner keys (`domain/auth/principals.py`, docs/operations.md "Sessions").
@@ -123,6 +124,7 @@ class Settings(BaseSettings):
             login_failures_max=self.login_failures_max,
             login_lock_seconds=self.login_lock_seconds,
             login_failures_ceiling=self.login_failures_ceiling,
+            login_address_failures_max=self.login_address_failures_max,
             principals=Principals(self.principal_cache_seconds),
         )
 

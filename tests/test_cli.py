@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from loyalty.cli import app
 from loyalty.database import make_engine, to_async_url
+from loyalty.demo import DEMO_PASSWORD
 from loyalty.migrate import head_revision
 from tests.conftest import recreate_database
 
@@ -375,6 +376,46 @@ def test_an_operator_sees_and_clears_login_throttles(server_url):
     assert invoke(database_url, "clear-login-throttle", "--kind", "STAFF", "--login", "gd.agent").exit_code == 0
     assert "gd.agent" not in invoke(database_url, "login-throttles").output
     assert invoke(database_url, "clear-login-throttle", "--kind", "NOBODY", "--login", "x").exit_code == 2
+
+
+def test_prune_sessions_forgets_the_traded_tokens_of_ended_sessions_only(server_url):
+    # given two sessions of gd.agent, each with a refresh token traded away; one then logged out
+    url, database_url = demo_database(server_url, "loyalty_cli_prune_test")
+
+    async def sessions() -> int:
+        from domain.auth import service as auth
+        from domain.auth.tables import PrincipalKind
+        from domain.work.unit import UnitOfWork
+        from loyalty.database import make_sessions
+
+        engine = make_engine(url, pool_size=1)
+        policy = auth.AuthPolicy(secret_key="k" * 40)
+        for _ in range(2):
+            async with UnitOfWork(make_sessions(engine), policies=[policy]) as uow:
+                tokens = await uow.run(auth.login, auth.Login(kind=PrincipalKind.STAFF, login="gd.agent",
+                                                              password=DEMO_PASSWORD))  # fmt: skip
+            async with UnitOfWork(make_sessions(engine), policies=[policy]) as uow:
+                await uow.run(auth.refresh, auth.RefreshToken(refresh_token=tokens.refresh_token))
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("UPDATE auth_session SET revoked_at = now() WHERE id = (SELECT min(id)"
+                                             " FROM auth_session)"))  # fmt: skip
+            kept = await connection.scalar(sa.text("SELECT max(session_id) FROM retired_refresh_token"))
+        await engine.dispose()
+        return kept
+
+    live = asyncio.run(sessions())
+    # when an operator prunes, then the ended session's traded token is forgotten, the live one's kept
+    pruned = invoke(database_url, "prune-sessions")
+    assert pruned.exit_code == 0 and "1 refresh tokens of ended sessions forgotten." in pruned.output, pruned.output
+
+    async def left() -> list[int]:
+        engine = make_engine(url, pool_size=1)
+        async with engine.connect() as connection:
+            found = list(await connection.scalars(sa.text("SELECT session_id FROM retired_refresh_token")))
+        await engine.dispose()
+        return found
+
+    assert asyncio.run(left()) == [live]
 
 
 def test_bookings_are_carried_out_and_deliveries_sent_from_the_command_line(server_url):

@@ -2,7 +2,8 @@
 
 An access token is a short-lived signed token naming a session; every request looks the
 session up, so logout and password change take effect at once. The refresh token is a
-random secret stored only as its SHA-256 digest and rotated on every use.
+random secret stored only as its SHA-256 digest and rotated on every use; any token a
+session traded away, presented again, ends the session.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from domain import passwords
 from domain.access import MemberPrincipal, PartnerPrincipal, Principal, StaffPrincipal, require_person
 from domain.auth.principals import Principals
-from domain.auth.tables import AuthSession, LoginAttempt, PrincipalKind
+from domain.auth.tables import AuthSession, LoginAttempt, PrincipalKind, RetiredRefreshToken
 from domain.customers.tables import SubscriberNumber
 from domain.errors import DomainError, ErrorCode, RecordedRefusal
 from domain.members import states
@@ -52,6 +53,7 @@ class AuthPolicy:
     login_failures_max: int = 5  # failures of one login from one address within the window: that address waits
     login_lock_seconds: int = 900  # the window
     login_failures_ceiling: int = 20  # failures of one login from anywhere: each next attempt waits twice as long
+    login_address_failures_max: int = 100  # failures of any logins from one address within the window: it waits
     # The principals this process remembers for a few seconds (`domain/auth/principals.py`); none: every
     # request looks its principal up.
     principals: Principals | None = field(default=None, compare=False, repr=False)
@@ -91,15 +93,18 @@ async def login(uow: UnitOfWork, command: Login) -> Tokens:
     login_name = check.text("login", command.login, length_max=login_length_max, required=True) or ""
     if check.problems or len(command.password) > password_length_checked_max:
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, _wrong_login)  # nobody's login: nothing to record
+    if command.kind not in LOGIN_KINDS:
+        raise DomainError(ErrorCode.INVALID, "Partners authenticate with their API key, not a login.", "kind")
     session = uow.session
-    throttled = await _throttle(session, command.kind, login_name, uow.remote_address, uow.now, policy)
     identity = await _find_identity(session, command.kind, login_name)
-    refusal = throttled or _judge(identity, command.password)
+    key = _login_key(identity, login_name)
+    throttled = await _throttle(session, command.kind, key, uow.remote_address, uow.now, policy)
+    refusal = throttled or await _judge(identity, command.password)
     reason = "THROTTLED" if throttled else "OK" if refusal is None else "UNKNOWN_LOGIN" if identity is None else "WRONG"
     session.add(
         LoginAttempt(
             kind=command.kind,
-            login=login_name,
+            login=key,
             succeeded=refusal is None,
             reason=reason,
             remote_address=uow.remote_address,
@@ -113,6 +118,15 @@ async def login(uow: UnitOfWork, command: Login) -> Tokens:
     return await _open_session(session, policy, command.kind, identity.id, uow.now)
 
 
+LOGIN_KINDS = frozenset({PrincipalKind.MEMBER, PrincipalKind.STAFF})
+
+
+def _login_key(identity: Member | Staff | None, login_name: str) -> str:
+    """What a login's attempts are counted and recorded under: a member's number, whichever of their numbers
+    they log in with (so that each alias does not add its own allowance); else the login as given."""
+    return identity.member_number if isinstance(identity, Member) else login_name
+
+
 async def _find_identity(session: AsyncSession, kind: PrincipalKind, login_name: str) -> Member | Staff | None:
     if kind == PrincipalKind.STAFF:
         query = sa.select(Staff).where(Staff.username == login_name)
@@ -121,18 +135,26 @@ async def _find_identity(session: AsyncSession, kind: PrincipalKind, login_name:
         query = sa.select(Member).where(
             sa.or_(Member.member_number == login_name, Member.customer_id.in_(by_line.scalar_subquery()))
         )
-    return (await session.scalars(query.limit(1))).first()  # attempts are serialised by `_throttle`'s lock
+    return (await session.scalars(query.limit(1))).first()  # the attempts are serialised by `_throttle`'s lock
 
 
 # The recent failures of one login (since the window opened, or its last success, or an operator's clear):
-# from the caller's address, from anywhere, and when the last one was. Attempts refused by the throttle
-# itself do not count, so waiting is enough to be let in again.
+# from the caller's address, from anywhere, and when the last one was; and the failures of any logins from
+# the caller's address in the window (the last one's time too). Attempts refused by the throttle itself do not
+# count, so waiting is enough to be let in again.
 _RECENT_FAILURES = sa.text(
-    """SELECT count(*) FILTER (WHERE remote_address IS NOT DISTINCT FROM :address), count(*), max(attempted_at)
-       FROM login_attempt
-       WHERE kind = :kind AND login = :login AND NOT succeeded AND reason <> 'THROTTLED' AND attempted_at > :since
-         AND attempted_at > coalesce((SELECT max(attempted_at) FROM login_attempt
-                                      WHERE kind = :kind AND login = :login AND succeeded), '-infinity')"""
+    """SELECT login.here, login.anywhere, login.last, address.failures, address.last
+       FROM (SELECT count(*) FILTER (WHERE remote_address IS NOT DISTINCT FROM :address) AS here,
+                    count(*) AS anywhere, max(attempted_at) AS last
+             FROM login_attempt
+             WHERE kind = :kind AND login = :login AND NOT succeeded AND reason <> 'THROTTLED'
+               AND attempted_at > :since
+               AND attempted_at > coalesce((SELECT max(attempted_at) FROM login_attempt
+                                            WHERE kind = :kind AND login = :login AND succeeded), '-infinity')
+            ) AS login,
+            (SELECT count(*) AS failures, max(attempted_at) AS last FROM login_attempt
+             WHERE remote_address = :address AND NOT succeeded AND reason <> 'THROTTLED' AND attempted_at > :since
+            ) AS address"""
 )
 
 
@@ -142,11 +164,16 @@ async def _throttle(
     """Whether this attempt must wait, decided from the attempts alone, so that a login that exists and one
     that does not are answered alike, and no stranger can lock the owner out: failures from the caller's
     address make that address wait (`login_failures_max` in the window); failures from everywhere past
-    `login_failures_ceiling` slow every address down (twice as long after each) but never lock it."""
+    `login_failures_ceiling` slow every address down (twice as long after each) but never lock it; failures of
+    any logins from the caller's address past `login_address_failures_max` make that address wait for every
+    login (one address trying many logins: each attempt costs a password hash)."""
     await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"{kind}:{login_name}", 0))))
     window = timedelta(seconds=policy.login_lock_seconds)
     params = {"kind": kind.value, "login": login_name, "address": address, "since": now - window}
-    here, anywhere, last = (await session.execute(_RECENT_FAILURES, params)).one()
+    here, anywhere, last, from_address, address_last = (await session.execute(_RECENT_FAILURES, params)).one()
+    if from_address >= policy.login_address_failures_max:
+        until = f"{address_last + window:%H:%M}"
+        return RecordedRefusal(ErrorCode.LOCKED, f"Too many failed logins from here; try again after {until} UTC.")
     if here >= policy.login_failures_max:
         until = f"{last + window:%H:%M}"
         return RecordedRefusal(ErrorCode.LOCKED, f"Too many failed logins from here; try again after {until} UTC.")
@@ -184,19 +211,21 @@ async def throttled_logins(session: AsyncSession, policy: AuthPolicy, now: datet
 
 
 async def clear_throttle(session: AsyncSession, kind: PrincipalKind, login_name: str, note: str) -> None:
-    """Let a login try again from everywhere at once: an operator's clear counts as its last success."""
-    session.add(LoginAttempt(kind=kind, login=login_name, succeeded=True, reason="CLEARED", remote_address=note[:64]))
+    """Let a login (any of a member's numbers) try again from everywhere at once: an operator's clear counts as
+    its last success."""
+    key = _login_key(await _find_identity(session, kind, login_name), login_name)
+    session.add(LoginAttempt(kind=kind, login=key, succeeded=True, reason="CLEARED", remote_address=note[:64]))
     await session.flush()
 
 
-def _judge(identity: Member | Staff | None, password: str) -> RecordedRefusal | None:
+async def _judge(identity: Member | Staff | None, password: str) -> RecordedRefusal | None:
     """Why the attempt fails, or None when it succeeds. An unknown login costs a hash check too and gets the
     answer a wrong password gets."""
     wrong = RecordedRefusal(ErrorCode.INVALID_CREDENTIALS, _wrong_login)
     if identity is None:
-        passwords.verify_secret(password, None)
+        await passwords.verify_secret(password, None)
         return wrong
-    matches, new_hash = passwords.verify_secret(password, identity.password_hash)
+    matches, new_hash = await passwords.verify_secret(password, identity.password_hash)
     if not matches or not _usable(identity):
         return wrong
     if new_hash is not None:
@@ -270,12 +299,14 @@ async def refresh(uow: UnitOfWork, command: RefreshToken) -> Tokens:
     if not 0 < len(refresh_token) <= refresh_token_length_max:
         raise DomainError(ErrorCode.TOKEN_REVOKED, "Unknown refresh token.", "refresh_token")
     digest = sha256(refresh_token)
+    traded = sa.select(RetiredRefreshToken.session_id).where(RetiredRefreshToken.token_sha256 == digest)
     query = sa.select(AuthSession).where(
-        sa.or_(AuthSession.refresh_token_sha256 == digest, AuthSession.previous_refresh_token_sha256 == digest)
+        sa.or_(AuthSession.refresh_token_sha256 == digest, AuthSession.id == traded.scalar_subquery())
     )
     row = (await uow.session.scalars(query.with_for_update())).first()
     if row is not None and row.refresh_token_sha256 != digest and row.revoked_at is None:
-        # A token already rotated away is presented again: two parties hold the session; end it for both.
+        # A token the session traded away (at any rotation) is presented again: two parties hold the session;
+        # end it for both.
         row.revoked_at = uow.now
         raise RecordedRefusal(
             ErrorCode.TOKEN_REVOKED, "This refresh token was used already; the session has ended. Log in again.",
@@ -292,9 +323,17 @@ async def refresh(uow: UnitOfWork, command: RefreshToken) -> Tokens:
     if identity is None or not _usable(identity):
         raise DomainError(ErrorCode.TOKEN_REVOKED, "This login is no longer allowed.", "refresh_token")
     new_refresh_token = secrets.token_urlsafe(32)
-    row.previous_refresh_token_sha256, row.refresh_token_sha256 = digest, sha256(new_refresh_token)
+    row.refresh_token_sha256 = sha256(new_refresh_token)  # the database keeps the one traded away
     row.expires_at = uow.now + timedelta(seconds=policy.refresh_token_ttl_seconds)
     return _tokens(policy, kind, row, new_refresh_token, uow.now)
+
+
+async def prune_sessions(session: AsyncSession, now: datetime) -> int:
+    """Forget the refresh tokens traded away by sessions that have ended (expired or revoked): presented again,
+    they are refused as any unknown token is. The number forgotten."""
+    ended = sa.select(AuthSession.id).where(sa.or_(AuthSession.expires_at <= now, AuthSession.revoked_at.is_not(None)))
+    pruned = await session.execute(sa.delete(RetiredRefreshToken).where(RetiredRefreshToken.session_id.in_(ended)))
+    return pruned.rowcount
 
 
 async def logout(uow: UnitOfWork, command: Logout) -> None:
@@ -320,12 +359,12 @@ async def change_password(uow: UnitOfWork, command: ChangePassword) -> Tokens:
     identity_id = person.member_id if is_member else person.staff_id
     identity = await session.get(model, identity_id, with_for_update=True)
     assert identity is not None, "a live session names an existing identity"
-    matches, _ = passwords.verify_secret(command.current_password, identity.password_hash)
+    matches, _ = await passwords.verify_secret(command.current_password, identity.password_hash)
     if not matches:
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "The current password is wrong.", "current_password")
     if command.current_password == command.new_password:
         raise DomainError(ErrorCode.INVALID, "The new password must differ from the current one.", "new_password")
-    identity.password_hash = passwords.hash_secret(command.new_password)
+    identity.password_hash = await passwords.hash_secret(command.new_password)
     owner = AuthSession.member_id if is_member else AuthSession.staff_id
     await session.execute(
         sa.update(AuthSession).where(owner == identity_id, AuthSession.revoked_at.is_(None)).values(revoked_at=uow.now)

@@ -26,18 +26,31 @@ class AuthSession(SQLModel, table=True):
     member_id: int | None = foreign_key("member.id", nullable=True)
     staff_id: int | None = foreign_key("staff.id", nullable=True)
     refresh_token_sha256: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), nullable=False, unique=True))
-    # The token this one replaced: presented again, it was copied, and the whole session ends.
-    previous_refresh_token_sha256: bytes | None = Field(
-        default=None, sa_column=sa.Column(sa.LargeBinary(32), nullable=True, index=True)
-    )
     created_at: datetime | None = created_at_column()
     expires_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     revoked_at: datetime | None = timestamp_column()
 
 
+class RetiredRefreshToken(SQLModel, table=True):
+    """Every refresh token a session traded away (kept by the database as it rotates): presented again, it
+    was copied, and the whole session ends. Pruned once the session has ended (`loyalty prune-sessions`)."""
+
+    __tablename__ = "retired_refresh_token"
+    token_sha256: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), primary_key=True))
+    session_id: int = Field(
+        sa_column=sa.Column(
+            sa.BigInteger, sa.ForeignKey("auth_session.id", ondelete="CASCADE"), nullable=False, index=True
+        )  # fmt: skip
+    )
+    retired_at: datetime | None = created_at_column()
+
+
 class LoginAttempt(SQLModel, table=True):
     __tablename__ = "login_attempt"
-    __table_args__ = (sa.Index("ix_login_attempt_kind_login_time", "kind", "login", "attempted_at"),)
+    __table_args__ = (
+        sa.Index("ix_login_attempt_kind_login_time", "kind", "login", "attempted_at"),
+        sa.Index("ix_login_attempt_address_time", "remote_address", "attempted_at"),
+    )
     id: int | None = id_column()
     kind: PrincipalKind = Field(sa_column=sa.Column(enum_type(PrincipalKind, "kind"), nullable=False))
     login: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))

@@ -38,6 +38,7 @@ from domain.cards.tables import (
     Card,
     CardAction,
     CardApplication,
+    CardEvent,
     CardState,
     Channel,
 )
@@ -246,7 +247,7 @@ async def _check_pin(
     session: AsyncSession, card: Card, actor: Actor, policy: CardPolicy, value: Any, field: str
 ) -> None:
     _refuse_if_locked(card)
-    matches, _ = passwords.verify_secret(value if isinstance(value, str) else "", card.pin_hash)
+    matches, _ = await passwords.verify_secret(value if isinstance(value, str) else "", card.pin_hash)
     if not matches:
         raise _fail_attempt(session, card, actor, policy, "PIN", field)
     card.failed_attempt_count = 0
@@ -265,11 +266,11 @@ async def _check_proof(
         return "CARD_PIN"
     if proof.id_document_number is not None:
         if not await _shows_id_document(session, card, proof.id_document_number):
-            raise _fail_attempt(session, card, actor, policy, "ID document number", "proof.id_document_number")
+            raise _fail_attempt(session, card, actor, policy, _ID_DOCUMENT, "proof.id_document_number")
         return "ID_DOCUMENT"
     member = await session.get(Member, card.member_id)
     line = await session.get(SubscriberNumber, str(proof.subscriber_number)[:20])
-    matches, _ = passwords.verify_secret(proof.password or "", member.password_hash)
+    matches, _ = await passwords.verify_secret(proof.password or "", member.password_hash)
     if line is None or line.customer_id != member.customer_id or not matches:
         raise _fail_attempt(session, card, actor, policy, "subscriber number or password", "proof.subscriber_number")
     return "SUBSCRIBER_PASSWORD"
@@ -301,6 +302,20 @@ def _one_complete_proof(proof: Proof | None) -> Proof:
         named = ", ".join(_PROOFS[w] for w in sorted(ways))
         raise DomainError(ErrorCode.INVALID, f"Give exactly one proof, not {len(ways)}: {named}.", "proof")
     return Proof(**{name: given.get(name) for name in vars(Proof())})  # blanks are not given
+
+
+_ID_DOCUMENT = "ID document number"
+
+
+async def _last_lock_by(session: AsyncSession, card: Card) -> str | None:
+    """What the failed check that last locked the card was (`_fail_attempt`'s `what`)."""
+    return await session.scalar(
+        sa.select(CardEvent.detail["check"].astext)
+        .where(CardEvent.card_number == card.number, CardEvent.action == CardAction.PROOF_FAILED,
+               CardEvent.detail["locked"].astext == "true")
+        .order_by(CardEvent.id.desc())
+        .limit(1)
+    )  # fmt: skip
 
 
 async def _shows_id_document(session: AsyncSession, card: Card, given: str) -> bool:
@@ -428,7 +443,7 @@ async def hand_over(uow: UnitOfWork, command: HandOverCard) -> Card:
     member = await _member_for(session, actor, member_id)
     await _refuse_if_holding(session, member)
     card = await _stock_card_for(session, actor, member, card_number, "card_number")
-    card.pin_hash = passwords.hash_secret(new_pin)
+    card.pin_hash = await passwords.hash_secret(new_pin)
     await _give(session, card, member, actor, CardAction.HAND_OVER, receiver_id_number=receiver_id_number,
                 receiver_phone=receiver_phone)  # fmt: skip
     application = (
@@ -573,7 +588,7 @@ async def change_pin(uow: UnitOfWork, command: ChangeCardPin) -> Card:
     card = await _card(session, actor, command.card_number)
     _require_state(card, (CardState.ACTIVE,))
     await _check_pin(session, card, actor, policy, command.old_pin, "old_pin")
-    card.pin_hash = passwords.hash_secret(new_pin)
+    card.pin_hash = await passwords.hash_secret(new_pin)
     await _transition(session, card, actor, CardAction.CHANGE_PIN, card.state)
     return card
 
@@ -588,9 +603,11 @@ async def reset_pin(uow: UnitOfWork, command: ResetCardPin) -> Card:
     check.raise_if_any()
     card = await _card(session, actor, command.card_number)
     _require_state(card, USABLE_STATES)
+    if locked(card) and await _last_lock_by(session, card) == _ID_DOCUMENT:
+        _refuse_if_locked(card)  # a lock that wrong PINs set is what a reset lifts; one that wrong documents set holds
     if not await _shows_id_document(session, card, id_document_number):
-        raise _fail_attempt(session, card, actor, policy, "ID document number", "id_document_number")
-    card.pin_hash = passwords.hash_secret(new_pin)
+        raise _fail_attempt(session, card, actor, policy, _ID_DOCUMENT, "id_document_number")
+    card.pin_hash = await passwords.hash_secret(new_pin)
     card.failed_attempt_count, card.locked_until = 0, None
     await _transition(session, card, actor, CardAction.RESET_PIN, card.state)
     return card
@@ -603,7 +620,7 @@ async def verify_card(session: AsyncSession, policy: CardPolicy, *, card_number:
     check.raise_if_any()
     card = await session.get(Card, number, with_for_update=True)
     if card is None or card.state != CardState.ACTIVE:
-        passwords.verify_secret(pin, None)  # as long as a PIN check, so that timing tells nothing either
+        await passwords.verify_secret(pin, None)  # as long as a PIN check, so that timing tells nothing either
         return _CARD_OR_PIN_WRONG
     member = await session.get(Member, card.member_id)
     actor = Actor(MemberPrincipal(member.id, "", 0), Channel.SYSTEM)
@@ -635,7 +652,7 @@ async def present_card(
     wrong = DomainError(_CARD_OR_PIN_WRONG.code, _CARD_OR_PIN_WRONG.message, "card_pin")
     card = await session.get(Card, number, with_for_update=True)
     if card is None or card.member_id is None or card.pin_hash is None:
-        passwords.verify_secret(pin, None)  # as long as a PIN check, so that timing tells nothing either
+        await passwords.verify_secret(pin, None)  # as long as a PIN check, so that timing tells nothing either
         raise wrong
     try:
         await _check_pin(session, card, Actor(staff, Channel.SYSTEM), policy, pin, "card_pin")

@@ -178,7 +178,7 @@ async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
         joined_on=joined_on,
         valid_until=valid_until,
         customer_manager_id=command.customer_manager_id,
-        password_hash=passwords.hash_secret(command.password) if command.password else None,
+        password_hash=await passwords.hash_secret(command.password) if command.password else None,
         **profile,
     )
     session.add(member)

@@ -307,7 +307,7 @@ async def create_staff(
         display_name=display_name,
         role=StaffRole(role),
         branch_id=branch.id,
-        password_hash=passwords.hash_secret(password),
+        password_hash=await passwords.hash_secret(password),
     )
     session.add(staff)
     await session.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
@@ -113,6 +114,59 @@ async def test_failures_from_everywhere_slow_a_login_down_but_never_lock_it(api,
     assert await login_from(api, "10.0.0.7", "gd.agent") == "OK"
 
 
+async def test_a_members_numbers_share_one_allowance_of_failures(api):
+    # given five wrong passwords for Zhang Min by her member number, from a stranger's address
+    number = api.demo.member_numbers["Zhang Min"]
+    for _ in range(5):
+        await login_from(api, "10.0.0.66", number, "wrong-password", kind="MEMBER")
+    # when the stranger goes on with her subscriber number, then that address waits for it as well
+    assert (await login_from(api, "10.0.0.66", "13900000003", kind="MEMBER"))[0] == "LOCKED"
+    # and the attempts are counted and listed under her member number
+    logins = await api.scalar("SELECT string_agg(DISTINCT login, ',') FROM login_attempt")
+    assert logins == number
+
+
+async def test_one_address_trying_many_logins_waits_for_every_login(api):
+    # given a hundred failed logins from one address, each of another made-up name (none reaches its own limit)
+    for n in range(100):
+        assert (await login_from(api, "10.0.0.66", f"nobody-{n}", "wrong-password"))[0] == "INVALID_CREDENTIALS"
+    # when that address tries a real login with its right password, then it waits, and no password is checked
+    assert (await login_from(api, "10.0.0.66", "gd.agent"))[0] == "LOCKED"
+    # while another address is let in
+    assert await login_from(api, "10.0.0.7", "gd.agent") == "OK"
+
+
+async def test_partners_do_not_log_in_with_a_password(api):
+    # when someone logs in as a partner with a member's number and right password, or a wrong one
+    right = await login_from(api, "10.0.0.66", "13800000001", kind="PARTNER")
+    wrong = await login_from(api, "10.0.0.66", "13800000001", "wrong-password", kind="PARTNER")
+    # then both are refused alike, no password is checked, and no attempt counts against the member
+    assert right[0] == wrong[0] == "INVALID"
+    assert await api.scalar("SELECT count(*) FROM login_attempt") == 0
+
+
+async def test_password_hashing_runs_off_the_event_loop(monkeypatch):
+    # given a hashing context that notes the thread it runs on
+    from domain import passwords
+
+    threads = []
+
+    class Noting:
+        def verify_and_update(self, secret, secret_hash):
+            threads.append(threading.current_thread().name)
+            return True, None
+
+        def hash(self, secret):
+            threads.append(threading.current_thread().name)
+            return "hashed"
+
+    monkeypatch.setattr(passwords, "_context", Noting())
+    # when a password is checked and one hashed, then both ran on the hashing threads, not the event loop's
+    assert await passwords.verify_secret("secret", "stored") == (True, None)
+    assert await passwords.hash_secret("secret") == "hashed"
+    assert [name.startswith("hashing") for name in threads] == [True, True]
+
+
 async def test_a_successful_login_resets_the_failure_count(api):
     for _ in range(4):
         await api.login("STAFF", "gd.agent", "wrong-password")
@@ -154,12 +208,15 @@ async def test_refresh_rotates_and_the_old_refresh_token_stops_working(api):
     assert [e["code"] for e in errors_of(replay, "refreshToken")] == ["TOKEN_REVOKED"]
 
 
-async def test_a_refresh_token_used_twice_ends_the_whole_session(api):
-    # given a session whose refresh token was rotated by one party
+@pytest.mark.parametrize("rotations", [1, 3])
+async def test_a_refresh_token_used_twice_ends_the_whole_session(api, rotations):
+    # given a session whose refresh token was rotated by one party, once or several times
     tokens = await api.login("MEMBER", "13800000001")
-    fresh = (await ask(api, REFRESH, None, {"input": {"refreshToken": tokens["refreshToken"]}}))["data"]
-    fresh = fresh["refreshToken"]["tokens"]
-    # when another party presents the old refresh token (it was copied)
+    fresh = tokens
+    for _ in range(rotations):
+        fresh = (await ask(api, REFRESH, None, {"input": {"refreshToken": fresh["refreshToken"]}}))["data"]
+        fresh = fresh["refreshToken"]["tokens"]
+    # when another party presents the first refresh token (it was copied)
     reused = await ask(api, REFRESH, None, {"input": {"refreshToken": tokens["refreshToken"]}})
     # then it is refused, and the session ends for both: the new tokens stop working too
     assert [e["code"] for e in errors_of(reused, "refreshToken")] == ["TOKEN_REVOKED"]

@@ -426,6 +426,24 @@ async def test_five_wrong_pins_lock_the_card_and_a_staff_reset_lifts_it(api, mon
     assert first(await api.data(CHANGE_PIN, change, as_="member"))["errors"] == []
 
 
+async def test_wrong_id_documents_lock_the_reset_itself_until_the_lock_ends(api, monkeypatch):
+    # given five wrong ID document numbers at a PIN reset: the card locks
+    wrong = {"input": {"cardNumber": LI_WEI_CARD, "idDocumentNumber": "X1", "newPin": "135790"}}
+    codes = [error_codes(await api.data(RESET_PIN, wrong, as_="agent"))[0] for _ in range(5)]
+    assert codes == [(["input", "idDocumentNumber"], "INVALID_CREDENTIALS")] * 4 + [
+        (["input", "idDocumentNumber"], "CARD_PIN_LOCKED")
+    ]
+    # when the reset is tried again, even with the right document, then it waits: no more guesses are taken
+    right = {"input": {"cardNumber": LI_WEI_CARD, "idDocumentNumber": LI_WEI_ID, "newPin": "135790"}}
+    before = await api.fingerprint()
+    assert error_codes(await api.data(RESET_PIN, right, as_="agent")) == [(["input", "cardNumber"], "CARD_PIN_LOCKED")]
+    assert await api.fingerprint() == before
+    # and once the lock has ended, the right document resets the PIN
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(hours=2))
+    assert first(await api.data(RESET_PIN, right, as_="agent"))["errors"] == []
+
+
 async def test_a_pin_lock_ends_by_itself(api, monkeypatch):
     wrong = {"input": {"cardNumber": LI_WEI_CARD, "oldPin": "975310", "newPin": "135790"}}
     for _ in range(5):

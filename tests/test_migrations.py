@@ -278,6 +278,9 @@ async def test_the_writes_store_their_results_by_the_keys_index_and_back(server_
         ("0020", ("cancel_redemption",), "FROM fulfilment WHERE redemption_id = r.id ORDER BY id FOR UPDATE;"),
         # a redemption's checks find only the rewards the caller sees, and refuse figures too large to answer
         ("0021", ("redemption_check",), "IF NOT FOUND OR NOT coalesce(reward_seen(item, p_staff_branch_path,"),
+        # a points movement locks, checks and moves the balance in one statement
+        ("0023", ("points_move",), "WHERE member_id = p_member_id AND (p_points >= 0 OR posted - held >= -p_points);"),
+        ("0023", ("redemption_make",), "nextval('redemption_id_seq'::regclass)"),
     ],
 )
 async def test_a_function_rewritten_and_back(server_url, before, functions, now):

@@ -40,6 +40,21 @@ async def lots(api, member="Li Wei") -> list[tuple]:
         return [tuple(r) for r in rows]
 
 
+async def test_a_member_without_a_balance_row_yet_is_debited_refused_and_credited(api):
+    # given Zhang Min, with no points, whose balance row is not made yet (an old member, say)
+    member = gid("Member", api.demo.members["Zhang Min"])
+    await api.scalar("DELETE FROM points_balance WHERE member_id = :m RETURNING 1", m=api.demo.members["Zhang Min"])
+    # when she is debited, then it is refused with her figures; when credited, her balance row holds it
+    debit = await adjust(api, "hq_admin", points=-1, key="z-1", memberId=member)
+    assert [(e["code"], e["message"]) for e in debit["errors"]] == [
+        ("INSUFFICIENT_POINTS", "The member has 0 points available; 1 are needed.")
+    ]
+    assert (await adjust(api, "hq_admin", points=100, key="z-2", memberId=member))["errors"] == []
+    balance = "SELECT posted - held FROM points_balance WHERE member_id = :m"
+    assert await api.scalar(balance, m=api.demo.members["Zhang Min"]) == 100
+    assert await api.violations() == []
+
+
 async def test_a_member_sees_balance_and_points_expiring_soon(api):
     points = (await api.data(POINTS, as_="member"))["me"]["points"]
     # 1,200 earned 2025-06-01 last until the end of 2026 (one year after the year of earning)

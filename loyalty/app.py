@@ -357,4 +357,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.schema = view.schema  # its parsed documents, for the tests of their limits
     return app

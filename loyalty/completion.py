@@ -53,6 +53,11 @@ _plans_max = 10_000
 _levels_max = 8  # of related objects loaded after the walk, one batch per loader and level
 
 
+def forget_plans() -> None:
+    """Forget every plan: the documents they were made for are given up (their syntax trees go with them)."""
+    _plans.clear()
+
+
 class Abandon(Exception):
     """The walk cannot complete this value as the executor would: the executor completes it instead."""
 

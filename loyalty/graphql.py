@@ -3,41 +3,51 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
+import math
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, NoReturn
 
 import orjson
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import ASTValidationRule, FieldNode, GraphQLError, OperationDefinitionNode, ValidationContext
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    ExecutableDefinitionNode,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    ValidationContext,
+    parse,
+    validate,
+)
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry import relay
 from strawberry.asgi import GraphQL
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaskErrors,
-    MaxAliasesLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-)
+from strawberry.extensions import DisableIntrospection, FieldExtension, MaskErrors, MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionResult
+from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.execution import PreExecutionError
 
 from domain import metrics, requests
 from domain.auth import service as auth
 from domain.errors import AccessDenied, DomainError, ErrorCode
-from loyalty import tracing
+from loyalty import completion, tracing
 from loyalty.areas import AREAS
 from loyalty.completion import Completing
 from loyalty.config import Settings
@@ -48,13 +58,46 @@ from schema.common import SCALARS
 
 log = logging.getLogger(__name__)
 
+# What one document may select: its fields, counted where written (a field selected twice counts twice). The
+# largest documents of the API guide (the front ends' included) select 29, of the tests 49, GraphiQL's
+# introspection 72; validation's rule for fields of one name takes time by the square of the fields selected
+# under one name (150 of them: about 12 ms; 1,000: a second).
+query_fields_max = 150
+# The parsed documents kept (`Documents`), by their texts' size: real clients send a few dozen documents of
+# a few hundred bytes; a parsed document takes 50 to 150 times its text.
+document_cache_bytes_max = 100_000
+
+
+class NodeOrNull(FieldExtension):
+    """`node(id:)` as the API guide has it. An ID of the `Node` interface itself (no object is of an interface
+    alone) is not a valid global ID, as one of no type or of a type without IDs is; an object the caller may
+    not see is null, whichever way its type refuses the caller (most types' loaders answer None, the rules
+    refuse a caller who may not read them)."""
+
+    def resolve(self, next_: Any, source: Any, info: strawberry.Info, **kwargs: Any) -> Any:
+        type_name = kwargs["id"].type_name
+        named = info.schema.get_type_by_name(type_name)
+        if isinstance(named, StrawberryObjectDefinition) and named.is_interface:
+            raise GlobalIDValueError(f"Cannot resolve. GlobalID requires a GraphQL Node type, received `{type_name}`.")
+        found = next_(source, info, **kwargs)
+        return _unless_refused(found) if inspect.isawaitable(found) else found
+
+
+async def _unless_refused(found: Awaitable[Any]) -> Any:
+    try:
+        return await found
+    except AccessDenied:
+        return None
+
 
 def root_types() -> tuple[type, type]:
     """Fresh root types for each schema: the `node` field is bound to the schema it is built into."""
 
     @strawberry.type
     class NodeQuery:
-        node: relay.Node | None = relay.node(description="Any object by global ID, if you may see it; else null.")
+        node: relay.Node | None = relay.node(
+            description="Any object by global ID, if you may see it; else null.", extensions=[NodeOrNull()]
+        )
 
     query = merge_types("Query", (NodeQuery, *(a.query for a in AREAS if a.query)))
     mutation = merge_types("Mutation", tuple(a.mutation for a in AREAS if a.mutation))
@@ -85,10 +128,14 @@ def is_coded(error: GraphQLError) -> bool:
 
 class Executor(Completing, StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor; lists and objects of plain fields are completed in one walk (`Completing`);
-    the errors of coercing the variables, raised before execution starts, are request errors."""
+    the errors of coercing the variables, raised before execution starts, are request errors. They suggest
+    no names of the schema (an enum's values, an input's fields) in production (`QuietExecutor`)."""
+
+    suggests = True
 
     @classmethod
     def build(cls, *args: Any, **kwargs: Any) -> Any:
+        kwargs["hide_suggestions"] = kwargs.get("hide_suggestions", False) or not cls.suggests
         built = super().build(*args, **kwargs)
         if isinstance(built, list):
             return [
@@ -96,6 +143,12 @@ class Executor(Completing, StrawberryGraphQLCoreExecutionContext):
                 for e in built
             ]
         return built
+
+
+class QuietExecutor(Executor):
+    """Production's."""
+
+    suggests = False
 
 
 def coded_rule(rule: type[ASTValidationRule], code: ErrorCode) -> type[ASTValidationRule]:
@@ -163,27 +216,92 @@ class ShapeErrors(MaskErrors):
         return (error.extensions or {}).get("code") or ErrorCode.GRAPHQL_VALIDATION_FAILED.value
 
 
+def validate_document(
+    schema: Any, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...], hide_suggestions: bool
+) -> list[GraphQLError]:
+    """Strawberry's validation (its own rules added to those given), with graphql-core's switch for the
+    suggestions of its messages ("Did you mean …?"), which strawberry does not pass on."""
+    rules = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)
+    return validate(schema, document, rules, hide_suggestions=hide_suggestions)
+
+
+def fields_selected(document: DocumentNode) -> int:
+    """The fields a document selects, counted where written: in its operations and fragments, a field selected
+    twice counting twice."""
+    count = 0
+    selection_sets = [d.selection_set for d in document.definitions if isinstance(d, ExecutableDefinitionNode)]
+    while selection_sets:
+        for selection in selection_sets.pop().selections:
+            count += isinstance(selection, FieldNode)
+            if (inner := getattr(selection, "selection_set", None)) is not None:  # a fragment spread has none
+                selection_sets.append(inner)
+    return count
+
+
+class Documents:
+    """The documents of one schema that parsed, kept within the limits and validated, by their text: a repeated
+    one is neither parsed nor validated again, and its syntax tree is the same objects each time (the plans of
+    `loyalty.completion` are kept by them). Their texts hold at most `bytes_max` bytes in all (UTF-8), the
+    least recently used given up first; a longer one is kept alone. A document that fails is never kept:
+    anyone can send endless distinct ones, and each would hold its syntax tree and errors while kept."""
+
+    def __init__(self, bytes_max: int) -> None:
+        self.bytes_max = bytes_max
+        self.bytes = 0
+        self._kept: OrderedDict[str, tuple[DocumentNode, tuple[type[ASTValidationRule], ...], int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def __contains__(self, text: str) -> bool:
+        return text in self._kept
+
+    def get(self, text: str, rules: tuple[type[ASTValidationRule], ...]) -> DocumentNode | None:
+        """The document of `text`, if it is kept as valid under `rules`."""
+        found = self._kept.get(text)
+        if found is None or found[1] != rules:
+            return None
+        self._kept.move_to_end(text)
+        return found[0]
+
+    def keep(self, text: str, rules: tuple[type[ASTValidationRule], ...], document: DocumentNode) -> None:
+        """`document`, parsed from `text`, valid under `rules`: kept, if need be alone (every valid document
+        that runs is kept, so that the completion plans made for it go when it goes)."""
+        size = len(text.encode())
+        if (replaced := self._kept.pop(text, None)) is not None:
+            self.bytes -= replaced[2]
+        given_up = False
+        while self._kept and self.bytes + size > self.bytes_max:
+            self.bytes -= self._kept.popitem(last=False)[1][2]
+            given_up = True
+        if given_up:
+            # The plans hold the syntax trees they were made for: all go, those of the documents still kept
+            # are made anew when they next run.
+            completion.forget_plans()
+        self._kept[text] = (document, rules, size)
+        self.bytes += size
+
+
 class Operation(ShapeErrors):
     """Everything the service does around an operation, in one extension: strawberry gives every request a
     context manager per hook of each extension, which cost a small request a tenth of its time when these
     were six extensions.
 
-    - The limits: the parser's token limit, and the depth and alias rules added to validation.
-    - Parsing through a cache; a document that does not parse is left to strawberry's own parsing step: its
-      syntax errors then reach the error shaping as a result, like validation errors, instead of escaping the
-      operation as an exception.
-    - Validation once per process and rules, the document found by identity (the parser cache hands out the
-      same document for the same text); strawberry's own cache hashes the whole syntax tree every time.
+    - The limits: the parser's token limit; the fields a document selects (`query_fields_max`), counted before
+      validation, whose duplicate-field rule takes time by their square; the depth and alias rules added to
+      validation.
+    - Parsing and validation once per document, through `Documents` (which keeps valid ones alone); a document
+      that does not parse is left to strawberry's own parsing step: its syntax errors then reach the error
+      shaping as a result, like validation errors, instead of escaping the operation as an exception.
+      Validation suggests no names of the schema when the schema's config disables field suggestions
+      (production).
     - When the operation ends: the request's read connection given back to the pool, the operation named for
       the request's log line and metrics if its document was valid, and every error shaped (`ShapeErrors`).
     """
 
-    validated_max = 1_000
-    _validated: ClassVar[dict[tuple[int, int], tuple[Any, Any, tuple[Any, ...], list[GraphQLError]]]] = {}
-
-    def __init__(self, tokens_max: int, rules: tuple[type[ASTValidationRule], ...], parse: Any) -> None:
+    def __init__(self, tokens_max: int, rules: tuple[type[ASTValidationRule], ...], documents: Documents) -> None:
         super().__init__()
-        self.tokens_max, self.rules, self.parse = tokens_max, rules, parse
+        self.tokens_max, self.rules, self.documents = tokens_max, rules, documents
 
     def _parse_and_validate(self) -> None:
         """Done here, before strawberry's own steps, which then find the document and its errors and do
@@ -191,20 +309,26 @@ class Operation(ShapeErrors):
         execution = self.execution_context
         if not execution.query:
             return  # strawberry answers that a query is missing
+        rules = tuple(execution.validation_rules)
+        document = self.documents.get(execution.query, rules)
+        if document is not None:
+            execution.graphql_document, execution.pre_execution_errors = document, []
+            return
         with contextlib.suppress(GraphQLError):
-            execution.graphql_document = self.parse(execution.query, **execution.parse_options)
-        document = execution.graphql_document
+            document = parse(execution.query, **execution.parse_options)
         if document is None:
             return
-        schema, rules = execution.schema._schema, tuple(execution.validation_rules)
-        key = (id(schema), id(document))
-        found = self._validated.get(key)
-        if found is None or found[0] is not schema or found[1] is not document or found[2] != rules:
-            errors = validate_document(schema, document, rules)
-            if len(self._validated) >= self.validated_max:
-                self._validated.clear()
-            found = self._validated[key] = (schema, document, rules, errors)  # kept alive: their ids stay theirs
-        execution.pre_execution_errors = found[3]
+        execution.graphql_document = document
+        if fields_selected(document) > query_fields_max:
+            message = f"The document selects more than {query_fields_max} fields (each selection counts)."
+            code = ErrorCode.QUERY_TOO_COMPLEX.value
+            execution.pre_execution_errors = [GraphQLError(message, extensions={"code": code})]
+            return
+        hide_suggestions = execution.schema.config.disable_field_suggestions
+        errors = validate_document(execution.schema._schema, document, rules, hide_suggestions)
+        execution.pre_execution_errors = errors
+        if not errors:
+            self.documents.keep(execution.query, rules, document)
 
     async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
         execution = self.execution_context
@@ -227,11 +351,13 @@ class Operation(ShapeErrors):
 
 
 class Schema(strawberry.Schema):
+    documents: Documents  # the documents it parsed and validated
+
     def process_errors(self, errors, execution_context=None) -> None:
         """Expected errors are answers, not faults; `ShapeErrors` logs the unexpected ones."""
 
 
-def build_schema(settings: Settings, tracer_provider: Any = None) -> strawberry.Schema:
+def build_schema(settings: Settings, tracer_provider: Any = None) -> Schema:
     # Factories give each request fresh extension instances. The limit rules are built once so
     # that the validation cache, keyed by the rules, hits across requests.
     s = settings
@@ -240,8 +366,8 @@ def build_schema(settings: Settings, tracer_provider: Any = None) -> strawberry.
         for rule in QueryDepthLimiter(max_depth=s.query_depth_max).validation_rules
         + MaxAliasesLimiter(max_alias_count=s.query_aliases_max).validation_rules
     ]
-    parse = ParserCache(maxsize=1_000).cached_parse_document
-    extensions: list = [lambda: Operation(s.query_tokens_max, tuple(limit_rules), parse)]
+    documents = Documents(document_cache_bytes_max)
+    extensions: list = [lambda: Operation(s.query_tokens_max, tuple(limit_rules), documents)]
     if settings.production:
         extensions.insert(0, DisableIntrospection)
     if tracer_provider is not None:  # its operation's span holds the parsing and validation `Operation` does
@@ -251,9 +377,10 @@ def build_schema(settings: Settings, tracer_provider: Any = None) -> strawberry.
         query=query,
         mutation=mutation,
         extensions=extensions,
-        execution_context_class=Executor,
+        execution_context_class=QuietExecutor if settings.production else Executor,
         config=StrawberryConfig(disable_field_suggestions=settings.production, scalar_map=SCALARS),
     )
+    schema.documents = documents
     read_inputs_as_given(schema._schema)
     return schema
 
@@ -442,10 +569,19 @@ class GraphQLView(GraphQL):
         except TypeError:
             return json.dumps(data, separators=(",", ":")).encode()
 
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON as RFC 8259 has it: in UTF-8 (the standard library's decoder takes bytes in UTF-16 or UTF-32 as
+        well; a byte order mark is let through), and with no number JSON has not (`NaN`, `Infinity`, nor one
+        beyond a float's range, which would be read as infinity)."""
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+        return json.loads(text, parse_constant=_no_json_number, parse_float=_finite)
+
     def parse_json(self, data: str | bytes) -> Any:
         try:
             parsed = self.decode_json(data)
-        except ValueError as error:  # not JSON, or not UTF-8
+        except UnicodeDecodeError as error:
+            raise HTTPException(400, "The request body is not UTF-8.") from error
+        except ValueError as error:  # not JSON
             raise HTTPException(400, "Unable to parse request body as JSON") from error
         except RecursionError as error:  # arrays or objects nested beyond what the decoder follows
             raise HTTPException(400, "The request body is nested too deeply.") from error
@@ -491,6 +627,17 @@ class GraphQLView(GraphQL):
         except DomainError as error:
             return Context(request, self.services, reading, None, error.code)
         return Context(request, self.services, reading, principal)
+
+
+def _no_json_number(name: str) -> NoReturn:
+    raise ValueError(f"{name} is no JSON number.")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is beyond a float's range.")
+    return number
 
 
 _CLIENT_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")

@@ -5,10 +5,14 @@ ask for it; `application/json`, always 200 for a GraphQL response, for the other
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from domain.organisation import service as organisation
+from loyalty.app import create_app
+from loyalty.config import Settings
 from loyalty.graphql import GRAPHQL_RESPONSE, JSON, answer_media_type
 from resolvers.context import ReadSession
 from tests.api import top_codes
@@ -16,6 +20,7 @@ from tests.api import top_codes
 DEEP = "{ me { club { branch" + " { parent" * 9 + " { code }" + " }" * 9 + " } } }"  # the limit is 10
 ALIASES = "{ " + " ".join(f"a{i}: __typename" for i in range(16)) + " }"  # the limit is 15
 TOKENS = "{ " + " __typename" * 2_000 + " }"  # the limit is 2,000
+FIELDS = "{ " + " __typename" * 151 + " }"  # the limit is 150
 BY_VARIABLE = "query($first: Int) { members(first: $first) { edges { cursor } } }"
 
 REQUEST_ERRORS = {
@@ -37,6 +42,7 @@ REQUEST_ERRORS = {
     "too deep": ({"query": DEEP}, "QUERY_TOO_COMPLEX"),
     "too many aliases": ({"query": ALIASES}, "QUERY_TOO_COMPLEX"),
     "too many tokens": ({"query": TOKENS}, "QUERY_TOO_COMPLEX"),
+    "too many fields": ({"query": FIELDS}, "QUERY_TOO_COMPLEX"),
 }
 
 
@@ -116,6 +122,41 @@ async def test_a_fault_of_an_extension_is_masked_too(api, monkeypatch):
     answer = await api.gql("{ grades { code } }")
     assert [(e["message"], e["extensions"]["code"]) for e in answer["errors"]] == [("Unexpected error.", "INTERNAL")]
     assert "secret" not in str(answer)
+
+
+LOGIN = "mutation($input: LoginInput!) { login(input: $input) { errors { code } } }"
+# Requests whose errors, outside production, suggest what the client may have meant ("Did you mean …?").
+SUGGESTING = {
+    "field": ("{ grade { code } }", None),
+    "argument": ('{ node(idd: "x") { id } }', None),
+    "type of a variable": ("query($a: Strin) { __typename }", None),
+    "type condition": ('{ node(id: "x") { ... on Mmber { id } } }', None),
+    "enum value": ('mutation { login(input: {kind: MEMBR, login: "x", password: "y"}) { errors { code } } }', None),
+    "input field": ("{ members(filter: {statu: ACTIVE}) { edges { cursor } } }", None),
+    "enum value of a variable": (LOGIN, {"input": {"kind": "MEMBR", "login": "x", "password": "y"}}),
+    "input field of a variable": (LOGIN, {"input": {"kind": "MEMBER", "login": "x", "password": "y", "passwrd": "y"}}),
+}
+
+
+@pytest.fixture
+async def production(settings: Settings, engine) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update={"environment": "production"}), str(engine.url), engine=engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        yield client
+
+
+@pytest.mark.parametrize("kind", list(SUGGESTING))
+async def test_in_production_no_error_suggests_a_name_of_the_schema(api, production, kind):
+    query, variables = SUGGESTING[kind]
+    body = {"query": query, "variables": variables or {}}
+    # given a request whose error, outside production, suggests what the client may have meant
+    developing = (await post(api, body)).json()
+    assert any("Did you mean" in e["message"] for e in developing["errors"]), developing
+    # when production answers it
+    answer = (await production.post("/graphql", json=body)).json()
+    # then with the same codes, and no message suggests a name
+    assert top_codes(answer) == top_codes(developing)
+    assert not any("Did you mean" in e["message"] for e in answer["errors"]), answer
 
 
 # --- application/graphql-response+json: the status says what happened --------------------------------

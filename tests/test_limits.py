@@ -1,4 +1,5 @@
-"""One anonymous request cannot stall or bloat the server: body size and document length limits."""
+"""One anonymous request cannot stall or bloat the server: body size and document length limits, the fields
+a document selects, and the parsed documents a process keeps."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import httpx
 import pytest
 import uvicorn
 
+from loyalty import completion
+from loyalty import graphql as loyalty_graphql
 from loyalty.app import create_app
 from loyalty.config import Settings
 
@@ -25,9 +28,14 @@ def limited(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def client(limited: Settings, engine, demo) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(limited, str(engine.url), engine=engine)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+def limited_app(limited: Settings, engine):
+    return create_app(limited, str(engine.url), engine=engine)
+
+
+@pytest.fixture
+async def client(limited_app, demo) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=limited_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
 
 
@@ -90,12 +98,89 @@ NESTED = 9_000  # levels, within the body limit: far beyond what the JSON decode
         b"null",
         b"\xff\xfe",
         b'{"query": "{ __typename }"',
+        # not UTF-8, though the standard library's decoder would take it
+        '{"query": "{ __typename }"}'.encode("utf-16"),
+        '{"query": "{ __typename }"}'.encode("utf-16-le"),
+        '{"query": "{ __typename }"}'.encode("utf-32"),
+        # numbers JSON has not, though the standard library's decoder would take them
+        b'{"query": "{ __typename }", "variables": {"v": NaN}}',
+        b'{"query": "{ __typename }", "variables": {"v": -Infinity}}',
+        b'{"query": "{ __typename }", "variables": {"v": 1e999}}',
     ],
 )
 async def test_a_body_that_is_no_usable_json_is_a_shaped_400(client, body):
     response = await client.post("/graphql", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400, response.text
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+async def test_a_document_at_its_field_limit_runs_and_one_field_more_is_refused(client):
+    # given documents that select the same field many times, whose validation takes time by the square of them
+    fields_max = loyalty_graphql.query_fields_max
+    at_limit = "{" + " __typename" * fields_max + " }"
+    over = "{" + " grades { code }" * (fields_max // 2 + 1) + " }"
+    spread = "{" + " ... on Query { __typename }" * (fields_max + 1) + " }"
+    # when they are sent, then the one at the limit runs
+    assert (await client.post("/graphql", json={"query": at_limit})).json() == {"data": {"__typename": "Query"}}
+    # and those over it are refused before validation, wherever their fields are
+    for query in (over, spread):
+        answer = (await client.post("/graphql", json={"query": query})).json()
+        assert answer["data"] is None
+        assert [e["extensions"]["code"] for e in answer["errors"]] == ["QUERY_TOO_COMPLEX"], answer
+
+
+async def test_documents_that_fail_are_never_kept(limited_app, client):
+    # given a process that keeps a valid document
+    documents = limited_app.state.schema.documents
+    await client.post("/graphql", json={"query": "{ __typename }"})
+    kept, kept_bytes = len(documents), documents.bytes
+    # when many distinct documents arrive (a comment makes each new) that fail validation, parsing or a limit
+    failing = ("{" + " a" * 100 + " }", "{ grades {", "{" + " a" * (loyalty_graphql.query_fields_max + 1) + " }")
+    for i in range(100):
+        for query in failing:
+            answer = (await client.post("/graphql", json={"query": f"{query} #{i:08x}"})).json()
+            assert answer["data"] is None and answer["errors"], answer
+    # then no document is kept for them
+    assert (len(documents), documents.bytes) == (kept, kept_bytes)
+
+
+async def test_the_documents_kept_and_their_plans_stay_within_the_bytes_limit(engine, limited, demo, monkeypatch):
+    # given a process that keeps documents of 2,000 bytes in all
+    monkeypatch.setattr(loyalty_graphql, "document_cache_bytes_max", 2_000)
+    app = create_app(limited, str(engine.url), engine=engine)
+    documents = app.state.schema.documents
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        # when many distinct valid documents run, each completed with a plan of its own
+        queries = [f"{{ grades {{ code }} }} #{i:040x}" for i in range(100)]
+        for query in queries:
+            answer = (await client.post("/graphql", json={"query": query})).json()
+            assert "errors" not in answer, answer
+    # then the latest are kept, within the limit, and the plans of those given up went with them
+    assert documents.bytes <= 2_000 and 0 < len(documents) < len(queries)
+    assert queries[-1] in documents and queries[0] not in documents
+    assert len(completion._plans) <= len(documents)
+
+
+def counted(calls: list[str], name: str, function):
+    def call(*args, **kwargs):
+        calls.append(name)
+        return function(*args, **kwargs)
+
+    return call
+
+
+async def test_a_valid_document_is_parsed_and_validated_once_and_an_invalid_one_every_time(client, monkeypatch):
+    # given the parser and the validation counted
+    calls: list[str] = []
+    for name in ("parse", "validate"):
+        monkeypatch.setattr(loyalty_graphql, name, counted(calls, name, getattr(loyalty_graphql, name)))
+    # when a valid document and an invalid one are sent three times each
+    for query in ("{ grades { code } } # once", "{ grades { nope } } # every time"):
+        calls.clear()
+        for _ in range(3):
+            await client.post("/graphql", json={"query": query})
+        # then the valid one was parsed and validated once, the invalid one every time
+        assert calls == ["parse", "validate"] * (1 if "once" in query else 3)
 
 
 @contextlib.asynccontextmanager

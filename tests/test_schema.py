@@ -22,16 +22,16 @@ async def test_production_mode_turns_off_introspection_and_suggestions():
 
 async def test_a_repeated_query_is_parsed_and_validated_once(monkeypatch):
     # given a schema whose validation we count
-    import strawberry.schema.schema as strawberry_schema
+    import loyalty.graphql as service_graphql
 
     calls = []
-    real_validate = strawberry_schema.validate
+    real_validate = service_graphql.validate
 
     def counting_validate(*args, **kwargs):
         calls.append(1)
         return real_validate(*args, **kwargs)
 
-    monkeypatch.setattr(strawberry_schema, "validate", counting_validate)
+    monkeypatch.setattr(service_graphql, "validate", counting_validate)
     schema = build_schema(Settings(_env_file=None))
     # when the same document is executed many times
     for _ in range(5):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +26,7 @@ from graphql import (
 
 from loyalty.config import Settings
 from loyalty.graphql import build_schema
+from tests.api import top_codes
 from tests.graphql.cases import CASES
 
 
@@ -182,3 +184,21 @@ async def test_two_anonymous_operations_are_a_validation_error(api):
     answer = (await api.post({"query": "{ __typename } { __typename }"})).json()
     assert {e["extensions"]["code"] for e in answer["errors"]} == {"GRAPHQL_VALIDATION_FAILED"}
     assert answer["data"] is None
+
+
+NODE = "query($id: ID!) { node(id: $id) { id } }"
+
+
+@pytest.mark.parametrize("type_name", ["Node", "Query", "Mutation", "PageInfo", "LoginInput", "MemberStatus", "ID"])
+@pytest.mark.parametrize("who", ["anonymous", "member"])
+async def test_a_global_id_of_a_type_without_objects_by_id_is_answered_as_one_of_no_type(api, caplog, type_name, who):
+    # given a forged global ID of a type that no object is of by its ID alone: the node interface itself, a root
+    # type, an object type without IDs, an input, an enum, a scalar
+    forged = {"id": b64(f"{type_name}:1")}
+    # when it is asked for
+    with caplog.at_level(logging.ERROR, logger="loyalty.graphql"):
+        answer = await api.gql(NODE, forged, as_=who)
+    # then the answer is the one for an ID of no type at all, and no fault is logged
+    assert answer == await api.gql(NODE, {"id": b64("NoSuchType:1")}, as_=who)
+    assert answer["data"] == {"node": None} and top_codes(answer) == ["INVALID"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

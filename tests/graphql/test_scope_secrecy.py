@@ -72,3 +72,18 @@ async def test_a_number_taken_in_another_branch_is_not_named(api, numbers, messa
     errors = (await api.data(ACCOUNT, {"input": request}, as_="club_operator"))["createAccount"]["errors"]
     # then the numbers are refused, and only those of the caller's own branches are named
     assert errors == [{"field": ["input", "subscriberNumbers"], "code": "DUPLICATE", "message": message}]
+
+
+NODE = "query($id: ID!) { node(id: $id) { id } }"
+
+
+@pytest.mark.parametrize("who", ["anonymous", "member", "partner"])
+async def test_a_points_rule_is_null_from_node_to_a_caller_who_may_not_read_the_rules(api, who):
+    # given a points rule, which staff see by its ID
+    rule_id = (await api.data("{ pointsRules { id } }", as_="hq_admin"))["pointsRules"][0]["id"]
+    assert await api.data(NODE, {"id": rule_id}, as_="hq_admin") == {"node": {"id": rule_id}}
+    # when a caller who may not read the rules asks for it by its ID
+    answer = await api.gql(NODE, {"id": rule_id}, as_=who)
+    # then it is null with no error, as a rule that does not exist is
+    assert answer == {"data": {"node": None}}
+    assert answer == await api.gql(NODE, {"id": missing(rule_id)}, as_=who)

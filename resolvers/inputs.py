@@ -123,7 +123,7 @@ def _converter(annotation: Any) -> Callable[[Any, str], Any]:
             assert type_name is not None, f"{field} takes a global ID but is not annotated with an ID type"
             return decode_id(value, type_name, field)
         if item is not None and isinstance(value, list):
-            return [item(v, field) for v in value]
+            return [item(v, f"{field}.{position}") for position, v in enumerate(value)]
         if nested is not None and isinstance(value, Mapping):
             return to_command(nested, value, field + ".")
         return value

@@ -128,6 +128,17 @@ async def test_a_reward_the_member_does_not_see_is_not_found_and_named_nowhere(a
     assert await api.fingerprint() == before
 
 
+async def test_a_reward_id_of_another_type_is_refused_at_its_place_in_the_list(api):
+    # given two rewards asked for, the second named by a member's ID
+    asked = redeem_input(api, "t-1", ("MIN-60", 1))
+    asked["input"]["items"].append({"itemId": gid("Member", api.demo.members["Li Wei"]), "quantity": 1})
+    before = await api.fingerprint()
+    # when the member redeems, then the second's ID is refused where it stands, and nothing is written
+    answer = (await api.data(REDEEM, asked, as_="member"))["redeemPoints"]
+    assert codes(answer) == [(["input", "items.1.itemId"], "NOT_FOUND")]
+    assert await api.fingerprint() == before
+
+
 async def test_a_redemption_too_large_to_answer_is_out_of_range(api):
     # given the dearest gift a reward may be (100,000,000 points) offered nationally
     await api.scalar("UPDATE reward_item SET points_price = 100000000 WHERE code = 'MIN-60' RETURNING 1")

@@ -188,16 +188,19 @@ async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
 
 
 CANCELLED_WITH_MEMBERSHIP = "MEMBERSHIP_ENDED"
+MOVED_WITH_MEMBER = "MEMBER_MOVED"
 
 
 async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
-    """Staff maintenance: club, status, validity, manager, profile. Grades change through reviews.
+    """Staff maintenance: club, status, validity, manager, profile. Grades change through reviews, and so does
+    a grace (GRACE, with its end): staff set ACTIVE, SUSPENDED or ENDED.
 
-    Ending a membership is for good, and cancels the member's usable card in the same transaction."""
+    Ending a membership is for good, and cancels the member's usable card in the same transaction; a member
+    moved to a club of another branch takes their usable card along (that branch's staff serve it now)."""
     actor = require_staff(uow.principal, Permission.MEMBER_WRITE)
     session = uow.session
     cards: list[Card] = []
-    if command.status == MemberStatus.ENDED and command.id is not None:
+    if (command.status == MemberStatus.ENDED or command.club_id is not UNCHANGED) and command.id is not None:
         # Cards before their member, as every card operation locks them: the two never wait in a cycle.
         query = sa.select(Card).where(Card.member_id == command.id, Card.state.in_(USABLE_STATES))
         cards = list((await session.scalars(query.with_for_update())).all())
@@ -208,8 +211,11 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
         clean["valid_until"] = _check_validity(check, member.joined_on, command.valid_until)
     if command.status is None:
         check.fail("status", ErrorCode.REQUIRED, "status is required.")
+    elif command.status == MemberStatus.GRACE:
+        check.fail("status", ErrorCode.INVALID, "A grace is given by the annual review, with its end.")
     elif command.status is not UNCHANGED:
         clean["status"] = MemberStatus(command.status)
+        clean["grace_ends_on"] = None  # a grace ends with any status staff set
     check.raise_if_any()
     if command.club_id is not UNCHANGED:
         club = await club_in_scope(session, actor, command.club_id, "club_id")
@@ -225,8 +231,20 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
     member.updated_at = uow.now
     if ending:
         _cancel(session, cards, member, actor)
+    else:
+        _move(session, cards, member, actor)
     await session.flush()
     return member
+
+
+def _move(session: AsyncSession, cards: list[Card], member: Member, actor: StaffPrincipal) -> None:
+    """The usable cards (locked already) of a member moved to another branch go with them."""
+    for card in cards:
+        if card.branch_id != member.branch_id:
+            session.add(event(card, CardAction.TRANSFER, card.state, branch_id=card.branch_id,
+                              staff_id=actor.staff_id, channel=Channel.COUNTER, reason=MOVED_WITH_MEMBER,
+                              to_branch_id=member.branch_id))  # fmt: skip
+            card.branch_id, card.updated_at = member.branch_id, member.updated_at
 
 
 def _cancel(session: AsyncSession, cards: list[Card], member: Member, actor: StaffPrincipal) -> None:

@@ -122,6 +122,33 @@ async def test_moving_a_member_to_another_club_moves_the_branch(api):
     assert member["customerManager"] == {"username": "gd.manager"}
 
 
+async def test_a_member_moved_to_another_branch_takes_their_card_along(api):
+    # given Li Wei of GD and his active card
+    member_id = gid("Member", api.demo.members["Li Wei"])
+    number = (await api.data(CARD_OF, {"id": member_id}, as_="club_operator"))["node"]["card"]["number"]
+    card = "query($n: String!) { card(number: $n) { number branch { code } } }"
+    # when the head office moves him to Beijing's club
+    moved = {"input": {"id": member_id, "clubId": gid("Club", api.demo.clubs["BJ-CLUB"])}}
+    assert (await api.data(UPDATE, moved, as_="hq_admin"))["updateMember"]["errors"] == []
+    # then his card is Beijing's to serve, no longer Guangdong's, and its history says why it moved
+    assert (await api.data(card, {"n": number}, as_="other_branch_operator"))["card"]["branch"] == {"code": "BJ"}
+    assert (await api.data(card, {"n": number}, as_="club_operator"))["card"] is None
+    history = "SELECT action || ' ' || reason FROM card_event WHERE card_number = :n ORDER BY id DESC LIMIT 1"
+    assert await api.scalar(history, n=int(number)) == "TRANSFER MEMBER_MOVED"
+
+
+async def test_a_status_staff_set_ends_a_grace(api):
+    # given Li Wei in the annual review's grace until the end of next month
+    li = api.demo.members["Li Wei"]
+    await api.scalar("UPDATE member SET status = 'GRACE', grace_ends_on = current_date + 40 WHERE id = :m RETURNING 1",
+                     m=li)  # fmt: skip
+    # when staff set him ACTIVE, then the grace's end goes with it: no later review ends his membership for it
+    answer = await api.data(UPDATE, {"input": {"id": gid("Member", li), "status": "ACTIVE"}}, as_="club_operator")
+    assert answer["updateMember"]["errors"] == []
+    assert await api.scalar("SELECT status || ' ' || coalesce(grace_ends_on::text, '-') FROM member WHERE id = :m",
+                            m=li) == "ACTIVE -"  # fmt: skip
+
+
 async def test_an_ended_membership_cannot_be_changed(api):
     member_id = gid("Member", api.demo.members["Li Wei"])
     await api.data(UPDATE, {"input": {"id": member_id, "status": "ENDED"}}, as_="club_operator")
@@ -139,6 +166,7 @@ async def test_an_ended_membership_cannot_be_changed(api):
         ({"validUntil": "2000-01-01"}, "validUntil", "OUT_OF_RANGE"),
         ({"customerManagerId": gid("Staff", 999)}, "customerManagerId", "NOT_FOUND"),
         ({"status": None}, "status", "REQUIRED"),
+        ({"status": "GRACE"}, "status", "INVALID"),
     ],
 )
 async def test_update_member_refusals(api, changes, field, code):

@@ -43,6 +43,11 @@ _code = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _digits = re.compile(r"^[0-9]{5,20}$")
 
 
+# Characters no text the service keeps may hold, as they would garble or disguise it on a screen: control
+# characters (line feed, carriage return and tab aside) and the marks and overrides of text direction.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 class Checker:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
@@ -71,8 +76,8 @@ class Checker:
         if len(value) > length_max:
             self.fail(field, ErrorCode.TOO_LONG, f"{field} is longer than {length_max} characters.")
             return None
-        if "\x00" in value:
-            self.fail(field, ErrorCode.INVALID, f"{field} contains a NUL character.")
+        if _CONTROL.search(value):
+            self.fail(field, ErrorCode.INVALID, f"{field} holds a control character (line breaks and tabs aside).")
             return None
         return value
 

@@ -178,6 +178,14 @@ async def test_update_member_refusals(api, changes, field, code):
     assert await api.fingerprint() == before
 
 
+@pytest.mark.parametrize("text", ["a\u0007b", "\u202e evil", "tab\x1bescape", "\u2066isolate"])
+async def test_a_profile_never_holds_control_characters_or_direction_overrides(api, text):
+    before = await api.fingerprint()
+    answer = await api.data(PROFILE, {"input": {"interests": ["golf", text]}}, as_="member")
+    assert codes(answer, "updateMyProfile") == [(["input", "interests"], "INVALID")]
+    assert await api.fingerprint() == before
+
+
 async def test_a_member_updates_their_own_profile(api):
     changes = {
         "email": "david@example.com",

@@ -538,6 +538,8 @@ async def _swap(
     new = await _stock_card_for(session, actor, member, command.new_card_number, "new_card_number")
     await _transition(session, old, actor, action, CardState.RETIRED, reason, replaced_by=str(new.number))
     old.replaced_by_number, new.replaces_number, new.pin_hash = new.number, old.number, old.pin_hash
+    # the PIN goes to the new card with its lock and its count of failures: a new card lifts no lock
+    new.failed_attempt_count, new.locked_until = old.failed_attempt_count, old.locked_until
     await _give(session, new, member, actor, action, replaces=str(old.number))
     await session.flush()
     return new

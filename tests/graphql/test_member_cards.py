@@ -444,6 +444,21 @@ async def test_wrong_id_documents_lock_the_reset_itself_until_the_lock_ends(api,
     assert first(await api.data(RESET_PIN, right, as_="agent"))["errors"] == []
 
 
+async def test_a_card_reissued_keeps_the_pin_lock_of_the_lost_one(api):
+    # given Li Wei's card locked by five wrong PINs, then reported lost
+    wrong = {"input": {"cardNumber": LI_WEI_CARD, "oldPin": "975310", "newPin": "135790"}}
+    for _ in range(5):
+        await api.data(CHANGE_PIN, wrong, as_="member")
+    await api.data(LOST, {"input": {"cardNumber": LI_WEI_CARD}}, as_="member")
+    # when a new card takes its place, then the new card is locked as the old one was: no PIN is tried on it
+    reissued = {"input": {"oldCardNumber": LI_WEI_CARD, "newCardNumber": "6211000000000002"}}
+    assert first(await api.data(REISSUE, reissued, as_="agent"))["card"]["locked"] is True
+    right = {"input": {"cardNumber": "6211000000000002", "oldPin": "246810", "newPin": "975310"}}
+    assert error_codes(await api.data(CHANGE_PIN, right, as_="member")) == [
+        (["input", "cardNumber"], "CARD_PIN_LOCKED")
+    ]
+
+
 async def test_a_pin_lock_ends_by_itself(api, monkeypatch):
     wrong = {"input": {"cardNumber": LI_WEI_CARD, "oldPin": "975310", "newPin": "135790"}}
     for _ in range(5):

@@ -230,11 +230,20 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
         setattr(member, name, value)
     member.updated_at = uow.now
     if ending:
+        await _no_card_given_meanwhile(session, cards, member)
         _cancel(session, cards, member, actor)
     else:
         _move(session, cards, member, actor)
     await session.flush()
     return member
+
+
+async def _no_card_given_meanwhile(session: AsyncSession, cards: list[Card], member: Member) -> None:
+    """A card handed over between the cards' lock and the member's (the hand-over holds the member while it
+    gives the card) is not among the cards locked: the membership does not end beside it."""
+    usable = sa.select(Card.number).where(Card.member_id == member.id, Card.state.in_(USABLE_STATES))
+    if set(await session.scalars(usable)) - {card.number for card in cards}:
+        raise DomainError(ErrorCode.INVALID_STATE, "The member was given a card just now; try again.", "id")
 
 
 def _move(session: AsyncSession, cards: list[Card], member: Member, actor: StaffPrincipal) -> None:

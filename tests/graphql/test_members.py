@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 
 from domain.points import accrual
 from loyalty.database import make_sessions
@@ -225,6 +227,28 @@ async def test_ending_a_membership_cancels_its_card_in_the_same_change(api):
         n=int(card["number"]),
     )
     assert cancelled == "CANCELLED MEMBERSHIP_ENDED"
+
+
+async def test_a_membership_ending_while_a_card_is_handed_over_does_not_end_beside_it(api):
+    # given Wang Fang, with no card, being handed one: the member held, the card given, not yet committed
+    wang = api.demo.members["Wang Fang"]
+    async with api.engine.connect() as handing_over:
+        await handing_over.execute(sa.text("SELECT 1 FROM member WHERE id = :m FOR UPDATE"), {"m": wang})
+        await handing_over.execute(
+            sa.text("UPDATE card SET member_id = :m, state = 'ACTIVE' WHERE number = 6211000000000002"), {"m": wang}
+        )
+        # when her membership is ended meanwhile
+        await api.token("club_operator")
+        ending = asyncio.create_task(api.data(UPDATE, {"input": {"id": gid("Member", wang), "status": "ENDED"}},
+                                              as_="club_operator"))  # fmt: skip
+        for _ in range(500):
+            if await api.scalar("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+                break
+            await asyncio.sleep(0.01)
+        await handing_over.commit()
+    # then the ending waited, saw the card, and asks to be tried again: no card stays usable beside an ended one
+    assert codes(await ending, "updateMember") == [(["input", "id"], "INVALID_STATE")]
+    assert await api.scalar("SELECT status FROM member WHERE id = :m", m=wang) == "ACTIVE"
 
 
 async def test_an_ended_membership_is_given_no_card(api):

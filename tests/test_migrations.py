@@ -269,6 +269,22 @@ async def test_the_writes_store_their_results_by_the_keys_index_and_back(server_
         await engine.dispose()
 
 
+async def test_no_function_at_head_pins_its_search_path(server_url):
+    # given a database at head, when its functions are listed, then none sets a search path of its own: each
+    # call would set and restore it (migration 0017)
+    engine = make_engine(await recreate_database(server_url, "loyalty_pinned_test"), pool_size=1)
+    try:
+        await migrate.upgrade(engine)
+        async with engine.connect() as connection:
+            pinned = await connection.scalars(
+                sa.text("SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                        " WHERE n.nspname = 'public' AND p.proconfig IS NOT NULL")
+            )  # fmt: skip
+            assert list(pinned) == []
+    finally:
+        await engine.dispose()
+
+
 @pytest.mark.parametrize(
     ("before", "functions", "now"),
     [

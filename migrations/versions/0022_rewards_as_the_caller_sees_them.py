@@ -36,13 +36,19 @@ SEEN = """
     -- Whether the caller sees `p_item` while serving a member of `p_home_province`: the member sees what is
     -- offered at their home (national, or their province's) and not a draft; staff (`p_staff_branch_path`)
     -- also what is offered in their subtree (its own, national ones, their province's). As `node(id:)`.
+    -- PL/pgSQL, so that its statement's plan is kept by the connection (a SQL function is planned each call).
     CREATE FUNCTION reward_seen(p_item reward_item, p_staff_branch_path text, p_home_province bigint)
-    RETURNS boolean LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
-        SELECT p_item.status <> 'DRAFT' AND coalesce(province = p_home_province, province IS NULL)
-               OR coalesce(pg_catalog.starts_with(path::text, p_staff_branch_path)
-                           OR pg_catalog.starts_with(p_staff_branch_path, path::text), false)
-        FROM branch, branch_province(p_item.branch_id) AS province WHERE id = p_item.branch_id
-    $$"""
+    RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+        DECLARE
+            item_path text;
+            province bigint;
+        BEGIN
+            SELECT path, CASE WHEN level = 'HQ' THEN NULL ELSE split_part(path, '/', 3)::bigint END
+            INTO item_path, province FROM branch WHERE id = p_item.branch_id;
+            RETURN p_item.status <> 'DRAFT' AND coalesce(province = p_home_province, province IS NULL)
+                OR coalesce(pg_catalog.starts_with(item_path, p_staff_branch_path)
+                            OR pg_catalog.starts_with(p_staff_branch_path, item_path), false);
+        END $$"""
 
 CHECK = ("redemption_check",)
 FIGURES_MAX = 1_000_000_000

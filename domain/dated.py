@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from domain.errors import DomainError, ErrorCode
 from domain.points.errors import PointsErrorCode
 from domain.work.commands import UNCHANGED
@@ -14,6 +17,13 @@ from domain.work.commands import UNCHANGED
 
 def from_tomorrow(today: date) -> str:
     return f"A rule takes effect from tomorrow ({today + timedelta(days=1)}) at the earliest: the past keeps its rules."
+
+
+async def one_at_a_time(session: AsyncSession, *slot: object) -> None:
+    """Wait until no other transaction checks or changes the rules of `slot` (e.g. a grade and a branch): an
+    overlap check then sees every rule committed before it, and two rules made at once never both pass."""
+    key = ":".join(map(str, slot))
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
 
 
 def check_dates(start: date, end: date | None) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.columns import records
 from domain.customers.tables import Importance
-from domain.dated import check_dates, from_tomorrow, keeps_the_past
+from domain.dated import check_dates, from_tomorrow, keeps_the_past, one_at_a_time
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.grades.definitions import active_grade
 from domain.grades.tables import GradeRule, GradeRuleChange
@@ -137,6 +137,7 @@ async def establish_grade_rule(session: AsyncSession, rule: GradeRule) -> GradeR
 
 
 async def _check_no_overlap(session: AsyncSession, rule: GradeRule) -> None:
+    await one_at_a_time(session, "grade_rule", rule.grade_code, rule.branch_id)
     query = sa.select(GradeRule.id).where(
         GradeRule.grade_code == rule.grade_code,
         GradeRule.branch_id == rule.branch_id,

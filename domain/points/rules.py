@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.columns import records
+from domain.dated import check_dates, one_at_a_time
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.members.tables import Grade
 from domain.organisation.tables import Branch, BranchLevel
@@ -69,6 +70,7 @@ def _value(kind: RuleKind, value: Any) -> Decimal:
 
 async def _check_no_overlap(session: AsyncSession, rule: PointsRule) -> None:
     kinds = VALIDITY_KINDS if rule.kind in VALIDITY_KINDS else (rule.kind,)
+    await one_at_a_time(session, "points_rule", *sorted(kinds), rule.grade_code)
     query = sa.select(PointsRule.id).where(
         PointsRule.kind.in_(kinds),
         PointsRule.grade_code.is_(None) if rule.grade_code is None else PointsRule.grade_code == rule.grade_code,
@@ -82,11 +84,6 @@ async def _check_no_overlap(session: AsyncSession, rule: PointsRule) -> None:
             "Another rule of this kind is in force for these dates.",
             "effective_from",
         )
-
-
-def _check_dates(start: date, end: date | None) -> None:
-    if end is not None and end < start:
-        raise DomainError(ErrorCode.INVALID, "effective_to must not be before effective_from.", "effective_to")
 
 
 def _check_future(start: date, today: date) -> None:
@@ -122,7 +119,7 @@ class CreatePointsRule(Command):
 async def create_points_rule(uow: UnitOfWork, command: CreatePointsRule) -> PointsRule:
     actor = await require_headquarters(uow.session, uow.principal)
     kind = RuleKind(command.kind)
-    _check_dates(command.effective_from, command.effective_to)
+    check_dates(command.effective_from, command.effective_to)
     if (kind == RuleKind.GRADE_MULTIPLIER) != (command.grade_code is not None):
         raise DomainError(
             ErrorCode.INVALID, "grade_code is for GRADE_MULTIPLIER rules, and required there.", "grade_code"
@@ -154,7 +151,7 @@ async def establish(session: AsyncSession, rule: PointsRule, staff_id: int | Non
     if await session.scalar(sa.select(sa.exists().where(LedgerTransaction.id.is_not(None)))):
         raise DomainError(PointsErrorCode.RULE_IN_EFFECT, "The ledger has entries: rules now change by updates.")
     rule.value = _value(rule.kind, rule.value)
-    _check_dates(rule.effective_from, rule.effective_to)
+    check_dates(rule.effective_from, rule.effective_to)
     return await _add(session, rule, staff_id)
 
 
@@ -185,7 +182,7 @@ async def update_points_rule(uow: UnitOfWork, command: UpdatePointsRule) -> Poin
     for field in ("effective_from", "effective_to"):
         if field in given:
             setattr(rule, field, given[field])
-    _check_dates(rule.effective_from, rule.effective_to)
+    check_dates(rule.effective_from, rule.effective_to)
     await _check_no_overlap(uow.session, rule)
     action = "RETIRE" if given.keys() == {"effective_to"} and rule.effective_to else "UPDATE"
     uow.session.add(

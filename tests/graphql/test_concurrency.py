@@ -109,3 +109,30 @@ async def test_adjustments_and_redemptions_of_one_member_at_once_never_deadlock(
     # then every request is answered (a redemption may find too few points), none fails on a lock
     assert all("errors" not in a for a in answers), [a for a in answers if "errors" in a]
     assert await api.violations() == []
+
+
+CREATE_GRADE_RULE = """mutation($input: CreateGradeRuleInput!) { createGradeRule(input: $input) { errors { code } } }"""
+CREATE_POINTS_RULE = (
+    """mutation($input: CreatePointsRuleInput!) { createPointsRule(input: $input) { errors { code } } }"""
+)
+
+
+async def test_rules_made_at_once_for_the_same_dates_make_one_rule(api):
+    # given twelve requests at once for an Emerald rule of GD from 2028, and six for a late penalty from 2030
+    # (the one in force ending before)
+    gd = gid("Branch", api.demo.branches["GD"])
+    grade_rules = [{"input": {"gradeCode": "EMERALD", "windowMonths": 12, "alternatives": [{"arpuFen": 1_000 + n}],
+                              "effectiveFrom": "2028-01-01", "branchId": gd}} for n in range(12)]  # fmt: skip
+    points_rules = [{"input": {"kind": "LATE_PENALTY_PERCENT", "value": str(n), "effectiveFrom": "2030-01-01"}}
+                    for n in range(6)]  # fmt: skip
+    await api.scalar(
+        "UPDATE points_rule SET effective_to = '2029-12-31' WHERE kind = 'LATE_PENALTY_PERCENT' RETURNING 1"
+    )
+    await api.token("hq_admin")
+    made = await asyncio.gather(*(api.gql(CREATE_GRADE_RULE, v, as_="hq_admin") for v in grade_rules),
+                                *(api.gql(CREATE_POINTS_RULE, v, as_="hq_admin") for v in points_rules))  # fmt: skip
+    # then exactly one of each is made; the others find it in force
+    outcomes = sorted(tuple(e["code"] for e in next(iter(a["data"].values()))["errors"]) for a in made)
+    assert outcomes == [()] * 2 + [("RULE_ALREADY_IN_FORCE",)] * 16
+    assert await api.scalar("SELECT count(*) FROM grade_rule WHERE effective_from = '2028-01-01'") == 1
+    assert await api.scalar("SELECT count(*) FROM points_rule WHERE effective_from = '2030-01-01'") == 1

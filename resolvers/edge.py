@@ -81,11 +81,14 @@ async def mutate(
 @functools.cache
 def audited(operation: str, payload: type, key: str | None) -> Audit:
     """What the audit trail records of a mutation: its name, and the node type of the object its payload
-    holds under `key`, when that node is named by its `id` (a card, named by its number, is not)."""
-    field = next((f for f in payload.__strawberry_definition__.fields if f.python_name == key), None) if key else None
-    node = getattr(field.type, "of_type", field.type) if field is not None else None
-    if not (isinstance(node, type) and issubclass(node, relay.Node)):
+    holds under `key` (without a key: its one node, e.g. a key issued with its credential), when that node is
+    named by its `id` (a card, named by its number, is not)."""
+    fields = payload.__strawberry_definition__.fields
+    nodes = [n for n in (getattr(f.type, "of_type", f.type) for f in fields if key is None or f.python_name == key)
+             if isinstance(n, type) and issubclass(n, relay.Node)]  # fmt: skip
+    if len(nodes) != 1:
         return Audit(operation)
+    (node,) = nodes
     try:
         named_by_id = node.resolve_id_attr() == "id"
     except NodeIDAnnotationError:

@@ -51,6 +51,11 @@ class IssuedApiClient:
     client: PartnerApiClient
     credential: str  # `<key id>.<secret>` for `Authorization: Bearer …`: shown this once, stored as a digest
 
+    @property
+    def id(self) -> int | None:
+        """The key's: the audit trail names what a mutation made by it."""
+        return self.client.id
+
 
 async def _partner_in_scope(session: AsyncSession, actor: StaffPrincipal, partner_id: int | None) -> Partner:
     """A partner whose branch lies in the actor's subtree. Every member of staff sees every partner, so one

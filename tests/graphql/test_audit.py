@@ -96,6 +96,19 @@ async def test_a_mutation_in_a_transaction_is_recorded_with_the_object_it_made(a
     assert gid(*event.result_id.split(":")) == club
 
 
+async def test_a_partner_key_issued_is_recorded_with_the_key_it_made(api):
+    # given the head office issuing an API key to Sky Airlines
+    before = await last_event_id(api)
+    issue = """mutation($input: CreatePartnerApiClientInput!) { createPartnerApiClient(input: $input) {
+        errors { code } client { id } } }"""
+    variables = {"input": {"partnerId": api.demo_partner_id("SKY-MILES"), "name": "audited key"}}
+    client = (await api.data(issue, variables, as_="hq_admin"))["createPartnerApiClient"]["client"]["id"]
+    # then its event names the key, so that what became of the key can be found from it
+    (event,) = await events_after(api, before)
+    assert event.operation == "createPartnerApiClient"
+    assert gid(*event.result_id.split(":")) == client
+
+
 async def test_a_refused_one_statement_mutation_is_recorded_with_its_code_and_nothing_else_is_written(api):
     # given Li Wei's 1,500 points and a club operator
     await api.token("club_operator")

@@ -15,8 +15,8 @@ STATEMENTS = {
     "retireGrade": 5,
     "deleteGrade": 6,
     "setCustomerImportance": 6,
-    "createGradeRule": 7,
-    "updateGradeRule": 8,
+    "createGradeRule": 8,  # with the lock of its grade and branch's rules (`one_at_a_time`)
+    "updateGradeRule": 9,  # the same
     "runGradeReview": 8,
     "decideGradeProposal": 5,
     "decideGradeProposals": 4,

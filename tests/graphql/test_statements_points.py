@@ -26,8 +26,8 @@ STATEMENTS = {
     "reversePointsTransaction": 2,
     "recordBill": 6,  # with a share of its month's run lock
     "runMonthlyAccrual": 7,
-    "createPointsRule": 6,
-    "updatePointsRule": 7,
+    "createPointsRule": 7,  # with the lock of its kind's rules (`one_at_a_time`)
+    "updatePointsRule": 8,  # the same
     "pointsTotals": 2,
     "monthlyAccrualRuns": 5,
     "pointsRules": 4,

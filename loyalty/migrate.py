@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -58,3 +59,26 @@ async def not_at_head(engine: AsyncEngine) -> str | None:
         at = current or "none"
         return f"The database is not migrated (at revision {at}, code expects {head}): run `loyalty migrate`."
     return f"The database is at revision {current}, which this code does not know (it expects {head}): run newer code."
+
+
+def rewrite_functions(changes: list[tuple[re.Pattern[str] | str, str]], functions: tuple[str, ...]) -> None:
+    """For a migration: each of `functions` (by name) made again from its definition in the database, each
+    change applied (a pattern, or a text replaced as it stands), and each function changed."""
+    from alembic import op
+
+    bind = op.get_bind()
+    for name in functions:
+        found = bind.exec_driver_sql(
+            "SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            f" WHERE n.nspname = 'public' AND p.proname = '{name}'"
+        ).scalars()
+        definitions = list(found)
+        assert len(definitions) == 1, f"one function {name}"
+        definition = definitions[0]
+        for pattern, replacement in changes:
+            if isinstance(pattern, str):
+                definition = definition.replace(pattern, replacement)
+            else:
+                definition = pattern.sub(replacement, definition)
+        assert definition != definitions[0], f"{name} changes"
+        bind.exec_driver_sql(definition)

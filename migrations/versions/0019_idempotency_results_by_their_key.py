@@ -20,6 +20,8 @@ import re
 
 from alembic import op
 
+from loyalty.migrate import rewrite_functions
+
 revision = "0019"
 down_revision = "0018"
 branch_labels = None
@@ -54,20 +56,7 @@ _KEPT_RESULT_BEFORE = (
 
 
 def rewrite(changes: list[tuple[re.Pattern[str], str]], functions: tuple[str, ...] = FUNCTIONS) -> None:
-    """Each of `functions` (by name) made again from its definition in the database, its statements changed."""
-    bind = op.get_bind()
-    for name in functions:
-        found = bind.exec_driver_sql(
-            "SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-            f" WHERE n.nspname = 'public' AND p.proname = '{name}'"
-        ).scalars()
-        definitions = list(found)
-        assert len(definitions) == 1, f"one function {name}"
-        definition = definitions[0]
-        for pattern, replacement in changes:
-            definition = pattern.sub(replacement, definition)
-        assert definition != definitions[0], f"{name} changes"
-        bind.exec_driver_sql(definition)
+    rewrite_functions(list(changes), functions)
 
 
 def _stored_by_update() -> list[str]:

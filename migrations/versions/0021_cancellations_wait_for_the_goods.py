@@ -13,20 +13,13 @@ hand-over or delivery under way ends before their states are read, and none begi
 ends.
 """
 
-import importlib.util
-import re
-from pathlib import Path
+from loyalty.migrate import rewrite_functions
 
 revision = "0021"
 down_revision = "0020"
 branch_labels = None
 depends_on = None
 
-_path = Path(__file__).with_name("0019_idempotency_results_by_their_key.py")
-_spec = importlib.util.spec_from_file_location("revision_0019", _path)
-assert _spec is not None and _spec.loader is not None
-_earlier = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_earlier)
 
 CANCEL = ("cancel_redemption",)
 BALANCE_FIRST = "            INSERT INTO points_balance (member_id) VALUES (r.member_id) ON CONFLICT DO NOTHING;\n"
@@ -39,8 +32,8 @@ GOODS_FIRST = (
 
 
 def upgrade() -> None:
-    _earlier.rewrite([(re.compile(re.escape(BALANCE_FIRST)), GOODS_FIRST)], CANCEL)
+    rewrite_functions([(BALANCE_FIRST, GOODS_FIRST)], CANCEL)
 
 
 def downgrade() -> None:
-    _earlier.rewrite([(re.compile(re.escape(GOODS_FIRST)), BALANCE_FIRST)], CANCEL)
+    rewrite_functions([(GOODS_FIRST, BALANCE_FIRST)], CANCEL)

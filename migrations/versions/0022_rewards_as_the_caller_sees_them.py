@@ -15,22 +15,15 @@ more than 1,000,000,000 points, or a line worth more than 1,000,000,000 of its b
 (OUT_OF_RANGE) instead of failing as the answer is written.
 """
 
-import importlib.util
-import re
-from pathlib import Path
-
 from alembic import op
+
+from loyalty.migrate import rewrite_functions
 
 revision = "0022"
 down_revision = "0021"
 branch_labels = None
 depends_on = None
 
-_path = Path(__file__).with_name("0019_idempotency_results_by_their_key.py")
-_spec = importlib.util.spec_from_file_location("revision_0019", _path)
-assert _spec is not None and _spec.loader is not None
-_earlier = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_earlier)
 
 SEEN = """
     -- Whether the caller sees `p_item` while serving a member of `p_home_province`: the member sees what is
@@ -82,9 +75,9 @@ CHANGES = [
 
 def upgrade() -> None:
     op.execute(SEEN)
-    _earlier.rewrite([(re.compile(re.escape(before)), after) for before, after in CHANGES], CHECK)
+    rewrite_functions(list(CHANGES), CHECK)
 
 
 def downgrade() -> None:
-    _earlier.rewrite([(re.compile(re.escape(after)), before) for before, after in CHANGES], CHECK)
+    rewrite_functions([(after, before) for before, after in CHANGES], CHECK)
     op.execute("DROP FUNCTION reward_seen(reward_item, text, bigint)")

@@ -14,20 +14,13 @@ instead of looking the sequence up on every call. The database's own CPU time pe
 from the server process): `redeem_points` 618 → 588 µs, `adjust_points` 330 → 318 µs.
 """
 
-import importlib.util
-import re
-from pathlib import Path
+from loyalty.migrate import rewrite_functions
 
 revision = "0024"
 down_revision = "0023"
 branch_labels = None
 depends_on = None
 
-_path = Path(__file__).with_name("0019_idempotency_results_by_their_key.py")
-_spec = importlib.util.spec_from_file_location("revision_0019", _path)
-assert _spec is not None and _spec.loader is not None
-_earlier = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_earlier)
 
 _REFUSE_DEBIT = """PERFORM refuse('INSUFFICIENT_POINTS',
                                format('The member has %s points available; %s are needed.', available, -p_points),
@@ -95,9 +88,9 @@ CHANGES = {
 
 def upgrade() -> None:
     for name, changes in CHANGES.items():
-        _earlier.rewrite([(re.compile(re.escape(before)), after) for before, after in changes], (name,))
+        rewrite_functions(list(changes), (name,))
 
 
 def downgrade() -> None:
     for name, changes in reversed(CHANGES.items()):
-        _earlier.rewrite([(re.compile(re.escape(after)), before) for before, after in reversed(changes)], (name,))
+        rewrite_functions([(after, before) for before, after in reversed(changes)], (name,))

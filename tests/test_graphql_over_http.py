@@ -86,6 +86,8 @@ async def test_a_body_that_is_not_json_is_a_bad_request_with_a_graphql_shaped_an
         '{"variables": {}}',
         '{"query": 7}',
         '{"query": "{ __typename }", "variables": [1]}',
+        '{"query": "{ __typename }", "extensions": "x"}',
+        '[{"query": "{ __typename }"}]',  # a batch: the API takes one operation a request
     ],
 )
 async def test_a_body_that_is_not_a_graphql_request_is_a_bad_request(api, content):
@@ -93,6 +95,12 @@ async def test_a_body_that_is_not_a_graphql_request_is_a_bad_request(api, conten
     assert response.status_code == 400
     assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["BAD_REQUEST"]
     assert "data" not in response.json()
+
+
+@pytest.mark.parametrize("accept", [f"{JSON}, multipart/mixed", f"{JSON}, text/event-stream"])
+async def test_a_client_that_also_accepts_a_stream_gets_its_answer_in_json(api, accept):
+    response = await post(api, {"query": "{ __typename }", "operationName": None}, accept=accept)
+    assert (response.status_code, response.json()) == (200, {"data": {"__typename": "Query"}})
 
 
 async def test_an_internal_fault_is_masked_with_its_code_and_logged(api, monkeypatch, caplog):

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import strawberry
 from strawberry import relay
 
+from domain.access import Permission, role_grants
 from domain.members.tables import GradeStatus as DomainGradeStatus
 from domain.members.tables import Roaming as DomainRoaming
 from domain.organisation import tables as organisation_tables
@@ -81,11 +82,17 @@ class ClubType(relay.Node):
 @strawberry.type(name="Staff", description="A member of staff: role and branch [O6].")
 class StaffType(relay.Node):
     id: relay.NodeID[int]
-    username: str
     display_name: str
     role: StaffRole
     active: bool
     is_type_of = row_type(organisation_tables.Staff)
+
+    @strawberry.field(
+        description="The name they log in with: null to a member or partner, who meet them by their display name"
+        " (a customer manager, the agent who served them) and have no use for a member of staff's login."
+    )
+    def username(self, info: strawberry.Info) -> str | None:
+        return self.username if role_grants(info.context.principal, Permission.ORGANISATION_READ) else None  # type: ignore[attr-defined]
 
     @strawberry.field
     @joined("branches", "branch_id")

@@ -124,6 +124,24 @@ async def test_moving_a_member_to_another_club_moves_the_branch(api):
     assert member["customerManager"] == {"username": "gd.manager"}
 
 
+@pytest.mark.parametrize(
+    ("who", "sees_login"),
+    [("member", False), ("agent", True), ("auditor", True), ("hq_admin", True)],
+)
+async def test_a_members_customer_manager_is_known_to_them_by_name_not_by_login(api, who, sees_login):
+    # given Li Wei, whose customer manager is gd.manager
+    manager = {"input": {"id": gid("Member", api.demo.members["Li Wei"]),
+                         "customerManagerId": gid("Staff", api.demo.staff["gd.manager"])}}  # fmt: skip
+    assert (await api.data(UPDATE, manager, as_="club_operator"))["updateMember"]["errors"] == []
+    # when he, or staff, read the manager
+    query = "query($id: ID!) { node(id: $id) { ... on Member { customerManager { username displayName role } } } }"
+    read = await api.data(query, {"id": gid("Member", api.demo.members["Li Wei"])}, as_=who)
+    # then he meets them by name and role; only staff see the name they log in with
+    found = read["node"]["customerManager"]
+    assert found["displayName"] and found["role"] == "CUSTOMER_MANAGER"
+    assert found["username"] == ("gd.manager" if sees_login else None)
+
+
 async def test_a_member_moved_to_another_branch_takes_their_card_along(api):
     # given Li Wei of GD and his active card
     member_id = gid("Member", api.demo.members["Li Wei"])

@@ -43,6 +43,10 @@ class AuditEventType(relay.Node):
     def principal_id(self) -> relay.GlobalID:
         return relay.GlobalID(self.principal_kind.value.title(), str(self.principal_id))
 
+    @strawberry.field(description="The partner's key the call came with (a PartnerApiClient ID); null for others.")
+    def api_client_id(self) -> relay.GlobalID | None:
+        return relay.GlobalID("PartnerApiClient", str(self.api_client_id)) if self.api_client_id else None
+
     @strawberry.field(
         description="The branch the caller acted for: the staff member's, the member's home branch, the partner's;"
         " null for a national partner's."
@@ -74,7 +78,9 @@ class AuditEventFilter:
     occurred_to: date | None = strawberry.field(default=None, name="to")
     principal_kind: PrincipalKind | None = None
     principal_id: relay.GlobalID | None = strawberry.field(
-        default=None, description="A Staff, Member or Partner ID: what that caller did."
+        default=None,
+        description="A Staff, Member or Partner ID: what that caller did; a PartnerApiClient ID: what was done with"
+        " that key.",
     )
     operation: str | None = strawberry.field(default=None, description="A mutation's name: `adjustPoints`.")
     outcome: str | None = strawberry.field(default=None, description="OK, REPLAYED or an error code.")

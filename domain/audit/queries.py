@@ -33,6 +33,7 @@ period_days_max = 3_660
 export_rows_per_batch = 1_000  # rows the export fetches from its cursor at a time: its memory stays flat
 # The node types of callers, for a filter by principal (a global ID of one of them).
 PRINCIPAL_NODES = {"Staff": PrincipalKind.STAFF, "Member": PrincipalKind.MEMBER, "Partner": PrincipalKind.PARTNER}
+API_CLIENT_NODE = "PartnerApiClient"  # a partner's key: the events of the calls made with it
 
 
 def outcomes() -> frozenset[str]:
@@ -75,7 +76,8 @@ async def list_events(
 ) -> Page[AuditEvent]:
     """The audit events of the caller's subtree, newest first (auditors and administrators).
 
-    `principal_id` is the global ID of a member of staff, a member or a partner; `target` of any object,
+    `principal_id` is the global ID of a member of staff, a member, a partner or a partner's key
+    (`PartnerApiClient`: what was done with that key); `target` of any object,
     found among the objects an event's command named and the object it answered with."""
     actor = require_staff(principal, Permission.AUDIT_READ)
     check = Checker()
@@ -88,10 +90,16 @@ async def list_events(
     caller = None
     if principal_id is not None:
         node, _, key = principal_id.partition(":")
-        if node not in PRINCIPAL_NODES:
-            check.fail("principal_id", ErrorCode.INVALID, "principal_id names a member of staff, member or partner.")
+        if node == API_CLIENT_NODE:
+            caller = (PrincipalKind.PARTNER, None, int(key))
+        elif node not in PRINCIPAL_NODES:
+            check.fail(
+                "principal_id",
+                ErrorCode.INVALID,
+                "principal_id names a member of staff, member, partner or partner key.",
+            )
         else:
-            caller = (PRINCIPAL_NODES[node], int(key))
+            caller = (PRINCIPAL_NODES[node], int(key), None)
     check.raise_if_any()
     event = AuditEvent
     query = sa.select(event).where(in_scope(actor))
@@ -105,7 +113,9 @@ async def list_events(
     ]
     query = query.where(*[test(value) for value, test in tests if value is not None])
     if caller is not None:
-        query = query.where(event.principal_kind == caller[0], event.principal_id == caller[1])
+        kind, caller_id, key_id = caller
+        query = query.where(event.principal_kind == kind)
+        query = query.where(event.principal_id == caller_id if key_id is None else event.api_client_id == key_id)
     if target is not None:
         query = query.where(sa.or_(sa.literal(target) == sa.any_(event.targets), event.result_id == target))
     return await fetch_page(session, query, event.id, page, descending=True)
@@ -134,6 +144,7 @@ EXPORTED = (
     "targets",
     "result_id",
     "outcome",
+    "api_client_id",  # last: added after the others, so that readers of the earlier files go on reading
 )
 
 
@@ -207,4 +218,5 @@ def _csv_row(row: Any) -> list[Any]:
         " ".join(row.targets),
         row.result_id,
         row.outcome,
+        row.api_client_id,
     ]

@@ -22,10 +22,11 @@ path_length_max = 400  # as `branch.path`
 
 class AuditEvent(SQLModel, table=True):
     """One mutation of an authenticated caller: who (`principal_kind`, `principal_id`, acting for
-    `branch_path`), from where (`client_address`, `request_id`), when, what (`operation`, the mutation's
-    name), to what (`targets`: the typed ids the command named, `Member:12`, `Card:880…`; `result_id`: the
-    object the mutation answered with, for a creating one the object it made) and how it ended (`outcome`:
-    OK, REPLAYED, or the error code of its refusal, INTERNAL for a fault).
+    `branch_path`; a partner with which of its keys, `api_client_id`), from where (`client_address`,
+    `request_id`), when, what (`operation`, the mutation's name), to what (`targets`: the typed ids the
+    command named, `Member:12`, `Card:880…`; `result_id`: the object the mutation answered with, for a
+    creating one the object it made) and how it ended (`outcome`: OK, REPLAYED, or the error code of its
+    refusal, INTERNAL for a fault).
 
     Append-only: the database refuses UPDATE, DELETE and TRUNCATE of it (migration 0015). Two indexes
     only, its key and a BRIN of the time, because every mutation writes a row."""
@@ -47,3 +48,4 @@ class AuditEvent(SQLModel, table=True):
     )
     result_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(target_length_max)))
     outcome: str = Field(sa_column=sa.Column(sa.String(outcome_length_max), nullable=False))
+    api_client_id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))  # a partner's key

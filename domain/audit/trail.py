@@ -155,6 +155,7 @@ def event(
         "audit_result_type": audit.result_type,
         "audit_result_id": f"{audit.result_type}:{result_key}"[:target_length_max] if result_key is not None else None,
         "audit_outcome": outcome,
+        "audit_api_client_id": principal.client_id if isinstance(principal, PartnerPrincipal) else None,
     }
 
 

@@ -237,6 +237,33 @@ async def test_a_partner_keys_mutation_is_recorded_for_the_partners_branch(api):
     assert (event.operation, event.outcome) == ("redeemPoints", "FORBIDDEN")
 
 
+async def test_a_partners_calls_are_told_apart_by_the_key_they_came_with(api):
+    # given two keys of Guangdong's online mall (one system each)
+    keys = {}
+    for name in ("first", "second"):
+        credential = await api.partner_key("GD-MALL")
+        keys[name] = (credential, await api.scalar("SELECT max(id) FROM partner_api_client"))
+    asked = {"input": {"items": [{"itemId": gid("RewardItem", api.demo.rewards["GD-UMBRELLA"]), "quantity": 1}],
+                       "channel": "WEB", "idempotencyKey": "p1"}}  # fmt: skip
+    # when each system calls once, and an operator adjusts points
+    for credential, _ in keys.values():
+        await api.post({"query": REDEEM, "variables": asked}, credential)
+    await api.data(ADJUST, adjust_input(api), as_="club_operator")
+    # then each event names its key; the operator's names none
+    query = "query($f: AuditEventFilter) { auditEvents(filter: $f) { edges { node { principalId apiClientId } } } }"
+    for _, key_id in keys.values():
+        found = await api.data(query, {"f": {"principalId": gid("PartnerApiClient", key_id)}}, as_="hq_admin")
+        assert [e["node"] for e in found["auditEvents"]["edges"]] == [
+            {
+                "principalId": gid("Partner", api.demo.partners["GD-MALL"]),
+                "apiClientId": gid("PartnerApiClient", key_id),
+            }
+        ]
+    by_operator = {"principalId": gid("Staff", api.demo.staff["gd.operator"]), "operation": "adjustPoints"}
+    found = await api.data(query, {"f": by_operator}, as_="hq_admin")
+    assert [e["node"]["apiClientId"] for e in found["auditEvents"]["edges"]] == [None]
+
+
 async def test_an_anonymous_callers_mutations_write_no_event(api):
     # given nobody logged in
     before = await last_event_id(api)

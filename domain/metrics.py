@@ -10,7 +10,18 @@ by `PROMETHEUS_MULTIPROC_DIR`, which the serving parent sets before any worker i
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
+
+
+@functools.lru_cache(maxsize=4_096)  # label values come from closed sets (above): the series are few
+def series(metric: Any, *values: str) -> Any:
+    """The series of `metric` for these label values, looked up once per process (`labels` takes a lock and
+    builds its key on every call, and the hot paths count on every request)."""
+    return metric.labels(*values)
+
 
 # Latency buckets, in seconds, around what a request of this service takes (milliseconds) and its alerts.
 REQUEST_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

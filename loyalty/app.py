@@ -103,7 +103,6 @@ class Edge:
         self.traced = traced  # inside OpenTelemetry's middleware: the log lines name the trace
         self.body_max_bytes = body_max_bytes
         self.trusted_proxies = trusted_proxies or Networks([])
-        self._latency: dict[tuple[str, str], Any] = {}  # the histogram's series by (operation, outcome)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -181,12 +180,7 @@ class Edge:
             record.outcome = requests.Outcome.ERROR  # refused before GraphQL ran: 404, 405, 413, 415, …
         seconds = record.seconds
         operation = record.operation or "other"
-        series = self._latency.get((operation, record.outcome))
-        if series is None:
-            series = self._latency[(operation, record.outcome)] = metrics.REQUEST_SECONDS.labels(
-                operation, record.outcome
-            )
-        series.observe(seconds)
+        metrics.series(metrics.REQUEST_SECONDS, operation, record.outcome).observe(seconds)
         fields = {
             "method": scope.get("method"),
             "path": scope.get("path"),

@@ -613,7 +613,7 @@ class GraphQLView(GraphQL):
         code = code or (ErrorCode.NOT_FOUND if status == 404 else ErrorCode.BAD_REQUEST)
         if (record := requests.current()) is not None:
             record.refused(code.value, requests.Outcome.ERROR)
-        metrics.GRAPHQL_ERRORS.labels(code.value).inc()
+        metrics.series(metrics.GRAPHQL_ERRORS, code.value).inc()
         body = ({"data": None} if with_data else {}) | {"errors": [{"message": message, "extensions": {"code": code}}]}
         content_type = f"{GRAPHQL_RESPONSE}; charset=utf-8" if media_type == GRAPHQL_RESPONSE else JSON
         return Response(self.encode_json(body), status_code=status, headers=headers, media_type=content_type)
@@ -701,7 +701,7 @@ class GraphQLView(GraphQL):
         if result.errors and record is not None:
             for error in result.errors:
                 code = error.extensions["code"]
-                metrics.GRAPHQL_ERRORS.labels(code).inc()
+                metrics.series(metrics.GRAPHQL_ERRORS, code).inc()
                 record.refused(code, _outcome_of(error, code))
         answer = process_result(result)
         if result.data is None and result.errors and all(isinstance(e, RequestError) for e in result.errors):

@@ -17,7 +17,7 @@ def refused(operation: str, problems: list[Problem]) -> None:
     record = requests.current()
     for problem in problems:
         code = problem.code.value
-        metrics.REFUSALS.labels(operation, code).inc()
+        metrics.series(metrics.REFUSALS, operation, code).inc()
         if record is not None:
             record.refused(code)
         if operation in _LOGINS:
@@ -44,7 +44,7 @@ def succeeded(result: Any, replayed: bool) -> None:
     entry_type, points = getattr(result, "entry_type", None), getattr(result, "points", None)
     if isinstance(points, int):
         if isinstance(entry_type, EntryType):  # a ledger transaction: an adjustment, a reversal
-            metrics.POINTS_MOVED.labels(entry_type.value).inc(abs(points))
+            metrics.series(metrics.POINTS_MOVED, entry_type.value).inc(abs(points))
         elif (channel := getattr(result, "channel", None)) is not None and getattr(result, "cancelled_points", 0) == 0:
-            metrics.REDEMPTIONS.labels(str(getattr(channel, "value", channel))).inc()
-            metrics.POINTS_MOVED.labels(EntryType.REDEMPTION.value).inc(points)
+            metrics.series(metrics.REDEMPTIONS, str(getattr(channel, "value", channel))).inc()
+            metrics.series(metrics.POINTS_MOVED, EntryType.REDEMPTION.value).inc(points)

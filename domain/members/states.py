@@ -19,6 +19,7 @@ The SQL paths take what each state does with their operation from here as a para
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 from typing import Any
 
@@ -54,6 +55,7 @@ def allows(status: MemberStatus | str, operation: MemberOperation) -> bool:
     return MemberStatus(status) in ALLOWED[operation]
 
 
+@functools.cache  # sent with every points movement: made once per process, and never changed
 def rules_for(operation: MemberOperation) -> dict[str, dict[str, Any]]:
     """What each state does with `operation`, for a statement to apply inside the database
     (`member_state_reason`, migration 0011): refuse it (with the code and message `refusal` gives) or

@@ -103,9 +103,13 @@ async def usable_card_of_members(session: AsyncSession, member_ids: list[int]) -
     return [rows.get(i) for i in member_ids]
 
 
-async def history(session: AsyncSession, numbers: list[int]) -> list[list[CardEvent]]:
-    """Each card's operations, oldest first (at most 500 each; the receipt is on its batch)."""
+async def history(session: AsyncSession, principal: Principal, numbers: list[int]) -> list[list[CardEvent]]:
+    """Each card's operations, oldest first (at most 500 each; the receipt is on its batch). A member sees
+    those of the card as theirs, from its hand-over on, as `list_events` shows them: not the stock's
+    movements before it (who received it, where it was kept, for which customer manager)."""
     query = sa.select(CardEvent).where(CardEvent.card_number.in_(numbers)).order_by(CardEvent.id)
+    if isinstance(principal, MemberPrincipal):
+        query = query.where(CardEvent.member_id == principal.member_id)
     grouped: dict[int, list[CardEvent]] = {n: [] for n in numbers}
     for row in await records(session, query.limit(500 * len(numbers))):
         grouped[row.card_number].append(row)

@@ -11,7 +11,7 @@ def loaders(principal: Principal) -> dict[str, Fetch]:
     return {
         "cards_scoped": lambda s, numbers: queries.get_cards_scoped(s, principal, numbers),
         "card_of_member": queries.usable_card_of_members,
-        "card_history": queries.history,
+        "card_history": lambda s, numbers: queries.history(s, principal, numbers),
         "card_batches": queries.batches,
         "applications_scoped": lambda s, ids: queries.get_applications_scoped(s, principal, ids),
     }

@@ -87,6 +87,28 @@ async def test_a_member_applies_and_books_a_pick_up_then_staff_approve_and_hand_
     assert event["detail"] == {"receiverIdNumber": "440301198502020022", "receiverPhone": "13800000002"}
 
 
+async def test_a_member_sees_their_cards_history_from_its_hand_over_on(api):
+    # given a card issued to GD's customer manager, then handed over to Wang Fang
+    issue = """mutation($input: IssueCardsInput!) { issueCards(input: $input) { errors { code } count } }"""
+    issued = {"input": {"numbers": ["6221000000000001"], "receivedBy": "Mr X",
+                        "toStaffId": gid("Staff", api.demo.staff["gd.manager"])}}  # fmt: skip
+    assert (await api.data(issue, issued, as_="club_operator"))["issueCards"]["count"] == 1
+    handed = await api.data(HAND_OVER, {"input": {"memberId": gid("Member", api.demo.members["Wang Fang"]),
+        "cardNumber": "6221000000000001", "receiverIdNumber": "440301198502020022", "receiverPhone": "13800000002",
+        "pin": "135790"}}, as_="agent")  # fmt: skip
+    assert first(handed)["errors"] == []
+    # when she and staff read the card's history
+    api._tokens["wang"] = (await api.login("MEMBER", "13800000002"))["accessToken"]
+    hers = (await api.data("{ me { card { history { action detail } } } }", as_="wang"))["me"]["card"]["history"]
+    staffs = [
+        {"action": e["action"], "detail": e["detail"]} for e in (await history(api, "6221000000000001"))["history"]
+    ]
+    # then staff see the stock's movements (for which customer manager), she sees the card as hers alone
+    assert [e["action"] for e in staffs] == ["ISSUE", "HAND_OVER"]
+    assert staffs[0]["detail"]["customerManager"] == "gd.manager"
+    assert hers == staffs[1:]
+
+
 @pytest.mark.parametrize(
     ("who", "changes", "field", "code"),
     [

@@ -225,7 +225,9 @@ def create_staff(
         ..., help="ADMINISTRATOR, CLUB_OPERATOR, CUSTOMER_MANAGER, AGENT, SETTLEMENT_CLERK, AUDITOR."
     ),
     branch: str = typer.Option(..., help="Branch code."),
-    display_name: str = typer.Option(None, help="Shown name (default: the username)."),
+    display_name: str = typer.Option(
+        ..., help="The name members and colleagues see (a member never sees the login name)."
+    ),
     data_dir: Path = DataDir,
 ) -> None:
     """Create a staff user. The password is read from stdin (or prompted), never from arguments."""
@@ -241,7 +243,7 @@ def create_staff(
             lambda s: organisation.create_staff(
                 s,
                 username=username,
-                display_name=display_name or username,
+                display_name=display_name,
                 role=role.upper(),
                 branch_code=branch,
                 password=password,

@@ -38,16 +38,16 @@ BRANCHES = [  # code, name, parent
     ("SZ", "Shenzhen Branch", "GD"),
     ("BJ", "Beijing Branch", "HQ"),
 ]
-STAFF = [  # username, role, branch
-    ("admin", StaffRole.ADMINISTRATOR, "HQ"),
-    ("gd.admin", StaffRole.ADMINISTRATOR, "GD"),
-    ("gd.operator", StaffRole.CLUB_OPERATOR, "GD"),
-    ("gd.manager", StaffRole.CUSTOMER_MANAGER, "GD"),
-    ("gd.agent", StaffRole.AGENT, "GD"),
-    ("gd.clerk", StaffRole.SETTLEMENT_CLERK, "GD"),
-    ("gd.auditor", StaffRole.AUDITOR, "GD"),
-    ("bj.operator", StaffRole.CLUB_OPERATOR, "BJ"),
-    ("bj.admin", StaffRole.ADMINISTRATOR, "BJ"),
+STAFF = [  # username, role, branch, the name members and colleagues see
+    ("admin", StaffRole.ADMINISTRATOR, "HQ", "Zhou Jian"),
+    ("gd.admin", StaffRole.ADMINISTRATOR, "GD", "Huang Lei"),
+    ("gd.operator", StaffRole.CLUB_OPERATOR, "GD", "Chen Jing"),
+    ("gd.manager", StaffRole.CUSTOMER_MANAGER, "GD", "Lin Xiaoyan"),
+    ("gd.agent", StaffRole.AGENT, "GD", "Guo Peng"),
+    ("gd.clerk", StaffRole.SETTLEMENT_CLERK, "GD", "He Yu"),
+    ("gd.auditor", StaffRole.AUDITOR, "GD", "Luo Min"),
+    ("bj.operator", StaffRole.CLUB_OPERATOR, "BJ", "Sun Hao"),
+    ("bj.admin", StaffRole.ADMINISTRATOR, "BJ", "Ma Li"),
 ]
 CLUBS = [("GD-CLUB", "GD", "Guangdong Club"), ("SZ-CLUB", "SZ", "Shenzhen Club"), ("BJ-CLUB", "BJ", "Beijing Club")]
 MEMBERS = [  # name, id number, branch, club, grade, account, subscriber number
@@ -103,11 +103,11 @@ async def load_demo(session: AsyncSession) -> Demo | None:
     demo = Demo()
     for code, name, parent in BRANCHES:
         demo.branches[code] = (await organisation.create_branch(session, code=code, name=name, parent_code=parent)).id
-    for username, role, branch in STAFF:
+    for username, role, branch, display_name in STAFF:
         staff = await organisation.create_staff(
             session,
             username=username,
-            display_name=username.replace(".", " ").title(),
+            display_name=display_name,
             role=role.value,
             branch_code=branch,
             password=DEMO_PASSWORD,

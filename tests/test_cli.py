@@ -44,7 +44,8 @@ def test_set_up_commands_build_an_organisation(cli_database):
     assert invoke(cli_database, "create-branch", "--code", "HQ", "--name", "Head office").exit_code == 0
     assert invoke(cli_database, "create-branch", "--code", "ZJ", "--name", "Zhejiang", "--parent", "HQ").exit_code == 0
     created = invoke(
-        cli_database, "create-staff", "--username", "root", "--role", "administrator", "--branch", "HQ",
+        cli_database, "create-staff", "--username", "root", "--display-name", "Zhou Jian", "--role", "administrator",
+        "--branch", "HQ",
         stdin="s3cret-password\n",
     )  # fmt: skip
     assert created.exit_code == 0, created.output
@@ -67,11 +68,30 @@ def test_set_up_commands_report_bad_input_and_exit_1(cli_database, args):
     assert "NOT_FOUND" in result.output or "INVALID" in result.output
 
 
+def test_create_staff_asks_for_the_name_members_see(cli_database):
+    # given no display name, when a member of staff is created, then nothing is made: members would see the login
+    invoke(cli_database, "migrate")
+    invoke(cli_database, "create-branch", "--code", "HQ", "--name", "Head office")
+    args = ("create-staff", "--username", "u3", "--role", "AGENT", "--branch", "HQ")
+    assert invoke(cli_database, *args, stdin="s3cret-password\n").exit_code == 2
+    assert invoke(cli_database, *args, "--display-name", "", stdin="s3cret-password\n").exit_code == 1
+
+
 def test_create_staff_refuses_a_short_password(cli_database):
     invoke(cli_database, "migrate")
     invoke(cli_database, "create-branch", "--code", "HQ", "--name", "Head office")
     result = invoke(
-        cli_database, "create-staff", "--username", "u2", "--role", "AGENT", "--branch", "HQ", stdin="short\n"
+        cli_database,
+        "create-staff",
+        "--username",
+        "u2",
+        "--display-name",
+        "Guo Peng",
+        "--role",
+        "AGENT",
+        "--branch",
+        "HQ",
+        stdin="short\n",
     )
     assert result.exit_code == 1
     assert "password" in result.output

@@ -44,6 +44,7 @@ from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
@@ -291,6 +292,16 @@ class Documents:
         self.bytes += size
 
 
+_UNKNOWN = object()
+
+
+class OperationNotNamed(CannotGetOperationTypeError):
+    """Answered by the view as strawberry answers an `operationName` naming no operation: 400, BAD_REQUEST."""
+
+    def as_http_error_reason(self) -> str:
+        return "The document holds several operations: name the one to run in `operationName`."
+
+
 class Operation(ShapeErrors):
     """Everything the service does around an operation, in one extension: strawberry gives every request a
     context manager per hook of each extension, which cost a small request a tenth of its time when these
@@ -322,6 +333,7 @@ class Operation(ShapeErrors):
         document = self.documents.get(execution.query, rules)
         if document is not None:
             execution.graphql_document, execution.pre_execution_errors = document, []
+            self._refuse_unnamed_choice(document)
             return
         with contextlib.suppress(GraphQLError):
             document = parse(execution.query, **execution.parse_options)
@@ -338,6 +350,15 @@ class Operation(ShapeErrors):
         execution.pre_execution_errors = errors
         if not errors:
             self.documents.keep(execution.query, rules, document)
+            self._refuse_unnamed_choice(document)
+
+    def _refuse_unnamed_choice(self, document: DocumentNode) -> None:
+        """A document of several operations runs the one `operationName` names; without a name the request is
+        refused as one naming no operation of the document is (GraphQL spec, "GetOperation"). Strawberry would
+        run the first: it names the operation itself when the request does not."""
+        given = getattr(self.execution_context, "_provided_operation_name", _UNKNOWN)  # None: the request named none
+        if given is None and sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1:
+            raise OperationNotNamed(None)
 
     async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
         execution = self.execution_context

@@ -97,6 +97,20 @@ async def test_a_body_that_is_not_a_graphql_request_is_a_bad_request(api, conten
     assert "data" not in response.json()
 
 
+@pytest.mark.parametrize("accept", [None, GRAPHQL_RESPONSE])
+async def test_a_document_of_several_operations_needs_the_name_of_the_one_to_run(api, accept):
+    two = "query A { a: __typename } query B { b: __typename }"
+    # given no operation name, then it is refused as a name of no operation is: which one was meant is unknown
+    for unnamed in ({"query": two}, {"query": two, "operationName": None}):
+        refused = await post(api, unnamed, accept=accept)
+        assert refused.status_code == 400 and "data" not in refused.json()
+        assert [e["extensions"]["code"] for e in refused.json()["errors"]] == ["BAD_REQUEST"]
+        assert "operationName" in refused.json()["errors"][0]["message"]
+    # given the name, that one runs; and a document of one operation needs none
+    assert (await post(api, {"query": two, "operationName": "B"}, accept=accept)).json() == {"data": {"b": "Query"}}
+    assert (await post(api, {"query": "query A { a: __typename }"}, accept=accept)).json() == {"data": {"a": "Query"}}
+
+
 @pytest.mark.parametrize("accept", [f"{JSON}, multipart/mixed", f"{JSON}, text/event-stream"])
 async def test_a_client_that_also_accepts_a_stream_gets_its_answer_in_json(api, accept):
     response = await post(api, {"query": "{ __typename }", "operationName": None}, accept=accept)

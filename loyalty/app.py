@@ -330,7 +330,7 @@ def create_app(
             tracing.stop(tracer_provider)
 
     routes: list[BaseRoute] = [
-        Route("/graphql", view, methods=["GET", "POST"]),
+        Route("/graphql", view),  # every method: the view refuses what is not GraphQL's (405, `Allow: POST`)
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_page),

@@ -560,8 +560,8 @@ class GraphQLView(GraphQL):
             return
         request = Request(scope, receive)
         media_type = answer_media_type(request.headers.get("accept", ""))
-        if request.method == "GET" and not self.should_render_graphql_ide(request):
-            response = self.refused(405, "Send GraphQL requests with POST.", media_type, {"allow": "POST"})
+        if request.method != "POST" and not (request.method == "GET" and self.should_render_graphql_ide(request)):
+            response = self.refused(405, "Send GraphQL requests with POST.", media_type or JSON, {"allow": "POST"})
         elif request.method == "POST" and media_type is None:
             response = self.refused(406, f"Accept {GRAPHQL_RESPONSE} or {JSON}.", JSON)
         else:

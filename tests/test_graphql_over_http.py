@@ -267,6 +267,14 @@ async def test_graphql_over_get_is_405_and_names_post(api, query):
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])
+async def test_any_other_method_is_405_in_the_same_shape(api, method):
+    response = await api.client.request(method, "/graphql")
+    assert (response.status_code, response.headers["allow"]) == (405, "POST")
+    if method != "HEAD":  # a HEAD answer has no body
+        assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["BAD_REQUEST"]
+
+
 @pytest.mark.parametrize(
     ("accept", "chosen"),
     [

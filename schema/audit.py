@@ -49,7 +49,7 @@ class AuditEventType(relay.Node):
 
     @strawberry.field(
         description="The branch the caller acted for: the staff member's, the member's home branch, the partner's;"
-        " null for a national partner's."
+        " headquarters for a national partner's."
     )
     @joined("branches_by_path", "branch_path")
     def branch(self, info: strawberry.Info) -> BranchType | None: ...

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 import typer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.files import written_whole
 from loyalty.database import EmbeddedPostgres, make_engine, to_async_url
 
 T = TypeVar("T")
@@ -111,16 +112,11 @@ def backup(url: str, file: Path) -> Backup:
     (it holds the members' personal data)."""
     revision = _on_database(url, _revision)
     target, env = libpq_target(url)
-    partial = file.with_name(file.name + ".partial")
     try:
-        partial.touch(mode=0o600)
-        partial.chmod(0o600)
-        _run("pg_dump", "--format=custom", f"--file={partial}", f"--dbname={target}", env=env)
-        partial.replace(file)
+        with written_whole(file) as partial:
+            _run("pg_dump", "--format=custom", f"--file={partial}", f"--dbname={target}", env=env)
     except OSError as error:
         raise BackupFailed(f"Cannot write {file}: {error.strerror}.") from None
-    finally:
-        partial.unlink(missing_ok=True)
     return Backup(file, revision, file.stat().st_size)
 
 

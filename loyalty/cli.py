@@ -27,7 +27,28 @@ from loyalty.config import Settings
 from loyalty.database import EmbeddedPostgres, make_engine, make_sessions, to_async_url
 from loyalty.workers import WorkersFailing
 
-app = typer.Typer(help="Loyalty Club: the GraphQL backend of the customer club.", no_args_is_help=True)
+
+class Commands(typer.Typer):
+    """Every command answers a fault of the machine or of a file it was given (a folder that is not there, a
+    read-only or full disk, a file that is not UTF-8) in one line and exit 1, as it answers bad input: an
+    operator's cron log gets the reason, not a traceback."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register = super().command(*args, **kwargs)
+
+        def guarded(function: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(function)  # the signature typer reads is the command's own
+            def run(*given: Any, **named: Any) -> Any:
+                with _failing_in_one_line(OSError, UnicodeError):
+                    return function(*given, **named)
+
+            register(run)
+            return function
+
+        return guarded
+
+
+app = Commands(help="Loyalty Club: the GraphQL backend of the customer club.", no_args_is_help=True)
 console = Console(stderr=True)
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "schema.graphql"
 T = TypeVar("T")
@@ -75,7 +96,11 @@ def run_on_database(url: str, work: Callable[[async_sessionmaker], Awaitable[T]]
         return asyncio.run(main())
     except DomainError as error:
         for problem in error.problems:
-            console.print(f"[red]{problem.code}[/red] {problem.field or ''}: {problem.message}")
+            console.print(
+                f"[red]{problem.code}[/red] {escape(problem.field or '')}: {escape(problem.message)}",
+                soft_wrap=True,
+                highlight=False,
+            )
         raise typer.Exit(1) from None
     except DatabaseUnusable as unusable:
         console.print(f"[red]{escape(str(unusable))}[/red]", soft_wrap=True, highlight=False)
@@ -368,7 +393,9 @@ def import_bills(
         result = run_command(url, bills.import_bills, bills.ImportBills(path=file))
     if result.problems:
         for problem in result.problems:
-            console.print(f"[red]{problem}[/red]")
+            console.print(f"[red]{escape(problem)}[/red]", soft_wrap=True, highlight=False)
+        if result.problems_total > len(result.problems):
+            console.print(f"… and {result.problems_total - len(result.problems):,} more problems.")
         console.print("Nothing was imported.")
         raise typer.Exit(1)
     console.print(
@@ -386,14 +413,9 @@ def accrue(
     from rich.progress import Progress
 
     from domain.points import accrual
-    from domain.points.bills import month as parse_month
     from domain.work.jobs import JobRunner
 
-    try:
-        first_day = parse_month(month)
-    except ValueError:
-        console.print("[red]--month must be YYYY-MM[/red]")
-        raise typer.Exit(2) from None
+    first_day = _month_option(month)
     with database(_settings(data_dir)) as url, Progress(console=console) as progress:
         task = progress.add_task(f"Accruing {month}", total=None)
 
@@ -419,13 +441,11 @@ def warn_expiring(
     data_dir: Path = DataDir,
 ) -> None:
     """Queue a warning for each member whose points expire soon (once per expiry date) and send what is due."""
-    from datetime import date
 
-    from domain import clock
     from domain.points import warnings
 
     settings = _settings(data_dir)
-    day = date.fromisoformat(as_of) if as_of else clock.today()
+    day = _review_day(as_of)  # warnings are queued from today's points: never for a day to come
     with database(settings) as url:
 
         async def main(sessions: async_sessionmaker) -> tuple[int, int, int]:
@@ -446,14 +466,9 @@ def auto_redeem(
     data_dir: Path = DataDir,
 ) -> None:
     """Carry out the month's booked redemptions [R3]. Safe to rerun; resumes after a stop."""
-    from domain.points.bills import month as parse_month
     from domain.redemption import bookings
 
-    try:
-        first_day = parse_month(month)
-    except ValueError:
-        console.print("[red]--month must be YYYY-MM[/red]")
-        raise typer.Exit(2) from None
+    first_day = _month_option(month)
     with database(_settings(data_dir)) as url:
         job = functools.partial(bookings.AutoRedemptionJob, first_day, chunk_bookings=chunk)
         run = bookings.AutoRedemptionRun.of(_carried_out(url, job, f"Booked redemptions of {month}", "bookings"))
@@ -465,6 +480,20 @@ def auto_redeem(
 
 AsOfReview = typer.Option(None, "--as-of", help="YYYY-MM-DD: the review's date (today or earlier; today if left out).")
 ChunkCustomers = typer.Option(10_000, min=1, max=100_000, help="Customers per committed chunk.")
+
+
+def _month_option(month: str) -> date:
+    """The first day of `--month`; refused in one line when malformed or beyond the days the service keeps."""
+    from domain.validation import date_max, date_min, parse_month
+
+    try:
+        first_day = parse_month(month)
+    except ValueError:
+        first_day = None
+    if first_day is None or not date_min <= first_day <= date_max:
+        console.print(f"[red]--month must be YYYY-MM, from {date_min:%Y-%m} to {date_max:%Y-%m}[/red]")
+        raise typer.Exit(2)
+    return first_day
 
 
 def _review_day(as_of: str | None) -> date:
@@ -592,7 +621,12 @@ def _failing_in_one_line(*failures: type[Exception]) -> Iterator[None]:
     try:
         yield
     except failures as failure:
-        console.print(f"[red]{escape(str(failure))}[/red]", soft_wrap=True, highlight=False)
+        reason = (
+            f"{failure.strerror}: {failure.filename}"
+            if isinstance(failure, OSError) and failure.filename
+            else str(failure)
+        )
+        console.print(f"[red]{escape(reason)}[/red]", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
 
 

@@ -77,6 +77,25 @@ def test_create_staff_asks_for_the_name_members_see(cli_database):
     assert invoke(cli_database, *args, "--display-name", "", stdin="s3cret-password\n").exit_code == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "exit_code", "said"),
+    [
+        (("accrue", "--month", "0001-01"), 2, "--month must be YYYY-MM"),
+        (("auto-redeem", "--month", "2200-01"), 2, "--month must be YYYY-MM"),
+        (("warn-expiring", "--as-of", "2999-01-01"), 2, "--as-of must be today or earlier"),
+        (("warn-expiring", "--as-of", "garbage"), 2, "--as-of must be YYYY-MM-DD"),
+        (("create-partner", "--code", "P9", "--name", "P", "--branch", "[/]"), 1, "NOT_FOUND"),
+        (("export-schema", "--output", "/nonexistent-folder/schema.graphql"), 1, "No such file or directory"),
+    ],
+)
+def test_an_operators_mistake_is_answered_in_one_line(cli_database, args, exit_code, said):
+    invoke(cli_database, "migrate")
+    result = invoke(cli_database, *args)
+    assert (result.exit_code, said in result.output, "Traceback" in result.output) == (exit_code, True, False), (
+        result.output
+    )
+
+
 def test_create_staff_refuses_a_short_password(cli_database):
     invoke(cli_database, "migrate")
     invoke(cli_database, "create-branch", "--code", "HQ", "--name", "Head office")

@@ -114,3 +114,29 @@ def test_a_bad_export_request_is_refused_in_one_line_and_writes_no_file(server_u
     assert unknown.exit_code == 1 and "NOT_FOUND" in unknown.output
     # and no file was left behind, whole or partial
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_export_never_writes_over_what_is_not_a_regular_file_and_leaves_nothing_half_written(server_url, tmp_path):
+    # given a database with the demo data, a file elsewhere that a link names, and a folder
+    url, database_url = demo_database(server_url, "loyalty_cli_audit_targets_test")
+    period = ("--from", "2026-12-01", "--to", "2026-12-02")
+    kept = tmp_path / "kept.txt"
+    kept.write_text("not an export")
+    (tmp_path / "link.csv").symlink_to(kept)
+    (tmp_path / "folder.csv").mkdir()
+    # when the export is asked to write over the link, then it refuses in one line; over the folder, it is a
+    # usage error
+    refused = invoke(database_url, "export-audit", *period, str(tmp_path / "link.csv"))
+    assert refused.exit_code == 1 and "not a regular file" in refused.output, refused.output
+    assert invoke(database_url, "export-audit", *period, str(tmp_path / "folder.csv")).exit_code == 2
+    assert kept.read_text() == "not an export"
+    # when the folder to write in is not there, or a day is beyond the days kept, then one line too
+    missing = invoke(database_url, "export-audit", *period, str(tmp_path / "no" / "audit.csv"))
+    assert missing.exit_code == 1 and "No such file or directory" in missing.output
+    far = invoke(database_url, "export-audit", "--from", "9999-12-31", "--to", "9999-12-31", str(tmp_path / "x.csv"))
+    assert far.exit_code == 1 and "OUT_OF_RANGE" in far.output
+    # and an export that is written is its owner's alone, with no partial file beside it
+    done = tmp_path / "audit.csv"
+    assert invoke(database_url, "export-audit", *period, str(done)).exit_code == 0
+    assert done.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.csv", "folder.csv", "kept.txt", "link.csv"]

@@ -23,10 +23,11 @@ from domain.audit.tables import (
 from domain.auth.tables import PrincipalKind
 from domain.columns import record_columns, records_of
 from domain.errors import DomainError, ErrorCode, every_code
+from domain.files import written_whole
 from domain.organisation.service import in_subtree
 from domain.organisation.tables import Branch
 from domain.paging import Page, PageRequest, fetch_page
-from domain.validation import Checker
+from domain.validation import Checker, date_max, date_min
 from domain.work.commands import AnyNodeId
 
 period_days_max = 3_660
@@ -51,6 +52,11 @@ def in_scope(actor: StaffPrincipal) -> Any:
 
 def _period(check: Checker, start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
     """Inclusive dates as [start 00:00, day after end 00:00) in UTC; at most `period_days_max` days."""
+    for field, day in (("occurred_from", start), ("occurred_to", end)):
+        if day and not date_min <= day <= date_max:
+            check.fail(field, ErrorCode.OUT_OF_RANGE, f"Days run from {date_min} to {date_max}.")
+    if check.problems:
+        return None, None
     if start and end and start > end:
         check.fail("occurred_to", ErrorCode.INVALID, "to must not be before from.")
     elif start and end and (end - start).days >= period_days_max:
@@ -167,12 +173,12 @@ async def export(
     """The events of [start, end] (inclusive days, UTC), of a branch's subtree if given, oldest first, as CSV
     in `output`: a header, then a row per event (targets joined by spaces). Rows come from a server-side
     cursor `export_rows_per_batch` at a time, so memory stays flat however many there are; the file is
-    written whole or not at all (to a temporary name, then renamed)."""
+    written whole or not at all, readable by its owner only (it names clients' addresses), and never over
+    anything but a regular file (`written_whole`)."""
     check = Checker()
     begin, finish = _period(check, start, end)
     check.raise_if_any()
     written, first, last = 0, None, None
-    partial = output.with_name(output.name + ".partial")
     async with engine.connect() as connection:
         await connection.execution_options(isolation_level="REPEATABLE READ")  # one snapshot for the whole file
         async with connection.begin():
@@ -184,7 +190,7 @@ async def export(
                 if path is None:
                     raise DomainError(ErrorCode.NOT_FOUND, f"No branch {branch_code}.", "branch")
                 query = query.where(in_subtree(AuditEvent.branch_path, path))
-            with partial.open("w", encoding="utf-8", newline="") as file:
+            with written_whole(output) as partial, partial.open("w", encoding="utf-8", newline="") as file:
                 out = csv.writer(file)
                 out.writerow(EXPORTED)
                 async for rows in _batches(connection, query.order_by(AuditEvent.id)):
@@ -194,7 +200,6 @@ async def export(
                     last = rows[-1].id
                     if progress is not None:
                         progress(len(rows))
-    partial.replace(output)
     return Exported(written, first, last)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -63,8 +64,26 @@ def next_month(first_day: date) -> date:
     return (first_day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(value)
+    """A day: as the API gives it, or `YYYY-MM-DD` from a file (not the other forms ISO 8601 allows)."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _DAY.fullmatch(value):
+        raise ValueError("not YYYY-MM-DD")
+    return date.fromisoformat(value)
+
+
+def _fen(value: Any) -> int:
+    """An amount in fen: as the API gives it, or ASCII digits from a file (no sign, no `_`, no other script)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, str) or not _DIGITS.fullmatch(value):
+        raise ValueError("not digits")
+    return int(value)
 
 
 def parse_row(values: dict[str, Any], today: date) -> tuple[BillRow | None, list[str]]:
@@ -90,8 +109,8 @@ def parse_row(values: dict[str, Any], today: date) -> tuple[BillRow | None, list
     if not isinstance(account, str) or not account.strip().isdigit() or not 5 <= len(account.strip()) <= 20:
         wrong.append("account_number: 5 to 20 digits")
     billing_month = take("billing_month", month)
-    billed = take("amount_billed_fen", int)
-    paid = take("amount_paid_fen", int)
+    billed = take("amount_billed_fen", _fen)
+    paid = take("amount_paid_fen", _fen)
     due = take("due_date", _date)
     paid_on = take("paid_date", _date, optional=True)
     for name, amount in (("amount_billed_fen", billed), ("amount_paid_fen", paid)):
@@ -103,6 +122,8 @@ def parse_row(values: dict[str, Any], today: date) -> tuple[BillRow | None, list
         wrong.append("due_date: within a year from the start of the billing month")
     if billing_month and paid_on and not billing_month <= paid_on <= today:
         wrong.append("paid_date: from the start of the billing month to today")
+    if paid and paid_on is None and "paid_date: not valid" not in wrong:
+        wrong.append("paid_date: required when an amount is paid")
     if wrong:
         return None, wrong
     return BillRow(account.strip(), billing_month, billed, paid, due, paid_on), []
@@ -174,7 +195,8 @@ class ImportResult:
     rows: int
     written: int
     skipped_accrued: int
-    problems: list[str]
+    problems: list[str]  # the first `problems_listed_max`, by line
+    problems_total: int = 0
 
 
 async def _refuse_during_a_run(session: AsyncSession, months: list[date]) -> None:
@@ -189,24 +211,52 @@ async def _refuse_during_a_run(session: AsyncSession, months: list[date]) -> Non
 
 
 def _code(reason: str) -> ErrorCode:
-    """A value outside its range is OUT_OF_RANGE; one that is not a value of its type, INVALID."""
-    return ErrorCode.INVALID if reason.endswith(("not valid", "digits")) else ErrorCode.OUT_OF_RANGE
+    """A value outside its range is OUT_OF_RANGE; not a value of its type, INVALID; missing, REQUIRED."""
+    if reason.endswith(("not valid", "digits")):
+        return ErrorCode.INVALID
+    return ErrorCode.REQUIRED if ": required" in reason else ErrorCode.OUT_OF_RANGE
 
 
-def _read(path: Path, problems: list[str], today: date) -> Iterator[tuple]:
-    """Valid rows as COPY records, streaming; problems (with line numbers) collected on the side."""
+class Problems(list):
+    """What is wrong with a file, by line: the first `problems_listed_max` kept, every one counted (a file of a
+    million bad rows takes no more memory than one of a hundred)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def add(self, problem: str) -> None:
+        self.total += 1
+        if len(self) < problems_listed_max:
+            self.append(problem)
+
+
+def _read(path: Path, problems: Problems, today: date) -> Iterator[tuple]:
+    """Valid rows as COPY records, streaming; problems (with line numbers) collected on the side. A file that is
+    not UTF-8 text or not CSV is one problem; a row of more or fewer fields than the header names is refused,
+    not read with the gaps as empty values."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        if reader.fieldnames is None or set(COLUMNS) - set(reader.fieldnames):
-            problems.append(f"line 1: the header must name {', '.join(COLUMNS)}")
-            return
-        for values in reader:
-            row, wrong = parse_row(values, today)
-            if row is None:
-                problems.extend(f"line {reader.line_num}: {reason}" for reason in wrong)
-                continue
-            yield (reader.line_num, row.account_number, row.billing_month, row.amount_billed_fen,
-                   row.amount_paid_fen, row.due_date, row.paid_date)  # fmt: skip
+        try:
+            names = reader.fieldnames
+            if names is None or set(COLUMNS) - set(names) or len(set(names)) != len(names):
+                problems.add(f"line 1: the header must name {', '.join(COLUMNS)}, each once")
+                return
+            for values in reader:
+                if None in values or None in values.values():
+                    problems.add(f"line {reader.line_num}: not {len(names)} fields, as the header names")
+                    continue
+                row, wrong = parse_row(values, today)
+                if row is None:
+                    for reason in wrong:
+                        problems.add(f"line {reader.line_num}: {reason}")
+                    continue
+                yield (reader.line_num, row.account_number, row.billing_month, row.amount_billed_fen,
+                       row.amount_paid_fen, row.due_date, row.paid_date)  # fmt: skip
+        except UnicodeDecodeError:
+            problems.add(f"line {reader.line_num + 1}: the file is not UTF-8 text")
+        except csv.Error as error:
+            problems.add(f"line {reader.line_num}: not CSV ({error})")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -217,7 +267,7 @@ class ImportBills(Command):
 async def import_bills(uow: UnitOfWork, command: ImportBills) -> ImportResult:
     """Stage the file with COPY (flat memory), check it in SQL, then write it; all or nothing."""
     session, path = uow.session, command.path
-    problems: list[str] = []
+    problems = Problems()
     await session.execute(
         sa.text(
             """CREATE TEMPORARY TABLE bill_staging (line int, account_number text, billing_month date,
@@ -237,7 +287,8 @@ async def import_bills(uow: UnitOfWork, command: ImportBills) -> ImportResult:
         ),
         {"n": problems_listed_max},
     )
-    problems += [f"line {line}: account_number {number} is unknown" for line, number in unknown]
+    for line, number in unknown:
+        problems.add(f"line {line}: account_number {number} is unknown")
     repeated = await session.execute(
         sa.text(
             """SELECT min(line), max(line), account_number FROM bill_staging GROUP BY account_number, billing_month
@@ -245,11 +296,11 @@ async def import_bills(uow: UnitOfWork, command: ImportBills) -> ImportResult:
         ),
         {"n": problems_listed_max},
     )
-    problems += [
-        f"line {last}: repeats line {first} (account {number}, same month)" for first, last, number in repeated
-    ]
+    for first, last, number in repeated:
+        problems.add(f"line {last}: repeats line {first} (account {number}, same month)")
     if problems:
-        return ImportResult(rows + len(problems), 0, 0, sorted(problems, key=_line)[:problems_listed_max])
+        listed = sorted(problems, key=_line)[:problems_listed_max]
+        return ImportResult(rows + problems.total, 0, 0, listed, problems.total)
     months = (await session.scalars(sa.text("SELECT DISTINCT billing_month FROM bill_staging ORDER BY 1"))).all()
     await _refuse_during_a_run(session, list(months))
     written = await _upsert(

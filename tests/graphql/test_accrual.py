@@ -352,9 +352,22 @@ async def test_a_bill_that_earned_cannot_be_replaced(api):
         ({"account": "80000099"}, "accountNumber", "NOT_FOUND"),
         ({"paid": -1}, "amountPaidFen", "OUT_OF_RANGE"),
         ({"dueDate": "2026-08-01"}, "dueDate", "OUT_OF_RANGE"),
-        ({"billingMonth": "2026-11", "dueDate": "2026-11-15", "paid_date": None}, "billingMonth", "OUT_OF_RANGE"),
-        ({"billingMonth": "2027-03", "dueDate": "2027-03-15", "paid_date": None}, "billingMonth", "OUT_OF_RANGE"),
-        ({"billingMonth": "1999-12", "dueDate": "1999-12-15", "paid_date": None}, "billingMonth", "OUT_OF_RANGE"),
+        (
+            {"billingMonth": "2026-11", "dueDate": "2026-11-15", "paid_date": None, "paid": 0},
+            "billingMonth",
+            "OUT_OF_RANGE",
+        ),
+        (
+            {"billingMonth": "2027-03", "dueDate": "2027-03-15", "paid_date": None, "paid": 0},
+            "billingMonth",
+            "OUT_OF_RANGE",
+        ),
+        (
+            {"billingMonth": "1999-12", "dueDate": "1999-12-15", "paid_date": None, "paid": 0},
+            "billingMonth",
+            "OUT_OF_RANGE",
+        ),
+        ({"paid_date": None}, "paidDate", "REQUIRED"),  # an amount paid, and no day it was paid
         ({"paid_date": "2026-11-26"}, "paidDate", "OUT_OF_RANGE"),
         ({"paid_date": "2030-01-01"}, "paidDate", "OUT_OF_RANGE"),
         ({"paid_date": "2026-08-31"}, "paidDate", "OUT_OF_RANGE"),
@@ -450,7 +463,8 @@ async def import_text(api, tmp_path: Path, text: str) -> bills.ImportResult:
 async def test_a_good_file_is_imported_and_reimporting_replaces_unearned_bills(api, tmp_path):
     text = HEADER + "80000001,2026-09,5000,5000,2026-09-15,2026-09-01\n80000002,2026-09,7000,0,2026-09-15,\n"
     assert await import_text(api, tmp_path, text) == bills.ImportResult(2, 2, 0, [])
-    assert await import_text(api, tmp_path, text.replace(",0,", ",7000,")) == bills.ImportResult(2, 2, 0, [])
+    paid = text.replace(",0,2026-09-15,\n", ",7000,2026-09-15,2026-09-10\n")
+    assert await import_text(api, tmp_path, paid) == bills.ImportResult(2, 2, 0, [])
     assert await api.scalar("SELECT sum(amount_paid_fen) FROM bill") == 12_000
     await accrual.accrue_month(make_sessions(api.engine), date(2026, 9, 1))
     assert await import_text(api, tmp_path, text) == bills.ImportResult(2, 0, 2, [])
@@ -461,7 +475,7 @@ async def test_a_file_with_any_bad_row_writes_nothing_and_names_the_lines(api, t
         [
             "80000001,2026-09,5000,5000,2026-09-15,2026-09-01",
             "80000002,2026-9,7000,0,2026-09-15,",
-            "80000099,2026-09,1,1,2026-09-15,",
+            "80000099,2026-09,1,1,2026-09-15,2026-09-10",
             "80000001,2026-09,5000,5000,2026-09-15,2026-09-01",
             "80000003,2026-09,-5,x,2026-09-15,",
         ]
@@ -472,10 +486,53 @@ async def test_a_file_with_any_bad_row_writes_nothing_and_names_the_lines(api, t
         "line 3: billing_month: not valid",
         "line 4: account_number 80000099 is unknown",
         "line 5: repeats line 2 (account 80000001, same month)",
+        "line 6: amount_billed_fen: not valid",
         "line 6: amount_paid_fen: not valid",
-        "line 6: amount_billed_fen: 0 to 1000000000000",
     ]
     assert await api.scalar("SELECT count(*) FROM bill") == 0
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("80000001,2026-09,5000,5000,2026-09-15", "line 2: not 6 fields, as the header names"),
+        ("80000001,2026-09,5000,5000,2026-09-15,2026-09-01,x", "line 2: not 6 fields, as the header names"),
+        ("80000001,2026-09,5000,5000,2026-09-15,", "line 2: paid_date: required when an amount is paid"),
+        ("80000001,2026-09,5_000,5000,2026-09-15,2026-09-01", "line 2: amount_billed_fen: not valid"),
+        ("80000001,2026-09,\u0661\u0660\u0660,5000,2026-09-15,2026-09-01", "line 2: amount_billed_fen: not valid"),
+        ("80000001,2026-09,5000,5000,20260915,2026-09-01", "line 2: due_date: not valid"),
+        ("80000001,2026-09,5000,5000,2026-09-15,2026-W36-1", "line 2: paid_date: not valid"),
+    ],
+)
+async def test_a_row_is_read_as_written_or_refused(api, tmp_path, row, problem):
+    # given a row of missing or extra fields, a payment without its day, or a number or day in another form
+    result = await import_text(api, tmp_path, HEADER + row + "\n")
+    # then the file is refused, the row named, and nothing written
+    assert (result.written, result.problems) == (0, [problem])
+    assert await api.scalar("SELECT count(*) FROM bill") == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (HEADER.replace("paid_date", "due_date").encode(), "line 1: the header must name"),
+        ((HEADER + "80000001,2026-09,5000,5000,2026-09-15,2026-09-01\n").encode("utf-16"), "not UTF-8 text"),
+        (HEADER.encode() + b"80000001,2026-09,5000,\xff\xfe,2026-09-15,2026-09-01\n", "the file is not UTF-8 text"),
+        (HEADER.encode() + b'80000001,"' + b"x" * 200_000 + b'"\n', "not CSV"),
+    ],
+)
+async def test_a_file_that_is_not_a_bills_csv_is_one_problem(api, tmp_path, content, problem):
+    path = tmp_path / "bills.csv"
+    path.write_bytes(content)
+    async with UnitOfWork(make_sessions(api.engine)) as uow:
+        result = await uow.run(bills.import_bills, bills.ImportBills(path=path))
+    assert result.written == 0 and len(result.problems) == 1 and problem in result.problems[0]
+
+
+async def test_a_file_of_many_bad_rows_lists_the_first_and_counts_them_all(api, tmp_path):
+    text = HEADER + "80000001,2026-09,x,5000,2026-09-15,2026-09-01\n" * 1_000
+    result = await import_text(api, tmp_path, text)
+    assert (len(result.problems), result.problems_total) == (bills.problems_listed_max, 1_000)
 
 
 async def test_a_file_names_each_bill_that_cannot_have_happened_with_its_reason(api, tmp_path, today_is):
@@ -486,7 +543,7 @@ async def test_a_file_names_each_bill_that_cannot_have_happened_with_its_reason(
             "80000001,2026-10,5000,5000,2026-11-15,2026-11-25",
             "80000002,2026-11,7000,0,2026-11-15,",
             "80000003,2026-10,7000,7000,2026-11-15,2026-11-26",
-            "80000003,9999-12,7000,7000,9999-12-15,",
+            "80000003,9999-12,7000,0,9999-12-15,",
         ]
     )
     # when it is imported
@@ -521,7 +578,7 @@ def test_a_run_is_only_ever_of_a_finished_month(today_is):
 
 async def test_a_file_without_the_header_is_refused(api, tmp_path):
     result = await import_text(api, tmp_path, "80000001,2026-09,1,1,2026-09-15,\n")
-    assert result.problems == [f"line 1: the header must name {', '.join(bills.COLUMNS)}"]
+    assert result.problems == [f"line 1: the header must name {', '.join(bills.COLUMNS)}, each once"]
 
 
 async def test_two_bills_of_one_member_in_one_chunk_keep_the_ledger_whole(api):

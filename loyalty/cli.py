@@ -280,7 +280,7 @@ def create_staff(
 def _read_password() -> str:
     if sys.stdin.isatty():
         return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    return sys.stdin.readline().rstrip("\n")
+    return sys.stdin.readline().rstrip("\r\n")  # a line ended by CRLF (a file written on Windows) too
 
 
 @app.command("create-partner")
@@ -353,7 +353,7 @@ def verify(data_dir: Path = DataDir) -> None:
         console.print(f"[red]FAILED[/red] {violation.invariant}: e.g. {violation.examples}")
     if violations:
         raise typer.Exit(1)
-    console.print(f"All {len(ledger.INVARIANTS)} ledger invariants hold.")
+    console.print(f"All {len(ledger.every_invariant())} ledger and area invariants hold.")
 
 
 @app.command()

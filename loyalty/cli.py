@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import os
 import signal
@@ -78,7 +79,12 @@ def run_on_database(url: str, work: Callable[[async_sessionmaker], Awaitable[T]]
     is found reachable and migrated; print domain errors, or what is wrong with the database, and exit 1."""
     from loyalty import migrate
 
+    terminated = _Termination()
+
     async def main() -> T:
+        # SIGTERM (a timeout, a stopping service manager) stops the work as Ctrl-C does: the task is cancelled,
+        # so a run records that it was interrupted and the embedded database is stopped on the way out.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set, asyncio.current_task())
         engine = make_engine(url, pool_size=2)
         try:
             try:
@@ -105,6 +111,22 @@ def run_on_database(url: str, work: Callable[[async_sessionmaker], Awaitable[T]]
     except DatabaseUnusable as unusable:
         console.print(f"[red]{escape(str(unusable))}[/red]", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
+    except asyncio.CancelledError:
+        if not terminated.task:
+            raise
+        console.print("[red]Stopped by SIGTERM.[/red] A run carries on where it stopped when started again.")
+        raise typer.Exit(128 + signal.SIGTERM) from None
+
+
+@dataclasses.dataclass
+class _Termination:
+    """The task that SIGTERM cancelled, once it has."""
+
+    task: asyncio.Task[Any] | None = None
+
+    def set(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        task.cancel()
 
 
 def run_command(url: str, handler: Callable[[UnitOfWork, Any], Awaitable[T]], command: Command) -> T:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
 
@@ -351,6 +352,73 @@ def test_bills_are_imported_and_accrued_from_the_command_line(server_url, tmp_pa
         return found
 
     assert asyncio.run(recorded()) == [("DONE", None, 1), ("DONE", None, 0)]
+
+
+def test_a_run_stopped_by_sigterm_records_that_it_was_interrupted(cli_database):
+    # given an accrual run held at its start (the test holds the lock its chunks share)
+    from domain.points.bills import ACCRUAL_KIND
+    from domain.work.jobs import _WORK_SPACE, _lock_key
+
+    assert invoke(cli_database, "migrate").exit_code == 0
+    url = to_async_url(cli_database)
+    month, key = "2025-03", _lock_key(ACCRUAL_KIND, "2025-03")
+
+    async def hold_then(stop: Callable[[], Awaitable[None]]) -> list[tuple]:
+        engine = make_engine(url, pool_size=2)
+        try:
+            async with engine.connect() as holder:
+                await holder.execute(
+                    sa.text("SELECT pg_advisory_lock(:space, :key)"), {"space": _WORK_SPACE, "key": key}
+                )
+                await stop()
+            async with engine.connect() as connection:
+                rows = await connection.execute(
+                    sa.text("SELECT status, error FROM job_run WHERE kind = :kind AND subject = :month"),
+                    {"kind": ACCRUAL_KIND, "month": month},
+                )
+                return [tuple(r) for r in rows]
+        finally:
+            await engine.dispose()
+
+    said: list[str] = []
+
+    async def start_and_terminate() -> None:
+        env = os.environ | {"DATABASE_URL": cli_database}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "loyalty", "accrue", "--month", month, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        await wait_until_recorded_running(url, month)
+        # when the process is asked to stop, as a timeout or a service manager asks
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), 60)
+        said.append(output.decode())
+        said.append(str(process.returncode))
+
+    recorded = asyncio.run(hold_then(start_and_terminate))
+    # then it says so in one line and exits as SIGTERM's code, and its run reads INTERRUPTED, not RUNNING
+    output, exit_code = said
+    assert exit_code == str(128 + signal.SIGTERM), output
+    assert "Stopped by SIGTERM" in output and "Traceback" not in output
+    assert recorded == [("INTERRUPTED", "Interrupted before the end; a new run resumes where it stopped.")]
+
+
+async def wait_until_recorded_running(url: str, month: str, seconds_max: float = 60) -> None:
+    engine = make_engine(url, pool_size=1)
+    try:
+        deadline = time.monotonic() + seconds_max
+        while time.monotonic() < deadline:
+            async with engine.connect() as connection:
+                running = await connection.scalar(
+                    sa.text("SELECT count(*) FROM job_run WHERE subject = :month AND status = 'RUNNING'"),
+                    {"month": month},
+                )
+            if running:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the run was never recorded")
+    finally:
+        await engine.dispose()
 
 
 def test_verify_and_expire_on_a_demo_ledger(server_url, today_is):

@@ -349,8 +349,13 @@ def clear_login_throttle(
         console.print("[red]--kind must be MEMBER or STAFF[/red]")
         raise typer.Exit(2)
     with database(_settings(data_dir)) as url:
-        run_with_session(url, lambda s: auth.clear_throttle(s, PrincipalKind(kind), login, "cleared by an operator"))
-    console.print(f"{kind} {login} may log in again.")
+        failures = run_with_session(
+            url, lambda s: auth.clear_throttle(s, PrincipalKind(kind), login, "cleared by an operator")
+        )
+    if failures:
+        console.print(f"{kind} {escape(login)} may log in again ({failures:,} failed attempts forgiven).")
+    else:
+        console.print(f"{kind} {escape(login)} has no failed attempts since its last success: nothing to clear.")
 
 
 @app.command("prune-sessions")

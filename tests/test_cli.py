@@ -78,6 +78,16 @@ def test_create_staff_asks_for_the_name_members_see(cli_database):
     assert invoke(cli_database, *args, "--display-name", "", stdin="s3cret-password\n").exit_code == 1
 
 
+def test_create_staff_names_every_empty_field_at_once(cli_database):
+    # given every field empty, when a member of staff is created, then each is named in one answer
+    invoke(cli_database, "migrate")
+    empty = ("create-staff", "--username", "", "--role", "", "--branch", "", "--display-name", "")
+    refused = invoke(cli_database, *empty, stdin="\n")
+    assert refused.exit_code == 1, refused.output
+    for field in ("username", "display_name", "password", "branch", "role"):
+        assert f" {field}: " in refused.output, (field, refused.output)
+
+
 @pytest.mark.parametrize(
     ("args", "exit_code", "said"),
     [
@@ -505,8 +515,13 @@ def test_an_operator_sees_and_clears_login_throttles(server_url):
     listed = invoke(database_url, "login-throttles")
     assert listed.exit_code == 0 and "STAFF\tgd.agent\t5 failures\tfrom 1 addresses" in listed.output, listed.output
     # and once cleared, it is not listed any more
-    assert invoke(database_url, "clear-login-throttle", "--kind", "STAFF", "--login", "gd.agent").exit_code == 0
+    cleared = invoke(database_url, "clear-login-throttle", "--kind", "STAFF", "--login", "gd.agent")
+    assert cleared.exit_code == 0 and "may log in again (5 failed attempts forgiven)" in cleared.output
     assert "gd.agent" not in invoke(database_url, "login-throttles").output
+    # and a login cleared again, or mistyped, is said to have nothing to clear
+    for login in ("gd.agent", "gd.agnet"):
+        again = invoke(database_url, "clear-login-throttle", "--kind", "STAFF", "--login", login)
+        assert again.exit_code == 0 and "nothing to clear" in again.output, again.output
     assert invoke(database_url, "clear-login-throttle", "--kind", "NOBODY", "--login", "x").exit_code == 2
 
 

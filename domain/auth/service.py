@@ -210,12 +210,24 @@ async def throttled_logins(session: AsyncSession, policy: AuthPolicy, now: datet
     return [Throttled(PrincipalKind(kind), login, n, addresses, last) for kind, login, n, addresses, last in rows]
 
 
-async def clear_throttle(session: AsyncSession, kind: PrincipalKind, login_name: str, note: str) -> None:
+async def clear_throttle(session: AsyncSession, kind: PrincipalKind, login_name: str, note: str) -> int:
     """Let a login (any of a member's numbers) try again from everywhere at once: an operator's clear counts as
-    its last success."""
+    its last success. The failed attempts it forgives (those since the login's last success); with none, a
+    login mistyped or never refused, nothing is written."""
     key = _login_key(await _find_identity(session, kind, login_name), login_name)
-    session.add(LoginAttempt(kind=kind, login=key, succeeded=True, reason="CLEARED", remote_address=note[:64]))
-    await session.flush()
+    failures = await session.scalar(_FAILURES_SINCE_SUCCESS, {"kind": kind.value, "login": key}) or 0
+    if failures:
+        session.add(LoginAttempt(kind=kind, login=key, succeeded=True, reason="CLEARED", remote_address=note[:64]))
+        await session.flush()
+    return failures
+
+
+_FAILURES_SINCE_SUCCESS = sa.text(
+    """SELECT count(*) FROM login_attempt a
+       WHERE a.kind = :kind AND a.login = :login AND NOT a.succeeded AND a.reason <> 'THROTTLED'
+         AND a.attempted_at > coalesce((SELECT max(s.attempted_at) FROM login_attempt s
+                                        WHERE s.kind = a.kind AND s.login = a.login AND s.succeeded), '-infinity')"""
+)
 
 
 async def _judge(identity: Member | Staff | None, password: str) -> RecordedRefusal | None:

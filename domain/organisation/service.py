@@ -296,6 +296,7 @@ async def create_staff(
     username = check.code("username", username)
     display_name = check.text("display_name", display_name, length_max=name_length_max, required=True)
     check.password("password", password)
+    check.text("branch", branch_code, required=True)
     if role not in StaffRole.__members__:
         check.fail("role", ErrorCode.INVALID, f"role must be one of {', '.join(StaffRole.__members__)}.")
     check.raise_if_any()

@@ -38,6 +38,18 @@ def enum_type(enum: type[StrEnum], column: str) -> sa.Enum:
     )
 
 
+def unique_ignoring_case(table: str, column: str = "code") -> sa.Index:
+    """Codes and logins are unique whatever their letters' case: an operator typing `gd` means `GD`, so a
+    second branch `gd` beside `GD` would be taken for the first (the column's own constraint still serves
+    lookups as typed)."""
+    return sa.Index(f"ux_{table}_{column}_upper", sa.text(f"upper({column})"), unique=True)
+
+
+def same_code(column: Any, code: str) -> sa.ColumnElement[bool]:
+    """`column` holds `code` in any case (what `unique_ignoring_case` makes unique)."""
+    return sa.func.upper(column) == code.upper()
+
+
 def id_column() -> Any:
     return Field(default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True))
 

@@ -52,6 +52,16 @@ def test_set_up_commands_build_an_organisation(cli_database):
     assert created.exit_code == 0, created.output
     assert "s3cret-password" not in created.output
     assert invoke(cli_database, "create-partner", "--code", "AIR", "--name", "Air miles").exit_code == 0
+    # and a code or login taken in other letters' case is refused, naming the one held
+    for args, held in [
+        (("create-branch", "--code", "zj", "--name", "Zhejiang again", "--parent", "HQ"), "ZJ"),
+        (("create-staff", "--username", "ROOT", "--display-name", "Z", "--role", "AGENT", "--branch", "HQ"), "root"),
+        (("create-partner", "--code", "air", "--name", "Air miles again"), "AIR"),
+    ]:
+        refused = invoke(cli_database, *args, stdin="s3cret-password\n")
+        assert (refused.exit_code, "DUPLICATE" in refused.output, held in refused.output) == (1, True, True), (
+            refused.output
+        )
 
 
 @pytest.mark.parametrize(

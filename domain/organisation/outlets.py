@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Permission, Principal, require_staff
+from domain.columns import same_code
 from domain.errors import DomainError, ErrorCode
 from domain.organisation.service import branch_in_scope, locked_in_scope, readable, subtree_branch_ids, visible
 from domain.organisation.tables import Branch, Outlet, OutletStatus
@@ -65,8 +66,8 @@ async def create_outlet(uow: UnitOfWork, command: CreateOutlet) -> Outlet:
     clean = _checked(check, changes(command, "name", "address", "phone"))
     check.raise_if_any()
     branch = await branch_in_scope(uow.session, actor, command.branch_id, "branch_id")
-    if await uow.session.scalar(sa.select(Outlet.id).where(Outlet.code == code)) is not None:
-        raise DomainError(ErrorCode.DUPLICATE, f"Outlet code {code} is taken.", "code")
+    if (taken := await uow.session.scalar(sa.select(Outlet.code).where(same_code(Outlet.code, code)))) is not None:
+        raise DomainError(ErrorCode.DUPLICATE, f"Outlet code {taken} is taken.", "code")
     outlet = Outlet(branch_id=branch.id, code=code, **clean)
     uow.session.add(outlet)
     await uow.session.flush()

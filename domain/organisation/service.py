@@ -18,7 +18,7 @@ from domain.access import (
     require_staff,
     role_grants,
 )
-from domain.columns import record_columns, record_type, records
+from domain.columns import record_columns, record_type, records, same_code
 from domain.errors import DomainError, ErrorCode
 from domain.members.tables import Grade
 from domain.organisation.errors import OrganisationErrorCode
@@ -134,8 +134,8 @@ async def create_branch(session: AsyncSession, *, code: str, name: str, parent_c
     code = check.code("code", code)
     name = check.text("name", name, length_max=name_length_max, required=True)
     check.raise_if_any()
-    if await session.scalar(sa.select(Branch.id).where(Branch.code == code)) is not None:
-        raise DomainError(ErrorCode.DUPLICATE, f"Branch {code} exists already.", "code")
+    if (taken := await session.scalar(sa.select(Branch.code).where(same_code(Branch.code, code)))) is not None:
+        raise DomainError(ErrorCode.DUPLICATE, f"Branch {taken} exists already.", "code")
     parent = None
     if parent_code is not None:
         parent = (await session.scalars(sa.select(Branch).where(Branch.code == parent_code))).first()
@@ -229,8 +229,8 @@ async def create_club(uow: UnitOfWork, command: CreateClub) -> Club:
     check.raise_if_any()
     session = uow.session
     branch = await branch_in_scope(session, actor, command.branch_id, "branch_id")
-    if await session.scalar(sa.select(Club.id).where(Club.code == code)) is not None:
-        raise DomainError(ErrorCode.DUPLICATE, f"Club code {code} is taken.", "code")
+    if (taken := await session.scalar(sa.select(Club.code).where(same_code(Club.code, code)))) is not None:
+        raise DomainError(ErrorCode.DUPLICATE, f"Club code {taken} is taken.", "code")
     club = Club(branch_id=branch.id, code=code, **clean)
     session.add(club)
     await session.flush()
@@ -301,8 +301,10 @@ async def create_staff(
         check.fail("role", ErrorCode.INVALID, f"role must be one of {', '.join(StaffRole.__members__)}.")
     check.raise_if_any()
     branch = await branch_by_code(session, branch_code)
-    if await session.scalar(sa.select(Staff.id).where(Staff.username == username)) is not None:
-        raise DomainError(ErrorCode.DUPLICATE, f"Username {username} is taken.", "username")
+    if (
+        taken := await session.scalar(sa.select(Staff.username).where(same_code(Staff.username, username)))
+    ) is not None:
+        raise DomainError(ErrorCode.DUPLICATE, f"Username {taken} is taken.", "username")
     staff = Staff(
         username=username,
         display_name=display_name,

@@ -8,7 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from domain.columns import created_at_column, enum_type, foreign_key, id_column
+from domain.columns import created_at_column, enum_type, foreign_key, id_column, unique_ignoring_case
 
 
 class BranchLevel(StrEnum):
@@ -28,6 +28,7 @@ class StaffRole(StrEnum):
 
 class Branch(SQLModel, table=True):
     __tablename__ = "branch"
+    __table_args__ = (unique_ignoring_case("branch"),)
     id: int | None = id_column()
     code: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
     name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
@@ -40,6 +41,7 @@ class Branch(SQLModel, table=True):
 
 class Staff(SQLModel, table=True):
     __tablename__ = "staff"
+    __table_args__ = (unique_ignoring_case("staff", "username"),)
     id: int | None = id_column()
     username: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
     display_name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
@@ -52,6 +54,7 @@ class Staff(SQLModel, table=True):
 
 class Club(SQLModel, table=True):
     __tablename__ = "club"
+    __table_args__ = (unique_ignoring_case("club"),)
     id: int | None = id_column()
     branch_id: int = foreign_key("branch.id")
     code: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
@@ -73,6 +76,7 @@ class Outlet(SQLModel, table=True):
     """A service point of a branch where members are served and redeem (a counter, a POS, a terminal) [S1]."""
 
     __tablename__ = "outlet"
+    __table_args__ = (unique_ignoring_case("outlet"),)
     id: int | None = id_column()
     code: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
     name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.auth import service as auth
-from domain.columns import records
+from domain.columns import records, same_code
 from domain.errors import DomainError, ErrorCode
 from domain.organisation.service import branch_by_code, readable, visible
 from domain.organisation.tables import Branch
@@ -27,8 +27,8 @@ async def create_partner(session: AsyncSession, *, code: str, name: str, branch_
     name = check.text("name", name, length_max=name_length_max, required=True)
     check.raise_if_any()
     branch = await branch_by_code(session, branch_code)
-    if await session.scalar(sa.select(Partner.id).where(Partner.code == code)) is not None:
-        raise DomainError(ErrorCode.DUPLICATE, f"Partner {code} exists already.", "code")
+    if (taken := await session.scalar(sa.select(Partner.code).where(same_code(Partner.code, code)))) is not None:
+        raise DomainError(ErrorCode.DUPLICATE, f"Partner {taken} exists already.", "code")
     partner = Partner(code=code, name=name, branch_id=branch.id)
     session.add(partner)
     await session.flush()

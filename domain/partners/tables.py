@@ -7,13 +7,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from domain.columns import created_at_column, foreign_key, id_column, timestamp_column
+from domain.columns import created_at_column, foreign_key, id_column, timestamp_column, unique_ignoring_case
 
 
 class Partner(SQLModel, table=True):
     """The minimum of a partner that API clients need; the registry [X1] extends it."""
 
     __tablename__ = "partner"
+    __table_args__ = (unique_ignoring_case("partner"),)
     id: int | None = id_column()
     code: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
     name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import clock
 from domain.access import MemberPrincipal, Permission, Principal, StaffPrincipal, require_staff, role_grants
-from domain.columns import records
+from domain.columns import records, same_code
 from domain.dated import check_dates, from_tomorrow, keeps_the_past
 from domain.errors import DomainError, ErrorCode
 from domain.members.tables import Grade, Member
@@ -175,8 +175,10 @@ async def create_reward_item(uow: UnitOfWork, command: CreateRewardItem) -> Rewa
         raise DomainError(ErrorCode.INVALID, "A reward is national (headquarters) or of a province.", "branch_id")
     item = RewardItem(branch_id=branch.id, code=code, kind=RewardKind(command.kind), staff_id=actor.staff_id, **clean)
     await _check_item(uow.session, item)
-    if await uow.session.scalar(sa.select(RewardItem.id).where(RewardItem.code == code)) is not None:
-        raise DomainError(ErrorCode.DUPLICATE, f"Reward code {code} is taken.", "code")
+    if (
+        taken := await uow.session.scalar(sa.select(RewardItem.code).where(same_code(RewardItem.code, code)))
+    ) is not None:
+        raise DomainError(ErrorCode.DUPLICATE, f"Reward code {taken} is taken.", "code")
     uow.session.add(item)
     await uow.session.flush()
     return item

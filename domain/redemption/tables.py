@@ -11,7 +11,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from domain.columns import created_at_column, enum_type, foreign_key, id_column, reference, timestamp_column
+from domain.columns import (
+    created_at_column,
+    enum_type,
+    foreign_key,
+    id_column,
+    reference,
+    timestamp_column,
+    unique_ignoring_case,
+)
 
 
 class RewardKind(StrEnum):
@@ -92,6 +100,7 @@ class RewardItem(SQLModel, table=True):
 
     __tablename__ = "reward_item"
     __table_args__ = (
+        unique_ignoring_case("reward_item"),
         sa.CheckConstraint("points_price > 0", name="price_positive"),
         sa.CheckConstraint("available_to IS NULL OR available_to >= available_from", name="window_ordered"),
         sa.CheckConstraint("daily_limit IS NULL OR daily_limit > 0", name="daily_limit_positive"),

@@ -39,6 +39,7 @@ async def test_an_administrator_opens_a_club_in_a_branch_below(api):
     ("changes", "field", "code"),
     [
         ({"code": "GD-CLUB"}, "code", "DUPLICATE"),
+        ({"code": "gd-club"}, "code", "DUPLICATE"),  # the same code in other letters' case
         ({"code": "bad code!"}, "code", "INVALID"),
         ({"name": ""}, "name", "REQUIRED"),
         ({"name": "n" * 101}, "name", "TOO_LONG"),
@@ -129,3 +130,20 @@ async def test_organisation_queries_are_for_staff(api, who):
 async def test_partners_are_listed_for_staff(api):
     data = await api.data("{ partners { code name } }", as_="agent")
     assert [p["code"] for p in data["partners"]] == ["GD-MALL", "SKY-MILES"]
+
+
+async def test_an_outlet_code_taken_in_any_case_is_refused_naming_the_code_held(api):
+    # given the demo's outlet GD-COUNTER
+    await api.token("administrator")
+    before = await api.fingerprint()
+    # when another outlet is opened as gd-counter
+    outlet = {"branchId": gid("Branch", api.demo.branches["GD"]), "code": "gd-counter", "name": "Second counter"}
+    answer = await api.data(
+        """mutation($input: CreateOutletInput!) { createOutlet(input: $input) { errors { field code message } } }""",
+        {"input": outlet},
+        as_="administrator",
+    )
+    # then it is a duplicate of GD-COUNTER, and nothing is written
+    (error,) = answer["createOutlet"]["errors"]
+    assert (error["field"], error["code"], "GD-COUNTER" in error["message"]) == (["input", "code"], "DUPLICATE", True)
+    assert await api.fingerprint() == before

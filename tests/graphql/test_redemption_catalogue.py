@@ -68,6 +68,7 @@ async def test_an_item_is_created_as_a_draft_offered_once_active_and_gone_once_r
         ({"availableTo": "2020-01-01"}, "availableTo", "INVALID"),
         ({"pictureUrl": "javascript:alert(1)"}, "pictureUrl", "INVALID"),
         ({"code": "BILL-10"}, "code", "DUPLICATE"),
+        ({"code": "bill-10"}, "code", "DUPLICATE"),
         ({"branchId": "SZ"}, "branchId", "INVALID"),
         ({"branchId": "HQ"}, "branchId", "NOT_FOUND"),
         ({"name": " "}, "name", "REQUIRED"),

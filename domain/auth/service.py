@@ -316,6 +316,11 @@ async def refresh(uow: UnitOfWork, command: RefreshToken) -> Tokens:
         sa.or_(AuthSession.refresh_token_sha256 == digest, AuthSession.id == traded.scalar_subquery())
     )
     row = (await uow.session.scalars(query.with_for_update())).first()
+    if row is None:
+        # Presented twice at once: the other request rotated the token while this one waited for the session's
+        # lock, and the lock's recheck finds neither the token (replaced) nor its trade (committed after this
+        # statement began). A statement begun now sees the trade.
+        row = (await uow.session.scalars(query.with_for_update())).first()
     if row is not None and row.refresh_token_sha256 != digest and row.revoked_at is None:
         # A token the session traded away (at any rotation) is presented again: two parties hold the session;
         # end it for both.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from datetime import timedelta
@@ -9,6 +10,7 @@ from datetime import timedelta
 import httpx
 import jwt
 import pytest
+import sqlalchemy as sa
 
 from domain import clock
 from loyalty.demo import DEMO_PASSWORD
@@ -222,6 +224,31 @@ async def test_a_refresh_token_used_twice_ends_the_whole_session(api, rotations)
     assert [e["code"] for e in errors_of(reused, "refreshToken")] == ["TOKEN_REVOKED"]
     assert top_codes(await ask(api, ME, fresh["accessToken"])) == ["TOKEN_REVOKED"]
     renewed = await ask(api, REFRESH, None, {"input": {"refreshToken": fresh["refreshToken"]}})
+    assert [e["code"] for e in errors_of(renewed, "refreshToken")] == ["TOKEN_REVOKED"]
+
+
+async def test_a_refresh_token_presented_twice_at_once_ends_the_whole_session(api):
+    # given a session whose refresh token two parties present at the same moment (both wait on the session)
+    tokens = await api.login("MEMBER", "13800000001")
+    variables = {"input": {"refreshToken": tokens["refreshToken"]}}
+    async with api.engine.connect() as holding:
+        await holding.execute(
+            sa.text("SELECT 1 FROM auth_session WHERE member_id = :m AND revoked_at IS NULL FOR UPDATE"),
+            {"m": api.demo.members["Li Wei"]},
+        )
+        both = [asyncio.create_task(ask(api, REFRESH, None, variables)) for _ in range(2)]
+        for _ in range(500):
+            if await api.scalar("SELECT count(*) FROM pg_locks WHERE NOT granted") >= 2:
+                break
+            await asyncio.sleep(0.01)
+        await holding.commit()
+    answers = [(await answer)["data"]["refreshToken"] for answer in both]
+    # then one of them is given new tokens, the other is refused, and the session ends for both
+    (won,) = [a["tokens"] for a in answers if a["tokens"]]
+    (lost,) = [a["errors"] for a in answers if not a["tokens"]]
+    assert [(e["code"], "used already" in e["message"]) for e in lost] == [("TOKEN_REVOKED", True)]
+    assert top_codes(await ask(api, ME, won["accessToken"])) == ["TOKEN_REVOKED"]
+    renewed = await ask(api, REFRESH, None, {"input": {"refreshToken": won["refreshToken"]}})
     assert [e["code"] for e in errors_of(renewed, "refreshToken")] == ["TOKEN_REVOKED"]
 
 

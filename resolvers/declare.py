@@ -48,15 +48,20 @@ def mutation_field(
     handler: Any, input_type: type | None, payload_type: type, key: str | None = None, *, description: str
 ) -> Any:
     """A mutation that runs `handler` on its input's command (see `resolvers.edge.mutate`); the payload
-    holds the result under `key`, or the result's own fields."""
+    holds the result under `key`, or the result's own fields.
+
+    The field is nullable: a request refused as a whole (FORBIDDEN, UNAUTHENTICATED: top-level errors) nulls
+    that field alone. Non-null, it nulled the whole answer, hiding the work of the mutations before it in the
+    same document, which was done and committed."""
+    answer = payload_type | None
     if input_type is None:
 
-        async def resolve(info: strawberry.Info) -> payload_type:  # type: ignore[valid-type]
+        async def resolve(info: strawberry.Info) -> answer:  # type: ignore[valid-type]
             return await mutate(info, payload_type, handler, None, key)
 
     else:
 
-        async def resolve(info: strawberry.Info, input: input_type) -> payload_type:  # type: ignore[valid-type]
+        async def resolve(info: strawberry.Info, input: input_type) -> answer:  # type: ignore[valid-type]
             return await mutate(info, payload_type, handler, given_of(input), key)
 
     resolve.mutation = (handler, payload_type, key)  # type: ignore[attr-defined]  # see `read_inputs_as_given`

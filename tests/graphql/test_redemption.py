@@ -45,6 +45,22 @@ async def test_a_member_redeems_minutes_on_the_web(api):
     assert await api.violations() == []
 
 
+async def test_a_refused_mutation_beside_a_redemption_hides_not_the_redemption(api):
+    # given one document asking a redemption of Li Wei, then an adjustment members may not make
+    both = """mutation($input: RedeemPointsInput!, $adjust: AdjustPointsInput!) {
+        a: redeemPoints(input: $input) { errors { code } redemption { id points } }
+        b: adjustPoints(input: $adjust) { errors { code } } }"""
+    adjust = {"memberId": gid("Member", api.demo.members["Li Wei"]), "points": 10, "entryType": "ADJUSTMENT",
+              "reason": "mine", "idempotencyKey": "b-1"}  # fmt: skip
+    # when he sends it
+    answer = await api.gql(both, redeem_input(api, "a-1", ("MIN-60", 1)) | {"adjust": adjust}, as_="member")
+    # then the redemption, done, is answered, and only the adjustment is refused
+    assert answer["data"]["a"]["errors"] == [] and answer["data"]["a"]["redemption"]["points"] == 500
+    assert answer["data"]["b"] is None
+    assert [(e["path"], e["extensions"]["code"]) for e in answer["errors"]] == [(["b"], "FORBIDDEN")]
+    assert await available(api) == 1_000
+
+
 CANCEL = """mutation($input: CancelRedemptionInput!) { cancelRedemption(input: $input) {
     errors { field code message } replayed
     redemption { id status points cancelledPoints

@@ -28,6 +28,7 @@ ErrorCode = strawberry.enum(
     description="What went wrong; clients branch on it.",
 )
 Month = NewType("Month", date)  # a month's first day in Python; `YYYY-MM` on the wire
+Long = NewType("Long", int)  # a sum over many members, beyond `Int`'s 32 bits
 # The schema's own scalars (`StrawberryConfig.scalar_map`). Every `Date` argument, in whichever input
 # or filter, is bounded here: one place for every present and future argument, answered OUT_OF_RANGE
 # outside `domain.validation.date_min`…`date_max`.
@@ -37,6 +38,13 @@ SCALARS = {
         description="A calendar month, `YYYY-MM` (as sent and as answered), from 1900-01 to 2199-12.",
         serialize=lambda value: f"{value:%Y-%m}",
         parse_value=month_first_day,
+    ),
+    Long: strawberry.scalar(
+        name="Long",
+        description="A whole number of up to 64 bits (points summed over many members), as a JSON number: "
+        "exact in JavaScript up to 2^53.",
+        serialize=int,
+        parse_value=int,
     ),
     date: strawberry.scalar(
         name="Date",

@@ -15,7 +15,7 @@ from domain.points import service as points
 from domain.points import tables as points_tables
 from domain.points.accrual import MonthlyAccrualRun
 from domain.work.tables import JobStatus
-from schema.common import Month, UserError, client_keys, joined, node_keys, row_type
+from schema.common import Long, Month, UserError, client_keys, joined, node_keys, row_type
 from schema.organisation import StaffType
 
 EntryType = strawberry.enum(points_tables.EntryType, description="What a movement of points is [P1].")
@@ -65,7 +65,7 @@ class PointsTransactionType(relay.Node):
 @strawberry.type(description="Points by entry type for a period.")
 class PointsTotal:
     entry_type: EntryType
-    points: int
+    points: Long
     entries: int
 
 
@@ -206,7 +206,7 @@ class MonthlyAccrual(relay.Node):
     bills_total: int = strawberry.field(description="Bills of the month still to earn when the run started.")
     bills: int = strawberry.field(description="Bills earned by this run so far.")
     members: int = strawberry.field(description="Members whose points changed (when done).")
-    points: int = strawberry.field(description="Points earned, net of penalties, so far.")
+    points: Long = strawberry.field(description="Points earned, net of penalties, so far.")
     penalties: int
     error: str | None = strawberry.field(description="Why a FAILED or INTERRUPTED run stopped.")
     month: Month

@@ -15,7 +15,7 @@ from domain.access import Permission, role_grants
 from domain.redemption import tables as redemption_tables
 from domain.redemption.bookings import AutoRedemptionRun
 from domain.work.tables import JobStatus
-from schema.common import Month, UserError, client_keys, joined, node_keys, row_type
+from schema.common import Long, Month, UserError, client_keys, joined, node_keys, row_type
 from schema.organisation import BranchType, OutletType, StaffType
 
 if TYPE_CHECKING:
@@ -597,7 +597,7 @@ class RedemptionTotal:
     channel: RedemptionChannel
     redemptions: int
     quantity: int
-    points: int
+    points: Long
 
 
 @strawberry.input
@@ -682,7 +682,7 @@ class AutoRedemptionRunType(relay.Node):
     bookings: int = strawberry.field(description="Bookings carried out so far: redeemed or skipped.")
     redeemed: int
     skipped: int = strawberry.field(description="Skipped with a reason (see each booking's executions).")
-    points: int
+    points: Long
     error: str | None
     started_at: datetime
     finished_at: datetime | None

@@ -293,6 +293,40 @@ async def test_totals_by_entry_type_for_a_period(api):
     assert top_codes(await api.gql(query, as_="member")) == ["FORBIDDEN"]
 
 
+async def test_totals_beyond_32_bits_are_answered(api):
+    # given two members credited two thousand million points each this year (more than an `Int` holds)
+    for member in ("Li Wei", "Wang Fang"):
+        await api.scalar(
+            """INSERT INTO ledger_transaction (member_id, entry_type, account, points, effective_on)
+               VALUES (:m, 'BONUS_PROMOTION', 'ADJUSTMENT', 2000000000, '2026-06-01') RETURNING id""",
+            m=api.demo.members[member],
+        )
+    # when headquarters asks for the year's totals
+    query = 'query { pointsTotals(from: "2026-01-01", to: "2026-12-31") { entryType points } }'
+    totals = (await api.data(query, as_="auditor"))["pointsTotals"]
+    # then the sum is answered whole
+    assert {"entryType": "BONUS_PROMOTION", "points": 4_000_000_000 + 500} in totals, totals
+
+
+async def test_a_balance_beyond_what_clients_read_is_refused_and_nothing_written(api):
+    # given Li Wei 50 points short of the most a balance holds
+    await api.scalar(
+        "UPDATE points_balance SET posted = 2147483647 - 50 WHERE member_id = :m RETURNING posted",
+        m=api.demo.members["Li Wei"],
+    )
+    before = await api.fingerprint()
+    # when an operator credits him 100
+    refused = await adjust(api, points=100, key="over")
+    # then it is refused on the points asked, nothing is written, and the trail says why
+    assert [(e["field"], e["code"]) for e in refused["errors"]] == [(["input", "points"], "OUT_OF_RANGE")]
+    assert {k: v for k, v in (await api.fingerprint()).items() if k != "audit_event"} == {
+        k: v for k, v in before.items() if k != "audit_event"
+    }
+    assert await api.scalar("SELECT outcome FROM audit_event ORDER BY id DESC LIMIT 1") == "OUT_OF_RANGE"
+    # and 50 are credited
+    assert (await adjust(api, points=50, key="to-the-top"))["errors"] == []
+
+
 # --- the database keeps the journal honest ---------------------------------------------------------------
 
 

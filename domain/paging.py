@@ -75,6 +75,11 @@ def _key_value(key: Any, text: str) -> Any:
 
 
 def _size(request: PageRequest) -> int:
+    """The page's size, once its arguments are found to make sense together (an empty cursor names no place
+    in a list: it is not read as no cursor)."""
+    for side in ("after", "before"):
+        if getattr(request, side) == "":
+            raise DomainError(ErrorCode.INVALID, f"{side} is not a cursor of this list.", side)
     if request.first is not None and request.last is not None:
         raise DomainError(ErrorCode.INVALID, "Pass first or last, not both.", "first")
     size = request.last if request.last is not None else request.first

@@ -134,8 +134,12 @@ async def test_page_sizes_beyond_the_cap_are_refused(api, first):
     assert "100" in answer["errors"][0]["message"]
 
 
-async def test_a_bad_cursor_is_refused(api):
-    answer = await api.gql('{ members(after: "!!") { edges { cursor } } }', as_="hq_admin")
+@pytest.mark.parametrize("cursor", ['after: "!!"', 'after: ""', 'before: ""', 'last: 5, before: ""'])
+async def test_a_bad_cursor_is_refused(api, cursor):
+    # an empty cursor too: it names no place in the list, and is not read as no cursor
+    answer = await api.gql(f"{{ members({cursor}) {{ edges {{ cursor }} }} }}", as_="hq_admin")
+    assert top_codes(answer) == ["INVALID"]
+    answer = await api.gql(f"{{ me {{ redemptions({cursor}) {{ edges {{ cursor }} }} }} }}", as_="member")
     assert top_codes(answer) == ["INVALID"]
 
 

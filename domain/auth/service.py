@@ -376,9 +376,24 @@ async def change_password(uow: UnitOfWork, command: ChangePassword) -> Tokens:
     identity_id = person.member_id if is_member else person.staff_id
     identity = await session.get(model, identity_id, with_for_update=True)
     assert identity is not None, "a live session names an existing identity"
-    matches, _ = await passwords.verify_secret(command.current_password, identity.password_hash)
+    # A wrong current password is a failed login of the identity: counted, and throttled, as the logins are
+    # (a session's holder, e.g. a stolen token's, must not try passwords here without end).
+    kind = PrincipalKind.MEMBER if is_member else PrincipalKind.STAFF
+    key = _login_key(identity, identity.username if isinstance(identity, Staff) else "")
+    policy = uow.policy(AuthPolicy)
+    throttled = await _throttle(session, kind, key, uow.remote_address, uow.now, policy)
+    matches = (
+        False if throttled else (await passwords.verify_secret(command.current_password, identity.password_hash))[0]
+    )
     if not matches:
-        raise DomainError(ErrorCode.INVALID_CREDENTIALS, "The current password is wrong.", "current_password")
+        session.add(
+            LoginAttempt(kind=kind, login=key, succeeded=False, reason="THROTTLED" if throttled else "WRONG",
+                         remote_address=uow.remote_address, member_id=identity_id if is_member else None,
+                         staff_id=None if is_member else identity_id)
+        )  # fmt: skip
+        if throttled:
+            raise RecordedRefusal(throttled.code, throttled.problems[0].message, "current_password")
+        raise RecordedRefusal(ErrorCode.INVALID_CREDENTIALS, "The current password is wrong.", "current_password")
     if command.current_password == command.new_password:
         raise DomainError(ErrorCode.INVALID, "The new password must differ from the current one.", "new_password")
     identity.password_hash = await passwords.hash_secret(command.new_password)
@@ -386,9 +401,8 @@ async def change_password(uow: UnitOfWork, command: ChangePassword) -> Tokens:
     await session.execute(
         sa.update(AuthSession).where(owner == identity_id, AuthSession.revoked_at.is_(None)).values(revoked_at=uow.now)
     )
-    kind = PrincipalKind.MEMBER if is_member else PrincipalKind.STAFF
     _forget(uow, [("m" if is_member else "t", identity_id)])
-    return await _open_session(session, uow.policy(AuthPolicy), kind, identity_id, uow.now)
+    return await _open_session(session, policy, kind, identity_id, uow.now)
 
 
 def _forget(uow: UnitOfWork, owners: list[tuple[str, int]]) -> None:

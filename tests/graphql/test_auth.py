@@ -322,6 +322,28 @@ async def test_change_password_refusals_change_nothing(api, current, new, code, 
     assert (await ask(api, ME, tokens["accessToken"]))["data"]["me"]
 
 
+async def test_wrong_current_passwords_are_throttled_as_failed_logins(api):
+    # given a session whose holder tries passwords through changePassword
+    tokens = await api.login("MEMBER", "13800000001")
+    tries = [{"input": {"currentPassword": f"guess-{n:04}", "newPassword": "n3w-secret!"}} for n in range(6)]
+    codes = [errors_of(await ask(api, CHANGE, tokens["accessToken"], t), "changePassword")[0]["code"] for t in tries]
+    # then after the logins' allowance, it must wait, even with the right password, and so must a login
+    assert codes == ["INVALID_CREDENTIALS"] * 5 + ["LOCKED"]
+    right = {"input": {"currentPassword": "demo-password", "newPassword": "n3w-secret!"}}
+    assert [e["code"] for e in errors_of(await ask(api, CHANGE, tokens["accessToken"], right), "changePassword")] == [
+        "LOCKED"
+    ]
+    assert (await api.login("MEMBER", "13800000001"))["errors"][0]["code"] == "LOCKED"
+    # and the attempts are recorded under the member's number, as their logins' are
+    assert (
+        await api.scalar(
+            "SELECT count(*) FROM login_attempt WHERE login = :n AND NOT succeeded AND reason = 'WRONG'",
+            n=api.demo.member_numbers["Li Wei"],
+        )
+        == 5
+    )
+
+
 async def test_partner_key_authenticates_but_sees_no_member_data(api):
     key = await api.token("partner")
     assert key.startswith("pk_")

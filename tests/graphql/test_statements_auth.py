@@ -12,7 +12,7 @@ STATEMENTS = {
     "login": 5,  # the attempts of the login serialised and counted (throttling), then the identity
     "refreshToken": 3,
     "logout": 3,
-    "changePassword": 6,
+    "changePassword": 8,  # the identity locked, its failed attempts serialised and counted (throttling) as a login's
 }
 # What checking an access token costs, whoever sends it: added to every authenticated request.
 TOKEN_CHECK = 1

@@ -19,6 +19,7 @@ Who redeems through which channel:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar
@@ -216,12 +217,23 @@ REDEEM = returned_by(
 async def redeem_points(uow: UnitOfWork, command: RedeemPoints) -> Redemption:
     """Redeem points for rewards [R2]; every independent problem is answered at once."""
     where = await _where(uow, command)
-    rows = await uow.statement(REDEEM, **uow.claim.params(), **_staff_params(where),
-                               staff_id=where.staff.staff_id if where.staff else None,
-                               channel=RedemptionChannel(command.channel).value, outlet_id=command.outlet_id,
-                               card_number=where.card_number, today=uow.today,
-                               states=rules_for(MemberOperation.SPEND))  # fmt: skip
+    try:
+        rows = await uow.statement(REDEEM, **uow.claim.params(), **_staff_params(where),
+                                   staff_id=where.staff.staff_id if where.staff else None,
+                                   channel=RedemptionChannel(command.channel).value, outlet_id=command.outlet_id,
+                                   card_number=where.card_number, today=uow.today,
+                                   states=rules_for(MemberOperation.SPEND))  # fmt: skip
+    except DomainError as refused:
+        raise DomainError.of(_as_sent(refused.problems, command)) from None
     return records_of(Redemption, rows)[0]
+
+
+def _as_sent(problems: list[Problem], command: QuoteRedemption | RedeemPoints) -> list[Problem]:
+    """The problems of the member redeemed for, on `member_id` when the caller named the member (staff); a
+    member redeeming for themselves sent no `member_id`: their membership's problems name no field."""
+    if command.member_id is not None:
+        return problems
+    return [dataclasses.replace(p, field=None) if p.field == "member_id" else p for p in problems]
 
 
 @dataclass(frozen=True)
@@ -271,7 +283,7 @@ async def quote_redemption(uow: UnitOfWork, command: QuoteRedemption) -> Quote:
         else:
             rows = (await uow.session.execute(QUOTE, _quote_params(uow, command, where))).all()
     found = rows[0].quote
-    problems = [Problem(code_named(p["code"]), p["message"], p["field"]) for p in found["problems"]]
+    problems = _as_sent([Problem(code_named(p["code"]), p["message"], p["field"]) for p in found["problems"]], command)
     lines = [QuotedLine(int(line["item_id"]), line["quantity"], line["unit_points"], line["points"])
              for line in found["lines"]]  # fmt: skip
     lots = [QuotedLot(date.fromisoformat(lot["expires_on"]), lot["points"]) for lot in found["lots"]]

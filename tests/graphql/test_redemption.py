@@ -298,11 +298,21 @@ async def test_the_membership_must_be_active_and_valid(api):
     await api.scalar("UPDATE member SET valid_until = '2020-12-31' WHERE id = :m RETURNING 1",
                      m=api.demo.members["Li Wei"])  # fmt: skip
     expired = (await api.data(REDEEM, redeem_input(api, "v-1", ("MIN-60", 1)), as_="member"))["redeemPoints"]
-    assert codes(expired) == [(["input", "memberId"], "MEMBERSHIP_EXPIRED")]
+    # (a member redeeming for themselves sent no memberId: their membership's problems name no field)
+    assert codes(expired) == [(None, "MEMBERSHIP_EXPIRED")]
     await api.scalar("UPDATE member SET valid_until = '2030-12-31', status = 'SUSPENDED' WHERE id = :m RETURNING 1",
                      m=api.demo.members["Li Wei"])  # fmt: skip
     suspended = (await api.data(REDEEM, redeem_input(api, "v-2", ("MIN-60", 1)), as_="member"))["redeemPoints"]
-    assert codes(suspended) == [(["input", "memberId"], "MEMBERSHIP_SUSPENDED")]
+    assert codes(suspended) == [(None, "MEMBERSHIP_SUSPENDED")]
+    asked = {"input": {"items": [{"itemId": item(api, "MIN-60"), "quantity": 1}], "channel": "WEB"}}
+    quoted = (await api.data(QUOTE, asked, as_="member"))["quoteRedemption"]
+    assert codes(quoted) == [(None, "MEMBERSHIP_SUSPENDED")]
+    # and staff, who named the member, are told on memberId
+    member = gid("Member", api.demo.members["Li Wei"])
+    served = redeem_input(api, "v-4", ("MIN-60", 1), channel="HOTLINE", memberId=member)
+    assert codes((await api.data(REDEEM, served, as_="agent"))["redeemPoints"]) == [
+        (["input", "memberId"], "MEMBERSHIP_SUSPENDED")
+    ]
 
 
 async def top_up(api, points: int) -> None:

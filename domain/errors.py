@@ -99,22 +99,6 @@ class DomainError(Exception):
         return self.problems[0].code
 
 
-# A check the database makes itself, past the domain's checks, as the client is told of it.
-_CONSTRAINT_PROBLEMS = {
-    "ck_points_balance_posted_max": Problem(
-        ErrorCode.OUT_OF_RANGE, "A member's balance holds at most 2,147,483,647 points.", "points"
-    ),
-}
-_TAKEN = Problem(ErrorCode.DUPLICATE, "A value that must be unique was taken by another request just now.")
-
-
-def integrity_problem(error: Exception) -> Problem:
-    """What the client is told of a constraint the database enforced (an `IntegrityError`): a bound of its
-    own, or else a uniqueness race that a concurrent request won after the checks had passed."""
-    constraint = getattr(getattr(getattr(error, "orig", None), "__cause__", None), "constraint_name", None)
-    return _CONSTRAINT_PROBLEMS.get(constraint or "", _TAKEN)
-
-
 class RecordedRefusal(DomainError):
     """A refusal whose record must be kept (a failed identity proof or PIN): the transaction commits."""
 

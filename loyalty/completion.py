@@ -82,7 +82,7 @@ _AS_IS = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 def _leaf(kind: GraphQLScalarType | GraphQLEnumType, required: bool = False) -> Completer:
     coerce = kind.coerce_output_value
-    as_is = _AS_IS.get(kind)  # type: ignore[call-overload]
+    as_is = _AS_IS.get(kind) or (int if kind.name == "Long" else None)  # type: ignore[call-overload]
 
     def complete(value: Any, walk: Walk) -> Any:
         if type(value) is as_is:

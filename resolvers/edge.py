@@ -21,7 +21,7 @@ from strawberry import relay
 from strawberry.relay.exceptions import NodeIDAnnotationError
 
 from domain.audit.trail import Audit
-from domain.errors import AccessDenied, DomainError, ErrorCode, Problem, integrity_problem
+from domain.errors import AccessDenied, DomainError, ErrorCode, Problem
 from domain.paging import Page, PageRequest
 from resolvers import measured
 from resolvers.context import Context
@@ -67,11 +67,11 @@ async def mutate(
         measured.refused(info.field_name, error.problems)
         return payload(errors=user_errors(error.problems, field_names(command_type)))
     except IntegrityError as error:
-        # A bound the database keeps, or a uniqueness race a concurrent request won after the checks had passed.
-        log.info("constraint refused: %s", getattr(getattr(error.orig, "__cause__", None), "constraint_name", None))
-        refused = integrity_problem(error)
-        measured.refused(info.field_name, [refused])
-        return payload(errors=user_errors([refused], field_names(command_type)))
+        # A concurrent request won a uniqueness race the checks had passed: the value is taken now.
+        log.info("uniqueness race lost: %s", getattr(getattr(error.orig, "__cause__", None), "constraint_name", None))
+        taken = Problem(ErrorCode.DUPLICATE, "A value that must be unique was taken by another request just now.")
+        measured.refused(info.field_name, [taken])
+        return payload(errors=user_errors([taken]))
     measured.succeeded(result, uow.replayed)
     if uow.replayed:  # the payloads of idempotent mutations say when they answer a replay
         return payload(errors=[], replayed=True, **_payload_fields(result, key))

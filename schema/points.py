@@ -24,15 +24,15 @@ RuleKind = strawberry.enum(points_tables.RuleKind)
 
 @strawberry.type(description="Points that expire on one day.")
 class ExpiringPoints:
-    points: int
+    points: Long
     expires_on: date
 
 
 @strawberry.type(description="A member's points: available = posted − held.")
 class Points:
-    posted: int
-    held: int
-    available: int
+    posted: Long
+    held: Long
+    available: Long
 
     @strawberry.field(description="Points expiring within `days` days (default 30), by date [P5].")
     async def expiring_soon(self, info: strawberry.Info, days: int = 30) -> list[ExpiringPoints]:
@@ -233,8 +233,8 @@ class RunMonthlyAccrualPayload:
 @strawberry.type(description="A member's points for one month: opening + earned + spent = closing.")
 class PointsStatement:
     month: Month
-    opening: int
-    earned: int
-    spent: int
-    closing: int
+    opening: Long
+    earned: Long
+    spent: Long
+    closing: Long
     entries: list[PointsTransactionType]

@@ -333,8 +333,8 @@ class QuotedLot:
 class RedemptionQuote:
     errors: list[UserError] = strawberry.field(description="Each check that fails; empty: redeemPoints would succeed.")
     points: int
-    available: int = strawberry.field(description="The member's points available now.")
-    available_after: int
+    available: Long = strawberry.field(description="The member's points available now.")
+    available_after: Long
     cross_branch: bool
     lines: list[QuotedLine]
     lots: list[QuotedLot] = strawberry.field(description="The lots the points would leave, soonest-expiring first.")

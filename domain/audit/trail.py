@@ -40,7 +40,7 @@ from domain.audit.tables import (
 )
 from domain.auth.tables import PrincipalKind
 from domain.columns import REPLAYED as REPLAYED_COLUMN
-from domain.errors import AccessDenied, DomainError, ErrorCode, integrity_problem
+from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.validation import key_of
 from domain.work.commands import hints_of, node_type_of
 
@@ -117,14 +117,14 @@ def _collect(command: Any, found: list[str]) -> None:
 
 
 def outcome_of(error: BaseException | None, replayed: bool = False) -> str:
-    """OK, REPLAYED, the code of a refusal, that of a constraint the database enforced (DUPLICATE for a lost
-    uniqueness race, as the edge answers it), or INTERNAL for anything else."""
+    """OK, REPLAYED, the code of a refusal, DUPLICATE for a lost uniqueness race (as the edge answers it),
+    or INTERNAL for anything else."""
     if error is None:
         return REPLAYED if replayed else OK
     if isinstance(error, DomainError | AccessDenied):
         return error.code.value
     if isinstance(error, sa.exc.IntegrityError):
-        return integrity_problem(error).code.value
+        return ErrorCode.DUPLICATE.value
     return ErrorCode.INTERNAL.value
 
 

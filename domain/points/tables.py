@@ -59,9 +59,6 @@ class LedgerAccount(SQLModel, table=True):
     name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
 
 
-balance_points_max = 2**31 - 1  # a member's balance
-
-
 class PointsBalance(SQLModel, table=True):
     """A member's points account: posted minus held is what the member may spend."""
 
@@ -69,8 +66,6 @@ class PointsBalance(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("held >= 0", name="held_nonnegative"),
         sa.CheckConstraint("posted - held >= 0", name="available_nonnegative"),
-        # what clients read as a 32-bit `Int` (see `resolvers.edge`, which answers it OUT_OF_RANGE)
-        sa.CheckConstraint(f"posted <= {balance_points_max}", name="posted_max"),
     )
     member_id: int = Field(sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("member.id"), primary_key=True))
     posted: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))

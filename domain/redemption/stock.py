@@ -27,6 +27,7 @@ from domain.work.commands import BranchId, Idempotent, RewardItemId
 from domain.work.unit import UnitOfWork
 
 stock_change_max = 1_000_000  # units of one gift in one change
+stock_held_max = 1_000_000_000  # units of one gift at one branch: read as an `Int`, with room for returns
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +89,18 @@ async def _gift(session: AsyncSession, actor: StaffPrincipal, item_id: int | Non
     return item
 
 
+async def _stock_branch(session: AsyncSession, actor: StaffPrincipal, item: Any, branch_id: int | None,
+                        field: str) -> Branch:  # fmt: skip
+    """A branch of the caller's subtree that may hold the gift's stock: one where the gift is offered (anywhere
+    for a national gift, else its province and the cities below it)."""
+    branch = await branch_in_scope(session, actor, branch_id, field)
+    offered_in = await session.scalar(sa.select(Branch.path).where(Branch.id == item.branch_id))
+    if offered_in is None or not branch.path.startswith(offered_in):
+        message = f"{item.code} is not offered at {branch.code}: its stock is held where it is offered."
+        raise DomainError(RedemptionErrorCode.ITEM_NOT_IN_SCOPE, message, field)
+    return branch
+
+
 async def _move(
     session: AsyncSession, actor: StaffPrincipal, item_id: int, branch_id: int, change: int, kind: StockMovementKind,
     reason: str, other_branch_id: int | None = None, field: str = "quantity",
@@ -103,6 +116,9 @@ async def _move(
     if held + change < 0:
         raise DomainError(RedemptionErrorCode.ITEM_OUT_OF_STOCK, f"The branch holds {held}; {-change} cannot leave.",
                           field)  # fmt: skip
+    if held + change > stock_held_max:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"A branch holds at most {stock_held_max:,} of a gift; this one "
+                          f"holds {held:,}.", field)  # fmt: skip
     await session.execute(
         sa.update(GiftStock)
         .where(GiftStock.item_id == item_id, GiftStock.branch_id == branch_id)
@@ -121,7 +137,7 @@ async def receive_gift_stock(uow: UnitOfWork, command: ReceiveGiftStock) -> Gift
     actor = require_staff(uow.principal, Permission.REDEMPTION_CATALOGUE)
     reason = _checked(command)
     item = await _gift(uow.session, actor, command.item_id)
-    branch = await branch_in_scope(uow.session, actor, command.branch_id, "branch_id")
+    branch = await _stock_branch(uow.session, actor, item, command.branch_id, "branch_id")
     return await _move(uow.session, actor, item.id, branch.id, command.quantity, StockMovementKind.RECEIVE, reason)
 
 
@@ -130,7 +146,7 @@ async def adjust_gift_stock(uow: UnitOfWork, command: AdjustGiftStock) -> GiftSt
     actor = require_staff(uow.principal, Permission.REDEMPTION_CATALOGUE)
     reason = _checked(command, signed=True)
     item = await _gift(uow.session, actor, command.item_id)
-    branch = await branch_in_scope(uow.session, actor, command.branch_id, "branch_id")
+    branch = await _stock_branch(uow.session, actor, item, command.branch_id, "branch_id")
     return await _move(uow.session, actor, item.id, branch.id, command.quantity, StockMovementKind.ADJUST, reason)
 
 
@@ -141,7 +157,7 @@ async def transfer_gift_stock(uow: UnitOfWork, command: TransferGiftStock) -> Gi
     reason = _checked(command)
     item = await _gift(uow.session, actor, command.item_id)
     source = await branch_in_scope(uow.session, actor, command.from_branch_id, "from_branch_id")
-    target = await branch_in_scope(uow.session, actor, command.to_branch_id, "to_branch_id")
+    target = await _stock_branch(uow.session, actor, item, command.to_branch_id, "to_branch_id")
     if source.id == target.id:
         raise DomainError(ErrorCode.INVALID, "A transfer goes to another branch.", "to_branch_id")
     moves = [(source.id, -command.quantity, StockMovementKind.TRANSFER_OUT, target.id),

@@ -189,6 +189,31 @@ async def test_gift_stock_is_received_adjusted_and_transferred_never_below_zero(
     assert await api.violations() == []
 
 
+async def test_a_gift_is_stocked_only_where_it_is_offered_and_up_to_a_bound(api):
+    # given Guangdong's umbrella (GD and its cities), and headquarters, which reaches every branch
+    umbrella = gid("RewardItem", api.demo.rewards["GD-UMBRELLA"])
+    to_beijing = {"itemId": umbrella, "fromBranchId": gid("Branch", api.demo.branches["GD"]),
+                  "toBranchId": gid("Branch", api.demo.branches["BJ"]), "quantity": 1, "reason": "x",
+                  "idempotencyKey": "bj-1"}  # fmt: skip
+    before = await api.fingerprint()
+    # when headquarters sends some to Beijing, or receives some there, then it is not offered there
+    moved = await api.data(STOCK % ("Transfer", "transfer"), {"input": to_beijing}, as_="hq_admin")
+    assert codes(moved["transferGiftStock"]) == [(["input", "toBranchId"], "ITEM_NOT_IN_SCOPE")]
+    received = await api.data(STOCK % ("Receive", "receive"), stock_input(api, "bj-2", 1, "BJ"), as_="hq_admin")
+    assert codes(received["receiveGiftStock"]) == [(["input", "branchId"], "ITEM_NOT_IN_SCOPE")]
+    assert {k: v for k, v in (await api.fingerprint()).items() if k != "audit_event"} == {
+        k: v for k, v in before.items() if k != "audit_event"
+    }
+    # and a branch holds at most a thousand million of a gift (what clients read as an Int, with room)
+    await api.scalar(
+        "UPDATE gift_stock SET quantity = 999999990 WHERE branch_id = :b RETURNING 1", b=api.demo.branches["GD"]
+    )
+    over = await api.data(STOCK % ("Receive", "receive"), stock_input(api, "big", 11), as_="hq_admin")
+    assert codes(over["receiveGiftStock"]) == [(["input", "quantity"], "OUT_OF_RANGE")]
+    full = await api.data(STOCK % ("Receive", "receive"), stock_input(api, "top", 10), as_="hq_admin")
+    assert full["receiveGiftStock"]["movement"]["balanceAfter"] == 1_000_000_000
+
+
 class FailingSender:
     async def send(self, _fulfilment) -> None:
         raise ConnectionError("the billing system is down")

@@ -526,15 +526,19 @@ async def _transition(
 
 
 async def _swap(
-    uow: UnitOfWork, command: ReissueCard, *, action: CardAction, old_states: tuple[CardState, ...], reason: str
-) -> Card:
-    """A new card from stock takes the old one's place; the old is retired for good."""
+    uow: UnitOfWork, command: ReissueCard, *, action: CardAction, old_states: tuple[CardState, ...], reason: str,
+    grade_changed: bool = False,
+) -> Card:  # fmt: skip
+    """A new card from stock takes the old one's place; the old is retired for good. For a change of grade,
+    the old card must be of another grade's type than the member's (checked once the caller may see it)."""
     session = uow.session
     actor = _counter(uow.principal)
     old = await _card(session, actor, command.old_card_number, "old_card_number")
     _require_state(old, old_states, "old_card_number")
     member = await session.get(Member, old.member_id, with_for_update=True)
     assert member is not None
+    if grade_changed and old.card_type == await _grade_card_type(session, member):
+        raise DomainError(CardErrorCode.CARD_ALREADY_OF_GRADE, "The card already matches the member's grade.", "reason")
     new = await _stock_card_for(session, actor, member, command.new_card_number, "new_card_number")
     await _transition(session, old, actor, action, CardState.RETIRED, reason, replaced_by=str(new.number))
     old.replaced_by_number, new.replaces_number, new.pin_hash = new.number, old.number, old.pin_hash
@@ -553,15 +557,8 @@ async def reissue(uow: UnitOfWork, command: ReissueCard) -> Card:
 async def replace(uow: UnitOfWork, command: ReplaceCard) -> Card:
     """A damaged card, or one of a former grade's type, is replaced [K4][K5]."""
     why = ReplaceReason(command.reason)
-    if why == ReplaceReason.GRADE_CHANGE:
-        session, number = uow.session, command.old_card_number
-        old = await session.get(Card, int(number)) if str(number).isdigit() else None
-        member = await session.get(Member, old.member_id) if old and old.member_id else None
-        if member is not None and old.card_type == await _grade_card_type(session, member):
-            raise DomainError(
-                CardErrorCode.CARD_ALREADY_OF_GRADE, "The card already matches the member's grade.", "reason"
-            )
-    return await _swap(uow, command, action=CardAction.REPLACE, old_states=USABLE_STATES, reason=why.value)
+    return await _swap(uow, command, action=CardAction.REPLACE, old_states=USABLE_STATES, reason=why.value,
+                       grade_changed=why == ReplaceReason.GRADE_CHANGE)  # fmt: skip
 
 
 async def cancel(uow: UnitOfWork, command: CancelCard) -> Card:

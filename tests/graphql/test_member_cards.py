@@ -400,6 +400,27 @@ async def test_reissue_and_replace_refusals(api, mutation, changes, field, code)
 VOID_ONE = "mutation($input: VoidCardsInput!) { voidCards(input: $input) { errors { code } } }"
 
 
+@pytest.mark.parametrize(
+    ("who", "number", "answer"),
+    [
+        ("other_branch_admin", LI_WEI_CARD, "NOT_FOUND"),  # a card of another province: as if there were none
+        ("auditor", LI_WEI_CARD, "FORBIDDEN"),
+        ("member", LI_WEI_CARD, "FORBIDDEN"),
+        ("agent", "9" * 23, "INVALID"),  # beyond any card number
+    ],
+)
+async def test_a_grade_change_replacement_asks_who_and_which_card_first(api, who, number, answer):
+    # given Li Wei's card, of his grade's type; when a grade-change replacement is asked by someone who may not
+    # make it, or of a card that cannot be, then the answer says so, and not whether the card matches the grade
+    await api.token(who)
+    before = await api.fingerprint()
+    variables = {"input": {"oldCardNumber": number, "newCardNumber": "6211000000000002", "reason": "GRADE_CHANGE"}}
+    replied = await api.gql(REPLACE, variables, as_=who)
+    codes = top_codes(replied) or [e["code"] for e in replied["data"]["replaceCard"]["errors"]]
+    assert codes == [answer], replied
+    assert await api.fingerprint() == before
+
+
 async def test_a_grade_change_entitles_the_member_to_a_card_of_the_new_type(api):
     await api.scalar(
         "UPDATE member SET grade_code = 'EMERALD' WHERE id = :id RETURNING 1", id=api.demo.members["Li Wei"]

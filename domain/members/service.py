@@ -229,8 +229,9 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
     for name, value in clean.items():
         setattr(member, name, value)
     member.updated_at = uow.now
-    if ending:
+    if ending or "branch_id" in clean:
         await _no_card_given_meanwhile(session, cards, member)
+    if ending:
         _cancel(session, cards, member, actor)
     else:
         _move(session, cards, member, actor)
@@ -240,10 +241,12 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
 
 async def _no_card_given_meanwhile(session: AsyncSession, cards: list[Card], member: Member) -> None:
     """A card handed over between the cards' lock and the member's (the hand-over holds the member while it
-    gives the card) is not among the cards locked: the membership does not end beside it."""
+    gives the card) is not among the cards locked: the membership does not end beside it, nor does the member
+    move without it (it would stay with the branch they left)."""
     usable = sa.select(Card.number).where(Card.member_id == member.id, Card.state.in_(USABLE_STATES))
     if set(await session.scalars(usable)) - {card.number for card in cards}:
-        raise DomainError(ErrorCode.INVALID_STATE, "The member was given a card just now; try again.", "id")
+        raise DomainError(MemberErrorCode.CARD_GIVEN_MEANWHILE, "The member was given a card just now; try again.",
+                          "id")  # fmt: skip
 
 
 def _move(session: AsyncSession, cards: list[Card], member: Member, actor: StaffPrincipal) -> None:

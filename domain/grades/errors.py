@@ -17,3 +17,4 @@ class GradeErrorCode(StrEnum):
     AS_OF_IN_FUTURE = "AS_OF_IN_FUTURE"  # a review looks at what has happened, up to today
     IMPORTANCE_UNCHANGED = "IMPORTANCE_UNCHANGED"
     NO_RULES_IN_FORCE = "NO_RULES_IN_FORCE"  # a review needs a national rule of every active grade on its date
+    LATER_REVIEW_DONE = "LATER_REVIEW_DONE"  # a review decides again as of the latest review's date or later

@@ -112,7 +112,12 @@ class GradeReviewJob:
 
     async def total(self, session: AsyncSession) -> int | None:
         """The customers it reviews; refused when a grade has no national rule in force on the date (everyone
-        would lose it)."""
+        would lose it), or when a review of a later date has proposed already (its proposals would stay open
+        beside this one's: a review decides again going forward only)."""
+        latest = await session.scalar(sa.select(sa.func.max(GradeProposal.as_of)))
+        if latest is not None and self.as_of < latest:
+            raise DomainError(GradeErrorCode.LATER_REVIEW_DONE, f"A review as of {latest} has proposed already: review"
+                              f" as of {latest} or later.", "as_of")  # fmt: skip
         missing = list(await session.scalars(_RULELESS, {"as_of": self.as_of}))
         if missing:
             message = f"No national rule of {', '.join(missing)} is in force on {self.as_of}: a review would take it"

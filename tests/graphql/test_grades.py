@@ -7,9 +7,12 @@ EMERALD 12 months and 150 yuan; SAPPHIRE 6 months and 50 yuan. Every demo accoun
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+
+import pytest
 
 from domain import clock
+from domain.errors import DomainError
 from domain.grades import review
 from domain.grades.review import DowngradePolicy, GradePolicy
 from domain.grades.tables import ProposalKind
@@ -127,6 +130,23 @@ async def test_a_rerun_of_the_same_date_proposes_nothing_new(api):
     again = await reviewed(api)
     # then nothing new was proposed or applied
     assert (again.status, again.proposals, again.applied) == ("DONE", 0, 0)
+    assert len(await proposals(api)) == 1
+
+
+async def test_a_review_as_of_a_date_before_the_last_one_that_proposed_is_refused(api):
+    # given a review as of today that upgraded Zhang Min
+    await standard_year(api)
+    await pays(api, "Zhang Min", 15_000)
+    await reviewed(api)
+    # when a review as of yesterday is asked, through the API or run
+    yesterday = clock.today() - timedelta(days=1)
+    run = "mutation($input: RunGradeReviewInput!) { runGradeReview(input: $input) { errors { field code } } }"
+    answer = await api.data(run, {"input": {"asOf": f"{yesterday}"}}, as_="hq_admin")
+    # then it is refused on its date, and nothing more was proposed: it would leave two proposals open
+    assert answer["runGradeReview"]["errors"] == [{"field": ["input", "asOf"], "code": "LATER_REVIEW_DONE"}]
+    with pytest.raises(DomainError) as refused:
+        await reviewed(api, as_of=yesterday)
+    assert refused.value.code == "LATER_REVIEW_DONE"
     assert len(await proposals(api)) == 1
 
 

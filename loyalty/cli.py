@@ -389,17 +389,12 @@ def expire(
     data_dir: Path = DataDir,
 ) -> None:
     """Move what remains of expired lots to breakage. Safe to rerun: expired lots are empty."""
-    from datetime import date
 
     from rich.progress import Progress
 
     from domain.points import service
 
-    try:
-        day = date.fromisoformat(as_of)
-    except ValueError:
-        console.print("[red]--as-of must be YYYY-MM-DD[/red]")
-        raise typer.Exit(2) from None
+    day = _review_day(as_of)
     with database(_settings(data_dir)) as url, Progress(console=console) as progress:
         task = progress.add_task("Expiring points", total=None)
         run = run_on_database(

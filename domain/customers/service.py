@@ -41,7 +41,7 @@ from domain.organisation.service import (
     staff_in_scope,
     visible,
 )
-from domain.organisation.tables import Branch
+from domain.organisation.tables import Branch, StaffRole
 from domain.paging import Page, PageRequest, fetch_page
 from domain.validation import (
     Checker,
@@ -165,9 +165,10 @@ async def _check_document_free(session: AsyncSession, customer: Customer) -> Non
 
 
 async def check_manager(session: AsyncSession, actor: StaffPrincipal, staff_id: int | None) -> None:
-    """A customer manager, when one is named, is active staff inside the actor's subtree."""
+    """A customer manager, when one is named, is an active customer manager inside the actor's subtree (as the
+    one cards are issued to): members see their name, and call them."""
     if staff_id is not None:
-        await staff_in_scope(session, actor, staff_id, "customer_manager_id")
+        await staff_in_scope(session, actor, staff_id, "customer_manager_id", role=StaffRole.CUSTOMER_MANAGER)
 
 
 async def create_customer(uow: UnitOfWork, command: CreateCustomer) -> Customer:

@@ -63,9 +63,11 @@ async def test_create_customer_refusals(api, changes, field, code):
     assert await api.fingerprint() == before
 
 
-async def test_a_manager_from_another_branch_cannot_be_assigned(api):
-    bj_operator = gid("Staff", api.demo.staff["bj.operator"])
-    answer = await api.data(CREATE, {"input": new_customer(api, customerManagerId=bj_operator)}, as_="club_operator")
+@pytest.mark.parametrize("staff", ["bj.operator", "gd.auditor", "gd.agent"])
+async def test_only_a_customer_manager_of_the_subtree_can_be_assigned(api, staff):
+    # given staff of another branch, or of the subtree but not customer managers (members see and call them)
+    manager = gid("Staff", api.demo.staff[staff])
+    answer = await api.data(CREATE, {"input": new_customer(api, customerManagerId=manager)}, as_="club_operator")
     assert codes(answer, "createCustomer") == [(["input", "customerManagerId"], "NOT_FOUND")]
 
 

@@ -48,3 +48,11 @@ def keeps_the_past(rule: Any, given: dict[str, Any], today: date, frozen: tuple[
     if ends is not UNCHANGED and ends is not None and ends < today:
         raise DomainError(PointsErrorCode.RULE_IN_EFFECT, f"The rule has taken effect: it can end on today ({today})"
                           " or later, not before.", "effective_to")  # fmt: skip
+
+
+def change_action(before: dict[str, Any], after: dict[str, Any], given: dict[str, Any]) -> str | None:
+    """What an update of a dated rule is, for its history: RETIRE when it only ends the rule, UPDATE otherwise;
+    None when it changed nothing (nothing to record)."""
+    if after == before:
+        return None
+    return "RETIRE" if given.keys() == {"effective_to"} and after.get("effective_to") else "UPDATE"

@@ -81,11 +81,12 @@ _CHUNK = sa.text(
 ).bindparams(sa.bindparam("automatic", type_=ARRAY(sa.Text)), sa.bindparam("earned", type_=ARRAY(sa.Text)))
 
 
-# The active grades without a national rule in force on a date.
-_RULELESS = sa.text(
-    """SELECT g.code FROM grade g WHERE g.status = 'ACTIVE' AND NOT EXISTS (
-           SELECT 1 FROM grade_rules_in_force(:as_of) r WHERE r.grade_code = g.code AND r.province_id IS NULL)
-       ORDER BY g.rank"""
+# The date of the latest review that proposed, and the active grades without a national rule in force on a date.
+_STANDING = sa.text(
+    """SELECT (SELECT max(as_of) FROM grade_proposal) AS latest, ARRAY(
+           SELECT g.code FROM grade g WHERE g.status = 'ACTIVE' AND NOT EXISTS (
+               SELECT 1 FROM grade_rules_in_force(:as_of) r WHERE r.grade_code = g.code AND r.province_id IS NULL)
+           ORDER BY g.rank) AS missing"""
 )
 
 
@@ -114,11 +115,10 @@ class GradeReviewJob:
         """The customers it reviews; refused when a grade has no national rule in force on the date (everyone
         would lose it), or when a review of a later date has proposed already (its proposals would stay open
         beside this one's: a review decides again going forward only)."""
-        latest = await session.scalar(sa.select(sa.func.max(GradeProposal.as_of)))
+        latest, missing = (await session.execute(_STANDING, {"as_of": self.as_of})).one()
         if latest is not None and self.as_of < latest:
             raise DomainError(GradeErrorCode.LATER_REVIEW_DONE, f"A review as of {latest} has proposed already: review"
                               f" as of {latest} or later.", "as_of")  # fmt: skip
-        missing = list(await session.scalars(_RULELESS, {"as_of": self.as_of}))
         if missing:
             message = f"No national rule of {', '.join(missing)} is in force on {self.as_of}: a review would take it"
             raise DomainError(GradeErrorCode.NO_RULES_IN_FORCE, message + " from everyone.", "as_of")

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.columns import records
 from domain.customers.tables import Importance
-from domain.dated import check_dates, from_tomorrow, keeps_the_past, one_at_a_time
+from domain.dated import change_action, check_dates, from_tomorrow, keeps_the_past, one_at_a_time
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.grades.definitions import active_grade
 from domain.grades.tables import GradeRule, GradeRuleChange
@@ -184,10 +184,11 @@ async def update_grade_rule(uow: UnitOfWork, command: UpdateGradeRule) -> GradeR
         setattr(rule, field, value)
     check_dates(rule.effective_from, rule.effective_to)
     await _check_no_overlap(uow.session, rule)
-    action = "RETIRE" if given.keys() == {"effective_to"} and rule.effective_to else "UPDATE"
-    uow.session.add(GradeRuleChange(rule_id=rule.id, action=action, before=before, after=snapshot(rule),
-                                    staff_id=actor.staff_id))  # fmt: skip
-    await uow.session.flush()
+    after = snapshot(rule)
+    if action := change_action(before, after, given):
+        uow.session.add(GradeRuleChange(rule_id=rule.id, action=action, before=before, after=after,
+                                        staff_id=actor.staff_id))  # fmt: skip
+        await uow.session.flush()
     return rule
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.columns import records
-from domain.dated import check_dates, one_at_a_time
+from domain.dated import change_action, check_dates, one_at_a_time
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.members.tables import Grade
 from domain.organisation.tables import Branch, BranchLevel
@@ -184,11 +184,12 @@ async def update_points_rule(uow: UnitOfWork, command: UpdatePointsRule) -> Poin
             setattr(rule, field, given[field])
     check_dates(rule.effective_from, rule.effective_to)
     await _check_no_overlap(uow.session, rule)
-    action = "RETIRE" if given.keys() == {"effective_to"} and rule.effective_to else "UPDATE"
-    uow.session.add(
-        PointsRuleChange(rule_id=rule.id, action=action, before=before, after=snapshot(rule), staff_id=actor.staff_id)
-    )
-    await uow.session.flush()
+    after = snapshot(rule)
+    if action := change_action(before, after, given):
+        uow.session.add(
+            PointsRuleChange(rule_id=rule.id, action=action, before=before, after=after, staff_id=actor.staff_id)
+        )
+        await uow.session.flush()
     return rule
 
 

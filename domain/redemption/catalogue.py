@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import clock
 from domain.access import MemberPrincipal, Permission, Principal, StaffPrincipal, require_staff, role_grants
 from domain.columns import records, same_code
-from domain.dated import check_dates, from_tomorrow, keeps_the_past
+from domain.dated import change_action, check_dates, from_tomorrow, keeps_the_past
 from domain.errors import DomainError, ErrorCode
 from domain.members.tables import Grade, Member
 from domain.organisation.service import branch_in_scope, locked_in_scope
@@ -313,10 +313,11 @@ async def update_consumption_rule(uow: UnitOfWork, command: UpdateConsumptionRul
     for field, value in given.items():
         setattr(rule, field, value)
     check_dates(rule.effective_from, rule.effective_to)
-    action = "RETIRE" if given.keys() == {"effective_to"} and rule.effective_to else "UPDATE"
-    uow.session.add(ConsumptionRuleChange(rule_id=rule.id, action=action, before=before, after=rule_snapshot(rule),
-                                          staff_id=actor.staff_id))  # fmt: skip
-    await uow.session.flush()
+    after = rule_snapshot(rule)
+    if action := change_action(before, after, given):
+        uow.session.add(ConsumptionRuleChange(rule_id=rule.id, action=action, before=before, after=after,
+                                              staff_id=actor.staff_id))  # fmt: skip
+        await uow.session.flush()
     return rule
 
 

@@ -133,6 +133,9 @@ async def test_consumption_rules_take_effect_from_tomorrow_and_are_only_ended_on
                                            "itemKind": "GIFT"}}, as_="hq_admin")  # fmt: skip
     rule = made["createConsumptionRule"]["rule"]
     assert (rule["gradeCode"], rule["itemKind"], rule["changes"]) == ("SAPPHIRE", "GIFT", [{"action": "CREATE"}])
+    # (an update that changes nothing records nothing in the rule's history)
+    unchanged = await api.data(END_RULE, {"input": {"id": rule["id"]}}, as_="hq_admin")
+    assert [c["action"] for c in unchanged["updateConsumptionRule"]["rule"]["changes"]] == ["CREATE"]
     founding = gid("ConsumptionRule", await api.scalar("SELECT min(id) FROM consumption_rule"))
     moved = await api.data(END_RULE, {"input": {"id": founding, "effectiveFrom": f"{tomorrow}"}}, as_="hq_admin")
     assert codes(moved["updateConsumptionRule"]) == [(["input", "effectiveFrom"], "RULE_IN_EFFECT")]

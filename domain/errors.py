@@ -41,7 +41,7 @@ class ErrorCode(StrEnum):
     REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"  # the body is over its size limit (HTTP 413)
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"  # the document is not GraphQL
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"  # the document does not fit the schema
-    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"  # over a limit on length, depth, aliases or tokens
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"  # over a limit on length, depth, aliases, tokens or list items
     BAD_USER_INPUT = "BAD_USER_INPUT"  # a variable's value does not fit its type
     INTERNAL = "INTERNAL"  # our fault; the message tells nothing more
 

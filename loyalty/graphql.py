@@ -21,12 +21,26 @@ from graphql import (
     DocumentNode,
     ExecutableDefinitionNode,
     FieldNode,
+    FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    InlineFragmentNode,
+    IntValueNode,
+    NullValueNode,
     OperationDefinitionNode,
+    SelectionSetNode,
     ValidationContext,
+    ValidationRule,
+    get_named_type,
     parse,
+    type_from_ast,
     validate,
 )
+from graphql.language import VisitorAction
+from graphql.language.visitor import SKIP
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -57,6 +71,7 @@ from strawberry.types.unset import UNSET
 from domain import metrics, requests
 from domain.auth import service as auth
 from domain.errors import AccessDenied, DomainError, ErrorCode
+from domain.paging import page_size_default, page_size_max
 from loyalty import completion, tracing
 from loyalty.areas import AREAS
 from loyalty.completion import Completing
@@ -73,6 +88,11 @@ log = logging.getLogger(__name__)
 # introspection 72; validation's rule for fields of one name takes time by the square of the fields selected
 # under one name (150 of them: about 12 ms; 1,000: a second).
 query_fields_max = 150
+# The list items (connections' nodes) one operation could return at worst (`ListItemsLimit`): one full page of
+# full pages (100, each with 100 of its own: 10,100). The API guide's operations ask for at most 50, the tests'
+# 100 (a variable counts as a full page). An item costs about 40 µs and 450 bytes of answer: 150,000 of them
+# (15 aliases, each a page of 100 with a page of 100 in each item) took 6 s, 68 MB and hundreds of MB of memory.
+list_items_max = 10_100
 # The parsed documents kept (`Documents`), by their texts' size: real clients send a few dozen documents of
 # a few hundred bytes; a parsed document takes 50 to 150 times its text.
 document_cache_bytes_max = 100_000
@@ -248,6 +268,88 @@ def fields_selected(document: DocumentNode) -> int:
     return count
 
 
+class ListItemsLimit(ValidationRule):
+    """Refuses an operation that could return more than `list_items_max` list items, before it runs: its
+    connections' nodes at worst. Each connection (a field taking `first` or `last`) counts its page size times
+    the pages it sits in, through fragments too: the size written in the document (one beyond the page limit
+    as the largest page: the connection refuses it anyway), the largest page for a variable (validation sees
+    no values, and a valid document is not validated again, whatever values its next request brings), the
+    default page when none is given. A field selected twice counts twice, though its answers merge. A fragment
+    is walked once per document, its count kept: spreading it again costs no more time."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        self.fragment_items: dict[str, int] = {}
+        self.walking: set[str] = set()  # the fragments being walked: a cycle (refused by validation) ends there
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> VisitorAction:
+        root = self.context.schema.get_root_type(node.operation)
+        items = self.items(node.selection_set, root)
+        if items > list_items_max:
+            message = (
+                f"The query could return up to {items:,} list items; at most {list_items_max:,} are allowed:"
+                " ask for smaller pages."
+            )
+            self.report_error(GraphQLError(message, node, extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value}))
+        return SKIP  # its fragments are walked from their spreads
+
+    def enter_fragment_definition(self, *_: Any) -> VisitorAction:
+        return SKIP
+
+    def items(self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None) -> int:
+        """The list items `selection_set` could return at worst, once, on an object of type `parent`."""
+        count = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                fields = parent.fields if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType) else {}
+                field = fields.get(selection.name.value)
+                if field is None:
+                    continue  # `__typename`, introspection, or a field the schema has not (refused by validation)
+                inner = 0
+                if selection.selection_set is not None:
+                    inner = self.items(selection.selection_set, get_named_type(field.type))
+                size = page_size(selection, field)
+                count += inner if size is None else size * (1 + inner)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                typed = parent if condition is None else type_from_ast(self.context.schema, condition)
+                count += self.items(selection.selection_set, typed)
+            elif isinstance(selection, FragmentSpreadNode):
+                count += self.fragment(selection.name.value)
+        return count
+
+    def fragment(self, name: str) -> int:
+        if (known := self.fragment_items.get(name)) is not None:
+            return known
+        definition = self.context.get_fragment(name)
+        if definition is None or name in self.walking:
+            return 0  # refused by validation: a fragment the document has not, or a cycle of fragments
+        self.walking.add(name)
+        try:
+            typed = type_from_ast(self.context.schema, definition.type_condition)
+            count = self.fragment_items[name] = self.items(definition.selection_set, typed)
+        finally:
+            self.walking.discard(name)
+        return count
+
+
+def page_size(selection: FieldNode, field: GraphQLField) -> int | None:
+    """The largest page a connection's field could answer as written; None for a field that is no
+    connection."""
+    if "first" not in field.args and "last" not in field.args:
+        return None
+    sizes = []
+    for argument in selection.arguments or ():
+        value = argument.value
+        if argument.name.value not in ("first", "last") or isinstance(value, NullValueNode):
+            continue
+        if isinstance(value, IntValueNode):
+            sizes.append(min(max(int(value.value), 0), page_size_max))
+        else:  # a variable (validation sees no values), or a value of another type (refused by validation)
+            sizes.append(page_size_max)
+    return max(sizes, default=page_size_default)
+
+
 class Documents:
     """The documents of one schema that parsed, kept within the limits and validated, by their text: a repeated
     one is neither parsed nor validated again, and its syntax tree is the same objects each time (the plans of
@@ -308,8 +410,8 @@ class Operation(ShapeErrors):
     were six extensions.
 
     - The limits: the parser's token limit; the fields a document selects (`query_fields_max`), counted before
-      validation, whose duplicate-field rule takes time by their square; the depth and alias rules added to
-      validation.
+      validation, whose duplicate-field rule takes time by their square; the depth, alias and list items
+      (`ListItemsLimit`) rules added to validation.
     - Parsing and validation once per document, through `Documents` (which keeps valid ones alone); a document
       that does not parse is left to strawberry's own parsing step: its syntax errors then reach the error
       shaping as a result, like validation errors, instead of escaping the operation as an exception.
@@ -434,6 +536,7 @@ def build_schema(settings: Settings, tracer_provider: Any = None) -> Schema:
         for rule in QueryDepthLimiter(max_depth=s.query_depth_max).validation_rules
         + MaxAliasesLimiter(max_alias_count=s.query_aliases_max).validation_rules
     ]
+    limit_rules.append(ListItemsLimit)
     documents = Documents(document_cache_bytes_max)
     extensions: list = [lambda: Operation(s.query_tokens_max, tuple(limit_rules), documents)]
     if settings.production:

@@ -1,5 +1,5 @@
 """One anonymous request cannot stall or bloat the server: body size and document length limits, the fields
-a document selects, and the parsed documents a process keeps."""
+a document selects, the list items an operation could return, and the parsed documents a process keeps."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from loyalty import completion
 from loyalty import graphql as loyalty_graphql
 from loyalty.app import create_app
 from loyalty.config import Settings
+from loyalty.demo import Demo
+from tests.api import Api
 
 BODY_MAX = 20_000
 LENGTH_MAX = 5_000
@@ -127,6 +129,105 @@ async def test_a_document_at_its_field_limit_runs_and_one_field_more_is_refused(
         answer = (await client.post("/graphql", json={"query": query})).json()
         assert answer["data"] is None
         assert [e["extensions"]["code"] for e in answer["errors"]] == ["QUERY_TOO_COMPLEX"], answer
+
+
+def list_items_refusal(items: int) -> list[dict]:
+    """The top-level errors of an operation refused for the list items it could return."""
+    message = (
+        f"The query could return up to {items:,} list items; at most {loyalty_graphql.list_items_max:,} are"
+        " allowed: ask for smaller pages."
+    )
+    return [{"message": message, "extensions": {"code": "QUERY_TOO_COMPLEX"}}]
+
+
+def refused_as(answer: dict) -> list[dict]:
+    """`answer`'s top-level errors, as messages and extensions, for an answer that ran nothing."""
+    assert answer["data"] is None, answer
+    return [{"message": e["message"], "extensions": e["extensions"]} for e in answer["errors"]]
+
+
+# 100 members, each with 100 redemptions: the most list items an operation may ask for (10,100).
+PAGE_OF_PAGES = "members(first: 100) { edges { node { redemptions(first: 100) { edges { node { id } } } } } }"
+ONE_MORE = "clubs(first: 1) { edges { cursor } }"
+
+
+async def test_nested_pages_under_aliases_are_refused_before_anything_runs(client, engine, demo: Demo, statements):
+    # given a member, and a document within the depth, alias, field and token limits that nests pages of 100:
+    # 15 aliases × 100 redemptions × 100 redemptions of each one's member
+    api = Api(client, engine, demo)
+    await api.token("member")
+    aliases = " ".join(f"b{i}: redemptions(first:100){{edges{{node{{member{{...M}}}}}}}}" for i in range(15))
+    attack = (
+        "fragment R on Redemption{id points lines{quantity item{code}}} "
+        "fragment M on Member{redemptions(first:100){edges{node{...R}}}} "
+        f"{{ me {{ {aliases} }} }}"
+    )
+    statements.clear()
+    # when the member sends it
+    answer = await api.gql(attack, as_="member")
+    # then it is refused for the 151,500 list items it could return, before any redemption is read
+    assert refused_as(answer) == list_items_refusal(15 * (100 + 100 * 100))
+    assert not any("redemption" in statement.lower() for statement in statements), statements
+
+
+async def test_a_page_of_full_pages_runs_at_the_list_items_limit_and_one_item_more_is_refused(
+    client, engine, demo: Demo
+):
+    # given staff, and a page of 100 members each with a page of 100 redemptions: the limit
+    api = Api(client, engine, demo)
+    assert loyalty_graphql.list_items_max == 100 + 100 * 100
+    # when it is asked for, then it runs
+    answer = await api.gql(f"{{ {PAGE_OF_PAGES} }}", as_="hq_admin")
+    assert "errors" not in answer and answer["data"]["members"]["edges"], answer
+    # and with one list item more it is refused
+    answer = await api.gql(f"{{ {PAGE_OF_PAGES} {ONE_MORE} }}", as_="hq_admin")
+    assert refused_as(answer) == list_items_refusal(10_101)
+
+
+async def test_a_page_size_given_by_a_variable_counts_as_the_largest_page(client, engine, demo: Demo):
+    # given a page of pages whose sizes are variables (validation sees no values; a valid document is not
+    # validated again, whatever values its next request brings)
+    api = Api(client, engine, demo)
+    pages = PAGE_OF_PAGES.replace("first: 100", "first: $outer", 1).replace("first: 100", "last: $inner")
+    query = "query($outer: Int, $inner: Int) { " + pages + " }"
+    small = {"outer": 2, "inner": 1}
+    # when it is sent with small pages, then it runs
+    answer = await api.gql(query, small, as_="hq_admin")
+    assert "errors" not in answer and len(answer["data"]["members"]["edges"]) == 2, answer
+    # and with one list item more it is refused, as if each variable were a page of 100
+    over = "query($outer: Int, $inner: Int) { " + pages + " " + ONE_MORE + " }"
+    assert refused_as(await api.gql(over, small, as_="hq_admin")) == list_items_refusal(10_101)
+
+
+async def test_the_pages_of_fragments_count_where_they_are_spread(client, engine, demo: Demo):
+    # given the inner pages in a named fragment, spread in each member, and an inline fragment with one page more
+    api = Api(client, engine, demo)
+    query = """
+        fragment Redemptions on Member { redemptions(last: 100) { edges { node { id } } } }
+        { members(first: 100) { edges { node { ...Redemptions } } } ... on Query { %s } }
+    """
+    # when it is sent, then it is refused as the same pages written in place are
+    assert refused_as(await api.gql(query % ONE_MORE, as_="hq_admin")) == list_items_refusal(10_101)
+    # and a fragment spread twice counts twice
+    twice = query.replace("...Redemptions", "...Redemptions ...Redemptions") % "__typename"
+    assert refused_as(await api.gql(twice, as_="hq_admin")) == list_items_refusal(100 + 2 * 100 * 100)
+
+
+@pytest.mark.parametrize("absent", ["", "(first: null)"])
+async def test_a_connection_without_a_page_size_counts_the_default_page(client, engine, demo: Demo, absent):
+    # given members each with a page of redemptions and another of the default size (20), under other names
+    api = Api(client, engine, demo)
+    inner = "{ edges { node { id } } }"
+
+    def query(first: int) -> str:
+        pages = f"a: redemptions(first: {first}) {inner} b: redemptions{absent} {inner}"
+        return f"{{ members(first: 100) {{ edges {{ node {{ {pages} }} }} }} }}"
+
+    # when the first page is of 80, then it runs: 100 + 100 × (80 + 20) list items, the limit
+    answer = await api.gql(query(80), as_="hq_admin")
+    assert "errors" not in answer, answer
+    # and when it is of 81, it is refused for 100 + 100 × (81 + 20)
+    assert refused_as(await api.gql(query(81), as_="hq_admin")) == list_items_refusal(10_200)
 
 
 async def test_documents_that_fail_are_never_kept(limited_app, client):

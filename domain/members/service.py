@@ -121,10 +121,10 @@ def check_profile(check: Checker, fields: dict[str, Any]) -> dict[str, Any]:
         clean["relations"] = [
             {
                 "kind": RelationKind(r.kind).value,
-                "name": check.text("relations.name", r.name, length_max=name_length_max, required=True),
-                "note": check.text("relations.note", r.note, length_max=note_length_max),
+                "name": check.text(f"relations.{n}.name", r.name, length_max=name_length_max, required=True),
+                "note": check.text(f"relations.{n}.note", r.note, length_max=note_length_max),
             }
-            for r in relations
+            for n, r in enumerate(relations)
         ]
     return clean
 

@@ -83,7 +83,11 @@ async def test_joining_defaults_to_today(api):
         ({"joinedOn": "1970-01-01"}, "joinedOn", "OUT_OF_RANGE"),
         ({"password": "short"}, "password", "INVALID"),
         ({"interests": ["i"] * 21}, "interests", "OUT_OF_RANGE"),
-        ({"relations": [{"kind": "FAMILY", "name": ""}]}, "relations.name", "REQUIRED"),
+        (
+            {"relations": [{"kind": "FAMILY", "name": "Li Na"}, {"kind": "FAMILY", "name": ""}]},
+            "relations.1.name",
+            "REQUIRED",
+        ),  # fmt: skip
     ],
 )
 async def test_create_member_refusals(api, changes, field, code):

@@ -5,6 +5,7 @@ is its domain list function, node type and filter.
 that the generated resolvers carry the real input, payload, node and filter types for the schema.)
 """
 
+import functools
 from typing import Any
 
 import strawberry
@@ -92,6 +93,7 @@ def _given_resolver(field: Any, handler: Any, payload_type: type, key: str | Non
     read = reader_of(kind)
 
     async def resolve_input(source: Any, info: Any, input: Any = None) -> Any:
-        return await mutate(info, payload_type, handler, None if input is None else read(input), key)
+        given = None if input is None else functools.partial(read, input)  # read in the unit of work (audited)
+        return await mutate(info, payload_type, handler, given, key)
 
     return resolve_input

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 from strawberry.relay.exceptions import NodeIDAnnotationError
+from strawberry.relay.types import GlobalIDValueError
 
 from domain.audit.trail import Audit
 from domain.errors import AccessDenied, DomainError, ErrorCode, Problem
@@ -61,7 +62,7 @@ async def mutate(
     command_type = command_type_of(handler)
     try:
         async with context.unit_of_work(audited(info.field_name, payload, key)) as uow:
-            command = to_command(command_type, input)  # in the unit: a refused input is audited too
+            command = to_command(command_type, _read(input))  # in the unit: a refused input is audited too
             result = await uow.run(handler, command)
     except DomainError as error:  # a recorded refusal was committed by the unit of work
         measured.refused(info.field_name, error.problems)
@@ -76,6 +77,17 @@ async def mutate(
     if uow.replayed:  # the payloads of idempotent mutations say when they answer a replay
         return payload(errors=[], replayed=True, **_payload_fields(result, key))
     return payload(errors=[], **_payload_fields(result, key))
+
+
+def _read(input: Any) -> Any:
+    """The input as given; read here when it comes as its reading (`resolvers.declare`), so that an ID that is
+    no global ID is refused, as a whole (INVALID), inside the unit of work: audited."""
+    if not callable(input):
+        return input
+    try:
+        return input()
+    except GlobalIDValueError:
+        raise AccessDenied(ErrorCode.INVALID, "Not a valid global ID.") from None
 
 
 @functools.cache

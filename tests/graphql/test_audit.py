@@ -81,6 +81,19 @@ async def test_a_staff_members_one_statement_mutation_is_recorded_with_who_where
     assert started - timedelta(seconds=5) <= event.occurred_at <= datetime.now(UTC) + timedelta(seconds=5)
 
 
+async def test_a_mutation_naming_no_global_id_is_refused_as_a_whole_and_recorded(api):
+    # given a club operator of Guangdong, logged in
+    await api.token("club_operator")
+    before = await last_event_id(api)
+    # when the operator names a member by something that is no global ID
+    answer = await api.gql(ADJUST, {"input": adjust_input(api)["input"] | {"memberId": "!!!"}}, as_="club_operator")
+    # then the request is refused (INVALID), and its event says so
+    assert top_codes(answer) == ["INVALID"] and answer["data"] == {"adjustPoints": None}
+    (event,) = await events_after(api, before)
+    assert (event.principal_id, event.operation, event.outcome) == (api.demo.staff["gd.operator"], "adjustPoints",
+                                                                     "INVALID")  # fmt: skip
+
+
 async def test_a_mutation_in_a_transaction_is_recorded_with_the_object_it_made(api):
     # given the Guangdong administrator
     before = await last_event_id(api)

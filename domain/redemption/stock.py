@@ -94,8 +94,7 @@ async def _stock_branch(session: AsyncSession, actor: StaffPrincipal, item: Any,
     """A branch of the caller's subtree that may hold the gift's stock: one where the gift is offered (anywhere
     for a national gift, else its province and the cities below it)."""
     branch = await branch_in_scope(session, actor, branch_id, field)
-    offered_in = await session.scalar(sa.select(Branch.path).where(Branch.id == item.branch_id))
-    if offered_in is None or not branch.path.startswith(offered_in):
+    if f"/{item.branch_id}/" not in branch.path:  # a path names the branch and every branch above it
         message = f"{item.code} is not offered at {branch.code}: its stock is held where it is offered."
         raise DomainError(RedemptionErrorCode.ITEM_NOT_IN_SCOPE, message, field)
     return branch

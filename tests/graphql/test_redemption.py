@@ -476,11 +476,14 @@ async def test_another_provinces_gift_is_stocked_by_nobody_outside_it(api):
         {"field": ["input", "itemId"], "code": "NOT_FOUND", "message": "No such reward."}
     ]
     assert await api.fingerprint() == before
-    # while headquarters may stock it anywhere
-    stocked = await api.data(RECEIVE, {"input": asked | {"idempotencyKey": "r-3"}}, as_="hq_admin")
+    # and headquarters, which sees it, stocks it only where it is offered: not at Beijing, at Guangdong's city
+    elsewhere = await api.data(RECEIVE, {"input": asked | {"idempotencyKey": "r-3"}}, as_="hq_admin")
+    assert [e["code"] for e in elsewhere["receiveGiftStock"]["errors"]] == ["ITEM_NOT_IN_SCOPE"]
+    at_sz = asked | {"branchId": gid("Branch", api.demo.branches["SZ"]), "idempotencyKey": "r-4"}
+    stocked = await api.data(RECEIVE, {"input": at_sz}, as_="hq_admin")
     assert stocked["receiveGiftStock"] == {
         "errors": [],
-        "movement": {"quantity": 5, "balanceAfter": 5, "branch": {"code": "BJ"}},
+        "movement": {"quantity": 5, "balanceAfter": 10, "branch": {"code": "SZ"}},
     }
 
 

@@ -101,17 +101,7 @@ async def login(uow: UnitOfWork, command: Login) -> Tokens:
     throttled = await _throttle(session, command.kind, key, uow.remote_address, uow.now, policy)
     refusal = throttled or await _judge(identity, command.password)
     reason = "THROTTLED" if throttled else "OK" if refusal is None else "UNKNOWN_LOGIN" if identity is None else "WRONG"
-    session.add(
-        LoginAttempt(
-            kind=command.kind,
-            login=key,
-            succeeded=refusal is None,
-            reason=reason,
-            remote_address=uow.remote_address,
-            member_id=identity.id if identity is not None and command.kind == PrincipalKind.MEMBER else None,
-            staff_id=identity.id if identity is not None and command.kind == PrincipalKind.STAFF else None,
-        )
-    )
+    session.add(_attempt(command.kind, key, identity, reason, uow.remote_address))
     if refusal is not None:
         raise refusal
     assert identity is not None
@@ -119,6 +109,15 @@ async def login(uow: UnitOfWork, command: Login) -> Tokens:
 
 
 LOGIN_KINDS = frozenset({PrincipalKind.MEMBER, PrincipalKind.STAFF})
+
+
+def _attempt(
+    kind: PrincipalKind, key: str, identity: Member | Staff | None, reason: str, address: str | None
+) -> LoginAttempt:
+    """One proof of a password (a login, or a password change's current one), as throttling counts it."""
+    return LoginAttempt(kind=kind, login=key, succeeded=reason == "OK", reason=reason, remote_address=address,
+                        member_id=identity.id if isinstance(identity, Member) else None,
+                        staff_id=identity.id if isinstance(identity, Staff) else None)  # fmt: skip
 
 
 def _login_key(identity: Member | Staff | None, login_name: str) -> str:
@@ -379,18 +378,14 @@ async def change_password(uow: UnitOfWork, command: ChangePassword) -> Tokens:
     # A wrong current password is a failed login of the identity: counted, and throttled, as the logins are
     # (a session's holder, e.g. a stolen token's, must not try passwords here without end).
     kind = PrincipalKind.MEMBER if is_member else PrincipalKind.STAFF
-    key = _login_key(identity, identity.username if isinstance(identity, Staff) else "")
+    key = _login_key(identity, identity.username if isinstance(identity, Staff) else identity.member_number)
     policy = uow.policy(AuthPolicy)
     throttled = await _throttle(session, kind, key, uow.remote_address, uow.now, policy)
     matches = (
         False if throttled else (await passwords.verify_secret(command.current_password, identity.password_hash))[0]
     )
     if not matches:
-        session.add(
-            LoginAttempt(kind=kind, login=key, succeeded=False, reason="THROTTLED" if throttled else "WRONG",
-                         remote_address=uow.remote_address, member_id=identity_id if is_member else None,
-                         staff_id=None if is_member else identity_id)
-        )  # fmt: skip
+        session.add(_attempt(kind, key, identity, "THROTTLED" if throttled else "WRONG", uow.remote_address))
         if throttled:
             raise RecordedRefusal(throttled.code, throttled.problems[0].message, "current_password")
         raise RecordedRefusal(ErrorCode.INVALID_CREDENTIALS, "The current password is wrong.", "current_password")

@@ -354,6 +354,9 @@ def test_bills_are_imported_and_accrued_from_the_command_line(server_url, tmp_pa
         refused = invoke(database_url, "accrue", "--month", month)
         assert refused.exit_code == 1 and "MONTH_NOT_FINISHED" in refused.output, refused.output
         assert "Traceback" not in refused.output
+    # and a month before bills are kept is refused in one line too
+    refused = invoke(database_url, "accrue", "--month", "1999-12")
+    assert refused.exit_code == 1 and "OUT_OF_RANGE" in refused.output and "Traceback" not in refused.output
 
     # and each run is recorded as started from the command line
     async def recorded() -> list[tuple]:

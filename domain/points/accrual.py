@@ -31,10 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import clock
 from domain.access import Principal
-from domain.errors import AccessDenied, DomainError
+from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.members.states import earning
 from domain.points import rules
-from domain.points.bills import ACCRUAL_KIND, finished, next_month
+from domain.points.bills import ACCRUAL_KIND, billing_month_min, finished, next_month
 from domain.points.bills import month as parse_month
 from domain.points.errors import PointsErrorCode
 from domain.points.tables import Accrual, Bill, PointsBalance, PointsRule, RuleKind
@@ -273,10 +273,15 @@ async def _chunks(session: AsyncSession, month: date, chunk_bills: int) -> list[
 
 def finished_month(first_day: date, today: date) -> date:
     """`first_day` when its month has ended by `today`: points are earned only for a finished month,
-    whoever starts the run (the API, the command line, a test)."""
+    whoever starts the run (the API, the command line, a test); and only from the month bills are kept from
+    (a run before it would find no bill, yet stand in the runs as the month's)."""
     if first_day.day != 1 or not finished(first_day, today):
         raise DomainError(
             PointsErrorCode.MONTH_NOT_FINISHED, f"Only a finished month can be accrued, not {first_day:%Y-%m}.", "month"
+        )
+    if first_day < billing_month_min:
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, f"Bills are kept from {billing_month_min:%Y-%m} on, not {first_day:%Y-%m}.", "month"
         )
     return first_day
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from domain.errors import DomainError
+from domain.errors import DomainError, ErrorCode
 from domain.points import accrual, bills, ledger
 from domain.points.errors import PointsErrorCode
 from domain.work import jobs
@@ -436,6 +436,7 @@ async def test_an_overpaid_bill_earns_on_what_was_billed(api):
         ("hq_admin", "2026-11", "MONTH_NOT_FINISHED"),
         ("hq_admin", "Sept", "BAD_USER_INPUT"),
         ("hq_admin", "9999-12", "OUT_OF_RANGE"),
+        ("hq_admin", "1999-12", "OUT_OF_RANGE"),
     ],
 )
 async def test_monthly_run_refusals(api, today_is, who, month, code):
@@ -574,6 +575,19 @@ def test_a_run_is_only_ever_of_a_finished_month(today_is):
     today_is(date(2026, 10, 31))
     with pytest.raises(DomainError):
         accrual.MonthlyAccrualJob(date(2026, 10, 1))
+
+
+def test_a_run_is_never_of_a_month_before_bills_are_kept():
+    # when a job is made for a month before the first month a bill may be of, by any path
+    for month in (date(1999, 12, 1), date(1900, 1, 1)):
+        with pytest.raises(DomainError) as refused:
+            accrual.MonthlyAccrualJob(month)
+        # then it is refused as out of range, naming the first month
+        [problem] = refused.value.problems
+        assert (problem.code, problem.field) == (ErrorCode.OUT_OF_RANGE, "month")
+        assert "2000-01" in problem.message
+    # and the first such month is accepted
+    assert accrual.MonthlyAccrualJob(date(2000, 1, 1)).subject == "2000-01"
 
 
 async def test_a_file_without_the_header_is_refused(api, tmp_path):

@@ -21,7 +21,7 @@ email_length_max = 254
 list_length_max = 20
 password_length_min = 8
 password_length_max = 128
-money_fen_max = 10**12  # ten billion yuan: far above any credit limit
+money_fen_max = 2**31 - 1  # 21,474,836.47 yuan, what a GraphQL Int carries: far above any bill or credit limit
 # Every date a client may send, in any argument: far enough either way for birth dates and rules
 # ending in decades, near enough that the date arithmetic of a filter or a statement never overflows.
 date_min = date(1900, 1, 1)

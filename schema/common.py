@@ -28,7 +28,8 @@ ErrorCode = strawberry.enum(
     description="What went wrong; clients branch on it.",
 )
 Month = NewType("Month", date)  # a month's first day in Python; `YYYY-MM` on the wire
-Long = NewType("Long", int)  # points that add up (a balance, a sum over members): beyond `Int`'s 32 bits
+# What adds up (a balance, a redemption's points, an entry of many bills, a customer's spend): beyond `Int`'s 32 bits.
+Long = NewType("Long", int)
 # The schema's own scalars (`StrawberryConfig.scalar_map`). Every `Date` argument, in whichever input
 # or filter, is bounded here: one place for every present and future argument, answered OUT_OF_RANGE
 # outside `domain.validation.date_min`…`date_max`.
@@ -41,8 +42,8 @@ SCALARS = {
     ),
     Long: strawberry.scalar(
         name="Long",
-        description="A whole number of up to 64 bits (points that add up: a balance, a sum over many members), as"
-        " a JSON number: exact in JavaScript up to 2^53.",
+        description="A whole number of up to 64 bits (what adds up: a balance, a redemption's points, a sum over"
+        " many bills or members), as a JSON number: exact in JavaScript up to 2^53.",
         serialize=int,
         parse_value=int,
     ),

@@ -16,7 +16,7 @@ from domain.grades.changes import Assessment, GradeProgress, GradeReview, Requir
 from domain.grades.review import Decision as DomainDecision
 from domain.grades.review import GradeReviewRun
 from domain.work.tables import JobStatus
-from schema.common import Importance, MemberStatus, UserError, joined, node_keys, row_type
+from schema.common import Importance, Long, MemberStatus, UserError, joined, node_keys, row_type
 from schema.organisation import BranchType, ClubType, GradeType, Roaming, StaffType
 
 if TYPE_CHECKING:
@@ -62,10 +62,10 @@ def _thresholds(stored: dict[str, Any]) -> GradeThresholds:
 class GradeFigures:
     window_months: int
     months_in_network: int
-    arpu_fen: int
-    points_earned: int
+    arpu_fen: Long
+    points_earned: Long
     importance: Importance
-    spend_fen: int
+    spend_fen: Long
 
 
 def figures_of(stored: dict[str, Any] | None) -> GradeFigures | None:

@@ -43,7 +43,7 @@ class Points:
 class PointsTransactionType(relay.Node):
     id: relay.NodeID[int]
     entry_type: EntryType
-    points: int = strawberry.field(description="The member's side: positive earned, negative spent or lost.")
+    points: Long = strawberry.field(description="The member's side: positive earned, negative spent or lost.")
     effective_on: date
     reason: str | None
     created_at: datetime

@@ -121,6 +121,17 @@ async def test_an_upgrade_applies_at_once_with_its_figures_and_history_and_the_m
     assert await api.violations() == []
 
 
+async def test_figures_beyond_32_bits_are_answered(api):
+    # given Zhang Min's company paying two million yuan a month (a year's spend beyond an `Int` of fen)
+    await standard_year(api)
+    await pays(api, "Zhang Min", 200_000_000)
+    # when the review proposes her upgrade
+    await reviewed(api)
+    # then its figures are answered whole
+    (found,) = await proposals(api)
+    assert (found["figures"]["arpuFen"], found["figures"]["spendFen"]) == (200_000_000, 2_400_000_000)
+
+
 async def test_a_rerun_of_the_same_date_proposes_nothing_new(api):
     # given a review that upgraded Zhang Min
     await standard_year(api)

@@ -320,6 +320,20 @@ async def test_a_balance_beyond_32_bits_is_answered(api):
     assert answer["me"]["points"] == {"posted": 3_000_001_500, "available": 3_000_001_500}
 
 
+async def test_an_entry_beyond_32_bits_is_answered(api):
+    # given an entry of three thousand million points for Li Wei (a month of large bills at the top rates)
+    await api.scalar(
+        """INSERT INTO ledger_transaction (member_id, entry_type, account, points, effective_on)
+           VALUES (:m, 'CONSUMPTION', 'ISSUANCE', 3000000000, '2026-06-01') RETURNING id""",
+        m=api.demo.members["Li Wei"],
+    )
+    # when staff read his history, then the entry is answered whole, not as an internal error
+    answer = await api.data(HISTORY, {"id": gid("Member", api.demo.members["Li Wei"])}, as_="agent")
+    assert {"entryType": "CONSUMPTION", "points": 3_000_000_000, "effectiveOn": "2026-06-01"} in [
+        edge["node"] for edge in answer["node"]["pointsHistory"]["edges"]
+    ]
+
+
 # --- the database keeps the journal honest ---------------------------------------------------------------
 
 

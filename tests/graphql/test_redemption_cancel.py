@@ -169,6 +169,20 @@ async def test_a_replayed_cancellation_answers_as_it_was_and_returns_points_once
     assert codes(conflict) == [(["input", "idempotencyKey"], "IDEMPOTENCY_CONFLICT")]
 
 
+async def test_the_branch_where_a_redemption_was_made_cancels_it_too(api):
+    # given Li Wei (Guangdong) redeeming minutes at the Beijing POS, served by Beijing staff
+    pos = {"outletId": gid("Outlet", api.demo.outlets["BJ-POS"]), "cardNumber": "6211000000000001",
+           "cardPin": "246810"}  # fmt: skip
+    made = await redeemed(api, "b-1", ("MIN-60", 1), who="other_branch_operator", channel="POS", **pos)
+    # when he changes his mind at once and the Beijing counter cancels it
+    answer = await cancel(api, made["id"], "b-2", who="other_branch_operator")
+    # then it is cancelled and his points are back
+    assert answer["errors"] == [], answer
+    assert answer["redemption"]["status"] == "CANCELLED"
+    assert await available(api) == 1_500
+    assert await api.violations() == []
+
+
 @pytest.mark.parametrize("who", ["other_member", "other_branch_operator"])
 async def test_another_members_or_branchs_redemption_reads_as_missing(api, who):
     made = await redeemed(api, "s-1", ("MIN-60", 1))

@@ -29,6 +29,7 @@ from graphql import (
     GraphQLObjectType,
     InlineFragmentNode,
     IntValueNode,
+    Node,
     NullValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -50,8 +51,6 @@ from strawberry.extensions import (
     DisableIntrospection,
     FieldExtension,
     MaskErrors,
-    MaxAliasesLimiter,
-    QueryDepthLimiter,
     SchemaExtension,
 )
 from strawberry.extensions.runner import SchemaExtensionsRunner
@@ -181,23 +180,6 @@ class QuietExecutor(Executor):
     suggests = False
 
 
-def coded_rule(rule: type[ASTValidationRule], code: ErrorCode) -> type[ASTValidationRule]:
-    """`rule` whose errors carry `code`. Strawberry's limit rules check the whole document when they are
-    made and report to the validation context directly, so the context's reporting is wrapped meanwhile."""
-
-    class Coded(rule):  # type: ignore[misc, valid-type]
-        def __init__(self, context: ValidationContext) -> None:
-            report = context.on_error
-            context.on_error = lambda error: report(recoded(error, error.message, code.value))  # type: ignore[method-assign]
-            try:
-                super().__init__(context)
-            finally:
-                context.on_error = report  # type: ignore[method-assign]
-
-    Coded.__name__ = Coded.__qualname__ = rule.__name__
-    return Coded
-
-
 class ShapeErrors(MaskErrors):
     """Every error gets `extensions.code`. Refusals, bad arguments and the request errors keep their message;
     internal faults are masked (and logged)."""
@@ -266,6 +248,70 @@ def fields_selected(document: DocumentNode) -> int:
             if (inner := getattr(selection, "selection_set", None)) is not None:  # a fragment spread has none
                 selection_sets.append(inner)
     return count
+
+
+def shape_limit(depth_max: int, aliases_max: int) -> type[ValidationRule]:
+    """The rule refusing a document nested more than `depth_max` fields deep, or holding more than
+    `aliases_max` aliases in all, counted as if its fragments were written out where they are spread (a
+    fragment spread twice counts twice; introspection's `__` fields add no depth). Each fragment is measured
+    once per document, its figures kept: fragments spreading fragments twice over, thirty deep (a document of
+    a kilobyte standing for a billion fields), are measured as fast as they are written."""
+
+    class ShapeLimit(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.fragments: dict[str, tuple[int, int]] = {}  # name → (depth, aliases)
+            self.walking: set[str] = set()  # the fragments being measured: a cycle (refused by validation) ends there
+
+        def enter_document(self, node: DocumentNode, *_: Any) -> VisitorAction:
+            aliases = 0
+            for operation in node.definitions:
+                if isinstance(operation, OperationDefinitionNode):
+                    depth, more = self.measure(operation.selection_set)
+                    aliases += more
+                    if depth > depth_max:
+                        self.refuse(f"The query is nested {depth} fields deep; at most {depth_max} are allowed.",
+                                    operation)  # fmt: skip
+            if aliases > aliases_max:
+                self.refuse(f"The query holds {aliases:,} aliases; at most {aliases_max} are allowed.", node)
+            return SKIP
+
+        def refuse(self, message: str, node: Node) -> None:
+            self.report_error(GraphQLError(message, node, extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value}))
+
+        def measure(self, selection_set: SelectionSetNode) -> tuple[int, int]:
+            depth = aliases = 0
+            for selection in selection_set.selections:
+                inner_depth = 0
+                if isinstance(selection, FieldNode):
+                    aliases += selection.alias is not None
+                    if selection.selection_set is not None:
+                        inner_depth, inner_aliases = self.measure(selection.selection_set)
+                        aliases += inner_aliases
+                        inner_depth = 0 if selection.name.value.startswith("__") else 1 + inner_depth
+                elif isinstance(selection, InlineFragmentNode):
+                    inner_depth, inner_aliases = self.measure(selection.selection_set)
+                    aliases += inner_aliases
+                elif isinstance(selection, FragmentSpreadNode):
+                    inner_depth, inner_aliases = self.fragment(selection.name.value)
+                    aliases += inner_aliases
+                depth = max(depth, inner_depth)
+            return depth, aliases
+
+        def fragment(self, name: str) -> tuple[int, int]:
+            if (known := self.fragments.get(name)) is not None:
+                return known
+            definition = self.context.get_fragment(name)
+            if definition is None or name in self.walking:
+                return 0, 0  # refused by validation: a fragment the document has not, or a cycle of fragments
+            self.walking.add(name)
+            try:
+                measured = self.fragments[name] = self.measure(definition.selection_set)
+            finally:
+                self.walking.discard(name)
+            return measured
+
+    return ShapeLimit
 
 
 class ListItemsLimit(ValidationRule):
@@ -531,12 +577,7 @@ def build_schema(settings: Settings, tracer_provider: Any = None) -> Schema:
     # Factories give each request fresh extension instances. The limit rules are built once so
     # that the validation cache, keyed by the rules, hits across requests.
     s = settings
-    limit_rules = [
-        coded_rule(rule, ErrorCode.QUERY_TOO_COMPLEX)
-        for rule in QueryDepthLimiter(max_depth=s.query_depth_max).validation_rules
-        + MaxAliasesLimiter(max_alias_count=s.query_aliases_max).validation_rules
-    ]
-    limit_rules.append(ListItemsLimit)
+    limit_rules = [shape_limit(s.query_depth_max, s.query_aliases_max), ListItemsLimit]
     documents = Documents(document_cache_bytes_max)
     extensions: list = [lambda: Operation(s.query_tokens_max, tuple(limit_rules), documents)]
     if settings.production:

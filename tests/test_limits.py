@@ -213,6 +213,41 @@ async def test_the_pages_of_fragments_count_where_they_are_spread(client, engine
     assert refused_as(await api.gql(twice, as_="hq_admin")) == list_items_refusal(100 + 2 * 100 * 100)
 
 
+def doubling(levels: int, innermost: str) -> str:
+    """A document of fragments each spreading the one before twice, `levels` deep: a kilobyte that stands
+    for 2^levels copies of `innermost` written out."""
+    fragments = " ".join(f"fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, levels + 1))
+    return f"{{ ...F{levels} }} fragment F0 on Query {{ {innermost} }} {fragments}"
+
+
+async def test_fragments_doubling_forty_deep_are_measured_as_written_out(client, engine, demo: Demo):
+    api = Api(client, engine, demo)
+    # given forty levels of fragments, each spreading the one before twice, around one alias
+    aliased = doubling(40, "g: grades { code }")
+    # when it is sent, then it is refused for the aliases it holds written out, counted to the last one
+    assert refused_as(await api.gql(aliased, as_="member")) == [
+        {"message": f"The query holds {2**40:,} aliases; at most 15 are allowed.",
+         "extensions": {"code": "QUERY_TOO_COMPLEX"}}
+    ]  # fmt: skip
+    # and without the alias it runs, its field answered once
+    answer = await api.gql(doubling(40, "grades { code }"), as_="member")
+    assert "errors" not in answer and answer["data"]["grades"], answer
+
+
+async def test_depth_counts_through_fragments(client, engine, demo: Demo):
+    api = Api(client, engine, demo)
+    # given the limit's ten levels of fields, the innermost five in a fragment
+    inner = "fragment Up on Branch { parent { parent { parent { parent { code } } } } }"
+    at_limit = f"{{ me {{ club {{ branch {{ parent {{ parent {{ parent {{ ...Up }} }} }} }} }} }} }} {inner}"
+    # when it is sent, then it runs; and one level more, in the fragment, is refused
+    assert "errors" not in await api.gql(at_limit, as_="member")
+    deeper = at_limit.replace("{ code }", "{ parent { code } }")
+    assert refused_as(await api.gql(deeper, as_="member")) == [
+        {"message": "The query is nested 11 fields deep; at most 10 are allowed.",
+         "extensions": {"code": "QUERY_TOO_COMPLEX"}}
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("absent", ["", "(first: null)"])
 async def test_a_connection_without_a_page_size_counts_the_default_page(client, engine, demo: Demo, absent):
     # given members each with a page of redemptions and another of the default size (20), under other names

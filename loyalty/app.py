@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain import metrics, passwords, requests
+from domain import clock, metrics, passwords, requests
 from domain.auth import principals
 from domain.auth.service import AuthPolicy
 from domain.errors import ErrorCode
@@ -267,6 +267,7 @@ def create_app(
     """The app; pass `engine` to share one (tests), otherwise it is made and disposed with the app. It is
     traced when OpenTelemetry's exporter is configured (`loyalty.tracing`), or to `tracer_provider`."""
     configure_hashing(settings)
+    clock.use_zone(settings.time_zone)
     own_engine = engine is None
     engine = engine or make_engine(
         database_url,

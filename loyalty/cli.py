@@ -16,10 +16,12 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain import clock
 from domain.errors import DomainError
 from domain.work.commands import Command
 from domain.work.unit import UnitOfWork
@@ -163,10 +165,20 @@ def _migrate(url: str) -> None:
 
 
 def _settings(data_dir: Path | None = None) -> Settings:
-    settings = Settings()
+    """The settings, or a line per setting that is wrong (named as it is set) and exit 2."""
+    try:
+        settings = Settings()
+    except ValidationError as invalid:
+        for error in invalid.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            name = name if name == "DATABASE_URL" else f"LOYALTY_{name.removeprefix('LOYALTY_')}"
+            reason = error["msg"].removeprefix("Value error, ")
+            console.print(f"[red]{escape(name)}: {escape(reason)}[/red]", soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from None
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
     logs.configure(settings.log_level, settings.logs_as_json)
+    clock.use_zone(settings.time_zone)
     return settings
 
 
@@ -323,7 +335,6 @@ def create_partner(
 @app.command("login-throttles")
 def login_throttles(data_dir: Path = DataDir) -> None:
     """List the logins with recent failed attempts (the window since their last success)."""
-    from domain import clock
     from domain.auth import service as auth
 
     settings = _settings(data_dir)
@@ -361,7 +372,6 @@ def clear_login_throttle(
 @app.command("prune-sessions")
 def prune_sessions(data_dir: Path = DataDir) -> None:
     """Forget the refresh tokens traded away by sessions that have ended (run it daily, say)."""
-    from domain import clock
     from domain.auth import service as auth
 
     with database(_settings(data_dir)) as url:
@@ -518,7 +528,6 @@ def _month_option(month: str) -> date:
 
 def _review_day(as_of: str | None) -> date:
     """The day of a review: today when left out; refused in one line when malformed or to come."""
-    from domain import clock
 
     try:
         day = date.fromisoformat(as_of) if as_of else clock.today()
@@ -653,8 +662,8 @@ def _failing_in_one_line(*failures: type[Exception]) -> Iterator[None]:
 @app.command("export-audit")
 def export_audit(
     file: Path = typer.Argument(..., dir_okay=False, help="Where to write the events (CSV with a header)."),
-    start: str = typer.Option(..., "--from", help="YYYY-MM-DD: the first day (UTC) of the events."),
-    end: str = typer.Option(..., "--to", help="YYYY-MM-DD: the last day (UTC), inclusive."),
+    start: str = typer.Option(..., "--from", help="YYYY-MM-DD: the first day of the events (the club's time zone)."),
+    end: str = typer.Option(..., "--to", help="YYYY-MM-DD: the last day, inclusive."),
     branch: str | None = typer.Option(None, "--branch", help="A branch code: only the events of its subtree."),
     data_dir: Path = DataDir,
 ) -> None:

@@ -6,11 +6,13 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain import clock
 from domain.auth.principals import Principals
 from domain.auth.principals import seconds_max as principals_seconds_max
 from domain.auth.service import AuthPolicy
@@ -46,6 +48,9 @@ class Settings(BaseSettings):
     card_failures_max: int = Field(default=5, ge=1, le=100)
     card_lock_seconds: int = Field(default=1_800, ge=1, le=86_400)
 
+    # The club's time zone (IANA): every business day — today in each check, a redemption's day, the month a
+    # limit counts in, the day points expire, the days of a period asked for — is a day in this zone.
+    time_zone: str = clock.zone_default
     expiry_warning_days: int = Field(default=30, ge=1, le=366)
     notification_sender: str = "log"  # or "package.module:ClassName"
     fulfilment_sender: str = "log"  # or "package.module:ClassName": the billing system's gateway
@@ -86,6 +91,15 @@ class Settings(BaseSettings):
     # `Authorization: Bearer <metrics_token>`. Everyone else is answered 404.
     metrics_networks: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
     metrics_token: str | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"{name!r} is no time zone; give one such as Asia/Shanghai") from None
+        return name
 
     @property
     def production(self) -> bool:

@@ -9,13 +9,14 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from domain import clock
 from loyalty import backup as backups
 from loyalty import migrate
 from loyalty.cli import app
@@ -86,7 +87,7 @@ def scratch(data_dir: Path) -> Iterator[Path]:
 
 def _demo_data(folder: Path) -> Path:
     folder.mkdir()
-    last_month = date.today().replace(day=1) - timedelta(days=1)
+    last_month = clock.today().replace(day=1) - timedelta(days=1)
     bills = folder.parent / "bills.csv"
     bills.write_text(
         "account_number,billing_month,amount_billed_fen,amount_paid_fen,due_date,paid_date\n"
@@ -107,7 +108,7 @@ def _demo_data(folder: Path) -> Path:
         for command in (
             ("import-bills", str(bills)),
             ("accrue", "--month", f"{last_month:%Y-%m}"),
-            ("auto-redeem", "--month", f"{date.today():%Y-%m}"),
+            ("auto-redeem", "--month", f"{clock.today():%Y-%m}"),
         ):
             result, said = invoke(*command, DATABASE_URL=database_url)
             assert result.exit_code == 0, said

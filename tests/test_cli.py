@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from domain import clock
 from loyalty.cli import app
 from loyalty.database import make_engine, to_async_url
 from loyalty.demo import DEMO_PASSWORD
@@ -38,6 +39,16 @@ def cli_database(server_url) -> str:
 def invoke(database_url: str, *args: str, stdin: str | None = None):
     env = {"DATABASE_URL": database_url, "LOYALTY_PASSWORD_TIME_COST": "1", "LOYALTY_PASSWORD_MEMORY_COST_KIB": "1024"}
     return runner.invoke(app, list(args), input=stdin, env=env)
+
+
+def test_a_wrong_setting_is_named_in_one_line(cli_database):
+    # given two settings that cannot be
+    env = {"DATABASE_URL": cli_database, "LOYALTY_TIME_ZONE": "Mars/Olympus", "LOYALTY_PORT": "eighty"}
+    # when any command starts, then it stops at once, naming each as it is set, without a traceback
+    refused = runner.invoke(app, ["verify"], env=env)
+    assert refused.exit_code == 2
+    assert "LOYALTY_TIME_ZONE: 'Mars/Olympus' is no time zone; give one such as Asia/Shanghai" in refused.output
+    assert "LOYALTY_PORT: " in refused.output and "Traceback" not in refused.output
 
 
 def test_set_up_commands_build_an_organisation(cli_database):
@@ -350,7 +361,7 @@ def test_bills_are_imported_and_accrued_from_the_command_line(server_url, tmp_pa
     assert "2026-09: 0 bills" in invoke(database_url, "accrue", "--month", "2026-09").output
     assert invoke(database_url, "accrue", "--month", "Sept").exit_code == 2
     # and the month under way, or one to come, is refused in one line and earns nothing
-    for month in (f"{date.today():%Y-%m}", "2099-03"):
+    for month in (f"{clock.today():%Y-%m}", "2099-03"):
         refused = invoke(database_url, "accrue", "--month", month)
         assert refused.exit_code == 1 and "MONTH_NOT_FINISHED" in refused.output, refused.output
         assert "Traceback" not in refused.output
@@ -581,7 +592,7 @@ def test_prune_sessions_forgets_the_traded_tokens_of_ended_sessions_only(server_
 def test_bookings_are_carried_out_and_deliveries_sent_from_the_command_line(server_url):
     # given the demo data set and Li Wei's booking of 60 minutes a month from this month
     url, database_url = demo_database(server_url, "loyalty_cli_bookings_test")
-    month = f"{date.today():%Y-%m}"
+    month = f"{clock.today():%Y-%m}"
 
     async def book() -> None:
         engine = make_engine(url, pool_size=1)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from domain import clock
 from domain.access import Permission, Principal, StaffPrincipal, require_staff, role_grants
 from domain.audit import trail
 from domain.audit.tables import (
@@ -51,7 +52,7 @@ def in_scope(actor: StaffPrincipal) -> Any:
 
 
 def _period(check: Checker, start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
-    """Inclusive dates as [start 00:00, day after end 00:00) in UTC; at most `period_days_max` days."""
+    """Inclusive days as [start 00:00, day after end 00:00) in the club's time zone; at most `period_days_max` days."""
     for field, day in (("occurred_from", start), ("occurred_to", end)):
         if day and not date_min <= day <= date_max:
             check.fail(field, ErrorCode.OUT_OF_RANGE, f"Days run from {date_min} to {date_max}.")
@@ -61,8 +62,8 @@ def _period(check: Checker, start: date | None, end: date | None) -> tuple[datet
         check.fail("occurred_to", ErrorCode.INVALID, "to must not be before from.")
     elif start and end and (end - start).days >= period_days_max:
         check.fail("occurred_to", ErrorCode.OUT_OF_RANGE, f"A period is at most {period_days_max} days.")
-    begin = datetime.combine(start, time.min, tzinfo=UTC) if start else None
-    finish = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC) if end else None
+    begin = datetime.combine(start, time.min, tzinfo=clock.zone) if start else None
+    finish = datetime.combine(end + timedelta(days=1), time.min, tzinfo=clock.zone) if end else None
     return begin, finish
 
 
@@ -170,10 +171,10 @@ async def export(
     branch_code: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Exported:
-    """The events of [start, end] (inclusive days, UTC), of a branch's subtree if given, oldest first, as CSV
-    in `output`: a header, then a row per event (targets joined by spaces). Rows come from a server-side
-    cursor `export_rows_per_batch` at a time, so memory stays flat however many there are; the file is
-    written whole or not at all, readable by its owner only (it names clients' addresses), and never over
+    """The events of [start, end] (inclusive days of the club's time zone), of a branch's subtree if given,
+    oldest first, as CSV in `output`: a header, then a row per event (targets joined by spaces). Rows come
+    from a server-side cursor `export_rows_per_batch` at a time, so memory stays flat however many there are;
+    the file is written whole or not at all, readable by its owner only (it names clients' addresses), and never over
     anything but a regular file (`written_whole`)."""
     check = Checker()
     begin, finish = _period(check, start, end)

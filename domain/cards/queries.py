@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import clock
 from domain.access import MemberPrincipal, Permission, Principal, may_read_member, require_staff, role_grants
 from domain.cards.common import card_number
 from domain.cards.tables import (
@@ -34,11 +35,11 @@ period_days_max = 3_660
 
 
 def _day_range(check: Checker, start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
-    """Inclusive dates as [start 00:00, day after end 00:00) in UTC."""
+    """Inclusive days as [start 00:00, day after end 00:00) in the club's time zone."""
     if start and end and start > end:
         check.fail("to", ErrorCode.INVALID, "to must not be before from.")
-    begin = datetime.combine(start, time.min, tzinfo=UTC) if start else None
-    finish = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC) if end else None
+    begin = datetime.combine(start, time.min, tzinfo=clock.zone) if start else None
+    finish = datetime.combine(end + timedelta(days=1), time.min, tzinfo=clock.zone) if end else None
     return begin, finish
 
 

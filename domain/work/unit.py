@@ -93,7 +93,7 @@ class UnitOfWork:
 
     @property
     def today(self) -> date:
-        return self.now.date()
+        return clock.day_of(self.now)
 
     def policy(self, kind: type[T]) -> T:
         """The settings of an area (`CardPolicy`, `AuthPolicy`, …), given when the service started."""

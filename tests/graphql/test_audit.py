@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from domain import clock
 from tests.api import gid, top_codes
 from tests.graphql.cases.cards import LI_WEI_CARD, LI_WEI_ID
 
@@ -360,7 +361,7 @@ async def test_audit_events_are_filtered_by_each_field(api):
     # given three events
     await _three_events(api)
     li_wei, operator = gid("Member", api.demo.members["Li Wei"]), gid("Staff", api.demo.staff["gd.operator"])
-    today = datetime.now(UTC).date()
+    today = clock.today()
     filters = {
         "principalId": operator,
         "principalKind": "STAFF",

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from domain import clock
 from tests.api import gid, top_codes
 
 STOCK_FIELDS = "errors { field code message } count batch { cardType cardCount firstNumber lastNumber source }"
@@ -306,7 +307,7 @@ COUNT = """query($branch: ID!, $from: Date!, $to: Date!) { cardStockCount(branch
 
 
 async def test_stock_count_for_a_branch_and_below_in_an_inclusive_period(api):
-    today = date.today().isoformat()
+    today = clock.today().isoformat()
     await api.data(VOID, {"input": {"numbers": ["6231000000000050"], "reason": "x"}}, as_="club_operator")
     await api.data(
         RETURN, {"input": {"numberFrom": "6231000000000040", "numberTo": "6231000000000049"}}, as_="club_operator"
@@ -321,7 +322,7 @@ async def test_stock_count_for_a_branch_and_below_in_an_inclusive_period(api):
     hq = gid("Branch", api.demo.branches["HQ"])
     whole = (await api.data(COUNT, {"branch": hq, "from": today, "to": today}, as_="hq_admin"))["cardStockCount"]
     assert [c["received"] for c in whole] == [100, 100, 100]
-    yesterday = date.fromordinal(date.today().toordinal() - 1).isoformat()
+    yesterday = date.fromordinal(clock.today().toordinal() - 1).isoformat()
     before = (await api.data(COUNT, {"branch": gd, "from": yesterday, "to": yesterday}, as_="auditor"))[
         "cardStockCount"
     ]
@@ -334,7 +335,7 @@ async def test_stock_count_for_a_branch_and_below_in_an_inclusive_period(api):
      ("auditor", ("2000-01-01", "2026-01-01"), "OUT_OF_RANGE")],
 )  # fmt: skip
 async def test_stock_count_refusals(api, who, period, code):
-    start, end = period or (date.today().isoformat(), date.today().isoformat())
+    start, end = period or (clock.today().isoformat(), clock.today().isoformat())
     answer = await api.gql(COUNT, {"branch": gid("Branch", api.demo.branches["GD"]), "from": start, "to": end}, as_=who)
     assert answer["errors"][0]["extensions"]["code"] == code
 

@@ -541,7 +541,7 @@ EVENTS = """query($filter: CardEventFilter) { cardEvents(filter: $filter, first:
 
 async def test_card_operations_are_queryable_by_card_member_state_and_date(api):
     await api.data(LOST, {"input": {"cardNumber": LI_WEI_CARD}}, as_="member")
-    today = datetime.now(UTC).date().isoformat()
+    today = clock.today().isoformat()
     by_member = {"memberId": gid("Member", api.demo.members["Li Wei"]), "states": ["LOST"], "occurredFrom": today,
                  "occurredTo": today}  # fmt: skip
     edges = (await api.data(EVENTS, {"filter": by_member}, as_="auditor"))["cardEvents"]["edges"]

@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+from domain import clock
 from domain.points import accrual
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
@@ -69,7 +70,7 @@ async def test_the_club_sets_number_and_default_validity(api):
 
 async def test_joining_defaults_to_today(api):
     member = (await api.data(CREATE, {"input": new_member(api)}, as_="hq_admin"))["createMember"]["member"]
-    assert member["joinedOn"] == date.today().isoformat()
+    assert member["joinedOn"] == clock.today().isoformat()
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -43,6 +43,18 @@ async def test_a_member_redeems_minutes_on_the_web(api):
     assert redemption["fulfilments"] == [{"kind": "CALL_MINUTES", "quantity": 2, "amount": 120, "state": "PENDING"}]
     assert await available(api) == 500
     assert await api.violations() == []
+
+
+async def test_a_redemption_is_of_the_clubs_day(api, monkeypatch):
+    # given Li Wei signed in, and 01:00 on 7 December in Beijing (17:00 on the 6th in UTC)
+    await api.token("member")
+    monkeypatch.setattr(clock, "now", lambda: datetime(2026, 12, 6, 17, 0, tzinfo=UTC))
+    # when he redeems minutes, then the redemption and its ledger entry are of the 7th
+    answer = (await api.data(REDEEM, redeem_input(api, "d-1", ("MIN-60", 1)), as_="member"))["redeemPoints"]
+    assert answer["redemption"]["redeemedOn"] == "2026-12-07", answer
+    assert await api.scalar("SELECT effective_on FROM ledger_transaction WHERE entry_type = 'REDEMPTION'") == date(
+        2026, 12, 7
+    )
 
 
 async def test_a_refused_mutation_beside_a_redemption_hides_not_the_redemption(api):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
+from domain import clock
 from tests.api import gid
 from tests.graphql.cases import CASES
 from tests.statement_counts import (
@@ -93,7 +94,7 @@ KEYS = itertools.count()  # idempotency keys, new for every adjustment
 
 def today() -> date:
     """The app's today (domain.clock): adjustments are effective on it."""
-    return datetime.now(UTC).date()
+    return clock.today()
 
 
 async def adjust(api, count: int, member: str = "Li Wei", **changes) -> list[str]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 
+from domain import clock
 from domain.members.states import MemberOperation, rules_for
 from tests.api import gid
 from tests.graphql.cases import CASES
@@ -127,7 +128,7 @@ CODES = (1_000 * n for n in itertools.count(1))  # where the codes of each batch
 
 def today() -> date:
     """The app's today (domain.clock): redemptions are made on it."""
-    return datetime.now(UTC).date()
+    return clock.today()
 
 
 async def more_items(api, count: int, kind: str = "CONTENT", branch: str = "HQ", status: str = "ACTIVE") -> list[int]:

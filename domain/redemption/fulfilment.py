@@ -27,14 +27,18 @@ from domain.work.commands import Command, FulfilmentId, GiftPickupId
 from domain.work.unit import UnitOfWork
 
 log = logging.getLogger(__name__)
-deliver_batch_max = 500
+deliver_page_max = 500  # pending ids read at a time; each is then claimed and delivered on its own
 attempts_max = 5
 error_length_max = 500
 
 
 class FulfilmentSender(Protocol):
     async def send(self, fulfilment: Fulfilment) -> None:
-        """Deliver one fulfilment to the billing system; raise to have it tried again later."""
+        """Deliver one fulfilment to the billing system; raise to have it tried again later.
+
+        The fulfilment's id is the idempotency key: the billing system must apply a fulfilment once per id. A
+        delivery is recorded as soon as this returns, but a run stopped (or a process killed) while it waits
+        leaves that one fulfilment PENDING, and the next run sends it again with the same id."""
 
 
 class LogFulfilmentSender:
@@ -54,38 +58,59 @@ def load_fulfilment_sender(spec: str) -> FulfilmentSender:
 
 
 async def deliver_pending(sessions: async_sessionmaker, sender: FulfilmentSender) -> tuple[int, int]:
-    """Deliver what is pending, in batches that several processes can share (rows locked SKIP LOCKED); each
-    is marked DELIVERED, or tried again later and FAILED after its attempts. (delivered, failed)"""
+    """Deliver what is pending, once each in id order, one fulfilment per transaction: its row claimed (locked
+    SKIP LOCKED, so that runs side by side never send the same one, and a cancellation waits for one send at
+    most), sent, and marked DELIVERED as soon as the sender returns, or tried again by a later run and FAILED
+    after its attempts. A run stopped midway leaves every fulfilment it sent recorded, but the one in flight:
+    that stays PENDING and is sent again, with the same id, by the next run. (delivered, failed)"""
     delivered = failed = 0
+    after = 0  # the last id read: a fulfilment that failed is tried again by the next run, not by this one
     while True:
         async with UnitOfWork(sessions) as uow:
-            batch = (
+            page = (
                 await uow.session.scalars(
-                    sa.select(Fulfilment)
-                    .where(Fulfilment.state == FulfilmentState.PENDING)
+                    sa.select(Fulfilment.id)
+                    .where(Fulfilment.state == FulfilmentState.PENDING, Fulfilment.id > after)
                     .order_by(Fulfilment.id)
-                    .limit(deliver_batch_max)
-                    .with_for_update(skip_locked=True)
+                    .limit(deliver_page_max)
                 )
             ).all()
-            for fulfilment in batch:
-                try:
-                    await sender.send(fulfilment)
-                except Exception as error:  # a gateway failure of any kind: try again later, give up after a limit
-                    log.warning("delivering fulfilment %s failed: %s", fulfilment.id, type(error).__name__)
-                    fulfilment.attempts += 1
-                    fulfilment.last_error = f"{type(error).__name__}: {error}"[:error_length_max]
-                    if fulfilment.attempts >= attempts_max:
-                        fulfilment.state = FulfilmentState.FAILED
-                        failed += 1
-                    fulfilment.updated_at = uow.now
-                    continue
-                fulfilment.state, fulfilment.delivered_at, fulfilment.updated_at = (
-                    FulfilmentState.DELIVERED, uow.now, uow.now
-                )  # fmt: skip
-                delivered += 1
-        if len(batch) < deliver_batch_max:
+        for fulfilment_id in page:
+            state = await _deliver_one(sessions, sender, fulfilment_id)
+            delivered += state == FulfilmentState.DELIVERED
+            failed += state == FulfilmentState.FAILED
+        if len(page) < deliver_page_max:
             return delivered, failed
+        after = page[-1]
+
+
+async def _deliver_one(
+    sessions: async_sessionmaker, sender: FulfilmentSender, fulfilment_id: int
+) -> FulfilmentState | None:
+    """Claim, send and record one fulfilment, in a transaction that commits as soon as the sender returns; its
+    state after, or None when it is no longer pending or another run (or a cancellation) holds it."""
+    async with UnitOfWork(sessions) as uow:
+        fulfilment = await uow.session.scalar(
+            sa.select(Fulfilment)
+            .where(Fulfilment.id == fulfilment_id, Fulfilment.state == FulfilmentState.PENDING)
+            .with_for_update(skip_locked=True)
+        )
+        if fulfilment is None:
+            return None
+        try:
+            await sender.send(fulfilment)
+        except Exception as error:  # a gateway failure of any kind: try again later, give up after a limit
+            log.warning("delivering fulfilment %s failed: %s", fulfilment.id, type(error).__name__)
+            fulfilment.attempts += 1
+            fulfilment.last_error = f"{type(error).__name__}: {error}"[:error_length_max]
+            if fulfilment.attempts >= attempts_max:
+                fulfilment.state = FulfilmentState.FAILED
+            fulfilment.updated_at = uow.now
+            return fulfilment.state
+        fulfilment.state, fulfilment.delivered_at, fulfilment.updated_at = (
+            FulfilmentState.DELIVERED, uow.now, uow.now
+        )  # fmt: skip
+        return fulfilment.state
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,18 +15,24 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from domain import clock
 from domain.points.tables import Notification, NotificationStatus
 from domain.work.commands import Command
 from domain.work.unit import UnitOfWork
 
 log = logging.getLogger(__name__)
-send_batch_max = 500
+send_page_max = 500  # due ids read at a time; each is then claimed and sent on its own
 attempts_max = 5
 
 
 class Sender(Protocol):
     async def send(self, notification: Notification) -> None:
-        """Deliver one message; raise to have it retried later."""
+        """Deliver one message; raise to have it retried later.
+
+        The notification's id (or its dedupe key, as unique) is the idempotency key: the gateway must deliver a
+        message once per key. It is recorded SENT as soon as this returns, but a run stopped (or a process
+        killed) while it waits leaves that one message PENDING, and the next run sends it again, same id and
+        key."""
 
 
 class LogSender:
@@ -81,30 +87,51 @@ async def enqueue_expiry_warnings(uow: UnitOfWork, command: EnqueueExpiryWarning
 
 
 async def send_pending(sessions: async_sessionmaker, sender: Sender) -> tuple[int, int]:
-    """Deliver due messages in batches; each is marked sent, or retried up to a limit. (sent, failed)"""
+    """Send the messages due, once each, soonest due first, one per transaction: its row claimed (locked SKIP
+    LOCKED, so that runs side by side never send the same one), sent, and marked SENT as soon as the sender
+    returns, or retried by a later run up to a limit. A run stopped midway leaves every message it sent
+    recorded, but the one in flight: that stays PENDING and is sent again, with the same id and dedupe key,
+    by the next run. (sent, failed)"""
     sent = failed = 0
+    due_by = clock.now()  # what falls due while the run goes on waits for the next one
+    after: tuple[datetime, int] | None = None  # the last one read: a failure is retried by the next run
     while True:
+        due = sa.select(Notification.due_at, Notification.id).where(
+            Notification.status == NotificationStatus.PENDING, Notification.due_at <= due_by
+        )
+        if after is not None:
+            due = due.where(sa.tuple_(Notification.due_at, Notification.id) > after)
         async with UnitOfWork(sessions) as uow:
-            batch = (
-                await uow.session.scalars(
-                    sa.select(Notification)
-                    .where(Notification.status == NotificationStatus.PENDING, Notification.due_at <= uow.now)
-                    .order_by(Notification.due_at, Notification.id)
-                    .limit(send_batch_max)
-                    .with_for_update(skip_locked=True)
-                )
+            page = (
+                await uow.session.execute(due.order_by(Notification.due_at, Notification.id).limit(send_page_max))
             ).all()
-            for notification in batch:
-                try:
-                    await sender.send(notification)
-                except Exception:  # a gateway failure of any kind: retry later, give up after a limit
-                    log.exception("sending notification %s failed", notification.id)
-                    notification.attempts += 1
-                    if notification.attempts >= attempts_max:
-                        notification.status = NotificationStatus.FAILED
-                        failed += 1
-                    continue
-                notification.status, notification.sent_at = NotificationStatus.SENT, uow.now
-                sent += 1
-        if len(batch) < send_batch_max:
+        for _, notification_id in page:
+            status = await _send_one(sessions, sender, notification_id)
+            sent += status == NotificationStatus.SENT
+            failed += status == NotificationStatus.FAILED
+        if len(page) < send_page_max:
             return sent, failed
+        after = tuple(page[-1])
+
+
+async def _send_one(sessions: async_sessionmaker, sender: Sender, notification_id: int) -> NotificationStatus | None:
+    """Claim, send and record one message, in a transaction that commits as soon as the sender returns; its
+    status after, or None when it is no longer pending or another run holds it."""
+    async with UnitOfWork(sessions) as uow:
+        notification = await uow.session.scalar(
+            sa.select(Notification)
+            .where(Notification.id == notification_id, Notification.status == NotificationStatus.PENDING)
+            .with_for_update(skip_locked=True)
+        )
+        if notification is None:
+            return None
+        try:
+            await sender.send(notification)
+        except Exception:  # a gateway failure of any kind: retry later, give up after a limit
+            log.exception("sending notification %s failed", notification.id)
+            notification.attempts += 1
+            if notification.attempts >= attempts_max:
+                notification.status = NotificationStatus.FAILED
+            return notification.status
+        notification.status, notification.sent_at = NotificationStatus.SENT, uow.now
+        return notification.status

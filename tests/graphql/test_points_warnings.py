@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 
 import pytest
@@ -96,3 +97,73 @@ async def test_statement_refusals(api, who, month, code):
         assert answer["data"]["node"] is None
     else:
         assert top_codes(answer) == [code]
+
+
+DUE = """INSERT INTO notification (member_id, channel, address, message, dedupe_key, due_at)
+         SELECT :member, 'SMS', '13800000001', 'Message ' || n, 'test:' || n, now() - interval '1 hour'
+         FROM generate_series(1, :count) n RETURNING 1"""
+STATUSES = "SELECT string_agg(status || ' ' || attempts, ',' ORDER BY id) FROM notification"
+
+
+class Gateway:
+    """An SMS gateway: records the ids it was sent; after `sends_max` sends the run is stopped (the task cancelled)
+    while it sends, the message in flight sent or not, or it fails."""
+
+    def __init__(self, sends_max: int | None = None, stop: bool = False) -> None:
+        self.sent: list[int] = []
+        self.sends_max, self.stop = sends_max, stop
+
+    async def send(self, notification) -> None:
+        await asyncio.sleep(0)  # the gateway answers over the network: another run may go on meanwhile
+        if self.sends_max is not None and len(self.sent) >= self.sends_max:
+            if self.stop:
+                self.sent.append(notification.id)  # it went out, but the run was stopped before it heard so
+                raise asyncio.CancelledError
+            raise ConnectionError("gateway down")
+        self.sent.append(notification.id)
+
+
+async def due(api, count: int) -> list[int]:
+    await api.scalar(DUE, member=api.demo.members["Li Wei"], count=count)
+    return list(range(1, count + 1))
+
+
+async def test_a_run_stopped_midway_has_recorded_all_it_sent_and_the_next_sends_only_the_rest(api):
+    # given 10 messages due, and a run stopped (SIGTERM, Ctrl-C) while the 7th is with the gateway
+    ids = await due(api, 10)
+    sessions = make_sessions(api.engine)
+    stopped = Gateway(sends_max=6, stop=True)
+    with pytest.raises(asyncio.CancelledError):
+        await warnings.send_pending(sessions, stopped)
+    # then the 6 it sent are SENT and the rest still PENDING, untried: the one in flight too
+    assert stopped.sent == ids[:7]
+    assert await api.scalar(STATUSES) == ",".join(["SENT 0"] * 6 + ["PENDING 0"] * 4)
+    # when the run is started again, then it sends the rest: the one in flight again, under its same id
+    again = Gateway()
+    assert await warnings.send_pending(sessions, again) == (4, 0)
+    assert again.sent == ids[6:]
+
+
+async def test_a_gateway_failing_midway_leaves_what_it_sent_sent_and_the_rest_to_retry(api):
+    # given 5 messages due, and a gateway that goes down after 3
+    ids = await due(api, 5)
+    sessions = make_sessions(api.engine)
+    # when a run sends them, then 3 are SENT and the other 2 tried once; the next run sends only those 2
+    assert await warnings.send_pending(sessions, Gateway(sends_max=3)) == (3, 0)
+    assert await api.scalar(STATUSES) == ",".join(["SENT 0"] * 3 + ["PENDING 1"] * 2)
+    again = Gateway()
+    assert await warnings.send_pending(sessions, again) == (2, 0)
+    assert again.sent == ids[3:]
+
+
+async def test_two_runs_side_by_side_send_each_message_once(api, monkeypatch):
+    # given 30 messages due, more than a page of a run
+    monkeypatch.setattr(warnings, "send_page_max", 8)
+    ids = await due(api, 30)
+    sessions = make_sessions(api.engine)
+    gateway = Gateway()
+    # when two runs send at the same time, then each message went out once, and is recorded once
+    counted = await asyncio.gather(*(warnings.send_pending(sessions, gateway) for _ in range(2)))
+    assert sorted(gateway.sent) == ids
+    assert sum(sent for sent, _ in counted) == 30 and all(failed == 0 for _, failed in counted)
+    assert await api.scalar(STATUSES) == ",".join(["SENT 0"] * 30)

@@ -75,8 +75,9 @@ async def test_a_gateway_failing_midway_leaves_what_it_sent_delivered_and_the_re
     assert again.sent == ids[4:]
 
 
-async def test_two_runs_side_by_side_send_each_fulfilment_once(api):
-    # given 40 pending fulfilments, more than one page of a run, and one gateway that both runs send through
+async def test_two_runs_side_by_side_send_each_fulfilment_once(api, monkeypatch):
+    # given 40 pending fulfilments, more than a page of a run, and one gateway that both runs send through
+    monkeypatch.setattr(fulfilment, "deliver_page_max", 8)
     ids = await pending(api, 40)
     sessions = make_sessions(api.engine)
     billing = Billing()

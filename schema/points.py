@@ -28,7 +28,10 @@ class ExpiringPoints:
     expires_on: date
 
 
-@strawberry.type(description="A member's points: available = posted − held.")
+@strawberry.type(
+    description="A member's points: available = posted − held − what lots that ended before today still hold"
+    " (never spent; moved to breakage by the daily expiry)."
+)
 class Points:
     posted: Long
     held: Long

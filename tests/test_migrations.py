@@ -293,8 +293,13 @@ async def test_no_function_at_head_pins_its_search_path(server_url):
         # a redemption's checks find only the rewards the caller sees, and refuse figures too large to answer
         ("0021", ("redemption_check",), "IF NOT FOUND OR NOT coalesce(reward_seen(item, p_staff_branch_path,"),
         # a points movement locks, checks and moves the balance in one statement
-        ("0023", ("points_move",), "WHERE member_id = p_member_id AND (p_points >= 0 OR posted - held >= -p_points);"),
+        ("0023", ("points_move",), "WHERE member_id = p_member_id AND (p_points >= 0 OR posted - held - expired >= "),
         ("0023", ("redemption_make",), "nextval('redemption_id_seq'::regclass)"),
+        # the branch where a redemption was made cancels it too
+        ("0026", ("cancel_redemption",), "FROM branch b WHERE b.id = r.branch_id"),
+        # points whose last day has passed are never spent
+        ("0027", ("points_move", "redemption_check", "auto_redeem_check"), "points_expired("),
+        ("0027", ("auto_redeem_write",), "AND l.expires_on >= p_today"),
     ],
 )
 async def test_a_function_rewritten_and_back(server_url, before, functions, now):

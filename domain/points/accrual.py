@@ -178,14 +178,15 @@ async def _earn(session: AsyncSession, month: date, bills: range, rates: Rates, 
 
 # Penalties of a chunk: per member, one PENALTY entry of the chosen points (each late bill costs
 # a percentage of the balance after the month's earnings, together never more than the
-# balance), drawn from the soonest-expiring lots by a running sum.
+# balance), drawn from the soonest-expiring lots still valid on the day by a running sum.
 _PENALTY_SQL = """
 WITH need AS (
-    SELECT p.member_id, least(p.points, b.posted - b.held) AS points, p.reason
+    SELECT p.member_id, least(p.points, b.posted - b.held - points_expired(p.member_id, :awarded_on)) AS points,
+           p.reason
     FROM unnest(CAST(:members AS bigint[]), CAST(:points AS bigint[]), CAST(:reasons AS text[]))
          AS p(member_id, points, reason)
     JOIN points_balance b ON b.member_id = p.member_id
-    WHERE least(p.points, b.posted - b.held) > 0
+    WHERE least(p.points, b.posted - b.held - points_expired(p.member_id, :awarded_on)) > 0
 ), tx AS (
     INSERT INTO ledger_transaction (member_id, entry_type, account, points, effective_on, reason)
     SELECT member_id, 'PENALTY', 'ADJUSTMENT', -points, :awarded_on, reason FROM need
@@ -195,7 +196,8 @@ WITH need AS (
            sum(l.remaining) OVER (PARTITION BY l.member_id ORDER BY l.expires_on, l.id) AS running
     FROM need n CROSS JOIN LATERAL (
         SELECT id, member_id, remaining, expires_on FROM points_lot
-        WHERE member_id = n.member_id AND remaining > 0 ORDER BY expires_on, id) AS l
+        WHERE member_id = n.member_id AND remaining > 0 AND expires_on >= :awarded_on
+        ORDER BY expires_on, id) AS l
 ), draws AS (
     SELECT o.id, tx.id AS transaction_id, least(o.remaining, tx.points - (o.running - o.remaining)) AS taken
     FROM ordered o JOIN tx ON tx.member_id = o.member_id
@@ -218,7 +220,8 @@ async def _penalise(
         return {}
     members = sorted({member for _, member in late})
     available = dict((await session.execute(
-        sa.select(PointsBalance.member_id, PointsBalance.posted - PointsBalance.held)
+        sa.select(PointsBalance.member_id, PointsBalance.posted - PointsBalance.held
+                  - sa.func.points_expired(PointsBalance.member_id, awarded_on))
         .where(PointsBalance.member_id.in_(members)))).all())  # fmt: skip
     per_bill: dict[int, int] = {}
     per_member: dict[int, int] = {}

@@ -164,18 +164,20 @@ class PointsSummary:
     member_id: int
     posted: int
     held: int
+    expired: int  # held by lots that ended before today, until the expiry run moves it: never spent
 
     @property
     def available(self) -> int:
-        return self.posted - self.held
+        return self.posted - self.held - self.expired
 
 
 async def summaries(session: AsyncSession, member_ids: list[int]) -> list[PointsSummary]:
-    query = sa.select(PointsBalance.member_id, PointsBalance.posted, PointsBalance.held).where(
+    expired = sa.func.points_expired(PointsBalance.member_id, clock.today())
+    query = sa.select(PointsBalance.member_id, PointsBalance.posted, PointsBalance.held, expired).where(
         PointsBalance.member_id.in_(member_ids)
     )
-    rows = {member_id: (posted, held) for member_id, posted, held in (await session.execute(query)).all()}
-    return [PointsSummary(i, *rows.get(i, (0, 0))) for i in member_ids]
+    rows = {member_id: figures for member_id, *figures in (await session.execute(query)).all()}
+    return [PointsSummary(i, *rows.get(i, (0, 0, 0))) for i in member_ids]
 
 
 async def expiring_soon(session: AsyncSession, member_id: int, days: int) -> list[Expiring]:

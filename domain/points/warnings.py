@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -80,7 +80,7 @@ async def enqueue_expiry_warnings(uow: UnitOfWork, command: EnqueueExpiryWarning
         {
             "as_of": as_of,
             "until": as_of + timedelta(days=command.within_days),
-            "due_at": datetime.combine(as_of, time(9), tzinfo=UTC),
+            "due_at": datetime.combine(as_of, time(9), tzinfo=clock.zone),  # 09:00 at the club
         },  # fmt: skip
     )
     return result.rowcount

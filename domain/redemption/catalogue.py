@@ -494,7 +494,9 @@ async def _offer_figures(
         .group_by(RedemptionLine.item_id)
         .subquery()
     )
-    available = sa.select(PointsBalance.posted - PointsBalance.held).where(PointsBalance.member_id == member_id)
+    available = sa.select(
+        PointsBalance.posted - PointsBalance.held - sa.func.points_expired(PointsBalance.member_id, today)
+    ).where(PointsBalance.member_id == member_id)
     query = (
         sa.select(RewardItem.id, RewardItem.points_price, RewardItem.daily_limit, RewardItem.monthly_limit,
                   _minimum(grade_code, today), sa.func.coalesce(available.scalar_subquery(), 0),

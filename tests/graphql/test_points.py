@@ -320,6 +320,24 @@ async def test_a_balance_beyond_32_bits_is_answered(api):
     assert answer["me"]["points"] == {"posted": 3_000_001_500, "available": 3_000_001_500}
 
 
+async def test_a_penalty_never_takes_points_whose_last_day_has_passed(api, today_is):
+    # given Li Wei's 1,200 points ending 2026-12-31 and 300 ending 2027-12-31, on 1 January before the expiry run
+    await api.token("club_operator")
+    today_is(date(2027, 1, 1))
+    # when 301 points are taken, then they are refused: 300 are available
+    refused = await adjust(api, points=-301, key="p-1", entryType="PENALTY")
+    assert [(e["code"], e["message"]) for e in refused["errors"]] == [
+        ("INSUFFICIENT_POINTS", "The member has 300 points available; 301 are needed.")
+    ]
+    # and 300 are taken from the lot still valid alone
+    assert (await adjust(api, points=-300, key="p-2", entryType="PENALTY"))["errors"] == []
+    assert [(remaining, on) for _, remaining, on in await lots(api)] == [
+        (1_200, date(2026, 12, 31)),
+        (0, date(2027, 12, 31)),
+    ]
+    assert await api.violations() == []
+
+
 async def test_an_entry_beyond_32_bits_is_answered(api):
     # given an entry of three thousand million points for Li Wei (a month of large bills at the top rates)
     await api.scalar(

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from domain import clock
+from domain.points import service as points_service
+from loyalty.database import make_sessions
 from tests.api import gid, top_codes
 
 REDEEM = """mutation($input: RedeemPointsInput!) { redeemPoints(input: $input) {
@@ -215,6 +217,31 @@ async def test_the_quote_says_what_the_redemption_then_does(api):
     )
     assert drawn == "2026-12-31=1200,2027-12-31=100"
     assert await available(api) == quote["availableAfter"]
+
+
+async def test_points_whose_last_day_has_passed_are_never_spent(api, today_is):
+    # given Li Wei's 1,200 points ending 2026-12-31 and 300 ending 2027-12-31, on 1 January before the expiry run
+    await api.token("member")
+    today_is(date(2027, 1, 1))
+    lots = (
+        "SELECT string_agg(expires_on || '=' || remaining, ',' ORDER BY expires_on) FROM points_lot"
+        " WHERE member_id = :m"
+    )
+    li_wei = api.demo.members["Li Wei"]
+    # when he asks what minutes for 500 would take, then only the 300 still valid are available
+    asked = redeem_input(api, "e-1", ("MIN-60", 1))["input"]
+    quote = (await api.data(QUOTE, {"input": {k: v for k, v in asked.items() if k != "idempotencyKey"}},
+                            as_="member"))["quoteRedemption"]  # fmt: skip
+    assert quote["available"] == 300 and "INSUFFICIENT_POINTS" in [code for _, code in codes(quote)]
+    assert await available(api) == 300
+    # and a month of music (300) draws on the lot still valid alone
+    made = (await api.data(REDEEM, redeem_input(api, "e-2", ("MUSIC-MONTH", 1)), as_="member"))["redeemPoints"]
+    assert made["errors"] == [], made
+    assert await api.scalar(lots, m=li_wei) == "2026-12-31=1200,2027-12-31=0"
+    # and the day's expiry then moves the 1,200 to breakage, the ledger whole
+    run = await points_service.expire(make_sessions(api.engine), date(2027, 1, 1))
+    assert (run.members, run.points) == (1, 1_200)
+    assert await api.violations() == []
 
 
 async def test_a_quote_answers_every_problem_too(api):

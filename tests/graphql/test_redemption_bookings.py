@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,6 +64,20 @@ async def test_a_booking_is_carried_out_once_a_month(api):
         "points": 500,
         "fulfilments": [{"kind": "CALL_MINUTES", "amount": 60, "state": "PENDING"}],
     }
+    assert await api.violations() == []
+
+
+async def test_a_booking_never_spends_points_whose_last_day_has_passed(api):
+    # given Li Wei's booking of 60 minutes (500 points) and his 1,200 points ended yesterday, not yet expired
+    booked = await book(api, "b-1")
+    assert booked["errors"] == [], booked
+    await api.scalar("UPDATE points_lot SET expires_on = :d WHERE member_id = :m AND remaining = 1200 RETURNING 1",
+                     d=clock.today() - timedelta(days=1), m=api.demo.members["Li Wei"])  # fmt: skip
+    # when the month's run goes, then it is skipped: only his 300 still valid count
+    run = await run_month(api)
+    assert (run.redeemed, run.skipped) == (0, 1)
+    (execution,) = (await api.data(MY_BOOKINGS, as_="member"))["me"]["autoRedemptions"][0]["executions"]
+    assert (execution["outcome"], execution["reason"]) == ("SKIPPED", "INSUFFICIENT_POINTS")
     assert await api.violations() == []
 
 

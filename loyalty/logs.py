@@ -116,9 +116,14 @@ def configure(
     root.setLevel(level)
     for name, quieter in _QUIETER.items():
         logging.getLogger(name).setLevel(quieter)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # uvicorn's own handlers would write twice
+    for name in ("uvicorn", "uvicorn.error"):  # uvicorn's own handlers would write twice
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # A request is one line of the service's own (`loyalty.access`), never uvicorn's too: its line holds the
+    # query string as sent, with whatever a client put there (a password or a card's PIN in a GET).
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate, access.disabled = False, True
     structlog.configure(
         processors=[*shared, renderer],
         logger_factory=structlog.WriteLoggerFactory(file=_sink),

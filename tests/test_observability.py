@@ -74,6 +74,15 @@ async def test_a_trusted_proxys_request_id_and_client_are_believed(demo, behind_
 # Log lines
 
 
+def test_uvicorns_access_lines_are_never_written(logged):
+    # given the logs configured as every process configures them (a worker too, after uvicorn's own set-up)
+    # when uvicorn's access logger is told of a request with a password in its query string
+    sent = '/graphql?query=mutation{login(password:"s3cret")}'
+    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1", "GET", sent, "1.1", 405)
+    # then nothing of it is written: the service's own line is the request's one line
+    assert [line for line in logged() if line["logger"] == "uvicorn.access"] == []
+
+
 async def test_each_request_is_one_line_with_its_id_caller_operation_outcome_and_duration(api: Api, logged):
     # given a logged-in operator and member
     token = await api.token("club_operator")

@@ -109,8 +109,11 @@ class Backup:
 
 def backup(url: str, file: Path) -> Backup:
     """Dump the database to `file` (custom format), written whole or not at all, readable by its owner only
-    (it holds the members' personal data)."""
+    (it holds the members' personal data). A database the service never migrated is refused: a backup of it
+    would hold nothing (a job pointed at the wrong database, or missing DATABASE_URL), yet report success."""
     revision = _on_database(url, _revision)
+    if revision is None:
+        raise BackupFailed("The database holds no schema of the service (no migration revision): nothing to back up.")
     target, env = libpq_target(url)
     try:
         with written_whole(file) as partial:

@@ -59,10 +59,15 @@ T = TypeVar("T")
 
 @contextlib.contextmanager
 def database(settings: Settings) -> Iterator[str]:
-    """The async URL of DATABASE_URL, or of an embedded server started (and stopped) around the block."""
+    """The async URL of DATABASE_URL, or of an embedded server started (and stopped) around the block; in
+    production DATABASE_URL is required (exit 2 without it): a host missing it would otherwise serve, back up
+    and report healthy an empty database of its own."""
     if settings.database_url:
         yield to_async_url(settings.database_url)
         return
+    if settings.production:
+        console.print("[red]DATABASE_URL must be set in production: an embedded database is for development.[/red]")
+        raise typer.Exit(2)
     console.print(f"Starting embedded PostgreSQL in {settings.pgdata_dir} …")
     server = EmbeddedPostgres(settings.pgdata_dir)
     try:
@@ -188,28 +193,35 @@ DataDir = typer.Option(None, "--data-dir", help="Where the embedded database and
 @app.command()
 def serve(
     host: str = typer.Option(None, help="Interface to listen on (default 127.0.0.1)."),
-    port: int = typer.Option(None, help="TCP port (default 8000)."),
+    port: int = typer.Option(None, min=1, max=65_535, help="TCP port (default 8000)."),
     data_dir: Path = DataDir,
     demo: bool = typer.Option(False, "--demo", help="Load the demo data set (see README) if absent."),
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes, each with its own connection pool."),
 ) -> None:
     """Apply migrations and serve GraphQL (embedded PostgreSQL unless DATABASE_URL is set)."""
     settings = _settings(data_dir)
+    try:
+        settings.signing_key  # noqa: B018  (made before serving; missing in production: refused before migrating)
+    except RuntimeError as missing:
+        console.print(f"[red]{escape(str(missing))}[/red]")
+        raise typer.Exit(2) from None
     failed = False
     with database(settings) as url:
         _migrate(url)
         if demo:
             _load_demo(url)
-        settings.signing_key  # noqa: B018  (create the key file before serving)
-        host, port = host or settings.host, port or settings.port
+        host, port = host or settings.host, settings.port if port is None else port
         console.print(f"Serving GraphQL on http://{host}:{port}/graphql")
         # uvicorn shuts down gracefully, then re-raises SIGTERM/SIGINT; turning that into a normal
         # exit lets the embedded database stop cleanly on the way out.
         signal.signal(signal.SIGTERM, _exit_quietly)
         signal.signal(signal.SIGINT, _exit_quietly)
         try:
-            with contextlib.suppress(SystemExit):
-                _run_workers(settings, url, host, port, workers)
+            _run_workers(settings, url, host, port, workers)
+        except SystemExit as stopped:  # a signal's quiet exit is 0; uvicorn's own 1 (it could not listen) is a failure
+            if stopped.code not in (None, 0):
+                console.print("[red]Stopped serving:[/red] could not listen; see the log above.")
+                failed = True
         except WorkersFailing as failure:
             console.print(f"[red]Stopped serving:[/red] {failure}; see the workers' log above.")
             failed = True

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("loyalty-club"))
     secret_key: str | None = None
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65_535)
 
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300, le=365 * 86_400)
@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     # `Authorization: Bearer <metrics_token>`. Everyone else is answered 404.
     metrics_networks: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
     metrics_token: str | None = None
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, name: str) -> str:
+        if name.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"{name!r} is no log level; give DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return name.upper()
 
     @field_validator("time_zone")
     @classmethod

@@ -186,6 +186,24 @@ def test_restore_refuses_without_yes_and_changes_nothing_and_with_yes_gives_back
         assert query(url, "SELECT code FROM branch WHERE code = 'HN'") == []
 
 
+def test_a_database_never_migrated_is_not_backed_up(scratch):
+    # given a data folder of its own, whose embedded database the service never migrated (a job that missed
+    # its DATABASE_URL)
+    empty = scratch / "empty"
+    # when it is backed up, then it is refused in one line, and no file is written
+    refused, said = invoke("backup", str(scratch / "empty.dump"), "--data-dir", str(empty))
+    assert refused.exit_code == 1 and "holds no schema of the service" in said, said
+    assert not (scratch / "empty.dump").exists()
+
+
+def test_production_never_starts_an_embedded_database(scratch):
+    # when a command runs in production without DATABASE_URL, then it is refused at once, nothing started
+    refused, said = invoke("verify", "--data-dir", str(scratch / "data"), LOYALTY_ENVIRONMENT="production",
+                           LOYALTY_SECRET_KEY="a-secret-key-of-the-operators-own-choosing")  # fmt: skip
+    assert refused.exit_code == 2 and "DATABASE_URL must be set in production" in said, said
+    assert not (scratch / "data" / "pgdata").exists()
+
+
 def test_restore_refuses_what_is_not_a_backup_and_a_database_with_tables_the_backup_lacks(data_dir, scratch):
     # given a backup, and a table made after it (as a later migration would)
     backup = scratch / "before.dump"

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from domain import clock
 from loyalty.cli import app
+from loyalty.config import Settings
 from loyalty.database import make_engine, to_async_url
 from loyalty.demo import DEMO_PASSWORD
 from loyalty.migrate import head_revision
@@ -49,6 +50,14 @@ def test_a_wrong_setting_is_named_in_one_line(cli_database):
     assert refused.exit_code == 2
     assert "LOYALTY_TIME_ZONE: 'Mars/Olympus' is no time zone; give one such as Asia/Shanghai" in refused.output
     assert "LOYALTY_PORT: " in refused.output and "Traceback" not in refused.output
+
+
+def test_settings_are_read_as_written_and_bounded():
+    # given a log level in lower case, then it is the level; and a port beyond TCP's is refused
+    assert Settings(log_level="debug").log_level == "DEBUG"
+    for port in (0, 65_536):
+        with pytest.raises(ValueError, match="port"):
+            Settings(port=port)
 
 
 def test_set_up_commands_build_an_organisation(cli_database):
@@ -287,6 +296,19 @@ def test_serve_starts_embedded_postgres_stops_cleanly_and_keeps_data(tmp_path):
         assert "Stopping embedded PostgreSQL" in stderr
         assert ("Demo data loaded." if run == "first" else "Demo data present already.") in stderr
     assert not (tmp_path / "data" / "pgdata" / "postmaster.pid").exists()
+
+
+def test_serve_that_cannot_listen_fails(tmp_path):
+    # given the port taken by something else
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # when the service is started on it, then it stops with exit 1, saying why, its database stopped
+        process = serve(tmp_path / "data", port)
+        _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr
+    assert "could not listen" in stderr and "Stopping embedded PostgreSQL" in stderr
 
 
 def worker_processes(parent: int) -> list[int]:

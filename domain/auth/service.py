@@ -130,9 +130,13 @@ async def _find_identity(session: AsyncSession, kind: PrincipalKind, login_name:
     if kind == PrincipalKind.STAFF:
         query = sa.select(Staff).where(Staff.username == login_name)
     else:
+        # A login that is one member's number and another's subscriber number names the first: a line's number
+        # is chosen by staff, a member number by the club, so no line can take a member's login from them.
         by_line = sa.select(SubscriberNumber.customer_id).where(SubscriberNumber.number == login_name)
-        query = sa.select(Member).where(
-            sa.or_(Member.member_number == login_name, Member.customer_id.in_(by_line.scalar_subquery()))
+        query = (
+            sa.select(Member)
+            .where(sa.or_(Member.member_number == login_name, Member.customer_id.in_(by_line.scalar_subquery())))
+            .order_by((Member.member_number == login_name).desc())
         )
     return (await session.scalars(query.limit(1))).first()  # the attempts are serialised by `_throttle`'s lock
 

@@ -262,6 +262,23 @@ def _check_account(check: Checker, command: CreateAccount) -> tuple[str | None, 
     return account_number, numbers
 
 
+def _numbers_taken(numbers: list[str | None]) -> Any:
+    """(number, branch path, "line" or "member") of each of `numbers` that is a subscriber number already, or a
+    member's number: members log in with either, so a line numbered as another member would name two people."""
+    lines = (
+        sa.select(SubscriberNumber.number, Branch.path, sa.literal("line"))
+        .join(Customer, Customer.id == SubscriberNumber.customer_id)
+        .join(Branch, Branch.id == Customer.branch_id)
+        .where(SubscriberNumber.number.in_(numbers))
+    )
+    members = (
+        sa.select(Member.member_number, Branch.path, sa.literal("member"))
+        .join(Branch, Branch.id == Member.branch_id)
+        .where(Member.member_number.in_(numbers))
+    )
+    return sa.union_all(lines, members)
+
+
 async def create_account(uow: UnitOfWork, command: CreateAccount) -> Account:
     """A billing account with its subscriber numbers, each billed to it from its opening day."""
     actor = require_staff(uow.principal, Permission.CUSTOMER_WRITE)
@@ -274,18 +291,16 @@ async def create_account(uow: UnitOfWork, command: CreateAccount) -> Account:
     customer = await customer_in_scope(session, actor, command.customer_id, "customer_id")
     if await session.scalar(sa.select(Account.id).where(Account.account_number == account_number)) is not None:
         raise DomainError(ErrorCode.DUPLICATE, f"Account {account_number} exists already.", "account_number")
-    taken = (
-        await session.execute(
-            sa.select(SubscriberNumber.number, Branch.path)
-            .join(Customer, Customer.id == SubscriberNumber.customer_id)
-            .join(Branch, Branch.id == Customer.branch_id)
-            .where(SubscriberNumber.number.in_(numbers))
-        )
-    ).all()
-    if taken:  # numbers of the caller's subtree are named; another branch's customers are not revealed
-        yours = sorted(number for number, path in taken if actor.covers(path))
-        named = f": {', '.join(yours)}" if len(yours) == len(taken) else ""
-        raise DomainError(ErrorCode.DUPLICATE, f"Subscriber numbers in use{named}.", "subscriber_numbers")
+    taken = (await session.execute(_numbers_taken(numbers))).all()
+    for kind, what in (
+        ("member", "Member numbers cannot be subscriber numbers"),
+        ("line", "Subscriber numbers in use"),
+    ):
+        found = [(number, path) for number, path, of in taken if of == kind]
+        if found:  # numbers of the caller's subtree are named; another branch's customers are not revealed
+            yours = sorted(number for number, path in found if actor.covers(path))
+            named = f": {', '.join(yours)}" if len(yours) == len(found) else ""
+            raise DomainError(ErrorCode.DUPLICATE, f"{what}{named}.", "subscriber_numbers")
     opened_on = command.opened_on or uow.today
     account = Account(
         customer_id=customer.id,

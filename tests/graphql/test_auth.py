@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from domain import clock
 from loyalty.demo import DEMO_PASSWORD
-from tests.api import errors_of, top_codes
+from tests.api import errors_of, gid, top_codes
 
 ME = "{ me { memberNumber customer { name } } }"
 REFRESH = """mutation($input: RefreshTokenInput!) { refreshToken(input: $input) {
@@ -41,6 +41,34 @@ async def test_member_logs_in_with_member_number_or_subscriber_number(api):
         answer = await ask(api, ME, tokens["accessToken"])
         assert answer["data"]["me"]["customer"]["name"] == "Li Wei"
         assert tokens["kind"] == "MEMBER"
+
+
+NEW_MEMBER = """mutation($input: CreateMemberInput!) { createMember(input: $input) {
+    errors { code } member { memberNumber } } }"""
+NEW_ACCOUNT = """mutation($input: CreateAccountInput!) { createAccount(input: $input) { errors { code } } }"""
+
+
+async def test_a_member_number_names_its_member_whatever_line_is_numbered_like_it(api):
+    # given Beijing staff give Zhang Min a line numbered as the next member number the club hands out
+    upcoming = str(await api.scalar("SELECT last_value + is_called::int FROM member_number_seq"))
+    line = {"customerId": gid("Customer", api.demo.customers["Zhang Min"]), "accountNumber": "80000077",
+            "subscriberNumbers": [upcoming]}  # fmt: skip
+    opened = await api.data(NEW_ACCOUNT, {"input": line}, as_="other_branch_operator")
+    assert opened["createAccount"]["errors"] == []
+    # and Guangdong staff then make a member of Pearl River Trading Co., who is given that number
+    joining = {"customerId": gid("Customer", api.demo.customers["Pearl River Trading Co."]),
+               "clubId": gid("Club", api.demo.clubs["SZ-CLUB"]), "gradeCode": "SAPPHIRE",
+               "password": "pearl-river-1"}  # fmt: skip
+    made = (await api.data(NEW_MEMBER, {"input": joining}, as_="club_operator"))["createMember"]
+    assert made["member"]["memberNumber"] == upcoming
+    # when the new member logs in with their member number and password
+    tokens = await api.login("MEMBER", upcoming, "pearl-river-1")
+    # then they are themselves, and Zhang Min's password opens nothing under that number
+    assert (await ask(api, ME, tokens["accessToken"]))["data"]["me"]["customer"]["name"] == "Pearl River Trading Co."
+    assert [e["code"] for e in (await api.login("MEMBER", upcoming))["errors"]] == ["INVALID_CREDENTIALS"]
+    # and Zhang Min still logs in with her own line
+    zhang = await api.login("MEMBER", "13900000003")
+    assert (await ask(api, ME, zhang["accessToken"]))["data"]["me"]["customer"]["name"] == "Zhang Min"
 
 
 async def test_staff_logs_in_with_username(api):

@@ -216,6 +216,22 @@ async def test_create_account_refusals(api, changes, field, code):
     assert await api.fingerprint() == before
 
 
+@pytest.mark.parametrize(("who", "named"), [("club_operator", True), ("other_branch_operator", False)])
+async def test_a_members_number_is_no_subscriber_number(api, who, named):
+    # given Li Wei's member number (Guangdong); when staff of his province, or of another, open an account whose
+    # subscriber number it is
+    number = api.demo.member_numbers["Li Wei"]
+    customer = "Li Wei" if who == "club_operator" else "Zhang Min"
+    account = new_account(api, customerId=gid("Customer", api.demo.customers[customer]), subscriberNumbers=[number])
+    await api.token(who)
+    before = await api.fingerprint()
+    answer = await api.data(ACCOUNT, {"input": account}, as_=who)
+    # then it is refused as taken (the number named only to staff of the member's province), and nothing is written
+    assert codes(answer, "createAccount") == [(["input", "subscriberNumbers"], "DUPLICATE")]
+    assert (number in answer["createAccount"]["errors"][0]["message"]) == named
+    assert await api.fingerprint() == before
+
+
 LIST = """query($filter: CustomerFilter) { customers(filter: $filter, first: 10) { edges { node { name } } } }"""
 
 

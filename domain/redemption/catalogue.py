@@ -196,7 +196,7 @@ async def update_reward_item(uow: UnitOfWork, command: UpdateRewardItem) -> Rewa
     check.raise_if_any()
     item = await _item_in_scope(uow, command.id)
     if item.status == ItemStatus.RETIRED:
-        raise DomainError(RedemptionErrorCode.ITEM_NOT_ACTIVE, "A retired reward stays as it was.", "id")
+        raise DomainError(RedemptionErrorCode.ITEM_RETIRED, "A retired reward stays as it was.", "id")
     for field, value in clean.items():
         setattr(item, field, value)
     await _check_item(uow.session, item)
@@ -208,9 +208,10 @@ async def update_reward_item(uow: UnitOfWork, command: UpdateRewardItem) -> Rewa
 async def activate_reward_item(uow: UnitOfWork, command: ActivateRewardItem) -> RewardItem:
     """A draft reward is offered from now on (within its window)."""
     item = await _item_in_scope(uow, command.id)
-    if item.status != ItemStatus.DRAFT:
-        raise DomainError(RedemptionErrorCode.ITEM_NOT_ACTIVE, f"The reward is {item.status}; only a draft is"
-                          " activated.", "id")  # fmt: skip
+    if item.status == ItemStatus.ACTIVE:
+        raise DomainError(RedemptionErrorCode.ITEM_ALREADY_ACTIVE, "The reward is active already.", "id")
+    if item.status == ItemStatus.RETIRED:
+        raise DomainError(RedemptionErrorCode.ITEM_RETIRED, "The reward is retired: it is offered no more.", "id")
     item.status, item.updated_at = ItemStatus.ACTIVE, uow.now
     await uow.session.flush()
     return item
@@ -220,7 +221,7 @@ async def retire_reward_item(uow: UnitOfWork, command: RetireRewardItem) -> Rewa
     """A reward is offered no more, for good; its redemptions and bookings keep naming it."""
     item = await _item_in_scope(uow, command.id)
     if item.status == ItemStatus.RETIRED:
-        raise DomainError(RedemptionErrorCode.ITEM_NOT_ACTIVE, "The reward is retired already.", "id")
+        raise DomainError(RedemptionErrorCode.ITEM_RETIRED, "The reward is retired already.", "id")
     item.status, item.updated_at = ItemStatus.RETIRED, uow.now
     await uow.session.flush()
     return item

@@ -7,7 +7,9 @@ from enum import StrEnum
 
 class RedemptionErrorCode(StrEnum):
     # The reward
-    ITEM_NOT_ACTIVE = "ITEM_NOT_ACTIVE"  # a draft or retired item
+    ITEM_NOT_ACTIVE = "ITEM_NOT_ACTIVE"  # a draft or retired item, redeemed or booked
+    ITEM_ALREADY_ACTIVE = "ITEM_ALREADY_ACTIVE"  # activating a reward offered already
+    ITEM_RETIRED = "ITEM_RETIRED"  # a retired reward is not changed, activated or retired again
     ITEM_NOT_AVAILABLE = "ITEM_NOT_AVAILABLE"  # outside its availability window
     ITEM_NOT_IN_SCOPE = "ITEM_NOT_IN_SCOPE"  # offered in another province only
     ITEM_KIND_NOT_OFFERED = "ITEM_KIND_NOT_OFFERED"  # not redeemable this way (partner coupons; a booking's kinds)

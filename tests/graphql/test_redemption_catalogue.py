@@ -48,9 +48,36 @@ async def test_an_item_is_created_as_a_draft_offered_once_active_and_gone_once_r
     }
     assert "GD-MUG" not in await offered()
     again = (await api.data(ACTIVATE, {"input": {"id": item}}, as_="club_operator"))["activateRewardItem"]
-    assert codes(again) == [(["input", "id"], "ITEM_NOT_ACTIVE")]
+    assert codes(again) == [(["input", "id"], "ITEM_RETIRED")]
     changed = await api.data(UPDATE, {"input": {"id": item, "pointsPrice": 1}}, as_="club_operator")
-    assert codes(changed["updateRewardItem"]) == [(["input", "id"], "ITEM_NOT_ACTIVE")]
+    assert codes(changed["updateRewardItem"]) == [(["input", "id"], "ITEM_RETIRED")]
+
+
+@pytest.mark.parametrize(
+    ("state", "mutation", "code"),
+    [
+        ("ACTIVE", ACTIVATE, "ITEM_ALREADY_ACTIVE"),
+        ("RETIRED", ACTIVATE, "ITEM_RETIRED"),
+        ("RETIRED", RETIRE, "ITEM_RETIRED"),
+        ("RETIRED", UPDATE, "ITEM_RETIRED"),
+    ],
+)
+async def test_a_reward_refuses_a_change_its_state_does_not_take_by_that_state(api, state, mutation, code):
+    # given a reward made ACTIVE, or ACTIVE and then RETIRED
+    item = (await api.data(CREATE, {"input": new_item(api)}, as_="club_operator"))["createRewardItem"]["item"]["id"]
+    for step in (ACTIVATE, RETIRE)[: ("ACTIVE", "RETIRED").index(state) + 1]:
+        assert first(await api.data(step, {"input": {"id": item}}, as_="club_operator"))["errors"] == []
+    before = await api.fingerprint()
+    # when it is activated (or retired, or changed) again
+    variables = {"input": {"id": item} | ({"pointsPrice": 1} if mutation == UPDATE else {})}
+    answer = first(await api.data(mutation, variables, as_="club_operator"))
+    # then the code says what the reward is, and nothing is written
+    assert codes(answer) == [(["input", "id"], code)]
+    assert await api.fingerprint() == before
+
+
+def first(answer: dict) -> dict:
+    return next(iter(answer.values()))
 
 
 @pytest.mark.parametrize(

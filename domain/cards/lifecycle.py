@@ -555,9 +555,10 @@ async def reissue(uow: UnitOfWork, command: ReissueCard) -> Card:
 
 
 async def replace(uow: UnitOfWork, command: ReplaceCard) -> Card:
-    """A damaged card, or one of a former grade's type, is replaced [K4][K5]."""
+    """A damaged card, or one of a former grade's type, is replaced [K4][K5]. Only an active one: a lost card is
+    reissued (`reissue`), which records the loss as the reason; replaced, it would pass for one in hand."""
     why = ReplaceReason(command.reason)
-    return await _swap(uow, command, action=CardAction.REPLACE, old_states=USABLE_STATES, reason=why.value,
+    return await _swap(uow, command, action=CardAction.REPLACE, old_states=(CardState.ACTIVE,), reason=why.value,
                        grade_changed=why == ReplaceReason.GRADE_CHANGE)  # fmt: skip
 
 

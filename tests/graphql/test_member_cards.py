@@ -397,6 +397,29 @@ async def test_reissue_and_replace_refusals(api, mutation, changes, field, code)
     assert await api.fingerprint() == before
 
 
+async def test_a_damaged_card_is_replaced_and_a_lost_one_is_not(api):
+    # given Li Wei's card, in hand and active: when it is replaced as damaged, then he holds the new one
+    variables = {"input": {"oldCardNumber": LI_WEI_CARD, "newCardNumber": "6211000000000002", "reason": "DAMAGED"}}
+    new = first(await api.data(REPLACE, variables, as_="agent"))["card"]
+    assert (new["number"], new["state"], new["replacesNumber"]) == ("6211000000000002", "ACTIVE", LI_WEI_CARD)
+    assert (await history(api))["state"] == "RETIRED"
+
+
+@pytest.mark.parametrize("reason", ["DAMAGED", "GRADE_CHANGE"])
+async def test_a_lost_card_is_reissued_not_replaced(api, reason):
+    # given Li Wei's card reported lost
+    await api.data(LOST, {"input": {"cardNumber": LI_WEI_CARD}}, as_="member")
+    await api.token("agent")
+    before = await api.fingerprint()
+    # when staff replace it instead of reissuing it
+    variables = {"input": {"oldCardNumber": LI_WEI_CARD, "newCardNumber": "6211000000000002", "reason": reason}}
+    answer = await api.data(REPLACE, variables, as_="agent")
+    # then it is refused as lost, and nothing is written: the card stays LOST, the stock card in stock
+    assert error_codes(answer) == [(["input", "oldCardNumber"], "CARD_LOST")]
+    assert await api.fingerprint() == before
+    assert (await history(api))["state"] == "LOST"
+
+
 VOID_ONE = "mutation($input: VoidCardsInput!) { voidCards(input: $input) { errors { code } } }"
 
 

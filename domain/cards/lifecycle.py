@@ -332,8 +332,11 @@ async def _shows_id_document(session: AsyncSession, card: Card, given: str) -> b
 
 
 async def _member_for(session: AsyncSession, actor: Actor, member_id: int | None) -> Member:
-    """The member a card is for, in a state that may hold a card."""
+    """The member a card is for, in a state that may hold a card: a member acts for themselves alone, and
+    another member named is not found, as staff of another branch find no member of it."""
     if isinstance(actor.principal, MemberPrincipal):
+        if member_id is not None and member_id != actor.principal.member_id:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such member in your scope.", "member_id")
         member = await session.get(Member, actor.principal.member_id, with_for_update=True)
         assert member is not None
     else:

@@ -116,6 +116,8 @@ async def test_a_member_sees_their_cards_history_from_its_hand_over_on(api):
         ("agent", {"memberId": "Wang Fang", "pickupAt": "2020-01-01T10:00:00+00:00"}, "pickupAt", "OUT_OF_RANGE"),
         ("agent", {"memberId": "Wang Fang", "pickupPlace": "p" * 201}, "pickupPlace", "TOO_LONG"),
         ("agent", {"memberId": "Zhang Min"}, "memberId", "NOT_FOUND"),  # another branch's member
+        ("other_member", {"memberId": "Wang Fang"}, "memberId", "NOT_FOUND"),  # a member names someone else
+        ("member", {"memberId": "Wang Fang"}, "memberId", "NOT_FOUND"),  # ... whatever their own card
     ],
 )
 async def test_apply_refusals(api, who, changes, field, code):
@@ -124,6 +126,13 @@ async def test_apply_refusals(api, who, changes, field, code):
     before = await api.fingerprint()
     assert error_codes(await api.data(APPLY, {"input": changes}, as_=who)) == [(["input", field], code)]
     assert await api.fingerprint() == before
+
+
+async def test_a_member_applies_naming_themselves(api):
+    # given Zhang Min (no card), when she applies naming her own memberId, then her application is made
+    variables = {"input": {"memberId": gid("Member", api.demo.members["Zhang Min"])}}
+    answer = first(await api.data(APPLY, variables, as_="other_member"))
+    assert (answer["errors"], answer["application"]["status"]) == ([], "REQUESTED")
 
 
 async def test_a_time_without_its_offset_from_utc_is_refused_at_the_edge(api):

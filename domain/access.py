@@ -86,9 +86,24 @@ ROLE_PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
 }
 
 
+# What a caller without a principal is told, by what was wrong with the access token they sent (if any): each
+# says what to do next.
+_NOT_AUTHENTICATED = {
+    ErrorCode.UNAUTHENTICATED: "Log in first.",
+    ErrorCode.TOKEN_EXPIRED: "The access token has expired: refresh it, or log in again.",
+    ErrorCode.TOKEN_REVOKED: "The session has ended: log in again.",
+}
+
+
+def unauthenticated(token_problem: ErrorCode | None = None) -> AccessDenied:
+    """The refusal of a caller who is not logged in; `token_problem` is why the token they sent was refused."""
+    code = token_problem if token_problem in _NOT_AUTHENTICATED else ErrorCode.UNAUTHENTICATED
+    return AccessDenied(code, _NOT_AUTHENTICATED[code])
+
+
 def require_authenticated(principal: Principal) -> None:
     if principal is None:
-        raise AccessDenied(ErrorCode.UNAUTHENTICATED, "Log in first.")
+        raise unauthenticated()
 
 
 def require_staff(principal: Principal, permission: Permission) -> StaffPrincipal:

@@ -21,6 +21,7 @@ from strawberry import relay
 from strawberry.relay.exceptions import NodeIDAnnotationError
 from strawberry.relay.types import GlobalIDValueError
 
+from domain.access import unauthenticated
 from domain.audit.trail import Audit
 from domain.errors import AccessDenied, DomainError, ErrorCode, Problem
 from domain.paging import Page, PageRequest
@@ -146,9 +147,9 @@ async def node_of(info: strawberry.Info, node_type: Any, id: relay.GlobalID) -> 
 
 def refusal(error: AccessDenied | DomainError, context: Context | None) -> GraphQLError:
     """A top-level error with a machine-readable code in `extensions.code`."""
+    if isinstance(error, AccessDenied) and error.code == ErrorCode.UNAUTHENTICATED and context and context.auth_problem:
+        error = unauthenticated(context.auth_problem)  # the token sent was refused: say why, and what to do
     code = error.code
-    if isinstance(error, AccessDenied) and code == ErrorCode.UNAUTHENTICATED and context and context.auth_problem:
-        code = context.auth_problem
     if isinstance(error, AccessDenied):
         message = error.message
     else:

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.access import MemberPrincipal, PartnerPrincipal, Principal, StaffPrincipal
+from domain.access import MemberPrincipal, PartnerPrincipal, Principal, StaffPrincipal, unauthenticated
 from domain.columns import record_columns, record_from_json
-from domain.errors import AccessDenied, DomainError, ErrorCode, RecordedRefusal
+from domain.errors import DomainError, ErrorCode, RecordedRefusal
 from domain.work.commands import Idempotent, hints_of
 from domain.work.tables import IdempotencyRecord
 
@@ -65,7 +65,7 @@ def _caller(principal: Principal) -> str:
         return f"MEMBER:{principal.member_id}"
     if isinstance(principal, PartnerPrincipal):
         return f"PARTNER:{principal.partner_id}"
-    raise AccessDenied(ErrorCode.UNAUTHENTICATED, "Log in first.")
+    raise unauthenticated()
 
 
 async def run_once(uow: Any, handler: Callable[[Any, Any], Awaitable[Any]], command: Idempotent) -> Any:

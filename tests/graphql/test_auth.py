@@ -218,6 +218,23 @@ async def test_an_expired_access_token_is_refused_with_token_expired(api, monkey
     monkeypatch.undo()
     answer = await ask(api, ME, tokens["accessToken"])
     assert top_codes(answer) == ["TOKEN_EXPIRED"]
+    assert answer["errors"][0]["message"] == "The access token has expired: refresh it, or log in again."
+
+
+async def test_a_token_of_an_ended_session_is_refused_with_token_revoked_and_says_so(api):
+    # given a member logged out
+    tokens = await api.login("MEMBER", "13800000001")
+    assert (await ask(api, "mutation { logout { errors { code } } }", tokens["accessToken"]))["data"]["logout"]
+    # when the access token of the ended session is sent again, then the answer says the session has ended
+    answer = await ask(api, ME, tokens["accessToken"])
+    assert [(e["extensions"]["code"], e["message"]) for e in answer["errors"]] == [
+        ("TOKEN_REVOKED", "The session has ended: log in again.")
+    ]
+
+
+async def test_a_caller_without_a_token_is_asked_to_log_in(api):
+    answer = await ask(api, ME, None)
+    assert [(e["extensions"]["code"], e["message"]) for e in answer["errors"]] == [("UNAUTHENTICATED", "Log in first.")]
 
 
 @pytest.mark.parametrize("bearer", ["garbage", "a.b.c", "pk_unknown.secret", ""])

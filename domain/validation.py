@@ -6,8 +6,9 @@ problem of one request so that a client can show them all at once.
 
 from __future__ import annotations
 
+import calendar
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from domain.errors import DomainError, ErrorCode, Problem
@@ -29,12 +30,18 @@ date_max = date(2199, 12, 31)
 network_opened_on = date(1990, 1, 1)  # no account, line or membership is older
 
 
-def years_after(day: date, years: int) -> date:
-    """The same day `years` later; 29 February becomes 28 February in a year without one."""
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:
-        return day.replace(year=day.year + years, day=28)
+def validity_end(start: date, months: int) -> date:
+    """The last day of a validity of `months` months (12 a year) from `start`: the day before its anniversary.
+    An anniversary the month does not have (29 February in a common year, 31 April) is the 1st of the next
+    month, so the validity ends on the month's last day: 2024-02-29 + 1 year ends 2025-02-28, 2026-01-31 + 1
+    month ends 2026-02-28, 2026-01-28 + 1 month ends 2026-02-27. The database computes it alike
+    (`validity_end`, migration 0028)."""
+    year, month = divmod(start.month - 1 + months, 12)
+    year, month = start.year + year, month + 1
+    month_days = calendar.monthrange(year, month)[1]
+    if start.day > month_days:
+        return date(year, month, month_days)
+    return date(year, month, start.day) - timedelta(days=1)
 
 
 _phone = re.compile(r"^\+?[0-9][0-9 -]{4,19}$")

@@ -198,8 +198,12 @@ class CreateMemberInput:
     customer_id: relay.GlobalID
     club_id: relay.GlobalID
     grade_code: str
-    joined_on: date | None = strawberry.field(default=None, description="Default: today.")
-    valid_until: date | None = strawberry.field(default=None, description="Default: one year after joining.")
+    joined_on: date | None = strawberry.field(
+        default=None, description="Default: today. Without validUntil, its year of validity must not have ended."
+    )
+    valid_until: date | None = strawberry.field(
+        default=None, description="Default: the day before the first anniversary of joining. Today or later."
+    )
     customer_manager_id: relay.GlobalID | None = None
     password: str | None = strawberry.field(default=None, description="Initial login password (8–128 characters).")
     interests: list[str] | None = strawberry.UNSET

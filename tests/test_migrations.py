@@ -300,6 +300,8 @@ async def test_no_function_at_head_pins_its_search_path(server_url):
         # points whose last day has passed are never spent
         ("0027", ("points_move", "redemption_check", "auto_redeem_check"), "points_expired("),
         ("0027", ("auto_redeem_write",), "AND l.expires_on >= p_today"),
+        # points, an admitted membership and a year's extension end the day before their anniversary
+        ("0028", ("points_expiry_date", "grade_apply", "annual_review_chunk"), "validity_end("),
     ],
 )
 async def test_a_function_rewritten_and_back(server_url, before, functions, now):

@@ -49,7 +49,7 @@ from domain.validation import (
     network_opened_on,
     note_length_max,
     search_terms,
-    years_after,
+    validity_end,
 )
 from domain.work import driver
 from domain.work.commands import UNCHANGED, BranchId, ClubId, Command, CustomerId, MemberId, StaffId, changes
@@ -137,22 +137,30 @@ async def _grade(session: AsyncSession, code: str | None) -> Grade:
 
 
 def _check_validity(check: Checker, joined_on: date, valid_until: date | None) -> date:
+    """The last day of a membership: as given, or the default's (the day before the anniversary of joining)."""
     if valid_until is None:
-        return years_after(joined_on, membership_years_default) - timedelta(days=1)
+        return validity_end(joined_on, 12 * membership_years_default)
     if not joined_on <= valid_until <= joined_on + timedelta(days=366 * membership_years_max):
         check.fail("valid_until", ErrorCode.OUT_OF_RANGE, f"valid_until must be within {membership_years_max} years.")
     return valid_until
 
 
 def _check_joining(check: Checker, command: CreateMember, today: date) -> tuple[dict[str, Any], date, date]:
-    """(profile, joined on, valid until) of a new member, checked."""
+    """(profile, joined on, valid until) of a new member, checked: a membership is never made expired."""
     profile = check_profile(check, changes(command, "interests", "relations"))
     if command.password is not None:
         check.password("password", command.password)
     joined_on = command.joined_on or today
     if joined_on > today + timedelta(days=366) or joined_on < network_opened_on:
         check.fail("joined_on", ErrorCode.OUT_OF_RANGE, "joined_on is too far from today.")
-    return profile, joined_on, _check_validity(check, joined_on, command.valid_until)
+    valid_until = _check_validity(check, joined_on, command.valid_until)
+    if valid_until < today and not any(p.field in ("joined_on", "valid_until") for p in check.problems):
+        if command.valid_until is None:
+            check.fail("joined_on", ErrorCode.OUT_OF_RANGE, f"A membership from {joined_on} would have ended on"
+                       f" {valid_until}: give a valid_until from today on, or a later joined_on.")  # fmt: skip
+        else:
+            check.fail("valid_until", ErrorCode.OUT_OF_RANGE, "valid_until has passed: a new member is valid today.")
+    return profile, joined_on, valid_until
 
 
 async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:

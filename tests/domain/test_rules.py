@@ -22,7 +22,7 @@ from domain.members.tables import Member
 from domain.organisation.tables import StaffRole
 from domain.paging import PageRequest, _size, decode_cursor, encode_cursor
 from domain.points.tables import LedgerTransaction
-from domain.validation import Checker, search_terms
+from domain.validation import Checker, search_terms, validity_end
 
 GD = StaffPrincipal(1, StaffRole.CLUB_OPERATOR, 2, "/1/2/", 0)
 
@@ -147,3 +147,22 @@ def test_card_selections(number_from, number_to, numbers, size, code):
     selection = parse_selection(check, SelectsCards(number_from=number_from, number_to=number_to, numbers=numbers))
     assert (selection.size if selection else None) == size
     assert {p.code for p in check.problems} == ({code} if code else set())
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "last_day"),
+    [
+        (date(2024, 2, 29), 12, date(2025, 2, 28)),  # no 29 February: the anniversary is 1 March
+        (date(2024, 2, 29), 48, date(2028, 2, 28)),  # a leap year again: the anniversary is 29 February
+        (date(2026, 1, 31), 1, date(2026, 2, 28)),  # no 31 February: the anniversary is 1 March
+        (date(2024, 1, 31), 1, date(2024, 2, 29)),
+        (date(2026, 3, 31), 1, date(2026, 4, 30)),  # no 31 April: the anniversary is 1 May
+        (date(2026, 1, 28), 1, date(2026, 2, 27)),
+        (date(2026, 1, 1), 12, date(2026, 12, 31)),
+        (date(2026, 12, 31), 2, date(2027, 2, 28)),  # across a year end
+        (date(2026, 3, 1), 12, date(2027, 2, 28)),
+        (date(2027, 3, 1), 12, date(2028, 2, 29)),
+    ],
+)
+def test_a_validity_ends_the_day_before_its_anniversary(start, months, last_day):
+    assert validity_end(start, months) == last_day

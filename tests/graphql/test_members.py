@@ -50,13 +50,50 @@ async def test_me_is_for_members(api, who):
     ]
 
 
-async def test_a_member_joining_on_29_february_is_valid_until_27_february_next_year(api):
-    answer = await api.data(CREATE, {"input": new_member(api, joinedOn="2024-02-29")}, as_="club_operator")
+@pytest.mark.parametrize(
+    ("today", "joined", "valid_until"),
+    [
+        ("2024-02-29", "2024-02-29", "2025-02-28"),  # no 29 February in 2025: the year ends with February
+        ("2027-03-01", "2027-03-01", "2028-02-29"),  # the year ends on the leap day
+        ("2026-01-31", "2026-01-31", "2027-01-30"),
+        ("2026-12-06", "2026-01-01", "2026-12-31"),
+        ("2026-12-06", "2025-12-07", "2026-12-06"),  # joined a year ago tomorrow: valid today still
+    ],
+)
+async def test_a_membership_ends_the_day_before_the_anniversary_of_joining(api, today_is, today, joined, valid_until):
+    # given the day is `today` (staff logged in before); when a member joins on `joined` with the default validity
+    await api.token("club_operator")
+    today_is(date.fromisoformat(today))
+    answer = await api.data(CREATE, {"input": new_member(api, joinedOn=joined)}, as_="club_operator")
+    # then the membership ends the day before the anniversary (the 1st of March for 29 February)
     assert answer["createMember"]["errors"] == []
-    assert answer["createMember"]["member"]["validUntil"] == "2025-02-27"
+    assert answer["createMember"]["member"]["validUntil"] == valid_until
 
 
-async def test_the_club_sets_number_and_default_validity(api):
+async def test_a_membership_is_never_made_expired(api, today_is):
+    # given today is 2026-12-06, and staff enter a member who joined on 2025-12-05 (a year of validity: ended
+    # yesterday)
+    await api.token("club_operator")
+    today_is(date(2026, 12, 6))
+    before = await api.fingerprint()
+    # when the membership would take the default validity, or a validity given that has passed
+    by_default = await api.data(CREATE, {"input": new_member(api, joinedOn="2025-12-05")}, as_="club_operator")
+    passed = new_member(api, joinedOn="2025-12-05", validUntil="2026-12-05")
+    given = await api.data(CREATE, {"input": passed}, as_="club_operator")
+    # then each is refused, naming the date at fault and why, and nothing is written
+    assert codes(by_default, "createMember") == [(["input", "joinedOn"], "OUT_OF_RANGE")]
+    assert "would have ended on 2026-12-04" in by_default["createMember"]["errors"][0]["message"]
+    assert codes(given, "createMember") == [(["input", "validUntil"], "OUT_OF_RANGE")]
+    assert await api.fingerprint() == before
+    # and with a validity from today on, the member joining then is made
+    kept = new_member(api, joinedOn="2025-12-05", validUntil="2026-12-06")
+    member = (await api.data(CREATE, {"input": kept}, as_="club_operator"))["createMember"]["member"]
+    assert (member["joinedOn"], member["validUntil"], member["status"]) == ("2025-12-05", "2026-12-06", "ACTIVE")
+
+
+async def test_the_club_sets_number_and_default_validity(api, today_is):
+    await api.token("club_operator")
+    today_is(date(2026, 3, 1))
     answer = await api.data(
         CREATE, {"input": new_member(api, joinedOn="2026-03-01", password="first-login!")}, as_="club_operator"
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 
 from domain.points import accrual
 from domain.points.rules import NEVER, expiry_date
+from domain.validation import validity_end
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
 
@@ -179,14 +181,30 @@ async def test_staff_read_rules_and_members_do_not(api):
     assert top_codes(await api.gql(query, as_="member")) == ["FORBIDDEN"]
 
 
+async def test_the_database_ends_a_validity_on_the_day_the_service_does(api):
+    # given every day of three years (a leap year among them), when the database computes the end of a validity
+    # of 1, 11, 12 and 24 months from each, then it is the day the service computes
+    async with api.engine.connect() as connection:
+        rows = (await connection.execute(sa.text(
+            """SELECT d::date, m, validity_end(d::date, m)
+               FROM generate_series(DATE '2023-01-01', DATE '2025-12-31', interval '1 day') AS d,
+                    unnest(ARRAY[1, 11, 12, 24]) AS m"""))).all()  # fmt: skip
+    assert len(rows) == 1096 * 4
+    assert [row for row in rows if row[2] != validity_end(row[0], row[1])] == []
+
+
 @pytest.mark.parametrize(
     ("validity", "earned", "last_day"),
     [
         (("EXPIRY_YEAR_END_AFTER_YEARS", 1), date(2026, 3, 15), date(2027, 12, 31)),
         (("EXPIRY_YEAR_END_AFTER_YEARS", 0), date(2026, 12, 31), date(2026, 12, 31)),
         (("EXPIRY_AFTER_MONTHS", 12), date(2026, 3, 15), date(2027, 3, 14)),
-        (("EXPIRY_AFTER_MONTHS", 1), date(2026, 1, 31), date(2026, 2, 27)),
-        (("EXPIRY_AFTER_MONTHS", 24), date(2024, 2, 29), date(2026, 2, 27)),
+        (("EXPIRY_AFTER_MONTHS", 1), date(2026, 1, 31), date(2026, 2, 28)),  # no 31 February: ends with the month
+        (("EXPIRY_AFTER_MONTHS", 1), date(2026, 3, 31), date(2026, 4, 30)),
+        (("EXPIRY_AFTER_MONTHS", 1), date(2026, 1, 28), date(2026, 2, 27)),
+        (("EXPIRY_AFTER_MONTHS", 12), date(2024, 2, 29), date(2025, 2, 28)),
+        (("EXPIRY_AFTER_MONTHS", 24), date(2024, 2, 29), date(2026, 2, 28)),
+        (("EXPIRY_AFTER_MONTHS", 48), date(2024, 2, 29), date(2028, 2, 28)),
         (None, date(2026, 3, 15), NEVER),
     ],
 )

@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
+import asyncpg
 import orjson
+import sqlalchemy as sa
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import (
@@ -672,6 +674,10 @@ def _outcome_of(error: GraphQLError, code: str) -> str:
     return requests.Outcome.REFUSED
 
 
+# What a database that is down, restarting or out of reach raises at the driver or around it.
+UNREACHABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, sa.exc.DBAPIError)
+
+
 class CodedHTTPException(HTTPException):
     """A refused request whose answer names a code of its own (not BAD_REQUEST). A request error (a well-formed
     request whose document or variables the service will not run) is answered as GraphQL over HTTP says:
@@ -895,6 +901,10 @@ class GraphQLView(GraphQL):
             principal = await auth.authenticate(self.services.engine, policy, credential.strip())
         except DomainError as error:
             return Context(request, self.services, reading, None, error.code)
+        except UNREACHABLE as error:  # the caller cannot be known: a GraphQL-shaped 503, not a bare 500
+            log.warning("authenticating a request failed: the database is unreachable (%s)", type(error).__name__)
+            raise CodedHTTPException(503, "The service cannot reach its database: try again shortly.",
+                                     ErrorCode.INTERNAL) from None  # fmt: skip
         return Context(request, self.services, reading, principal)
 
 

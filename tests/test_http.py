@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import httpx
+import jwt
 
 from loyalty.app import create_app
 from loyalty.config import Settings
@@ -23,6 +25,22 @@ async def test_readyz_says_unavailable_when_the_database_is_unreachable(settings
         response = await client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
+
+
+async def test_a_signed_in_request_while_the_database_is_unreachable_is_a_graphql_503(settings):
+    # given the service with its database out of reach, and a member's valid access token
+    app = create_app(settings, "postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    now = datetime.now(UTC)
+    token = jwt.encode({"sid": 1, "sub": "MEMBER:1", "kind": "MEMBER", "exp": now + timedelta(minutes=5), "iat": now},
+                       settings.signing_key, algorithm="HS256")  # fmt: skip
+    # when the member asks for anything, then the answer says so, shaped as GraphQL, status 503
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        response = await client.post("/graphql", json={"query": "{ me { memberNumber } }"},
+                                     headers={"authorization": f"Bearer {token}"})  # fmt: skip
+    assert response.status_code == 503
+    assert response.json()["errors"] == [
+        {"message": "The service cannot reach its database: try again shortly.", "extensions": {"code": "INTERNAL"}}
+    ]
 
 
 async def test_graphiql_is_served_in_development_only(api, engine):

@@ -336,6 +336,8 @@ class MonthlyAccrualJob:
             await setting_up.session.execute(sa.text("ANALYZE bill"))
             rates = Rates.of(await rules.rules_in_force(setting_up.session, month_end))
             expires_on = await rules.expiry_date(setting_up.session, awarded_on)
+            if expires_on < today:  # a month accrued so late that its points would be born expired: their
+                expires_on = await rules.expiry_date(setting_up.session, today)  # validity counts from today
             chunks = iter(await _chunks(setting_up.session, self.month, self.chunk_bills))
 
         async def work() -> None:

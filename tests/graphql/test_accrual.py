@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from domain import clock
 from domain.errors import DomainError, ErrorCode
 from domain.points import accrual, bills, ledger
 from domain.points.errors import PointsErrorCode
@@ -248,6 +249,20 @@ async def test_only_headquarters_administrators_see_the_runs(api, who):
 async def test_listing_runs_of_a_month_that_is_not_one_is_refused(api, month, code):
     answer = await api.gql(f'{{ monthlyAccrualRuns(month: "{month}") {{ id }} }}', as_="hq_admin")
     assert top_codes(answer) == [code]
+
+
+async def test_a_month_accrued_years_late_earns_points_valid_from_today(api):
+    # given a bill of January 2024, paid then, that reached the club only now
+    recorded = await record(api, billingMonth="2024-01", dueDate="2024-02-15", paidDate="2024-02-10")
+    assert recorded["errors"] == [], recorded
+    # when its month is accrued, then its points are earned as of February 2024 but are not born expired:
+    # their validity counts from today, so they can be spent (and are warned of) like any others
+    run = await accrual.accrue_month(make_sessions(api.engine), date(2024, 1, 1))
+    assert run.bills == 1
+    lot = await api.scalar("SELECT expires_on FROM points_lot WHERE earned_on = '2024-02-01' AND member_id = :m",
+                           m=api.demo.members["Li Wei"])  # fmt: skip
+    assert lot >= clock.today()
+    assert await api.violations() == []
 
 
 async def test_a_late_bill_costs_a_percentage_instead_of_the_on_time_bonus(api):

@@ -501,6 +501,8 @@ def warn_expiring(
 
         queued, sent, failed = run_on_database(url, main)
     console.print(f"{queued:,} warnings queued; {sent:,} sent, {failed:,} given up.")
+    if failed:  # messages no run will send again: the cron's exit tells someone
+        raise typer.Exit(1)
 
 
 @app.command("auto-redeem")
@@ -620,6 +622,8 @@ def deliver_fulfilments(data_dir: Path = DataDir) -> None:
 
         delivered, failed = run_on_database(url, main)
     console.print(f"{delivered:,} delivered, {failed:,} given up (retry them with retryFulfilment).")
+    if failed:  # deliveries no run will try again: the cron's exit tells someone
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -91,6 +93,22 @@ class Settings(BaseSettings):
     # `Authorization: Bearer <metrics_token>`. Everyone else is answered 404.
     metrics_networks: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
     metrics_token: str | None = None
+
+    @field_validator("notification_sender", "fulfilment_sender")
+    @classmethod
+    def _known_sender(cls, spec: str) -> str:
+        """`log`, or a class with an async `send`: checked when the settings are read, so that a name mistyped
+        stops every command and the server at once instead of failing each message until it is given up."""
+        if spec == "log":
+            return spec
+        module, _, name = spec.partition(":")
+        try:
+            found = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError, ValueError):
+            raise ValueError(f"{spec!r} names no class: give package.module:ClassName, or log") from None
+        if not (inspect.isclass(found) and inspect.iscoroutinefunction(getattr(found, "send", None))):
+            raise ValueError(f"{spec!r} is no class with an async send(…)")
+        return spec
 
     @field_validator("log_level")
     @classmethod

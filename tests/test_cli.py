@@ -50,6 +50,12 @@ def test_a_wrong_setting_is_named_in_one_line(cli_database):
     assert refused.exit_code == 2
     assert "LOYALTY_TIME_ZONE: 'Mars/Olympus' is no time zone; give one such as Asia/Shanghai" in refused.output
     assert "LOYALTY_PORT: " in refused.output and "Traceback" not in refused.output
+    # and so is a sender that is no sender
+    for spec, reason in (("os:getcwd", "is no class with an async send"), ("no.such:Module", "names no class")):
+        refused = runner.invoke(
+            app, ["verify"], env={"DATABASE_URL": cli_database, "LOYALTY_NOTIFICATION_SENDER": spec}
+        )
+        assert refused.exit_code == 2 and f"LOYALTY_NOTIFICATION_SENDER: '{spec}' {reason}" in refused.output
 
 
 def test_settings_are_read_as_written_and_bounded():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -29,6 +29,7 @@ from domain.grades.tables import GradeProposal, ProposalKind, ProposalState
 from domain.members.tables import Member
 from domain.organisation.service import subtree_branch_ids
 from domain.paging import Page, PageRequest, fetch_page
+from domain.points import ledger
 from domain.points.rules import require_headquarters
 from domain.points.tables import EntryType
 from domain.validation import Checker, date_min, note_length_max
@@ -155,6 +156,12 @@ class GradeReviewJob:
         async with asyncio.TaskGroup() as group:
             for _ in range(self.workers):
                 group.create_task(work())
+        async with run.chunk() as ending:  # the revocations the review applied itself: their points' last day
+            revoked = await ending.session.scalars(sa.select(GradeProposal.member_id).where(
+                GradeProposal.as_of == self.as_of, GradeProposal.kind == ProposalKind.REVOKE,
+                GradeProposal.state == ProposalState.APPLIED, GradeProposal.decided_by.is_(None)))  # fmt: skip
+            until = self.as_of + timedelta(days=self.policy.ended_points_kept_days)
+            await ledger.end_points_of_ended(ending.session, [m for m in revoked if m is not None], until)
         return {}
 
 
@@ -341,9 +348,16 @@ _APPLY = sa.text("SELECT grade_apply(:ids, :staff, NULL, :reason, :today, :now, 
 
 async def _decide(uow: UnitOfWork, actor: StaffPrincipal, ids: list[int], decision: Decision, reason: str) -> int:
     if decision == Decision.APPROVE:
-        years = uow.policy(GradePolicy).membership_years
-        return await uow.session.scalar(_APPLY, {"ids": ids, "staff": actor.staff_id, "reason": reason,
-                                                 "today": uow.today, "now": uow.now, "years": years})  # fmt: skip
+        policy = uow.policy(GradePolicy)
+        applied = await uow.session.scalar(_APPLY, {"ids": ids, "staff": actor.staff_id, "reason": reason,
+                                                    "today": uow.today, "now": uow.now,
+                                                    "years": policy.membership_years})  # fmt: skip
+        revoked = await uow.session.scalars(sa.select(GradeProposal.member_id).where(
+            GradeProposal.id.in_(ids), GradeProposal.kind == ProposalKind.REVOKE,
+            GradeProposal.state == ProposalState.APPLIED))  # fmt: skip
+        until = uow.today + timedelta(days=policy.ended_points_kept_days)
+        await ledger.end_points_of_ended(uow.session, [m for m in revoked if m is not None], until)
+        return applied
     rejected = await uow.session.execute(
         sa.update(GradeProposal)
         .where(GradeProposal.id.in_(ids), GradeProposal.state == ProposalState.PENDING)

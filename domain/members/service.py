@@ -34,6 +34,7 @@ from domain.customers.service import (
 )
 from domain.customers.tables import Account, Customer, SubscriberNumber
 from domain.errors import DomainError, ErrorCode
+from domain.grades.review import GradePolicy
 from domain.members import states
 from domain.members.errors import MemberErrorCode
 from domain.members.states import MemberOperation
@@ -41,6 +42,7 @@ from domain.members.tables import Grade, Member, MemberStatus, member_number_seq
 from domain.organisation.service import club_in_scope, locked_in_scope, scoped_listing, visible
 from domain.organisation.tables import Branch, Club
 from domain.paging import Listing, Page, PageRequest
+from domain.points import ledger
 from domain.points.tables import PointsBalance
 from domain.validation import (
     Checker,
@@ -241,6 +243,8 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
         await _no_card_given_meanwhile(session, cards, member)
     if ending:
         _cancel(session, cards, member, actor)
+        kept_days = uow.policy(GradePolicy).ended_points_kept_days
+        await ledger.end_points_of_ended(session, [member.id], uow.today + timedelta(days=kept_days))
     else:
         _move(session, cards, member, actor)
     await session.flush()

@@ -111,6 +111,21 @@ async def reverse(
     return reversal
 
 
+# An ended membership's points: each lot of the members ends on a day at the latest (the policy's days after
+# the membership ended), whichever way it ended: a reviewer's revocation, the review's own, staff's, the annual
+# review's (`annual_review_chunk`, which does the same in its statement).
+_ENDED_MEMBERS_POINTS = sa.text(
+    "UPDATE points_lot SET expires_on = :until"
+    " WHERE member_id = ANY(:members) AND remaining > 0 AND expires_on > :until"
+).bindparams(sa.bindparam("members", type_=sa.ARRAY(sa.BigInteger)))
+
+
+async def end_points_of_ended(session: AsyncSession, member_ids: list[int], until: date) -> None:
+    """Every lot of `member_ids` (whose memberships ended) ends on `until` at the latest."""
+    if member_ids:
+        await session.execute(_ENDED_MEMBERS_POINTS, {"members": member_ids, "until": until})
+
+
 async def expire_member(session: AsyncSession, member_id: int, as_of: date) -> LedgerTransaction | None:
     """Move what remains of the member's lots that expired before `as_of` to breakage."""
     account = COUNTER_ACCOUNT[EntryType.EXPIRY].value

@@ -224,6 +224,24 @@ async def test_a_member_who_qualifies_for_nothing_is_proposed_for_revocation_and
     assert li["gradeHistory"][0]["staff"] == {"username": "gd.operator"}
     card = await api.scalar("SELECT state FROM card WHERE member_id = :m", m=api.demo.members["Li Wei"])
     assert card == "CANCELLED"
+    # and his points last 180 days from today at the latest (the 2026-12-31 lot, if sooner, keeps its day)
+    latest = await api.scalar("SELECT max(expires_on) FROM points_lot WHERE member_id = :m AND remaining > 0",
+                              m=api.demo.members["Li Wei"])  # fmt: skip
+    assert latest <= clock.today() + timedelta(days=180)
+    assert await api.violations() == []
+
+
+async def test_a_revocation_the_review_applies_itself_ends_the_points_too(api):
+    # given Li Wei paying nothing for a year, and revocations applied without a reviewer
+    await standard_year(api)
+    await pays(api, "Li Wei", 0)
+    policy = GradePolicy(automatic=frozenset({ProposalKind.UPGRADE, ProposalKind.REVOKE}))
+    # when the review runs, then his membership ended and his points last 180 days from its date at the latest
+    run = await reviewed(api, policy)
+    assert (run.revoke, run.applied) == (1, 1)
+    latest = await api.scalar("SELECT max(expires_on) FROM points_lot WHERE member_id = :m AND remaining > 0",
+                              m=api.demo.members["Li Wei"])  # fmt: skip
+    assert latest <= clock.today() + timedelta(days=180)
     assert await api.violations() == []
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -287,6 +287,10 @@ async def test_ending_a_membership_cancels_its_card_in_the_same_change(api):
         n=int(card["number"]),
     )
     assert cancelled == "CANCELLED MEMBERSHIP_ENDED"
+    # and his points last 180 days from today at the latest, as the annual review's endings do
+    latest = await api.scalar("SELECT max(expires_on) FROM points_lot WHERE member_id = :m AND remaining > 0",
+                              m=api.demo.members["Li Wei"])  # fmt: skip
+    assert latest <= clock.today() + timedelta(days=180)
 
 
 @pytest.mark.parametrize("change", ["end", "move"])

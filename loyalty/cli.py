@@ -653,7 +653,7 @@ def restore(
             "[red]Restoring replaces everything in the database with the backup: run again with --yes.[/red]",
             soft_wrap=True,
         )
-        raise typer.Exit(1)
+        raise typer.Exit(2)  # a refused argument, as every command's
     with database(_settings(data_dir)) as url, _failing_in_one_line(backups.BackupFailed):
         restored = backups.restore(url, file)
     console.print(f"Restored {file}: the database is at revision {restored.revision}.")

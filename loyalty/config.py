@@ -23,6 +23,8 @@ from domain.grades.review import DowngradePolicy, GradePolicy
 from domain.grades.tables import ProposalKind
 from domain.redemption.redeem import RedemptionPolicy
 
+secret_key_length_min = 32  # in production: a key anyone could guess signs tokens anyone could make
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOYALTY_", env_file=".env", extra="ignore")
@@ -141,10 +143,13 @@ class Settings(BaseSettings):
     @cached_property
     def signing_key(self) -> str:
         """The token signing key: required in production, kept in the data folder otherwise."""
+        if self.production and len(self.secret_key or "") < secret_key_length_min:
+            raise RuntimeError(
+                f"LOYALTY_SECRET_KEY must be set in production, of {secret_key_length_min} characters at least"
+                " (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+            )
         if self.secret_key:
             return self.secret_key
-        if self.production:
-            raise RuntimeError("LOYALTY_SECRET_KEY must be set in production.")
         path = self.data_dir / "secret_key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)

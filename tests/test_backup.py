@@ -176,7 +176,7 @@ def test_restore_refuses_without_yes_and_changes_nothing_and_with_yes_gives_back
     assert created.exit_code == 0, said
     # when it is restored without --yes, then it is refused and the branch is still there
     refused, said = invoke("restore", str(backup), "--data-dir", str(data_dir))
-    assert refused.exit_code == 1 and "run again with --yes" in said, said
+    assert refused.exit_code == 2 and "run again with --yes" in said, said
     with embedded(data_dir) as url:
         assert query(url, "SELECT code FROM branch WHERE code = 'HN'") == [("HN",)]
     # when it is restored with --yes, then the database is as it was backed up, at this code's revision
@@ -202,6 +202,14 @@ def test_production_never_starts_an_embedded_database(scratch):
                            LOYALTY_SECRET_KEY="a-secret-key-of-the-operators-own-choosing")  # fmt: skip
     assert refused.exit_code == 2 and "DATABASE_URL must be set in production" in said, said
     assert not (scratch / "data" / "pgdata").exists()
+
+
+def test_production_refuses_a_short_secret_key_before_touching_the_database(scratch):
+    # when the service is started in production with a key anyone could guess, then it is refused in one line
+    unreachable = "postgresql://nobody@127.0.0.1:1/none"  # never reached: the key is refused first
+    refused, said = invoke("serve", "--data-dir", str(scratch / "data"), LOYALTY_ENVIRONMENT="production",
+                           LOYALTY_SECRET_KEY="secret", DATABASE_URL=unreachable)  # fmt: skip
+    assert refused.exit_code == 2 and "32 characters at least" in said, said
 
 
 def test_restore_refuses_what_is_not_a_backup_and_a_database_with_tables_the_backup_lacks(data_dir, scratch):

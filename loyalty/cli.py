@@ -69,12 +69,24 @@ def database(settings: Settings) -> Iterator[str]:
         console.print("[red]DATABASE_URL must be set in production: an embedded database is for development.[/red]")
         raise typer.Exit(2)
     console.print(f"Starting embedded PostgreSQL in {settings.pgdata_dir} …")
-    server = EmbeddedPostgres(settings.pgdata_dir)
+    # SIGTERM before a command's own handling (while the database starts, or migrations run) stops it here too,
+    # so that the database is stopped on the way out instead of left running behind a dead process.
+    previous = signal.signal(signal.SIGTERM, _stopped_by_sigterm)
     try:
-        yield server.url()
+        server = EmbeddedPostgres(settings.pgdata_dir)
+        try:
+            yield server.url()
+        finally:
+            console.print("Stopping embedded PostgreSQL …")
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the database is being stopped: let it
+            server.stop()
     finally:
-        console.print("Stopping embedded PostgreSQL …")
-        server.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped_by_sigterm(signum: int, frame: Any) -> None:
+    console.print("[red]Stopped by SIGTERM.[/red]")
+    raise typer.Exit(128 + signal.SIGTERM)
 
 
 class DatabaseUnusable(Exception):
@@ -105,6 +117,7 @@ def run_on_database(url: str, work: Callable[[async_sessionmaker], Awaitable[T]]
         finally:
             await engine.dispose()
 
+    handler = signal.getsignal(signal.SIGTERM)  # the loop's closing leaves SIGTERM at its default: put it back
     try:
         return asyncio.run(main())
     except DomainError as error:
@@ -123,6 +136,8 @@ def run_on_database(url: str, work: Callable[[async_sessionmaker], Awaitable[T]]
             raise
         console.print("[red]Stopped by SIGTERM.[/red] A run carries on where it stopped when started again.")
         raise typer.Exit(128 + signal.SIGTERM) from None
+    finally:
+        signal.signal(signal.SIGTERM, handler)
 
 
 @dataclasses.dataclass

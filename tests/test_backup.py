@@ -6,20 +6,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import typer
 from typer.testing import CliRunner
 
 from domain import clock
 from loyalty import backup as backups
-from loyalty import migrate
+from loyalty import cli, migrate
 from loyalty.cli import app
+from loyalty.config import Settings
 from loyalty.database import EmbeddedPostgres, make_engine, make_sessions
 from loyalty.demo import load_demo
 
@@ -184,6 +188,20 @@ def test_restore_refuses_without_yes_and_changes_nothing_and_with_yes_gives_back
     assert restored.exit_code == 0 and f"at revision {migrate.head_revision()}." in said, said
     with embedded(data_dir) as url:
         assert query(url, "SELECT code FROM branch WHERE code = 'HN'") == []
+
+
+def test_sigterm_while_the_embedded_database_is_in_use_stops_it_on_the_way_out(scratch):
+    # given a command's embedded database started, before the command's own handling of signals
+    settings = Settings(_env_file=None, data_dir=scratch / "data")
+    with pytest.raises(typer.Exit) as stopped:
+        with cli.database(settings):
+            assert (scratch / "data" / "pgdata" / "postmaster.pid").exists()
+            # when SIGTERM arrives
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler interrupts the wait
+    # then the command stops with 143 and the database is stopped, not left running
+    assert stopped.value.exit_code == 143
+    assert not (scratch / "data" / "pgdata" / "postmaster.pid").exists()
 
 
 def test_a_database_never_migrated_is_not_backed_up(scratch):

@@ -65,6 +65,14 @@ POINTS_MOVED = Counter(
 )
 REDEMPTIONS = Counter("loyalty_redemptions", "Redemptions made, by channel.", ["channel"])
 JOB_RUNS = Counter("loyalty_job_runs", "Background runs that ended, by kind and state.", ["kind", "state"])
+# Read from the database when the metrics are read (`domain.work.jobs.left_interrupted`): whichever process
+# stopped (or died) leaving a run, the next scrape of any worker sees it; the most recent worker's reading wins.
+JOB_RUNS_LEFT_INTERRUPTED = Gauge(
+    "loyalty_job_runs_left_interrupted",
+    "Runs that stopped before their end and that no later run of their kind and subject followed, by kind.",
+    ["kind"],
+    multiprocess_mode="mostrecent",
+)
 JOB_FIGURES = Counter(
     "loyalty_job_figures",
     "What background runs did (bills accrued, members reviewed, …), by kind and figure.",

@@ -29,7 +29,7 @@ from domain import clock, metrics, passwords, requests
 from domain.auth import principals
 from domain.auth.service import AuthPolicy
 from domain.errors import ErrorCode
-from domain.work import driver
+from domain.work import driver, jobs
 from loyalty import logs, migrate, tracing
 from loyalty.areas import AREAS
 from loyalty.config import Settings
@@ -303,6 +303,12 @@ def create_app(
         """The metrics, to a client from `metrics_networks` or with the metrics token; to anyone else, none."""
         if not may_read_metrics(request, metrics_readers, settings.metrics_token):
             return JSONResponse({"errors": [{"message": "Not found.", "extensions": {"code": "NOT_FOUND"}}]}, 404)
+        try:
+            async with services.read_sessions() as session:
+                for kind, left in (await jobs.left_interrupted(session)).items():
+                    metrics.JOB_RUNS_LEFT_INTERRUPTED.labels(kind).set(left)
+        except Exception as error:  # the page still answers what the processes counted
+            log.warning("the runs left interrupted could not be read: %s", type(error).__name__)
         return Response(metrics_text(), media_type=CONTENT_TYPE_LATEST)
 
     @contextlib.asynccontextmanager

@@ -162,6 +162,19 @@ async def test_metrics_count_requests_refusals_points_and_logins(api: Api):
     assert sample(after, "loyalty_db_pool_capacity") > 0
 
 
+async def test_runs_left_interrupted_are_counted_from_the_database_whichever_process_stopped(api: Api):
+    # given a month's run interrupted and never started again, another interrupted then resumed, and a review
+    # recorded RUNNING by a process that died (nobody holds its lock)
+    await api.scalar("""INSERT INTO job_run (kind, subject, status) VALUES
+                        ('MONTHLY_ACCRUAL', '2026-09', 'INTERRUPTED'), ('MONTHLY_ACCRUAL', '2026-10', 'INTERRUPTED'),
+                        ('MONTHLY_ACCRUAL', '2026-10', 'DONE'), ('GRADE_REVIEW', '2026-12-01', 'RUNNING')
+                        RETURNING 1""")  # fmt: skip
+    # when the metrics are read, then the runs nothing carries on are counted by kind
+    samples = scrape((await api.client.get("/metrics")).text)
+    assert sample(samples, "loyalty_job_runs_left_interrupted", kind="MONTHLY_ACCRUAL") == 1
+    assert sample(samples, "loyalty_job_runs_left_interrupted", kind="GRADE_REVIEW") == 1
+
+
 async def test_the_metrics_are_refused_to_other_addresses_without_the_token(app_settings_for, engine, demo):
     # given the service with a metrics token, and a client from an address not among its readers
     app = create_app(app_settings_for(metrics_token="scrape-token"), str(engine.url), engine=engine)

@@ -20,6 +20,7 @@ does both in its own task (`run`).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import zlib
@@ -297,6 +298,22 @@ async def runs_by_id(session: AsyncSession, kind: str, ids: list[int]) -> list[J
     query = sa.select(JobRun).where(JobRun.kind == kind, JobRun.id.in_(ids))
     found = {r.id: r for r in await as_they_stand(session, list((await session.scalars(query)).all()))}
     return [found.get(i) for i in ids]
+
+
+async def left_interrupted(session: AsyncSession) -> dict[str, int]:
+    """Runs, by kind (every kind ever run, 0 for most), that read INTERRUPTED and that no later run of their kind
+    and subject followed: work that nothing carries on until someone starts it again, however it stopped (the
+    app stopped, or died)."""
+    last = sa.select(JobRun).where(JobRun.status.in_([JobStatus.INTERRUPTED, JobStatus.RUNNING]), _NONE_LATER)
+    runs = await as_they_stand(session, list((await session.scalars(last)).all()))
+    left = collections.Counter(r.kind for r in runs if r.status == JobStatus.INTERRUPTED)
+    return {kind: left[kind] for kind in await session.scalars(sa.select(JobRun.kind).distinct())}
+
+
+_NONE_LATER = sa.text(
+    "NOT EXISTS (SELECT 1 FROM job_run l WHERE l.kind = job_run.kind AND l.subject = job_run.subject"
+    " AND l.id > job_run.id)"
+)
 
 
 async def as_they_stand(session: AsyncSession, found: list[JobRun]) -> list[JobRun]:

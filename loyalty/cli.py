@@ -71,10 +71,13 @@ def database(settings: Settings) -> Iterator[str]:
     console.print(f"Starting embedded PostgreSQL in {settings.pgdata_dir} …")
     # SIGTERM before a command's own handling (while the database starts, or migrations run) stops it here too,
     # so that the database is stopped on the way out instead of left running behind a dead process.
-    previous = signal.signal(signal.SIGTERM, _stopped_by_sigterm)
+    stopping = _Stopping()
+    previous = signal.signal(signal.SIGTERM, stopping.heard)
     try:
-        server = EmbeddedPostgres(settings.pgdata_dir)
+        server = EmbeddedPostgres(settings.pgdata_dir)  # a SIGTERM meanwhile waits: the server is not ours yet
         try:
+            stopping.started = True
+            stopping.now_if_heard()
             yield server.url()
         finally:
             console.print("Stopping embedded PostgreSQL …")
@@ -84,9 +87,23 @@ def database(settings: Settings) -> Iterator[str]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _stopped_by_sigterm(signum: int, frame: Any) -> None:
-    console.print("[red]Stopped by SIGTERM.[/red]")
-    raise typer.Exit(128 + signal.SIGTERM)
+@dataclasses.dataclass
+class _Stopping:
+    """SIGTERM around an embedded database: heard while it starts (its handle is ours only once started),
+    acted on as soon as it has; at once afterwards."""
+
+    started: bool = False
+    pending: bool = False
+
+    def heard(self, signum: int, frame: Any) -> None:
+        self.pending = True
+        if self.started:
+            self.now_if_heard()
+
+    def now_if_heard(self) -> None:
+        if self.pending:
+            console.print("[red]Stopped by SIGTERM.[/red]")
+            raise typer.Exit(128 + signal.SIGTERM)
 
 
 class DatabaseUnusable(Exception):

@@ -15,7 +15,6 @@ from typing import Any, NoReturn
 
 import asyncpg
 import orjson
-import sqlalchemy as sa
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import (
@@ -674,8 +673,9 @@ def _outcome_of(error: GraphQLError, code: str) -> str:
     return requests.Outcome.REFUSED
 
 
-# What a database that is down, restarting or out of reach raises at the driver or around it.
-UNREACHABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, sa.exc.DBAPIError)
+# What a database that is down, restarting or out of reach raises at the driver (authentication reads through
+# the driver alone): any other fault stays an internal error, with its traceback in the log.
+UNREACHABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
 
 
 class CodedHTTPException(HTTPException):

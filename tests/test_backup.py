@@ -204,6 +204,24 @@ def test_sigterm_while_the_embedded_database_is_in_use_stops_it_on_the_way_out(s
     assert not (scratch / "data" / "pgdata" / "postmaster.pid").exists()
 
 
+def test_sigterm_while_the_embedded_database_starts_stops_it_once_started(scratch, monkeypatch):
+    # given SIGTERM arriving while the embedded database is being started
+    started = cli.EmbeddedPostgres
+
+    def starting(pgdata: Path) -> EmbeddedPostgres:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return started(pgdata)
+
+    monkeypatch.setattr(cli, "EmbeddedPostgres", starting)
+    settings = Settings(_env_file=None, data_dir=scratch / "data")
+    # when the command opens its database, then it stops with 143 once the database has started, and stops it
+    with pytest.raises(typer.Exit) as stopped:
+        with cli.database(settings):
+            raise AssertionError("the command's work never begins")
+    assert stopped.value.exit_code == 143
+    assert not (scratch / "data" / "pgdata" / "postmaster.pid").exists()
+
+
 def test_a_database_never_migrated_is_not_backed_up(scratch):
     # given a data folder of its own, whose embedded database the service never migrated (a job that missed
     # its DATABASE_URL)

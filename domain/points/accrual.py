@@ -178,15 +178,15 @@ async def _earn(session: AsyncSession, month: date, bills: range, rates: Rates, 
 
 # Penalties of a chunk: per member, one PENALTY entry of the chosen points (each late bill costs
 # a percentage of the balance after the month's earnings, together never more than the
-# balance), drawn from the soonest-expiring lots still valid on the day by a running sum.
+# balance), drawn from the soonest-expiring lots still valid when taken (`spent_on`) by a running sum.
 _PENALTY_SQL = """
 WITH need AS (
-    SELECT p.member_id, least(p.points, b.posted - b.held - points_expired(p.member_id, :awarded_on)) AS points,
+    SELECT p.member_id, least(p.points, b.posted - b.held - points_expired(p.member_id, :spent_on)) AS points,
            p.reason
     FROM unnest(CAST(:members AS bigint[]), CAST(:points AS bigint[]), CAST(:reasons AS text[]))
          AS p(member_id, points, reason)
     JOIN points_balance b ON b.member_id = p.member_id
-    WHERE least(p.points, b.posted - b.held - points_expired(p.member_id, :awarded_on)) > 0
+    WHERE least(p.points, b.posted - b.held - points_expired(p.member_id, :spent_on)) > 0
 ), tx AS (
     INSERT INTO ledger_transaction (member_id, entry_type, account, points, effective_on, reason)
     SELECT member_id, 'PENALTY', 'ADJUSTMENT', -points, :awarded_on, reason FROM need
@@ -196,7 +196,7 @@ WITH need AS (
            sum(l.remaining) OVER (PARTITION BY l.member_id ORDER BY l.expires_on, l.id) AS running
     FROM need n CROSS JOIN LATERAL (
         SELECT id, member_id, remaining, expires_on FROM points_lot
-        WHERE member_id = n.member_id AND remaining > 0 AND expires_on >= :awarded_on
+        WHERE member_id = n.member_id AND remaining > 0 AND expires_on >= :spent_on
         ORDER BY expires_on, id) AS l
 ), draws AS (
     SELECT o.id, tx.id AS transaction_id, least(o.remaining, tx.points - (o.running - o.remaining)) AS taken
@@ -213,15 +213,18 @@ UPDATE points_balance b SET posted = b.posted - tx.points, updated_at = now() FR
 
 
 async def _penalise(
-    session: AsyncSession, late: list[tuple[int, int]], rates: Rates, awarded_on: date
+    session: AsyncSession, late: list[tuple[int, int]], rates: Rates, awarded_on: date, today: date
 ) -> dict[int, int]:
-    """Penalties for a chunk's late or unpaid (bill, member)s; returns the points taken per bill."""
+    """Penalties for a chunk's late or unpaid (bill, member)s; returns the points taken per bill. Dated the day
+    the month's points are awarded, they are taken today: from what is valid today (a month accrued late
+    never takes points that have ended since, whether or not the day's expiry has run)."""
+    spent_on = max(awarded_on, today)
     if not late or rates.late_penalty_percent <= 0:
         return {}
     members = sorted({member for _, member in late})
     available = dict((await session.execute(
         sa.select(PointsBalance.member_id, PointsBalance.posted - PointsBalance.held
-                  - sa.func.points_expired(PointsBalance.member_id, awarded_on))
+                  - sa.func.points_expired(PointsBalance.member_id, spent_on))
         .where(PointsBalance.member_id.in_(members)))).all())  # fmt: skip
     per_bill: dict[int, int] = {}
     per_member: dict[int, int] = {}
@@ -242,6 +245,7 @@ async def _penalise(
                 "points": list(charged.values()),
                 "reasons": [f"Late or unpaid bills {r}" for r in reasons],
                 "awarded_on": awarded_on,
+                "spent_on": spent_on,
             },  # fmt: skip
         )
     penalties = {bill: points for bill, points in per_bill.items() if points}
@@ -336,7 +340,7 @@ class MonthlyAccrualJob:
             await setting_up.session.execute(sa.text("ANALYZE bill"))
             rates = Rates.of(await rules.rules_in_force(setting_up.session, month_end))
             expires_on = await rules.expiry_date(setting_up.session, awarded_on)
-            if expires_on < today:  # a month accrued so late that its points would be born expired: their
+            if expires_on <= today:  # a month accrued so late that its points would be born expired: their
                 expires_on = await rules.expiry_date(setting_up.session, today)  # validity counts from today
             chunks = iter(await _chunks(setting_up.session, self.month, self.chunk_bills))
 
@@ -344,7 +348,7 @@ class MonthlyAccrualJob:
             for bills in chunks:  # shared by the workers: each takes the next chunk
                 async with run.chunk() as chunk:
                     earned = await _earn(chunk.session, self.month, bills, rates, expires_on, today)
-                    penalties = await _penalise(chunk.session, earned.late, rates, awarded_on)
+                    penalties = await _penalise(chunk.session, earned.late, rates, awarded_on, today)
                     chunk.count(
                         bills=earned.bills, points=earned.points + sum(penalties.values()), penalties=len(penalties)
                     )

@@ -116,7 +116,7 @@ async def reverse(
 # review's (`annual_review_chunk`, which does the same in its statement).
 _ENDED_MEMBERS_POINTS = sa.text(
     "UPDATE points_lot SET expires_on = :until"
-    " WHERE member_id = ANY(:members) AND remaining > 0 AND expires_on > :until"
+    " WHERE member_id = ANY(:members) AND expires_on > :until"  # emptied lots too: points given back end with them
 ).bindparams(sa.bindparam("members", type_=sa.ARRAY(sa.BigInteger)))
 
 

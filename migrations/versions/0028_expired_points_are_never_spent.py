@@ -8,8 +8,9 @@ Lots that ended yesterday stayed spendable until `loyalty expire` moved them to 
 the small hours drew on them first (they expire soonest), a quote counted them as available, and the
 expiry run then found nothing left to expire. A debit now counts as available only what lots still valid
 on its day hold (`points_expired`: what the others still hold, until the expiry run moves it) and draws
-only on those; the same for a quote, a redemption and the monthly booked redemptions. Expiry itself still
-draws on exactly the lots that ended.
+only on those; the same for a quote (its lots too), a redemption and the monthly booked redemptions. Expiry
+itself still draws on exactly the lots that ended. And an ended member's lots end by the annual review's
+date all of them, emptied ones too: points given back to them later (a cancellation) end with the rest.
 """
 
 from alembic import op
@@ -77,6 +78,18 @@ CHANGES = {
         (
             "bal.posted - bal.held AS available,",
             "bal.posted - bal.held - points_expired(a.member_id, p_today) AS available,",
+        )
+    ],
+    "quote_redemption": [
+        (
+            "FROM points_lot WHERE member_id = p_member_id AND remaining > 0\n",
+            "FROM points_lot WHERE member_id = p_member_id AND remaining > 0 AND expires_on >= p_today\n",
+        )
+    ],
+    "annual_review_chunk": [  # an ended member's points: every lot, so that points given back later end too
+        (
+            "WHERE member_id = ANY(ended) AND remaining > 0;",
+            "WHERE member_id = ANY(ended) AND expires_on > p_as_of + p_kept_days;",
         )
     ],
     "auto_redeem_write": [

@@ -265,6 +265,21 @@ async def test_a_month_accrued_years_late_earns_points_valid_from_today(api):
     assert await api.violations() == []
 
 
+async def test_a_month_accrued_after_a_year_end_takes_its_penalties_from_points_still_valid(api, today_is):
+    # given 5 January, before the day's expiry has run: Li Wei's 1,200 points ended on 31 December, 300 are valid
+    await api.token("hq_admin")
+    today_is(date(2027, 1, 5))
+    # and his November bill paid late, recorded now
+    late = await record(api, billingMonth="2026-11", dueDate="2026-12-15", paidDate="2026-12-20")
+    assert late["errors"] == [], late
+    # when November is accrued, then its penalty never touches the points that have ended
+    await accrual.accrue_month(make_sessions(api.engine), date(2026, 11, 1))
+    assert await api.scalar("SELECT remaining FROM points_lot WHERE member_id = :m AND expires_on = '2026-12-31'",
+                            m=api.demo.members["Li Wei"]) == 1_200  # fmt: skip
+    assert [kind for kind, *_ in await entries(api)].count("PENALTY") == 1
+    assert await api.violations() == []
+
+
 async def test_a_late_bill_costs_a_percentage_instead_of_the_on_time_bonus(api):
     await record(api, paid_date="2026-09-20")  # five days late
     run = await run_month(api)

@@ -234,6 +234,11 @@ async def test_points_whose_last_day_has_passed_are_never_spent(api, today_is):
                             as_="member"))["quoteRedemption"]  # fmt: skip
     assert quote["available"] == 300 and "INSUFFICIENT_POINTS" in [code for _, code in codes(quote)]
     assert await available(api) == 300
+    # and a quote of what he can have names the lot it will draw on, the one still valid
+    music = redeem_input(api, "e-0", ("MUSIC-MONTH", 1))["input"]
+    quote = (await api.data(QUOTE, {"input": {k: v for k, v in music.items() if k != "idempotencyKey"}},
+                            as_="member"))["quoteRedemption"]  # fmt: skip
+    assert quote["lots"] == [{"expiresOn": "2027-12-31", "points": 300}]
     # and a month of music (300) draws on the lot still valid alone
     made = (await api.data(REDEEM, redeem_input(api, "e-2", ("MUSIC-MONTH", 1)), as_="member"))["redeemPoints"]
     assert made["errors"] == [], made

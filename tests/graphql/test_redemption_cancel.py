@@ -183,6 +183,22 @@ async def test_the_branch_where_a_redemption_was_made_cancels_it_too(api):
     assert await api.violations() == []
 
 
+async def test_points_given_back_to_an_ended_member_end_with_the_membership(api):
+    # given Li Wei's redemption of all his 1,500 points (both his lots emptied, the 2027-12-31 one too)
+    made = await redeemed(api, "m-1", ("BILL-10", 1), ("MIN-60", 1))
+    # and his membership ended by staff
+    end = "mutation($input: UpdateMemberInput!) { updateMember(input: $input) { errors { code } } }"
+    ended = await api.data(end, {"input": {"id": gid("Member", api.demo.members["Li Wei"]), "status": "ENDED"}},
+                           as_="club_operator")  # fmt: skip
+    assert ended["updateMember"]["errors"] == []
+    # when the redemption is cancelled, then the points come back to lots that end 180 days on at the latest
+    assert (await cancel(api, made["id"], "m-2", who="club_operator"))["errors"] == []
+    latest = await api.scalar("SELECT max(expires_on) FROM points_lot WHERE member_id = :m AND remaining > 0",
+                              m=api.demo.members["Li Wei"])  # fmt: skip
+    assert latest <= clock.today() + timedelta(days=180)
+    assert await api.violations() == []
+
+
 @pytest.mark.parametrize("who", ["other_member", "other_branch_operator"])
 async def test_another_members_or_branchs_redemption_reads_as_missing(api, who):
     made = await redeemed(api, "s-1", ("MIN-60", 1))

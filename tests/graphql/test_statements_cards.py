@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
+from domain import clock
 from tests.api import gid
 from tests.graphql.cases import CASES
 from tests.statement_counts import (
@@ -178,7 +177,7 @@ STOCK_COUNT = """query($branch: ID!, $from: Date!, $to: Date!) {
 
 
 async def test_a_stock_count_costs_the_same_statements_whatever_the_stock(api, statements):
-    year = datetime.now(UTC).year
+    year = clock.today().year
     variables = {"branch": gid("Branch", api.demo.branches["GD"]), "from": f"{year}-01-01", "to": f"{year}-12-31"}
     # given the demo's stock in Guangdong
     small = await measure(api, statements, STOCK_COUNT, variables, as_="hq_admin")

@@ -178,9 +178,11 @@ async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
     await check_manager(session, actor, command.customer_manager_id)
     if await session.scalar(sa.select(Member.id).where(Member.customer_id == customer.id)) is not None:
         raise DomainError(MemberErrorCode.CUSTOMER_ALREADY_MEMBER, "This customer is a member already.", "customer_id")
-    number = await session.scalar(sa.select(member_number_sequence.next_value()))
+    number = None
+    while number is None:  # a number that is some line's is skipped: a login names one person
+        number = await session.scalar(_NEXT_MEMBER_NUMBER)
     member = Member(
-        member_number=str(number),
+        member_number=number,
         customer_id=customer.id,
         club_id=club.id,
         branch_id=club.branch_id,
@@ -249,6 +251,11 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
         _move(session, cards, member, actor)
     await session.flush()
     return member
+
+
+_drawn = sa.select(sa.cast(member_number_sequence.next_value(), sa.String).label("number")).subquery()
+# The next member number, unless a subscriber's line has it (None: draw again).
+_NEXT_MEMBER_NUMBER = sa.select(_drawn.c.number).where(~sa.exists().where(SubscriberNumber.number == _drawn.c.number))
 
 
 async def _no_card_given_meanwhile(session: AsyncSession, cards: list[Card], member: Member) -> None:

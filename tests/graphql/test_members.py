@@ -50,6 +50,19 @@ async def test_me_is_for_members(api, who):
     ]
 
 
+async def test_a_member_number_that_is_someones_line_is_skipped(api):
+    # given the next member number already a subscriber's line (Li Wei's account, made so elsewhere)
+    upcoming = await api.scalar("SELECT nextval('member_number_seq')")
+    await api.scalar("SELECT setval('member_number_seq', CAST(:n AS bigint) - 1)", n=upcoming)
+    await api.scalar("""INSERT INTO subscriber_number (number, account_id, customer_id, activated_on)
+                        SELECT :n, a.id, a.customer_id, '2026-01-01' FROM account a WHERE a.account_number = '80000001'
+                        RETURNING 1""", n=str(upcoming))  # fmt: skip
+    # when a member is made, then the number after it is theirs: a login names one person
+    answer = await api.data(CREATE, {"input": new_member(api)}, as_="club_operator")
+    assert answer["createMember"]["errors"] == [], answer
+    assert answer["createMember"]["member"]["memberNumber"] == str(upcoming + 1)
+
+
 @pytest.mark.parametrize(
     ("today", "joined", "valid_until"),
     [

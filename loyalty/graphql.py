@@ -271,8 +271,10 @@ def shape_limit(depth_max: int, aliases_max: int) -> type[ValidationRule]:
                     depth, more = self.measure(operation.selection_set)
                     aliases += more
                     if depth > depth_max:
-                        self.refuse(f"The query is nested {depth} fields deep; at most {depth_max} are allowed.",
-                                    operation)  # fmt: skip
+                        message = (
+                            f"The query's depth is {depth} fields nested in fields; at most {depth_max} are allowed."
+                        )
+                        self.refuse(message, operation)
             if aliases > aliases_max:
                 self.refuse(f"The query holds {aliases:,} aliases; at most {aliases_max} are allowed.", node)
             return SKIP

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -13,10 +14,11 @@ from tests.test_cli import demo_database, invoke
 
 
 def at(month: int, day: int, hour: int, minute: int, second: int) -> datetime:
-    return datetime(2026, month, day, hour, minute, second, tzinfo=UTC)
+    """A moment of 2026 at the club (Beijing time): the days of an export are the club's."""
+    return datetime(2026, month, day, hour, minute, second, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
-EVENTS = [  # when (UTC), the branch acted for, the operation, its targets, the outcome
+EVENTS = [  # when (at the club), the branch acted for, the operation, its targets, the outcome
     (at(11, 30, 23, 59, 59), "GD", "adjustPoints", ["Member:1"], "OK"),  # the day before the period
     (at(12, 1, 0, 0, 0), "GD", "reportCardLost", ["Card:6211000000000001"], "REPLAYED"),
     (at(12, 2, 12, 0, 0), "SZ", "adjustPoints", ["Member:2", "Member:3"], "INSUFFICIENT_POINTS"),
@@ -75,7 +77,7 @@ def test_the_audit_trail_of_a_period_is_exported_as_csv(server_url, tmp_path):
         ("adjustPoints", "INSUFFICIENT_POINTS", "Member:2 Member:3"),
         ("createClub", "OK", "Branch:4"),
     ]
-    assert rows[0]["occurred_at"] == "2026-12-01T00:00:00+00:00"
+    assert rows[0]["occurred_at"] == "2026-11-30T16:00:00+00:00"  # midnight at the club, written in UTC
     assert (rows[0]["principal_kind"], rows[0]["principal_id"], rows[0]["client_address"]) == ("STAFF", "1", "10.0.0.7")
     assert rows[0]["request_id"] == "req-reportCardLost" and rows[0]["result_id"] == ""
 

@@ -243,7 +243,7 @@ async def test_depth_counts_through_fragments(client, engine, demo: Demo):
     assert "errors" not in await api.gql(at_limit, as_="member")
     deeper = at_limit.replace("{ code }", "{ parent { code } }")
     assert refused_as(await api.gql(deeper, as_="member")) == [
-        {"message": "The query is nested 11 fields deep; at most 10 are allowed.",
+        {"message": "The query's depth is 11 fields nested in fields; at most 10 are allowed.",
          "extensions": {"code": "QUERY_TOO_COMPLEX"}}
     ]  # fmt: skip
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from domain import clock
 from domain.points.tables import Notification, NotificationStatus
 from domain.work.commands import Command
-from domain.work.unit import UnitOfWork
+from domain.work.unit import UnitOfWork, claimed
 
 log = logging.getLogger(__name__)
 send_page_max = 500  # due ids read at a time; each is then claimed and sent on its own
@@ -117,12 +117,8 @@ async def send_pending(sessions: async_sessionmaker, sender: Sender) -> tuple[in
 async def _send_one(sessions: async_sessionmaker, sender: Sender, notification_id: int) -> NotificationStatus | None:
     """Claim, send and record one message, in a transaction that commits as soon as the sender returns; its
     status after, or None when it is no longer pending or another run holds it."""
-    async with UnitOfWork(sessions) as uow:
-        notification = await uow.session.scalar(
-            sa.select(Notification)
-            .where(Notification.id == notification_id, Notification.status == NotificationStatus.PENDING)
-            .with_for_update(skip_locked=True)
-        )
+    pending = Notification.status == NotificationStatus.PENDING
+    async with claimed(sessions, Notification, notification_id, pending) as (uow, notification):
         if notification is None:
             return None
         try:

@@ -24,7 +24,7 @@ from domain.organisation.tables import Branch
 from domain.redemption.errors import RedemptionErrorCode
 from domain.redemption.tables import Fulfilment, FulfilmentState, GiftPickup, PickupState
 from domain.work.commands import Command, FulfilmentId, GiftPickupId
-from domain.work.unit import UnitOfWork
+from domain.work.unit import UnitOfWork, claimed
 
 log = logging.getLogger(__name__)
 deliver_page_max = 500  # pending ids read at a time; each is then claimed and delivered on its own
@@ -89,12 +89,8 @@ async def _deliver_one(
 ) -> FulfilmentState | None:
     """Claim, send and record one fulfilment, in a transaction that commits as soon as the sender returns; its
     state after, or None when it is no longer pending or another run (or a cancellation) holds it."""
-    async with UnitOfWork(sessions) as uow:
-        fulfilment = await uow.session.scalar(
-            sa.select(Fulfilment)
-            .where(Fulfilment.id == fulfilment_id, Fulfilment.state == FulfilmentState.PENDING)
-            .with_for_update(skip_locked=True)
-        )
+    pending = Fulfilment.state == FulfilmentState.PENDING
+    async with claimed(sessions, Fulfilment, fulfilment_id, pending) as (uow, fulfilment):
         if fulfilment is None:
             return None
         try:

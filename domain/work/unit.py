@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -184,6 +184,18 @@ class UnitOfWork:
         else:
             self._result = await handler(self, command)
         return self._result
+
+
+@contextlib.asynccontextmanager
+async def claimed(
+    sessions: async_sessionmaker, entity: Any, key: int, waiting: Any
+) -> AsyncIterator[tuple[UnitOfWork, Any]]:
+    """One row of an outbox (a delivery, a message) claimed in a unit of work of its own, to be sent and recorded
+    before it commits: locked SKIP LOCKED, so that runs side by side never take the same one and anyone else
+    waits for one send at most; None when it is `waiting` no more, or someone else holds it."""
+    async with UnitOfWork(sessions) as uow:
+        query = sa.select(entity).where(entity.id == key, waiting).with_for_update(skip_locked=True)
+        yield uow, await uow.session.scalar(query)
 
 
 @contextlib.contextmanager

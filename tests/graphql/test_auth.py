@@ -50,25 +50,33 @@ NEW_ACCOUNT = """mutation($input: CreateAccountInput!) { createAccount(input: $i
 
 async def test_a_member_number_names_its_member_whatever_line_is_numbered_like_it(api):
     # given Beijing staff give Zhang Min a line numbered as the next member number the club hands out
-    upcoming = str(await api.scalar("SELECT last_value + is_called::int FROM member_number_seq"))
+    upcoming = await api.scalar("SELECT last_value + is_called::int FROM member_number_seq")
     line = {"customerId": gid("Customer", api.demo.customers["Zhang Min"]), "accountNumber": "80000077",
-            "subscriberNumbers": [upcoming]}  # fmt: skip
+            "subscriberNumbers": [str(upcoming)]}  # fmt: skip
     opened = await api.data(NEW_ACCOUNT, {"input": line}, as_="other_branch_operator")
     assert opened["createAccount"]["errors"] == []
-    # and Guangdong staff then make a member of Pearl River Trading Co., who is given that number
+    # when Guangdong staff then make a member of Pearl River Trading Co., then the number is skipped for them
     joining = {"customerId": gid("Customer", api.demo.customers["Pearl River Trading Co."]),
                "clubId": gid("Club", api.demo.clubs["SZ-CLUB"]), "gradeCode": "SAPPHIRE",
                "password": "pearl-river-1"}  # fmt: skip
     made = (await api.data(NEW_MEMBER, {"input": joining}, as_="club_operator"))["createMember"]
-    assert made["member"]["memberNumber"] == upcoming
-    # when the new member logs in with their member number and password
-    tokens = await api.login("MEMBER", upcoming, "pearl-river-1")
-    # then they are themselves, and Zhang Min's password opens nothing under that number
+    assert made["member"]["memberNumber"] == str(upcoming + 1)
+    # and each logs in as themselves: the new member by their number, Zhang Min by her new line
+    tokens = await api.login("MEMBER", str(upcoming + 1), "pearl-river-1")
     assert (await ask(api, ME, tokens["accessToken"]))["data"]["me"]["customer"]["name"] == "Pearl River Trading Co."
-    assert [e["code"] for e in (await api.login("MEMBER", upcoming))["errors"]] == ["INVALID_CREDENTIALS"]
-    # and Zhang Min still logs in with her own line
-    zhang = await api.login("MEMBER", "13900000003")
+    zhang = await api.login("MEMBER", str(upcoming))
     assert (await ask(api, ME, zhang["accessToken"]))["data"]["me"]["customer"]["name"] == "Zhang Min"
+
+
+async def test_a_member_number_wins_over_a_line_numbered_like_it(api):
+    # given a line of Zhang Min numbered as Li Wei's member number (from before such lines were refused)
+    await api.scalar("""INSERT INTO subscriber_number (number, account_id, customer_id, activated_on)
+                        SELECT :n, a.id, a.customer_id, '2026-01-01' FROM account a
+                        JOIN customer c ON c.id = a.customer_id WHERE c.name = 'Zhang Min' LIMIT 1 RETURNING 1""",
+                     n=api.demo.member_numbers["Li Wei"])  # fmt: skip
+    # when that number logs in, then it names Li Wei
+    tokens = await api.login("MEMBER", api.demo.member_numbers["Li Wei"])
+    assert (await ask(api, ME, tokens["accessToken"]))["data"]["me"]["customer"]["name"] == "Li Wei"
 
 
 async def test_staff_logs_in_with_username(api):

@@ -346,17 +346,25 @@ _APPLY = sa.text("SELECT grade_apply(:ids, :staff, NULL, :reason, :today, :now, 
 )
 
 
-async def _decide(uow: UnitOfWork, actor: StaffPrincipal, ids: list[int], decision: Decision, reason: str) -> int:
+# The points of the members whose revocations were just applied end the policy's days later at the latest.
+_REVOKED_POINTS = sa.text(
+    """UPDATE points_lot l SET expires_on = :until FROM grade_proposal p
+       WHERE p.id = ANY(:ids) AND p.kind = 'REVOKE' AND p.state = 'APPLIED' AND l.member_id = p.member_id
+         AND l.expires_on > :until"""
+).bindparams(sa.bindparam("ids", type_=ARRAY(sa.BigInteger)))
+
+
+async def _decide(uow: UnitOfWork, actor: StaffPrincipal, ids: list[int], decision: Decision, reason: str,
+                  revoking: bool = True) -> int:  # fmt: skip
+    """`revoking`: whether a revocation may be among them (its member's points then end too)."""
     if decision == Decision.APPROVE:
         policy = uow.policy(GradePolicy)
         applied = await uow.session.scalar(_APPLY, {"ids": ids, "staff": actor.staff_id, "reason": reason,
                                                     "today": uow.today, "now": uow.now,
                                                     "years": policy.membership_years})  # fmt: skip
-        revoked = await uow.session.scalars(sa.select(GradeProposal.member_id).where(
-            GradeProposal.id.in_(ids), GradeProposal.kind == ProposalKind.REVOKE,
-            GradeProposal.state == ProposalState.APPLIED))  # fmt: skip
-        until = uow.today + timedelta(days=policy.ended_points_kept_days)
-        await ledger.end_points_of_ended(uow.session, [m for m in revoked if m is not None], until)
+        if revoking:
+            until = uow.today + timedelta(days=policy.ended_points_kept_days)
+            await uow.session.execute(_REVOKED_POINTS, {"ids": ids, "until": until})
         return applied
     rejected = await uow.session.execute(
         sa.update(GradeProposal)
@@ -385,7 +393,7 @@ async def decide_grade_proposal(uow: UnitOfWork, command: DecideGradeProposal) -
         raise DomainError(ErrorCode.NOT_FOUND, "No such proposal in your scope.", "id")
     if proposal.state != ProposalState.PENDING:
         raise DomainError(GradeErrorCode.PROPOSAL_DECIDED, f"The proposal is {proposal.state}.", "id")
-    await _decide(uow, actor, [proposal.id], Decision(command.decision), reason)
+    await _decide(uow, actor, [proposal.id], Decision(command.decision), reason, proposal.kind == ProposalKind.REVOKE)
     await uow.session.refresh(proposal)
     return proposal
 

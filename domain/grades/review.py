@@ -157,11 +157,9 @@ class GradeReviewJob:
             for _ in range(self.workers):
                 group.create_task(work())
         async with run.chunk() as ending:  # the revocations the review applied itself: their points' last day
-            revoked = await ending.session.scalars(sa.select(GradeProposal.member_id).where(
-                GradeProposal.as_of == self.as_of, GradeProposal.kind == ProposalKind.REVOKE,
-                GradeProposal.state == ProposalState.APPLIED, GradeProposal.decided_by.is_(None)))  # fmt: skip
+            revoked = _revoked(GradeProposal.as_of == self.as_of, GradeProposal.decided_by.is_(None))
             until = self.as_of + timedelta(days=self.policy.ended_points_kept_days)
-            await ledger.end_points_of_ended(ending.session, [m for m in revoked if m is not None], until)
+            await ledger.end_points_of_ended(ending.session, revoked, until)
         return {}
 
 
@@ -346,12 +344,11 @@ _APPLY = sa.text("SELECT grade_apply(:ids, :staff, NULL, :reason, :today, :now, 
 )
 
 
-# The points of the members whose revocations were just applied end the policy's days later at the latest.
-_REVOKED_POINTS = sa.text(
-    """UPDATE points_lot l SET expires_on = :until FROM grade_proposal p
-       WHERE p.id = ANY(:ids) AND p.kind = 'REVOKE' AND p.state = 'APPLIED' AND l.member_id = p.member_id
-         AND l.expires_on > :until"""
-).bindparams(sa.bindparam("ids", type_=ARRAY(sa.BigInteger)))
+def _revoked(*where: Any) -> sa.Select:
+    """The members whose revocations (among those `where` picks) were applied: their memberships ended."""
+    return sa.select(GradeProposal.member_id).where(
+        GradeProposal.kind == ProposalKind.REVOKE, GradeProposal.state == ProposalState.APPLIED, *where
+    )
 
 
 async def _decide(uow: UnitOfWork, actor: StaffPrincipal, ids: list[int], decision: Decision, reason: str,
@@ -364,7 +361,7 @@ async def _decide(uow: UnitOfWork, actor: StaffPrincipal, ids: list[int], decisi
                                                     "years": policy.membership_years})  # fmt: skip
         if revoking:
             until = uow.today + timedelta(days=policy.ended_points_kept_days)
-            await uow.session.execute(_REVOKED_POINTS, {"ids": ids, "until": until})
+            await ledger.end_points_of_ended(uow.session, _revoked(GradeProposal.id.in_(ids)), until)
         return applied
     rejected = await uow.session.execute(
         sa.update(GradeProposal)

@@ -114,16 +114,17 @@ async def reverse(
 # An ended membership's points: each lot of the members ends on a day at the latest (the policy's days after
 # the membership ended), whichever way it ended: a reviewer's revocation, the review's own, staff's, the annual
 # review's (`annual_review_chunk`, which does the same in its statement).
-_ENDED_MEMBERS_POINTS = sa.text(
-    "UPDATE points_lot SET expires_on = :until"
-    " WHERE member_id = ANY(:members) AND expires_on > :until"  # emptied lots too: points given back end with them
-).bindparams(sa.bindparam("members", type_=sa.ARRAY(sa.BigInteger)))
-
-
-async def end_points_of_ended(session: AsyncSession, member_ids: list[int], until: date) -> None:
-    """Every lot of `member_ids` (whose memberships ended) ends on `until` at the latest."""
-    if member_ids:
-        await session.execute(_ENDED_MEMBERS_POINTS, {"members": member_ids, "until": until})
+async def end_points_of_ended(session: AsyncSession, members: list[int] | sa.Select, until: date) -> None:
+    """Every lot of `members` (ids, or a query of them; their memberships ended) ends on `until` at the latest,
+    in one statement: emptied lots too, so that points given back to them later end with the rest."""
+    if isinstance(members, list) and not members:
+        return
+    await session.execute(
+        sa.update(PointsLot)
+        .where(PointsLot.member_id.in_(members), PointsLot.expires_on > until)
+        .values(expires_on=until)
+        .execution_options(synchronize_session=False)  # no lot is held in the session: one statement
+    )
 
 
 async def expire_member(session: AsyncSession, member_id: int, as_of: date) -> LedgerTransaction | None:

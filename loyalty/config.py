@@ -51,6 +51,7 @@ class Settings(BaseSettings):
 
     card_failures_max: int = Field(default=5, ge=1, le=100)
     card_lock_seconds: int = Field(default=1_800, ge=1, le=86_400)
+    card_presenter_failures_max: int = Field(default=10, ge=1, le=10_000)
 
     # The club's time zone (IANA): every business day — today in each check, a redemption's day, the month a
     # limit counts in, the day points expire, the days of a period asked for — is a day in this zone.
@@ -158,7 +159,11 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
     def card_policy(self) -> CardPolicy:
-        return CardPolicy(failures_max=self.card_failures_max, lock_seconds=self.card_lock_seconds)
+        return CardPolicy(
+            failures_max=self.card_failures_max,
+            lock_seconds=self.card_lock_seconds,
+            presenter_failures_max=self.card_presenter_failures_max,
+        )
 
     def auth_policy(self) -> AuthPolicy:
         return AuthPolicy(

@@ -31,7 +31,8 @@ def credentials_refused(problems: list[Problem]) -> None:
     for problem in problems:
         code = problem.code.value
         if code in _LOCKED:
-            metrics.THROTTLED.labels(_LOCKED[code]).inc()
+            pin = code == "LOCKED" and (problem.field or "").endswith("pin")  # an account that showed wrong PINs
+            metrics.THROTTLED.labels("card_presenter" if pin else _LOCKED[code]).inc()
         elif code == "INVALID_CREDENTIALS" and (problem.field or "").endswith("pin"):
             metrics.PIN_FAILURES.inc()
 

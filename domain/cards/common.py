@@ -29,8 +29,10 @@ _pin = re.compile(r"^[0-9]{6}$")
 
 @dataclass(frozen=True)
 class CardPolicy:
-    failures_max: int = 5
+    failures_max: int = 5  # wrong PINs or proofs of one card before it locks for `lock_seconds`
     lock_seconds: int = 1800
+    # Wrong PINs or proofs one staff account entered within `lock_seconds` before it shows no card (POS, terminal)
+    presenter_failures_max: int = 10
 
 
 @dataclass(frozen=True)

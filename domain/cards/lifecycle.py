@@ -639,6 +639,32 @@ async def verify_card(session: AsyncSession, policy: CardPolicy, *, card_number:
 _CARD_OR_PIN_WRONG = Problem(ErrorCode.INVALID_CREDENTIALS, "The card number or the PIN is wrong.")
 
 
+# The wrong PINs and proofs one staff account entered in the last lock period, and when the last one was.
+_PRESENTER_FAILURES = sa.text(
+    """SELECT count(*), max(occurred_at) FROM card_event
+       WHERE staff_id = :staff AND action = 'PROOF_FAILED' AND occurred_at > now() - make_interval(secs => :window)"""
+)
+
+
+async def _refuse_if_presenter_throttled(session: AsyncSession, staff: StaffPrincipal, policy: CardPolicy) -> None:
+    """A staff account that entered `presenter_failures_max` wrong PINs or proofs in the last lock period shows
+    no card until the period has passed, whichever card, so that no account can lock the cards of the country
+    one after another (any card may be shown at any outlet: grades that roam redeem anywhere). Refused
+    attempts write nothing, so waiting is enough; the account's card shows wait for each other (a lock for the
+    transaction), so that attempts made at once are counted one after another too."""
+    key = sa.func.hashtextextended(f"card-presenter:{staff.staff_id}", 0)
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+    params = {"staff": staff.staff_id, "window": policy.lock_seconds}
+    failures, last = (await session.execute(_PRESENTER_FAILURES, params)).one()
+    if failures >= policy.presenter_failures_max:
+        until = last + timedelta(seconds=policy.lock_seconds)
+        raise DomainError(
+            ErrorCode.LOCKED,
+            f"Too many wrong PINs entered from this account; it shows cards again after {until:%H:%M} UTC.",
+            "card_pin",
+        )
+
+
 async def present_card(
     session: AsyncSession, policy: CardPolicy, staff: StaffPrincipal, *, card_number: str | None, pin: str | None
 ) -> Member:
@@ -646,13 +672,15 @@ async def present_card(
 
     A card that does not exist, holds no member, or is given the wrong PIN gets one answer (a wrong PIN is
     counted toward the card's lock, and recorded: `RecordedRefusal`). Only the PIN's holder learns that the
-    card is lost or ended; a locked card says so (the fraud measure)."""
+    card is lost or ended; a locked card says so (the fraud measure). An account that entered too many wrong
+    PINs lately shows no card for a while (`_refuse_if_presenter_throttled`)."""
     check = Checker()
     number = parse_card_number(check, "card_number", card_number)
     if not pin:
         check.fail("card_pin", ErrorCode.REQUIRED, "card_pin is required with a card.")
     check.raise_if_any()
     wrong = DomainError(_CARD_OR_PIN_WRONG.code, _CARD_OR_PIN_WRONG.message, "card_pin")
+    await _refuse_if_presenter_throttled(session, staff, policy)
     card = await session.get(Card, number, with_for_update=True)
     if card is None or card.member_id is None or card.pin_hash is None:
         await passwords.verify_secret(pin, None)  # as long as a PIN check, so that timing tells nothing either

@@ -117,7 +117,16 @@ class CardEvent(SQLModel, table=True):
     """Every operation on a card: who, when, channel, what, why [K4]."""
 
     __tablename__ = "card_event"
-    __table_args__ = (sa.Index("ix_card_event_branch_time", "branch_id", "occurred_at"),)
+    __table_args__ = (
+        sa.Index("ix_card_event_branch_time", "branch_id", "occurred_at"),
+        # The wrong PINs and proofs one staff account entered lately (`present_card`'s throttle).
+        sa.Index(
+            "ix_card_event_staff_failures",
+            "staff_id",
+            "occurred_at",
+            postgresql_where=sa.text("action = 'PROOF_FAILED'"),
+        ),
+    )
     id: int | None = id_column()
     card_number: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
     card_type: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from domain import clock
+from domain import clock, metrics
 from domain.points import service as points_service
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
@@ -300,6 +300,42 @@ async def test_a_wrong_pin_is_counted_and_reads_like_an_unknown_card(api):
     assert [(e["field"], e["code"]) for e in answers[0]] == [(["input", "cardPin"], "INVALID_CREDENTIALS")]
     after = await api.fingerprint()
     assert {t for t in before if before[t] != after[t]} == {"card", "card_event"}  # the failure, recorded
+
+
+async def test_an_account_that_entered_too_many_wrong_pins_shows_no_card_for_a_while(api):
+    # given Guo Peng's account entered nine wrong PINs of other cards in the last half hour
+    await api.scalar(
+        """INSERT INTO card_event (card_number, card_type, action, state_before, state_after, branch_id, staff_id,
+                                   channel, occurred_at)
+           SELECT number, card_type, 'PROOF_FAILED', state, state, branch_id, :staff, 'SYSTEM',
+                  now() - interval '1 minute'
+           FROM card, generate_series(1, 9) WHERE number = 6211000000000001 RETURNING 1""",
+        staff=api.demo.staff["gd.agent"],
+    )
+    shown = {"channel": "POS", "outletId": at(api, "SZ-POS")}
+    # when a tenth wrong PIN is entered, it is counted as any wrong PIN
+    wrong = redeem_input(api, "t-1", ("MIN-60", 1), cardNumber=POS["cardNumber"], cardPin="975310", **shown)
+    assert codes((await api.data(REDEEM, wrong, as_="agent"))["redeemPoints"]) == [(["input", "cardPin"],
+                                                                                  "INVALID_CREDENTIALS")]  # fmt: skip
+    # then the account shows no card, not even with the right PIN, and the refusal writes nothing
+    before, throttled = await api.fingerprint(), metrics.THROTTLED.labels("card_presenter")._value.get()
+    right = redeem_input(api, "t-2", ("MIN-60", 1), **POS, **shown)
+    refused = (await api.data(REDEEM, right, as_="agent"))["redeemPoints"]
+    assert codes(refused) == [(["input", "cardPin"], "LOCKED")]
+    assert "shows cards again after" in refused["errors"][0]["message"]
+    quote = {k: v for k, v in right["input"].items() if k != "idempotencyKey"}
+    assert codes((await api.data(QUOTE, {"input": quote}, as_="agent"))["quoteRedemption"]) == [
+        (["input", "cardPin"], "LOCKED")
+    ]
+    assert await api.fingerprint() == before
+    assert metrics.THROTTLED.labels("card_presenter")._value.get() == throttled + 2
+    # and the card itself is not locked: another account serves its holder
+    assert (await api.data(REDEEM, redeem_input(api, "t-3", ("MIN-60", 1), **POS, channel="POS",
+                                                outletId=at(api, "BJ-POS")), as_="other_branch_operator")
+            )["redeemPoints"]["errors"] == []  # fmt: skip
+    # and once the lock period has passed since those failures, Guo Peng's account shows cards again
+    await api.scalar("UPDATE card_event SET occurred_at = occurred_at - interval '30 minutes' RETURNING 1")
+    assert (await api.data(REDEEM, right, as_="agent"))["redeemPoints"]["errors"] == []
 
 
 async def test_a_lost_card_with_its_right_pin_is_told_it_is_lost(api):

@@ -363,6 +363,10 @@ class AutoRedemptionType(relay.Node):
     start_month: Month
     end_month: Month | None
     status: BookingStatus
+    cancel_reason: str | None = strawberry.field(
+        description="Why it was cancelled when nobody cancelled it: ITEM_RETIRED (its reward is offered no more); "
+        "null otherwise."
+    )
     created_at: datetime
     is_type_of = row_type(redemption_tables.AutoRedemption)
 

@@ -218,13 +218,21 @@ async def activate_reward_item(uow: UnitOfWork, command: ActivateRewardItem) -> 
 
 
 async def retire_reward_item(uow: UnitOfWork, command: RetireRewardItem) -> RewardItem:
-    """A reward is offered no more, for good; its redemptions and bookings keep naming it."""
+    """A reward is offered no more, for good; its redemptions keep naming it, and its bookings end
+    (cancelled, `cancel_reason` ITEM_RETIRED), since they would never run again."""
     item = await _item_in_scope(uow, command.id)
     if item.status == ItemStatus.RETIRED:
         raise DomainError(RedemptionErrorCode.ITEM_RETIRED, "The reward is retired already.", "id")
     item.status, item.updated_at = ItemStatus.RETIRED, uow.now
     await uow.session.flush()
+    await uow.session.execute(_BOOKINGS_END, {"item": item.id, "now": uow.now})
     return item
+
+
+_BOOKINGS_END = sa.text(
+    """UPDATE auto_redemption SET status = 'CANCELLED', cancel_reason = 'ITEM_RETIRED', updated_at = :now
+       WHERE item_id = :item AND status IN ('ACTIVE', 'PAUSED')"""
+)
 
 
 # --- consumption rules -----------------------------------------------------------------------------

@@ -324,6 +324,8 @@ class AutoRedemption(SQLModel, table=True):
         sa.CheckConstraint("quantity > 0", name="quantity_positive"),
         sa.CheckConstraint("end_month IS NULL OR end_month >= start_month", name="months_ordered"),
         sa.Index("ix_auto_redemption_member", "member_id", "id"),
+        # A reward's open bookings, which its retirement ends.
+        sa.Index("ix_auto_redemption_open_item", "item_id", postgresql_where=sa.text("status IN ('ACTIVE', 'PAUSED')")),
     )
     id: int | None = id_column()
     member_id: int = reference()
@@ -335,6 +337,8 @@ class AutoRedemption(SQLModel, table=True):
         sa_column=sa.Column(enum_type(BookingStatus, "status"), nullable=False, server_default="ACTIVE")
     )
     staff_id: int | None = reference(nullable=True)  # who booked it for the member
+    # Why it was cancelled when nobody cancelled it: ITEM_RETIRED (its reward is offered no more).
+    cancel_reason: str | None = Field(default=None, sa_column=sa.Column(sa.String(32), nullable=True))
     created_at: datetime | None = created_at_column()
     updated_at: datetime | None = created_at_column()
 

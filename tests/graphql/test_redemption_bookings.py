@@ -137,6 +137,32 @@ async def test_paused_and_cancelled_bookings_do_not_run_and_each_change_is_once_
     assert (await run_month(api)).bookings == 0
 
 
+async def test_a_retired_rewards_bookings_end_saying_why(api):
+    # given Li Wei's active booking of minutes, Wang Fang's paused one, and his own cancelled one of minutes
+    mine = (await book(api, "r-1"))["booking"]
+    hers = await book(api, "r-2", as_="administrator", memberId=gid("Member", api.demo.members["Wang Fang"]))
+    await api.data(CHANGE % ("Pause", "pause"), {"input": {"id": hers["booking"]["id"], "idempotencyKey": "p-1"}},
+                   as_="administrator")  # fmt: skip
+    gone = (await book(api, "r-3"))["booking"]
+    await api.data(CHANGE % ("Cancel", "cancel"), {"input": {"id": gone["id"], "idempotencyKey": "c-1"}},
+                   as_="member")  # fmt: skip
+    # when the reward is retired
+    retire = """mutation($input: RetireRewardItemInput!) { retireRewardItem(input: $input) { errors { code } } }"""
+    item = gid("RewardItem", api.demo.rewards["MIN-60"])
+    assert (await api.data(retire, {"input": {"id": item}}, as_="hq_admin"))["retireRewardItem"]["errors"] == []
+    # then the open bookings are cancelled because of it, the one he cancelled says nothing, and none runs
+    ended = await api.scalar(
+        "SELECT string_agg(status || ':' || coalesce(cancel_reason, '-'), ',' ORDER BY id) FROM auto_redemption"
+    )
+    assert ended == "CANCELLED:ITEM_RETIRED,CANCELLED:ITEM_RETIRED,CANCELLED:-"
+    seen = (await api.data("{ me { autoRedemptions { id status cancelReason } } }", as_="member"))["me"]
+    assert {(b["id"], b["status"], b["cancelReason"]) for b in seen["autoRedemptions"]} == {
+        (mine["id"], "CANCELLED", "ITEM_RETIRED"),
+        (gone["id"], "CANCELLED", None),
+    }
+    assert (await run_month(api)).bookings == 0
+
+
 async def test_a_key_used_for_another_booking_is_a_conflict(api):
     assert (await book(api, "k-1"))["errors"] == []
     other = await book(api, "k-1", "MUSIC-MONTH")

@@ -26,7 +26,7 @@ STATEMENTS = {
     "createRewardItem": 6,
     "updateRewardItem": 6,
     "activateRewardItem": 5,
-    "retireRewardItem": 5,
+    "retireRewardItem": 6,
     "createConsumptionRule": 7,
     "updateConsumptionRule": 6,
     # The key claimed and stored, the gift and the branch, then per branch: the row made, locked, changed, the movement.

@@ -188,6 +188,45 @@ def run_with_session(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> 
     return run_on_database(url, once)
 
 
+def run_audited(
+    url: str, operation: str, work: Callable[[AsyncSession], Awaitable[T]], named: Callable[[T], str | None]
+) -> T:
+    """`run_with_session`, as an operator's command of the audit trail: its event (`operation`, the object
+    `named(result)` names, `Staff:12`) commits with the work; a refused command's is written on its own."""
+    from domain.audit import trail
+
+    operator = _operator()
+
+    async def once(sessions: async_sessionmaker) -> T:
+        try:
+            async with UnitOfWork(sessions) as uow:
+                result = await work(uow.session)
+                await uow.session.execute(
+                    trail.RECORD, trail.operator_event(operation, uow.now, operator, named(result))
+                )
+                return result
+        except (DomainError, sa.exc.IntegrityError) as refused:
+            async with UnitOfWork(sessions) as uow:
+                event = trail.operator_event(operation, uow.now, operator, outcome=trail.outcome_of(refused))
+                await uow.session.execute(trail.RECORD, event)
+            raise
+
+    return run_on_database(url, once)
+
+
+def _operator() -> tuple[int, str]:
+    """Who runs this command: the host's user (its uid, and `user@host`)."""
+    import getpass
+    import socket
+
+    uid = os.getuid()
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for the uid (a container's): the uid says it
+        user = str(uid)
+    return uid, f"{user}@{socket.gethostname()}"
+
+
 def _migrate(url: str) -> None:
     from loyalty import migrate
 
@@ -315,8 +354,11 @@ def create_branch(
     from domain.organisation import service as organisation
 
     with database(_settings(data_dir)) as url:
-        branch = run_with_session(
-            url, lambda s: organisation.create_branch(s, code=code, name=name, parent_code=parent)
+        branch = run_audited(
+            url,
+            "create-branch",
+            lambda s: organisation.create_branch(s, code=code, name=name, parent_code=parent),
+            lambda made: f"Branch:{made.id}",
         )
     console.print(f"Branch {branch.code} ({branch.level}) created.")
 
@@ -341,8 +383,9 @@ def create_staff(
     configure_hashing(settings)
     password = _read_password()
     with database(settings) as url:
-        staff = run_with_session(
+        staff = run_audited(
             url,
+            "create-staff",
             lambda s: organisation.create_staff(
                 s,
                 username=username,
@@ -351,6 +394,7 @@ def create_staff(
                 branch_code=branch,
                 password=password,
             ),
+            lambda made: f"Staff:{made.id}",
         )
     console.print(f"Staff user {staff.username} ({staff.role}) created.")
 
@@ -372,7 +416,12 @@ def create_partner(
     from domain.partners import service as partners
 
     with database(_settings(data_dir)) as url:
-        partner = run_with_session(url, lambda s: partners.create_partner(s, code=code, name=name, branch_code=branch))
+        partner = run_audited(
+            url,
+            "create-partner",
+            lambda s: partners.create_partner(s, code=code, name=name, branch_code=branch),
+            lambda made: f"Partner:{made.id}",
+        )
     console.print(f"Partner {partner.code} created.")
 
 
@@ -400,14 +449,17 @@ def clear_login_throttle(
     from domain.auth import service as auth
     from domain.auth.tables import PrincipalKind
 
-    if kind not in PrincipalKind.__members__:
+    if kind not in {k.value for k in auth.LOGIN_KINDS}:
         console.print("[red]--kind must be MEMBER or STAFF[/red]")
         raise typer.Exit(2)
     with database(_settings(data_dir)) as url:
-        failures = run_with_session(
-            url, lambda s: auth.clear_throttle(s, PrincipalKind(kind), login, "cleared by an operator")
+        cleared = run_audited(
+            url,
+            "clear-login-throttle",
+            lambda s: auth.clear_throttle(s, PrincipalKind(kind), login, "cleared by an operator"),
+            lambda cleared: cleared.identity if cleared.failures else None,
         )
-    if failures:
+    if failures := cleared.failures:
         console.print(f"{kind} {escape(login)} may log in again ({failures:,} failed attempts forgiven).")
     else:
         console.print(f"{kind} {escape(login)} has no failed attempts since its last success: nothing to clear.")

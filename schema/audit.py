@@ -21,8 +21,9 @@ def _global_id(typed_id: str) -> relay.GlobalID:
 
 @strawberry.type(
     name="AuditEvent",
-    description="One mutation of a member, member of staff or partner key: who, from where, when, what, to which"
-    " objects, and how it ended. Never changed or removed.",
+    description="One mutation of a member, member of staff or partner key, or one command of an operator at the"
+    " host's command line (`create-staff`): who, from where, when, what, to which objects, and how it ended. Never"
+    " changed or removed.",
 )
 class AuditEventType(relay.Node):
     id: relay.NodeID[int]
@@ -31,15 +32,22 @@ class AuditEventType(relay.Node):
         description="The request's `X-Request-ID` (the response header): its log lines carry the same id."
     )
     principal_kind: PrincipalKind
-    client_address: str | None = strawberry.field(description="The address the request came from.")
-    operation: str = strawberry.field(description="The mutation's name: `adjustPoints`.")
+    client_address: str | None = strawberry.field(
+        description="The address the request came from; an operator's `user@host`."
+    )
+    operation: str = strawberry.field(
+        description="The mutation's name, `adjustPoints`, or the operator's command's, `create-staff`."
+    )
     outcome: str = strawberry.field(
         description="OK; REPLAYED (an idempotency key's stored answer, nothing done again); or the error code that"
         " refused it (a payload's or a top-level error's: `INSUFFICIENT_POINTS`, `FORBIDDEN`), INTERNAL for a fault."
     )
     is_type_of = row_type(audit_tables.AuditEvent)
 
-    @strawberry.field(description="The caller: a Staff, Member or Partner ID.")
+    @strawberry.field(
+        description="The caller: a Staff, Member or Partner ID; for an OPERATOR, `Operator:<uid>` of the host's user"
+        " (no object)."
+    )
     def principal_id(self) -> relay.GlobalID:
         return relay.GlobalID(self.principal_kind.value.title(), str(self.principal_id))
 

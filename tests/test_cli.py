@@ -37,6 +37,24 @@ def cli_database(server_url) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
+def rows(database_url: str, sql: str) -> list[tuple]:
+    """The rows of a query, in its own connection."""
+
+    async def read() -> list[tuple]:
+        engine = make_engine(to_async_url(database_url), pool_size=1)
+        try:
+            async with engine.connect() as connection:
+                return [tuple(row) for row in await connection.execute(sa.text(sql))]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+OPERATOR_EVENTS = """SELECT operation, result_id, outcome, principal_id, client_address, branch_path FROM audit_event
+                     WHERE principal_kind = 'OPERATOR' ORDER BY id"""
+
+
 def invoke(database_url: str, *args: str, stdin: str | None = None):
     env = {"DATABASE_URL": database_url, "LOYALTY_PASSWORD_TIME_COST": "1", "LOYALTY_PASSWORD_MEMORY_COST_KIB": "1024"}
     return runner.invoke(app, list(args), input=stdin, env=env)
@@ -88,6 +106,18 @@ def test_set_up_commands_build_an_organisation(cli_database):
         assert (refused.exit_code, "DUPLICATE" in refused.output, held in refused.output) == (1, True, True), (
             refused.output
         )
+    # and each command is in the audit trail as the host's user's, at headquarters, the refused ones with their code
+    (hq, zj), (root,), (air,) = (rows(cli_database, f"SELECT id FROM {t} ORDER BY id") for t in ("branch", "staff",
+                                                                                              "partner"))  # fmt: skip
+    events = rows(cli_database, OPERATOR_EVENTS)
+    assert [e[:3] for e in events] == [
+        ("create-branch", f"Branch:{hq[0]}", "OK"), ("create-branch", f"Branch:{zj[0]}", "OK"),
+        ("create-staff", f"Staff:{root[0]}", "OK"), ("create-partner", f"Partner:{air[0]}", "OK"),
+        ("create-branch", None, "DUPLICATE"), ("create-staff", None, "DUPLICATE"),
+        ("create-partner", None, "DUPLICATE"),
+    ]  # fmt: skip
+    user = f"@{socket.gethostname()}"
+    assert {(e[3], e[4].endswith(user), e[5]) for e in events} == {(os.getuid(), True, "/")}
 
 
 @pytest.mark.parametrize(
@@ -570,6 +600,8 @@ def test_an_operator_sees_and_clears_login_throttles(server_url):
     cleared = invoke(database_url, "clear-login-throttle", "--kind", "STAFF", "--login", "gd.agent")
     assert cleared.exit_code == 0 and "may log in again (5 failed attempts forgiven)" in cleared.output
     assert "gd.agent" not in invoke(database_url, "login-throttles").output
+    (agent,) = rows(database_url, "SELECT id FROM staff WHERE username = 'gd.agent'")
+    assert [e[:3] for e in rows(database_url, OPERATOR_EVENTS)] == [("clear-login-throttle", f"Staff:{agent[0]}", "OK")]
     # and a login cleared again, or mistyped, is said to have nothing to clear
     for login in ("gd.agent", "gd.agnet"):
         again = invoke(database_url, "clear-login-throttle", "--kind", "STAFF", "--login", login)

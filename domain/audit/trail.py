@@ -14,7 +14,8 @@ event with the mutation's own work, so that one never commits without the other:
   the refusal's code (INTERNAL for a fault).
 
 Requests of anonymous callers write none (a login's attempts are recorded by `login_attempt`), nor do the
-units of the command line and the background jobs, which run no mutation.
+background jobs (their runs are recorded by `job_run`). An operator's commands that change who may do what
+(`loyalty create-staff`, …) write theirs through `operator_event`.
 """
 
 from __future__ import annotations
@@ -156,6 +157,27 @@ def event(
         "audit_result_id": f"{audit.result_type}:{result_key}"[:target_length_max] if result_key is not None else None,
         "audit_outcome": outcome,
         "audit_api_client_id": principal.client_id if isinstance(principal, PartnerPrincipal) else None,
+    }
+
+
+def operator_event(
+    operation: str, now: datetime, operator: tuple[int, str], result_id: str | None = None, outcome: str = OK
+) -> dict[str, Any]:
+    """The parameters of the event (`RECORD`) of an operator's command at the host's command line
+    (`create-staff`): the operator is `(uid, "user@host")`, acting for headquarters, which alone sees it."""
+    uid, where = operator
+    return {
+        "audit_occurred_at": now,
+        "audit_request_id": None,
+        "audit_principal_kind": PrincipalKind.OPERATOR,
+        "audit_principal_id": uid,
+        "audit_branch_path": NATIONAL_PATH,
+        "audit_client_address": where[:client_address_length_max],
+        "audit_operation": operation[:operation_length_max],
+        "audit_targets": [],
+        "audit_result_id": result_id[:target_length_max] if result_id else None,
+        "audit_outcome": outcome,
+        "audit_api_client_id": None,
     }
 
 

@@ -94,7 +94,7 @@ async def login(uow: UnitOfWork, command: Login) -> Tokens:
     if check.problems or len(command.password) > password_length_checked_max:
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, _wrong_login)  # nobody's login: nothing to record
     if command.kind not in LOGIN_KINDS:
-        raise DomainError(ErrorCode.INVALID, "Partners authenticate with their API key, not a login.", "kind")
+        raise DomainError(ErrorCode.INVALID, "Members and staff log in; partners use their API key.", "kind")
     session = uow.session
     identity = await _find_identity(session, command.kind, login_name)
     key = _login_key(identity, login_name)
@@ -213,16 +213,22 @@ async def throttled_logins(session: AsyncSession, policy: AuthPolicy, now: datet
     return [Throttled(PrincipalKind(kind), login, n, addresses, last) for kind, login, n, addresses, last in rows]
 
 
-async def clear_throttle(session: AsyncSession, kind: PrincipalKind, login_name: str, note: str) -> int:
+@dataclass(frozen=True)
+class Cleared:
+    failures: int  # the failed attempts forgiven (those since the login's last success)
+    identity: str | None  # whose login it is (`Member:12`, `Staff:3`); None when nobody's
+
+
+async def clear_throttle(session: AsyncSession, kind: PrincipalKind, login_name: str, note: str) -> Cleared:
     """Let a login (any of a member's numbers) try again from everywhere at once: an operator's clear counts as
-    its last success. The failed attempts it forgives (those since the login's last success); with none, a
-    login mistyped or never refused, nothing is written."""
-    key = _login_key(await _find_identity(session, kind, login_name), login_name)
+    its last success. With no failures to forgive, a login mistyped or never refused, nothing is written."""
+    identity = await _find_identity(session, kind, login_name)
+    key = _login_key(identity, login_name)
     failures = await session.scalar(_FAILURES_SINCE_SUCCESS, {"kind": kind.value, "login": key}) or 0
     if failures:
         session.add(LoginAttempt(kind=kind, login=key, succeeded=True, reason="CLEARED", remote_address=note[:64]))
         await session.flush()
-    return failures
+    return Cleared(failures, f"{kind.value.title()}:{identity.id}" if identity is not None else None)
 
 
 _FAILURES_SINCE_SUCCESS = sa.text(

@@ -15,6 +15,7 @@ class PrincipalKind(StrEnum):
     MEMBER = "MEMBER"
     STAFF = "STAFF"
     PARTNER = "PARTNER"
+    OPERATOR = "OPERATOR"  # someone at the host's command line (`loyalty create-staff`): in the audit trail only
 
 
 class AuthSession(SQLModel, table=True):

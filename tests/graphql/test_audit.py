@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain import clock
+from domain.audit import trail
 from tests.api import gid, top_codes
 from tests.graphql.cases.cards import LI_WEI_CARD, LI_WEI_ID
 
@@ -249,6 +250,23 @@ async def test_a_partner_keys_mutation_is_recorded_for_the_partners_branch(api):
     assert (event.principal_kind, event.principal_id) == ("PARTNER", api.demo.partners["GD-MALL"])
     assert event.branch_path == await branch_path(api, "GD")
     assert (event.operation, event.outcome) == ("redeemPoints", "FORBIDDEN")
+
+
+async def test_an_operators_command_is_seen_at_headquarters_only(api):
+    # given an operator's create-staff at the host's command line, recorded as the command line records it
+    event = trail.operator_event("create-staff", clock.now(), (1000, "ops@db-1"), f"Staff:{api.demo.staff['gd.agent']}")
+    async with api.engine.begin() as connection:
+        await connection.execute(trail.RECORD, event)
+    # when headquarters lists the operators' events, then it is there, named by the host's user
+    listed = await events(api, filter={"principalKind": "OPERATOR"})
+    (node,) = [edge["node"] for edge in listed["edges"]]
+    assert (node["operation"], node["clientAddress"], node["outcome"]) == ("create-staff", "ops@db-1", "OK")
+    assert (typed(node["principalId"]), typed(node["resultId"])) == (
+        "Operator:1000",
+        f"Staff:{api.demo.staff['gd.agent']}",
+    )
+    # and a province's administrator does not see it
+    assert (await events(api, "administrator", filter={"principalKind": "OPERATOR"}))["edges"] == []
 
 
 async def test_a_partners_calls_are_told_apart_by_the_key_they_came_with(api):

@@ -174,10 +174,12 @@ async def test_one_address_trying_many_logins_waits_for_every_login(api):
     assert await login_from(api, "10.0.0.7", "gd.agent") == "OK"
 
 
-async def test_partners_do_not_log_in_with_a_password(api):
-    # when someone logs in as a partner with a member's number and right password, or a wrong one
-    right = await login_from(api, "10.0.0.66", "13800000001", kind="PARTNER")
-    wrong = await login_from(api, "10.0.0.66", "13800000001", "wrong-password", kind="PARTNER")
+@pytest.mark.parametrize("kind", ["PARTNER", "OPERATOR"])
+async def test_partners_and_operators_do_not_log_in_with_a_password(api, kind):
+    # when someone logs in as a partner (or an operator of the host) with a member's number and right password,
+    # or a wrong one
+    right = await login_from(api, "10.0.0.66", "13800000001", kind=kind)
+    wrong = await login_from(api, "10.0.0.66", "13800000001", "wrong-password", kind=kind)
     # then both are refused alike, no password is checked, and no attempt counts against the member
     assert right[0] == wrong[0] == "INVALID"
     assert await api.scalar("SELECT count(*) FROM login_attempt") == 0

@@ -26,7 +26,7 @@ from domain.errors import DomainError
 from domain.work.commands import Command
 from domain.work.unit import UnitOfWork
 from loyalty import logs
-from loyalty.config import Settings
+from loyalty.config import Settings, unknown_variables
 from loyalty.database import EmbeddedPostgres, make_engine, make_sessions, to_async_url
 from loyalty.workers import WorkersFailing
 
@@ -251,6 +251,8 @@ def _settings(data_dir: Path | None = None) -> Settings:
             reason = error["msg"].removeprefix("Value error, ")
             console.print(f"[red]{escape(name)}: {escape(reason)}[/red]", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
+    for line in unknown_variables(os.environ):
+        console.print(f"[yellow]{escape(line)}[/yellow]", soft_wrap=True, highlight=False)
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
     logs.configure(settings.log_level, settings.logs_as_json)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import secrets
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -189,3 +191,23 @@ class Settings(BaseSettings):
     def policies(self) -> tuple[object, ...]:
         """Every area's settings, for the units of work of the app and the command line."""
         return (self.auth_policy(), self.card_policy(), self.redemption_policy(), self.grade_policy())
+
+
+# Variables of a deployment that share the prefix and are no setting of the service (the database role's
+# password the compose example gives its initialisation script).
+_NOT_SETTINGS = frozenset({"LOYALTY_APP_DB_PASSWORD"})
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A line for each `LOYALTY_` variable that is no setting, naming the setting it looks like: a misspelt
+    one is otherwise ignored without a word, and its setting keeps its default."""
+    settings = {f"LOYALTY_{name.upper()}" for name in Settings.model_fields}
+    lines = []
+    for variable in sorted(environ):
+        name = variable.upper()
+        if not name.startswith("LOYALTY_") or name in settings or name in _NOT_SETTINGS:
+            continue
+        like = difflib.get_close_matches(name, settings, n=1, cutoff=0.8)
+        meant = f" (did you mean {like[0]}?)" if like else ""
+        lines.append(f"{variable} is not a setting{meant}: it is ignored.")
+    return lines

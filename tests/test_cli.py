@@ -76,6 +76,20 @@ def test_a_wrong_setting_is_named_in_one_line(cli_database):
         assert refused.exit_code == 2 and f"LOYALTY_NOTIFICATION_SENDER: '{spec}' {reason}" in refused.output
 
 
+def test_a_variable_that_is_no_setting_is_named_with_the_setting_it_looks_like(cli_database):
+    # given a misspelt setting, one that is nothing like a setting, and the deployment's own variable
+    env = {"DATABASE_URL": cli_database, "LOYALTY_CARD_FAILURE_MAX": "3", "LOYALTY_COLOUR": "red",
+           "LOYALTY_APP_DB_PASSWORD": "x", "LOYALTY_CARD_LOCK_SECONDS": "60"}  # fmt: skip
+    # when a command starts, then it says so of the first two, and goes on
+    said = runner.invoke(app, ["migrate"], env=env)
+    assert said.exit_code == 0, said.output
+    assert "LOYALTY_CARD_FAILURE_MAX is not a setting (did you mean LOYALTY_CARD_FAILURES_MAX?): it is ignored." in (
+        said.output
+    )
+    assert "LOYALTY_COLOUR is not a setting: it is ignored." in said.output
+    assert "LOYALTY_APP_DB_PASSWORD" not in said.output and "LOYALTY_CARD_LOCK_SECONDS" not in said.output
+
+
 def test_settings_are_read_as_written_and_bounded():
     # given a log level in lower case, then it is the level; and a port beyond TCP's is refused
     assert Settings(log_level="debug").log_level == "DEBUG"

@@ -283,6 +283,8 @@ def serve(
         _migrate(url)
         if demo:
             _load_demo(url)
+        if (short := connections_short(url, settings, workers)) is not None:
+            console.print(f"[yellow]{escape(short)}[/yellow]", soft_wrap=True, highlight=False)
         host, port = host or settings.host, settings.port if port is None else port
         console.print(f"Serving GraphQL on http://{host}:{port}/graphql")
         # uvicorn shuts down gracefully, then re-raises SIGTERM/SIGINT; turning that into a normal
@@ -300,6 +302,35 @@ def serve(
             failed = True
     if failed:
         raise typer.Exit(1)
+
+
+# The connections of the database, and those kept from the service's role unless it is a superuser (the
+# embedded database's is): `superuser_reserved_connections` and, from version 16, `reserved_connections`.
+_CONNECTIONS_ALLOWED = sa.text(
+    """SELECT current_setting('max_connections')::int,
+              CASE WHEN current_setting('is_superuser') = 'on' THEN 0
+                   ELSE current_setting('superuser_reserved_connections')::int
+                        + coalesce(current_setting('reserved_connections', true)::int, 0) END"""
+)
+
+
+def connections_short(url: str, settings: Settings, workers: int) -> str | None:
+    """What is wrong when `workers` processes may open more connections than the database allows: under load,
+    the requests over it would fail (PostgreSQL's "too many clients"). Other hosts and the jobs need theirs too."""
+
+    async def allowed(sessions: async_sessionmaker) -> tuple[int, int]:
+        async with sessions() as session:
+            return tuple((await session.execute(_CONNECTIONS_ALLOWED)).one())
+
+    most, reserved = run_on_database(url, allowed)
+    needed = settings.connections_max(workers)
+    if needed <= most - reserved:
+        return None
+    return (
+        f"{workers} workers may open {needed} connections (LOYALTY_DATABASE_POOL_SIZE,"
+        f" LOYALTY_DATABASE_STATEMENT_POOL_SIZE), more than the {most - reserved} PostgreSQL allows"
+        f" (max_connections {most}): lower the pools or the workers, or raise max_connections."
+    )
 
 
 def _run_workers(settings: Settings, url: str, host: str, port: int, workers: int) -> None:

@@ -160,6 +160,12 @@ class Settings(BaseSettings):
             path.chmod(0o600)
         return path.read_text().strip()
 
+    def connections_max(self, workers: int) -> int:
+        """The connections `workers` processes may open at once (docs/operations.md, "Connections"): each its
+        engine pool and its overflow, its statement pool, and the one that listens for sessions' changes."""
+        statements = self.database_statement_pool_size or self.database_pool_size
+        return workers * (2 * self.database_pool_size + statements + 1)
+
     def card_policy(self) -> CardPolicy:
         return CardPolicy(
             failures_max=self.card_failures_max,

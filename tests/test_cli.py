@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from domain import clock
-from loyalty.cli import app
+from loyalty.cli import app, connections_short
 from loyalty.config import Settings
 from loyalty.database import make_engine, to_async_url
 from loyalty.demo import DEMO_PASSWORD
@@ -88,6 +88,19 @@ def test_a_variable_that_is_no_setting_is_named_with_the_setting_it_looks_like(c
     )
     assert "LOYALTY_COLOUR is not a setting: it is ignored." in said.output
     assert "LOYALTY_APP_DB_PASSWORD" not in said.output and "LOYALTY_CARD_LOCK_SECONDS" not in said.output
+
+
+def test_workers_that_may_open_more_connections_than_the_database_allows_are_warned_of(cli_database):
+    # given the database at its 100 connections (all the superuser's), and the default pools: 49 a worker
+    assert invoke(cli_database, "migrate").exit_code == 0
+    url, settings = to_async_url(cli_database), Settings(database_pool_size=16)
+    # then one worker, or two, fit; three do not, and the warning says what to change
+    assert connections_short(url, settings, 1) is None and connections_short(url, settings, 2) is None
+    assert connections_short(url, settings, 3) == (
+        "3 workers may open 147 connections (LOYALTY_DATABASE_POOL_SIZE, LOYALTY_DATABASE_STATEMENT_POOL_SIZE), more"
+        " than the 100 PostgreSQL allows (max_connections 100): lower the pools or the workers, or raise"
+        " max_connections."
+    )
 
 
 def test_settings_are_read_as_written_and_bounded():

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import typer
+from dotenv import dotenv_values
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
@@ -189,42 +190,59 @@ def run_with_session(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> 
 
 
 def run_audited(
-    url: str, operation: str, work: Callable[[AsyncSession], Awaitable[T]], named: Callable[[T], str | None]
+    url: str,
+    operator: str | None,
+    operation: str,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    named: Callable[[T], tuple[str | None, int | None]],
 ) -> T:
-    """`run_with_session`, as an operator's command of the audit trail: its event (`operation`, the object
-    `named(result)` names, `Staff:12`) commits with the work; a refused command's is written on its own."""
+    """`run_with_session`, as an operator's command of the audit trail: its event (`operation`; the object
+    `named(result)` names, `Staff:12`, and that object's branch, whose auditors see it) commits with the work;
+    a refused command's is written on its own, nationally. `operator`: who runs it (the host's user if not
+    said)."""
     from domain.audit import trail
 
-    operator = _operator()
+    who = _operator(operator)
 
     async def once(sessions: async_sessionmaker) -> T:
         try:
             async with UnitOfWork(sessions) as uow:
                 result = await work(uow.session)
-                await uow.session.execute(
-                    trail.RECORD, trail.operator_event(operation, uow.now, operator, named(result))
+                result_id, branch_id = named(result)
+                path = await uow.session.scalar(_BRANCH_PATH, {"id": branch_id}) if branch_id is not None else None
+                event = trail.operator_event(
+                    operation, uow.now, who, result_id, branch_path=path or trail.NATIONAL_PATH
                 )
+                await uow.session.execute(trail.RECORD, event)
                 return result
         except (DomainError, sa.exc.IntegrityError) as refused:
-            async with UnitOfWork(sessions) as uow:
-                event = trail.operator_event(operation, uow.now, operator, outcome=trail.outcome_of(refused))
-                await uow.session.execute(trail.RECORD, event)
+            try:
+                async with UnitOfWork(sessions) as uow:
+                    event = trail.operator_event(operation, uow.now, who, outcome=trail.outcome_of(refused))
+                    await uow.session.execute(trail.RECORD, event)
+            except Exception:  # the refusal is what the operator must read; the lost event is logged
+                logs.get(__name__).warning("the audit event of a refused %s was not written", operation, exc_info=True)
             raise
 
     return run_on_database(url, once)
 
 
-def _operator() -> tuple[int, str]:
-    """Who runs this command: the host's user (its uid, and `user@host`)."""
+_BRANCH_PATH = sa.text("SELECT path FROM branch WHERE id = :id")
+
+
+def _operator(named: str | None) -> tuple[int, str]:
+    """Who runs this command: `(uid, "name@host")`, the name as given (`LOYALTY_OPERATOR`), else the host's
+    user's (under sudo, the user who called it)."""
     import getpass
     import socket
 
     uid = os.getuid()
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no name for the uid (a container's): the uid says it
-        user = str(uid)
-    return uid, f"{user}@{socket.gethostname()}"
+    if not named:
+        try:
+            named = os.environ.get("SUDO_USER") or getpass.getuser()
+        except (KeyError, OSError):  # no name for the uid (a container's): the uid says it
+            named = str(uid)
+    return uid, f"{named}@{socket.gethostname()}"
 
 
 def _migrate(url: str) -> None:
@@ -251,7 +269,7 @@ def _settings(data_dir: Path | None = None) -> Settings:
             reason = error["msg"].removeprefix("Value error, ")
             console.print(f"[red]{escape(name)}: {escape(reason)}[/red]", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
-    for line in unknown_variables(os.environ):
+    for line in unknown_variables(dotenv_values(".env") | os.environ):  # as the settings are read
         console.print(f"[yellow]{escape(line)}[/yellow]", soft_wrap=True, highlight=False)
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
@@ -304,13 +322,17 @@ def serve(
         raise typer.Exit(1)
 
 
-# The connections of the database, and those kept from the service's role unless it is a superuser (the
-# embedded database's is): `superuser_reserved_connections` and, from version 16, `reserved_connections`.
+# The connections of the server, and those the service's role may have of them: all but the reserved ones
+# unless it is a superuser (the embedded database's is): `superuser_reserved_connections` and, from version
+# 16, `reserved_connections`; within its own and its database's connection limits, if they have any.
 _CONNECTIONS_ALLOWED = sa.text(
     """SELECT current_setting('max_connections')::int,
-              CASE WHEN current_setting('is_superuser') = 'on' THEN 0
-                   ELSE current_setting('superuser_reserved_connections')::int
-                        + coalesce(current_setting('reserved_connections', true)::int, 0) END"""
+              least(current_setting('max_connections')::int
+                      - CASE WHEN current_setting('is_superuser') = 'on' THEN 0
+                             ELSE current_setting('superuser_reserved_connections')::int
+                                  + coalesce(current_setting('reserved_connections', true)::int, 0) END,
+                    (SELECT nullif(rolconnlimit, -1) FROM pg_roles WHERE rolname = current_user),
+                    (SELECT nullif(datconnlimit, -1) FROM pg_database WHERE datname = current_database()))"""
 )
 
 
@@ -322,14 +344,15 @@ def connections_short(url: str, settings: Settings, workers: int) -> str | None:
         async with sessions() as session:
             return tuple((await session.execute(_CONNECTIONS_ALLOWED)).one())
 
-    most, reserved = run_on_database(url, allowed)
+    most, allowed_here = run_on_database(url, allowed)
     needed = settings.connections_max(workers)
-    if needed <= most - reserved:
+    if needed <= allowed_here:
         return None
     return (
         f"{workers} workers may open {needed} connections (LOYALTY_DATABASE_POOL_SIZE,"
-        f" LOYALTY_DATABASE_STATEMENT_POOL_SIZE), more than the {most - reserved} PostgreSQL allows"
-        f" (max_connections {most}): lower the pools or the workers, or raise max_connections."
+        f" LOYALTY_DATABASE_STATEMENT_POOL_SIZE), more than the {allowed_here} PostgreSQL allows"
+        f" (max_connections {most}, less reserved ones and the role's and database's limits): lower the pools or"
+        f" the workers, or raise max_connections."
     )
 
 
@@ -386,12 +409,14 @@ def create_branch(
     """Add headquarters, a province under HQ, or a city under a province."""
     from domain.organisation import service as organisation
 
-    with database(_settings(data_dir)) as url:
+    settings = _settings(data_dir)
+    with database(settings) as url:
         branch = run_audited(
             url,
+            settings.operator,
             "create-branch",
             lambda s: organisation.create_branch(s, code=code, name=name, parent_code=parent),
-            lambda made: f"Branch:{made.id}",
+            lambda made: (f"Branch:{made.id}", made.id),
         )
     console.print(f"Branch {branch.code} ({branch.level}) created.")
 
@@ -418,6 +443,7 @@ def create_staff(
     with database(settings) as url:
         staff = run_audited(
             url,
+            settings.operator,
             "create-staff",
             lambda s: organisation.create_staff(
                 s,
@@ -427,7 +453,7 @@ def create_staff(
                 branch_code=branch,
                 password=password,
             ),
-            lambda made: f"Staff:{made.id}",
+            lambda made: (f"Staff:{made.id}", made.branch_id),
         )
     console.print(f"Staff user {staff.username} ({staff.role}) created.")
 
@@ -448,12 +474,14 @@ def create_partner(
     """Register a partner so that administrators can issue it API keys."""
     from domain.partners import service as partners
 
-    with database(_settings(data_dir)) as url:
+    settings = _settings(data_dir)
+    with database(settings) as url:
         partner = run_audited(
             url,
+            settings.operator,
             "create-partner",
             lambda s: partners.create_partner(s, code=code, name=name, branch_code=branch),
-            lambda made: f"Partner:{made.id}",
+            lambda made: (f"Partner:{made.id}", made.branch_id),
         )
     console.print(f"Partner {partner.code} created.")
 
@@ -485,12 +513,14 @@ def clear_login_throttle(
     if kind not in {k.value for k in auth.LOGIN_KINDS}:
         console.print("[red]--kind must be MEMBER or STAFF[/red]")
         raise typer.Exit(2)
-    with database(_settings(data_dir)) as url:
+    settings = _settings(data_dir)
+    with database(settings) as url:
         cleared = run_audited(
             url,
+            settings.operator,
             "clear-login-throttle",
             lambda s: auth.clear_throttle(s, PrincipalKind(kind), login, "cleared by an operator"),
-            lambda cleared: cleared.identity if cleared.failures else None,
+            lambda cleared: (cleared.identity, cleared.branch_id) if cleared.failures else (None, None),
         )
     if failures := cleared.failures:
         console.print(f"{kind} {escape(login)} may log in again ({failures:,} failed attempts forgiven).")

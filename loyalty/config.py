@@ -51,9 +51,13 @@ class Settings(BaseSettings):
     # sessions, people and partner keys (`domain/auth/principals.py`, docs/operations.md "Sessions").
     principal_cache_seconds: float = Field(default=5.0, ge=0, le=principals_seconds_max)
 
+    # Who runs the command line's commands, as the audit trail names them (`create-staff`): the host's user
+    # when not set (under sudo, the user who called it), which in a container is the image's.
+    operator: str | None = Field(default=None, min_length=1, max_length=40)
+
     card_failures_max: int = Field(default=5, ge=1, le=100)
     card_lock_seconds: int = Field(default=1_800, ge=1, le=86_400)
-    card_presenter_failures_max: int = Field(default=10, ge=1, le=10_000)
+    card_presenter_cards_max: int = Field(default=10, ge=1, le=10_000)
 
     # The club's time zone (IANA): every business day — today in each check, a redemption's day, the month a
     # limit counts in, the day points expire, the days of a period asked for — is a day in this zone.
@@ -170,7 +174,7 @@ class Settings(BaseSettings):
         return CardPolicy(
             failures_max=self.card_failures_max,
             lock_seconds=self.card_lock_seconds,
-            presenter_failures_max=self.card_presenter_failures_max,
+            presenter_cards_max=self.card_presenter_cards_max,
         )
 
     def auth_policy(self) -> AuthPolicy:

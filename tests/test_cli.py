@@ -90,6 +90,15 @@ def test_a_variable_that_is_no_setting_is_named_with_the_setting_it_looks_like(c
     assert "LOYALTY_APP_DB_PASSWORD" not in said.output and "LOYALTY_CARD_LOCK_SECONDS" not in said.output
 
 
+def test_a_variable_of_the_env_file_that_is_no_setting_is_named_too(cli_database, tmp_path, monkeypatch):
+    # given a .env file in the working folder, with a misspelt setting
+    (tmp_path / ".env").write_text("LOYALTY_LOGIN_LOCK_SECOND=60\n")
+    monkeypatch.chdir(tmp_path)
+    # when a command starts, then it names it as it names the environment's
+    said = runner.invoke(app, ["migrate"], env={"DATABASE_URL": cli_database})
+    assert "LOYALTY_LOGIN_LOCK_SECOND is not a setting (did you mean LOYALTY_LOGIN_LOCK_SECONDS?)" in said.output
+
+
 def test_workers_that_may_open_more_connections_than_the_database_allows_are_warned_of(cli_database):
     # given the database at its 100 connections (all the superuser's), and the default pools: 49 a worker
     assert invoke(cli_database, "migrate").exit_code == 0
@@ -98,8 +107,8 @@ def test_workers_that_may_open_more_connections_than_the_database_allows_are_war
     assert connections_short(url, settings, 1) is None and connections_short(url, settings, 2) is None
     assert connections_short(url, settings, 3) == (
         "3 workers may open 147 connections (LOYALTY_DATABASE_POOL_SIZE, LOYALTY_DATABASE_STATEMENT_POOL_SIZE), more"
-        " than the 100 PostgreSQL allows (max_connections 100): lower the pools or the workers, or raise"
-        " max_connections."
+        " than the 100 PostgreSQL allows (max_connections 100, less reserved ones and the role's and database's"
+        " limits): lower the pools or the workers, or raise max_connections."
     )
 
 
@@ -133,18 +142,23 @@ def test_set_up_commands_build_an_organisation(cli_database):
         assert (refused.exit_code, "DUPLICATE" in refused.output, held in refused.output) == (1, True, True), (
             refused.output
         )
-    # and each command is in the audit trail as the host's user's, at headquarters, the refused ones with their code
-    (hq, zj), (root,), (air,) = (rows(cli_database, f"SELECT id FROM {t} ORDER BY id") for t in ("branch", "staff",
-                                                                                              "partner"))  # fmt: skip
+    # and each command is in the audit trail as the host's user's, of the branch of what it made (the refused
+    # ones, with their code, nationally)
+    hq, zj = rows(cli_database, "SELECT id, path FROM branch ORDER BY id")
+    (root,), (air,) = (rows(cli_database, f"SELECT id FROM {table}") for table in ("staff", "partner"))
     events = rows(cli_database, OPERATOR_EVENTS)
-    assert [e[:3] for e in events] == [
-        ("create-branch", f"Branch:{hq[0]}", "OK"), ("create-branch", f"Branch:{zj[0]}", "OK"),
-        ("create-staff", f"Staff:{root[0]}", "OK"), ("create-partner", f"Partner:{air[0]}", "OK"),
-        ("create-branch", None, "DUPLICATE"), ("create-staff", None, "DUPLICATE"),
-        ("create-partner", None, "DUPLICATE"),
+    assert [(e[0], e[1], e[2], e[5]) for e in events] == [
+        ("create-branch", f"Branch:{hq[0]}", "OK", hq[1]), ("create-branch", f"Branch:{zj[0]}", "OK", zj[1]),
+        ("create-staff", f"Staff:{root[0]}", "OK", hq[1]), ("create-partner", f"Partner:{air[0]}", "OK", hq[1]),
+        ("create-branch", None, "DUPLICATE", "/"), ("create-staff", None, "DUPLICATE", "/"),
+        ("create-partner", None, "DUPLICATE", "/"),
     ]  # fmt: skip
     user = f"@{socket.gethostname()}"
-    assert {(e[3], e[4].endswith(user), e[5]) for e in events} == {(os.getuid(), True, "/")}
+    assert {(e[3], e[4].endswith(user)) for e in events} == {(os.getuid(), True)}
+    # and an operator who says who they are is named so
+    env = {"DATABASE_URL": cli_database, "LOYALTY_OPERATOR": "zhou.jian"}
+    assert runner.invoke(app, ["create-partner", "--code", "SEA", "--name", "Sea miles"], env=env).exit_code == 0
+    assert rows(cli_database, OPERATOR_EVENTS)[-1][4] == f"zhou.jian{user}"
 
 
 @pytest.mark.parametrize(

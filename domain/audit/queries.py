@@ -34,7 +34,8 @@ from domain.work.commands import AnyNodeId
 period_days_max = 3_660
 export_rows_per_batch = 1_000  # rows the export fetches from its cursor at a time: its memory stays flat
 # The node types of callers, for a filter by principal (a global ID of one of them).
-PRINCIPAL_NODES = {"Staff": PrincipalKind.STAFF, "Member": PrincipalKind.MEMBER, "Partner": PrincipalKind.PARTNER}
+PRINCIPAL_NODES = {"Staff": PrincipalKind.STAFF, "Member": PrincipalKind.MEMBER, "Partner": PrincipalKind.PARTNER,
+                   "Operator": PrincipalKind.OPERATOR}  # fmt: skip
 API_CLIENT_NODE = "PartnerApiClient"  # a partner's key: the events of the calls made with it
 
 

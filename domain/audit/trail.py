@@ -161,17 +161,23 @@ def event(
 
 
 def operator_event(
-    operation: str, now: datetime, operator: tuple[int, str], result_id: str | None = None, outcome: str = OK
+    operation: str,
+    now: datetime,
+    operator: tuple[int, str],
+    result_id: str | None = None,
+    outcome: str = OK,
+    branch_path: str = NATIONAL_PATH,
 ) -> dict[str, Any]:
     """The parameters of the event (`RECORD`) of an operator's command at the host's command line
-    (`create-staff`): the operator is `(uid, "user@host")`, acting for headquarters, which alone sees it."""
+    (`create-staff`): the operator is `(uid, "user@host")`; the event is of the branch of the object the command
+    made or changed (its auditors see it), or national (headquarters alone) when it made none."""
     uid, where = operator
     return {
         "audit_occurred_at": now,
         "audit_request_id": None,
         "audit_principal_kind": PrincipalKind.OPERATOR,
         "audit_principal_id": uid,
-        "audit_branch_path": NATIONAL_PATH,
+        "audit_branch_path": branch_path,
         "audit_client_address": where[:client_address_length_max],
         "audit_operation": operation[:operation_length_max],
         "audit_targets": [],

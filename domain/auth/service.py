@@ -217,6 +217,7 @@ async def throttled_logins(session: AsyncSession, policy: AuthPolicy, now: datet
 class Cleared:
     failures: int  # the failed attempts forgiven (those since the login's last success)
     identity: str | None  # whose login it is (`Member:12`, `Staff:3`); None when nobody's
+    branch_id: int | None  # their branch
 
 
 async def clear_throttle(session: AsyncSession, kind: PrincipalKind, login_name: str, note: str) -> Cleared:
@@ -228,7 +229,9 @@ async def clear_throttle(session: AsyncSession, kind: PrincipalKind, login_name:
     if failures:
         session.add(LoginAttempt(kind=kind, login=key, succeeded=True, reason="CLEARED", remote_address=note[:64]))
         await session.flush()
-    return Cleared(failures, f"{kind.value.title()}:{identity.id}" if identity is not None else None)
+    if identity is None:
+        return Cleared(failures, None, None)
+    return Cleared(failures, f"{kind.value.title()}:{identity.id}", identity.branch_id)
 
 
 _FAILURES_SINCE_SUCCESS = sa.text(

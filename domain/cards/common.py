@@ -31,8 +31,9 @@ _pin = re.compile(r"^[0-9]{6}$")
 class CardPolicy:
     failures_max: int = 5  # wrong PINs or proofs of one card before it locks for `lock_seconds`
     lock_seconds: int = 1800
-    # Wrong PINs or proofs one staff account entered within `lock_seconds` before it shows no card (POS, terminal)
-    presenter_failures_max: int = 10
+    # Cards one staff account entered wrong PINs or proofs for within `lock_seconds` (numbers that hold no card
+    # too) before it proves no card until fewer are (`lifecycle.refuse_if_account_throttled`)
+    presenter_cards_max: int = 10
 
 
 @dataclass(frozen=True)

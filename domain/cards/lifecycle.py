@@ -41,6 +41,7 @@ from domain.cards.tables import (
     CardEvent,
     CardState,
     Channel,
+    StaffProofFailure,
 )
 from domain.columns import records_of, returned_by
 from domain.customers.tables import Customer, SubscriberNumber
@@ -227,6 +228,8 @@ def _fail_attempt(
         event(card, CardAction.PROOF_FAILED, card.state, branch_id=card.branch_id, staff_id=actor.staff_id,
               channel=actor.channel, check=what, locked=locked or None)
     )  # fmt: skip
+    if actor.staff_id is not None:
+        session.add(StaffProofFailure(staff_id=actor.staff_id, card_number=card.number))
     if locked:
         return RecordedRefusal(
             CardErrorCode.CARD_PIN_LOCKED, "Too many failed attempts: the card is locked for a while.", field
@@ -246,11 +249,23 @@ def _refuse_if_locked(card: Card) -> None:
 async def _check_pin(
     session: AsyncSession, card: Card, actor: Actor, policy: CardPolicy, value: Any, field: str
 ) -> None:
+    if locked(card) and actor.staff_id is not None:  # a throttled account learns nothing of a card, locked or not
+        await refuse_if_account_throttled(session, actor.staff_id, policy, field)
     _refuse_if_locked(card)
     matches, _ = await passwords.verify_secret(value if isinstance(value, str) else "", card.pin_hash)
-    if not matches:
-        raise _fail_attempt(session, card, actor, policy, "PIN", field)
+    await _judge(session, card, actor, policy, matches, "PIN", field)
     card.failed_attempt_count = 0
+
+
+async def _judge(
+    session: AsyncSession, card: Card, actor: Actor, policy: CardPolicy, matches: bool, what: str, field: str
+) -> None:
+    """A PIN or proof checked: refused when staff enter it from an account that is throttled, right or wrong
+    (so that such an account learns nothing from it), else counted when wrong."""
+    if actor.staff_id is not None:
+        await refuse_if_account_throttled(session, actor.staff_id, policy, field)
+    if not matches:
+        raise _fail_attempt(session, card, actor, policy, what, field)
 
 
 async def _check_proof(
@@ -265,14 +280,14 @@ async def _check_proof(
         await _check_pin(session, card, actor, policy, proof.card_pin, "proof.card_pin")
         return "CARD_PIN"
     if proof.id_document_number is not None:
-        if not await _shows_id_document(session, card, proof.id_document_number):
-            raise _fail_attempt(session, card, actor, policy, _ID_DOCUMENT, "proof.id_document_number")
+        matches = await _shows_id_document(session, card, proof.id_document_number)
+        await _judge(session, card, actor, policy, matches, _ID_DOCUMENT, "proof.id_document_number")
         return "ID_DOCUMENT"
     member = await session.get(Member, card.member_id)
     line = await session.get(SubscriberNumber, str(proof.subscriber_number)[:20])
     matches, _ = await passwords.verify_secret(proof.password or "", member.password_hash)
-    if line is None or line.customer_id != member.customer_id or not matches:
-        raise _fail_attempt(session, card, actor, policy, "subscriber number or password", "proof.subscriber_number")
+    matches = matches and line is not None and line.customer_id == member.customer_id
+    await _judge(session, card, actor, policy, matches, "subscriber number or password", "proof.subscriber_number")
     return "SUBSCRIBER_PASSWORD"
 
 
@@ -608,8 +623,8 @@ async def reset_pin(uow: UnitOfWork, command: ResetCardPin) -> Card:
     _require_state(card, USABLE_STATES)
     if locked(card) and await _last_lock_by(session, card) == _ID_DOCUMENT:
         _refuse_if_locked(card)  # a lock that wrong PINs set is what a reset lifts; one that wrong documents set holds
-    if not await _shows_id_document(session, card, id_document_number):
-        raise _fail_attempt(session, card, actor, policy, _ID_DOCUMENT, "id_document_number")
+    matches = await _shows_id_document(session, card, id_document_number)
+    await _judge(session, card, actor, policy, matches, _ID_DOCUMENT, "id_document_number")
     card.pin_hash = await passwords.hash_secret(new_pin)
     card.failed_attempt_count, card.locked_until = 0, None
     await _transition(session, card, actor, CardAction.RESET_PIN, card.state)
@@ -639,29 +654,31 @@ async def verify_card(session: AsyncSession, policy: CardPolicy, *, card_number:
 _CARD_OR_PIN_WRONG = Problem(ErrorCode.INVALID_CREDENTIALS, "The card number or the PIN is wrong.")
 
 
-# The wrong PINs and proofs one staff account entered in the last lock period, and when the last one was.
-_PRESENTER_FAILURES = sa.text(
-    """SELECT count(*), max(occurred_at) FROM card_event
-       WHERE staff_id = :staff AND action = 'PROOF_FAILED' AND occurred_at > now() - make_interval(secs => :window)"""
+# The cards of the wrong PINs and proofs one staff account entered in the last lock period (and the numbers it
+# showed that hold no card), and when it is let in again: when the newest `:cards_max` of them have aged out.
+_ACCOUNT_FAILURES = sa.text(
+    """WITH cards AS (SELECT max(occurred_at) AS last FROM staff_proof_failure
+                      WHERE staff_id = :staff AND occurred_at > now() - make_interval(secs => :window)
+                      GROUP BY card_number)
+       SELECT count(*), (SELECT last FROM cards ORDER BY last DESC OFFSET :cards_max - 1 LIMIT 1) FROM cards"""
 )
 
 
-async def _refuse_if_presenter_throttled(session: AsyncSession, staff: StaffPrincipal, policy: CardPolicy) -> None:
-    """A staff account that entered `presenter_failures_max` wrong PINs or proofs in the last lock period shows
-    no card until the period has passed, whichever card, so that no account can lock the cards of the country
-    one after another (any card may be shown at any outlet: grades that roam redeem anywhere). Refused
-    attempts write nothing, so waiting is enough; the account's card shows wait for each other (a lock for the
-    transaction), so that attempts made at once are counted one after another too."""
-    key = sa.func.hashtextextended(f"card-presenter:{staff.staff_id}", 0)
-    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
-    params = {"staff": staff.staff_id, "window": policy.lock_seconds}
-    failures, last = (await session.execute(_PRESENTER_FAILURES, params)).one()
-    if failures >= policy.presenter_failures_max:
-        until = last + timedelta(seconds=policy.lock_seconds)
+async def refuse_if_account_throttled(session: AsyncSession, staff_id: int, policy: CardPolicy, field: str) -> None:
+    """A staff account that entered wrong PINs or proofs for `presenter_cards_max` cards in the last lock period
+    (or showed numbers that hold no card) proves no card until fewer are: any card may be shown at any outlet
+    (grades that roam redeem anywhere), and no account may lock the country's cards one after another. A
+    member mistyping their own PIN again and again counts once. Checked once the PIN or proof is known right
+    or wrong, so that the answer tells nothing of it, and a refusal writes nothing: waiting is enough."""
+    params = {"staff": staff_id, "window": policy.lock_seconds, "cards_max": policy.presenter_cards_max}
+    cards, oldest_kept = (await session.execute(_ACCOUNT_FAILURES, params)).one()
+    if cards >= policy.presenter_cards_max:
+        until = oldest_kept + timedelta(seconds=policy.lock_seconds)
         raise DomainError(
             ErrorCode.LOCKED,
-            f"Too many wrong PINs entered from this account; it shows cards again after {until:%H:%M} UTC.",
-            "card_pin",
+            f"Wrong PINs or proofs were entered for too many cards from this account; it proves cards again after"
+            f" {until:%H:%M} UTC.",
+            field,
         )
 
 
@@ -672,19 +689,20 @@ async def present_card(
 
     A card that does not exist, holds no member, or is given the wrong PIN gets one answer (a wrong PIN is
     counted toward the card's lock, and recorded: `RecordedRefusal`). Only the PIN's holder learns that the
-    card is lost or ended; a locked card says so (the fraud measure). An account that entered too many wrong
-    PINs lately shows no card for a while (`_refuse_if_presenter_throttled`)."""
+    card is lost or ended; a locked card says so (the fraud measure). An account that entered wrong PINs for
+    too many cards lately proves none for a while (`refuse_if_account_throttled`)."""
     check = Checker()
     number = parse_card_number(check, "card_number", card_number)
     if not pin:
         check.fail("card_pin", ErrorCode.REQUIRED, "card_pin is required with a card.")
     check.raise_if_any()
     wrong = DomainError(_CARD_OR_PIN_WRONG.code, _CARD_OR_PIN_WRONG.message, "card_pin")
-    await _refuse_if_presenter_throttled(session, staff, policy)
     card = await session.get(Card, number, with_for_update=True)
     if card is None or card.member_id is None or card.pin_hash is None:
         await passwords.verify_secret(pin, None)  # as long as a PIN check, so that timing tells nothing either
-        raise wrong
+        await refuse_if_account_throttled(session, staff.staff_id, policy, "card_pin")
+        session.add(StaffProofFailure(staff_id=staff.staff_id, card_number=number))  # counted as a wrong PIN is
+        raise RecordedRefusal(wrong.code, wrong.problems[0].message, "card_pin")
     try:
         await _check_pin(session, card, Actor(staff, Channel.SYSTEM), policy, pin, "card_pin")
     except RecordedRefusal as refused:

@@ -117,16 +117,7 @@ class CardEvent(SQLModel, table=True):
     """Every operation on a card: who, when, channel, what, why [K4]."""
 
     __tablename__ = "card_event"
-    __table_args__ = (
-        sa.Index("ix_card_event_branch_time", "branch_id", "occurred_at"),
-        # The wrong PINs and proofs one staff account entered lately (`present_card`'s throttle).
-        sa.Index(
-            "ix_card_event_staff_failures",
-            "staff_id",
-            "occurred_at",
-            postgresql_where=sa.text("action = 'PROOF_FAILED'"),
-        ),
-    )
+    __table_args__ = (sa.Index("ix_card_event_branch_time", "branch_id", "occurred_at"),)
     id: int | None = id_column()
     card_number: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
     card_type: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
@@ -163,3 +154,15 @@ class CardApplication(SQLModel, table=True):
     approved_by_staff_id: int | None = foreign_key("staff.id", nullable=True, index=False)
     card_number: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))
     created_at: datetime | None = created_at_column()
+
+
+class StaffProofFailure(SQLModel, table=True):
+    """A wrong PIN or proof a staff account entered for a card, or a card number it showed that holds no card:
+    the account's throttle counts the cards of those of the last lock period (`lifecycle.account_throttled`)."""
+
+    __tablename__ = "staff_proof_failure"
+    __table_args__ = (sa.Index("ix_staff_proof_failure_staff_time", "staff_id", "occurred_at"),)
+    id: int | None = id_column()
+    staff_id: int = foreign_key("staff.id", index=False)
+    card_number: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))  # as shown: maybe no card's
+    occurred_at: datetime | None = created_at_column()

@@ -86,7 +86,8 @@ async def book_auto_redemption(uow: UnitOfWork, command: BookAutoRedemption) -> 
     if command.end_month is not None and command.end_month < command.start_month:
         raise DomainError(ErrorCode.INVALID, "end_month must not be before start_month.", "end_month")
     member_id = await _member_of(uow, caller, command.member_id)
-    seen = await reward_seen(uow.session, caller, member_id, command.item_id)
+    # Kept as it is while the booking is made: a retirement that ends the reward's bookings waits for this one.
+    seen = await reward_seen(uow.session, caller, member_id, command.item_id, kept=True)
     if seen is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such reward.", "item_id")
     item, at_home = seen

@@ -404,18 +404,20 @@ async def get_items_scoped(session: AsyncSession, principal: Principal, ids: lis
 
 
 async def reward_seen(
-    session: AsyncSession, principal: Principal, member_id: int, item_id: int | None
+    session: AsyncSession, principal: Principal, member_id: int, item_id: int | None, *, kept: bool = False
 ) -> tuple[RewardItem, bool] | None:
     """The reward `item_id` as the caller serving `member_id` sees it, and whether it is offered at the member's
     home; None when the caller does not see it. The member sees what is offered at their home and not a draft;
-    staff also what is offered in their subtree (as `node(id:)`, and `reward_seen` in the database)."""
+    staff also what is offered in their subtree (as `node(id:)`, and `reward_seen` in the database). `kept`: the
+    item is locked as it is until the transaction ends (FOR SHARE), a retirement waiting for it, or it for one."""
     if item_id is None:
         return None
     at_home = _home_of(member_id)
     seen = sa.and_(at_home, RewardItem.status != ItemStatus.DRAFT)
     if isinstance(principal, StaffPrincipal):
         seen = sa.or_(seen, _offered_to_staff(principal))
-    found = (await session.execute(sa.select(RewardItem, at_home).where(RewardItem.id == item_id, seen))).first()
+    query = sa.select(RewardItem, at_home).where(RewardItem.id == item_id, seen)
+    found = (await session.execute(query.with_for_update(read=True, of=RewardItem) if kept else query)).first()
     return (found[0], bool(found[1])) if found else None
 
 

@@ -265,7 +265,9 @@ async def test_an_operators_command_is_seen_at_headquarters_only(api):
         "Operator:1000",
         f"Staff:{api.demo.staff['gd.agent']}",
     )
-    # and a province's administrator does not see it
+    # and it is found by the operator's ID too; a province's administrator does not see it
+    by_id = await events(api, filter={"principalId": node["principalId"]})
+    assert [edge["node"]["id"] for edge in by_id["edges"]] == [node["id"]]
     assert (await events(api, "administrator", filter={"principalKind": "OPERATOR"}))["edges"] == []
 
 

@@ -277,6 +277,31 @@ async def test_wrong_proofs_are_refused_recorded_and_counted(api, proof, field, 
     )
 
 
+@pytest.mark.parametrize(
+    ("mutation", "given", "field"),
+    [
+        (LOST, {"proof": {"cardPin": "975310"}}, "proof.cardPin"),
+        (LOST, {"proof": {"subscriberNumber": "13800000001", "password": "wrong-password"}}, "proof.subscriberNumber"),
+        (RESET_PIN, {"idDocumentNumber": "440101198001019999", "newPin": "135792"}, "idDocumentNumber"),
+    ],
+)
+async def test_an_account_throttled_for_wrong_proofs_proves_no_card_at_the_counter_either(api, mutation, given, field):
+    # given Guo Peng's account entered wrong PINs for ten cards in the last half hour
+    await api.scalar(
+        """INSERT INTO staff_proof_failure (staff_id, card_number)
+           SELECT :staff, 6299000000000000 + n FROM generate_series(1, 10) AS n RETURNING 1""",
+        staff=api.demo.staff["gd.agent"],
+    )
+    before = await api.fingerprint()
+    # when it gives Li Wei's card a proof at the counter, wrong or right, then it is refused, and nothing counted
+    answer = await api.data(mutation, {"input": {"cardNumber": LI_WEI_CARD} | given}, as_="agent")
+    assert error_codes(answer) == [(["input", field], "LOCKED")]
+    right = await api.data(LOST, {"input": {"cardNumber": LI_WEI_CARD, "proof": {"idDocumentNumber": LI_WEI_ID}}},
+                           as_="agent")  # fmt: skip
+    assert error_codes(right) == [(["input", "proof.idDocumentNumber"], "LOCKED")]
+    assert await api.fingerprint() == before
+
+
 async def test_five_wrong_proofs_lock_the_card_for_half_an_hour(api, monkeypatch):
     wrong = {"input": {"cardNumber": LI_WEI_CARD, "proof": {"cardPin": "975310"}}}
     codes = [error_codes(await api.data(LOST, wrong, as_="agent"))[0][1] for _ in range(5)]

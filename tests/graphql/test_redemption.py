@@ -299,43 +299,56 @@ async def test_a_wrong_pin_is_counted_and_reads_like_an_unknown_card(api):
     assert answers[0] == answers[1]
     assert [(e["field"], e["code"]) for e in answers[0]] == [(["input", "cardPin"], "INVALID_CREDENTIALS")]
     after = await api.fingerprint()
-    assert {t for t in before if before[t] != after[t]} == {"card", "card_event"}  # the failure, recorded
+    assert {t for t in before if before[t] != after[t]} == {"card", "card_event", "staff_proof_failure"}  # recorded
 
 
-async def test_an_account_that_entered_too_many_wrong_pins_shows_no_card_for_a_while(api):
-    # given Guo Peng's account entered nine wrong PINs of other cards in the last half hour
-    await api.scalar(
-        """INSERT INTO card_event (card_number, card_type, action, state_before, state_after, branch_id, staff_id,
-                                   channel, occurred_at)
-           SELECT number, card_type, 'PROOF_FAILED', state, state, branch_id, :staff, 'SYSTEM',
-                  now() - interval '1 minute'
-           FROM card, generate_series(1, 9) WHERE number = 6211000000000001 RETURNING 1""",
-        staff=api.demo.staff["gd.agent"],
-    )
+async def test_an_account_that_entered_wrong_pins_for_too_many_cards_shows_none_for_a_while(api):
     shown = {"channel": "POS", "outletId": at(api, "SZ-POS")}
-    # when a tenth wrong PIN is entered, it is counted as any wrong PIN
-    wrong = redeem_input(api, "t-1", ("MIN-60", 1), cardNumber=POS["cardNumber"], cardPin="975310", **shown)
-    assert codes((await api.data(REDEEM, wrong, as_="agent"))["redeemPoints"]) == [(["input", "cardPin"],
-                                                                                  "INVALID_CREDENTIALS")]  # fmt: skip
-    # then the account shows no card, not even with the right PIN, and the refusal writes nothing
+
+    async def show(key: str, number: str, pin: str, as_: str = "agent") -> list:
+        asked = redeem_input(api, key, ("MIN-60", 1), cardNumber=number, cardPin=pin, **shown)
+        return codes((await api.data(REDEEM, asked, as_=as_))["redeemPoints"])
+
+    # given Guo Peng's account showed nine numbers that hold no card, each with some PIN
+    for n in range(9):
+        assert await show(f"u-{n}", f"629900000000000{n}", "975310") == [(["input", "cardPin"], "INVALID_CREDENTIALS")]
+    # when a wrong PIN is entered for a tenth card, a real one, it is counted as any wrong PIN
+    assert await show("t-1", POS["cardNumber"], "975310") == [(["input", "cardPin"], "INVALID_CREDENTIALS")]
+    # then the account shows no card, not even with the right PIN, nor a number that holds none, and writes nothing
     before, throttled = await api.fingerprint(), metrics.THROTTLED.labels("card_presenter")._value.get()
-    right = redeem_input(api, "t-2", ("MIN-60", 1), **POS, **shown)
-    refused = (await api.data(REDEEM, right, as_="agent"))["redeemPoints"]
-    assert codes(refused) == [(["input", "cardPin"], "LOCKED")]
-    assert "shows cards again after" in refused["errors"][0]["message"]
+    assert await show("t-2", POS["cardNumber"], POS["cardPin"]) == [(["input", "cardPin"], "LOCKED")]
+    assert await show("t-3", "6299000000000100", "975310") == [(["input", "cardPin"], "LOCKED")]
+    right = redeem_input(api, "t-4", ("MIN-60", 1), **POS, **shown)
     quote = {k: v for k, v in right["input"].items() if k != "idempotencyKey"}
-    assert codes((await api.data(QUOTE, {"input": quote}, as_="agent"))["quoteRedemption"]) == [
-        (["input", "cardPin"], "LOCKED")
-    ]
+    refused = (await api.data(QUOTE, {"input": quote}, as_="agent"))["quoteRedemption"]
+    assert codes(refused) == [(["input", "cardPin"], "LOCKED")]
     assert await api.fingerprint() == before
-    assert metrics.THROTTLED.labels("card_presenter")._value.get() == throttled + 2
+    assert metrics.THROTTLED.labels("card_presenter")._value.get() == throttled + 3
     # and the card itself is not locked: another account serves its holder
-    assert (await api.data(REDEEM, redeem_input(api, "t-3", ("MIN-60", 1), **POS, channel="POS",
+    assert (await api.data(REDEEM, redeem_input(api, "t-5", ("MIN-60", 1), **POS, channel="POS",
                                                 outletId=at(api, "BJ-POS")), as_="other_branch_operator")
             )["redeemPoints"]["errors"] == []  # fmt: skip
-    # and once the lock period has passed since those failures, Guo Peng's account shows cards again
-    await api.scalar("UPDATE card_event SET occurred_at = occurred_at - interval '30 minutes' RETURNING 1")
-    assert (await api.data(REDEEM, right, as_="agent"))["redeemPoints"]["errors"] == []
+    # and once the lock period has passed since the oldest of the newest ten, the account shows cards again
+    await api.scalar(
+        """UPDATE staff_proof_failure SET occurred_at = occurred_at - interval '30 minutes'
+           WHERE id = (SELECT min(id) FROM staff_proof_failure) RETURNING 1"""
+    )
+    assert await show("t-6", POS["cardNumber"], POS["cardPin"]) == []
+
+
+async def test_a_member_mistyping_their_own_pin_again_and_again_shuts_no_account_out(api):
+    # given a member at a terminal who gets his PIN wrong four times, then right, three times over
+    shown = {"channel": "TERMINAL", "outletId": at(api, "SZ-POS")}
+    quote = {k: v for k, v in redeem_input(api, "-", ("MIN-60", 1), **POS, **shown)["input"].items()
+             if k != "idempotencyKey"}  # fmt: skip
+    for _ in range(3):
+        for _ in range(4):
+            wrong = (await api.data(QUOTE, {"input": quote | {"cardPin": "975310"}}, as_="agent"))["quoteRedemption"]
+            assert codes(wrong) == [(["input", "cardPin"], "INVALID_CREDENTIALS")]
+        assert (await api.data(QUOTE, {"input": quote}, as_="agent"))["quoteRedemption"]["errors"] == []
+    # then twelve wrong PINs of one card count as one card: the terminal's account serves the next member
+    assert await api.scalar("SELECT count(*) FROM staff_proof_failure") == 12
+    assert (await api.data(QUOTE, {"input": quote}, as_="agent"))["quoteRedemption"]["errors"] == []
 
 
 async def test_a_lost_card_with_its_right_pin_is_told_it_is_lost(api):

@@ -6,6 +6,7 @@ import asyncio
 from datetime import date, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import clock
@@ -161,6 +162,21 @@ async def test_a_retired_rewards_bookings_end_saying_why(api):
         (gone["id"], "CANCELLED", None),
     }
     assert (await run_month(api)).bookings == 0
+
+
+async def test_a_booking_made_while_its_reward_is_being_retired_waits_and_is_refused(api):
+    # given the reward being retired in a transaction not yet committed
+    item = api.demo.rewards["MIN-60"]
+    async with api.engine.connect() as retiring:
+        await retiring.execute(sa.text("UPDATE reward_item SET status = 'RETIRED' WHERE id = :id"), {"id": item})
+        # when Li Wei books it meanwhile, then his booking waits for the retirement
+        booking = asyncio.ensure_future(book(api, "race-1"))
+        await asyncio.sleep(0.5)
+        assert not booking.done()
+        await retiring.commit()
+    # and, the reward retired, it is refused: no booking of a retired reward is left ACTIVE
+    assert [e["code"] for e in (await booking)["errors"]] == ["ITEM_NOT_ACTIVE"]
+    assert await api.scalar("SELECT count(*) FROM auto_redemption") == 0
 
 
 async def test_a_key_used_for_another_booking_is_a_conflict(api):

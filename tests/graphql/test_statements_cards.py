@@ -27,13 +27,13 @@ STATEMENTS = {
     "applyForCard": 7,
     "approveCardApplication": 6,
     "handOverCard": 11,
-    "reportCardLost": 7,
-    "unfreezeCard": 6,
+    "reportCardLost": 8,  # a proof from staff: their account is not throttled
+    "unfreezeCard": 7,
     "reissueCard": 13,
     "replaceCard": 13,
     "cancelCard": 6,
     "changeCardPin": 6,
-    "resetCardPin": 7,
+    "resetCardPin": 8,
     "cards": 10,  # the staff who received a batch and who did an operation: one batch
     "cardEvents": 4,
     "cardApplications": 6,

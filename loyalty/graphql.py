@@ -34,6 +34,7 @@ from graphql import (
     NullValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     ValidationContext,
     ValidationRule,
     get_named_type,
@@ -317,6 +318,17 @@ def shape_limit(depth_max: int, aliases_max: int) -> type[ValidationRule]:
     return ShapeLimit
 
 
+class UsableText(ValidationRule):
+    """Refuses a string written in the document that holds what no text the service keeps may (`_unusable_text`):
+    GraphQL's escapes make one from request text that holds none (`"a\\u0000b"`), which the database would
+    refuse later, as a fault."""
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        if unusable := _unusable_text(node.value):
+            message = f"Text may not hold {unusable}."
+            self.report_error(GraphQLError(message, node, extensions={"code": ErrorCode.INVALID.value}))
+
+
 class ListItemsLimit(ValidationRule):
     """Refuses an operation that could return more than `list_items_max` list items, before it runs: its
     connections' nodes at worst. Each connection (a field taking `first` or `last`) counts its page size times
@@ -580,7 +592,7 @@ def build_schema(settings: Settings, tracer_provider: Any = None) -> Schema:
     # Factories give each request fresh extension instances. The limit rules are built once so
     # that the validation cache, keyed by the rules, hits across requests.
     s = settings
-    limit_rules = [shape_limit(s.query_depth_max, s.query_aliases_max), ListItemsLimit]
+    limit_rules = [shape_limit(s.query_depth_max, s.query_aliases_max), ListItemsLimit, UsableText]
     documents = Documents(document_cache_bytes_max)
     extensions: list = [lambda: Operation(s.query_tokens_max, tuple(limit_rules), documents)]
     if settings.production:

@@ -142,7 +142,9 @@ def _check_validity(check: Checker, joined_on: date, valid_until: date | None) -
     """The last day of a membership: as given, or the default's (the day before the anniversary of joining)."""
     if valid_until is None:
         return validity_end(joined_on, 12 * membership_years_default)
-    if not joined_on <= valid_until <= joined_on + timedelta(days=366 * membership_years_max):
+    if valid_until < joined_on:
+        check.fail("valid_until", ErrorCode.OUT_OF_RANGE, f"valid_until must not be before joining ({joined_on}).")
+    elif valid_until > joined_on + timedelta(days=366 * membership_years_max):
         check.fail("valid_until", ErrorCode.OUT_OF_RANGE, f"valid_until must be within {membership_years_max} years.")
     return valid_until
 

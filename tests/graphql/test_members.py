@@ -97,6 +97,9 @@ async def test_a_membership_is_never_made_expired(api, today_is):
     assert codes(by_default, "createMember") == [(["input", "joinedOn"], "OUT_OF_RANGE")]
     assert "would have ended on 2026-12-04" in by_default["createMember"]["errors"][0]["message"]
     assert codes(given, "createMember") == [(["input", "validUntil"], "OUT_OF_RANGE")]
+    # and a validity that ends before joining today says so
+    yesterday = await api.data(CREATE, {"input": new_member(api, validUntil="2026-12-05")}, as_="club_operator")
+    assert yesterday["createMember"]["errors"][0]["message"] == "validUntil must not be before joining (2026-12-06)."
     assert await api.fingerprint() == before
     # and with a validity from today on, the member joining then is made
     kept = new_member(api, joinedOn="2025-12-05", validUntil="2026-12-06")

@@ -322,17 +322,18 @@ def serve(
         raise typer.Exit(1)
 
 
-# The connections of the server, and those the service's role may have of them: all but the reserved ones
-# unless it is a superuser (the embedded database's is): `superuser_reserved_connections` and, from version
-# 16, `reserved_connections`; within its own and its database's connection limits, if they have any.
+# The connections of the server, and those the service's role may have of them: all of them for a superuser
+# (the embedded database's is); else all but the reserved ones (`superuser_reserved_connections` and, from
+# version 16, `reserved_connections`), within its own and its database's connection limits, if any.
 _CONNECTIONS_ALLOWED = sa.text(
     """SELECT current_setting('max_connections')::int,
-              least(current_setting('max_connections')::int
-                      - CASE WHEN current_setting('is_superuser') = 'on' THEN 0
-                             ELSE current_setting('superuser_reserved_connections')::int
-                                  + coalesce(current_setting('reserved_connections', true)::int, 0) END,
-                    (SELECT nullif(rolconnlimit, -1) FROM pg_roles WHERE rolname = current_user),
-                    (SELECT nullif(datconnlimit, -1) FROM pg_database WHERE datname = current_database()))"""
+              CASE WHEN current_setting('is_superuser') = 'on' THEN current_setting('max_connections')::int
+                   ELSE least(current_setting('max_connections')::int
+                                - current_setting('superuser_reserved_connections')::int
+                                - coalesce(current_setting('reserved_connections', true)::int, 0),
+                              (SELECT nullif(rolconnlimit, -1) FROM pg_roles WHERE rolname = current_user),
+                              (SELECT nullif(datconnlimit, -1) FROM pg_database WHERE datname = current_database()))
+              END"""
 )
 
 
@@ -526,6 +527,27 @@ def clear_login_throttle(
         console.print(f"{kind} {escape(login)} may log in again ({failures:,} failed attempts forgiven).")
     else:
         console.print(f"{kind} {escape(login)} has no failed attempts since its last success: nothing to clear.")
+
+
+@app.command("clear-proof-throttle")
+def clear_proof_throttle(
+    staff: str = typer.Option(..., "--staff", help="The staff account's username."),
+    data_dir: Path = DataDir,
+) -> None:
+    """Let a staff account prove cards again at once, its wrong PINs and proofs forgotten (e.g. a busy shop's
+    terminal after its customers' typos)."""
+    from domain.cards import lifecycle
+
+    settings = _settings(data_dir)
+    with database(settings) as url:
+        forgiven = run_audited(
+            url,
+            settings.operator,
+            "clear-proof-throttle",
+            lambda s: lifecycle.forgive_account(s, staff),
+            lambda forgiven: (f"Staff:{forgiven.staff_id}", forgiven.branch_id),
+        )
+    console.print(f"{escape(staff)} may prove cards again ({forgiven.cards:,} cards' wrong proofs forgotten).")
 
 
 @app.command("prune-sessions")

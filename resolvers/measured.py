@@ -10,6 +10,7 @@ from domain.points.tables import EntryType
 
 _LOGINS = {"login"}
 _LOCKED = {"LOCKED": "login", "CARD_PIN_LOCKED": "card"}  # the refusals of a locked account or card
+_PROOFS = {"card_pin", "id_document_number", "subscriber_number"}  # a card's proofs: LOCKED there is the account's
 
 
 def refused(operation: str, problems: list[Problem]) -> None:
@@ -31,8 +32,8 @@ def credentials_refused(problems: list[Problem]) -> None:
     for problem in problems:
         code = problem.code.value
         if code in _LOCKED:
-            pin = code == "LOCKED" and (problem.field or "").endswith("pin")  # an account that showed wrong PINs
-            metrics.THROTTLED.labels("card_presenter" if pin else _LOCKED[code]).inc()
+            proof = code == "LOCKED" and (problem.field or "").rpartition(".")[2] in _PROOFS
+            metrics.THROTTLED.labels("card_presenter" if proof else _LOCKED[code]).inc()
         elif code == "INVALID_CREDENTIALS" and (problem.field or "").endswith("pin"):
             metrics.PIN_FAILURES.inc()
 

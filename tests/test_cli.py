@@ -38,12 +38,12 @@ def cli_database(server_url) -> str:
 
 
 def rows(database_url: str, sql: str) -> list[tuple]:
-    """The rows of a query, in its own connection."""
+    """The rows of a statement, in its own committed transaction."""
 
     async def read() -> list[tuple]:
         engine = make_engine(to_async_url(database_url), pool_size=1)
         try:
-            async with engine.connect() as connection:
+            async with engine.begin() as connection:
                 return [tuple(row) for row in await connection.execute(sa.text(sql))]
         finally:
             await engine.dispose()
@@ -648,6 +648,25 @@ def test_an_operator_sees_and_clears_login_throttles(server_url):
         again = invoke(database_url, "clear-login-throttle", "--kind", "STAFF", "--login", login)
         assert again.exit_code == 0 and "nothing to clear" in again.output, again.output
     assert invoke(database_url, "clear-login-throttle", "--kind", "NOBODY", "--login", "x").exit_code == 2
+
+
+def test_an_operator_clears_a_staff_accounts_proof_throttle(server_url):
+    # given a terminal's account that entered wrong PINs for ten cards
+    _, database_url = demo_database(server_url, "loyalty_cli_proof_throttle_test")
+    (agent,) = rows(database_url, "SELECT id FROM staff WHERE username = 'gd.agent'")
+    rows(
+        database_url,
+        f"""INSERT INTO staff_proof_failure (staff_id, card_number)
+                           SELECT {agent[0]}, 6299000000000000 + n FROM generate_series(1, 10) AS n RETURNING 1""",
+    )
+    # when an operator clears it, then its failures are forgotten, and the trail says who did it
+    cleared = invoke(database_url, "clear-proof-throttle", "--staff", "GD.AGENT")
+    assert cleared.exit_code == 0 and "may prove cards again (10 cards' wrong proofs forgotten)" in cleared.output
+    assert rows(database_url, "SELECT count(*) FROM staff_proof_failure") == [(0,)]
+    assert [e[:3] for e in rows(database_url, OPERATOR_EVENTS)] == [("clear-proof-throttle", f"Staff:{agent[0]}", "OK")]
+    # and an account that does not exist is said to, in one line
+    unknown = invoke(database_url, "clear-proof-throttle", "--staff", "nobody")
+    assert unknown.exit_code == 1 and "NOT_FOUND" in unknown.output
 
 
 def test_prune_sessions_forgets_the_traded_tokens_of_ended_sessions_only(server_url):

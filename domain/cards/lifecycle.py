@@ -2,7 +2,9 @@
 
 Staff acting for a caller (counter, hotline) must see proof of identity: the ID document
 number, the card PIN, or a subscriber number with the member's password. Failed proofs and
-PINs are recorded and counted; too many lock the card for a while.
+PINs are recorded and counted; too many lock the card for a while, and a staff account that entered
+them for too many cards proves none for a while (`refuse_if_account_throttled`). A card shown at a POS or
+terminal is proved by `present_card`; partners will prove cards through it too, with the same throttle.
 """
 
 from __future__ import annotations
@@ -43,14 +45,14 @@ from domain.cards.tables import (
     Channel,
     StaffProofFailure,
 )
-from domain.columns import records_of, returned_by
+from domain.columns import records_of, returned_by, same_code
 from domain.customers.tables import Customer, SubscriberNumber
 from domain.errors import DomainError, ErrorCode, Problem, RecordedRefusal
 from domain.members import states
 from domain.members.service import member_in_scope
 from domain.members.states import MemberOperation
 from domain.members.tables import Grade, Member
-from domain.organisation.tables import Branch
+from domain.organisation.tables import Branch, Staff
 from domain.validation import Checker, note_length_max, text_length_max
 from domain.work.commands import CardApplicationId, Command, Idempotent, MemberId
 from domain.work.idempotency import claims_its_key, in_transaction
@@ -228,8 +230,6 @@ def _fail_attempt(
         event(card, CardAction.PROOF_FAILED, card.state, branch_id=card.branch_id, staff_id=actor.staff_id,
               channel=actor.channel, check=what, locked=locked or None)
     )  # fmt: skip
-    if actor.staff_id is not None:
-        session.add(StaffProofFailure(staff_id=actor.staff_id, card_number=card.number))
     if locked:
         return RecordedRefusal(
             CardErrorCode.CARD_PIN_LOCKED, "Too many failed attempts: the card is locked for a while.", field
@@ -249,10 +249,13 @@ def _refuse_if_locked(card: Card) -> None:
 async def _check_pin(
     session: AsyncSession, card: Card, actor: Actor, policy: CardPolicy, value: Any, field: str
 ) -> None:
-    if locked(card) and actor.staff_id is not None:  # a throttled account learns nothing of a card, locked or not
+    pin = value if isinstance(value, str) else ""
+    if locked(card) and actor.staff_id is not None:
+        # A throttled account learns nothing of a card, locked or not, from the answer or its time.
+        await passwords.verify_secret(pin, None)
         await refuse_if_account_throttled(session, actor.staff_id, policy, field)
     _refuse_if_locked(card)
-    matches, _ = await passwords.verify_secret(value if isinstance(value, str) else "", card.pin_hash)
+    matches, _ = await passwords.verify_secret(pin, card.pin_hash)
     await _judge(session, card, actor, policy, matches, "PIN", field)
     card.failed_attempt_count = 0
 
@@ -261,9 +264,15 @@ async def _judge(
     session: AsyncSession, card: Card, actor: Actor, policy: CardPolicy, matches: bool, what: str, field: str
 ) -> None:
     """A PIN or proof checked: refused when staff enter it from an account that is throttled, right or wrong
-    (so that such an account learns nothing from it), else counted when wrong."""
+    (so that such an account learns nothing from it), else counted when wrong, on the card and against the
+    account. A right one after wrong ones (the member mistyped) forgives the account its failure on the card."""
     if actor.staff_id is not None:
         await refuse_if_account_throttled(session, actor.staff_id, policy, field)
+        if not matches:
+            await session.execute(_ACCOUNT_FAILED, {"staff": actor.staff_id, "card": card.number,
+                                                    "window": policy.lock_seconds})  # fmt: skip
+        elif card.failed_attempt_count:
+            await session.execute(_ACCOUNT_FORGIVEN, {"staff": actor.staff_id, "card": card.number})
     if not matches:
         raise _fail_attempt(session, card, actor, policy, what, field)
 
@@ -631,55 +640,66 @@ async def reset_pin(uow: UnitOfWork, command: ResetCardPin) -> Card:
     return card
 
 
-async def verify_card(session: AsyncSession, policy: CardPolicy, *, card_number: str, pin: str) -> Problem | Member:
-    """Card + PIN authentication (for partners and POS): a lost or locked card never passes."""
-    check = Checker()
-    number = parse_card_number(check, "card_number", card_number)
-    check.raise_if_any()
-    card = await session.get(Card, number, with_for_update=True)
-    if card is None or card.state != CardState.ACTIVE:
-        await passwords.verify_secret(pin, None)  # as long as a PIN check, so that timing tells nothing either
-        return _CARD_OR_PIN_WRONG
-    member = await session.get(Member, card.member_id)
-    actor = Actor(MemberPrincipal(member.id, "", 0), Channel.SYSTEM)
-    try:
-        await _check_pin(session, card, actor, policy, pin, "pin")
-    except DomainError as refused:  # a wrong PIN reads as an unknown card; a locked card says so (fraud measure)
-        return _CARD_OR_PIN_WRONG if refused.code == ErrorCode.INVALID_CREDENTIALS else refused.problems[0]
-    return member
-
-
 # One answer for a card that does not exist, cannot be used, or was given the wrong PIN: nobody learns from it
 # which card numbers exist.
 _CARD_OR_PIN_WRONG = Problem(ErrorCode.INVALID_CREDENTIALS, "The card number or the PIN is wrong.")
 
 
-# The cards of the wrong PINs and proofs one staff account entered in the last lock period (and the numbers it
-# showed that hold no card), and when it is let in again: when the newest `:cards_max` of them have aged out.
+# The cards one staff account entered wrong PINs or proofs for in the last lock period (and the numbers it
+# showed that hold no card), a row each, and when it is let in again: when the newest `:cards_max` of them
+# have aged out.
 _ACCOUNT_FAILURES = sa.text(
-    """WITH cards AS (SELECT max(occurred_at) AS last FROM staff_proof_failure
-                      WHERE staff_id = :staff AND occurred_at > now() - make_interval(secs => :window)
-                      GROUP BY card_number)
-       SELECT count(*), (SELECT last FROM cards ORDER BY last DESC OFFSET :cards_max - 1 LIMIT 1) FROM cards"""
+    """WITH cards AS (SELECT occurred_at FROM staff_proof_failure
+                      WHERE staff_id = :staff AND occurred_at > now() - make_interval(secs => :window))
+       SELECT count(*), (SELECT occurred_at FROM cards ORDER BY occurred_at DESC OFFSET :cards_max - 1 LIMIT 1)
+       FROM cards"""
 )
+# A wrong PIN or proof of a card from an account: the card's row of the account, as of now; the account's
+# rows of other cards that have aged out go (so an account holds at most the cards of one lock period).
+_ACCOUNT_FAILED = sa.text(
+    """WITH aged AS (DELETE FROM staff_proof_failure
+                     WHERE staff_id = :staff AND card_number <> :card
+                       AND occurred_at <= now() - make_interval(secs => :window))
+       INSERT INTO staff_proof_failure (staff_id, card_number) VALUES (:staff, :card)
+       ON CONFLICT (staff_id, card_number) DO UPDATE SET occurred_at = now()"""
+)
+_ACCOUNT_FORGIVEN = sa.text("DELETE FROM staff_proof_failure WHERE staff_id = :staff AND card_number = :card")
 
 
 async def refuse_if_account_throttled(session: AsyncSession, staff_id: int, policy: CardPolicy, field: str) -> None:
     """A staff account that entered wrong PINs or proofs for `presenter_cards_max` cards in the last lock period
     (or showed numbers that hold no card) proves no card until fewer are: any card may be shown at any outlet
     (grades that roam redeem anywhere), and no account may lock the country's cards one after another. A
-    member mistyping their own PIN again and again counts once. Checked once the PIN or proof is known right
-    or wrong, so that the answer tells nothing of it, and a refusal writes nothing: waiting is enough."""
+    member mistyping their own PIN again and again counts once, and not at all once they get it right.
+    Checked once the PIN or proof is known right or wrong, so that the answer tells nothing of it, and a
+    refusal writes nothing: waiting is enough."""
     params = {"staff": staff_id, "window": policy.lock_seconds, "cards_max": policy.presenter_cards_max}
     cards, oldest_kept = (await session.execute(_ACCOUNT_FAILURES, params)).one()
     if cards >= policy.presenter_cards_max:
-        until = oldest_kept + timedelta(seconds=policy.lock_seconds)
+        until = oldest_kept + timedelta(seconds=policy.lock_seconds, microseconds=-1) + timedelta(minutes=1)
         raise DomainError(
             ErrorCode.LOCKED,
-            f"Wrong PINs or proofs were entered for too many cards from this account; it proves cards again after"
+            f"Wrong PINs or proofs were entered for too many cards from this account; it proves cards again at"
             f" {until:%H:%M} UTC.",
             field,
         )
+
+
+@dataclass(frozen=True)
+class Forgiven:
+    cards: int  # the cards whose wrong proofs the account was forgiven
+    staff_id: int
+    branch_id: int
+
+
+async def forgive_account(session: AsyncSession, username: str) -> Forgiven:
+    """An operator's clear (`loyalty clear-proof-throttle`): the account proves cards again at once, its wrong
+    PINs and proofs forgotten (the cards keep their own counts and locks)."""
+    staff = await session.scalar(sa.select(Staff).where(same_code(Staff.username, username or "")))
+    if staff is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such staff account.", "staff")
+    forgotten = await session.execute(sa.delete(StaffProofFailure).where(StaffProofFailure.staff_id == staff.id))
+    return Forgiven(forgotten.rowcount, staff.id, staff.branch_id)
 
 
 async def present_card(
@@ -701,7 +721,8 @@ async def present_card(
     if card is None or card.member_id is None or card.pin_hash is None:
         await passwords.verify_secret(pin, None)  # as long as a PIN check, so that timing tells nothing either
         await refuse_if_account_throttled(session, staff.staff_id, policy, "card_pin")
-        session.add(StaffProofFailure(staff_id=staff.staff_id, card_number=number))  # counted as a wrong PIN is
+        failed = {"staff": staff.staff_id, "card": number, "window": policy.lock_seconds}
+        await session.execute(_ACCOUNT_FAILED, failed)  # counted as a wrong PIN is
         raise RecordedRefusal(wrong.code, wrong.problems[0].message, "card_pin")
     try:
         await _check_pin(session, card, Actor(staff, Channel.SYSTEM), policy, pin, "card_pin")

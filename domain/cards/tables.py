@@ -157,12 +157,13 @@ class CardApplication(SQLModel, table=True):
 
 
 class StaffProofFailure(SQLModel, table=True):
-    """A wrong PIN or proof a staff account entered for a card, or a card number it showed that holds no card:
-    the account's throttle counts the cards of those of the last lock period (`lifecycle.account_throttled`)."""
+    """The last wrong PIN or proof a staff account entered for a card, or the last time it showed a number that
+    holds no card: its throttle counts those of the last lock period (`lifecycle.refuse_if_account_throttled`).
+    One row per card and account, forgotten when the card's PIN is then given right, or when the account fails
+    again after the lock period has passed."""
 
     __tablename__ = "staff_proof_failure"
     __table_args__ = (sa.Index("ix_staff_proof_failure_staff_time", "staff_id", "occurred_at"),)
-    id: int | None = id_column()
-    staff_id: int = foreign_key("staff.id", index=False)
-    card_number: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))  # as shown: maybe no card's
+    staff_id: int = Field(sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("staff.id"), primary_key=True))
+    card_number: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))  # as shown: maybe no card's
     occurred_at: datetime | None = created_at_column()

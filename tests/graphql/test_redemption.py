@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -309,14 +309,19 @@ async def test_an_account_that_entered_wrong_pins_for_too_many_cards_shows_none_
         asked = redeem_input(api, key, ("MIN-60", 1), cardNumber=number, cardPin=pin, **shown)
         return codes((await api.data(REDEEM, asked, as_=as_))["redeemPoints"])
 
-    # given Guo Peng's account showed nine numbers that hold no card, each with some PIN
-    for n in range(9):
+    # given Guo Peng's account showed nine numbers that hold no card, each with some PIN (one of them twice)
+    for n in [*range(9), 8]:
         assert await show(f"u-{n}", f"629900000000000{n}", "975310") == [(["input", "cardPin"], "INVALID_CREDENTIALS")]
     # when a wrong PIN is entered for a tenth card, a real one, it is counted as any wrong PIN
     assert await show("t-1", POS["cardNumber"], "975310") == [(["input", "cardPin"], "INVALID_CREDENTIALS")]
     # then the account shows no card, not even with the right PIN, nor a number that holds none, and writes nothing
     before, throttled = await api.fingerprint(), metrics.THROTTLED.labels("card_presenter")._value.get()
-    assert await show("t-2", POS["cardNumber"], POS["cardPin"]) == [(["input", "cardPin"], "LOCKED")]
+    asked = redeem_input(api, "t-2", ("MIN-60", 1), **POS, **shown)
+    refused = (await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]
+    assert codes(refused) == [(["input", "cardPin"], "LOCKED")]
+    oldest = await api.scalar("SELECT min(occurred_at) FROM staff_proof_failure")
+    at_minute = (oldest + timedelta(minutes=30, seconds=59, microseconds=999_999)).replace(second=0, microsecond=0)
+    assert refused["errors"][0]["message"].endswith(f"it proves cards again at {at_minute:%H:%M} UTC.")
     assert await show("t-3", "6299000000000100", "975310") == [(["input", "cardPin"], "LOCKED")]
     right = redeem_input(api, "t-4", ("MIN-60", 1), **POS, **shown)
     quote = {k: v for k, v in right["input"].items() if k != "idempotencyKey"}
@@ -328,10 +333,15 @@ async def test_an_account_that_entered_wrong_pins_for_too_many_cards_shows_none_
     assert (await api.data(REDEEM, redeem_input(api, "t-5", ("MIN-60", 1), **POS, channel="POS",
                                                 outletId=at(api, "BJ-POS")), as_="other_branch_operator")
             )["redeemPoints"]["errors"] == []  # fmt: skip
+    # and a card that is locked answers the account as any other: it cannot tell one from the other
+    lock = "UPDATE card SET locked_until = %s WHERE number = 6211000000000001 RETURNING 1"
+    await api.scalar(lock % "now() + interval '1 hour'")
+    assert await show("t-7", POS["cardNumber"], "975310") == [(["input", "cardPin"], "LOCKED")]
+    await api.scalar(lock % "NULL")
     # and once the lock period has passed since the oldest of the newest ten, the account shows cards again
     await api.scalar(
         """UPDATE staff_proof_failure SET occurred_at = occurred_at - interval '30 minutes'
-           WHERE id = (SELECT min(id) FROM staff_proof_failure) RETURNING 1"""
+           WHERE card_number = 6299000000000000 RETURNING 1"""
     )
     assert await show("t-6", POS["cardNumber"], POS["cardPin"]) == []
 
@@ -346,9 +356,12 @@ async def test_a_member_mistyping_their_own_pin_again_and_again_shuts_no_account
             wrong = (await api.data(QUOTE, {"input": quote | {"cardPin": "975310"}}, as_="agent"))["quoteRedemption"]
             assert codes(wrong) == [(["input", "cardPin"], "INVALID_CREDENTIALS")]
         assert (await api.data(QUOTE, {"input": quote}, as_="agent"))["quoteRedemption"]["errors"] == []
-    # then twelve wrong PINs of one card count as one card: the terminal's account serves the next member
-    assert await api.scalar("SELECT count(*) FROM staff_proof_failure") == 12
-    assert (await api.data(QUOTE, {"input": quote}, as_="agent"))["quoteRedemption"]["errors"] == []
+    # then none of his wrong PINs is held against the terminal's account once he got it right, and while he
+    # mistypes they count as one card
+    assert await api.scalar("SELECT count(*) FROM staff_proof_failure") == 0
+    for _ in range(3):
+        await api.data(QUOTE, {"input": quote | {"cardPin": "975310"}}, as_="agent")
+    assert await api.scalar("SELECT count(*) FROM staff_proof_failure") == 1
 
 
 async def test_a_lost_card_with_its_right_pin_is_told_it_is_lost(api):

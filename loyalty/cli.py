@@ -190,19 +190,18 @@ def run_with_session(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> 
 
 
 def run_audited(
-    url: str,
-    operator: str | None,
+    settings: Settings,
     operation: str,
     work: Callable[[AsyncSession], Awaitable[T]],
     named: Callable[[T], tuple[str | None, int | None]],
 ) -> T:
-    """`run_with_session`, as an operator's command of the audit trail: its event (`operation`; the object
-    `named(result)` names, `Staff:12`, and that object's branch, whose auditors see it) commits with the work;
-    a refused command's is written on its own, nationally. `operator`: who runs it (the host's user if not
-    said)."""
+    """`run_with_session` on the settings' database, as an operator's command of the audit trail: its event
+    (`operation`; the object `named(result)` names, `Staff:12`, and that object's branch, whose auditors see
+    it) commits with the work; a refused command's is written on its own, nationally. The operator is
+    `LOYALTY_OPERATOR`, else the host's user."""
     from domain.audit import trail
 
-    who = _operator(operator)
+    who = _operator(settings.operator)
 
     async def once(sessions: async_sessionmaker) -> T:
         try:
@@ -224,7 +223,8 @@ def run_audited(
                 logs.get(__name__).warning("the audit event of a refused %s was not written", operation, exc_info=True)
             raise
 
-    return run_on_database(url, once)
+    with database(settings) as url:
+        return run_on_database(url, once)
 
 
 _BRANCH_PATH = sa.text("SELECT path FROM branch WHERE id = :id")
@@ -410,15 +410,12 @@ def create_branch(
     """Add headquarters, a province under HQ, or a city under a province."""
     from domain.organisation import service as organisation
 
-    settings = _settings(data_dir)
-    with database(settings) as url:
-        branch = run_audited(
-            url,
-            settings.operator,
-            "create-branch",
-            lambda s: organisation.create_branch(s, code=code, name=name, parent_code=parent),
-            lambda made: (f"Branch:{made.id}", made.id),
-        )
+    branch = run_audited(
+        _settings(data_dir),
+        "create-branch",
+        lambda s: organisation.create_branch(s, code=code, name=name, parent_code=parent),
+        lambda made: (f"Branch:{made.id}", made.id),
+    )
     console.print(f"Branch {branch.code} ({branch.level}) created.")
 
 
@@ -441,21 +438,14 @@ def create_staff(
     settings = _settings(data_dir)
     configure_hashing(settings)
     password = _read_password()
-    with database(settings) as url:
-        staff = run_audited(
-            url,
-            settings.operator,
-            "create-staff",
-            lambda s: organisation.create_staff(
-                s,
-                username=username,
-                display_name=display_name,
-                role=role.upper(),
-                branch_code=branch,
-                password=password,
-            ),
-            lambda made: (f"Staff:{made.id}", made.branch_id),
-        )
+    staff = run_audited(
+        settings,
+        "create-staff",
+        lambda s: organisation.create_staff(
+            s, username=username, display_name=display_name, role=role.upper(), branch_code=branch, password=password
+        ),
+        lambda made: (f"Staff:{made.id}", made.branch_id),
+    )
     console.print(f"Staff user {staff.username} ({staff.role}) created.")
 
 
@@ -475,15 +465,12 @@ def create_partner(
     """Register a partner so that administrators can issue it API keys."""
     from domain.partners import service as partners
 
-    settings = _settings(data_dir)
-    with database(settings) as url:
-        partner = run_audited(
-            url,
-            settings.operator,
-            "create-partner",
-            lambda s: partners.create_partner(s, code=code, name=name, branch_code=branch),
-            lambda made: (f"Partner:{made.id}", made.branch_id),
-        )
+    partner = run_audited(
+        _settings(data_dir),
+        "create-partner",
+        lambda s: partners.create_partner(s, code=code, name=name, branch_code=branch),
+        lambda made: (f"Partner:{made.id}", made.branch_id),
+    )
     console.print(f"Partner {partner.code} created.")
 
 
@@ -514,15 +501,12 @@ def clear_login_throttle(
     if kind not in {k.value for k in auth.LOGIN_KINDS}:
         console.print("[red]--kind must be MEMBER or STAFF[/red]")
         raise typer.Exit(2)
-    settings = _settings(data_dir)
-    with database(settings) as url:
-        cleared = run_audited(
-            url,
-            settings.operator,
-            "clear-login-throttle",
-            lambda s: auth.clear_throttle(s, PrincipalKind(kind), login, "cleared by an operator"),
-            lambda cleared: (cleared.identity, cleared.branch_id) if cleared.failures else (None, None),
-        )
+    cleared = run_audited(
+        _settings(data_dir),
+        "clear-login-throttle",
+        lambda s: auth.clear_throttle(s, PrincipalKind(kind), login, "cleared by an operator"),
+        lambda cleared: (cleared.identity, cleared.branch_id) if cleared.failures else (None, None),
+    )
     if failures := cleared.failures:
         console.print(f"{kind} {escape(login)} may log in again ({failures:,} failed attempts forgiven).")
     else:
@@ -538,15 +522,12 @@ def clear_proof_throttle(
     terminal after its customers' typos)."""
     from domain.cards import lifecycle
 
-    settings = _settings(data_dir)
-    with database(settings) as url:
-        forgiven = run_audited(
-            url,
-            settings.operator,
-            "clear-proof-throttle",
-            lambda s: lifecycle.forgive_account(s, staff),
-            lambda forgiven: (f"Staff:{forgiven.staff_id}", forgiven.branch_id),
-        )
+    forgiven = run_audited(
+        _settings(data_dir),
+        "clear-proof-throttle",
+        lambda s: lifecycle.forgive_account(s, staff),
+        lambda forgiven: (f"Staff:{forgiven.staff_id}", forgiven.branch_id),
+    )
     console.print(f"{escape(staff)} may prove cards again ({forgiven.cards:,} cards' wrong proofs forgotten).")
 
 

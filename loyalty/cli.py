@@ -311,9 +311,10 @@ def serve(
         signal.signal(signal.SIGINT, _exit_quietly)
         try:
             _run_workers(settings, url, host, port, workers)
-        except SystemExit as stopped:  # a signal's quiet exit is 0; uvicorn's own 1 (it could not listen) is a failure
+        except SystemExit as stopped:  # a signal's quiet exit is 0; uvicorn's own 1 (it could not start) is a failure
             if stopped.code not in (None, 0):
-                console.print("[red]Stopped serving:[/red] could not listen; see the log above.")
+                console.print("[red]Stopped serving:[/red] the server could not start (could not listen, or the"
+                              " app's start-up failed); see the log above.", soft_wrap=True)  # fmt: skip
                 failed = True
         except WorkersFailing as failure:
             console.print(f"[red]Stopped serving:[/red] {failure}; see the workers' log above.")

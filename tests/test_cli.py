@@ -385,7 +385,7 @@ def test_serve_that_cannot_listen_fails(tmp_path):
         process = serve(tmp_path / "data", port)
         _, stderr = process.communicate(timeout=120)
     assert process.returncode == 1, stderr
-    assert "could not listen" in stderr and "Stopping embedded PostgreSQL" in stderr
+    assert "could not start (could not listen" in stderr and "Stopping embedded PostgreSQL" in stderr
 
 
 def worker_processes(parent: int) -> list[int]:

@@ -27,7 +27,7 @@ from domain.members.service import member_in_scope
 from domain.members.states import MemberOperation
 from domain.members.tables import Grade, GradeStatus, Member, MemberStatus
 from domain.organisation.service import subtree_branch_ids
-from domain.validation import Checker, note_length_max
+from domain.validation import Checker, note_length_max, validity_end
 from domain.work.commands import BranchId, ClubId, Idempotent, MemberId
 from domain.work.unit import UnitOfWork
 
@@ -277,14 +277,6 @@ async def grade_progress(
         graced = await session.scalar(sa.select(sa.func.min(GradeProposal.applies_on)).where(
             GradeProposal.member_id == member.id, GradeProposal.state == ProposalState.IN_GRACE))  # fmt: skip
         projected = proposed
-        downgrade_on = graced or months_after(today, policy.downgrade_grace_months)
+        downgrade_on = graced or validity_end(today, policy.downgrade_grace_months) + timedelta(days=1)
     return GradeProgress(grade_code=member.grade_code, next_grade_code=following, requirements=requirements,
                          projected_grade_code=projected, will_downgrade_on=downgrade_on)  # fmt: skip
-
-
-def months_after(day: date, months: int) -> date:
-    """The same day `months` later (the month's last day when it has fewer), as PostgreSQL adds months."""
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
-    return date(year, month, min(day.day, last))

@@ -206,6 +206,19 @@ async def test_a_downgrade_in_grace_warns_the_member_and_applies_after_the_grace
     assert (await history(api, "Li Wei"))["grade"]["code"] == "EMERALD"
 
 
+async def test_a_downgrade_graced_a_month_from_the_31st_applies_on_the_1st_after_next(api, today_is):
+    # given the review on 31 January, downgrades after a grace of one month, and Li Wei paying 150 yuan a month
+    policy = GradePolicy(downgrades=DowngradePolicy.AFTER_GRACE, downgrade_grace_months=1)
+    today_is(date(2027, 1, 31))
+    await standard_year(api)
+    await pays(api, "Li Wei", 15_000)
+    # when the review runs
+    await reviewed(api, policy)
+    # then the downgrade applies on 1 March (February has no 31st): all of February is in grace
+    found = await api.scalar("SELECT state || ' ' || applies_on FROM grade_proposal WHERE kind = 'DOWNGRADE'")
+    assert found == "IN_GRACE 2027-03-01"
+
+
 async def test_a_member_who_qualifies_for_nothing_is_proposed_for_revocation_and_approval_ends_the_membership(api):
     # given Li Wei paying nothing for a year
     await standard_year(api)

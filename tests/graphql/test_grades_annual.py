@@ -82,6 +82,18 @@ async def test_with_a_grace_a_membership_ends_at_the_review_after_the_grace(api,
     assert later["ended"] == 1 and (await history(api, "Zhang Min"))["status"] == "ENDED"
 
 
+async def test_a_grace_of_a_month_from_the_31st_lasts_all_of_the_next_month(api, today_is):
+    # given the review on 31 January, a grace of one month, and Zhang Min qualifying for no grade
+    today_is(date(2027, 1, 31))
+    await standard_year(api)
+    await pays(api, "Zhang Min", 0)
+    # when the annual review runs
+    await annual(api, GradePolicy(annual_grace_months=1))
+    # then her grace ends on 1 March (February has no 31st): all of February is hers
+    found = await api.scalar("SELECT grace_ends_on FROM member WHERE id = :m", m=api.demo.members["Zhang Min"])
+    assert found == date(2027, 3, 1)
+
+
 async def test_a_member_in_grace_who_qualifies_again_is_a_member_as_before(api, today_is):
     # given Zhang Min put in grace by a review, who then pays 100 yuan a month again
     policy = GradePolicy(annual_grace_months=3)

@@ -35,7 +35,7 @@ def validity_end(start: date, months: int) -> date:
     An anniversary the month does not have (29 February in a common year, 31 April) is the 1st of the next
     month, so the validity ends on the month's last day: 2024-02-29 + 1 year ends 2025-02-28, 2026-01-31 + 1
     month ends 2026-02-28, 2026-01-28 + 1 month ends 2026-02-27. The database computes it alike
-    (`validity_end`, migration 0028)."""
+    (`validity_end`, migration 0029)."""
     year, month = divmod(start.month - 1 + months, 12)
     year, month = start.year + year, month + 1
     month_days = calendar.monthrange(year, month)[1]

@@ -523,13 +523,14 @@ def clear_proof_throttle(
     terminal after its customers' typos)."""
     from domain.cards import lifecycle
 
+    settings = _settings(data_dir)
     forgiven = run_audited(
-        _settings(data_dir),
+        settings,
         "clear-proof-throttle",
-        lambda s: lifecycle.forgive_account(s, staff),
+        lambda s: lifecycle.forgive_account(s, settings.card_policy(), staff),
         lambda forgiven: (f"Staff:{forgiven.staff_id}", forgiven.branch_id),
     )
-    console.print(f"{escape(staff)} may prove cards again ({forgiven.cards:,} cards' wrong proofs forgotten).")
+    console.print(f"{forgiven.username} may prove cards again (wrong proofs of {forgiven.cards:,} cards forgotten).")
 
 
 @app.command("prune-sessions")

@@ -661,7 +661,10 @@ def test_an_operator_clears_a_staff_accounts_proof_throttle(server_url):
     )
     # when an operator clears it, then its failures are forgotten, and the trail says who did it
     cleared = invoke(database_url, "clear-proof-throttle", "--staff", "GD.AGENT")
-    assert cleared.exit_code == 0 and "may prove cards again (10 cards' wrong proofs forgotten)" in cleared.output
+    assert (
+        cleared.exit_code == 0
+        and "gd.agent may prove cards again (wrong proofs of 10 cards forgotten)" in cleared.output
+    )
     assert rows(database_url, "SELECT count(*) FROM staff_proof_failure") == [(0,)]
     assert [e[:3] for e in rows(database_url, OPERATOR_EVENTS)] == [("clear-proof-throttle", f"Staff:{agent[0]}", "OK")]
     # and an account that does not exist is said to, in one line

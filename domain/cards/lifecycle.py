@@ -253,7 +253,7 @@ async def _check_pin(
     if locked(card) and actor.staff_id is not None:
         # A throttled account learns nothing of a card, locked or not, from the answer or its time.
         await passwords.verify_secret(pin, None)
-        await refuse_if_account_throttled(session, actor.staff_id, policy, field)
+        await refuse_if_account_throttled(session, actor.staff_id, policy, field, card.number)
     _refuse_if_locked(card)
     matches, _ = await passwords.verify_secret(pin, card.pin_hash)
     await _judge(session, card, actor, policy, matches, "PIN", field)
@@ -267,11 +267,11 @@ async def _judge(
     (so that such an account learns nothing from it), else counted when wrong, on the card and against the
     account. A right one after wrong ones (the member mistyped) forgives the account its failure on the card."""
     if actor.staff_id is not None:
-        await refuse_if_account_throttled(session, actor.staff_id, policy, field)
+        failed_before = await refuse_if_account_throttled(session, actor.staff_id, policy, field, card.number)
         if not matches:
             await session.execute(_ACCOUNT_FAILED, {"staff": actor.staff_id, "card": card.number,
                                                     "window": policy.lock_seconds})  # fmt: skip
-        elif card.failed_attempt_count:
+        elif failed_before:
             await session.execute(_ACCOUNT_FORGIVEN, {"staff": actor.staff_id, "card": card.number})
     if not matches:
         raise _fail_attempt(session, card, actor, policy, what, field)
@@ -649,32 +649,39 @@ _CARD_OR_PIN_WRONG = Problem(ErrorCode.INVALID_CREDENTIALS, "The card number or 
 # showed that hold no card), a row each, and when it is let in again: when the newest `:cards_max` of them
 # have aged out.
 _ACCOUNT_FAILURES = sa.text(
-    """WITH cards AS (SELECT occurred_at FROM staff_proof_failure
+    """WITH cards AS (SELECT card_number, occurred_at FROM staff_proof_failure
                       WHERE staff_id = :staff AND occurred_at > now() - make_interval(secs => :window))
-       SELECT count(*), (SELECT occurred_at FROM cards ORDER BY occurred_at DESC OFFSET :cards_max - 1 LIMIT 1)
+       SELECT count(*), (SELECT occurred_at FROM cards ORDER BY occurred_at DESC OFFSET :cards_max - 1 LIMIT 1),
+              coalesce(bool_or(card_number = :card), false)
        FROM cards"""
 )
 # A wrong PIN or proof of a card from an account: the card's row of the account, as of now; the account's
 # rows of other cards that have aged out go (so an account holds at most the cards of one lock period).
 _ACCOUNT_FAILED = sa.text(
     """WITH aged AS (DELETE FROM staff_proof_failure
-                     WHERE staff_id = :staff AND card_number <> :card
-                       AND occurred_at <= now() - make_interval(secs => :window))
+                     WHERE (staff_id, card_number) IN (  -- rows another request holds are left to the next
+                         SELECT staff_id, card_number FROM staff_proof_failure
+                         WHERE staff_id = :staff AND card_number <> :card
+                           AND occurred_at <= now() - make_interval(secs => :window)
+                         FOR UPDATE SKIP LOCKED))
        INSERT INTO staff_proof_failure (staff_id, card_number) VALUES (:staff, :card)
        ON CONFLICT (staff_id, card_number) DO UPDATE SET occurred_at = now()"""
 )
 _ACCOUNT_FORGIVEN = sa.text("DELETE FROM staff_proof_failure WHERE staff_id = :staff AND card_number = :card")
 
 
-async def refuse_if_account_throttled(session: AsyncSession, staff_id: int, policy: CardPolicy, field: str) -> None:
+async def refuse_if_account_throttled(
+    session: AsyncSession, staff_id: int, policy: CardPolicy, field: str, card_number: int
+) -> bool:
     """A staff account that entered wrong PINs or proofs for `presenter_cards_max` cards in the last lock period
     (or showed numbers that hold no card) proves no card until fewer are: any card may be shown at any outlet
     (grades that roam redeem anywhere), and no account may lock the country's cards one after another. A
     member mistyping their own PIN again and again counts once, and not at all once they get it right.
     Checked once the PIN or proof is known right or wrong, so that the answer tells nothing of it, and a
-    refusal writes nothing: waiting is enough."""
-    params = {"staff": staff_id, "window": policy.lock_seconds, "cards_max": policy.presenter_cards_max}
-    cards, oldest_kept = (await session.execute(_ACCOUNT_FAILURES, params)).one()
+    refusal writes nothing: waiting is enough. Whether the account's failures hold `card_number`."""
+    params = {"staff": staff_id, "window": policy.lock_seconds, "cards_max": policy.presenter_cards_max,
+              "card": card_number}  # fmt: skip
+    cards, oldest_kept, holds_card = (await session.execute(_ACCOUNT_FAILURES, params)).one()
     if cards >= policy.presenter_cards_max:
         until = oldest_kept + timedelta(seconds=policy.lock_seconds, microseconds=-1) + timedelta(minutes=1)
         raise DomainError(
@@ -683,23 +690,28 @@ async def refuse_if_account_throttled(session: AsyncSession, staff_id: int, poli
             f" {until:%H:%M} UTC.",
             field,
         )
+    return holds_card
 
 
 @dataclass(frozen=True)
 class Forgiven:
-    cards: int  # the cards whose wrong proofs the account was forgiven
+    username: str  # as the account holds it
+    cards: int  # the cards of the lock period whose wrong proofs the account was forgiven
     staff_id: int
     branch_id: int
 
 
-async def forgive_account(session: AsyncSession, username: str) -> Forgiven:
+async def forgive_account(session: AsyncSession, policy: CardPolicy, username: str) -> Forgiven:
     """An operator's clear (`loyalty clear-proof-throttle`): the account proves cards again at once, its wrong
     PINs and proofs forgotten (the cards keep their own counts and locks)."""
     staff = await session.scalar(sa.select(Staff).where(same_code(Staff.username, username or "")))
     if staff is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such staff account.", "staff")
-    forgotten = await session.execute(sa.delete(StaffProofFailure).where(StaffProofFailure.staff_id == staff.id))
-    return Forgiven(forgotten.rowcount, staff.id, staff.branch_id)
+    counted = StaffProofFailure.occurred_at > sa.func.now() - timedelta(seconds=policy.lock_seconds)
+    forgotten = await session.scalars(
+        sa.delete(StaffProofFailure).where(StaffProofFailure.staff_id == staff.id).returning(counted)
+    )
+    return Forgiven(staff.username, sum(forgotten), staff.id, staff.branch_id)
 
 
 async def present_card(
@@ -720,7 +732,7 @@ async def present_card(
     card = await session.get(Card, number, with_for_update=True)
     if card is None or card.member_id is None or card.pin_hash is None:
         await passwords.verify_secret(pin, None)  # as long as a PIN check, so that timing tells nothing either
-        await refuse_if_account_throttled(session, staff.staff_id, policy, "card_pin")
+        await refuse_if_account_throttled(session, staff.staff_id, policy, "card_pin", number)
         failed = {"staff": staff.staff_id, "card": number, "window": policy.lock_seconds}
         await session.execute(_ACCOUNT_FAILED, failed)  # counted as a wrong PIN is
         raise RecordedRefusal(wrong.code, wrong.problems[0].message, "card_pin")

@@ -78,7 +78,7 @@ async def test_with_a_grace_a_membership_ends_at_the_review_after_the_grace(api,
     later = await annual(api, policy, as_of=today + timedelta(days=122))
     # then she was in GRACE (still a member) after the first, and ENDED after the second
     assert first["grace"] == 1 and in_grace["status"] == "GRACE"
-    assert in_grace["gradeHistory"][0]["reason"].startswith("Grace until ")
+    assert in_grace["gradeHistory"][0]["reason"].startswith("In grace: the membership ends on ")
     assert later["ended"] == 1 and (await history(api, "Zhang Min"))["status"] == "ENDED"
 
 
@@ -92,6 +92,18 @@ async def test_a_grace_of_a_month_from_the_31st_lasts_all_of_the_next_month(api,
     # then her grace ends on 1 March (February has no 31st): all of February is hers
     found = await api.scalar("SELECT grace_ends_on FROM member WHERE id = :m", m=api.demo.members["Zhang Min"])
     assert found == date(2027, 3, 1)
+
+
+async def test_on_29_february_a_validity_ending_on_28_february_next_is_within_the_year(api, today_is):
+    # given the review on 29 February 2028 and Li Wei, qualifying, valid until 28 February 2029
+    today_is(date(2028, 2, 29))
+    await standard_year(api)
+    await valid_until(api, "Li Wei", date(2029, 2, 28))
+    # when the annual review runs, then his validity is extended by a year: it ended before the anniversary
+    # (1 March 2029, since 2029 has no 29 February)
+    await annual(api)
+    found = await api.scalar("SELECT valid_until FROM member WHERE id = :m", m=api.demo.members["Li Wei"])
+    assert found == date(2030, 2, 28)
 
 
 async def test_a_member_in_grace_who_qualifies_again_is_a_member_as_before(api, today_is):

@@ -362,6 +362,10 @@ async def test_a_member_mistyping_their_own_pin_again_and_again_shuts_no_account
     for _ in range(3):
         await api.data(QUOTE, {"input": quote | {"cardPin": "975310"}}, as_="agent")
     assert await api.scalar("SELECT count(*) FROM staff_proof_failure") == 1
+    # and once right here, even after the card's own count was cleared elsewhere (a PIN reset at the counter)
+    await api.scalar("UPDATE card SET failed_attempt_count = 0 WHERE number = 6211000000000001 RETURNING 1")
+    assert (await api.data(QUOTE, {"input": quote}, as_="agent"))["quoteRedemption"]["errors"] == []
+    assert await api.scalar("SELECT count(*) FROM staff_proof_failure") == 0
 
 
 async def test_a_lost_card_with_its_right_pin_is_told_it_is_lost(api):

@@ -342,11 +342,10 @@ def connections_short(url: str, settings: Settings, workers: int) -> str | None:
     """What is wrong when `workers` processes may open more connections than the database allows: under load,
     the requests over it would fail (PostgreSQL's "too many clients"). Other hosts and the jobs need theirs too."""
 
-    async def allowed(sessions: async_sessionmaker) -> tuple[int, int]:
-        async with sessions() as session:
-            return tuple((await session.execute(_CONNECTIONS_ALLOWED)).one())
+    async def allowed(session: AsyncSession) -> tuple[int, int]:
+        return tuple((await session.execute(_CONNECTIONS_ALLOWED)).one())
 
-    most, allowed_here = run_on_database(url, allowed)
+    most, allowed_here = run_with_session(url, allowed)
     needed = settings.connections_max(workers)
     if needed <= allowed_here:
         return None

@@ -144,20 +144,19 @@ def event(
     record = requests.current()
     address = remote_address or (record.client if record is not None else None)
     result_key = getattr(result, "id", None) if audit.result_type else None
-    return {
-        "audit_occurred_at": now,
-        "audit_request_id": record.request_id[:request_id_length_max] if record is not None else None,
-        "audit_principal_kind": PrincipalKind(kind),
-        "audit_principal_id": key,
-        "audit_branch_path": _branch_path(principal),
-        "audit_client_address": address[:client_address_length_max] if address else None,
-        "audit_operation": audit.operation[:operation_length_max],
-        "audit_targets": targets_of(command) if command is not None else [],
-        "audit_result_type": audit.result_type,
-        "audit_result_id": f"{audit.result_type}:{result_key}"[:target_length_max] if result_key is not None else None,
-        "audit_outcome": outcome,
-        "audit_api_client_id": principal.client_id if isinstance(principal, PartnerPrincipal) else None,
-    }
+    return _parameters(
+        now,
+        record.request_id if record is not None else None,
+        PrincipalKind(kind),
+        key,
+        _branch_path(principal),
+        address,
+        audit.operation,
+        targets_of(command) if command is not None else [],
+        f"{audit.result_type}:{result_key}" if result_key is not None else None,
+        outcome,
+        principal.client_id if isinstance(principal, PartnerPrincipal) else None,
+    ) | {"audit_result_type": audit.result_type}
 
 
 def operator_event(
@@ -172,18 +171,37 @@ def operator_event(
     (`create-staff`): the operator is `(uid, "user@host")`; the event is of the branch of the object the command
     made or changed (its auditors see it), or national (headquarters alone) when it made none."""
     uid, where = operator
+    return _parameters(
+        now, None, PrincipalKind.OPERATOR, uid, branch_path, where, operation, [], result_id, outcome, None
+    )
+
+
+def _parameters(
+    now: datetime,
+    request_id: str | None,
+    kind: PrincipalKind,
+    principal_id: int,
+    branch_path: str,
+    address: str | None,
+    operation: str,
+    targets: list[str],
+    result_id: str | None,
+    outcome: str,
+    api_client_id: int | None,
+) -> dict[str, Any]:
+    """An event's columns as `RECORD`'s parameters, each text cut to its column's length."""
     return {
         "audit_occurred_at": now,
-        "audit_request_id": None,
-        "audit_principal_kind": PrincipalKind.OPERATOR,
-        "audit_principal_id": uid,
+        "audit_request_id": request_id[:request_id_length_max] if request_id else None,
+        "audit_principal_kind": kind,
+        "audit_principal_id": principal_id,
         "audit_branch_path": branch_path,
-        "audit_client_address": where[:client_address_length_max],
+        "audit_client_address": address[:client_address_length_max] if address else None,
         "audit_operation": operation[:operation_length_max],
-        "audit_targets": [],
+        "audit_targets": targets,
         "audit_result_id": result_id[:target_length_max] if result_id else None,
         "audit_outcome": outcome,
-        "audit_api_client_id": None,
+        "audit_api_client_id": api_client_id,
     }
 
 

@@ -269,8 +269,7 @@ async def _judge(
     if actor.staff_id is not None:
         failed_before = await refuse_if_account_throttled(session, actor.staff_id, policy, field, card.number)
         if not matches:
-            await session.execute(_ACCOUNT_FAILED, {"staff": actor.staff_id, "card": card.number,
-                                                    "window": policy.lock_seconds})  # fmt: skip
+            await _account_failed(session, actor.staff_id, card.number, policy)
         elif failed_before:
             await session.execute(_ACCOUNT_FORGIVEN, {"staff": actor.staff_id, "card": card.number})
     if not matches:
@@ -667,6 +666,12 @@ _ACCOUNT_FAILED = sa.text(
        INSERT INTO staff_proof_failure (staff_id, card_number) VALUES (:staff, :card)
        ON CONFLICT (staff_id, card_number) DO UPDATE SET occurred_at = now()"""
 )
+
+
+async def _account_failed(session: AsyncSession, staff_id: int, card_number: int, policy: CardPolicy) -> None:
+    await session.execute(_ACCOUNT_FAILED, {"staff": staff_id, "card": card_number, "window": policy.lock_seconds})
+
+
 _ACCOUNT_FORGIVEN = sa.text("DELETE FROM staff_proof_failure WHERE staff_id = :staff AND card_number = :card")
 
 
@@ -733,8 +738,7 @@ async def present_card(
     if card is None or card.member_id is None or card.pin_hash is None:
         await passwords.verify_secret(pin, None)  # as long as a PIN check, so that timing tells nothing either
         await refuse_if_account_throttled(session, staff.staff_id, policy, "card_pin", number)
-        failed = {"staff": staff.staff_id, "card": number, "window": policy.lock_seconds}
-        await session.execute(_ACCOUNT_FAILED, failed)  # counted as a wrong PIN is
+        await _account_failed(session, staff.staff_id, number, policy)  # counted as a wrong PIN is
         raise RecordedRefusal(wrong.code, wrong.problems[0].message, "card_pin")
     try:
         await _check_pin(session, card, Actor(staff, Channel.SYSTEM), policy, pin, "card_pin")

@@ -46,7 +46,7 @@ from domain.redemption.tables import Redemption, RedemptionChannel
 from domain.validation import Checker, note_length_max
 from domain.work import driver
 from domain.work.commands import Command, Idempotent, MemberId, OutletId, RedemptionId, RewardItemId
-from domain.work.idempotency import claims_its_key
+from domain.work.idempotency import claims_its_key, made_already
 from domain.work.unit import UnitOfWork, refusals_raised
 
 items_max = 20  # rewards in one redemption
@@ -215,8 +215,14 @@ REDEEM = returned_by(
 
 @claims_its_key
 async def redeem_points(uow: UnitOfWork, command: RedeemPoints) -> Redemption:
-    """Redeem points for rewards [R2]; every independent problem is answered at once."""
-    where = await _where(uow, command)
+    """Redeem points for rewards [R2]; every independent problem is answered at once. A retry of a redemption
+    made answers it, whatever has become of the card shown or the account since (a wrong PIN is still counted)."""
+    try:
+        where = await _where(uow, command)
+    except DomainError:
+        if RedemptionChannel(command.channel) in CARD_SHOWN and (made := await made_already(uow, Redemption)):
+            return made
+        raise
     try:
         rows = await uow.statement(REDEEM, **uow.claim.params(), **_staff_params(where),
                                    staff_id=where.staff.staff_id if where.staff else None,

@@ -368,6 +368,46 @@ async def test_a_member_mistyping_their_own_pin_again_and_again_shuts_no_account
     assert await api.scalar("SELECT count(*) FROM staff_proof_failure") == 0
 
 
+async def test_a_retry_of_a_redemption_made_at_a_pos_answers_it_whatever_became_of_the_card_since(api):
+    # given a redemption made at a POS with Li Wei's card, whose answer the POS did not receive
+    asked = redeem_input(api, "p-1", ("MIN-60", 1), channel="POS", outletId=at(api, "SZ-POS"), **POS)
+    made = (await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]
+    assert made["errors"] == [] and made["replayed"] is False, made
+    number = int(POS["cardNumber"])
+    retried = [
+        ("the card locked", f"UPDATE card SET locked_until = now() + interval '1 hour' WHERE number = {number}"),
+        (
+            "the account throttled",
+            "INSERT INTO staff_proof_failure (staff_id, card_number) SELECT id, n"
+            " FROM staff, generate_series(6299000000000000, 6299000000000009) n WHERE username = 'agent'",
+        ),
+        ("the card lost", f"UPDATE card SET state = 'LOST', locked_until = NULL WHERE number = {number}"),
+    ]
+    for _, since in retried:
+        # when something refuses the card or the account since, and the POS retries with the same key
+        await api.scalar(f"{since} RETURNING 1")
+        again = (await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]
+        # then the retry answers the redemption made, and nothing more is redeemed
+        assert (again["errors"], again["replayed"], again["redemption"]["id"]) == ([], True, made["redemption"]["id"])
+    assert await api.scalar("SELECT count(*) FROM redemption") == 1
+    # and another request under the key, or a new key, is refused by the card as any would be
+    other = redeem_input(api, "p-1", ("MIN-60", 2), channel="POS", outletId=at(api, "SZ-POS"), **POS)
+    fresh = redeem_input(api, "p-2", ("MIN-60", 1), channel="POS", outletId=at(api, "SZ-POS"), **POS)
+    for refused in (other, fresh):
+        assert codes((await api.data(REDEEM, refused, as_="agent"))["redeemPoints"])[0][1] in {"LOCKED", "CARD_LOST"}
+    assert await api.violations() == []
+
+
+async def test_a_retry_with_a_wrong_pin_answers_the_redemption_made_and_the_pin_is_counted(api):
+    asked = redeem_input(api, "p-1", ("MIN-60", 1), channel="TERMINAL", outletId=at(api, "SZ-POS"), **POS)
+    made = (await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]
+    asked["input"]["cardPin"] = "975310"
+    again = (await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]
+    assert (again["errors"], again["replayed"], again["redemption"]["id"]) == ([], True, made["redemption"]["id"])
+    assert await api.scalar(f"SELECT failed_attempt_count FROM card WHERE number = {POS['cardNumber']}") == 1
+    assert await api.scalar("SELECT count(*) FROM staff_proof_failure") == 1
+
+
 async def test_a_lost_card_with_its_right_pin_is_told_it_is_lost(api):
     await api.data('mutation { reportCardLost(input: {cardNumber: "6211000000000001"}) { errors { code } } }',
                    as_="member")  # fmt: skip

@@ -861,15 +861,18 @@ class GraphQLView(GraphQL):
     def decode_json(self, data: str | bytes) -> object:
         """JSON as RFC 8259 has it: in UTF-8 (the standard library's decoder takes bytes in UTF-16 or UTF-32 as
         well; a byte order mark is let through), and with no number JSON has not (`NaN`, `Infinity`, nor one
-        beyond a float's range, which would be read as infinity)."""
+        beyond a float's range, which would be read as infinity), nor an object naming a member twice (which the
+        decoder would read as its last: a proxy that reads the first would pass another request than this one)."""
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-        return json.loads(text, parse_constant=_no_json_number, parse_float=_finite)
+        return json.loads(text, parse_constant=_no_json_number, parse_float=_finite, object_pairs_hook=_named_once)
 
     def parse_json(self, data: str | bytes) -> Any:
         try:
             parsed = self.decode_json(data)
         except UnicodeDecodeError as error:
             raise HTTPException(400, "The request body is not UTF-8.") from error
+        except _NamedTwice as error:
+            raise HTTPException(400, f"The request body is not JSON as this API reads it: {error}") from error
         except ValueError as error:  # not JSON
             raise HTTPException(400, "Unable to parse request body as JSON") from error
         except RecursionError as error:  # arrays or objects nested beyond what the decoder follows
@@ -924,6 +927,19 @@ class GraphQLView(GraphQL):
 
 def _no_json_number(name: str) -> NoReturn:
     raise ValueError(f"{name} is no JSON number.")
+
+
+class _NamedTwice(ValueError):
+    pass
+
+
+def _named_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) < len(pairs):
+        seen: set[str] = set()
+        twice = next(name for name, _ in pairs if name in seen or seen.add(name))
+        raise _NamedTwice(f"{json.dumps(twice)[:64]} is named twice in one object.")
+    return members
 
 
 def _finite(text: str) -> float:

@@ -116,6 +116,24 @@ async def test_a_body_that_is_no_usable_json_is_a_shaped_400(client, body):
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (b'{"query": "{ __typename }", "query": "mutation { logout { errors { code } } }"}', '"query"'),
+        (b'{"query": "query($v: ID!) { node(id: $v) { id } }", "variables": {"v": "1", "v": "2"}}', '"v"'),
+        (b'{"query": "{ __typename }", "variables": {"a": [{"b": 1, "b": 1}]}}', '"b"'),
+    ],
+)
+async def test_a_body_naming_a_member_twice_in_one_object_is_a_shaped_400(client, body, named):
+    # given a body whose object names a member twice (a proxy reading the first would see another request)
+    # when it is sent, then it is refused before anything runs, naming the member
+    response = await client.post("/graphql", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert error["message"].endswith(f"{named} is named twice in one object."), error
+
+
 async def test_a_document_at_its_field_limit_runs_and_one_field_more_is_refused(client):
     # given documents that select the same field many times, whose validation takes time by the square of them
     fields_max = loyalty_graphql.query_fields_max

@@ -61,9 +61,12 @@ async def not_at_head(engine: AsyncEngine) -> str | None:
     return f"The database is at revision {current}, which this code does not know (it expects {head}): run newer code."
 
 
-def rewrite_functions(changes: list[tuple[re.Pattern[str] | str, str]], functions: tuple[str, ...]) -> None:
+def rewrite_functions(
+    changes: list[tuple[re.Pattern[str] | str, str]], functions: tuple[str, ...], *, each_once: bool = False
+) -> None:
     """For a migration: each of `functions` (by name) made again from its definition in the database, each
-    change applied (a pattern, or a text replaced as it stands), and each function changed."""
+    change applied (a pattern, or a text replaced as it stands), and each function changed. `each_once`: every
+    text is found exactly once (changes that only make sense together never land half)."""
     from alembic import op
 
     bind = op.get_bind()
@@ -77,6 +80,7 @@ def rewrite_functions(changes: list[tuple[re.Pattern[str] | str, str]], function
         definition = definitions[0]
         for pattern, replacement in changes:
             if isinstance(pattern, str):
+                assert not each_once or definition.count(pattern) == 1, f"{name} holds {pattern!r} once"
                 definition = definition.replace(pattern, replacement)
             else:
                 definition = pattern.sub(replacement, definition)

@@ -37,9 +37,10 @@ from domain.access import (
     require_staff,
 )
 from domain.cards.common import CardPolicy
+from domain.cards.errors import CardErrorCode
 from domain.cards.lifecycle import present_card
 from domain.columns import records_of, returned_by
-from domain.errors import AccessDenied, DomainError, ErrorCode, Problem, code_named
+from domain.errors import AccessDenied, DomainError, ErrorCode, Problem, RecordedRefusal, code_named
 from domain.members.states import MemberOperation, rules_for
 from domain.redemption.errors import RedemptionErrorCode
 from domain.redemption.tables import Redemption, RedemptionChannel
@@ -54,6 +55,12 @@ quantity_max = 100  # of one reward in one redemption
 SELF_SERVICE = frozenset({RedemptionChannel.WEB, RedemptionChannel.WAP, RedemptionChannel.SMS})
 SERVED = frozenset({RedemptionChannel.COUNTER, RedemptionChannel.HOTLINE})
 CARD_SHOWN = frozenset({RedemptionChannel.POS, RedemptionChannel.TERMINAL})
+# What the card shown, or the account showing it, refuses once its PIN was looked at: a retry of a redemption
+# made is answered with it all the same (`made_already`); a PIN left out is no retry's.
+_CARD_REFUSALS = frozenset({
+    ErrorCode.LOCKED, ErrorCode.INVALID_CREDENTIALS, CardErrorCode.CARD_PIN_LOCKED, CardErrorCode.CARD_LOST,
+    CardErrorCode.CARD_NOT_ACTIVE, CardErrorCode.CARD_ENDED,
+})  # fmt: skip
 ELSEWHERE = {
     RedemptionChannel.PARTNER: "Partners redeem through the partner integration, which is not open yet.",
     RedemptionChannel.BOOKING: "Booked redemptions are made by their monthly run.",
@@ -219,10 +226,14 @@ async def redeem_points(uow: UnitOfWork, command: RedeemPoints) -> Redemption:
     made answers it, whatever has become of the card shown or the account since (a wrong PIN is still counted)."""
     try:
         where = await _where(uow, command)
-    except DomainError:
-        if RedemptionChannel(command.channel) in CARD_SHOWN and (made := await made_already(uow, Redemption)):
-            return made
-        raise
+    except DomainError as refused:
+        if refused.code not in _CARD_REFUSALS:
+            raise
+        if not isinstance(refused, RecordedRefusal):  # what the check wrote (a right PIN's) goes with its refusal
+            await uow.session.rollback()
+        if (made := await made_already(uow, Redemption)) is None:
+            raise
+        return made
     try:
         rows = await uow.statement(REDEEM, **uow.claim.params(), **_staff_params(where),
                                    staff_id=where.staff.staff_id if where.staff else None,

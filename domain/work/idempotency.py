@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import MemberPrincipal, PartnerPrincipal, Principal, StaffPrincipal, unauthenticated
-from domain.columns import record_columns, record_from_json, records
+from domain.columns import record_columns, record_from_json
 from domain.errors import DomainError, ErrorCode, RecordedRefusal
 from domain.work.commands import Idempotent, hints_of
 from domain.work.tables import IdempotencyRecord
@@ -131,18 +131,22 @@ async def in_transaction(uow: Any, work: Callable[[], Awaitable[T]], result_type
 
 
 async def made_already(uow: Any, model: Any) -> Any | None:
-    """The record of `model` this key made, when the request is a retry of the one that made it (the same caller,
-    key and request), else None: a handler whose checks before its statement refuse (a card locked since, an
-    account throttled since) still answers a retry of what was done with it, as the statement would."""
+    """The record of `model` this key made, as it was then, when the request is a retry of the one that made it
+    (the same caller, key and request), else None: a handler whose checks before its statement refuse (a card
+    locked since, an account throttled since) still answers a retry of what was done with it, as the statement
+    would."""
     scope, key, digest = uow.claim.scope, uow.claim.key, uow.claim.digest
     if key is None:
         return None
-    made_by_key = sa.select(model).join(IdempotencyRecord, model.id == IdempotencyRecord.result["id"].as_integer())
-    found = await records(uow.session, made_by_key.where(
-        IdempotencyRecord.scope == scope, IdempotencyRecord.key == key, IdempotencyRecord.request_sha256 == digest
-    ))  # fmt: skip
-    uow.replayed = bool(found)
-    return found[0] if found else None
+    stored = await uow.session.scalar(
+        sa.select(IdempotencyRecord.result).where(
+            IdempotencyRecord.scope == scope, IdempotencyRecord.key == key, IdempotencyRecord.request_sha256 == digest
+        )
+    )
+    if not stored or "row" not in stored:  # none, another request's, or one still under way
+        return None
+    uow.replayed = True
+    return record_from_json(model, stored["row"])
 
 
 async def _claim(session: AsyncSession, scope: str, key: str, digest: bytes) -> dict[str, Any] | None:

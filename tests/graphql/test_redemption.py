@@ -373,37 +373,48 @@ async def test_a_retry_of_a_redemption_made_at_a_pos_answers_it_whatever_became_
     asked = redeem_input(api, "p-1", ("MIN-60", 1), channel="POS", outletId=at(api, "SZ-POS"), **POS)
     made = (await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]
     assert made["errors"] == [] and made["replayed"] is False, made
-    number = int(POS["cardNumber"])
-    retried = [
-        ("the card locked", f"UPDATE card SET locked_until = now() + interval '1 hour' WHERE number = {number}"),
-        (
-            "the account throttled",
-            "INSERT INTO staff_proof_failure (staff_id, card_number) SELECT id, n"
-            " FROM staff, generate_series(6299000000000000, 6299000000000009) n WHERE username = 'agent'",
-        ),
-        ("the card lost", f"UPDATE card SET state = 'LOST', locked_until = NULL WHERE number = {number}"),
-    ]
-    for _, since in retried:
-        # when something refuses the card or the account since, and the POS retries with the same key
-        await api.scalar(f"{since} RETURNING 1")
+    card = f"card WHERE number = {POS['cardNumber']}"
+    set_card = f"UPDATE card SET {{}} WHERE number = {POS['cardNumber']}"
+    throttled = ("INSERT INTO staff_proof_failure (staff_id, card_number) SELECT id, n FROM staff,"
+                 " generate_series(6299000000000000, 6299000000000009) n WHERE username = 'gd.agent'")  # fmt: skip
+    since = {
+        "CARD_PIN_LOCKED": [set_card.format("locked_until = now() + interval '1 hour'")],
+        "LOCKED": [set_card.format("locked_until = NULL"), throttled],
+        "CARD_LOST": ["DELETE FROM staff_proof_failure", set_card.format("state = 'LOST', failed_attempt_count = 2")],
+    }
+    for code, changes in since.items():
+        # when the card or the account refuses since, as a new request finds
+        for change in changes:
+            await api.scalar(f"{change} RETURNING 1")
+        fresh = redeem_input(api, f"n-{code}", ("MIN-60", 1), channel="POS", outletId=at(api, "SZ-POS"), **POS)
+        assert codes((await api.data(REDEEM, fresh, as_="agent"))["redeemPoints"])[0][1] == code
+        # then a retry with the same key answers the redemption made, as it was made
         again = (await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]
-        # then the retry answers the redemption made, and nothing more is redeemed
-        assert (again["errors"], again["replayed"], again["redemption"]["id"]) == ([], True, made["redemption"]["id"])
+        assert (again["errors"], again["replayed"], again["redemption"]) == ([], True, made["redemption"]), code
+    # and nothing more was redeemed, and the right PIN's retry on the lost card changed nothing of it
     assert await api.scalar("SELECT count(*) FROM redemption") == 1
-    # and another request under the key, or a new key, is refused by the card as any would be
+    assert await api.scalar(f"SELECT failed_attempt_count FROM {card}") == 2
+    # and another request under the key is refused by the card, and a retry without a PIN is no retry
     other = redeem_input(api, "p-1", ("MIN-60", 2), channel="POS", outletId=at(api, "SZ-POS"), **POS)
-    fresh = redeem_input(api, "p-2", ("MIN-60", 1), channel="POS", outletId=at(api, "SZ-POS"), **POS)
-    for refused in (other, fresh):
-        assert codes((await api.data(REDEEM, refused, as_="agent"))["redeemPoints"])[0][1] in {"LOCKED", "CARD_LOST"}
+    assert codes((await api.data(REDEEM, other, as_="agent"))["redeemPoints"])[0][1] == "CARD_LOST"
+    for pin in (None, ""):
+        unproved = await api.data(REDEEM, asked | {"input": asked["input"] | {"cardPin": pin}}, as_="agent")
+        assert codes(unproved["redeemPoints"]) == [(["input", "cardPin"], "REQUIRED")]
     assert await api.violations() == []
 
 
-async def test_a_retry_with_a_wrong_pin_answers_the_redemption_made_and_the_pin_is_counted(api):
+async def test_a_retry_with_a_wrong_pin_answers_the_redemption_as_made_and_the_pin_is_counted(api):
+    # given a redemption made at a terminal, then cancelled
     asked = redeem_input(api, "p-1", ("MIN-60", 1), channel="TERMINAL", outletId=at(api, "SZ-POS"), **POS)
     made = (await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]
-    asked["input"]["cardPin"] = "975310"
-    again = (await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]
-    assert (again["errors"], again["replayed"], again["redemption"]["id"]) == ([], True, made["redemption"]["id"])
+    cancel = {"input": {"redemptionId": made["redemption"]["id"], "reason": "Asked back", "idempotencyKey": "c-1"}}
+    assert (await api.data(CANCEL, cancel, as_="agent"))["cancelRedemption"]["errors"] == []
+    # when the terminal retries it with a wrong PIN
+    again = await api.data(REDEEM, asked | {"input": asked["input"] | {"cardPin": "975310"}}, as_="agent")
+    # then the answer is the redemption as it was made (its fulfilment as it is), and the wrong PIN is counted
+    answer = again["redeemPoints"]
+    assert (answer["errors"], answer["replayed"], answer["redemption"]["status"]) == ([], True, "COMPLETED")
+    assert answer["redemption"]["id"] == made["redemption"]["id"]
     assert await api.scalar(f"SELECT failed_attempt_count FROM card WHERE number = {POS['cardNumber']}") == 1
     assert await api.scalar("SELECT count(*) FROM staff_proof_failure") == 1
 

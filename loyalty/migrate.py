@@ -61,6 +61,12 @@ async def not_at_head(engine: AsyncEngine) -> str | None:
     return f"The database is at revision {current}, which this code does not know (it expects {head}): run newer code."
 
 
+def one_of(column: str, names: list[str]) -> str:
+    """A CHECK's condition that `column` holds one of `names`, in the form PostgreSQL keeps as one constant
+    (`IN ('A', 'B')` is kept as an array built of a cast value per name, built again by every write: 0036)."""
+    return f"\"{column}\"::text = ANY ('{{{','.join(names)}}}'::text[])"
+
+
 def rewrite_functions(
     changes: list[tuple[re.Pattern[str] | str, str]], functions: tuple[str, ...], *, each_once: bool = False
 ) -> None:

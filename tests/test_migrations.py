@@ -283,6 +283,18 @@ async def test_no_function_at_head_pins_its_search_path(server_url):
             assert list(pinned) == []
 
 
+async def test_every_enumerated_columns_check_is_one_constant(server_url):
+    # given a database at head, when its checks are read, then none builds an array on each write (0036)
+    async with fresh_database(server_url, "loyalty_checks_test") as engine:
+        await migrate.upgrade(engine)
+        async with engine.connect() as connection:
+            built = await connection.scalars(
+                sa.text("SELECT c.conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
+                        " WHERE n.nspname = 'public' AND pg_get_constraintdef(c.oid) LIKE '%ARRAY[%'")
+            )  # fmt: skip
+            assert list(built) == [], "write the check with loyalty.migrate.one_of"
+
+
 @pytest.mark.parametrize(
     ("before", "functions", "now"),
     [

@@ -283,7 +283,7 @@ async def test_no_function_at_head_pins_its_search_path(server_url):
             assert list(pinned) == []
 
 
-async def test_every_enumerated_columns_check_is_one_constant(server_url):
+async def test_every_enumerated_columns_check_is_one_constant_and_validated(server_url):
     # given a database at head, when its checks are read, then none builds an array on each write (0036)
     async with fresh_database(server_url, "loyalty_checks_test") as engine:
         await migrate.upgrade(engine)
@@ -293,6 +293,9 @@ async def test_every_enumerated_columns_check_is_one_constant(server_url):
                         " WHERE n.nspname = 'public' AND pg_get_constraintdef(c.oid) LIKE '%ARRAY[%'")
             )  # fmt: skip
             assert list(built) == [], "write the check with loyalty.migrate.one_of"
+            # and every check a migration added NOT VALID was validated once it committed
+            unvalidated = await connection.scalar(sa.text("SELECT count(*) FROM pg_constraint WHERE NOT convalidated"))
+            assert unvalidated == 0
 
 
 @pytest.mark.parametrize(

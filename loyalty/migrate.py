@@ -79,9 +79,14 @@ async def not_at_head(engine: AsyncEngine) -> str | None:
     return f"The database is at revision {current}, which this code does not know (it expects {head}): run newer code."
 
 
+ENUM_NAME = re.compile(r"[A-Z][A-Z0-9_]*")  # a value of an enumerated column: nothing an array literal quotes
+
+
 def one_of(column: str, names: list[str]) -> str:
     """A CHECK's condition that `column` holds one of `names`, in the form PostgreSQL keeps as one constant
     (`IN ('A', 'B')` is kept as an array built of a cast value per name, built again by every write: 0036)."""
+    if not names or not all(ENUM_NAME.fullmatch(n) and n != "NULL" for n in names):
+        raise ValueError(f"{column}: {names!r} are not all names of the form {ENUM_NAME.pattern}, nor NULL")
     return f"\"{column}\"::text = ANY ('{{{','.join(names)}}}'::text[])"
 
 

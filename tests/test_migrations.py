@@ -270,6 +270,14 @@ async def test_the_writes_store_their_results_by_the_keys_index_and_back(server_
         assert await _definitions(engine) == before
 
 
+def test_an_enumerated_columns_check_takes_plain_names_only():
+    # given names an array literal would quote, split, trim or read as NULL, then none makes a check
+    assert migrate.one_of("kind", ["GIFT", "CALL_MINUTES"]) == "\"kind\"::text = ANY ('{GIFT,CALL_MINUTES}'::text[])"
+    for names in ([], ["A", "NULL"], ["A,B"], [" C "], ['"'], ["O'NE"], ["gift"], ["E-SHOP"]):
+        with pytest.raises(ValueError):
+            migrate.one_of("kind", names)
+
+
 async def test_the_schema_at_head_costs_no_statement_more_than_it_must(server_url):
     found_by = {
         # a function that sets a search path of its own: each call would set and restore it (migration 0017)

@@ -55,8 +55,9 @@ quantity_max = 100  # of one reward in one redemption
 SELF_SERVICE = frozenset({RedemptionChannel.WEB, RedemptionChannel.WAP, RedemptionChannel.SMS})
 SERVED = frozenset({RedemptionChannel.COUNTER, RedemptionChannel.HOTLINE})
 CARD_SHOWN = frozenset({RedemptionChannel.POS, RedemptionChannel.TERMINAL})
-# What the card shown, or the account showing it, refuses once its PIN was looked at: a retry of a redemption
-# made is answered with it all the same (`made_already`); a PIN left out is no retry's.
+# What the card shown, or the account showing it, refuses once a PIN was sent (a locked card and a throttled
+# account compare none): a retry of a redemption made is answered with it all the same (`made_already`); a
+# request without a PIN is no retry.
 _CARD_REFUSALS = frozenset({
     ErrorCode.LOCKED, ErrorCode.INVALID_CREDENTIALS, CardErrorCode.CARD_PIN_LOCKED, CardErrorCode.CARD_LOST,
     CardErrorCode.CARD_NOT_ACTIVE, CardErrorCode.CARD_ENDED,
@@ -230,7 +231,7 @@ async def redeem_points(uow: UnitOfWork, command: RedeemPoints) -> Redemption:
         if refused.code not in _CARD_REFUSALS:
             raise
         if not isinstance(refused, RecordedRefusal):  # what the check wrote (a right PIN's) goes with its refusal
-            await uow.session.rollback()
+            await uow.undo_writes()
         if (made := await made_already(uow, Redemption)) is None:
             raise
         return made

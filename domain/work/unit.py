@@ -91,6 +91,12 @@ class UnitOfWork:
             self._session, self._owns_session = self.sessions(), True
         return self._session
 
+    async def undo_writes(self) -> None:
+        """Undo what the unit's own transaction wrote so far (a refused check's, before an answer that is no
+        refusal); a unit joining its caller's transaction leaves that transaction alone."""
+        if self._owns_session and self._session is not None:
+            await self._session.rollback()
+
     @property
     def today(self) -> date:
         return clock.day_of(self.now)

@@ -25,7 +25,7 @@ import re
 import sqlalchemy as sa
 from alembic import op
 
-from loyalty.migrate import one_of
+from loyalty.migrate import ENUM_NAME, one_of
 
 revision = "0036"
 down_revision = "0035"
@@ -39,7 +39,6 @@ _FOUND = """
     ORDER BY 1, 2"""
 _BUILT = re.compile(r"CHECK \(\(\((\w+)\)::text = ANY \(\(ARRAY\[(.+)\]\)::text\[\]\)\)\)( NOT VALID)?")
 _CONSTANT = re.compile(r"CHECK \(\(\((\w+)\)::text = ANY \('\{(.+)\}'::text\[\]\)\)\)( NOT VALID)?")
-_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 def _checks(like: str, shape: re.Pattern[str]) -> list[tuple[str, str, str, list[str]]]:
@@ -49,8 +48,9 @@ def _checks(like: str, shape: re.Pattern[str]) -> list[tuple[str, str, str, list
         match = shape.fullmatch(definition)
         assert match is not None, f"{name}: {definition}"
         column, listed, _ = match.groups()
-        names = re.findall(r"'(\w+)'::character varying", listed) if shape is _BUILT else listed.split(",")
-        assert names and all(_NAME.fullmatch(n) for n in names), f"{name}: {definition}"
+        names = re.findall(r"'([^']*)'::character varying", listed) if shape is _BUILT else listed.split(",")
+        every = listed.count("::character varying") if shape is _BUILT else listed.count(",") + 1
+        assert len(names) == every and all(ENUM_NAME.fullmatch(n) for n in names), f"{name}: {definition}"
         found.append((table, name, column, names))
     return found
 

@@ -8,7 +8,7 @@ import json
 import logging
 import math
 import re
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
@@ -936,8 +936,7 @@ class _NamedTwice(ValueError):
 def _named_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     members = dict(pairs)
     if len(members) < len(pairs):
-        seen: set[str] = set()
-        twice = next(name for name, _ in pairs if name in seen or seen.add(name))
+        twice = next(name for name, times in Counter(name for name, _ in pairs).items() if times > 1)
         raise _NamedTwice(f"{json.dumps(twice)[:64]} is named twice in one object.")
     return members
 

@@ -34,7 +34,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as connection:
         await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
-    await _validate_checks(engine)
+    await validate_checks(engine)
 
 
 _NOT_VALIDATED = sa.text("""
@@ -42,10 +42,11 @@ _NOT_VALIDATED = sa.text("""
     WHERE n.nspname = 'public' AND c.contype = 'c' AND NOT c.convalidated ORDER BY 1, 2""")
 
 
-async def _validate_checks(engine: AsyncEngine) -> None:
+async def validate_checks(engine: AsyncEngine) -> None:
     """The checks a migration added NOT VALID (enforced on every write from then on, without holding the table
     while reading it all), validated once it has committed: each a scan of its table under a lock that lets
-    reads and writes go on, in a transaction of its own."""
+    reads and writes go on, in a transaction of its own. Every way of migrating ends so: `loyalty migrate`,
+    `serve`, and `alembic` run by hand (`migrations/env.py`)."""
     async with engine.connect() as connection:
         pending = (await connection.execute(_NOT_VALIDATED)).all()
     for table, name in pending:
@@ -56,7 +57,7 @@ async def _validate_checks(engine: AsyncEngine) -> None:
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     async with engine.begin() as connection:
         await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
-    await _validate_checks(engine)
+    await validate_checks(engine)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

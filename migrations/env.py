@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from domain.columns import metadata
+from loyalty.migrate import validate_checks
 
 config = context.config
 
@@ -23,6 +24,7 @@ async def run_from_url(url: str) -> None:
     async with engine.connect() as connection:
         await connection.run_sync(run_on)
         await connection.commit()
+    await validate_checks(engine)
     await engine.dispose()
 
 

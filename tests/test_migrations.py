@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +21,8 @@ from domain.columns import metadata
 from loyalty import migrate
 from loyalty.database import make_engine
 from tests.conftest import recreate_database
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextlib.asynccontextmanager
@@ -295,6 +300,25 @@ async def test_the_schema_at_head_costs_no_statement_more_than_it_must(server_ur
         async with engine.connect() as connection:
             found = {what: list(await connection.scalars(sa.text(sql))) for what, sql in found_by.items()}
     assert found == dict.fromkeys(found_by, [])
+
+
+async def test_alembic_run_by_hand_validates_the_checks_it_added(server_url):
+    unvalidated = "SELECT count(*) FROM pg_constraint WHERE NOT convalidated"
+    # given a database at head
+    async with fresh_database(server_url, "loyalty_by_hand_test") as engine:
+        await migrate.upgrade(engine)
+        url = engine.url.render_as_string(hide_password=False)
+        environment = {**os.environ, "DATABASE_URL": url}
+        for step in (["downgrade", "-1"], ["upgrade", "head"]):
+            # when an operator runs alembic by hand (0036's checks, and its downgrade's, are added NOT VALID)
+            alembic = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "alembic", *step, cwd=ROOT, env=environment, stderr=asyncio.subprocess.PIPE
+            )
+            _, said = await alembic.communicate()
+            assert alembic.returncode == 0, said.decode()
+            # then the command has validated them before it returns
+            async with engine.connect() as connection:
+                assert await connection.scalar(sa.text(unvalidated)) == 0, step
 
 
 @pytest.mark.parametrize(

@@ -567,8 +567,9 @@ def expire(
 
     from domain.points import service
 
+    settings = _settings(data_dir)  # the club's zone first: it says which day is today
     day = _review_day(as_of)
-    with database(_settings(data_dir)) as url, Progress(console=console) as progress:
+    with database(settings) as url, Progress(console=console) as progress:
         task = progress.add_task("Expiring points", total=None)
         run = run_on_database(
             url, lambda sessions: service.expire(sessions, day, progress=lambda n: progress.advance(task, n))
@@ -692,7 +693,8 @@ def _month_option(month: str) -> date:
 
 
 def _review_day(as_of: str | None) -> date:
-    """The day of a review: today when left out; refused in one line when malformed or to come."""
+    """The day of a review: today (in the club's zone: read the settings first) when left out; refused in one
+    line when malformed or to come."""
 
     try:
         day = date.fromisoformat(as_of) if as_of else clock.today()
@@ -731,7 +733,8 @@ def review_grades(as_of: str = AsOfReview, chunk: int = ChunkCustomers, data_dir
     applied at once. Safe to rerun for the same date (nothing new is proposed); resumes after a stop."""
     from domain.grades import review
 
-    day, settings = _review_day(as_of), _settings(data_dir)
+    settings = _settings(data_dir)
+    day = _review_day(as_of)
     with database(settings) as url:
         job = functools.partial(review.GradeReviewJob, day, settings.grade_policy(), chunk_customers=chunk)
         run = review.GradeReviewRun.of(_carried_out(url, job, f"Grade review as of {day}", "customers"))
@@ -748,7 +751,8 @@ def annual_review(as_of: str = AsOfReview, chunk: int = ChunkCustomers, data_dir
     after the grace the settings give); the others are kept, or extended by a year. Once per date."""
     from domain.grades import review
 
-    day, settings = _review_day(as_of), _settings(data_dir)
+    settings = _settings(data_dir)
+    day = _review_day(as_of)
     with database(settings) as url:
         job = functools.partial(review.AnnualReviewJob, day, settings.grade_policy(), chunk_customers=chunk)
         figures = _carried_out(url, job, f"Annual review as of {day}", "members").figures

@@ -12,6 +12,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import clock
 from domain.access import StaffPrincipal
 from domain.cards import lifecycle, stock
 from domain.customers import service as customers
@@ -217,7 +218,7 @@ async def _demo_points(session: AsyncSession, demo: Demo, hq: StaffPrincipal) ->
 async def _demo_cards(session: AsyncSession, demo: Demo, hq: StaffPrincipal) -> None:
     gd_branch = await session.get(Branch, demo.branches["GD"])
     gd = StaffPrincipal(demo.staff["gd.operator"], StaffRole.CLUB_OPERATOR, gd_branch.id, gd_branch.path, session_id=0)
-    valid_until = date(date.today().year + 5, 12, 31)
+    valid_until = date(clock.today().year + 5, 12, 31)
     as_hq, as_gd = UnitOfWork.joining(session, hq), UnitOfWork.joining(session, gd)
     for branch, card_type, first in CARD_BATCHES:
         batch = stock.ReceiveCardBatch(

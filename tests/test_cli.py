@@ -55,8 +55,13 @@ OPERATOR_EVENTS = """SELECT operation, result_id, outcome, principal_id, client_
                      WHERE principal_kind = 'OPERATOR' ORDER BY id"""
 
 
-def invoke(database_url: str, *args: str, stdin: str | None = None):
-    env = {"DATABASE_URL": database_url, "LOYALTY_PASSWORD_TIME_COST": "1", "LOYALTY_PASSWORD_MEMORY_COST_KIB": "1024"}
+def invoke(database_url: str, *args: str, stdin: str | None = None, env: dict[str, str] | None = None):
+    env = {
+        "DATABASE_URL": database_url,
+        "LOYALTY_PASSWORD_TIME_COST": "1",
+        "LOYALTY_PASSWORD_MEMORY_COST_KIB": "1024",
+        **(env or {}),
+    }
     return runner.invoke(app, list(args), input=stdin, env=env)
 
 
@@ -583,6 +588,24 @@ def test_verify_and_expire_on_a_demo_ledger(server_url, today_is):
     broken = invoke(database_url, "verify")
     assert broken.exit_code == 1
     assert "each balance equals the sum of its entries" in broken.output
+
+
+def test_today_on_the_command_line_is_the_clubs_day_in_the_zone_the_settings_give(server_url, today_is):
+    # given a club in Auckland, where it is already 8 December when it is 7 December in Shanghai
+    _, database_url = demo_database(server_url, "loyalty_cli_zone_test")
+    today_is(date(2026, 12, 7))  # noon UTC: 8 December, 01:00 in Auckland
+    in_auckland = {"LOYALTY_TIME_ZONE": "Pacific/Auckland"}
+    try:
+        # when points are expired as of the club's today, and the reviews run as of today
+        expired = invoke(database_url, "expire", "--as-of", "2026-12-08", env=in_auckland)
+        reviewed = invoke(database_url, "review-grades", env=in_auckland)
+        annual = invoke(database_url, "annual-review", env=in_auckland)
+    finally:
+        clock.use_zone(clock.zone_default)  # the zone is the process's: the other tests' club is in Shanghai
+    # then each takes the club's day, not Shanghai's
+    assert expired.exit_code == 0 and "as of 2026-12-08" in expired.output, expired.output
+    assert reviewed.exit_code == 0 and "\n2026-12-08: 3 customers reviewed" in reviewed.output, reviewed.output
+    assert annual.exit_code == 0 and "\n2026-12-08: 3 members reviewed" in annual.output, annual.output
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="counts processes through /proc")

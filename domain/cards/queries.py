@@ -205,7 +205,7 @@ async def stock_count(
     check = Checker()
     begin, finish = _day_range(check, start, end)
     if (end - start).days > period_days_max:
-        check.fail("to", ErrorCode.OUT_OF_RANGE, f"A period is at most {period_days_max} days.")
+        check.fail("to", ErrorCode.OUT_OF_RANGE, f"From and to are at most {period_days_max} days apart.")
     check.raise_if_any()
     branch = await branch_in_scope(session, actor, branch_id, "branch_id")
     branches = subtree_branch_ids(branch.path)

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain import clock
+from domain.audit import queries as audit_queries
 from domain.audit import trail
 from tests.api import gid, top_codes
 from tests.graphql.cases.cards import LI_WEI_CARD, LI_WEI_ID
@@ -490,6 +491,7 @@ async def test_an_event_by_id_is_null_outside_the_readers_subtree(api):
         ({"filter": {"target": base64.b64encode(b"Member:012").decode()}}, "NOT_FOUND"),  # names no key
         ({"filter": {"from": "2026-02-01", "to": "2026-01-01"}}, "INVALID"),
         ({"filter": {"from": "2000-01-01", "to": "2026-01-01"}}, "OUT_OF_RANGE"),
+        ({"filter": {"from": "2016-11-28", "to": "2026-12-07"}}, "OUT_OF_RANGE"),  # 3,661 days apart
         ({"filter": {"operation": "x" * 65}}, "TOO_LONG"),
         ({"first": 101}, "OUT_OF_RANGE"),
         ({"after": "bm9wZQ=="}, "INVALID"),
@@ -497,3 +499,14 @@ async def test_an_event_by_id_is_null_outside_the_readers_subtree(api):
 )
 async def test_bad_filters_and_pages_are_refused_with_a_code(api, arguments, code):
     assert top_codes(await api.gql(EVENTS, arguments, as_="auditor")) == [code]
+
+
+async def test_a_period_of_the_longest_span_is_read(api):
+    # given an event of today
+    await api.data(ADJUST, adjust_input(api), as_="club_operator")
+    # when the auditor asks for a period whose days are 3,660 apart, ending today
+    today = clock.today()
+    period = {"from": str(today - timedelta(days=audit_queries.period_days_max)), "to": str(today)}
+    found = await api.data(EVENTS, {"filter": period}, as_="auditor")
+    # then it is read, the event in it
+    assert [e["node"]["operation"] for e in found["auditEvents"]["edges"]] == ["adjustPoints"]

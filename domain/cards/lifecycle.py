@@ -441,9 +441,16 @@ async def _stock_card_for(session: AsyncSession, actor: Actor, member: Member, n
         raise DomainError(
             CardErrorCode.CARD_TYPE_NOT_OF_GRADE, f"A {member.grade_code} member gets a {card_type} card.", field
         )
-    if card.valid_until <= clock.today():
-        raise DomainError(CardErrorCode.CARD_EXPIRED, "This card has passed its validity date.", field)
+    _require_valid(card, field)
     return card
+
+
+def _require_valid(card: Card, field: str) -> None:
+    """A card is valid until the end of its validity date (inclusive, the club's day)."""
+    if card.valid_until < clock.today():
+        raise DomainError(
+            CardErrorCode.CARD_EXPIRED, f"This card was valid until {card.valid_until}: the counter replaces it.", field
+        )
 
 
 async def _give(session: AsyncSession, card: Card, member: Member, actor: Actor, action: CardAction, **detail: Any):
@@ -726,8 +733,8 @@ async def present_card(
 
     A card that does not exist, holds no member, or is given the wrong PIN gets one answer (a wrong PIN is
     counted toward the card's lock, and recorded: `RecordedRefusal`). Only the PIN's holder learns that the
-    card is lost or ended; a locked card says so (the fraud measure). An account that entered wrong PINs for
-    too many cards lately proves none for a while (`refuse_if_account_throttled`)."""
+    card is lost, ended or past its validity; a locked card says so (the fraud measure). An account that entered
+    wrong PINs for too many cards lately proves none for a while (`refuse_if_account_throttled`)."""
     check = Checker()
     number = parse_card_number(check, "card_number", card_number)
     if not pin:
@@ -747,6 +754,7 @@ async def present_card(
             raise
         raise RecordedRefusal(wrong.code, wrong.problems[0].message, "card_pin") from None
     _require_state(card, (CardState.ACTIVE,))
+    _require_valid(card, "card_number")
     member = await session.get(Member, card.member_id)
     assert member is not None
     return member

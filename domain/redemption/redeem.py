@@ -60,7 +60,7 @@ CARD_SHOWN = frozenset({RedemptionChannel.POS, RedemptionChannel.TERMINAL})
 # request without a PIN is no retry.
 _CARD_REFUSALS = frozenset({
     ErrorCode.LOCKED, ErrorCode.INVALID_CREDENTIALS, CardErrorCode.CARD_PIN_LOCKED, CardErrorCode.CARD_LOST,
-    CardErrorCode.CARD_NOT_ACTIVE, CardErrorCode.CARD_ENDED,
+    CardErrorCode.CARD_NOT_ACTIVE, CardErrorCode.CARD_ENDED, CardErrorCode.CARD_EXPIRED,
 })  # fmt: skip
 ELSEWHERE = {
     RedemptionChannel.PARTNER: "Partners redeem through the partner integration, which is not open yet.",

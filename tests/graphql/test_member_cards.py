@@ -185,6 +185,21 @@ async def test_hand_over_refusals(api, changes, field, code):
     assert await api.fingerprint() == before
 
 
+async def test_a_stock_card_is_handed_over_through_its_validity_date_and_not_after(api):
+    # given Wang Fang's card in stock, valid until yesterday
+    card = "card SET valid_until = :day WHERE number = 6221000000000002 RETURNING 1"
+    await api.scalar(f"UPDATE {card}", day=clock.today() - timedelta(days=1))
+    await api.token("agent")
+    before = await api.fingerprint()
+    # when it is handed over, then it is refused as past its validity, and nothing is written
+    answer = await api.data(HAND_OVER, {"input": hand_over_input(api)}, as_="agent")
+    assert error_codes(answer) == [(["input", "cardNumber"], "CARD_EXPIRED")]
+    assert await api.fingerprint() == before
+    # when it is valid until today, then it is handed over
+    await api.scalar(f"UPDATE {card}", day=clock.today())
+    assert error_codes(await api.data(HAND_OVER, {"input": hand_over_input(api)}, as_="agent")) == []
+
+
 async def test_two_agents_handing_out_one_card_at_once_give_it_to_one_member(api):
     import asyncio
 

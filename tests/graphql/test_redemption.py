@@ -380,7 +380,8 @@ async def test_a_retry_of_a_redemption_made_at_a_pos_answers_it_whatever_became_
     since = {
         "CARD_PIN_LOCKED": [set_card.format("locked_until = now() + interval '1 hour'")],
         "LOCKED": [set_card.format("locked_until = NULL"), throttled],
-        "CARD_LOST": ["DELETE FROM staff_proof_failure", set_card.format("state = 'LOST', failed_attempt_count = 2")],
+        "CARD_EXPIRED": ["DELETE FROM staff_proof_failure", set_card.format("valid_until = current_date - 2")],
+        "CARD_LOST": [set_card.format("state = 'LOST', failed_attempt_count = 2")],
     }
     for code, changes in since.items():
         # when the card or the account refuses since, as a new request finds
@@ -425,6 +426,25 @@ async def test_a_lost_card_with_its_right_pin_is_told_it_is_lost(api):
     asked = redeem_input(api, "l-1", ("MIN-60", 1), channel="POS", outletId=at(api, "SZ-POS"), **POS)
     assert codes((await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]) == [(["input", "cardNumber"],
                                                                                   "CARD_LOST")]  # fmt: skip
+
+
+async def test_a_card_past_its_validity_date_is_told_so_with_its_right_pin_only(api):
+    # given Li Wei's card, valid until yesterday
+    card = f"card SET valid_until = :day WHERE number = {POS['cardNumber']} RETURNING 1"
+    await api.scalar(f"UPDATE {card}", day=clock.today() - timedelta(days=1))
+    before = await api.fingerprint()
+    # when it is shown at a POS with its PIN, then it proves nothing, and says why, writing nothing
+    asked = redeem_input(api, "e-1", ("MIN-60", 1), channel="POS", outletId=at(api, "SZ-POS"), **POS)
+    refused = (await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]
+    assert codes(refused) == [(["input", "cardNumber"], "CARD_EXPIRED")]
+    assert await api.fingerprint() == before
+    # and with a wrong PIN it reads as any wrong PIN
+    wrong = asked | {"input": asked["input"] | {"cardPin": "975310", "idempotencyKey": "e-2"}}
+    assert codes((await api.data(REDEEM, wrong, as_="agent"))["redeemPoints"]) == [(["input", "cardPin"],
+                                                                                  "INVALID_CREDENTIALS")]  # fmt: skip
+    # when its validity ends today, then it is valid through the day
+    await api.scalar(f"UPDATE {card}", day=clock.today())
+    assert (await api.data(REDEEM, asked, as_="agent"))["redeemPoints"]["errors"] == []
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,8 @@ from domain.grades import review
 from domain.grades.review import GradePolicy
 from loyalty.database import make_sessions
 from tests.graphql.test_grades import history, pays, standard_year
+from tests.graphql.test_redemption import REDEEM, redeem_input
+from tests.graphql.test_redemption_bookings import book, run_month
 
 
 async def annual(api, policy: GradePolicy | None = None, as_of: date | None = None) -> dict:
@@ -121,6 +123,31 @@ async def test_a_member_in_grace_who_qualifies_again_is_a_member_as_before(api, 
     found = await api.scalar("SELECT status || ' ' || coalesce(grace_ends_on::text, '-') FROM member WHERE id = :m",
                              m=api.demo.members["Zhang Min"])  # fmt: skip
     assert found == "ACTIVE -"
+
+
+async def test_a_member_in_grace_for_an_ended_validity_redeems_until_a_new_validity_keeps_them(api, today_is):
+    # given Li Wei, qualifying, whose validity ended yesterday, with a booking of minutes every month
+    policy = GradePolicy(annual_grace_months=3)
+    await standard_year(api)
+    assert (await book(api, "b-1"))["errors"] == []
+    await valid_until(api, "Li Wei", clock.today() - timedelta(days=1))
+    # when the annual review puts him in grace
+    assert (await annual(api, policy))["grace"] == 1
+    # then he redeems as an ACTIVE member does, on the web and by his booking
+    made = await api.data(REDEEM, redeem_input(api, "g-1", ("MIN-60", 1)), as_="member")
+    assert made["redeemPoints"]["errors"] == []
+    run = await run_month(api)
+    assert (run.redeemed, run.skipped) == (1, 0)
+    # when staff give him a new validity, and the next review (a month later) runs
+    await valid_until(api, "Li Wei", clock.today() + timedelta(days=200))
+    later = clock.today() + timedelta(days=31)
+    today_is(later)
+    await annual(api, policy, as_of=later)
+    # then he is ACTIVE again, his grace over
+    found = await api.scalar("SELECT status || ' ' || coalesce(grace_ends_on::text, '-') FROM member WHERE id = :m",
+                             m=api.demo.members["Li Wei"])  # fmt: skip
+    assert found == "ACTIVE -"
+    assert await api.violations() == []
 
 
 async def test_a_suspended_member_put_in_grace_stays_suspended(api):

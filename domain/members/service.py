@@ -176,6 +176,10 @@ async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
     session = uow.session
     customer = await customer_in_scope(session, actor, command.customer_id, "customer_id", lock=True)
     club = await club_in_scope(session, actor, command.club_id, "club_id")
+    if not await session.scalar(_IN_PROVINCE_OF, {"branch": club.branch_id, "home": customer.branch_id}):
+        raise DomainError(MemberErrorCode.CLUB_OF_ANOTHER_PROVINCE, "The customer belongs to another province:"
+                          " they join one of its clubs (moved to another province, a member takes the customer"
+                          " along).", "club_id")  # fmt: skip
     grade = await _grade(session, command.grade_code)
     await check_manager(session, actor, command.customer_manager_id)
     if await session.scalar(sa.select(Member.id).where(Member.customer_id == customer.id)) is not None:
@@ -201,6 +205,19 @@ async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
     return member
 
 
+# A member and their customer are of one province, so that one province's staff serve the person (a member moved
+# to another province takes the customer along). A branch's province is the start of its path: "/1/4/" of
+# "/1/4/9/"; headquarters' ("/1/") holds every branch.
+_PROVINCE_OF = "substring(home.path from '^/[0-9]+/(?:[0-9]+/)?')"
+_IN_PROVINCE_OF = sa.text(
+    f"SELECT starts_with(b.path, {_PROVINCE_OF}) FROM branch b, branch home WHERE b.id = :branch AND home.id = :home"
+)
+_CUSTOMER_ALONG = sa.text(
+    f"""UPDATE customer c SET branch_id = :branch, updated_at = :now FROM branch b, branch home
+        WHERE c.id = :customer AND b.id = :branch AND home.id = c.branch_id
+          AND NOT starts_with(b.path, {_PROVINCE_OF})"""
+)
+
 CANCELLED_WITH_MEMBERSHIP = "MEMBERSHIP_ENDED"
 MOVED_WITH_MEMBER = "MEMBER_MOVED"
 
@@ -210,7 +227,8 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
     a grace (GRACE, with its end): staff set ACTIVE, SUSPENDED or ENDED.
 
     Ending a membership is for good, and cancels the member's usable card in the same transaction; a member
-    moved to a club of another branch takes their usable card along (that branch's staff serve it now)."""
+    moved to a club of another branch takes their usable card along (that branch's staff serve it now), and to
+    a club of another province, their customer too."""
     actor = require_staff(uow.principal, Permission.MEMBER_WRITE)
     session = uow.session
     cards: list[Card] = []
@@ -251,6 +269,10 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
         await ledger.end_points_of_ended(session, [member.id], uow.today + timedelta(days=kept_days))
     else:
         _move(session, cards, member, actor)
+    if "branch_id" in clean:
+        await session.flush()
+        await session.execute(_CUSTOMER_ALONG, {"customer": member.customer_id, "branch": member.branch_id,
+                                                "now": uow.now})  # fmt: skip
     await session.flush()
     return member
 

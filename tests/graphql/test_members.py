@@ -166,6 +166,36 @@ async def test_a_club_of_another_branch_is_not_found(api):
     assert codes(answer, "createMember") == [(["input", "clubId"], "NOT_FOUND")]
 
 
+async def test_a_customer_joins_a_club_of_their_own_province(api):
+    # given a customer of Guangdong, and the head office, which sees every club
+    before = await api.fingerprint()
+    # when the head office makes them a member of Beijing's club, then it is refused, and nothing is written
+    beijing = new_member(api, clubId=gid("Club", api.demo.clubs["BJ-CLUB"]))
+    answer = await api.data(CREATE, {"input": beijing}, as_="hq_admin")
+    assert codes(answer, "createMember") == [(["input", "clubId"], "CLUB_OF_ANOTHER_PROVINCE")]
+    assert await api.fingerprint() == before
+
+
+async def test_a_member_moved_to_another_province_takes_their_customer_along(api):
+    # given Li Wei, a customer of Guangdong
+    li, customer = gid("Member", api.demo.members["Li Wei"]), gid("Customer", api.demo.customers["Li Wei"])
+    read = "query($id: ID!) { customer(id: $id) { name branch { code } } }"
+    credit = "mutation($input: SetCreditLevelInput!) { setCreditLevel(input: $input) { errors { field code } } }"
+    blacken = {"input": {"customerId": customer, "level": "BLACK", "reason": "Moved away"}}
+    # when the head office moves him to a club of Shenzhen, then his customer stays Guangdong's
+    in_province = {"input": {"id": li, "clubId": gid("Club", api.demo.clubs["SZ-CLUB"])}}
+    assert (await api.data(UPDATE, in_province, as_="hq_admin"))["updateMember"]["errors"] == []
+    assert (await api.data(read, {"id": customer}, as_="club_operator"))["customer"]["branch"] == {"code": "GD"}
+    # when it moves him to Beijing's club, then Beijing serves the customer too, and Guangdong no longer does
+    away = {"input": {"id": li, "clubId": gid("Club", api.demo.clubs["BJ-CLUB"])}}
+    assert (await api.data(UPDATE, away, as_="hq_admin"))["updateMember"]["errors"] == []
+    assert (await api.data(read, {"id": customer}, as_="other_branch_operator"))["customer"] == {
+        "name": "Li Wei", "branch": {"code": "BJ"}}  # fmt: skip
+    assert (await api.data(read, {"id": customer}, as_="club_operator"))["customer"] is None
+    refused = (await api.data(credit, blacken, as_="club_operator"))["setCreditLevel"]["errors"]
+    assert [e["code"] for e in refused] == ["NOT_FOUND"]
+
+
 async def test_moving_a_member_to_another_club_moves_the_branch(api):
     variables = {
         "input": {

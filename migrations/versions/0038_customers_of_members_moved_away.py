@@ -1,0 +1,31 @@
+"""the customer of a member moved to another province goes along
+
+Revision ID: 0038
+Revises: 0037
+Create Date: 2026-12-07
+
+A member and their customer are of one province, so that one province's staff serve the person: a member joins a
+club of the customer's province, and one moved to another province takes the customer along (since this
+revision's code). A member moved before kept their customer in the province they left, which still read and
+changed it while the new one could not: such a customer now goes to the member's branch. Going back leaves them
+there (the branch they had is not kept).
+"""
+
+from alembic import op
+
+revision = "0038"
+down_revision = "0037"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("""
+        UPDATE customer c SET branch_id = m.branch_id, updated_at = now()
+        FROM member m, branch mb, branch home
+        WHERE m.customer_id = c.id AND mb.id = m.branch_id AND home.id = c.branch_id
+          AND NOT starts_with(mb.path, substring(home.path from '^/[0-9]+/(?:[0-9]+/)?'))""")
+
+
+def downgrade() -> None:
+    pass

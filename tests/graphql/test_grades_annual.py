@@ -23,6 +23,17 @@ async def valid_until(api, name: str, day: date) -> None:
     await api.scalar("UPDATE member SET valid_until = :d WHERE id = :m RETURNING 1", d=day, m=api.demo.members[name])
 
 
+async def annual_a_month_later(api, policy: GradePolicy, today_is) -> None:
+    later = clock.today() + timedelta(days=31)
+    today_is(later)
+    await annual(api, policy, as_of=later)
+
+
+async def status_and_grace_end(api, name: str) -> str:
+    return await api.scalar("SELECT status || ' ' || coalesce(grace_ends_on::text, '-') FROM member WHERE id = :m",
+                            m=api.demo.members[name])  # fmt: skip
+
+
 async def test_members_are_extended_kept_or_ended_by_validity_and_qualification(api):
     # given Li Wei valid for 30 more days and qualifying, Wang Fang's validity ended yesterday, and Zhang Min
     # qualifying for no grade (she paid nothing for two years) though valid until 2030
@@ -116,13 +127,9 @@ async def test_a_member_in_grace_who_qualifies_again_is_a_member_as_before(api, 
     await annual(api, policy)
     await pays(api, "Zhang Min", 10_000)
     # when the next review (a month later) runs
-    later = clock.today() + timedelta(days=31)
-    today_is(later)
-    await annual(api, policy, as_of=later)
+    await annual_a_month_later(api, policy, today_is)
     # then she is ACTIVE again, her grace over
-    found = await api.scalar("SELECT status || ' ' || coalesce(grace_ends_on::text, '-') FROM member WHERE id = :m",
-                             m=api.demo.members["Zhang Min"])  # fmt: skip
-    assert found == "ACTIVE -"
+    assert await status_and_grace_end(api, "Zhang Min") == "ACTIVE -"
 
 
 async def test_a_member_in_grace_for_an_ended_validity_redeems_until_a_new_validity_keeps_them(api, today_is):
@@ -140,13 +147,9 @@ async def test_a_member_in_grace_for_an_ended_validity_redeems_until_a_new_valid
     assert (run.redeemed, run.skipped) == (1, 0)
     # when staff give him a new validity, and the next review (a month later) runs
     await valid_until(api, "Li Wei", clock.today() + timedelta(days=200))
-    later = clock.today() + timedelta(days=31)
-    today_is(later)
-    await annual(api, policy, as_of=later)
+    await annual_a_month_later(api, policy, today_is)
     # then he is ACTIVE again, his grace over
-    found = await api.scalar("SELECT status || ' ' || coalesce(grace_ends_on::text, '-') FROM member WHERE id = :m",
-                             m=api.demo.members["Li Wei"])  # fmt: skip
-    assert found == "ACTIVE -"
+    assert await status_and_grace_end(api, "Li Wei") == "ACTIVE -"
     assert await api.violations() == []
 
 

@@ -370,6 +370,8 @@ async def test_alembic_run_by_hand_validates_the_checks_it_added(server_url):
         ("0034", ("ledger_references_exist",), "RETURN NULL;\n               END IF;"),
         # a member in grace redeems until the annual review ends the membership
         ("0036", ("redemption_check", "auto_redeem_check"), "status <> 'GRACE'"),
+        # points earned and reversed do not count as earned in a grade review
+        ("0038", ("grade_figures",), "WHERE r.reverses_id = t.id"),
     ],
 )
 async def test_a_function_rewritten_and_back(server_url, before, functions, now):

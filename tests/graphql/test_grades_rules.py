@@ -25,6 +25,7 @@ from tests.graphql.test_grades import (
     reviewed,
     standard_year,
 )
+from tests.graphql.test_points import REVERSE
 
 CREATE_RULE = """mutation($input: CreateGradeRuleInput!) { createGradeRule(input: $input) {
     errors { field code message } rule { id windowMonths effectiveFrom grade { code } branch { code }
@@ -111,6 +112,27 @@ async def test_points_earned_count_what_was_earned_whatever_was_spent_since(api)
     assert at.upgrade == 1
     upgrade = (await proposals(api, kind="UPGRADE"))[0]
     assert upgrade["figures"]["pointsEarned"] == 1_000
+    assert await api.violations() == []
+
+
+async def test_points_earned_and_reversed_as_a_mistake_were_never_earned(api):
+    # given EMERALD open to 1,000 points earned in the window, and Zhang Min (SAPPHIRE) given 1,000 points last
+    # month by mistake, the entry reversed
+    await api.scalar("""UPDATE grade_rule SET alternatives = alternatives || '[{"points_earned": 1000}]'
+                        WHERE grade_code = 'EMERALD' RETURNING 1""")  # fmt: skip
+    await standard_year(api)
+    given = await api.scalar("SELECT points_move(:m, 'BONUS_PROMOTION', 'ISSUANCE', 1000, CAST(:on AS date), 'Oops',"
+                             " NULL)", m=api.demo.members["Zhang Min"], on=last_month_first_day())  # fmt: skip
+    entry = await api.scalar("SELECT max(id) FROM ledger_transaction WHERE member_id = :m",
+                             m=api.demo.members["Zhang Min"])  # fmt: skip
+    assert given is not None
+    reverse = {"input": {"transactionId": gid("PointsTransaction", entry), "reason": "Given by mistake",
+                         "idempotencyKey": "undo"}}  # fmt: skip
+    assert (await api.data(REVERSE, reverse, as_="hq_admin"))["reversePointsTransaction"]["errors"] == []
+    # when the review runs
+    run = await reviewed(api)
+    # then she earned nothing: no upgrade
+    assert run.upgrade == 0
     assert await api.violations() == []
 
 

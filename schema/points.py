@@ -233,11 +233,19 @@ class RunMonthlyAccrualPayload:
     run: MonthlyAccrual | None = None
 
 
-@strawberry.type(description="A member's points for one month: opening + earned + spent = closing.")
+@strawberry.type(
+    description="A member's points for one month: opening + earned + spent = closing, over all of the month's entries."
+)
 class PointsStatement:
     month: Month
     opening: Long
-    earned: Long
-    spent: Long
+    earned: Long = strawberry.field(description="Points the month's entries added: earnings, bonuses, and what "
+                                    "cancellations and reversals gave back.")  # fmt: skip
+    spent: Long = strawberry.field(description="Points the month's entries took (negative): redemptions, "
+                                   "expiry, penalties, debits.")  # fmt: skip
     closing: Long
-    entries: list[PointsTransactionType]
+    entry_count: int = strawberry.field(description="How many entries the month holds.")
+    entries: list[PointsTransactionType] = strawberry.field(
+        description="The month's first 1,000 entries, in the order they take effect; when `entryCount` is more, "
+        "`pointsHistory(filter: {from, to})` pages through them all."
+    )

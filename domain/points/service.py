@@ -277,14 +277,19 @@ async def totals(session: AsyncSession, principal: Principal, *, start: date, en
     return [Total(t, int(p), c) for t, p, c in (await session.execute(query)).all()]
 
 
+statement_entries_max = 1_000  # a statement lists its month's first entries; pointsHistory pages through all
+
+
 @dataclass(frozen=True)
 class Statement:
-    """A member's points for one month [P6]: opening + earned + spent = closing."""
+    """A member's points for one month [P6]: opening + earned + spent = closing, over all of the month's entries;
+    `entries` the first `statement_entries_max` of `entry_count`."""
 
     month: date
     opening: int
     earned: int
     spent: int
+    entry_count: int
     entries: list[LedgerTransaction]
 
     @property
@@ -296,18 +301,24 @@ async def statement(session: AsyncSession, principal: Principal, member_id: int,
     """The member's statement of the month whose first day is `first`."""
     await _require_reader(session, principal, member_id)
     following = next_month(first)
-    mine = LedgerTransaction.member_id == member_id
-    opening = await session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(LedgerTransaction.points), 0)).where(
-            mine, LedgerTransaction.effective_on < first
-        )
-    )
+    figures = (await session.execute(_STATEMENT_FIGURES, {"member": member_id, "first": first,
+                                                          "following": following})).one()  # fmt: skip
     query = (
         sa.select(LedgerTransaction)
-        .where(mine, LedgerTransaction.effective_on >= first, LedgerTransaction.effective_on < following)
+        .where(LedgerTransaction.member_id == member_id, LedgerTransaction.effective_on >= first,
+               LedgerTransaction.effective_on < following)
         .order_by(LedgerTransaction.effective_on, LedgerTransaction.id)
-        .limit(1_000)
-    )
-    entries = await records(session, query)
-    earned = sum(e.points for e in entries if e.points > 0)
-    return Statement(first, int(opening), earned, sum(e.points for e in entries if e.points < 0), entries)
+        .limit(statement_entries_max)
+    )  # fmt: skip
+    return Statement(first, *map(int, figures), await records(session, query))
+
+
+# Opening, earned (every entry that added points), spent (every entry that took some) and how many entries: of
+# the whole month, however many entries it lists.
+_STATEMENT_FIGURES = sa.text(
+    """SELECT coalesce(sum(points) FILTER (WHERE effective_on < :first), 0),
+              coalesce(sum(points) FILTER (WHERE effective_on >= :first AND points > 0), 0),
+              coalesce(sum(points) FILTER (WHERE effective_on >= :first AND points < 0), 0),
+              count(*) FILTER (WHERE effective_on >= :first)
+       FROM ledger_transaction WHERE member_id = :member AND effective_on < :following"""
+)

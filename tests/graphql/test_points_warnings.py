@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain import clock
+from domain.points import service as points
 from domain.points import warnings
 from domain.points.tables import NotificationStatus
 from domain.work.unit import UnitOfWork
@@ -70,14 +71,34 @@ def test_a_sender_is_named_by_its_class():
 
 
 STATEMENT = """query($id: ID!, $month: Month!) { node(id: $id) { ... on Member {
-    pointsStatement(month: $month) { month opening earned spent closing entries { entryType points } } } } }"""
+    pointsStatement(month: $month) { month opening earned spent closing entryCount entries { entryType points } }
+} } }"""
 
 
 async def test_a_monthly_statement_adds_up(api):
     member = gid("Member", api.demo.members["Li Wei"])
     march = (await api.data(STATEMENT, {"id": member, "month": "2026-03"}, as_="member"))["node"]["pointsStatement"]
-    assert march == {"month": "2026-03", "opening": 1200, "earned": 300, "spent": 0, "closing": 1500,
+    assert march == {"month": "2026-03", "opening": 1200, "earned": 300, "spent": 0, "closing": 1500, "entryCount": 1,
                      "entries": [{"entryType": "BONUS_ACTIVITY", "points": 300}]}  # fmt: skip
+
+
+async def test_a_month_of_more_entries_than_a_statement_lists_adds_up_all_of_them(api):
+    # given Li Wei with 1,001 entries of a point in March 2026 beside his 300, and one of -2
+    li = api.demo.members["Li Wei"]
+    move = (
+        "SELECT count(points_move(:m, :kind, :account, :points, DATE '2026-03-20', 'Many', NULL))"
+        " FROM generate_series(1, :n)"
+    )
+    await api.scalar(move, m=li, kind="BONUS_ACTIVITY", account="ISSUANCE", points=1, n=1_001)
+    await api.scalar(move, m=li, kind="ADJUSTMENT", account="ADJUSTMENT", points=-2, n=1)
+    # when he reads March's statement
+    march = (await api.data(STATEMENT, {"id": gid("Member", li), "month": "2026-03"}, as_="member"))["node"]
+    found = march["pointsStatement"]
+    # then its figures are the whole month's, and it lists the first 1,000 entries of the 1,003
+    assert {k: found[k] for k in ("opening", "earned", "spent", "closing", "entryCount")} == {
+        "opening": 1200, "earned": 1_301, "spent": -2, "closing": 2_499, "entryCount": 1_003}  # fmt: skip
+    assert len(found["entries"]) == points.statement_entries_max
+    assert await api.violations() == []
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 class PointsErrorCode(StrEnum):
     REVERSAL_NOT_REVERSIBLE = "REVERSAL_NOT_REVERSIBLE"  # a reversal is corrected by a new entry
+    EXPIRY_NOT_REVERSIBLE = "EXPIRY_NOT_REVERSIBLE"  # expired points come back by an adjustment, in a new lot
     TRANSACTION_ALREADY_REVERSED = "TRANSACTION_ALREADY_REVERSED"  # an entry is reversed once
     POINTS_SPENT_OR_EXPIRED = "POINTS_SPENT_OR_EXPIRED"  # a credit whose points are gone cannot be reversed
     RULE_ALREADY_IN_FORCE = "RULE_ALREADY_IN_FORCE"  # another rule of the kind covers some of the dates

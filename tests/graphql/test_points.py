@@ -222,14 +222,23 @@ async def test_expiry_never_runs_ahead_of_today(api, today_is):
     assert await service.expire(make_sessions(api.engine), date(2026, 12, 31)) == service.ExpiryRun(0, 0)
 
 
-async def test_an_expiry_can_be_reversed_and_restores_the_lot(api, today_is):
-    today_is(date(2027, 1, 1))
-    await service.expire(make_sessions(api.engine), date(2027, 1, 1))
-    today_is(None)
+async def test_an_expiry_is_not_reversed_its_lot_having_ended(api, today_is):
+    # given Li Wei's 1,200 points ending 2026-12-31, expired by the run of 2 January
+    await api.token("hq_admin")  # signed in today: a token signed on a day to come is not valid yet
+    today_is(date(2027, 1, 2))
+    await service.expire(make_sessions(api.engine), date(2027, 1, 2))
     expiry = await api.scalar("SELECT id FROM ledger_transaction WHERE entry_type = 'EXPIRY'")
+    before = await api.fingerprint()
+    # when the expiry is reversed, then it is refused (the points would expire again), and nothing is written
     variables = {"input": {"transactionId": gid("PointsTransaction", expiry), "reason": "Grace", "idempotencyKey": "g"}}
-    assert (await api.data(REVERSE, variables, as_="hq_admin"))["reversePointsTransaction"]["errors"] == []
-    assert (await lots(api))[0] == (1200, 1200, date(2026, 12, 31))
+    answer = (await api.data(REVERSE, variables, as_="hq_admin"))["reversePointsTransaction"]
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [
+        (["input", "transactionId"], "EXPIRY_NOT_REVERSIBLE")
+    ]
+    assert await api.fingerprint() == before
+    # and they are given back with an adjustment, whose lot lasts as the rules say
+    given = await adjust(api, "hq_admin", points=1200, key="back")
+    assert given["errors"] == [] and (await lots(api))[-1] == (1200, 1200, date(2028, 12, 31))
 
 
 # --- history ------------------------------------------------------------------------------------------

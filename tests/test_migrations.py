@@ -368,8 +368,9 @@ async def test_alembic_run_by_hand_validates_the_checks_it_added(server_url):
         # fewer statements and tables opened by every redemption and ledger entry
         ("0034", ("redemption_make",), """IF p_checked -> 'lines' @> '[{"kind": "GIFT"}]' THEN"""),
         ("0034", ("ledger_references_exist",), "RETURN NULL;\n               END IF;"),
-        # a member in grace redeems until the annual review ends the membership
-        ("0036", ("redemption_check", "auto_redeem_check"), "status <> 'GRACE'"),
+        # a member in grace uses the club until the grace ends, and a review after it keeps one who qualifies
+        ("0036", ("redemption_check", "auto_redeem_check"), "grace_ends_on <= p_today"),
+        ("0036", ("annual_review_chunk",), "THEN 'KEPT'\n                    WHEN grace_ends_on <= p_as_of"),
         # points earned and reversed do not count as earned in a grade review
         ("0038", ("grade_figures",), "WHERE r.reverses_id = t.id"),
         # an expiry is not reversed: its points would go back to lots that have ended

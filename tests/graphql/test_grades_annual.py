@@ -132,7 +132,7 @@ async def test_a_member_in_grace_who_qualifies_again_is_a_member_as_before(api, 
     assert await status_and_grace_end(api, "Zhang Min") == "ACTIVE -"
 
 
-async def test_a_member_in_grace_for_an_ended_validity_redeems_until_a_new_validity_keeps_them(api, today_is):
+async def test_a_member_in_grace_for_an_ended_validity_spends_until_the_grace_ends(api, today_is):
     # given Li Wei, qualifying, whose validity ended yesterday, with a booking of minutes every month
     policy = GradePolicy(annual_grace_months=3)
     await standard_year(api)
@@ -140,16 +140,35 @@ async def test_a_member_in_grace_for_an_ended_validity_redeems_until_a_new_valid
     await valid_until(api, "Li Wei", clock.today() - timedelta(days=1))
     # when the annual review puts him in grace
     assert (await annual(api, policy))["grace"] == 1
+    grace_ends = await api.scalar("SELECT grace_ends_on FROM member WHERE id = :m", m=api.demo.members["Li Wei"])
     # then he redeems as an ACTIVE member does, on the web and by his booking
     made = await api.data(REDEEM, redeem_input(api, "g-1", ("MIN-60", 1)), as_="member")
     assert made["redeemPoints"]["errors"] == []
     run = await run_month(api)
     assert (run.redeemed, run.skipped) == (1, 0)
-    # when staff give him a new validity, and the next review (a month later) runs
-    await valid_until(api, "Li Wei", clock.today() + timedelta(days=200))
-    await annual_a_month_later(api, policy, today_is)
-    # then he is ACTIVE again, his grace over
+    # when his grace has ended, before any review, then he redeems no more, and is told why
+    today_is(grace_ends)
+    late = (await api.data(REDEEM, redeem_input(api, "g-2", ("MUSIC-MONTH", 1)), as_="member"))["redeemPoints"]
+    assert [(e["code"], e["message"]) for e in late["errors"]] == [
+        ("MEMBERSHIP_EXPIRED", f"The membership's grace ended on {grace_ends}.")]  # fmt: skip
+    assert await api.violations() == []
+
+
+async def test_a_review_after_a_grace_keeps_a_member_who_qualifies_with_a_validity_given_again(api, today_is):
+    # given Li Wei, qualifying, in grace since his validity ended, and Zhang Min in grace for qualifying for no grade
+    policy = GradePolicy(annual_grace_months=3)
+    await standard_year(api)
+    await pays(api, "Zhang Min", 0)
+    await valid_until(api, "Li Wei", clock.today() - timedelta(days=1))
+    assert (await annual(api, policy))["grace"] == 2
+    # when staff give him a new validity, and the next review runs after the graces have ended
+    await valid_until(api, "Li Wei", clock.today() + timedelta(days=400))
+    later = clock.today() + timedelta(days=200)
+    today_is(later)
+    await annual(api, policy, as_of=later)
+    # then he is ACTIVE again, his grace over, and she, qualifying no more, is ENDED
     assert await status_and_grace_end(api, "Li Wei") == "ACTIVE -"
+    assert (await status_and_grace_end(api, "Zhang Min")).startswith("ENDED")
     assert await api.violations() == []
 
 

@@ -262,25 +262,28 @@ async def test_the_customer_of_a_member_moved_to_another_province_before_goes_al
     from loyalty.database import make_sessions
     from loyalty.demo import load_demo
 
-    # given the demo at 0037, Li Wei moved to Beijing's club (his customer left in Guangdong), and Wang Fang
-    # of Shenzhen
+    # given the demo at 0037, Li Wei moved to Beijing's club (his customer left in Guangdong), Zhang Min of
+    # Beijing moved to Shenzhen and then ended, and Wang Fang of Shenzhen
     async with fresh_database(server_url, "loyalty_customer_along_test") as engine:
         await migrate.upgrade(engine, "0037")
         async with make_sessions(engine).begin() as session:
             demo = await load_demo(session)
         branch = "SELECT b.code FROM customer c JOIN branch b ON b.id = c.branch_id WHERE c.id = :c"
         async with engine.begin() as connection:
-            await connection.execute(sa.text("UPDATE member SET club_id = :club, branch_id = :branch WHERE id = :m"),
-                                     {"club": demo.clubs["BJ-CLUB"], "branch": demo.branches["BJ"],
-                                      "m": demo.members["Li Wei"]})  # fmt: skip
+            moved = sa.text("UPDATE member SET club_id = :club, branch_id = :branch, status = :status WHERE id = :m")
+            await connection.execute(moved, {"club": demo.clubs["BJ-CLUB"], "branch": demo.branches["BJ"],
+                                             "status": "ACTIVE", "m": demo.members["Li Wei"]})  # fmt: skip
+            await connection.execute(moved, {"club": demo.clubs["SZ-CLUB"], "branch": demo.branches["SZ"],
+                                             "status": "ENDED", "m": demo.members["Zhang Min"]})  # fmt: skip
         # when 0038 is applied
         await migrate.upgrade(engine)
-        # then Li Wei's customer is Beijing's, and Wang Fang's stays where it was
+        # then Li Wei's customer is Beijing's; an ended membership's, and Wang Fang's, stay where they were
         async with engine.connect() as connection:
             found = [
-                await connection.scalar(sa.text(branch), {"c": demo.customers[n]}) for n in ("Li Wei", "Wang Fang")
+                await connection.scalar(sa.text(branch), {"c": demo.customers[n]})
+                for n in ("Li Wei", "Zhang Min", "Wang Fang")
             ]
-        assert found == ["BJ", "SZ"]
+        assert found == ["BJ", "BJ", "SZ"]
 
 
 async def test_the_writes_store_their_results_by_the_keys_index_and_back(server_url):

@@ -207,15 +207,18 @@ async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
 
 # A member and their customer are of one province, so that one province's staff serve the person (a member moved
 # to another province takes the customer along). A branch's province is the start of its path: "/1/4/" of
-# "/1/4/9/"; headquarters' ("/1/") holds every branch.
-_PROVINCE_OF = "substring(home.path from '^/[0-9]+/(?:[0-9]+/)?')"
+# "/1/4/9/"; headquarters ("/1/") is a province of its own here.
+def _province(branch: str) -> str:
+    return f"substring({branch}.path from '^/[0-9]+/(?:[0-9]+/)?')"
+
+
 _IN_PROVINCE_OF = sa.text(
-    f"SELECT starts_with(b.path, {_PROVINCE_OF}) FROM branch b, branch home WHERE b.id = :branch AND home.id = :home"
+    f"SELECT {_province('b')} = {_province('home')} FROM branch b, branch home WHERE b.id = :branch AND home.id = :home"
 )
 _CUSTOMER_ALONG = sa.text(
     f"""UPDATE customer c SET branch_id = :branch, updated_at = :now FROM branch b, branch home
         WHERE c.id = :customer AND b.id = :branch AND home.id = c.branch_id
-          AND NOT starts_with(b.path, {_PROVINCE_OF})"""
+          AND {_province("b")} <> {_province("home")}"""
 )
 
 CANCELLED_WITH_MEMBERSHIP = "MEMBERSHIP_ENDED"

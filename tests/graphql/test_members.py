@@ -196,6 +196,24 @@ async def test_a_member_moved_to_another_province_takes_their_customer_along(api
     assert [e["code"] for e in refused] == ["NOT_FOUND"]
 
 
+async def test_a_member_moved_to_headquarters_and_back_brings_the_customer_back(api):
+    # given a club of headquarters, and Li Wei, a customer of Guangdong
+    make = """mutation($input: CreateClubInput!) { createClub(input: $input) { errors { code } club { id } } }"""
+    club = {"branchId": gid("Branch", api.demo.branches["HQ"]), "code": "HQ-CLUB", "category": "VIP",
+            "name": "National Club"}  # fmt: skip
+    hq_club = (await api.data(make, {"input": club}, as_="hq_admin"))["createClub"]["club"]["id"]
+    li, customer = gid("Member", api.demo.members["Li Wei"]), gid("Customer", api.demo.customers["Li Wei"])
+    read = "query($id: ID!) { customer(id: $id) { branch { code } } }"
+    # when the head office moves him to its club, then the customer is headquarters' too
+    to_hq = {"input": {"id": li, "clubId": hq_club}}
+    assert (await api.data(UPDATE, to_hq, as_="hq_admin"))["updateMember"]["errors"] == []
+    assert (await api.data(read, {"id": customer}, as_="hq_admin"))["customer"]["branch"] == {"code": "HQ"}
+    # when it moves him back to Guangdong's club, then Guangdong serves the customer again
+    back = {"input": {"id": li, "clubId": gid("Club", api.demo.clubs["GD-CLUB"])}}
+    assert (await api.data(UPDATE, back, as_="hq_admin"))["updateMember"]["errors"] == []
+    assert (await api.data(read, {"id": customer}, as_="club_operator"))["customer"]["branch"] == {"code": "GD"}
+
+
 async def test_moving_a_member_to_another_club_moves_the_branch(api):
     variables = {
         "input": {

@@ -237,13 +237,13 @@ async def _penalise(
         per_member[member] = per_member.get(member, 0) + taken
     charged = {m: p for m, p in per_member.items() if p > 0}
     if charged:
-        reasons = [", ".join(f"{b}" for b, m in late if m == member) for member in charged]
+        reasons = [_late_bills([b for b, m in late if m == member]) for member in charged]
         await session.execute(
             sa.text(_PENALTY_SQL),
             {
                 "members": list(charged),
                 "points": list(charged.values()),
-                "reasons": [f"Late or unpaid bills {r}" for r in reasons],
+                "reasons": reasons,
                 "awarded_on": awarded_on,
                 "spent_on": spent_on,
             },  # fmt: skip
@@ -259,6 +259,21 @@ async def _penalise(
             {"bills": list(penalties), "points": list(penalties.values())},
         )
     return penalties
+
+
+penalty_reason_length_max = 400  # within an entry's reason, whatever the number of bills
+
+
+def _late_bills(bills: list[int]) -> str:
+    """A penalty's reason: the late or unpaid bills it is for, as many as fit, and how many more (each bill's
+    penalty is kept with its claim in `accrual`)."""
+    reason = "Late or unpaid bills"
+    for shown, bill in enumerate(bills):
+        more = f" and {len(bills) - shown} more"
+        if len(reason) + len(f" {bill},") + len(more) > penalty_reason_length_max:
+            return reason.removesuffix(",") + more
+        reason += f" {bill},"
+    return reason.removesuffix(",")
 
 
 async def _chunks(session: AsyncSession, month: date, chunk_bills: int) -> list[range]:

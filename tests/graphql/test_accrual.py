@@ -292,6 +292,26 @@ async def test_a_late_bill_costs_a_percentage_instead_of_the_on_time_bonus(api):
         assert await ledger.verify(session) == []
 
 
+async def test_a_member_with_many_late_bills_is_penalised_with_a_reason_that_fits(api):
+    # given Li Wei's customer with 150 more accounts, each with a September bill paid five days late
+    await api.scalar(
+        """WITH a AS (INSERT INTO account (customer_id, account_number, opened_on)
+                      SELECT :c, '81' || lpad(g::text, 6, '0'), DATE '2020-01-01' FROM generate_series(1, 150) g
+                      RETURNING id)
+           INSERT INTO bill (account_id, billing_month, amount_billed_fen, amount_paid_fen, due_date, paid_date)
+           SELECT id, DATE '2026-09-01', 1000, 1000, DATE '2026-09-15', DATE '2026-09-20' FROM a
+           RETURNING 1""", c=api.demo.customers["Li Wei"])  # fmt: skip
+    # when September is run
+    run = await run_month(api)
+    # then the run is done, and the penalty's reason names the first bills and counts the rest
+    assert run["bills"] == 150 and run["penalties"] > 0
+    reason = await api.scalar("SELECT reason FROM ledger_transaction WHERE entry_type = 'PENALTY'")
+    assert reason.startswith("Late or unpaid bills ") and reason.endswith(" more")
+    assert len(reason) <= accrual.penalty_reason_length_max
+    async with make_sessions(api.engine)() as session:
+        assert await ledger.verify(session) == []
+
+
 async def test_a_bill_not_yet_due_waits_for_its_payment_or_its_due_date(api, today_is):
     # given today 2026-11-25 and October's bill of Li Wei, unpaid, due on 2026-12-10
     await api.token("hq_admin")

@@ -1,8 +1,8 @@
 """The monthly points run [P3]: every paid bill of a month earns its member points.
 
-For each bill: consumption points = yuan actually paid × points per yuan × the grade's
-multiplier (rounded down), where a payment above the bill counts as the bill (an overpayment is
-a credit the billing system carries into the next month, and earns nothing more); an on-time
+For each bill: consumption points = yuan actually paid × points per yuan × the multiplier of the grade
+the member held when the month ended (rounded down), where a payment above the bill counts as the bill (an
+overpayment is a credit the billing system carries into the next month, and earns nothing more); an on-time
 bonus when paid in full by the due date; a tenure bonus per full year in the network (since the
 customer's first account opened). A late or unpaid
 bill costs a percentage of the member's points instead of the on-time bonus. Entries take
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_DOWN, Decimal
 from itertools import pairwise
 from typing import ClassVar
@@ -103,7 +103,11 @@ WITH bills AS (  -- the chunk's bills not claimed yet; every lookup below is by 
            coalesce(g.multiplier, 1) AS multiplier,
            (SELECT min(a.opened_on) FROM account a WHERE a.customer_id = b.customer_id) AS since
     FROM bills b
-    LEFT JOIN LATERAL (SELECT id, grade_code FROM member  -- a member earns on the months since they joined
+    LEFT JOIN LATERAL (SELECT id,  -- a member earns on the months since they joined, as the grade held then
+                              coalesce((SELECT c.grade_from FROM grade_change c  -- the grade the month ended in
+                                        WHERE c.member_id = member.id AND c.changed_at >= :month_over
+                                        ORDER BY c.id LIMIT 1), grade_code) AS grade_code
+                       FROM member
                        WHERE customer_id = b.customer_id AND status::text = ANY(:earning) AND joined_on <= :month_end
                        LIMIT 1) AS m ON true
     LEFT JOIN unnest(CAST(:grades AS text[]), CAST(:multipliers AS numeric[])) AS g(code, multiplier)
@@ -167,6 +171,7 @@ async def _earn(session: AsyncSession, month: date, bills: range, rates: Rates, 
                 "on_time": rates.on_time_bonus,
                 "tenure": rates.tenure_bonus_per_year,
                 "month_end": month_end,
+                "month_over": datetime.combine(month_end + timedelta(days=1), time.min, tzinfo=clock.zone),
                 "awarded_on": month_end + timedelta(days=1),
                 "expires_on": expires_on,
                 "reason": f"Bill of {month:%Y-%m}",

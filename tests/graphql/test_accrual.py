@@ -292,6 +292,19 @@ async def test_a_late_bill_costs_a_percentage_instead_of_the_on_time_bonus(api):
         assert await ledger.verify(session) == []
 
 
+async def test_a_bill_earns_at_the_multiplier_of_the_grade_held_when_its_month_ended(api):
+    # given Li Wei, Diamond (x1.5) all September, his September bill, and a change to Sapphire (x1) since
+    await record(api)
+    change = """mutation($input: ChangeMemberGradeInput!) { changeMemberGrade(input: $input) { errors { code } } }"""
+    sapphire = {"memberId": gid("Member", api.demo.members["Li Wei"]), "gradeCode": "SAPPHIRE",
+                "reason": "Asked to", "idempotencyKey": "g-1"}  # fmt: skip
+    assert (await api.data(change, {"input": sapphire}, as_="hq_admin"))["changeMemberGrade"]["errors"] == []
+    # when September is run
+    await run_month(api)
+    # then the bill earns as a Diamond's: 123.45 yuan x 1.5
+    assert (await entries(api))[0] == ("CONSUMPTION", 185, date(2026, 10, 1))
+
+
 async def test_a_member_with_many_late_bills_is_penalised_with_a_reason_that_fits(api):
     # given Li Wei's customer with 150 more accounts, each with a September bill paid five days late
     await api.scalar(

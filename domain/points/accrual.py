@@ -33,6 +33,7 @@ from domain import clock
 from domain.access import Principal
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.members.states import earning
+from domain.members.tables import MemberStatus
 from domain.points import rules
 from domain.points.bills import ACCRUAL_KIND, billing_month_min, finished, next_month
 from domain.points.bills import month as parse_month
@@ -44,6 +45,9 @@ from domain.work.jobs import JobRunner, Progress, Running
 from domain.work.tables import JobRun, JobStatus
 from domain.work.unit import UnitOfWork
 
+# The bills of a suspended member are left for a run of their month after the suspension ends: a suspended member
+# earns nothing, and a bill is claimed once (one claimed with nobody to earn it would be lost for good).
+WAITING = [MemberStatus.SUSPENDED.value]
 chunk_bills_default = 10_000
 workers_default = 2
 bill_id_max = 2**63 - 1
@@ -94,6 +98,8 @@ WITH bills AS (  -- the chunk's bills not claimed yet; every lookup below is by 
     FROM bill b
     WHERE b.billing_month = :month AND b.id >= :first AND b.id < :before
       AND NOT EXISTS (SELECT 1 FROM accrual x WHERE x.bill_id = b.id AND x.bill_id >= :first AND x.bill_id < :before)
+      AND NOT EXISTS (SELECT 1 FROM account a JOIN member s ON s.customer_id = a.customer_id  -- it waits
+                      WHERE a.id = b.account_id AND s.status::text = ANY(:waiting) AND s.joined_on <= :month_end)
       AND """
     + SETTLED_OR_DUE
     + """
@@ -163,6 +169,7 @@ async def _earn(session: AsyncSession, month: date, bills: range, rates: Rates, 
                 "month": month,
                 "today": today,
                 "earning": earning(),
+                "waiting": WAITING,
                 "first": bills.start,
                 "before": bills.stop,
                 "grades": list(rates.multipliers),

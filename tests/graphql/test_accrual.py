@@ -305,6 +305,23 @@ async def test_a_bill_earns_at_the_multiplier_of_the_grade_held_when_its_month_e
     assert (await entries(api))[0] == ("CONSUMPTION", 185, date(2026, 10, 1))
 
 
+async def test_a_suspended_members_bill_waits_for_a_run_after_the_suspension(api):
+    # given Li Wei's September bill, and his membership suspended
+    await record(api)
+    status = """mutation($input: UpdateMemberInput!) { updateMember(input: $input) { errors { code } } }"""
+    li = gid("Member", api.demo.members["Li Wei"])
+    assert (await api.data(status, {"input": {"id": li, "status": "SUSPENDED"}}, as_="hq_admin"))["updateMember"][
+        "errors"] == []  # fmt: skip
+    # when September is run, then the bill is left as it is: he earns nothing, and it is not claimed
+    assert (await run_month(api))["bills"] == 0
+    assert await api.scalar("SELECT count(*) FROM accrual") == 0
+    # when the suspension is lifted and September is run again, then it earns
+    assert (await api.data(status, {"input": {"id": li, "status": "ACTIVE"}}, as_="hq_admin"))["updateMember"][
+        "errors"] == []  # fmt: skip
+    assert (await run_month(api))["bills"] == 1
+    assert (await entries(api))[0] == ("CONSUMPTION", 185, date(2026, 10, 1))
+
+
 async def test_a_member_with_many_late_bills_is_penalised_with_a_reason_that_fits(api):
     # given Li Wei's customer with 150 more accounts, each with a September bill paid five days late
     await api.scalar(

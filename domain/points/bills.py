@@ -124,6 +124,8 @@ def parse_row(values: dict[str, Any], today: date) -> tuple[BillRow | None, list
         wrong.append("paid_date: from the start of the billing month to today")
     if paid and paid_on is None and "paid_date: not valid" not in wrong:
         wrong.append("paid_date: required when an amount is paid")
+    elif paid == 0 and paid_on is not None:
+        wrong.append("paid_date: empty when nothing is paid")
     if wrong:
         return None, wrong
     return BillRow(account.strip(), billing_month, billed, paid, due, paid_on), []
@@ -212,7 +214,7 @@ async def _refuse_during_a_run(session: AsyncSession, months: list[date]) -> Non
 
 def _code(reason: str) -> ErrorCode:
     """A value outside its range is OUT_OF_RANGE; not a value of its type, INVALID; missing, REQUIRED."""
-    if reason.endswith(("not valid", "digits")):
+    if reason.endswith(("not valid", "digits", "when nothing is paid")):
         return ErrorCode.INVALID
     return ErrorCode.REQUIRED if ": required" in reason else ErrorCode.OUT_OF_RANGE
 

@@ -448,6 +448,7 @@ async def test_a_bill_that_earned_cannot_be_replaced(api):
             "OUT_OF_RANGE",
         ),
         ({"paid_date": None}, "paidDate", "REQUIRED"),  # an amount paid, and no day it was paid
+        ({"paid": 0}, "paidDate", "INVALID"),  # nothing paid, and a day it was paid
         ({"paid_date": "2026-11-26"}, "paidDate", "OUT_OF_RANGE"),
         ({"paid_date": "2030-01-01"}, "paidDate", "OUT_OF_RANGE"),
         ({"paid_date": "2026-08-31"}, "paidDate", "OUT_OF_RANGE"),
@@ -579,6 +580,7 @@ async def test_a_file_with_any_bad_row_writes_nothing_and_names_the_lines(api, t
         ("80000001,2026-09,5000,5000,2026-09-15", "line 2: not 6 fields, as the header names"),
         ("80000001,2026-09,5000,5000,2026-09-15,2026-09-01,x", "line 2: not 6 fields, as the header names"),
         ("80000001,2026-09,5000,5000,2026-09-15,", "line 2: paid_date: required when an amount is paid"),
+        ("80000001,2026-09,5000,0,2026-09-15,2026-09-01", "line 2: paid_date: empty when nothing is paid"),
         ("80000001,2026-09,5_000,5000,2026-09-15,2026-09-01", "line 2: amount_billed_fen: not valid"),
         ("80000001,2026-09,\u0661\u0660\u0660,5000,2026-09-15,2026-09-01", "line 2: amount_billed_fen: not valid"),
         ("80000001,2026-09,5000,5000,20260915,2026-09-01", "line 2: due_date: not valid"),

@@ -383,12 +383,13 @@ class MonthlyAccrualJob:
         async with asyncio.TaskGroup() as group:  # one failing chunk stops the others
             for _ in range(self.workers):
                 group.create_task(work())
-        async with run.chunk() as counting:
+        async with run.chunk() as counting:  # the members whose points this run moved
             members = await counting.session.scalar(
                 sa.select(sa.func.count(sa.distinct(Accrual.member_id)))
                 .join(Bill, Bill.id == Accrual.bill_id)
-                .where(Bill.billing_month == self.month, Accrual.points != 0)
-            )
+                .where(Bill.billing_month == self.month, Accrual.points != 0,
+                       Accrual.accrued_at >= run.record.started_at)
+            )  # fmt: skip
         return {"members": members or 0}
 
 

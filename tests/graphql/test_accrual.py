@@ -89,7 +89,7 @@ async def test_running_a_month_twice_changes_nothing(api):
     sessions = make_sessions(api.engine)
     first = await accrual.accrue_month(sessions, date(2026, 9, 1))
     again = await accrual.accrue_month(sessions, date(2026, 9, 1))
-    assert (first.bills, again.bills, again.points) == (1, 0, 0)
+    assert (first.bills, first.members, again.bills, again.members, again.points) == (1, 1, 0, 0, 0)
     assert len(await entries(api)) == 3
 
 

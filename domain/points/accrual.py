@@ -80,6 +80,9 @@ class Chunk:
     late: list[tuple[int, int]]  # (bill, member) of the late or unpaid bills
 
 
+# The bill of a suspended member waits for a run after the suspension (`WAITING`).
+NOT_WAITING = """NOT EXISTS (SELECT 1 FROM account a JOIN member s ON s.customer_id = a.customer_id
+                        WHERE a.id = b.account_id AND s.status::text = ANY(:waiting) AND s.joined_on <= :month_end)"""
 # A bill is accrued once it is paid in full, or once its due date has passed: one not yet due and not
 # paid in full is left for a later run of its month, which picks it up (a bill is claimed only when it
 # is accrued, and it may be replaced until then). A bill of 0 fen needs no payment.
@@ -98,8 +101,9 @@ WITH bills AS (  -- the chunk's bills not claimed yet; every lookup below is by 
     FROM bill b
     WHERE b.billing_month = :month AND b.id >= :first AND b.id < :before
       AND NOT EXISTS (SELECT 1 FROM accrual x WHERE x.bill_id = b.id AND x.bill_id >= :first AND x.bill_id < :before)
-      AND NOT EXISTS (SELECT 1 FROM account a JOIN member s ON s.customer_id = a.customer_id  -- it waits
-                      WHERE a.id = b.account_id AND s.status::text = ANY(:waiting) AND s.joined_on <= :month_end)
+      AND """
+    + NOT_WAITING
+    + """
       AND """
     + SETTLED_OR_DUE
     + """
@@ -279,13 +283,14 @@ penalty_reason_length_max = 400  # within an entry's reason, whatever the number
 def _late_bills(bills: list[int]) -> str:
     """A penalty's reason: the late or unpaid bills it is for, as many as fit, and how many more (each bill's
     penalty is kept with its claim in `accrual`)."""
-    reason = "Late or unpaid bills"
-    for shown, bill in enumerate(bills):
-        more = f" and {len(bills) - shown} more"
-        if len(reason) + len(f" {bill},") + len(more) > penalty_reason_length_max:
-            return reason.removesuffix(",") + more
-        reason += f" {bill},"
-    return reason.removesuffix(",")
+    reason, parts = "Late or unpaid bills", [f"{', ' if shown else ' '}{bill}" for shown, bill in enumerate(bills)]
+    if len(reason) + sum(map(len, parts)) <= penalty_reason_length_max:
+        return reason + "".join(parts)
+    for shown, part in enumerate(parts):
+        if len(reason) + len(part) + len(f" and {len(bills) - shown - 1} more") > penalty_reason_length_max:
+            return f"{reason} and {len(bills) - shown} more"
+        reason += part
+    raise AssertionError("the whole list fits")  # pragma: no cover
 
 
 async def _chunks(session: AsyncSession, month: date, chunk_bills: int) -> list[range]:
@@ -349,8 +354,14 @@ class MonthlyAccrualJob:
             .where(
                 sa.text("b.billing_month = :month AND " + SETTLED_OR_DUE),
                 sa.text("NOT EXISTS (SELECT 1 FROM accrual x WHERE x.bill_id = b.id)"),
+                sa.text(NOT_WAITING),
             )
-            .params(month=self.month, today=clock.today())
+            .params(
+                month=self.month,
+                today=clock.today(),
+                waiting=WAITING,
+                month_end=next_month(self.month) - timedelta(days=1),
+            )  # fmt: skip
         )
 
     async def carry_out(self, run: Running) -> dict[str, int]:

@@ -312,14 +312,29 @@ async def test_a_suspended_members_bill_waits_for_a_run_after_the_suspension(api
     li = gid("Member", api.demo.members["Li Wei"])
     assert (await api.data(status, {"input": {"id": li, "status": "SUSPENDED"}}, as_="hq_admin"))["updateMember"][
         "errors"] == []  # fmt: skip
-    # when September is run, then the bill is left as it is: he earns nothing, and it is not claimed
-    assert (await run_month(api))["bills"] == 0
+    # when September is run, then the bill is left as it is: he earns nothing, it is not claimed, nor counted
+    # among the bills the run has to earn
+    started = await start(api)
+    assert started["run"]["billsTotal"] == 0
+    assert (await followed(api, started["run"]["id"]))["bills"] == 0
     assert await api.scalar("SELECT count(*) FROM accrual") == 0
     # when the suspension is lifted and September is run again, then it earns
     assert (await api.data(status, {"input": {"id": li, "status": "ACTIVE"}}, as_="hq_admin"))["updateMember"][
         "errors"] == []  # fmt: skip
     assert (await run_month(api))["bills"] == 1
     assert (await entries(api))[0] == ("CONSUMPTION", 185, date(2026, 10, 1))
+
+
+def test_a_penalty_reason_lists_every_bill_that_fits_and_counts_the_rest():
+    # given lists of late bills of every length up to 200 and ids of 1 to 19 digits
+    for digits in range(1, 20):
+        for count in range(1, 200):
+            bills = list(range(10 ** (digits - 1), 10 ** (digits - 1) + count))
+            reason = accrual._late_bills(bills)
+            # then the reason fits, and names every bill when they all fit
+            full = "Late or unpaid bills " + ", ".join(map(str, bills))
+            assert reason == full if len(full) <= accrual.penalty_reason_length_max else reason.endswith(" more")
+            assert len(reason) <= accrual.penalty_reason_length_max
 
 
 async def test_a_member_with_many_late_bills_is_penalised_with_a_reason_that_fits(api):

@@ -9,5 +9,4 @@ class MemberErrorCode(StrEnum):
     MEMBERSHIP_ENDED = "MEMBERSHIP_ENDED"  # an ended membership is kept as it was, for good
     MEMBERSHIP_SUSPENDED = "MEMBERSHIP_SUSPENDED"  # a suspended member neither earns nor spends
     CUSTOMER_ALREADY_MEMBER = "CUSTOMER_ALREADY_MEMBER"  # a customer joins one club, once
-    CLUB_OF_ANOTHER_PROVINCE = "CLUB_OF_ANOTHER_PROVINCE"  # a customer joins a club of their own province
     CARD_GIVEN_MEANWHILE = "CARD_GIVEN_MEANWHILE"  # a card was handed over while the member changed: ask again

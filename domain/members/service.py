@@ -168,7 +168,8 @@ def _check_joining(check: Checker, command: CreateMember, today: date) -> tuple[
 
 
 async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
-    """The club sets the member number and grade; the member never does."""
+    """The club sets the member number and grade; the member never does. A customer joining a club of another
+    province goes there too (one province serves the person)."""
     actor = require_staff(uow.principal, Permission.MEMBER_WRITE)
     check = Checker()
     profile, joined_on, valid_until = _check_joining(check, command, uow.today)
@@ -176,10 +177,6 @@ async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
     session = uow.session
     customer = await customer_in_scope(session, actor, command.customer_id, "customer_id", lock=True)
     club = await club_in_scope(session, actor, command.club_id, "club_id")
-    if not await session.scalar(_IN_PROVINCE_OF, {"branch": club.branch_id, "home": customer.branch_id}):
-        raise DomainError(MemberErrorCode.CLUB_OF_ANOTHER_PROVINCE, "The customer belongs to another province:"
-                          " they join one of its clubs (moved to another province, a member takes the customer"
-                          " along).", "club_id")  # fmt: skip
     grade = await _grade(session, command.grade_code)
     await check_manager(session, actor, command.customer_manager_id)
     if await session.scalar(sa.select(Member.id).where(Member.customer_id == customer.id)) is not None:
@@ -202,19 +199,17 @@ async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
     session.add(member)
     await session.flush()
     session.add(PointsBalance(member_id=member.id))  # the member's points account opens with the membership
+    await session.execute(_CUSTOMER_ALONG, {"customer": customer.id, "branch": club.branch_id, "now": uow.now})
     return member
 
 
-# A member and their customer are of one province, so that one province's staff serve the person (a member moved
-# to another province takes the customer along). A branch's province is the start of its path: "/1/4/" of
-# "/1/4/9/"; headquarters ("/1/") is a province of its own here.
+# A member and their customer are of one province, so that one province's staff serve the person: a member who
+# joins or moves to a club of another province takes the customer along. A branch's province is the start of its
+# path: "/1/4/" of "/1/4/9/"; headquarters ("/1/") is a province of its own here.
 def _province(branch: str) -> str:
     return f"substring({branch}.path from '^/[0-9]+/(?:[0-9]+/)?')"
 
 
-_IN_PROVINCE_OF = sa.text(
-    f"SELECT {_province('b')} = {_province('home')} FROM branch b, branch home WHERE b.id = :branch AND home.id = :home"
-)
 _CUSTOMER_ALONG = sa.text(
     f"""UPDATE customer c SET branch_id = :branch, updated_at = :now FROM branch b, branch home
         WHERE c.id = :customer AND b.id = :branch AND home.id = c.branch_id

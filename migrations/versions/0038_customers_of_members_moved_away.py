@@ -4,9 +4,9 @@ Revision ID: 0038
 Revises: 0037
 Create Date: 2026-12-07
 
-A member and their customer are of one province, so that one province's staff serve the person: a member joins a
-club of the customer's province, and one moved to another province takes the customer along (since this
-revision's code; headquarters is a province of its own here). A member moved before kept their customer in the
+A member and their customer are of one province, so that one province's staff serve the person: a member who
+joins or moves to a club of another province takes the customer along (since this revision's code; headquarters
+is a province of its own here). A member moved before kept their customer in the
 province they left, which still read and changed it while the new one could not: such a customer now goes to
 the member's branch. An ended membership's customer stays where it is (an ended membership is not changed).
 Going back leaves the customers moved where they are (the branch they had is not kept).

@@ -166,14 +166,17 @@ async def test_a_club_of_another_branch_is_not_found(api):
     assert codes(answer, "createMember") == [(["input", "clubId"], "NOT_FOUND")]
 
 
-async def test_a_customer_joins_a_club_of_their_own_province(api):
+async def test_a_customer_joining_a_club_of_another_province_goes_there_too(api):
     # given a customer of Guangdong, and the head office, which sees every club
-    before = await api.fingerprint()
-    # when the head office makes them a member of Beijing's club, then it is refused, and nothing is written
+    customer = new_member(api)["customerId"]
+    read = "query($id: ID!) { customer(id: $id) { branch { code } } }"
+    # when the head office makes them a member of Beijing's club
     beijing = new_member(api, clubId=gid("Club", api.demo.clubs["BJ-CLUB"]))
-    answer = await api.data(CREATE, {"input": beijing}, as_="hq_admin")
-    assert codes(answer, "createMember") == [(["input", "clubId"], "CLUB_OF_ANOTHER_PROVINCE")]
-    assert await api.fingerprint() == before
+    assert (await api.data(CREATE, {"input": beijing}, as_="hq_admin"))["createMember"]["errors"] == []
+    # then Beijing serves the customer too, and Guangdong no longer does
+    assert (await api.data(read, {"id": customer}, as_="other_branch_operator"))["customer"]["branch"] == {
+        "code": "BJ"}  # fmt: skip
+    assert (await api.data(read, {"id": customer}, as_="club_operator"))["customer"] is None
 
 
 async def test_a_member_moved_to_another_province_takes_their_customer_along(api):

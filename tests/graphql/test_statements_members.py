@@ -8,7 +8,7 @@ from tests.statement_counts import add_members, assert_same_statements, assert_s
 
 # Exactly how many SQL statements each request sends, its authentication included.
 STATEMENTS = {
-    "createMember": 11,  # the club of the customer's province: one statement
+    "createMember": 11,  # the customer along to the club's province: one statement
     "updateMember": 5,
     "updateMyProfile": 6,
     "members": 11,

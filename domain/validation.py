@@ -27,6 +27,7 @@ money_fen_max = 2**31 - 1  # 21,474,836.47 yuan, what a GraphQL Int carries: far
 # ending in decades, near enough that the date arithmetic of a filter or a statement never overflows.
 date_min = date(1900, 1, 1)
 date_max = date(2199, 12, 31)
+period_days_max = 3_660  # a period asked for (audit trail, card stock): its first and last days at most this apart
 network_opened_on = date(1990, 1, 1)  # no account, line or membership is older
 
 
@@ -120,6 +121,11 @@ class Checker:
             self.fail(field, ErrorCode.OUT_OF_RANGE, f"{field} must be between {minimum} and {maximum}.")
             return None
         return value
+
+    def period_within_max(self, field: str, start: date | None, end: date | None) -> None:
+        """A period's first and last days at most `period_days_max` days apart (`field`: the last day's)."""
+        if start and end and (end - start).days > period_days_max:
+            self.fail(field, ErrorCode.OUT_OF_RANGE, f"From and to are at most {period_days_max} days apart.")
 
     def past_date(self, field: str, value: date | None, today: date, earliest: date = date_min) -> date | None:
         if value is not None and not earliest <= value <= today:

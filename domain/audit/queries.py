@@ -31,7 +31,6 @@ from domain.paging import Page, PageRequest, fetch_page
 from domain.validation import Checker, date_max, date_min
 from domain.work.commands import AnyNodeId
 
-period_days_max = 3_660
 export_rows_per_batch = 1_000  # rows the export fetches from its cursor at a time: its memory stays flat
 # The node types of callers, for a filter by principal (a global ID of one of them).
 PRINCIPAL_NODES = {"Staff": PrincipalKind.STAFF, "Member": PrincipalKind.MEMBER, "Partner": PrincipalKind.PARTNER,
@@ -54,7 +53,7 @@ def in_scope(actor: StaffPrincipal) -> Any:
 
 def _period(check: Checker, start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
     """Inclusive days as [start 00:00, day after end 00:00) in the club's time zone; at most `period_days_max` days
-    apart (as the card stock's count takes them)."""
+    apart."""
     for field, day in (("occurred_from", start), ("occurred_to", end)):
         if day and not date_min <= day <= date_max:
             check.fail(field, ErrorCode.OUT_OF_RANGE, f"Days run from {date_min} to {date_max}.")
@@ -62,8 +61,8 @@ def _period(check: Checker, start: date | None, end: date | None) -> tuple[datet
         return None, None
     if start and end and start > end:
         check.fail("occurred_to", ErrorCode.INVALID, "to must not be before from.")
-    elif start and end and (end - start).days > period_days_max:
-        check.fail("occurred_to", ErrorCode.OUT_OF_RANGE, f"From and to are at most {period_days_max} days apart.")
+    else:
+        check.period_within_max("occurred_to", start, end)
     begin = datetime.combine(start, time.min, tzinfo=clock.zone) if start else None
     finish = datetime.combine(end + timedelta(days=1), time.min, tzinfo=clock.zone) if end else None
     return begin, finish

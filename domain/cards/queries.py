@@ -31,8 +31,6 @@ from domain.paging import Page, PageRequest, fetch_page
 from domain.validation import Checker
 from domain.work.commands import BranchId, ClubId, MemberId, StaffId
 
-period_days_max = 3_660
-
 
 def _day_range(check: Checker, start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
     """Inclusive days as [start 00:00, day after end 00:00) in the club's time zone."""
@@ -204,8 +202,7 @@ async def stock_count(
     actor = require_staff(principal, Permission.CARD_READ)
     check = Checker()
     begin, finish = _day_range(check, start, end)
-    if (end - start).days > period_days_max:
-        check.fail("to", ErrorCode.OUT_OF_RANGE, f"From and to are at most {period_days_max} days apart.")
+    check.period_within_max("to", start, end)
     check.raise_if_any()
     branch = await branch_in_scope(session, actor, branch_id, "branch_id")
     branches = subtree_branch_ids(branch.path)

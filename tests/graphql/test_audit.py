@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from domain import clock
-from domain.audit import queries as audit_queries
+from domain import clock, validation
 from domain.audit import trail
 from tests.api import gid, top_codes
 from tests.graphql.cases.cards import LI_WEI_CARD, LI_WEI_ID
@@ -506,7 +505,7 @@ async def test_a_period_of_the_longest_span_is_read(api):
     await api.data(ADJUST, adjust_input(api), as_="club_operator")
     # when the auditor asks for a period whose days are 3,660 apart, ending today
     today = clock.today()
-    period = {"from": str(today - timedelta(days=audit_queries.period_days_max)), "to": str(today)}
+    period = {"from": str(today - timedelta(days=validation.period_days_max)), "to": str(today)}
     found = await api.data(EVENTS, {"filter": period}, as_="auditor")
     # then it is read, the event in it
     assert [e["node"]["operation"] for e in found["auditEvents"]["edges"]] == ["adjustPoints"]

@@ -5,12 +5,15 @@ the member held when the month ended (rounded down), where a payment above the b
 overpayment is a credit the billing system carries into the next month, and earns nothing more); an on-time
 bonus when paid in full by the due date; a tenure bonus per full year in the network (since the
 customer's first account opened). A late or unpaid
-bill costs a percentage of the member's points instead of the on-time bonus. Entries take
-effect on the first day after the billing month, so their validity counts from then.
+bill costs a percentage of the member's points instead of the on-time bonus: taken once every bill of the run
+has earned, each late bill the percentage of the same balance, so that a penalty never depends on how the month
+was cut into chunks. Entries take effect on the first day after the billing month, so their validity counts from
+then.
 
 The run works in committed chunks of bills, each written set-based by a few statements (see
-`docs/benchmarks.md` for why). A bill is claimed in `accrual` in the same transaction as its
-entries, so running a month twice changes nothing, and a run that stopped half way resumes
+`docs/benchmarks.md` for why), then in committed chunks of the members whose late bills wait for their penalty.
+A bill is claimed in `accrual` in the same transaction as its entries (a late one marked `penalty_due` until its
+penalty is taken), so running a month twice changes nothing, and a run that stopped half way resumes
 where it stopped. Memory stays flat: one chunk at a time. The run of a month is a job of the
 job runner (`domain/work/jobs.py`: the month's lock, its record in `job_run`, figures per chunk,
 how it ended), so that the API can answer once it is recorded and leave the rest to a background
@@ -20,11 +23,12 @@ task.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_DOWN, Decimal
 from itertools import pairwise
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,7 +42,7 @@ from domain.points import rules
 from domain.points.bills import ACCRUAL_KIND, billing_month_min, finished, next_month
 from domain.points.bills import month as parse_month
 from domain.points.errors import PointsErrorCode
-from domain.points.tables import Accrual, Bill, PointsBalance, PointsRule, RuleKind
+from domain.points.tables import Accrual, Bill, PointsRule, RuleKind
 from domain.work import jobs
 from domain.work.commands import Command
 from domain.work.jobs import JobRunner, Progress, Running
@@ -51,6 +55,7 @@ WAITING = [MemberStatus.SUSPENDED.value]
 chunk_bills_default = 10_000
 workers_default = 2
 bill_id_max = 2**63 - 1
+Part = TypeVar("Part")
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,6 @@ class Rates:
 class Chunk:
     bills: int
     points: int
-    late: list[tuple[int, int]]  # (bill, member) of the late or unpaid bills
 
 
 # The bill of a suspended member waits for a run after the suspension (`WAITING`).
@@ -132,8 +136,8 @@ WITH bills AS (  -- the chunk's bills not claimed yet; every lookup below is by 
     ) AS e(entry_type, points)
     WHERE f.member_id IS NOT NULL AND e.points > 0
 ), claimed AS (  -- no other run of the month is under way (the job runner holds its lock)
-    INSERT INTO accrual (bill_id, member_id, points)
-    SELECT f.bill_id, f.member_id, coalesce(e.points, 0)
+    INSERT INTO accrual (bill_id, member_id, points, penalty_due)
+    SELECT f.bill_id, f.member_id, coalesce(e.points, 0), f.late IS TRUE AND f.member_id IS NOT NULL AND :penalising
     FROM facts f LEFT JOIN (SELECT bill_id, sum(points) AS points FROM earnings GROUP BY bill_id) e
         ON e.bill_id = f.bill_id
     RETURNING bill_id
@@ -156,10 +160,7 @@ WITH bills AS (  -- the chunk's bills not claimed yet; every lookup below is by 
     ON CONFLICT (member_id) DO UPDATE
         SET posted = points_balance.posted + excluded.posted, updated_at = now()
 )
-SELECT (SELECT count(*) FROM claimed),
-       (SELECT coalesce(sum(points), 0) FROM earned),
-       (SELECT coalesce(array_agg(ARRAY[f.bill_id, f.member_id]), '{}') FROM facts f JOIN claimed c USING (bill_id)
-        WHERE f.late AND f.member_id IS NOT NULL)
+SELECT (SELECT count(*) FROM claimed), (SELECT coalesce(sum(points), 0) FROM earned)
 """
 )
 
@@ -181,6 +182,7 @@ async def _earn(session: AsyncSession, month: date, bills: range, rates: Rates, 
                 "per_yuan": rates.points_per_yuan,
                 "on_time": rates.on_time_bonus,
                 "tenure": rates.tenure_bonus_per_year,
+                "penalising": rates.late_penalty_percent > 0,
                 "month_end": month_end,
                 "month_over": datetime.combine(month_end + timedelta(days=1), time.min, tzinfo=clock.zone),
                 "awarded_on": month_end + timedelta(days=1),
@@ -189,10 +191,26 @@ async def _earn(session: AsyncSession, month: date, bills: range, rates: Rates, 
             },
         )
     ).one()
-    return Chunk(row[0], int(row[1]), [(bill, member) for bill, member in row[2]])
+    return Chunk(row[0], int(row[1]))
 
 
-# Penalties of a chunk: per member, one PENALTY entry of the chosen points (each late bill costs
+# The members of a month's late bills whose penalties are due (every bill of the run has earned).
+_PENALTY_DUE_SQL = """
+SELECT DISTINCT x.member_id FROM accrual x JOIN bill b ON b.id = x.bill_id
+WHERE x.penalty_due AND b.billing_month = :month ORDER BY x.member_id
+"""
+# A chunk of those members' late bills, their penalties taken in this transaction.
+_LATE_SQL = """
+UPDATE accrual x SET penalty_due = false FROM bill b
+WHERE x.penalty_due AND x.member_id = ANY(CAST(:members AS bigint[])) AND b.id = x.bill_id AND b.billing_month = :month
+RETURNING x.bill_id, x.member_id
+"""
+# What each of those members may lose: what they may spend on the day the penalties are taken.
+_AVAILABLE_SQL = """
+SELECT member_id, posted - held - points_expired(member_id, :spent_on) FROM points_balance
+WHERE member_id = ANY(CAST(:members AS bigint[]))
+"""
+# Penalties of a chunk of members: per member, one PENALTY entry of the chosen points (each late bill costs
 # a percentage of the balance after the month's earnings, together never more than the
 # balance), drawn from the soonest-expiring lots still valid when taken (`spent_on`) by a running sum.
 _PENALTY_SQL = """
@@ -229,31 +247,30 @@ UPDATE points_balance b SET posted = b.posted - tx.points, updated_at = now() FR
 
 
 async def _penalise(
-    session: AsyncSession, late: list[tuple[int, int]], rates: Rates, awarded_on: date, today: date
+    session: AsyncSession, month: date, members: list[int], rates: Rates, awarded_on: date, today: date
 ) -> dict[int, int]:
-    """Penalties for a chunk's late or unpaid (bill, member)s; returns the points taken per bill. Dated the day
-    the month's points are awarded, they are taken today: from what is valid today (a month accrued late
-    never takes points that have ended since, whether or not the day's expiry has run)."""
+    """Penalties for the month's late or unpaid bills of `members` still due; returns the points taken per bill.
+    Dated the day the month's points are awarded, they are taken today: from what is valid today (a month accrued
+    late never takes points that have ended since, whether or not the day's expiry has run)."""
     spent_on = max(awarded_on, today)
-    if not late or rates.late_penalty_percent <= 0:
-        return {}
-    members = sorted({member for _, member in late})
-    available = dict((await session.execute(
-        sa.select(PointsBalance.member_id, PointsBalance.posted - PointsBalance.held
-                  - sa.func.points_expired(PointsBalance.member_id, spent_on))
-        .where(PointsBalance.member_id.in_(members)))).all())  # fmt: skip
+    late = sorted((await session.execute(sa.text(_LATE_SQL), {"members": members, "month": month})).all())
+    available = dict(
+        (await session.execute(sa.text(_AVAILABLE_SQL), {"members": members, "spent_on": spent_on})).all()
+    )
+    bills_of: dict[int, list[int]] = {}
+    for bill, member in late:
+        bills_of.setdefault(member, []).append(bill)
     per_bill: dict[int, int] = {}
     per_member: dict[int, int] = {}
-    for bill, member in late:
-        share = int(
-            (Decimal(available.get(member, 0)) * rates.late_penalty_percent / 100).to_integral_value(ROUND_DOWN)
-        )
-        taken = min(share, available.get(member, 0) - per_member.get(member, 0))
-        per_bill[bill] = -taken
-        per_member[member] = per_member.get(member, 0) + taken
+    for member, bills in bills_of.items():  # each bill the percentage of one balance, together never more than it
+        balance = max(available.get(member, 0), 0)
+        share = int((Decimal(balance) * rates.late_penalty_percent / 100).to_integral_value(ROUND_DOWN))
+        for bill in bills:
+            per_bill[bill] = -min(share, balance - per_member.get(member, 0))
+            per_member[member] = per_member.get(member, 0) - per_bill[bill]
     charged = {m: p for m, p in per_member.items() if p > 0}
     if charged:
-        reasons = [_late_bills([b for b, m in late if m == member]) for member in charged]
+        reasons = [_late_bills(bills_of[member]) for member in charged]
         await session.execute(
             sa.text(_PENALTY_SQL),
             {
@@ -380,20 +397,20 @@ class MonthlyAccrualJob:
             expires_on = await rules.expiry_date(setting_up.session, awarded_on)
             if expires_on <= today:  # a month accrued so late that its points would be born expired: their
                 expires_on = await rules.expiry_date(setting_up.session, today)  # validity counts from today
-            chunks = iter(await _chunks(setting_up.session, self.month, self.chunk_bills))
+            chunks = await _chunks(setting_up.session, self.month, self.chunk_bills)
 
-        async def work() -> None:
-            for bills in chunks:  # shared by the workers: each takes the next chunk
-                async with run.chunk() as chunk:
-                    earned = await _earn(chunk.session, self.month, bills, rates, expires_on, today)
-                    penalties = await _penalise(chunk.session, earned.late, rates, awarded_on, today)
-                    chunk.count(
-                        bills=earned.bills, points=earned.points + sum(penalties.values()), penalties=len(penalties)
-                    )
+        async def earn(chunk: jobs.Chunk, bills: range) -> None:
+            earned = await _earn(chunk.session, self.month, bills, rates, expires_on, today)
+            chunk.count(bills=earned.bills, points=earned.points)
 
-        async with asyncio.TaskGroup() as group:  # one failing chunk stops the others
-            for _ in range(self.workers):
-                group.create_task(work())
+        async def penalise(chunk: jobs.Chunk, members: list[int]) -> None:
+            penalties = await _penalise(chunk.session, self.month, members, rates, awarded_on, today)
+            chunk.count(points=sum(penalties.values()), penalties=len(penalties))
+
+        await self._each(run, chunks, earn)
+        async with run.chunk() as listing:  # once every bill has earned, the penalties from one balance each
+            due = list((await listing.session.scalars(sa.text(_PENALTY_DUE_SQL), {"month": self.month})).all())
+        await self._each(run, (due[i : i + self.chunk_bills] for i in range(0, len(due), self.chunk_bills)), penalise)
         async with run.chunk() as counting:  # the members whose points this run moved
             members = await counting.session.scalar(
                 sa.select(sa.func.count(sa.distinct(Accrual.member_id)))
@@ -402,6 +419,21 @@ class MonthlyAccrualJob:
                        Accrual.accrued_at >= run.record.started_at)
             )  # fmt: skip
         return {"members": members or 0}
+
+    async def _each(
+        self, run: Running, parts: Iterable[Part], step: Callable[[jobs.Chunk, Part], Awaitable[None]]
+    ) -> None:
+        """`step` for every part, each in a chunk of its own, `workers` chunks at once; one failing stops the others."""
+        shared = iter(parts)  # each worker takes the next part
+
+        async def work() -> None:
+            for part in shared:
+                async with run.chunk() as chunk:
+                    await step(chunk, part)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.workers):
+                group.create_task(work())
 
 
 FIGURES = ("bills", "members", "points", "penalties")

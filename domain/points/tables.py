@@ -190,9 +190,12 @@ class Accrual(SQLModel, table=True):
     """A bill whose points were computed: written with the ledger entries, so a bill earns once."""
 
     __tablename__ = "accrual"
+    __table_args__ = (sa.Index("ix_accrual_penalty_due", "member_id", postgresql_where=sa.text("penalty_due")),)
     bill_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))  # checked per statement
     member_id: int | None = reference(nullable=True)
-    points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))  # net of its penalty
+    # a late or unpaid bill whose penalty is still to take: after every bill of the month has earned
+    penalty_due: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
     accrued_at: datetime | None = created_at_column()
 
 

@@ -97,7 +97,7 @@ async def test_a_stopped_run_resumes_where_it_stopped(api, monkeypatch):
     for account, paid in (("80000001", 10_000), ("80000002", 20_000), ("80000003", 30_000)):
         await record(api, account=account, paid=paid, billed=paid)
     sessions = make_sessions(api.engine)
-    real = accrual._penalise  # the last step of each chunk's transaction
+    real = accrual._earn  # each chunk's transaction
     calls = []
 
     async def failing_on_the_second(session, *args):
@@ -106,13 +106,68 @@ async def test_a_stopped_run_resumes_where_it_stopped(api, monkeypatch):
             raise RuntimeError("power cut")
         return await real(session, *args)
 
-    monkeypatch.setattr(accrual, "_penalise", failing_on_the_second)
+    monkeypatch.setattr(accrual, "_earn", failing_on_the_second)
     with pytest.raises(ExceptionGroup):
         await accrual.accrue_month(sessions, date(2026, 9, 1), chunk_bills=1, workers=1)
     monkeypatch.undo()
     resumed = await accrual.accrue_month(sessions, date(2026, 9, 1), chunk_bills=1)
     assert resumed.bills == 2  # the first bill's chunk had committed
     assert await api.scalar("SELECT count(*) FROM accrual") == 3
+
+
+async def late_bills(api, count: int, customer: str = "Li Wei") -> None:
+    """`count` more accounts of the customer, each with a September bill of 10 yuan paid five days late."""
+    await api.scalar(
+        """WITH a AS (INSERT INTO account (customer_id, account_number, opened_on)
+                      SELECT :c, '81' || lpad(g::text, 6, '0'), DATE '2020-01-01' FROM generate_series(1, :n) g
+                      RETURNING id)
+           INSERT INTO bill (account_id, billing_month, amount_billed_fen, amount_paid_fen, due_date, paid_date)
+           SELECT id, DATE '2026-09-01', 1000, 1000, DATE '2026-09-15', DATE '2026-09-20' FROM a
+           RETURNING 1""", c=api.demo.customers[customer], n=count)  # fmt: skip
+
+
+@pytest.mark.parametrize(("chunk_bills", "workers"), [(1, 1), (1, 2), (2, 2), (10_000, 2)])
+async def test_late_bills_cost_the_same_however_the_month_is_cut(api, chunk_bills, workers):
+    # given Li Wei (1,500 points) with three September bills paid late, each earning 15 + 55 (tenure) points
+    await late_bills(api, 3)
+    # when September runs in chunks of `chunk_bills` bills on `workers` workers
+    run = await accrual.accrue_month(make_sessions(api.engine), date(2026, 9, 1), chunk_bills=chunk_bills,
+                                     workers=workers)  # fmt: skip
+    # then each late bill costs 5 % of the balance once the month has earned: 1,710 → 85 each, in one entry
+    assert (run.bills, run.points, run.penalties) == (3, 3 * 70 - 3 * 85, 3)
+    assert await api.scalar("SELECT array_agg(points) FROM ledger_transaction WHERE entry_type = 'PENALTY'") == [-255]
+    assert await api.scalar("SELECT array_agg(points ORDER BY bill_id) FROM accrual") == [70 - 85] * 3
+    assert await api.scalar("SELECT count(*) FROM accrual WHERE penalty_due") == 0
+    assert await api.violations() == []
+
+
+async def test_a_run_stopped_before_its_penalties_takes_them_once_when_resumed(api, monkeypatch):
+    # given Li Wei's and Wang Fang's September bills paid late, and a run whose penalties fail after the first member
+    await late_bills(api, 2)
+    await record(api, account="80000002", paid_date="2026-09-20")
+    sessions = make_sessions(api.engine)
+    real, calls = accrual._penalise, []
+
+    async def failing_on_the_second(session, month, members, *args):
+        calls.append(members)
+        if len(calls) == 2:
+            raise RuntimeError("power cut")
+        return await real(session, month, members, *args)
+
+    monkeypatch.setattr(accrual, "_penalise", failing_on_the_second)
+    with pytest.raises(ExceptionGroup):
+        await accrual.accrue_month(sessions, date(2026, 9, 1), chunk_bills=1, workers=1)
+    monkeypatch.undo()
+    # then every bill has earned, and the second member's penalty waits
+    assert await api.scalar("SELECT count(*) FROM accrual") == 3
+    assert await api.scalar("SELECT count(DISTINCT member_id) FROM accrual WHERE penalty_due") == 1
+    # when the run is resumed, then it earns nothing more and takes the waiting penalty, once
+    resumed = await accrual.accrue_month(sessions, date(2026, 9, 1), chunk_bills=1)
+    assert (resumed.bills, resumed.penalties) == (0, 1)
+    assert await api.scalar("SELECT count(*) FROM ledger_transaction WHERE entry_type = 'PENALTY'") == 2
+    assert await api.scalar("SELECT count(*) FROM accrual WHERE penalty_due") == 0
+    assert (await accrual.accrue_month(sessions, date(2026, 9, 1))).penalties == 0
+    assert await api.violations() == []
 
 
 @pytest.fixture
@@ -339,13 +394,7 @@ def test_a_penalty_reason_lists_every_bill_that_fits_and_counts_the_rest():
 
 async def test_a_member_with_many_late_bills_is_penalised_with_a_reason_that_fits(api):
     # given Li Wei's customer with 150 more accounts, each with a September bill paid five days late
-    await api.scalar(
-        """WITH a AS (INSERT INTO account (customer_id, account_number, opened_on)
-                      SELECT :c, '81' || lpad(g::text, 6, '0'), DATE '2020-01-01' FROM generate_series(1, 150) g
-                      RETURNING id)
-           INSERT INTO bill (account_id, billing_month, amount_billed_fen, amount_paid_fen, due_date, paid_date)
-           SELECT id, DATE '2026-09-01', 1000, 1000, DATE '2026-09-15', DATE '2026-09-20' FROM a
-           RETURNING 1""", c=api.demo.customers["Li Wei"])  # fmt: skip
+    await late_bills(api, 150)
     # when September is run
     run = await run_month(api)
     # then the run is done, and the penalty's reason names the first bills and counts the rest

@@ -368,7 +368,7 @@ async def prune_sessions(session: AsyncSession, now: datetime) -> int:
 async def logout(uow: UnitOfWork, command: Logout) -> None:
     """The session's access and refresh tokens stop working at once, in every process (`principals`)."""
     person = require_person(uow.principal)
-    _forget(uow, [("s", person.session_id)])
+    forget_at_once(uow, [("s", person.session_id)])
     await uow.session.execute(
         sa.update(AuthSession)
         .where(AuthSession.id == person.session_id, AuthSession.revoked_at.is_(None))
@@ -409,11 +409,11 @@ async def change_password(uow: UnitOfWork, command: ChangePassword) -> Tokens:
     await session.execute(
         sa.update(AuthSession).where(owner == identity_id, AuthSession.revoked_at.is_(None)).values(revoked_at=uow.now)
     )
-    _forget(uow, [("m" if is_member else "t", identity_id)])
+    forget_at_once(uow, [("m" if is_member else "t", identity_id)])
     return await _open_session(session, policy, kind, identity_id, uow.now)
 
 
-def _forget(uow: UnitOfWork, owners: list[tuple[str, int]]) -> None:
+def forget_at_once(uow: UnitOfWork, owners: list[tuple[str, int]]) -> None:
     """This process forgets the sessions at once, before the change commits, and remembers them again only
     after `seconds` (the other processes hear of it when it commits)."""
     principals = uow.policy(AuthPolicy).principals

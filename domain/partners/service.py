@@ -94,7 +94,7 @@ async def create_api_client(uow: UnitOfWork, command: CreatePartnerApiClient) ->
 
 
 async def revoke_api_client(uow: UnitOfWork, command: RevokePartnerApiClient) -> PartnerApiClient:
-    """The key stops working at once: every request looks its client up."""
+    """The key stops working at once: this process forgets it now, the others when they hear of the change."""
     actor = require_staff(uow.principal, Permission.PARTNER_CLIENT_MANAGE)
     session = uow.session
     client = await session.get(PartnerApiClient, command.id, with_for_update=True) if command.id is not None else None
@@ -106,6 +106,7 @@ async def revoke_api_client(uow: UnitOfWork, command: RevokePartnerApiClient) ->
         raise DomainError(PartnerErrorCode.API_CLIENT_REVOKED, "This API client is revoked already.", "id")
     client.revoked_at = uow.now
     await session.flush()
+    auth.forget_at_once(uow, [("p", client.id)])  # the other processes hear of it when it commits
     return client
 
 

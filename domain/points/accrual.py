@@ -254,9 +254,7 @@ async def _penalise(
     late never takes points that have ended since, whether or not the day's expiry has run)."""
     spent_on = max(awarded_on, today)
     late = sorted((await session.execute(sa.text(_LATE_SQL), {"members": members, "month": month})).all())
-    available = dict(
-        (await session.execute(sa.text(_AVAILABLE_SQL), {"members": members, "spent_on": spent_on})).all()
-    )
+    available = dict((await session.execute(sa.text(_AVAILABLE_SQL), {"members": members, "spent_on": spent_on})).all())
     bills_of: dict[int, list[int]] = {}
     for bill, member in late:
         bills_of.setdefault(member, []).append(bill)

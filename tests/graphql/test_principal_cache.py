@@ -113,6 +113,24 @@ async def test_a_password_change_ends_every_session_of_the_person_at_once(api, r
     assert top_codes(await me(api, second)) == ["TOKEN_REVOKED"]
 
 
+async def test_a_partner_key_revoked_stops_at_once_in_its_own_process(api, remembering):
+    # given a partner's key, remembered after its first request
+    made = (await api.data(
+        """mutation($input: CreatePartnerApiClientInput!) { createPartnerApiClient(input: $input) {
+            credential client { id } } }""",
+        {"input": {"partnerId": api.demo_partner_id("GD-MALL"), "name": "mall"}}, as_="hq_admin",
+    ))["createPartnerApiClient"]  # fmt: skip
+    key = made["credential"]
+    assert top_codes(await me(api, key)) == ["FORBIDDEN"]  # known, and no member
+    # when headquarters revokes it
+    revoked = await api.data(
+        """mutation($input: RevokePartnerApiClientInput!) { revokePartnerApiClient(input: $input) {
+            errors { code } } }""", {"input": {"id": made["client"]["id"]}}, as_="hq_admin")  # fmt: skip
+    assert revoked["revokePartnerApiClient"]["errors"] == []
+    # then the very next request with the key is refused
+    assert top_codes(await me(api, key)) == ["UNAUTHENTICATED"]
+
+
 async def test_a_session_revoked_by_another_process_stops_once_heard_of(api, remembering):
     # given a member whose session is remembered
     token = await api.token("member")

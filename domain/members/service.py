@@ -217,6 +217,12 @@ _CUSTOMER_ALONG = sa.text(
 )
 
 CANCELLED_WITH_MEMBERSHIP = "MEMBERSHIP_ENDED"
+# An ended membership's booked redemptions end with it (its monthly run would skip them every month).
+_BOOKINGS_END = sa.text(
+    f"""UPDATE auto_redemption SET status = 'CANCELLED', cancel_reason = '{CANCELLED_WITH_MEMBERSHIP}',
+                                  updated_at = :now
+        WHERE member_id = :member AND status IN ('ACTIVE', 'PAUSED')"""
+)
 MOVED_WITH_MEMBER = "MEMBER_MOVED"
 
 
@@ -224,9 +230,9 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
     """Staff maintenance: club, status, validity, manager, profile. Grades change through reviews, and so does
     a grace (GRACE, with its end): staff set ACTIVE, SUSPENDED or ENDED.
 
-    Ending a membership is for good, and cancels the member's usable card in the same transaction; a member
-    moved to a club of another branch takes their usable card along (that branch's staff serve it now), and to
-    a club of another province, their customer too."""
+    Ending a membership is for good, and cancels the member's usable card and booked redemptions in the same
+    transaction; a member moved to a club of another branch takes their usable card along (that branch's staff
+    serve it now), and to a club of another province, their customer too."""
     actor = require_staff(uow.principal, Permission.MEMBER_WRITE)
     session = uow.session
     cards: list[Card] = []
@@ -265,6 +271,7 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
         _cancel(session, cards, member, actor)
         kept_days = uow.policy(GradePolicy).ended_points_kept_days
         await ledger.end_points_of_ended(session, [member.id], uow.today + timedelta(days=kept_days))
+        await session.execute(_BOOKINGS_END, {"member": member.id, "now": uow.now})
     else:
         _move(session, cards, member, actor)
     if "branch_id" in clean:

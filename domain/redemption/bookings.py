@@ -24,14 +24,16 @@ from domain import clock
 from domain.access import MemberPrincipal, Permission, Principal, StaffPrincipal, require_authenticated, require_staff
 from domain.columns import record_columns, records, records_of
 from domain.errors import AccessDenied, DomainError, ErrorCode
+from domain.members import states
 from domain.members.service import member_in_scope
 from domain.members.states import MemberOperation, rules_for
+from domain.members.tables import Member, MemberStatus
 from domain.points.bills import month as parse_month
 from domain.points.rules import require_headquarters
 from domain.redemption import queries
 from domain.redemption.catalogue import require_member_reader, reward_seen
 from domain.redemption.errors import RedemptionErrorCode
-from domain.redemption.redeem import quantity_max
+from domain.redemption.redeem import figures_max, quantity_max
 from domain.redemption.tables import (
     DELIVERED_KINDS,
     AutoRedemption,
@@ -85,7 +87,9 @@ async def book_auto_redemption(uow: UnitOfWork, command: BookAutoRedemption) -> 
         raise DomainError(ErrorCode.OUT_OF_RANGE, "A booking starts this month or later.", "start_month")
     if command.end_month is not None and command.end_month < command.start_month:
         raise DomainError(ErrorCode.INVALID, "end_month must not be before start_month.", "end_month")
-    member_id = await _member_of(uow, caller, command.member_id)
+    member = await _member_of(uow, caller, command.member_id)
+    _require_spending(member, uow.today)
+    member_id = member.id
     # Kept as it is while the booking is made: a retirement that ends the reward's bookings waits for this one.
     seen = await reward_seen(uow.session, caller, member_id, command.item_id, kept=True)
     if seen is None:
@@ -99,6 +103,10 @@ async def book_auto_redemption(uow: UnitOfWork, command: BookAutoRedemption) -> 
     if not at_home:
         raise DomainError(RedemptionErrorCode.ITEM_NOT_IN_SCOPE, f"{item.name} is offered in another province"
                           " only.", "item_id")  # fmt: skip
+    unit = max(item.points_price, item.benefit_amount or 0)  # points, fen or minutes: each held as a redemption's
+    if unit * command.quantity > figures_max:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"At most {figures_max // unit} of {item.name} in one redemption.",
+                          "quantity")  # fmt: skip
     booking = AutoRedemption(member_id=member_id, item_id=item.id, quantity=command.quantity,
                              start_month=command.start_month, end_month=command.end_month,
                              status=BookingStatus.ACTIVE,
@@ -108,16 +116,27 @@ async def book_auto_redemption(uow: UnitOfWork, command: BookAutoRedemption) -> 
     return booking
 
 
-async def _member_of(uow: UnitOfWork, caller: MemberPrincipal | StaffPrincipal, member_id: int | None) -> int:
+async def _member_of(uow: UnitOfWork, caller: MemberPrincipal | StaffPrincipal, member_id: int | None) -> Member:
     if isinstance(caller, MemberPrincipal):
         if member_id is not None and member_id != caller.member_id:
             raise DomainError(ErrorCode.NOT_FOUND, "No such member in your scope.", "member_id")
-        return caller.member_id
+        member = await uow.session.get(Member, caller.member_id)
+        assert member is not None
+        return member
     if member_id is None:
         raise DomainError(ErrorCode.REQUIRED, "Name the member you book for.", "member_id")
-    member = await member_in_scope(uow.session, caller, member_id, "member_id")
-    assert member.id is not None
-    return member.id
+    return await member_in_scope(uow.session, caller, member_id, "member_id")
+
+
+def _require_spending(member: Member, today: date) -> None:
+    """A booking is of a membership that may spend today, as every redemption is (its run checks it each month)."""
+    states.require(member.status, MemberOperation.SPEND)
+    if member.status == MemberStatus.GRACE and member.grace_ends_on is not None and member.grace_ends_on <= today:
+        raise DomainError(RedemptionErrorCode.MEMBERSHIP_EXPIRED, f"The membership's grace ended on"
+                          f" {member.grace_ends_on}.", "member_id")  # fmt: skip
+    if member.status != MemberStatus.GRACE and member.valid_until < today:
+        raise DomainError(RedemptionErrorCode.MEMBERSHIP_EXPIRED, f"The membership was valid until"
+                          f" {member.valid_until}.", "member_id")  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

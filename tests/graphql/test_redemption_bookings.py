@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from datetime import date, timedelta
 
 import pytest
@@ -289,3 +290,92 @@ async def test_staff_book_a_member_by_name_for_rewards_of_the_members_home(api):
     assert [(e["field"], e["code"]) for e in unnamed["errors"]] == [(["input", "memberId"], "REQUIRED")]
     assert [(e["field"], e["code"]) for e in elsewhere["errors"]] == [(["input", "itemId"], "ITEM_NOT_IN_SCOPE")]
     assert await api.fingerprint() == before
+
+
+async def test_a_booking_is_held_to_what_one_redemption_may_be(api):
+    # given minutes of 100,000,000 a unit for 1 point: 10 units are a line of 1,000,000,000 minutes, 11 more
+    await api.scalar("UPDATE reward_item SET points_price = 1, benefit_amount = 100000000 WHERE code = 'MIN-60'"
+                     " RETURNING 1")  # fmt: skip
+    before = await api.fingerprint()
+    # when Li Wei books 11, then it is refused as a redemption of 11 would be, and nothing is written
+    refused = await book(api, "big-1", quantity=11)
+    assert [(e["field"], e["code"]) for e in refused["errors"]] == [(["input", "quantity"], "OUT_OF_RANGE")]
+    assert "At most 10 of" in refused["errors"][0]["message"]
+    assert await api.fingerprint() == before
+    # and a booking of 10 made before the reward grew is skipped by the run, never written beyond what is read
+    assert (await book(api, "big-2", quantity=10))["errors"] == []
+    await api.scalar("UPDATE reward_item SET benefit_amount = 200000000 WHERE code = 'MIN-60' RETURNING 1")
+    run = await run_month(api)
+    assert (run.redeemed, run.skipped) == (0, 1)
+    (execution,) = (await api.data(MY_BOOKINGS, as_="member"))["me"]["autoRedemptions"][0]["executions"]
+    assert (execution["outcome"], execution["reason"]) == ("SKIPPED", "OUT_OF_RANGE")
+    assert await api.violations() == []
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [("ENDED", "MEMBERSHIP_ENDED"), ("SUSPENDED", "MEMBERSHIP_SUSPENDED"), ("EXPIRED", "MEMBERSHIP_EXPIRED")],
+)
+async def test_a_membership_that_may_not_spend_books_nothing(api, status, code):
+    # given Li Wei's membership ended, suspended, or past its validity
+    change = "valid_until = DATE '2020-01-01'" if status == "EXPIRED" else f"status = '{status}'"
+    await api.scalar(f"UPDATE member SET {change} WHERE id = :m RETURNING 1", m=api.demo.members["Li Wei"])
+    before = await api.fingerprint()
+    # when staff book for him, then it is refused as his redemptions are, and nothing is written
+    answer = await book(api, "s-1", as_="administrator", memberId=gid("Member", api.demo.members["Li Wei"]))
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", "memberId"], code)]
+    assert await api.fingerprint() == before
+
+
+async def test_a_membership_ended_ends_its_bookings(api):
+    # given Li Wei's active booking and his paused one, and Wang Fang's
+    mine = (await book(api, "e-1"))["booking"]
+    paused = (await book(api, "e-2", "MUSIC-MONTH"))["booking"]
+    await api.data(CHANGE % ("Pause", "pause"), {"input": {"id": paused["id"], "idempotencyKey": "p-1"}},
+                   as_="member")  # fmt: skip
+    await book(api, "e-3", as_="administrator", memberId=gid("Member", api.demo.members["Wang Fang"]))
+    # when staff end his membership
+    end = """mutation($input: UpdateMemberInput!) { updateMember(input: $input) { errors { code } } }"""
+    ended = await api.data(end, {"input": {"id": gid("Member", api.demo.members["Li Wei"]), "status": "ENDED"}},
+                           as_="hq_admin")  # fmt: skip
+    assert ended["updateMember"]["errors"] == []
+    # then both of his bookings end saying why, and hers runs
+    assert (
+        await api.scalar(
+            "SELECT string_agg(status || ':' || coalesce(cancel_reason, '-'), ',' ORDER BY id) FROM auto_redemption"
+        )
+        == "CANCELLED:MEMBERSHIP_ENDED,CANCELLED:MEMBERSHIP_ENDED,ACTIVE:-"
+    )
+    assert (await run_month(api)).redeemed == 1
+    assert mine["id"] != paused["id"]
+
+
+async def test_a_run_cancels_the_bookings_of_a_membership_ended_by_the_annual_review(api):
+    # given Li Wei's booking, and his membership ended where no staff ended it (as the annual review does)
+    assert (await book(api, "a-1"))["errors"] == []
+    await api.scalar("UPDATE member SET status = 'ENDED' WHERE id = :m RETURNING 1", m=api.demo.members["Li Wei"])
+    # when the month's run goes twice, then the booking is skipped once and ends; the second run has nothing
+    first = await run_month(api)
+    assert (first.redeemed, first.skipped) == (0, 1)
+    assert (
+        await api.scalar("SELECT status || ':' || cancel_reason FROM auto_redemption") == "CANCELLED:MEMBERSHIP_ENDED"
+    )
+    assert (await run_month(api)).bookings == 0
+
+
+async def test_a_booking_cancelled_while_the_run_reads_it_is_not_redeemed(api):
+    # given Li Wei's booking, and his cancellation under way (its row locked, not yet committed)
+    booked = (await book(api, "c-1"))["booking"]
+    async with api.engine.connect() as cancelling:
+        await cancelling.execute(sa.text("UPDATE auto_redemption SET status = 'CANCELLED' WHERE id = :id"),
+                                 {"id": int(base64.b64decode(booked["id"]).decode().partition(":")[2])})  # fmt: skip
+        # when the month's run goes meanwhile, then it waits for the cancellation
+        running = asyncio.ensure_future(run_month(api))
+        await asyncio.sleep(0.5)
+        assert not running.done()
+        await cancelling.commit()
+    # and redeems nothing once it is committed
+    run = await running
+    assert (run.redeemed, run.skipped) == (0, 0)
+    assert await api.scalar("SELECT count(*) FROM redemption") == 0
+    assert await api.violations() == []

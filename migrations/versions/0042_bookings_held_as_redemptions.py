@@ -1,0 +1,59 @@
+"""a booked redemption is held to what a redemption may be, and ends with its membership
+
+Revision ID: 0042
+Revises: 0041
+Create Date: 2026-12-07
+
+A redemption is refused `OUT_OF_RANGE` above 1,000,000,000 points, or a line above 1,000,000,000 fen or minutes
+(figures read as an `Int`); a booking's monthly run checked neither, and wrote fulfilments no query could read.
+Its run now skips such a booking `OUT_OF_RANGE`. A booking of a membership that has ended was skipped every month
+for good: its run cancels it (`MEMBERSHIP_ENDED`), and so does this migration for those ended before. A booking
+cancelled (or paused) while its month's run is under way is locked by the run, then read again, so the run never
+redeems a booking that its member was told is cancelled.
+"""
+
+from alembic import op
+
+from loyalty.migrate import rewrite_functions
+
+revision = "0042"
+down_revision = "0041"
+branch_labels = None
+depends_on = None
+
+FIGURES_MAX = 1_000_000_000
+KIND = (
+    "                    WHEN f.kind NOT IN ('BILL_CREDIT', 'CALL_MINUTES', 'CONTENT') THEN 'ITEM_KIND_NOT_OFFERED'\n"
+)
+SIZED = KIND + (
+    f"                    WHEN f.benefit_amount * f.quantity > {FIGURES_MAX} OR f.cost > {FIGURES_MAX}\n"
+    "                        THEN 'OUT_OF_RANGE'  -- as a redemption: its figures are read as an Int\n"
+)
+BALANCES = "                INSERT INTO points_balance (member_id) SELECT member_id FROM auto_pass ORDER BY member_id\n"
+LOCKED = (
+    "                PERFORM 1 FROM auto_redemption WHERE id IN (SELECT booking_id FROM auto_pass) ORDER BY id\n"
+    "                FOR UPDATE;  -- read again once locked: one cancelled or paused meanwhile is not redeemed\n"
+    "                DELETE FROM auto_pass p USING auto_redemption b\n"
+    "                WHERE b.id = p.booking_id AND b.status <> 'ACTIVE';\n"
+) + BALANCES
+SKIPS = "                skipped := skipped + taken;\n"
+ENDED = SKIPS + (
+    "                UPDATE auto_redemption SET status = 'CANCELLED', cancel_reason = 'MEMBERSHIP_ENDED',\n"
+    "                                           updated_at = now()\n"
+    "                WHERE id IN (SELECT booking_id FROM auto_pass WHERE reason = 'MEMBERSHIP_ENDED');\n"
+)
+ENDED_BEFORE = """UPDATE auto_redemption b SET status = 'CANCELLED', cancel_reason = 'MEMBERSHIP_ENDED',
+                                     updated_at = now()
+                  FROM member m
+                  WHERE m.id = b.member_id AND m.status = 'ENDED' AND b.status IN ('ACTIVE', 'PAUSED')"""
+
+
+def upgrade() -> None:
+    rewrite_functions([(KIND, SIZED)], ("auto_redeem_check",), each_once=True)
+    rewrite_functions([(BALANCES, LOCKED), (SKIPS, ENDED)], ("auto_redeem_chunk",), each_once=True)
+    op.execute(ENDED_BEFORE)
+
+
+def downgrade() -> None:
+    rewrite_functions([(SIZED, KIND)], ("auto_redeem_check",), each_once=True)
+    rewrite_functions([(LOCKED, BALANCES), (ENDED, SKIPS)], ("auto_redeem_chunk",), each_once=True)

@@ -122,10 +122,12 @@ class Checker:
             return None
         return value
 
-    def period_within_max(self, field: str, start: date | None, end: date | None) -> None:
-        """A period's first and last days at most `period_days_max` days apart (`field`: the last day's)."""
-        if start and end and (end - start).days > period_days_max:
-            self.fail(field, ErrorCode.OUT_OF_RANGE, f"From and to are at most {period_days_max} days apart.")
+    def period(self, field: str, start: date | None, end: date | None, days_max: int | None = period_days_max) -> None:
+        """A period's last day (`field`) not before its first, and at most `days_max` days after it (None: any)."""
+        if start and end and start > end:
+            self.fail(field, ErrorCode.INVALID, "to must not be before from.")
+        elif start and end and days_max is not None and (end - start).days > days_max:
+            self.fail(field, ErrorCode.OUT_OF_RANGE, f"From and to are at most {days_max} days apart.")
 
     def past_date(self, field: str, value: date | None, today: date, earliest: date = date_min) -> date | None:
         if value is not None and not earliest <= value <= today:
@@ -203,3 +205,10 @@ def search_terms(search: str) -> tuple[str, str]:
     """(exact text, LIKE pattern for "contains") of a free-text search, bounded in length."""
     text = search.strip()[:name_length_max]
     return text, "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def require_period(start: date, end: date) -> None:
+    """Refuse a period of totals whose `to` is before its `from`, or more than `period_days_max` days after it."""
+    check = Checker()
+    check.period("to", start, end)
+    check.raise_if_any()

@@ -59,10 +59,7 @@ def _period(check: Checker, start: date | None, end: date | None) -> tuple[datet
             check.fail(field, ErrorCode.OUT_OF_RANGE, f"Days run from {date_min} to {date_max}.")
     if check.problems:
         return None, None
-    if start and end and start > end:
-        check.fail("occurred_to", ErrorCode.INVALID, "to must not be before from.")
-    else:
-        check.period_within_max("occurred_to", start, end)
+    check.period("occurred_to", start, end)
     begin = datetime.combine(start, time.min, tzinfo=clock.zone) if start else None
     finish = datetime.combine(end + timedelta(days=1), time.min, tzinfo=clock.zone) if end else None
     return begin, finish

@@ -23,19 +23,19 @@ from domain.cards.tables import (
     CardState,
 )
 from domain.columns import record_columns, records, records_of
-from domain.errors import ErrorCode
 from domain.members.tables import Grade, Member
 from domain.organisation.service import branch_in_scope, in_scopes, subtree_branch_ids, visible
 from domain.organisation.tables import Branch
 from domain.paging import Page, PageRequest, fetch_page
-from domain.validation import Checker
+from domain.validation import Checker, period_days_max
 from domain.work.commands import BranchId, ClubId, MemberId, StaffId
 
 
-def _day_range(check: Checker, start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
-    """Inclusive days as [start 00:00, day after end 00:00) in the club's time zone."""
-    if start and end and start > end:
-        check.fail("to", ErrorCode.INVALID, "to must not be before from.")
+def _day_range(
+    check: Checker, start: date | None, end: date | None, days_max: int | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """Inclusive days as [start 00:00, day after end 00:00) in the club's time zone, at most `days_max` apart."""
+    check.period("to", start, end, days_max)
     begin = datetime.combine(start, time.min, tzinfo=clock.zone) if start else None
     finish = datetime.combine(end + timedelta(days=1), time.min, tzinfo=clock.zone) if end else None
     return begin, finish
@@ -201,8 +201,7 @@ async def stock_count(
     voided in the inclusive period, and the stock on hand now [K3]."""
     actor = require_staff(principal, Permission.CARD_READ)
     check = Checker()
-    begin, finish = _day_range(check, start, end)
-    check.period_within_max("to", start, end)
+    begin, finish = _day_range(check, start, end, period_days_max)
     check.raise_if_any()
     branch = await branch_in_scope(session, actor, branch_id, "branch_id")
     branches = subtree_branch_ids(branch.path)

@@ -22,7 +22,7 @@ from domain.paging import Page, PageRequest, fetch_page
 from domain.points import ledger
 from domain.points.bills import next_month
 from domain.points.tables import EntryType, LedgerTransaction, PointsBalance, PointsLot
-from domain.validation import Checker, note_length_max
+from domain.validation import Checker, note_length_max, require_period
 from domain.work.commands import Idempotent, MemberId, PointsTransactionId
 from domain.work.idempotency import claims_its_key
 from domain.work.unit import UnitOfWork
@@ -262,8 +262,7 @@ class Total:
 async def totals(session: AsyncSession, principal: Principal, *, start: date, end: date) -> list[Total]:
     """Points by entry type in the inclusive period, for members in the caller's subtree [P6][P7]."""
     actor = require_staff(principal, Permission.POINTS_READ)
-    if start > end:
-        raise DomainError(ErrorCode.INVALID, "to must not be before from.", "to")
+    require_period(start, end)
     members = sa.select(Member.id).where(Member.branch_id.in_(subtree_branch_ids(actor.branch_path)))
     query = (
         sa.select(LedgerTransaction.entry_type, sa.func.sum(LedgerTransaction.points), sa.func.count())

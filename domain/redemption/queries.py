@@ -20,6 +20,7 @@ from domain.errors import DomainError, ErrorCode
 from domain.members.tables import Member
 from domain.organisation.service import subtree_branch_ids
 from domain.paging import Page, PageRequest, fetch_page
+from domain.points.tables import LedgerTransaction
 from domain.redemption.catalogue import require_member_reader
 from domain.redemption.tables import (
     Fulfilment,
@@ -27,11 +28,13 @@ from domain.redemption.tables import (
     GiftPickup,
     PickupState,
     Redemption,
+    RedemptionCancellation,
     RedemptionChannel,
     RedemptionLine,
     RedemptionStatus,
     RewardKind,
 )
+from domain.validation import require_period
 from domain.work.commands import BranchId, MemberId, OutletId, RewardItemId
 
 
@@ -129,31 +132,45 @@ async def scoped(
 class RedemptionTotal:
     item_kind: RewardKind
     channel: RedemptionChannel
-    redemptions: int
-    quantity: int
-    points: int  # net of cancellations
+    redemptions: int  # made in the period
+    quantity: int  # net of the cancellations made in the period
+    points: int  # net of the cancellations made in the period
 
 
 async def totals(session: AsyncSession, principal: Principal, *, start: date, end: date) -> list[RedemptionTotal]:
-    """Points redeemed (net of cancellations) by item kind and channel, in the inclusive period, for what the
-    caller's subtree sees [P6][S5]."""
+    """Points redeemed by item kind and channel in the inclusive period, net of the cancellations made in it
+    (of whichever redemption), for what the caller's subtree sees [P6][S5]: as the ledger counts them, so that a
+    period once over never changes."""
     actor = require_staff(principal, Permission.REDEMPTION_READ)
-    if start > end:
-        raise DomainError(ErrorCode.INVALID, "to must not be before from.", "to")
-    open_quantity = RedemptionLine.quantity - RedemptionLine.cancelled_quantity
-    query = (
-        sa.select(
-            RedemptionLine.kind,
-            Redemption.channel,
-            sa.func.count(sa.distinct(Redemption.id)),
-            sa.func.sum(open_quantity),
-            sa.func.sum(open_quantity * RedemptionLine.unit_points),
-        )
+    require_period(start, end)
+    made = (
+        sa.select(RedemptionLine.kind, Redemption.channel, Redemption.id.label("redemption_id"),
+                  RedemptionLine.quantity, (RedemptionLine.quantity * RedemptionLine.unit_points).label("points"))
         .join(Redemption, Redemption.id == RedemptionLine.redemption_id)
         .where(_seen_by(actor), Redemption.redeemed_on.between(start, end))
-        .group_by(RedemptionLine.kind, Redemption.channel)
-        .order_by(RedemptionLine.kind, Redemption.channel)
+    )  # fmt: skip
+    given = (
+        sa.func.jsonb_to_recordset(RedemptionCancellation.lines)
+        .table_valued(sa.column("line_id", sa.BigInteger), sa.column("quantity", sa.Integer))
+        .render_derived(with_types=True)
     )
+    given_back = (
+        sa.select(RedemptionLine.kind, Redemption.channel, sa.null(), -given.c.quantity,
+                  -given.c.quantity * RedemptionLine.unit_points)
+        .select_from(RedemptionCancellation)
+        .join(LedgerTransaction, LedgerTransaction.id == RedemptionCancellation.transaction_id)
+        .join(given, sa.true())
+        .join(RedemptionLine, RedemptionLine.id == given.c.line_id)
+        .join(Redemption, Redemption.id == RedemptionCancellation.redemption_id)
+        .where(_seen_by(actor), LedgerTransaction.effective_on.between(start, end))
+    )  # fmt: skip
+    moves = sa.union_all(made, given_back).subquery()
+    query = (
+        sa.select(moves.c.kind, moves.c.channel, sa.func.count(sa.distinct(moves.c.redemption_id)),
+                  sa.func.sum(moves.c.quantity), sa.func.sum(moves.c.points))
+        .group_by(moves.c.kind, moves.c.channel)
+        .order_by(moves.c.kind, moves.c.channel)
+    )  # fmt: skip
     return [RedemptionTotal(k, c, n, int(q), int(p)) for k, c, n, q, p in await session.execute(query)]
 
 

@@ -700,3 +700,16 @@ async def test_a_consumption_rule_is_null_by_id_for_callers_who_may_not_see_it(a
     answer = await api.gql("query($id: ID!) { node(id: $id) { id } }", {"id": rule}, as_=who)
     # then there is nothing to see, as for any other object they may not read
     assert answer == {"data": {"node": None}}, answer
+
+
+@pytest.mark.parametrize("field", ["redemptionTotals", "pointsTotals"])
+async def test_totals_are_of_periods_of_at_most_ten_years(api, field):
+    query = '{ %s(from: "%s", to: "%s") { points } }'
+    # when staff ask for a period longer than the audit trail's, or one that ends before it starts
+    too_long = await api.gql(query % (field, "2000-01-01", "2026-12-31"), as_="club_operator")
+    backwards = await api.gql(query % (field, "2026-12-31", "2026-01-01"), as_="club_operator")
+    # then each is refused, saying why
+    assert top_codes(too_long) == ["OUT_OF_RANGE"] and "3660 days" in too_long["errors"][0]["message"]
+    assert top_codes(backwards) == ["INVALID"]
+    answer = await api.gql(query % (field, "2017-01-01", "2026-12-31"), as_="club_operator")
+    assert "errors" not in answer and isinstance(answer["data"][field], list)  # ten years are answered

@@ -83,6 +83,33 @@ async def test_a_share_of_a_lot_that_expired_meanwhile_goes_on_to_breakage(api, 
     assert await api.violations() == []
 
 
+TOTALS = '{ redemptionTotals(from: "%s", to: "%s") { itemKind channel redemptions quantity points } }'
+
+
+async def test_a_cancellation_counts_in_the_totals_of_the_day_it_was_made_and_a_month_over_stays(api, today_is):
+    # given 1,000 points of minutes redeemed on 30 November, and November's totals as settled then
+    await api.token("member"), await api.token("club_operator")
+    today_is(date(2026, 11, 30))
+    made = await redeemed(api, "m-1", ("MIN-60", 2))
+    november = await api.data(TOTALS % ("2026-11-01", "2026-11-30"), as_="club_operator")
+    # when one of the two is cancelled on 1 December
+    today_is(date(2026, 12, 1))
+    assert (await cancel(api, made["id"], "m-2", [("MIN-60", 1)]))["errors"] == []
+    # then November's totals have not changed, and December's give the 500 points back, as the ledger does
+    assert await api.data(TOTALS % ("2026-11-01", "2026-11-30"), as_="club_operator") == november
+    assert november["redemptionTotals"] == [
+        {"itemKind": "CALL_MINUTES", "channel": "WEB", "redemptions": 1, "quantity": 2, "points": 1_000}]  # fmt: skip
+    december = await api.data(TOTALS % ("2026-12-01", "2026-12-31"), as_="club_operator")
+    assert december["redemptionTotals"] == [
+        {"itemKind": "CALL_MINUTES", "channel": "WEB", "redemptions": 0, "quantity": -1, "points": -500}]  # fmt: skip
+    ledger = await api.data('{ pointsTotals(from: "2026-12-01", to: "2026-12-31") { entryType points } }',
+                            as_="club_operator")  # fmt: skip
+    assert {"entryType": "CANCELLATION", "points": 500} in ledger["pointsTotals"]
+    both = await api.data(TOTALS % ("2026-11-01", "2026-12-31"), as_="club_operator")
+    assert both["redemptionTotals"] == [
+        {"itemKind": "CALL_MINUTES", "channel": "WEB", "redemptions": 1, "quantity": 1, "points": 500}]  # fmt: skip
+
+
 async def test_more_than_is_left_of_a_reward_is_never_cancelled(api):
     made = await redeemed(api, "o-1", ("MIN-60", 2))
     assert (await cancel(api, made["id"], "o-2", [("MIN-60", 1)]))["errors"] == []

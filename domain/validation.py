@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from domain.errors import DomainError, ErrorCode, Problem
@@ -91,7 +91,7 @@ class Checker:
 
     def pattern(self, field: str, value: Any, regex: re.Pattern[str], what: str, **kw: Any) -> str | None:
         text = self.text(field, value, **kw)
-        if text is not None and not regex.match(text):
+        if text is not None and not regex.fullmatch(text):
             self.fail(field, ErrorCode.INVALID, f"{field} is not a valid {what}.")
             return None
         return text
@@ -180,7 +180,7 @@ def bounded_moment(text: str) -> datetime:
     if moment.tzinfo is None:
         raise DomainError(ErrorCode.INVALID, f"{text} has no offset from UTC: add one, e.g. +08:00.")
     bounded(moment.date())
-    return moment
+    return moment.astimezone(UTC)  # kept and answered in UTC, as every time is
 
 
 def parse_month(text: Any) -> date:

@@ -71,7 +71,7 @@ class Selection:
 
 
 def card_number(check: Checker, field: str, value: Any) -> int | None:
-    if not isinstance(value, str) or not _card_number.match(value):
+    if not isinstance(value, str) or not _card_number.fullmatch(value):
         check.fail(field, ErrorCode.INVALID, f"{field} must be a card number of 8 to 18 digits.")
         return None
     return int(value)
@@ -113,7 +113,7 @@ def parse_selection(check: Checker, given: Any, *, size_max: int = operation_car
 
 def pin(check: Checker, field: str, value: Any) -> str | None:
     """Six digits, not all the same and not a run like 123456."""
-    if not isinstance(value, str) or not _pin.match(value):
+    if not isinstance(value, str) or not _pin.fullmatch(value):
         check.fail(field, ErrorCode.INVALID, f"{field} must be 6 digits.")
         return None
     steps = {int(b) - int(a) for a, b in zip(value, value[1:], strict=False)}

@@ -15,7 +15,7 @@ from domain.access import (
     may_read_member,
     require_staff,
 )
-from domain.cards.common import parse_selection, pin
+from domain.cards.common import card_number, parse_selection, pin
 from domain.cards.stock import SelectsCards
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.members.tables import Member
@@ -166,3 +166,14 @@ def test_card_selections(number_from, number_to, numbers, size, code):
 )
 def test_a_validity_ends_the_day_before_its_anniversary(start, months, last_day):
     assert validity_end(start, months) == last_day
+
+
+@pytest.mark.parametrize("value", ["6211000000000001\n", "6211000000000001 ", "\n6211000000000001"])
+def test_a_card_number_or_pin_with_a_line_break_is_no_card_number_or_pin(value):
+    # given a number or PIN that is right but for a line break or a space at an end
+    check = Checker()
+    # when they are checked, then each is refused, never read as the card or PIN without it
+    assert card_number(check, "card_number", value) is None
+    assert pin(check, "pin", value.replace("6211000000000001", "135790")) is None
+    assert [p.code for p in check.problems] == [ErrorCode.INVALID, ErrorCode.INVALID]
+    assert card_number(Checker(), "card_number", "6211000000000001") == 6211000000000001

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -57,12 +57,14 @@ def shift_clock(monkeypatch, delta: timedelta) -> None:
 
 async def test_a_member_applies_and_books_a_pick_up_then_staff_approve_and_hand_over(api):
     # given Wang Fang (Emerald, no card) books a pick-up at a counter
-    pickup = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0).isoformat()
+    pickup_utc = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    pickup = pickup_utc.astimezone(timezone(timedelta(hours=8))).isoformat()  # sent in Beijing time
     await api.login("MEMBER", "13800000002")
     api._tokens["wang"] = (await api.login("MEMBER", "13800000002"))["accessToken"]
     applied = await api.gql(APPLY, {"input": {"pickupAt": pickup, "pickupPlace": "Futian counter"}}, as_="wang")
     application = first(applied["data"])["application"]
     assert (application["status"], application["pickupPlace"]) == ("REQUESTED", "Futian counter")
+    assert application["pickupAt"] == pickup_utc.isoformat()  # answered in UTC, as every time
     # when staff approve it and hand over an Emerald card
     approved = await api.data(APPROVE, {"input": {"id": application["id"]}}, as_="agent")
     assert first(approved)["application"]["status"] == "APPROVED"

@@ -125,6 +125,27 @@ def test_settings_are_read_as_written_and_bounded():
             Settings(port=port)
 
 
+def test_set_up_commands_name_branches_in_any_case(server_url):
+    # given an organisation of its own: headquarters, HQ
+    cli_database = asyncio.run(recreate_database(server_url, "loyalty_cli_case_test")).replace(
+        "postgresql+asyncpg://", "postgresql://"
+    )
+    assert invoke(cli_database, "migrate").exit_code == 0
+    assert invoke(cli_database, "create-branch", "--code", "HQ", "--name", "Head office").exit_code == 0
+    # when a province, its staff and its partner name their branch in small letters
+    made = [
+        invoke(cli_database, "create-branch", "--code", "ZJ", "--name", "Zhejiang", "--parent", "hq"),
+        invoke(cli_database, "create-staff", "--username", "zj.admin", "--display-name", "Qian Li", "--role",
+               "ADMINISTRATOR", "--branch", "zj", stdin="s3cret-password\n"),
+        invoke(cli_database, "create-partner", "--code", "ZJ-MALL", "--name", "Mall", "--branch", "zj"),
+    ]  # fmt: skip
+    # then each is of the branch so named
+    assert [r.exit_code for r in made] == [0, 0, 0], [r.output for r in made]
+    assert rows(cli_database, """SELECT (SELECT b.code FROM branch b WHERE b.id = p.branch_id),
+                                        (SELECT b.code FROM branch b JOIN staff s ON s.branch_id = b.id)
+                                 FROM partner p""") == [("ZJ", "ZJ")]  # fmt: skip
+
+
 def test_set_up_commands_build_an_organisation(cli_database):
     assert invoke(cli_database, "migrate").exit_code == 0
     assert invoke(cli_database, "create-branch", "--code", "HQ", "--name", "Head office").exit_code == 0

@@ -59,8 +59,9 @@ def scoped_listing(branch_column: Any) -> tuple[Callable[[], Any], dict[str, Cal
 
 
 async def branch_by_code(session: AsyncSession, code: str) -> Branch:
-    """The branch with this code (the command line names branches by code)."""
-    branch = (await session.scalars(sa.select(Branch).where(Branch.code == code))).first()
+    """The branch with this code, in any case (the command line names branches by code; codes are unique
+    whatever their case)."""
+    branch = (await session.scalars(sa.select(Branch).where(same_code(Branch.code, code)))).first()
     if branch is None:
         raise DomainError(ErrorCode.NOT_FOUND, f"No branch {code}.", "branch")
     return branch
@@ -138,7 +139,7 @@ async def create_branch(session: AsyncSession, *, code: str, name: str, parent_c
         raise DomainError(ErrorCode.DUPLICATE, f"Branch {taken} exists already.", "code")
     parent = None
     if parent_code is not None:
-        parent = (await session.scalars(sa.select(Branch).where(Branch.code == parent_code))).first()
+        parent = (await session.scalars(sa.select(Branch).where(same_code(Branch.code, parent_code)))).first()
         if parent is None or parent.level not in _child_level:
             raise DomainError(ErrorCode.NOT_FOUND, "No such parent branch (HQ or a province).", "parent")
     elif await session.scalar(sa.select(Branch.id).where(Branch.level == BranchLevel.HQ)) is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.access import Permission, Principal, StaffPrincipal, require_staff
+from domain.access import PartnerPrincipal, Permission, Principal, StaffPrincipal, require_staff
 from domain.auth import service as auth
 from domain.columns import records, same_code
 from domain.errors import DomainError, ErrorCode
@@ -123,8 +123,11 @@ async def get_api_clients_scoped(
 
 
 async def get_partners_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Partner | None]:
-    """Any staff may see partners: members redeem at them everywhere. Editing is scoped."""
+    """Any staff may see partners: members redeem at them everywhere. Editing is scoped. A partner's key sees its
+    own partner, and no other."""
     query = sa.select(Partner, Branch.path).join(Branch, Branch.id == Partner.branch_id).where(Partner.id.in_(ids))
+    if isinstance(principal, PartnerPrincipal):
+        return await visible(session, query, ids, lambda row, _path: row.id == principal.partner_id)
     return await visible(session, query, ids, readable(principal, Permission.ORGANISATION_READ, scoped=False))
 
 

@@ -49,3 +49,15 @@ async def test_a_provincial_administrator_cannot_key_a_national_partner(api):
     errors = answer["createPartnerApiClient"]["errors"]
     assert [(e["field"], e["code"]) for e in errors] == [(["input", "partnerId"], "FORBIDDEN")]
     assert "headquarters" in errors[0]["message"].lower() and "branch in your scope" not in errors[0]["message"]
+
+
+async def test_a_partners_key_sees_its_own_partner_and_no_other(api):
+    # given a key of the Guangdong mall
+    key = await api.partner_key("GD-MALL")
+    query = '{ node(id: "%s") { ... on Partner { code } } }'
+    # when it asks for its partner and for the airline's
+    own = (await api.post({"query": query % api.demo_partner_id("GD-MALL")}, key)).json()
+    other = (await api.post({"query": query % api.demo_partner_id("SKY-MILES")}, key)).json()
+    # then it sees its own, and the other as nothing
+    assert own == {"data": {"node": {"code": "GD-MALL"}}}
+    assert other == {"data": {"node": None}}

@@ -595,13 +595,16 @@ class StaffRedemptionFilter:
     cross_branch: bool | None = strawberry.UNSET
 
 
-@strawberry.type(description="Points redeemed (net of cancellations) of one kind of reward through one channel.")
+@strawberry.type(
+    description="Points redeemed of one kind of reward through one channel in a period, net of the cancellations"
+    " made in it (of whichever redemption): a period once over never changes."
+)
 class RedemptionTotal:
     item_kind: RewardKind
     channel: RedemptionChannel
-    redemptions: int
-    quantity: int
-    points: Long
+    redemptions: int = strawberry.field(description="Redemptions made in the period.")
+    quantity: int = strawberry.field(description="Units redeemed in the period, less those cancelled in it.")
+    points: Long = strawberry.field(description="Points redeemed in the period, less those given back in it.")
 
 
 @strawberry.input

@@ -31,7 +31,10 @@ from schema.points import (
 
 @strawberry.type
 class PointsQuery:
-    @strawberry.field(description="Points by entry type in the inclusive period, for members in your subtree (staff).")
+    @strawberry.field(
+        description="Points by entry type in the inclusive period of at most 3,660 days, for the members in your"
+        " subtree now (staff)."
+    )
     async def points_totals(
         self,
         info: strawberry.Info,

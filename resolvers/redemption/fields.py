@@ -104,7 +104,10 @@ class RedemptionQuery:
         description="Redemptions of members of your subtree, or made in it, oldest first (staff).",
     )  # fmt: skip
 
-    @strawberry.field(description="Points redeemed by reward kind and channel in the inclusive period (staff).")
+    @strawberry.field(
+        description="Points redeemed by reward kind and channel in the inclusive period of at most 3,660 days, net"
+        " of the cancellations made in it (staff)."
+    )
     async def redemption_totals(
         self,
         info: strawberry.Info,

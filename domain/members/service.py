@@ -270,8 +270,9 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
     if ending:
         _cancel(session, cards, member, actor)
         kept_days = uow.policy(GradePolicy).ended_points_kept_days
-        await ledger.end_points_of_ended(session, [member.id], uow.today + timedelta(days=kept_days))
+        # the bookings before the lots, as the bookings' run locks them: the two never wait in a cycle
         await session.execute(_BOOKINGS_END, {"member": member.id, "now": uow.now})
+        await ledger.end_points_of_ended(session, [member.id], uow.today + timedelta(days=kept_days))
     else:
         _move(session, cards, member, actor)
     if "branch_id" in clean:

@@ -26,10 +26,10 @@ from domain.columns import records
 from domain.errors import DomainError, ErrorCode
 from domain.grades.errors import GradeErrorCode
 from domain.grades.tables import GradeProposal, ProposalKind, ProposalState
+from domain.members.ending import membership_ended
 from domain.members.tables import Member
 from domain.organisation.service import subtree_branch_ids
 from domain.paging import Page, PageRequest, fetch_page
-from domain.points import ledger
 from domain.points.rules import require_headquarters
 from domain.points.tables import EntryType
 from domain.validation import Checker, date_min, note_length_max
@@ -159,7 +159,7 @@ class GradeReviewJob:
         async with run.chunk() as ending:  # the revocations the review applied itself: their points' last day
             revoked = _revoked(GradeProposal.as_of == self.as_of, GradeProposal.decided_by.is_(None))
             until = self.as_of + timedelta(days=self.policy.ended_points_kept_days)
-            await ledger.end_points_of_ended(ending.session, revoked, until)
+            await membership_ended(ending.session, revoked, until, clock.now())
         return {}
 
 
@@ -361,7 +361,7 @@ async def _decide(uow: UnitOfWork, actor: StaffPrincipal, ids: list[int], decisi
                                                     "years": policy.membership_years})  # fmt: skip
         if revoking:
             until = uow.today + timedelta(days=policy.ended_points_kept_days)
-            await ledger.end_points_of_ended(uow.session, _revoked(GradeProposal.id.in_(ids)), until)
+            await membership_ended(uow.session, _revoked(GradeProposal.id.in_(ids)), until, uow.now)
         return applied
     rejected = await uow.session.execute(
         sa.update(GradeProposal)

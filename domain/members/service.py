@@ -36,13 +36,13 @@ from domain.customers.tables import Account, Customer, SubscriberNumber
 from domain.errors import DomainError, ErrorCode
 from domain.grades.review import GradePolicy
 from domain.members import states
+from domain.members.ending import membership_ended
 from domain.members.errors import MemberErrorCode
 from domain.members.states import MemberOperation
 from domain.members.tables import Grade, Member, MemberStatus, member_number_sequence
 from domain.organisation.service import club_in_scope, locked_in_scope, scoped_listing, visible
 from domain.organisation.tables import Branch, Club
 from domain.paging import Listing, Page, PageRequest
-from domain.points import ledger
 from domain.points.tables import PointsBalance
 from domain.validation import (
     Checker,
@@ -217,12 +217,6 @@ _CUSTOMER_ALONG = sa.text(
 )
 
 CANCELLED_WITH_MEMBERSHIP = "MEMBERSHIP_ENDED"
-# An ended membership's booked redemptions end with it (its monthly run would skip them every month).
-_BOOKINGS_END = sa.text(
-    f"""UPDATE auto_redemption SET status = 'CANCELLED', cancel_reason = '{CANCELLED_WITH_MEMBERSHIP}',
-                                  updated_at = :now
-        WHERE member_id = :member AND status IN ('ACTIVE', 'PAUSED')"""
-)
 MOVED_WITH_MEMBER = "MEMBER_MOVED"
 
 
@@ -270,9 +264,7 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
     if ending:
         _cancel(session, cards, member, actor)
         kept_days = uow.policy(GradePolicy).ended_points_kept_days
-        # the bookings before the lots, as the bookings' run locks them: the two never wait in a cycle
-        await session.execute(_BOOKINGS_END, {"member": member.id, "now": uow.now})
-        await ledger.end_points_of_ended(session, [member.id], uow.today + timedelta(days=kept_days))
+        await membership_ended(session, [member.id], uow.today + timedelta(days=kept_days), uow.now)
     else:
         _move(session, cards, member, actor)
     if "branch_id" in clean:

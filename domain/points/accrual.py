@@ -201,14 +201,15 @@ WHERE x.penalty_due AND b.billing_month = :month ORDER BY x.member_id
 """
 # A chunk of those members' late bills, their penalties taken in this transaction.
 _LATE_SQL = """
-UPDATE accrual x SET penalty_due = false FROM bill b
+UPDATE accrual x SET penalty_due = false, penalised_at = now() FROM bill b
 WHERE x.penalty_due AND x.member_id = ANY(CAST(:members AS bigint[])) AND b.id = x.bill_id AND b.billing_month = :month
 RETURNING x.bill_id, x.member_id
 """
-# What each of those members may lose: what they may spend on the day the penalties are taken.
+# What each of those members may lose: what they may spend on the day the penalties are taken, their balances
+# locked in member order (as every chunk locks them) until the penalties are written.
 _AVAILABLE_SQL = """
 SELECT member_id, posted - held - points_expired(member_id, :spent_on) FROM points_balance
-WHERE member_id = ANY(CAST(:members AS bigint[]))
+WHERE member_id = ANY(CAST(:members AS bigint[])) ORDER BY member_id FOR UPDATE
 """
 # Penalties of a chunk of members: per member, one PENALTY entry of the chosen points (each late bill costs
 # a percentage of the balance after the month's earnings, together never more than the
@@ -253,8 +254,8 @@ async def _penalise(
     Dated the day the month's points are awarded, they are taken today: from what is valid today (a month accrued
     late never takes points that have ended since, whether or not the day's expiry has run)."""
     spent_on = max(awarded_on, today)
-    late = sorted((await session.execute(sa.text(_LATE_SQL), {"members": members, "month": month})).all())
     available = dict((await session.execute(sa.text(_AVAILABLE_SQL), {"members": members, "spent_on": spent_on})).all())
+    late = sorted((await session.execute(sa.text(_LATE_SQL), {"members": members, "month": month})).all())
     bills_of: dict[int, list[int]] = {}
     for bill, member in late:
         bills_of.setdefault(member, []).append(bill)
@@ -414,7 +415,8 @@ class MonthlyAccrualJob:
                 sa.select(sa.func.count(sa.distinct(Accrual.member_id)))
                 .join(Bill, Bill.id == Accrual.bill_id)
                 .where(Bill.billing_month == self.month, Accrual.points != 0,
-                       Accrual.accrued_at >= run.record.started_at)
+                       sa.or_(Accrual.accrued_at >= run.record.started_at,
+                              Accrual.penalised_at >= run.record.started_at))
             )  # fmt: skip
         return {"members": members or 0}
 

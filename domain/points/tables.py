@@ -196,6 +196,7 @@ class Accrual(SQLModel, table=True):
     points: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))  # net of its penalty
     # a late or unpaid bill whose penalty is still to take: after every bill of the month has earned
     penalty_due: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()))
+    penalised_at: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
     accrued_at: datetime | None = created_at_column()
 
 

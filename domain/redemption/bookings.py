@@ -128,15 +128,16 @@ async def _member_of(uow: UnitOfWork, caller: MemberPrincipal | StaffPrincipal, 
     return await member_in_scope(uow.session, caller, member_id, "member_id")
 
 
-def _require_spending(member: Member, today: date) -> None:
-    """A booking is of a membership that may spend today, as every redemption is (its run checks it each month)."""
-    states.require(member.status, MemberOperation.SPEND)
+def _require_spending(member: Member, today: date, field: str = "member_id") -> None:
+    """A booking is made or resumed for a membership that may spend today, as every redemption is (its run checks
+    it each month)."""
+    states.require(member.status, MemberOperation.SPEND, field)
     if member.status == MemberStatus.GRACE and member.grace_ends_on is not None and member.grace_ends_on <= today:
         raise DomainError(RedemptionErrorCode.MEMBERSHIP_EXPIRED, f"The membership's grace ended on"
-                          f" {member.grace_ends_on}.", "member_id")  # fmt: skip
+                          f" {member.grace_ends_on}.", field)  # fmt: skip
     if member.status != MemberStatus.GRACE and member.valid_until < today:
         raise DomainError(RedemptionErrorCode.MEMBERSHIP_EXPIRED, f"The membership was valid until"
-                          f" {member.valid_until}.", "member_id")  # fmt: skip
+                          f" {member.valid_until}.", field)  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,9 +173,10 @@ _CHANGES = {
 async def _change(uow: UnitOfWork, command: ChangeBooking) -> AutoRedemption:
     caller = _require_booker(uow.principal)
     booking = await uow.session.get(AutoRedemption, command.id, with_for_update=True) if command.id else None
+    member: Member | None = None
     if booking is not None and isinstance(caller, StaffPrincipal):
         try:
-            await member_in_scope(uow.session, caller, booking.member_id, "id")
+            member = await member_in_scope(uow.session, caller, booking.member_id, "id")
         except DomainError:
             booking = None
     if booking is None or isinstance(caller, MemberPrincipal) and booking.member_id != caller.member_id:
@@ -184,6 +186,10 @@ async def _change(uow: UnitOfWork, command: ChangeBooking) -> AutoRedemption:
         refusal = RedemptionErrorCode.BOOKING_CANCELLED
     if booking.status not in applies_to:
         raise DomainError(refusal, f"The booking is {booking.status}.", "id")
+    if to == BookingStatus.ACTIVE:  # resumed: as if booked again
+        member = member or await uow.session.get(Member, booking.member_id)
+        assert member is not None
+        _require_spending(member, uow.today, "id")
     booking.status, booking.updated_at = to, uow.now
     await uow.session.flush()
     return booking

@@ -32,12 +32,14 @@ from domain.points.rules import require_headquarters
 from domain.points.tables import PointsBalance
 from domain.redemption.errors import RedemptionErrorCode
 from domain.redemption.tables import (
+    AutoRedemption,
     ConsumptionRule,
     ConsumptionRuleChange,
     ItemStatus,
     RedemptionLine,
     RewardItem,
     RewardKind,
+    bookings_ended,
 )
 from domain.validation import Checker, name_length_max, note_length_max
 from domain.work.commands import UNCHANGED, BranchId, Command, ConsumptionRuleId, RewardItemId, changes
@@ -225,14 +227,8 @@ async def retire_reward_item(uow: UnitOfWork, command: RetireRewardItem) -> Rewa
         raise DomainError(RedemptionErrorCode.ITEM_RETIRED, "The reward is retired already.", "id")
     item.status, item.updated_at = ItemStatus.RETIRED, uow.now
     await uow.session.flush()
-    await uow.session.execute(_BOOKINGS_END, {"item": item.id, "now": uow.now})
+    await uow.session.execute(bookings_ended(AutoRedemption.item_id == item.id, "ITEM_RETIRED", uow.now))
     return item
-
-
-_BOOKINGS_END = sa.text(
-    """UPDATE auto_redemption SET status = 'CANCELLED', cancel_reason = 'ITEM_RETIRED', updated_at = :now
-       WHERE item_id = :item AND status IN ('ACTIVE', 'PAUSED')"""
-)
 
 
 # --- consumption rules -----------------------------------------------------------------------------

@@ -355,3 +355,21 @@ class AutoRedemptionExecution(SQLModel, table=True):
     redemption_id: int | None = reference(nullable=True)
     run_id: int | None = reference(nullable=True)
     executed_at: datetime | None = created_at_column()
+
+
+def bookings_ended(condition: Any, reason: str, now: datetime) -> sa.Update:
+    """The statement that cancels the open bookings `condition` selects, saying why (`cancel_reason`). It locks them
+    first in id order, as the bookings' monthly run does, so that the two never wait for each other in a cycle."""
+    open_ = [BookingStatus.ACTIVE.value, BookingStatus.PAUSED.value]
+    locked = (
+        sa.select(AutoRedemption.id)
+        .where(condition, AutoRedemption.status.in_(open_))
+        .order_by(AutoRedemption.id)
+        .with_for_update()
+        .cte("locked")
+    )
+    return (
+        sa.update(AutoRedemption)
+        .where(AutoRedemption.id.in_(sa.select(locked.c.id)))
+        .values(status=BookingStatus.CANCELLED.value, cancel_reason=reason, updated_at=now)
+    )

@@ -7,9 +7,9 @@ Create Date: 2026-12-07
 A redemption is refused `OUT_OF_RANGE` above 1,000,000,000 points, or a line above 1,000,000,000 fen or minutes
 (figures read as an `Int`); a booking's monthly run checked neither, and wrote fulfilments no query could read.
 Its run now skips such a booking `OUT_OF_RANGE`. A booking of a membership that has ended was skipped every month
-for good: its run cancels it (`MEMBERSHIP_ENDED`), and so does this migration for those ended before. A booking
-cancelled (or paused) while its month's run is under way is locked by the run, then read again, so the run never
-redeems a booking that its member was told is cancelled.
+for good: its run cancels it (`MEMBERSHIP_ENDED`), and so does this migration for those ended before. A chunk of the run
+locks its open bookings first, in id order (as whoever ends bookings locks them), and reads them after: it never
+redeems a booking its member was told is cancelled, and never waits in a cycle with a retirement or an ending.
 """
 
 from alembic import op
@@ -29,13 +29,17 @@ SIZED = KIND + (
     f"                    WHEN f.benefit_amount * f.quantity > {FIGURES_MAX} OR f.cost > {FIGURES_MAX}\n"
     "                        THEN 'OUT_OF_RANGE'  -- as a redemption: its figures are read as an Int\n"
 )
-BALANCES = "                INSERT INTO points_balance (member_id) SELECT member_id FROM auto_pass ORDER BY member_id\n"
+LOOP = "            ) ON COMMIT DROP;\n            LOOP\n"
 LOCKED = (
-    "                PERFORM 1 FROM auto_redemption WHERE id IN (SELECT booking_id FROM auto_pass) ORDER BY id\n"
-    "                FOR UPDATE;  -- read again once locked: one cancelled or paused meanwhile is not redeemed\n"
-    "                DELETE FROM auto_pass p USING auto_redemption b\n"
-    "                WHERE b.id = p.booking_id AND b.status <> 'ACTIVE';\n"
-) + BALANCES
+    "            ) ON COMMIT DROP;\n"
+    "            -- the chunk's open bookings of the month, locked at once in id order (as everyone who ends bookings\n"
+    "            -- locks them): one cancelled, paused or retired meanwhile is read as it is now, and not redeemed\n"
+    "            PERFORM 1 FROM auto_redemption b\n"
+    "            WHERE b.id >= p_first AND b.id < p_before AND b.status = 'ACTIVE' AND b.start_month <= p_month\n"
+    "              AND coalesce(b.end_month, DATE '9999-12-01') >= p_month\n"
+    "            ORDER BY b.id FOR UPDATE;\n"
+    "            LOOP\n"
+)
 SKIPS = "                skipped := skipped + taken;\n"
 ENDED = SKIPS + (
     "                UPDATE auto_redemption SET status = 'CANCELLED', cancel_reason = 'MEMBERSHIP_ENDED',\n"
@@ -50,10 +54,10 @@ ENDED_BEFORE = """UPDATE auto_redemption b SET status = 'CANCELLED', cancel_reas
 
 def upgrade() -> None:
     rewrite_functions([(KIND, SIZED)], ("auto_redeem_check",), each_once=True)
-    rewrite_functions([(BALANCES, LOCKED), (SKIPS, ENDED)], ("auto_redeem_chunk",), each_once=True)
+    rewrite_functions([(LOOP, LOCKED), (SKIPS, ENDED)], ("auto_redeem_chunk",), each_once=True)
     op.execute(ENDED_BEFORE)
 
 
 def downgrade() -> None:
     rewrite_functions([(SIZED, KIND)], ("auto_redeem_check",), each_once=True)
-    rewrite_functions([(LOCKED, BALANCES), (ENDED, SKIPS)], ("auto_redeem_chunk",), each_once=True)
+    rewrite_functions([(LOCKED, LOOP), (ENDED, SKIPS)], ("auto_redeem_chunk",), each_once=True)

@@ -13,6 +13,7 @@ from domain import clock
 from domain.errors import DomainError, ErrorCode
 from domain.points import accrual, bills, ledger
 from domain.points.errors import PointsErrorCode
+from domain.points.tables import EntryType
 from domain.work import jobs
 from domain.work.tables import JobRun, JobStatus
 from domain.work.unit import UnitOfWork
@@ -141,6 +142,34 @@ async def test_late_bills_cost_the_same_however_the_month_is_cut(api, chunk_bill
     assert await api.violations() == []
 
 
+async def test_a_penalty_is_of_the_balance_as_it_is_when_taken_whatever_moves_meanwhile(api, monkeypatch):
+    # given Li Wei (1,500 points) with three September bills paid late, and a clerk taking 1,000 points from him
+    # while the run's penalties are being worked out
+    await late_bills(api, 3)
+    sessions, real = make_sessions(api.engine), accrual._penalise
+
+    async def penalise_while_a_clerk_debits(session, month, members, *args):
+        async def clerk():
+            async with sessions() as other, other.begin():
+                await ledger.record(other, member_id=api.demo.members["Li Wei"], entry_type=EntryType.ADJUSTMENT,
+                                    points=-1_000, reason="Taken by a clerk")  # fmt: skip
+                await asyncio.sleep(0.5)  # written, not yet committed, while the penalties begin
+
+        taking = asyncio.create_task(clerk())
+        await asyncio.sleep(0.2)
+        try:
+            return await real(session, month, members, *args)
+        finally:
+            await taking
+
+    monkeypatch.setattr(accrual, "_penalise", penalise_while_a_clerk_debits)
+    # when September runs, then it is done, and the penalties waited for the debit: 5 % of the 710 left, three times
+    run = await accrual.accrue_month(sessions, date(2026, 9, 1), workers=1)
+    assert (run.status, run.penalties) == ("DONE", 3)
+    assert await api.scalar("SELECT -sum(points) FROM ledger_transaction WHERE entry_type = 'PENALTY'") == 3 * 35
+    assert await api.violations() == []
+
+
 async def test_a_run_stopped_before_its_penalties_takes_them_once_when_resumed(api, monkeypatch):
     # given Li Wei's and Wang Fang's September bills paid late, and a run whose penalties fail after the first member
     await late_bills(api, 2)
@@ -163,7 +192,7 @@ async def test_a_run_stopped_before_its_penalties_takes_them_once_when_resumed(a
     assert await api.scalar("SELECT count(DISTINCT member_id) FROM accrual WHERE penalty_due") == 1
     # when the run is resumed, then it earns nothing more and takes the waiting penalty, once
     resumed = await accrual.accrue_month(sessions, date(2026, 9, 1), chunk_bills=1)
-    assert (resumed.bills, resumed.penalties) == (0, 1)
+    assert (resumed.bills, resumed.members, resumed.penalties) == (0, 1, 1)  # the member it took points from
     assert await api.scalar("SELECT count(*) FROM ledger_transaction WHERE entry_type = 'PENALTY'") == 2
     assert await api.scalar("SELECT count(*) FROM accrual WHERE penalty_due") == 0
     assert (await accrual.accrue_month(sessions, date(2026, 9, 1))).penalties == 0

@@ -219,10 +219,24 @@ async def test_a_downgrade_graced_a_month_from_the_31st_applies_on_the_1st_after
     assert found == "IN_GRACE 2027-03-01"
 
 
+async def booked(api, member: str) -> None:
+    """Two bookings of minutes for the member: one ACTIVE, one PAUSED."""
+    await api.scalar("""INSERT INTO auto_redemption (member_id, item_id, quantity, start_month, status)
+                        VALUES (:m, :i, 1, :month, 'ACTIVE'), (:m, :i, 1, :month, 'PAUSED') RETURNING 1""",
+                     m=api.demo.members[member], i=api.demo.rewards["MIN-60"],
+                     month=clock.today().replace(day=1))  # fmt: skip
+
+
+async def bookings_of(api, member: str) -> str:
+    return await api.scalar("SELECT string_agg(status || ':' || coalesce(cancel_reason, '-'), ',' ORDER BY id)"
+                            " FROM auto_redemption WHERE member_id = :m", m=api.demo.members[member])  # fmt: skip
+
+
 async def test_a_member_who_qualifies_for_nothing_is_proposed_for_revocation_and_approval_ends_the_membership(api):
-    # given Li Wei paying nothing for a year
+    # given Li Wei paying nothing for a year, with his bookings of minutes, one of them paused
     await standard_year(api)
     await pays(api, "Li Wei", 0)
+    await booked(api, "Li Wei")
     run = await reviewed(api)
     (found,) = await proposals(api, kind="REVOKE")
     assert (run.revoke, found["state"]) == (1, "PENDING")
@@ -237,6 +251,7 @@ async def test_a_member_who_qualifies_for_nothing_is_proposed_for_revocation_and
     assert li["gradeHistory"][0]["staff"] == {"username": "gd.operator"}
     card = await api.scalar("SELECT state FROM card WHERE member_id = :m", m=api.demo.members["Li Wei"])
     assert card == "CANCELLED"
+    assert await bookings_of(api, "Li Wei") == "CANCELLED:MEMBERSHIP_ENDED,CANCELLED:MEMBERSHIP_ENDED"
     # and his points last 180 days from today at the latest (the 2026-12-31 lot, if sooner, keeps its day)
     latest = await api.scalar("SELECT max(expires_on) FROM points_lot WHERE member_id = :m AND remaining > 0",
                               m=api.demo.members["Li Wei"])  # fmt: skip
@@ -245,13 +260,15 @@ async def test_a_member_who_qualifies_for_nothing_is_proposed_for_revocation_and
 
 
 async def test_a_revocation_the_review_applies_itself_ends_the_points_too(api):
-    # given Li Wei paying nothing for a year, and revocations applied without a reviewer
+    # given Li Wei paying nothing for a year, his bookings, and revocations applied without a reviewer
     await standard_year(api)
     await pays(api, "Li Wei", 0)
+    await booked(api, "Li Wei")
     policy = GradePolicy(automatic=frozenset({ProposalKind.UPGRADE, ProposalKind.REVOKE}))
     # when the review runs, then his membership ended and his points last 180 days from its date at the latest
     run = await reviewed(api, policy)
     assert (run.revoke, run.applied) == (1, 1)
+    assert await bookings_of(api, "Li Wei") == "CANCELLED:MEMBERSHIP_ENDED,CANCELLED:MEMBERSHIP_ENDED"
     latest = await api.scalar("SELECT max(expires_on) FROM points_lot WHERE member_id = :m AND remaining > 0",
                               m=api.demo.members["Li Wei"])  # fmt: skip
     assert latest <= clock.today() + timedelta(days=180)

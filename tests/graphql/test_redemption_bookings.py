@@ -379,3 +379,17 @@ async def test_a_booking_cancelled_while_the_run_reads_it_is_not_redeemed(api):
     assert (run.redeemed, run.skipped) == (0, 0)
     assert await api.scalar("SELECT count(*) FROM redemption") == 0
     assert await api.violations() == []
+
+
+async def test_a_paused_booking_of_a_membership_that_may_not_spend_is_not_resumed(api):
+    # given Li Wei's paused booking, and his membership suspended since
+    booked = (await book(api, "s-1"))["booking"]
+    pause = {"input": {"id": booked["id"], "idempotencyKey": "p-1"}}
+    assert (await api.data(CHANGE % ("Pause", "pause"), pause, as_="member"))["pauseAutoRedemption"]["errors"] == []
+    await api.scalar("UPDATE member SET status = 'SUSPENDED' WHERE id = :m RETURNING 1", m=api.demo.members["Li Wei"])
+    before = await api.fingerprint()
+    # when staff resume it, then it is refused as a new booking would be, and it stays paused
+    resume = {"input": {"id": booked["id"], "idempotencyKey": "r-1"}}
+    answer = (await api.data(CHANGE % ("Resume", "resume"), resume, as_="administrator"))["resumeAutoRedemption"]
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", "id"], "MEMBERSHIP_SUSPENDED")]
+    assert await api.fingerprint() == before

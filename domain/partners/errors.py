@@ -7,3 +7,4 @@ from enum import StrEnum
 
 class PartnerErrorCode(StrEnum):
     API_CLIENT_REVOKED = "API_CLIENT_REVOKED"  # a revoked key stays revoked; issue a new one
+    API_CLIENT_LIMIT_REACHED = "API_CLIENT_LIMIT_REACHED"  # the partner holds its most live keys: revoke one first

@@ -57,6 +57,13 @@ class IssuedApiClient:
         return self.client.id
 
 
+# The partner's live keys, counted with its row locked against another key made at once.
+_LIVE_KEYS = sa.text(
+    """SELECT count(*) FROM partner_api_client
+       WHERE partner_id = (SELECT id FROM partner WHERE id = :partner FOR NO KEY UPDATE) AND revoked_at IS NULL"""
+)
+
+
 async def _partner_in_scope(session: AsyncSession, actor: StaffPrincipal, partner_id: int | None) -> Partner:
     """A partner whose branch lies in the actor's subtree. Every member of staff sees every partner, so one
     of a branch above theirs (a national partner) is named as such, not as missing."""
@@ -73,13 +80,21 @@ async def _partner_in_scope(session: AsyncSession, actor: StaffPrincipal, partne
     return partner
 
 
+api_clients_live_max = 10  # live keys of one partner: a rotation needs two, and retried requests cannot pile them up
+
+
 async def create_api_client(uow: UnitOfWork, command: CreatePartnerApiClient) -> IssuedApiClient:
-    """A new key for the partner; its credential is never shown again."""
+    """A new key for the partner; its credential is never shown again. A partner holds at most
+    `api_clients_live_max` live keys (its row locked, so that two requests at once never pass the count together)."""
     actor = require_staff(uow.principal, Permission.PARTNER_CLIENT_MANAGE)
     check = Checker()
     name = check.text("name", command.name, length_max=name_length_max, required=True)
     check.raise_if_any()
     partner = await _partner_in_scope(uow.session, actor, command.partner_id)
+    live = await uow.session.scalar(_LIVE_KEYS, {"partner": partner.id})
+    if live >= api_clients_live_max:
+        raise DomainError(PartnerErrorCode.API_CLIENT_LIMIT_REACHED, f"{partner.name} holds {live} live API"
+                          " clients, the most it may: revoke one it no longer uses first.", "partner_id")  # fmt: skip
     key_id, secret = auth.new_partner_key()
     client = PartnerApiClient(
         partner_id=partner.id,

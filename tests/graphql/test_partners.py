@@ -61,3 +61,20 @@ async def test_a_partners_key_sees_its_own_partner_and_no_other(api):
     # then it sees its own, and the other as nothing
     assert own == {"data": {"node": {"code": "GD-MALL"}}}
     assert other == {"data": {"node": None}}
+
+
+async def test_a_partner_holds_at_most_ten_live_keys(api):
+    # given the mall with ten keys, one of them revoked
+    made = [await api.partner_key("GD-MALL") for _ in range(10)]
+    first = await api.scalar("SELECT min(id) FROM partner_api_client")
+    await api.scalar("UPDATE partner_api_client SET revoked_at = now() WHERE id = :i RETURNING 1", i=first)
+    variables = {"input": {"partnerId": api.demo_partner_id("GD-MALL"), "name": "one more"}}
+    # when two more are asked for, then the first is made (nine live) and the second refused, writing nothing
+    assert (await api.data(CREATE, variables, as_="hq_admin"))["createPartnerApiClient"]["credential"]
+    before = await api.fingerprint()
+    refused = (await api.data(CREATE, variables, as_="hq_admin"))["createPartnerApiClient"]
+    assert [(e["field"], e["code"]) for e in refused["errors"]] == [
+        (["input", "partnerId"], "API_CLIENT_LIMIT_REACHED")
+    ]
+    assert refused["credential"] is None and await api.fingerprint() == before
+    assert len(made) == 10

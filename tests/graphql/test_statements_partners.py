@@ -9,7 +9,7 @@ from tests.statement_counts import assert_same_statements, assert_statements, me
 
 # Exactly how many SQL statements each request sends, its authentication included.
 STATEMENTS = {
-    "createPartnerApiClient": 5,
+    "createPartnerApiClient": 6,
     "revokePartnerApiClient": 6,
     "partners": 2,
 }

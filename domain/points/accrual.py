@@ -205,11 +205,15 @@ UPDATE accrual x SET penalty_due = false, penalised_at = now() FROM bill b
 WHERE x.penalty_due AND x.member_id = ANY(CAST(:members AS bigint[])) AND b.id = x.bill_id AND b.billing_month = :month
 RETURNING x.bill_id, x.member_id
 """
-# What each of those members may lose: what they may spend on the day the penalties are taken, their balances
-# locked in member order (as every chunk locks them) until the penalties are written.
+# Those members' balances, locked in member order (as every chunk locks them) until the penalties are written;
+# then what each may lose, read after the lock (a statement of its own, which sees what committed meanwhile): what
+# they may spend on the day the penalties are taken.
+_BALANCES_LOCKED_SQL = """
+SELECT 1 FROM points_balance WHERE member_id = ANY(CAST(:members AS bigint[])) ORDER BY member_id FOR UPDATE
+"""
 _AVAILABLE_SQL = """
 SELECT member_id, posted - held - points_expired(member_id, :spent_on) FROM points_balance
-WHERE member_id = ANY(CAST(:members AS bigint[])) ORDER BY member_id FOR UPDATE
+WHERE member_id = ANY(CAST(:members AS bigint[]))
 """
 # Penalties of a chunk of members: per member, one PENALTY entry of the chosen points (each late bill costs
 # a percentage of the balance after the month's earnings, together never more than the
@@ -254,6 +258,7 @@ async def _penalise(
     Dated the day the month's points are awarded, they are taken today: from what is valid today (a month accrued
     late never takes points that have ended since, whether or not the day's expiry has run)."""
     spent_on = max(awarded_on, today)
+    await session.execute(sa.text(_BALANCES_LOCKED_SQL), {"members": members})
     available = dict((await session.execute(sa.text(_AVAILABLE_SQL), {"members": members, "spent_on": spent_on})).all())
     late = sorted((await session.execute(sa.text(_LATE_SQL), {"members": members, "month": month})).all())
     bills_of: dict[int, list[int]] = {}

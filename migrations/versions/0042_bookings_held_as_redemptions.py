@@ -8,8 +8,9 @@ A redemption is refused `OUT_OF_RANGE` above 1,000,000,000 points, or a line abo
 (figures read as an `Int`); a booking's monthly run checked neither, and wrote fulfilments no query could read.
 Its run now skips such a booking `OUT_OF_RANGE`. A booking of a membership that has ended was skipped every month
 for good: its run cancels it (`MEMBERSHIP_ENDED`), and so does this migration for those ended before. A chunk of the run
-locks its open bookings first, in id order (as whoever ends bookings locks them), and reads them after: it never
-redeems a booking its member was told is cancelled, and never waits in a cycle with a retirement or an ending.
+locks its open bookings first, in id order (as whoever ends bookings locks them), and works on those only, read
+after the lock: it never redeems a booking its member was told is cancelled, and never waits in a cycle with a
+retirement or an ending.
 """
 
 from alembic import op
@@ -33,13 +34,22 @@ LOOP = "            ) ON COMMIT DROP;\n            LOOP\n"
 LOCKED = (
     "            ) ON COMMIT DROP;\n"
     "            -- the chunk's open bookings of the month, locked at once in id order (as everyone who ends bookings\n"
-    "            -- locks them): one cancelled, paused or retired meanwhile is read as it is now, and not redeemed\n"
-    "            PERFORM 1 FROM auto_redemption b\n"
-    "            WHERE b.id >= p_first AND b.id < p_before AND b.status = 'ACTIVE' AND b.start_month <= p_month\n"
-    "              AND coalesce(b.end_month, DATE '9999-12-01') >= p_month\n"
-    "            ORDER BY b.id FOR UPDATE;\n"
+    "            -- locks them), and only those: one cancelled, paused or retired meanwhile is read as it is now and\n"
+    "            -- not redeemed; one resumed or made meanwhile waits for the next run\n"
+    "            CREATE TEMP TABLE IF NOT EXISTS auto_locked (id bigint PRIMARY KEY) ON COMMIT DROP;\n"
+    "            TRUNCATE auto_locked;\n"
+    "            INSERT INTO auto_locked SELECT id FROM (\n"
+    "                SELECT b.id FROM auto_redemption b\n"
+    "                WHERE b.id >= p_first AND b.id < p_before AND b.status = 'ACTIVE' AND b.start_month <= p_month\n"
+    "                  AND coalesce(b.end_month, DATE '9999-12-01') >= p_month\n"
+    "                ORDER BY b.id FOR UPDATE) l;\n"
     "            LOOP\n"
 )
+PASS = (
+    "                    WHERE b.id >= p_first AND b.id < p_before AND b.status = 'ACTIVE'"
+    " AND b.start_month <= p_month\n"
+)
+PASS_LOCKED = PASS + "                      AND b.id IN (SELECT id FROM auto_locked)\n"
 SKIPS = "                skipped := skipped + taken;\n"
 ENDED = SKIPS + (
     "                UPDATE auto_redemption SET status = 'CANCELLED', cancel_reason = 'MEMBERSHIP_ENDED',\n"
@@ -54,10 +64,10 @@ ENDED_BEFORE = """UPDATE auto_redemption b SET status = 'CANCELLED', cancel_reas
 
 def upgrade() -> None:
     rewrite_functions([(KIND, SIZED)], ("auto_redeem_check",), each_once=True)
-    rewrite_functions([(LOOP, LOCKED), (SKIPS, ENDED)], ("auto_redeem_chunk",), each_once=True)
+    rewrite_functions([(PASS, PASS_LOCKED), (LOOP, LOCKED), (SKIPS, ENDED)], ("auto_redeem_chunk",), each_once=True)
     op.execute(ENDED_BEFORE)
 
 
 def downgrade() -> None:
     rewrite_functions([(SIZED, KIND)], ("auto_redeem_check",), each_once=True)
-    rewrite_functions([(LOCKED, LOOP), (ENDED, SKIPS)], ("auto_redeem_chunk",), each_once=True)
+    rewrite_functions([(LOCKED, LOOP), (PASS_LOCKED, PASS), (ENDED, SKIPS)], ("auto_redeem_chunk",), each_once=True)

@@ -393,3 +393,36 @@ async def test_a_paused_booking_of_a_membership_that_may_not_spend_is_not_resume
     answer = (await api.data(CHANGE % ("Resume", "resume"), resume, as_="administrator"))["resumeAutoRedemption"]
     assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", "id"], "MEMBERSHIP_SUSPENDED")]
     assert await api.fingerprint() == before
+
+
+async def test_a_booking_resumed_and_cancelled_while_its_chunk_runs_is_left_alone(api):
+    # given Li Wei's booking, and Wang Fang's paused one, in one chunk of the month's run
+    li, wang = api.demo.members["Li Wei"], api.demo.members["Wang Fang"]
+    assert (await book(api, "r-1"))["errors"] == []
+    hers = (await book(api, "r-2", as_="administrator", memberId=gid("Member", wang)))["booking"]
+
+    async def change(verb: str, key: str) -> dict:
+        answer = await api.data(CHANGE % (verb, verb.lower()), {"input": {"id": hers["id"], "idempotencyKey": key}},
+                                as_="administrator")  # fmt: skip
+        return answer[f"{verb.lower()}AutoRedemption"]
+
+    assert (await change("Pause", "k-1"))["errors"] == []
+    async with api.engine.connect() as holding_li, api.engine.connect() as holding_wang:
+        # when the run has locked the chunk's open bookings and waits for Li Wei's balance
+        await holding_li.execute(sa.text("SELECT 1 FROM points_balance WHERE member_id = :m FOR UPDATE"), {"m": li})
+        running = asyncio.ensure_future(run_month(api))
+        await asyncio.sleep(0.7)
+        assert not running.done()
+        # and hers is resumed, then cancelled, while the chunk works
+        assert (await change("Resume", "k-2"))["errors"] == []
+        await holding_wang.execute(sa.text("SELECT 1 FROM points_balance WHERE member_id = :m FOR UPDATE"), {"m": wang})
+        await holding_li.rollback()
+        await asyncio.sleep(0.7)
+        assert (await asyncio.wait_for(change("Cancel", "k-3"), 5))["booking"]["status"] == "CANCELLED"
+        await holding_wang.rollback()
+    run = await running
+    # then the run redeemed his booking only: hers, not open when the chunk began, was left to the next run
+    assert (run.redeemed, run.skipped) == (1, 0)
+    assert await api.scalar("SELECT count(*) FROM auto_redemption_execution WHERE outcome = 'REDEEMED'") == 1
+    assert await api.scalar("SELECT count(*) FROM redemption WHERE member_id = :m", m=wang) == 0
+    assert await api.violations() == []

@@ -10,7 +10,6 @@ per (as-of date, customer), so a rerun proposes nothing new; resumable; flat in 
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -142,20 +141,16 @@ class GradeReviewJob:
         """Every chunk of customer ids, `workers` at a time, each adding its figures to the run's record."""
         async with run.chunk() as setting_up:
             low, high = (await setting_up.session.execute(sa.text("SELECT min(id), max(id) FROM customer"))).one()
-        chunks = iter(range(low or 1, (high or 0) + 1, self.chunk_customers))
+        chunks = range(low or 1, (high or 0) + 1, self.chunk_customers)
         parameters = self.parameters(run)
 
-        async def work() -> None:
-            for first in chunks:  # shared by the workers: each takes the next chunk
-                async with run.chunk() as chunk:
-                    figures = await chunk.session.scalar(self.statement, parameters | {
-                        "first": first, "before": first + self.chunk_customers, "today": chunk.uow.today,
-                        "now": chunk.uow.now})  # fmt: skip
-                    chunk.count(**figures)
+        async def review(chunk: jobs.Chunk, first: int) -> None:
+            figures = await chunk.session.scalar(self.statement, parameters | {
+                "first": first, "before": first + self.chunk_customers, "today": chunk.uow.today,
+                "now": chunk.uow.now})  # fmt: skip
+            chunk.count(**figures)
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self.workers):
-                group.create_task(work())
+        await run.each(chunks, review, workers=self.workers)
         async with run.chunk() as ending:  # the revocations the review applied itself: their points' last day
             revoked = _revoked(GradeProposal.as_of == self.as_of, GradeProposal.decided_by.is_(None))
             until = self.as_of + timedelta(days=self.policy.ended_points_kept_days)

@@ -22,13 +22,11 @@ task.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_DOWN, Decimal
 from itertools import pairwise
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -55,7 +53,6 @@ WAITING = [MemberStatus.SUSPENDED.value]
 chunk_bills_default = 10_000
 workers_default = 2
 bill_id_max = 2**63 - 1
-Part = TypeVar("Part")
 
 
 @dataclass(frozen=True)
@@ -411,10 +408,11 @@ class MonthlyAccrualJob:
             penalties = await _penalise(chunk.session, self.month, members, rates, awarded_on, today)
             chunk.count(points=sum(penalties.values()), penalties=len(penalties))
 
-        await self._each(run, chunks, earn)
+        await run.each(chunks, earn, workers=self.workers)
         async with run.chunk() as listing:  # once every bill has earned, the penalties from one balance each
             due = list((await listing.session.scalars(sa.text(_PENALTY_DUE_SQL), {"month": self.month})).all())
-        await self._each(run, (due[i : i + self.chunk_bills] for i in range(0, len(due), self.chunk_bills)), penalise)
+        parts = (due[i : i + self.chunk_bills] for i in range(0, len(due), self.chunk_bills))
+        await run.each(parts, penalise, workers=self.workers)
         async with run.chunk() as counting:  # the members whose points this run moved
             members = await counting.session.scalar(
                 sa.select(sa.func.count(sa.distinct(Accrual.member_id)))
@@ -424,21 +422,6 @@ class MonthlyAccrualJob:
                               Accrual.penalised_at >= run.record.started_at))
             )  # fmt: skip
         return {"members": members or 0}
-
-    async def _each(
-        self, run: Running, parts: Iterable[Part], step: Callable[[jobs.Chunk, Part], Awaitable[None]]
-    ) -> None:
-        """`step` for every part, each in a chunk of its own, `workers` chunks at once; one failing stops the others."""
-        shared = iter(parts)  # each worker takes the next part
-
-        async def work() -> None:
-            for part in shared:
-                async with run.chunk() as chunk:
-                    await step(chunk, part)
-
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self.workers):
-                group.create_task(work())
 
 
 FIGURES = ("bills", "members", "points", "penalties")

@@ -10,7 +10,6 @@ in one transaction: resumable after a crash, flat in memory.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import pairwise
@@ -264,20 +263,16 @@ class AutoRedemptionJob:
         async with run.chunk() as setting_up:
             starts = list(await setting_up.session.scalars(_CHUNK_STARTS, {"month": self.month,
                                                                            "size": self.chunk_bookings}))  # fmt: skip
-        chunks = iter(pairwise([*starts, booking_id_max]))
         states = rules_for(MemberOperation.SPEND)
 
-        async def work() -> None:
-            for first, before in chunks:  # shared by the workers: each takes the next chunk
-                async with run.chunk() as chunk:
-                    figures = await chunk.session.scalar(_CHUNK, {"month": self.month, "first": first,
-                                                                  "before": before, "today": today, "states": states,
-                                                                  "run_id": run.record.id})  # fmt: skip
-                    chunk.count(bookings=figures["redeemed"] + figures["skipped"], **figures)
+        async def redeem(chunk: jobs.Chunk, bounds: tuple[int, int]) -> None:
+            first, before = bounds
+            figures = await chunk.session.scalar(_CHUNK, {"month": self.month, "first": first, "before": before,
+                                                          "today": today, "states": states,
+                                                          "run_id": run.record.id})  # fmt: skip
+            chunk.count(bookings=figures["redeemed"] + figures["skipped"], **figures)
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self.workers):
-                group.create_task(work())
+        await run.each(pairwise([*starts, booking_id_max]), redeem, workers=self.workers)
         return {}
 
 

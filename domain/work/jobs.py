@@ -25,9 +25,9 @@ import contextlib
 import logging
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -46,6 +46,7 @@ _INTERRUPTED = "Interrupted before the end; a new run resumes where it stopped."
 
 HandOff = Callable[[Coroutine[Any, Any, Any]], None]
 Progress = Callable[[dict[str, int]], None]
+Part = TypeVar("Part")
 
 
 class Job(Protocol):
@@ -107,6 +108,22 @@ class Running:
                 await uow.session.execute(_ADD_FIGURES, {"id": self.record.id, "added": dict(chunk.figures)})
         if self._progress:
             self._progress(dict(chunk.figures))
+
+    async def each(
+        self, parts: Iterable[Part], step: Callable[[Chunk, Part], Awaitable[None]], *, workers: int
+    ) -> None:
+        """`step` for every part, each in a chunk of its own, `workers` chunks at once (each worker takes the next
+        part); one failing stops the others. Parts must not wait for each other's locks in a cycle."""
+        shared = iter(parts)
+
+        async def work() -> None:
+            for part in shared:
+                async with self.chunk() as chunk:
+                    await step(chunk, part)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(workers):
+                group.create_task(work())
 
 
 _SHARE_WORK = sa.text("SELECT pg_advisory_xact_lock_shared(:space, :key)")

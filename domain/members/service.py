@@ -329,8 +329,11 @@ async def update_my_profile(uow: UnitOfWork, command: UpdateMyProfile) -> Member
     return member
 
 
-async def member_in_scope(session: AsyncSession, actor: StaffPrincipal, member_id: int | None, field: str) -> Member:
-    return await locked_in_scope(session, actor, Member, member_id, field, "member")
+async def member_in_scope(
+    session: AsyncSession, actor: StaffPrincipal, member_id: int | None, field: str, *, lock: bool = True
+) -> Member:
+    """The member when in the actor's scope (locked unless `lock` is false); NOT_FOUND otherwise."""
+    return await locked_in_scope(session, actor, Member, member_id, field, "member", lock=lock)
 
 
 # --- reads ------------------------------------------------------------------------------

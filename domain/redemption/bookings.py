@@ -27,7 +27,6 @@ from domain.members import states
 from domain.members.service import member_in_scope
 from domain.members.states import MemberOperation, rules_for
 from domain.members.tables import Member, MemberStatus
-from domain.organisation.service import locked_in_scope
 from domain.points.bills import month as parse_month
 from domain.points.rules import require_headquarters
 from domain.redemption import queries
@@ -177,7 +176,7 @@ async def _change(uow: UnitOfWork, command: ChangeBooking) -> AutoRedemption:
     if booking is not None and isinstance(caller, StaffPrincipal):
         try:
             # the member unlocked: an ending locks the member, then the bookings (`membership_ended`)
-            member = await locked_in_scope(uow.session, caller, Member, booking.member_id, "id", "member", lock=False)
+            member = await member_in_scope(uow.session, caller, booking.member_id, "id", lock=False)
         except DomainError:
             booking = None
     if booking is None or isinstance(caller, MemberPrincipal) and booking.member_id != caller.member_id:

@@ -92,11 +92,16 @@ def one_of(column: str, names: list[str]) -> str:
 
 
 def rewrite_functions(
-    changes: list[tuple[re.Pattern[str] | str, str]], functions: tuple[str, ...], *, each_once: bool = False
+    changes: list[tuple[re.Pattern[str] | str, str]],
+    functions: tuple[str, ...],
+    *,
+    each_once: bool = False,
+    dropped: bool = False,
 ) -> None:
     """For a migration: each of `functions` (by name) made again from its definition in the database, each
     change applied (a pattern, or a text replaced as it stands), and each function changed. `each_once`: every
-    text is found exactly once (changes that only make sense together never land half)."""
+    text is found exactly once (changes that only make sense together never land half). `dropped`: each is
+    dropped before it is made again (its parameters change)."""
     from alembic import op
 
     bind = op.get_bind()
@@ -115,4 +120,6 @@ def rewrite_functions(
             else:
                 definition = pattern.sub(replacement, definition)
         assert definition != definitions[0], f"{name} changes"
+        if dropped:
+            bind.exec_driver_sql(f"DROP FUNCTION {name}")
         bind.exec_driver_sql(definition)

@@ -137,6 +137,10 @@ class GradeReviewJob:
 
     statement: ClassVar[Any] = _CHUNK
 
+    async def settled(self, chunk: jobs.Chunk, figures: dict[str, int]) -> dict[str, int]:
+        """What a chunk's statement leaves to do in its transaction; the figures it counts."""
+        return figures
+
     async def carry_out(self, run: Running) -> dict[str, int]:
         """Every chunk of customer ids, `workers` at a time, each adding its figures to the run's record."""
         async with run.chunk() as setting_up:
@@ -148,7 +152,7 @@ class GradeReviewJob:
             figures = await chunk.session.scalar(self.statement, parameters | {
                 "first": first, "before": first + self.chunk_customers, "today": chunk.uow.today,
                 "now": chunk.uow.now})  # fmt: skip
-            chunk.count(**figures)
+            chunk.count(**await self.settled(chunk, figures))
 
         await run.each(chunks, review, workers=self.workers)
         async with run.chunk() as ending:  # the revocations the review applied itself: their points' last day
@@ -160,7 +164,7 @@ class GradeReviewJob:
 
 ANNUAL_REVIEW_KIND = "ANNUAL_REVIEW"
 _ANNUAL_CHUNK = sa.text(
-    "SELECT annual_review_chunk(:run_id, :as_of, :first, :before, :grace_months, :kept_days, :earned, :now) AS figures"
+    "SELECT annual_review_chunk(:run_id, :as_of, :first, :before, :grace_months, :earned, :now) AS figures"
 ).bindparams(sa.bindparam("earned", type_=ARRAY(sa.Text)))
 
 
@@ -177,7 +181,14 @@ class AnnualReviewJob(GradeReviewJob):
 
     def parameters(self, run: Running) -> dict[str, Any]:
         return {"as_of": self.as_of, "run_id": run.record.id, "grace_months": self.policy.annual_grace_months,
-                "kept_days": self.policy.ended_points_kept_days, "earned": [e.value for e in EARNED]}  # fmt: skip
+                "earned": [e.value for e in EARNED]}  # fmt: skip
+
+    async def settled(self, chunk: jobs.Chunk, figures: dict[str, Any]) -> dict[str, int]:
+        """The memberships the chunk ended leave their bookings and points as every ending does, at once."""
+        ended = figures.pop("ended_members")
+        until = self.as_of + timedelta(days=self.policy.ended_points_kept_days)
+        await membership_ended(chunk.session, ended, until, chunk.uow.now)
+        return figures
 
 
 async def annual_review(

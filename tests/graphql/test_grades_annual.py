@@ -78,6 +78,26 @@ async def test_an_ended_membership_cancels_the_card(api):
     assert (state, reason) == ("CANCELLED", "MEMBERSHIP_ENDED")
 
 
+async def test_an_ended_membership_ends_its_bookings_at_once(api):
+    # given Li Wei, qualifying for no grade, with a booking of minutes every month and a paused one
+    await standard_year(api)
+    await pays(api, "Li Wei", 0)
+    assert (await book(api, "b-1"))["errors"] == []
+    paused = (await book(api, "b-2", "MUSIC-MONTH"))["booking"]
+    pause = """mutation($input: PauseAutoRedemptionInput!) { pauseAutoRedemption(input: $input) { errors { code } } }"""
+    assert (await api.data(pause, {"input": {"id": paused["id"], "idempotencyKey": "p-1"}}, as_="member"))[
+        "pauseAutoRedemption"]["errors"] == []  # fmt: skip
+    # when the annual review ends his membership
+    assert (await annual(api))["ended"] == 1
+    # then both bookings end with it, saying why, before any run of the bookings; the run has nothing to skip
+    assert await api.scalar(
+        "SELECT string_agg(status || ':' || cancel_reason, ',' ORDER BY id) FROM auto_redemption"
+    ) == "CANCELLED:MEMBERSHIP_ENDED,CANCELLED:MEMBERSHIP_ENDED"  # fmt: skip
+    run = await run_month(api)
+    assert (run.bookings, run.skipped) == (0, 0)
+    assert await api.violations() == []
+
+
 async def test_with_a_grace_a_membership_ends_at_the_review_after_the_grace(api, today_is):
     # given memberships ending after a grace of 3 months, and Zhang Min qualifying for no grade
     policy = GradePolicy(annual_grace_months=3)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -52,8 +53,16 @@ _digits = re.compile(r"^[0-9]{5,20}$")
 
 
 # Characters no text the service keeps may hold, as they would garble or disguise it on a screen: control
-# characters (line feed, carriage return and tab aside) and the marks and overrides of text direction.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# characters (line feed, carriage return and tab aside), the marks and overrides of text direction, and the
+# invisible spaces (zero-width space, word joiner, byte order mark) that make two equal-looking texts differ.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+_DOCUMENT_MARKS = frozenset("()-./")  # besides letters and digits, of any script (a military ID's 军字第…号)
+
+
+def document_number(text: str) -> str:
+    """An ID document number as it is kept and compared: full-width forms as their plain ones (NFKC), no spaces,
+    upper case: `１１０１ 0119 9003 0300 3x` is `11010119900303003X`."""
+    return "".join(unicodedata.normalize("NFKC", text).split()).upper()
 
 
 class Checker:
@@ -95,6 +104,17 @@ class Checker:
             self.fail(field, ErrorCode.INVALID, f"{field} is not a valid {what}.")
             return None
         return text
+
+    def document(self, field: str, value: Any, *, required: bool = True) -> str | None:
+        """An ID document number (`document_number`): letters, digits and ( ) - . / only."""
+        text = self.text(field, value, length_max=code_length_max, required=required)
+        if text is None:
+            return None
+        number = document_number(text)
+        if not all(c.isalnum() or c in _DOCUMENT_MARKS for c in number):
+            self.fail(field, ErrorCode.INVALID, f"{field} holds letters, digits and ( ) - . / only.")
+            return None
+        return number
 
     def code(self, field: str, value: Any, *, required: bool = True) -> str | None:
         return self.pattern(

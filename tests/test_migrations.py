@@ -286,6 +286,37 @@ async def test_the_customer_of_a_member_moved_to_another_province_before_goes_al
         assert found == ["BJ", "BJ", "SZ"]
 
 
+async def test_id_document_numbers_kept_before_take_one_form_unless_two_meet_in_it(server_url):
+    from loyalty.database import make_sessions
+    from loyalty.demo import load_demo
+
+    # given the demo at 0044, Li Wei's number kept spaced, Wang Fang's in lower case and full width, and Zhang Min's
+    # and the enterprise's passports, typed apart, the same number in one form
+    async with fresh_database(server_url, "loyalty_document_form_test") as engine:
+        await migrate.upgrade(engine, "0044")
+        async with make_sessions(engine).begin() as session:
+            demo = await load_demo(session)
+        kept = {
+            "Li Wei": ("ID_CARD", "4401 0119 8001 0100 11"),
+            "Wang Fang": ("ID_CARD", "４４０３０１19850202002x"),
+            "Zhang Min": ("PASSPORT", "e1234567"),
+            "Pearl River Trading Co.": ("PASSPORT", "E 1234567"),
+        }
+        number = "SELECT id_document_number FROM customer WHERE id = :c"
+        async with engine.begin() as connection:
+            for name, (kind, typed) in kept.items():
+                await connection.execute(
+                    sa.text("UPDATE customer SET id_document_type = :t, id_document_number = :n WHERE id = :c"),
+                    {"t": kind, "n": typed, "c": demo.customers[name]},
+                )
+        # when 0045 is applied
+        await migrate.upgrade(engine)
+        # then each number alone in its form takes it; the two that meet stay as typed, for the operator to merge
+        async with engine.connect() as connection:
+            found = [await connection.scalar(sa.text(number), {"c": demo.customers[n]}) for n in kept]
+        assert found == ["440101198001010011", "44030119850202002X", "e1234567", "E 1234567"]
+
+
 async def test_the_writes_store_their_results_by_the_keys_index_and_back(server_url):
     # given a database at 0018, where the one-statement writes store their results with an UPDATE by key
     async with fresh_database(server_url, "loyalty_idempotency_keep_test") as engine:

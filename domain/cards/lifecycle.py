@@ -53,7 +53,7 @@ from domain.members.service import member_in_scope
 from domain.members.states import MemberOperation
 from domain.members.tables import Grade, Member
 from domain.organisation.tables import Branch, Staff
-from domain.validation import Checker, note_length_max, text_length_max
+from domain.validation import Checker, document_number, note_length_max, text_length_max
 from domain.work.commands import CardApplicationId, Command, Idempotent, MemberId
 from domain.work.idempotency import claims_its_key, in_transaction
 from domain.work.unit import UnitOfWork
@@ -342,13 +342,13 @@ async def _last_lock_by(session: AsyncSession, card: Card) -> str | None:
 
 
 async def _shows_id_document(session: AsyncSession, card: Card, given: str) -> bool:
-    """Whether `given` is the ID document number of the card's member (case and spaces aside)."""
+    """Whether `given` is the ID document number of the card's member (as kept: `document_number`)."""
     document = await session.scalar(
         sa.select(Customer.id_document_number)
         .join(Member, Member.customer_id == Customer.id)
         .where(Member.id == card.member_id)
     )
-    return document is not None and given.strip().upper() == document.upper()
+    return document is not None and document_number(given) == document_number(document)
 
 
 # --- applications and hand-over ----------------------------------------------------------------
@@ -469,7 +469,7 @@ async def hand_over(uow: UnitOfWork, command: HandOverCard) -> Card:
     receiver_id_number, receiver_phone, pin = command.receiver_id_number, command.receiver_phone, command.pin
     actor = _counter(principal)
     check = Checker()
-    receiver_id_number = check.text("receiver_id_number", receiver_id_number, length_max=32, required=True)
+    receiver_id_number = check.document("receiver_id_number", receiver_id_number)
     receiver_phone = check.phone("receiver_phone", receiver_phone, required=True)
     new_pin = pin_rule(check, "pin", pin)
     check.raise_if_any()
@@ -632,7 +632,7 @@ async def reset_pin(uow: UnitOfWork, command: ResetCardPin) -> Card:
     actor = _counter(uow.principal)
     check = Checker()
     new_pin = pin_rule(check, "new_pin", command.new_pin)
-    id_document_number = check.text("id_document_number", command.id_document_number, length_max=32, required=True)
+    id_document_number = check.document("id_document_number", command.id_document_number)
     check.raise_if_any()
     card = await _card(session, actor, command.card_number)
     _require_state(card, USABLE_STATES)

@@ -45,7 +45,7 @@ from domain.organisation.tables import Branch, StaffRole
 from domain.paging import Page, PageRequest, fetch_page
 from domain.validation import (
     Checker,
-    code_length_max,
+    document_number,
     money_fen_max,
     name_length_max,
     network_opened_on,
@@ -130,7 +130,6 @@ def check_customer_fields(check: Checker, fields: dict[str, Any], today: date) -
     clean: dict[str, Any] = {}
     texts = {  # field: (required, length_max)
         "name": (True, name_length_max),
-        "id_document_number": (True, code_length_max),
         "address": (False, text_length_max),
         "region": (False, name_length_max),
         "industry": (False, name_length_max),
@@ -143,6 +142,8 @@ def check_customer_fields(check: Checker, fields: dict[str, Any], today: date) -
             if fields[name] is None and name == "id_document_type":
                 check.fail(name, ErrorCode.REQUIRED, f"{name} is required.")
             clean[name] = None if fields[name] is None else enum(fields[name])
+    if "id_document_number" in fields:
+        clean["id_document_number"] = check.document("id_document_number", fields["id_document_number"])
     if "phone" in fields:
         clean["phone"] = check.phone("phone", fields["phone"])
     if "email" in fields:
@@ -349,7 +350,7 @@ def customer_matches(search: str) -> Any:
     return sa.or_(
         Customer.name.ilike(pattern),
         Customer.phone == text,
-        Customer.id_document_number == text,
+        Customer.id_document_number == document_number(text),
         Customer.id.in_(lines.scalar_subquery()),
     )
 

@@ -48,6 +48,10 @@ async def test_staff_register_a_customer_with_a_manager(api):
     ("changes", "field", "code"),
     [
         ({"idDocumentNumber": "440101198001010011"}, "idDocumentNumber", "DUPLICATE"),  # Li Wei's
+        ({"idDocumentNumber": "4401 0119 8001 0100 11"}, "idDocumentNumber", "DUPLICATE"),  # his, spaced
+        ({"idDocumentNumber": "４４０１０１１９８００１０１００１１"}, "idDocumentNumber", "DUPLICATE"),  # full width
+        ({"idDocumentNumber": "440101198001010011\u200b"}, "idDocumentNumber", "INVALID"),  # an invisible space
+        ({"idDocumentNumber": "4401-0119*8001"}, "idDocumentNumber", "INVALID"),
         ({"name": "   "}, "name", "REQUIRED"),
         ({"idDocumentNumber": "9" * 33}, "idDocumentNumber", "TOO_LONG"),
         ({"email": "chen@"}, "email", "INVALID"),
@@ -61,6 +65,20 @@ async def test_create_customer_refusals(api, changes, field, code):
     answer = await api.data(CREATE, {"input": new_customer(api, **changes)}, as_="club_operator")
     assert codes(answer, "createCustomer") == [(["input", field], code)]
     assert await api.fingerprint() == before
+
+
+async def test_an_id_document_number_is_kept_in_one_form(api):
+    # given a passport number typed with spaces, in lower case and full-width digits
+    typed = "e 1234５６７"
+    # when a customer is created with it, then it is kept as the plain number, in upper case, without spaces
+    answer = await api.data(CREATE, {"input": new_customer(api, idDocumentNumber=typed)}, as_="club_operator")
+    assert answer["createCustomer"]["errors"] == []
+    kept = await api.scalar("SELECT id_document_number FROM customer ORDER BY id DESC LIMIT 1")
+    assert kept == "E1234567"
+    # and the same number typed as it stands on the passport is another customer's
+    again = await api.data(CREATE, {"input": new_customer(api, name="Chen Yi", idDocumentNumber="E1234567")},
+                           as_="club_operator")  # fmt: skip
+    assert codes(again, "createCustomer") == [(["input", "idDocumentNumber"], "DUPLICATE")]
 
 
 @pytest.mark.parametrize("staff", ["bj.operator", "gd.auditor", "gd.agent"])
@@ -243,6 +261,7 @@ LIST = """query($filter: CustomerFilter) { customers(filter: $filter, first: 10)
         ("hq_admin", {"search": "zhang"}, ["Zhang Min"]),
         ("hq_admin", {"search": "13800000002"}, ["Wang Fang"]),
         ("hq_admin", {"search": "110101199003030033"}, ["Zhang Min"]),
+        ("hq_admin", {"search": "1101 0119 9003 0300 33"}, ["Zhang Min"]),  # as a clerk may type it
         ("hq_admin", {"creditLevel": "RED"}, []),
         ("other_branch_operator", None, ["Zhang Min"]),
         ("other_branch_operator", {"search": "Li"}, []),

@@ -235,6 +235,7 @@ async def test_a_member_reports_their_own_card_lost_at_once(api):
     ("proof", "recorded"),
     [
         ({"idDocumentNumber": LI_WEI_ID}, "ID_DOCUMENT"),
+        ({"idDocumentNumber": " ".join(LI_WEI_ID[i : i + 4] for i in range(0, 18, 4))}, "ID_DOCUMENT"),  # spaced
         ({"cardPin": "246810"}, "CARD_PIN"),
         ({"subscriberNumber": "13800000001", "password": "demo-password"}, "SUBSCRIBER_PASSWORD"),
     ],

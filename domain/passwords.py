@@ -2,11 +2,13 @@
 
 A hash takes tens of milliseconds of one core and its memory cost in RAM: it runs on a small pool of threads
 of its own (the hashing library lets go of the interpreter meanwhile), never on the event loop, so requests
-that hash (logins, PIN checks) wait their turn there while every other request is served."""
+that hash (logins, PIN checks) wait their turn there while every other request is served. Logins and password
+changes, which anyone may send in bursts, wait for a `turn` before they take a database connection."""
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 from passlib.context import CryptContext
@@ -16,6 +18,20 @@ _context = CryptContext(schemes=["argon2"], argon2__type="ID")
 secret_length_max = 1_024
 hashing_threads_max = 2  # hashes at once in a process (each holds its memory cost)
 _hashing = ThreadPoolExecutor(max_workers=hashing_threads_max, thread_name_prefix="hashing")
+# Requests that may hold a database connection while their hash waits for a thread: a burst of logins queues
+# before it takes one (`turn`), so that it never empties the pool every other request needs.
+hashing_holders_max = 2 * hashing_threads_max
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def turn() -> asyncio.Semaphore:
+    """Held around a request's statements and the hash they wait for (a login, a password change), taken before
+    the first statement: one of `hashing_holders_max` turns of the process (of its event loop)."""
+    loop = asyncio.get_running_loop()
+    turns = _turns.get(loop)
+    if turns is None:
+        turns = _turns[loop] = asyncio.Semaphore(hashing_holders_max)
+    return turns
 
 
 def configure(*, time_cost: int, memory_cost_kib: int, parallelism: int = 1) -> None:

@@ -96,10 +96,11 @@ async def login(uow: UnitOfWork, command: Login) -> Tokens:
     if command.kind not in LOGIN_KINDS:
         raise DomainError(ErrorCode.INVALID, "Members and staff log in; partners use their API key.", "kind")
     session = uow.session
-    identity = await _find_identity(session, command.kind, login_name)
-    key = _login_key(identity, login_name)
-    throttled = await _throttle(session, command.kind, key, uow.remote_address, uow.now, policy)
-    refusal = throttled or await _judge(identity, command.password)
+    async with passwords.turn():  # the connection is taken here, and held while the hash waits for a thread
+        identity = await _find_identity(session, command.kind, login_name)
+        key = _login_key(identity, login_name)
+        throttled = await _throttle(session, command.kind, key, uow.remote_address, uow.now, policy)
+        refusal = throttled or await _judge(identity, command.password)
     reason = "THROTTLED" if throttled else "OK" if refusal is None else "UNKNOWN_LOGIN" if identity is None else "WRONG"
     session.add(_attempt(command.kind, key, identity, reason, uow.remote_address))
     if refusal is not None:
@@ -386,25 +387,26 @@ async def change_password(uow: UnitOfWork, command: ChangePassword) -> Tokens:
     is_member = isinstance(person, MemberPrincipal)
     model = Member if is_member else Staff
     identity_id = person.member_id if is_member else person.staff_id
-    identity = await session.get(model, identity_id, with_for_update=True)
-    assert identity is not None, "a live session names an existing identity"
-    # A wrong current password is a failed login of the identity: counted, and throttled, as the logins are
-    # (a session's holder, e.g. a stolen token's, must not try passwords here without end).
-    kind = PrincipalKind.MEMBER if is_member else PrincipalKind.STAFF
-    key = _login_key(identity, identity.username if isinstance(identity, Staff) else identity.member_number)
-    policy = uow.policy(AuthPolicy)
-    throttled = await _throttle(session, kind, key, uow.remote_address, uow.now, policy)
-    matches = (
-        False if throttled else (await passwords.verify_secret(command.current_password, identity.password_hash))[0]
-    )
-    if not matches:
-        session.add(_attempt(kind, key, identity, "THROTTLED" if throttled else "WRONG", uow.remote_address))
-        if throttled:
-            raise RecordedRefusal(throttled.code, throttled.problems[0].message, "current_password")
-        raise RecordedRefusal(ErrorCode.INVALID_CREDENTIALS, "The current password is wrong.", "current_password")
-    if command.current_password == command.new_password:
-        raise DomainError(ErrorCode.INVALID, "The new password must differ from the current one.", "new_password")
-    identity.password_hash = await passwords.hash_secret(command.new_password)
+    async with passwords.turn():  # as a login: the connection taken here, held while the hashes wait
+        identity = await session.get(model, identity_id, with_for_update=True)
+        assert identity is not None, "a live session names an existing identity"
+        # A wrong current password is a failed login of the identity: counted, and throttled, as the logins are
+        # (a session's holder, e.g. a stolen token's, must not try passwords here without end).
+        kind = PrincipalKind.MEMBER if is_member else PrincipalKind.STAFF
+        key = _login_key(identity, identity.username if isinstance(identity, Staff) else identity.member_number)
+        policy = uow.policy(AuthPolicy)
+        throttled = await _throttle(session, kind, key, uow.remote_address, uow.now, policy)
+        matches = (
+            False if throttled else (await passwords.verify_secret(command.current_password, identity.password_hash))[0]
+        )
+        if not matches:
+            session.add(_attempt(kind, key, identity, "THROTTLED" if throttled else "WRONG", uow.remote_address))
+            if throttled:
+                raise RecordedRefusal(throttled.code, throttled.problems[0].message, "current_password")
+            raise RecordedRefusal(ErrorCode.INVALID_CREDENTIALS, "The current password is wrong.", "current_password")
+        if command.current_password == command.new_password:
+            raise DomainError(ErrorCode.INVALID, "The new password must differ from the current one.", "new_password")
+        identity.password_hash = await passwords.hash_secret(command.new_password)
     owner = AuthSession.member_id if is_member else AuthSession.staff_id
     await session.execute(
         sa.update(AuthSession).where(owner == identity_id, AuthSession.revoked_at.is_(None)).values(revoked_at=uow.now)

@@ -207,6 +207,28 @@ async def test_password_hashing_runs_off_the_event_loop(monkeypatch):
     assert [name.startswith("hashing") for name in threads] == [True, True]
 
 
+async def test_a_burst_of_logins_waits_for_its_hashes_without_holding_the_pool(api, monkeypatch):
+    from domain import passwords
+
+    held = []
+
+    class Slow:  # a hash as slow as production's, that notes how many connections are taken meanwhile
+        def verify_and_update(self, secret, secret_hash):
+            held.append(api.engine.pool.checkedout())
+            time.sleep(0.05)
+            return False, None
+
+        def dummy_verify(self):
+            self.verify_and_update("", "")
+
+    monkeypatch.setattr(passwords, "_context", Slow())
+    # when 40 wrong logins of 40 logins arrive at once
+    answers = await asyncio.gather(*(api.login("STAFF", f"nobody-{i}", "wrong-password") for i in range(40)))
+    # then each is answered as a wrong login, and while they waited for the hashing threads, a few held a connection
+    assert {a["errors"][0]["code"] for a in answers} == {"INVALID_CREDENTIALS"}
+    assert len(held) == 40 and max(held) <= passwords.hashing_holders_max + 2, held  # + those finishing
+
+
 async def test_a_successful_login_resets_the_failure_count(api):
     for _ in range(4):
         await api.login("STAFF", "gd.agent", "wrong-password")

@@ -290,10 +290,10 @@ async def test_id_document_numbers_kept_before_take_one_form_unless_two_meet_in_
     from loyalty.database import make_sessions
     from loyalty.demo import load_demo
 
-    # given the demo at 0044, Li Wei's number kept spaced, Wang Fang's in lower case and full width, and Zhang Min's
+    # given the demo at 0043, Li Wei's number kept spaced, Wang Fang's in lower case and full width, and Zhang Min's
     # and the enterprise's passports, typed apart, the same number in one form
     async with fresh_database(server_url, "loyalty_document_form_test") as engine:
-        await migrate.upgrade(engine, "0044")
+        await migrate.upgrade(engine, "0043")
         async with make_sessions(engine).begin() as session:
             demo = await load_demo(session)
         kept = {
@@ -309,7 +309,7 @@ async def test_id_document_numbers_kept_before_take_one_form_unless_two_meet_in_
                     sa.text("UPDATE customer SET id_document_type = :t, id_document_number = :n WHERE id = :c"),
                     {"t": kind, "n": typed, "c": demo.customers[name]},
                 )
-        # when 0045 is applied
+        # when 0044 is applied
         await migrate.upgrade(engine)
         # then each number alone in its form takes it; the two that meet stay as typed, for the operator to merge
         async with engine.connect() as connection:

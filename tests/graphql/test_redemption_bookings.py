@@ -352,7 +352,7 @@ async def test_a_membership_ended_ends_its_bookings(api):
 
 async def test_a_run_cancels_the_bookings_of_a_membership_ended_without_them(api):
     # given Li Wei's booking, and his membership ended where nothing ended his bookings (as the annual review did
-    # before migration 0044)
+    # before migration 0043)
     assert (await book(api, "a-1"))["errors"] == []
     await api.scalar("UPDATE member SET status = 'ENDED' WHERE id = :m RETURNING 1", m=api.demo.members["Li Wei"])
     # when the month's run goes twice, then the booking is skipped once and ends; the second run has nothing

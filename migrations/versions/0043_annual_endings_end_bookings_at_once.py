@@ -1,7 +1,7 @@
 """the annual review's endings end their bookings at once, as every other ending does
 
-Revision ID: 0044
-Revises: 0043
+Revision ID: 0043
+Revises: 0042
 Create Date: 2026-12-07
 
 A membership the annual review ended kept its open bookings until the next run of the bookings cancelled them
@@ -13,8 +13,8 @@ bookings' run and every movement of points lock them. The chunk no longer takes 
 
 from loyalty.migrate import rewrite_functions
 
-revision = "0044"
-down_revision = "0043"
+revision = "0043"
+down_revision = "0042"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """an ID document number is kept in one form: full-width forms as plain ones, no spaces, upper case
 
-Revision ID: 0045
-Revises: 0044
+Revision ID: 0044
+Revises: 0043
 Create Date: 2026-12-07
 
 A number was kept as typed (trimmed only), so `11010119900303003x`, `1101 0119 9003 0300 3X` or its full-width
@@ -13,8 +13,8 @@ numbers meet in one form are left as they are, for the operator to merge (docs/o
 
 from alembic import op
 
-revision = "0045"
-down_revision = "0044"
+revision = "0044"
+down_revision = "0043"
 branch_labels = None
 depends_on = None
 

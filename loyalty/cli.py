@@ -534,12 +534,13 @@ def clear_proof_throttle(
 
 @app.command("prune-sessions")
 def prune_sessions(data_dir: Path = DataDir) -> None:
-    """Forget the refresh tokens traded away by sessions that have ended (run it daily, say)."""
+    """Forget the refresh tokens traded away by sessions that have ended, and login attempts older than 90 days
+    (run it daily, say)."""
     from domain.auth import service as auth
 
     with database(_settings(data_dir)) as url:
-        pruned = run_with_session(url, lambda s: auth.prune_sessions(s, clock.now()))
-    console.print(f"{pruned} refresh tokens of ended sessions forgotten.")
+        tokens, attempts = run_with_session(url, lambda s: auth.prune_sessions(s, clock.now()))
+    console.print(f"{tokens} refresh tokens of ended sessions and {attempts} login attempts forgotten.")
 
 
 @app.command()

@@ -737,14 +737,19 @@ def test_prune_sessions_forgets_the_traded_tokens_of_ended_sessions_only(server_
         async with engine.begin() as connection:
             await connection.execute(sa.text("UPDATE auth_session SET revoked_at = now() WHERE id = (SELECT min(id)"
                                              " FROM auth_session)"))  # fmt: skip
+            # and of its two logins' attempts, one made 91 days ago
+            await connection.execute(sa.text("UPDATE login_attempt SET attempted_at = now() - interval '91 days'"
+                                             " WHERE id = (SELECT min(id) FROM login_attempt)"))  # fmt: skip
             kept = await connection.scalar(sa.text("SELECT max(session_id) FROM retired_refresh_token"))
         await engine.dispose()
         return kept
 
     live = asyncio.run(sessions())
-    # when an operator prunes, then the ended session's traded token is forgotten, the live one's kept
+    # when an operator prunes, then the ended session's traded token is forgotten, the live one's kept, and the
+    # attempt older than 90 days
     pruned = invoke(database_url, "prune-sessions")
-    assert pruned.exit_code == 0 and "1 refresh tokens of ended sessions forgotten." in pruned.output, pruned.output
+    assert pruned.exit_code == 0, pruned.output
+    assert "1 refresh tokens of ended sessions and 1 login attempts forgotten." in pruned.output, pruned.output
 
     async def left() -> list[int]:
         engine = make_engine(url, pool_size=1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -95,14 +96,14 @@ async def login(uow: UnitOfWork, command: Login) -> Tokens:
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, _wrong_login)  # nobody's login: nothing to record
     if command.kind not in LOGIN_KINDS:
         raise DomainError(ErrorCode.INVALID, "Members and staff log in; partners use their API key.", "kind")
-    session = uow.session
+    session, address = uow.session, counted_address(uow.remote_address)
     async with passwords.turn():  # the connection is taken here, and held while the hash waits for a thread
         identity = await _find_identity(session, command.kind, login_name)
         key = _login_key(identity, login_name)
-        throttled = await _throttle(session, command.kind, key, uow.remote_address, uow.now, policy)
+        throttled = await _throttle(session, command.kind, key, address, uow.now, policy)
         refusal = throttled or await _judge(identity, command.password)
     reason = "THROTTLED" if throttled else "OK" if refusal is None else "UNKNOWN_LOGIN" if identity is None else "WRONG"
-    session.add(_attempt(command.kind, key, identity, reason, uow.remote_address))
+    session.add(_attempt(command.kind, key, identity, reason, address))
     if refusal is not None:
         raise refusal
     assert identity is not None
@@ -110,6 +111,18 @@ async def login(uow: UnitOfWork, command: Login) -> Tokens:
 
 
 LOGIN_KINDS = frozenset({PrincipalKind.MEMBER, PrincipalKind.STAFF})
+
+
+def counted_address(address: str | None) -> str | None:
+    """Where attempts are counted from: an IPv4 address, or an IPv6 address's /64 network, which one subscriber
+    holds whole (counted one by one, its addresses would each bring their own allowance)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(getattr(ip, "ipv4_mapped", None) or ip)
 
 
 def _attempt(
@@ -144,22 +157,30 @@ async def _find_identity(session: AsyncSession, kind: PrincipalKind, login_name:
 
 # The recent failures of one login (since the window opened, or its last success, or an operator's clear):
 # from the caller's address, from anywhere, and when the last one was; and the failures of any logins from
-# the caller's address in the window (the last one's time too). Attempts refused by the throttle itself do not
-# count, so waiting is enough to be let in again.
+# the caller's address in the window (the last one's time too); and whether the login succeeded from the caller's
+# address lately. Attempts refused by the throttle itself do not count, so waiting is enough to be let in again;
+# each part reads an index of the other attempts only (`reason <> 'THROTTLED'`): a flood of them costs nothing.
 _RECENT_FAILURES = sa.text(
-    """SELECT login.here, login.anywhere, login.last, address.failures, address.last
+    """SELECT login.here, login.anywhere, login.last, address.failures, address.last,
+              EXISTS (SELECT 1 FROM login_attempt
+                      WHERE kind = :kind AND login = :login AND reason = 'OK' AND reason <> 'THROTTLED'
+                        AND remote_address = :address AND attempted_at > :known_since) AS known
        FROM (SELECT count(*) FILTER (WHERE remote_address IS NOT DISTINCT FROM :address) AS here,
                     count(*) AS anywhere, max(attempted_at) AS last
              FROM login_attempt
              WHERE kind = :kind AND login = :login AND NOT succeeded AND reason <> 'THROTTLED'
                AND attempted_at > :since
                AND attempted_at > coalesce((SELECT max(attempted_at) FROM login_attempt
-                                            WHERE kind = :kind AND login = :login AND succeeded), '-infinity')
+                                            WHERE kind = :kind AND login = :login AND succeeded
+                                              AND reason <> 'THROTTLED' AND attempted_at > :since), '-infinity')
             ) AS login,
             (SELECT count(*) AS failures, max(attempted_at) AS last FROM login_attempt
              WHERE remote_address = :address AND NOT succeeded AND reason <> 'THROTTLED' AND attempted_at > :since
             ) AS address"""
 )
+
+
+known_address_days = 30  # an address a login succeeded from this lately is its owner's, for the ceiling
 
 
 async def _throttle(
@@ -168,20 +189,22 @@ async def _throttle(
     """Whether this attempt must wait, decided from the attempts alone, so that a login that exists and one
     that does not are answered alike, and no stranger can lock the owner out: failures from the caller's
     address make that address wait (`login_failures_max` in the window); failures from everywhere past
-    `login_failures_ceiling` slow every address down (twice as long after each) but never lock it; failures of
+    `login_failures_ceiling` slow every address down (twice as long after each) but never lock it, save one the
+    login succeeded from in the last `known_address_days` (strangers racing the delay keep no owner out); failures of
     any logins from the caller's address past `login_address_failures_max` make that address wait for every
     login (one address trying many logins: each attempt costs a password hash)."""
     await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"{kind}:{login_name}", 0))))
     window = timedelta(seconds=policy.login_lock_seconds)
-    params = {"kind": kind.value, "login": login_name, "address": address, "since": now - window}
-    here, anywhere, last, from_address, address_last = (await session.execute(_RECENT_FAILURES, params)).one()
+    params = {"kind": kind.value, "login": login_name, "address": address, "since": now - window,
+              "known_since": now - timedelta(days=known_address_days)}  # fmt: skip
+    here, anywhere, last, from_address, address_last, known = (await session.execute(_RECENT_FAILURES, params)).one()
     if from_address >= policy.login_address_failures_max:
         until = f"{address_last + window:%H:%M}"
         return RecordedRefusal(ErrorCode.LOCKED, f"Too many failed logins from here; try again after {until} UTC.")
     if here >= policy.login_failures_max:
         until = f"{last + window:%H:%M}"
         return RecordedRefusal(ErrorCode.LOCKED, f"Too many failed logins from here; try again after {until} UTC.")
-    if anywhere >= policy.login_failures_ceiling:
+    if anywhere >= policy.login_failures_ceiling and not known:
         delay = min(timedelta(seconds=2 ** (anywhere - policy.login_failures_ceiling)), window)
         if now < last + delay:
             wait = int((last + delay - now).total_seconds()) + 1
@@ -358,12 +381,18 @@ async def refresh(uow: UnitOfWork, command: RefreshToken) -> Tokens:
     return _tokens(policy, kind, row, new_refresh_token, uow.now)
 
 
-async def prune_sessions(session: AsyncSession, now: datetime) -> int:
+login_attempts_kept_days = 90  # the record of logins, for an investigation; the throttle reads 30 days at most
+
+
+async def prune_sessions(session: AsyncSession, now: datetime) -> tuple[int, int]:
     """Forget the refresh tokens traded away by sessions that have ended (expired or revoked): presented again,
-    they are refused as any unknown token is. The number forgotten."""
+    they are refused as any unknown token is; and the login attempts older than `login_attempts_kept_days`.
+    The numbers forgotten (tokens, attempts)."""
     ended = sa.select(AuthSession.id).where(sa.or_(AuthSession.expires_at <= now, AuthSession.revoked_at.is_not(None)))
     pruned = await session.execute(sa.delete(RetiredRefreshToken).where(RetiredRefreshToken.session_id.in_(ended)))
-    return pruned.rowcount
+    before = now - timedelta(days=login_attempts_kept_days)
+    attempts = await session.execute(sa.delete(LoginAttempt).where(LoginAttempt.attempted_at < before))
+    return pruned.rowcount, attempts.rowcount
 
 
 async def logout(uow: UnitOfWork, command: Logout) -> None:
@@ -395,12 +424,13 @@ async def change_password(uow: UnitOfWork, command: ChangePassword) -> Tokens:
         kind = PrincipalKind.MEMBER if is_member else PrincipalKind.STAFF
         key = _login_key(identity, identity.username if isinstance(identity, Staff) else identity.member_number)
         policy = uow.policy(AuthPolicy)
-        throttled = await _throttle(session, kind, key, uow.remote_address, uow.now, policy)
+        address = counted_address(uow.remote_address)
+        throttled = await _throttle(session, kind, key, address, uow.now, policy)
         matches = (
             False if throttled else (await passwords.verify_secret(command.current_password, identity.password_hash))[0]
         )
         if not matches:
-            session.add(_attempt(kind, key, identity, "THROTTLED" if throttled else "WRONG", uow.remote_address))
+            session.add(_attempt(kind, key, identity, "THROTTLED" if throttled else "WRONG", address))
             if throttled:
                 raise RecordedRefusal(throttled.code, throttled.problems[0].message, "current_password")
             raise RecordedRefusal(ErrorCode.INVALID_CREDENTIALS, "The current password is wrong.", "current_password")

@@ -113,6 +113,19 @@ async def login_from(api, address: str, login: str, password: str = DEMO_PASSWOR
     return (errors[0]["code"], errors[0]["message"]) if errors else "OK"
 
 
+async def test_the_addresses_of_one_ipv6_network_count_as_one(api):
+    # given five wrong passwords for gd.agent, each from another address of one /64 network (one subscriber's)
+    for host in range(1, 6):
+        wrong = await login_from(api, f"2001:db8:0:7::{host:x}", "gd.agent", "wrong-password")
+        assert wrong[0] == "INVALID_CREDENTIALS"
+    # when a sixth address of that network tries, then it waits as one address would; another network does not
+    assert (await login_from(api, "2001:db8:0:7::ffff", "gd.agent"))[0] == "LOCKED"
+    assert await login_from(api, "2001:db8:0:8::1", "gd.agent") == "OK"
+    assert await api.scalar("SELECT DISTINCT remote_address FROM login_attempt WHERE NOT succeeded") == (
+        "2001:db8:0:7::/64"
+    )
+
+
 async def test_failures_from_one_address_make_that_address_wait_never_the_owner(api, monkeypatch):
     # given five wrong passwords for gd.agent from a stranger's address
     for _ in range(5):
@@ -149,6 +162,17 @@ async def test_failures_from_everywhere_slow_a_login_down_but_never_lock_it(api,
     assert code == "LOCKED" and "seconds" in message
     # then a moment later they are let in: slowed, not locked out
     shift_clock(monkeypatch, timedelta(seconds=3))
+    assert await login_from(api, "10.0.0.7", "gd.agent") == "OK"
+
+
+async def test_strangers_failing_from_everywhere_never_slow_the_owner_at_an_address_they_used(api):
+    # given gd.agent logged in from the office lately, then twenty wrong passwords from four other addresses
+    assert await login_from(api, "10.0.0.7", "gd.agent") == "OK"
+    for address in range(4):
+        for _ in range(5):
+            await login_from(api, f"10.0.1.{address}", "gd.agent", "wrong-password")
+    # when the strangers' next try waits, then the owner at the office is let in at once
+    assert (await login_from(api, "10.0.1.9", "gd.agent", "wrong-password"))[0] == "LOCKED"
     assert await login_from(api, "10.0.0.7", "gd.agent") == "OK"
 
 

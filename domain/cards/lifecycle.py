@@ -237,6 +237,13 @@ def _fail_attempt(
     return RecordedRefusal(ErrorCode.INVALID_CREDENTIALS, f"The {what} does not match.", field)
 
 
+async def _refuse_if_locked_against_document(session: AsyncSession, card: Card) -> None:
+    """A lock holds against an ID document only when wrong ID documents set it: one that wrong PINs set (a thief
+    can) never keeps the member who shows their document from stopping the card, or from a new PIN."""
+    if locked(card) and await _last_lock_by(session, card) == _ID_DOCUMENT:
+        _refuse_if_locked(card)
+
+
 def _refuse_if_locked(card: Card) -> None:
     if locked(card):
         raise DomainError(
@@ -283,7 +290,10 @@ async def _check_proof(
     if isinstance(actor.principal, MemberPrincipal):
         return None
     proof = _one_complete_proof(proof)
-    _refuse_if_locked(card)
+    if proof.id_document_number is None:
+        _refuse_if_locked(card)
+    else:
+        await _refuse_if_locked_against_document(session, card)
     if proof.card_pin is not None:
         await _check_pin(session, card, actor, policy, proof.card_pin, "proof.card_pin")
         return "CARD_PIN"
@@ -636,8 +646,7 @@ async def reset_pin(uow: UnitOfWork, command: ResetCardPin) -> Card:
     check.raise_if_any()
     card = await _card(session, actor, command.card_number)
     _require_state(card, USABLE_STATES)
-    if locked(card) and await _last_lock_by(session, card) == _ID_DOCUMENT:
-        _refuse_if_locked(card)  # a lock that wrong PINs set is what a reset lifts; one that wrong documents set holds
+    await _refuse_if_locked_against_document(session, card)  # a lock that wrong PINs set is what a reset lifts
     matches = await _shows_id_document(session, card, id_document_number)
     await _judge(session, card, actor, policy, matches, _ID_DOCUMENT, "id_document_number")
     card.pin_hash = await passwords.hash_secret(new_pin)

@@ -74,7 +74,7 @@ async def list_cards(
     ]
     query = query.where(*[test(value) for value, test in tests if value is not None])
     if states:
-        query = query.where(Card.state.in_([CardState(s) for s in states]))
+        query = query.where(Card.state.in_(sorted({CardState(s) for s in states})))
     if begin or finish:
         events = sa.select(CardEvent.card_number)
         events = events.where(CardEvent.occurred_at >= begin) if begin else events
@@ -106,13 +106,16 @@ async def history(session: AsyncSession, principal: Principal, numbers: list[int
     """Each card's operations, oldest first (at most 500 each; the receipt is on its batch). A member sees
     those of the card as theirs, from its hand-over on, as `list_events` shows them: not the stock's
     movements before it (who received it, where it was kept, for which customer manager)."""
-    query = sa.select(CardEvent).where(CardEvent.card_number.in_(numbers)).order_by(CardEvent.id)
+    turn = sa.func.row_number().over(partition_by=CardEvent.card_number, order_by=CardEvent.id).label("turn")
+    ranked = sa.select(CardEvent.id, turn).where(CardEvent.card_number.in_(numbers))
     if isinstance(principal, MemberPrincipal):
-        query = query.where(CardEvent.member_id == principal.member_id)
+        ranked = ranked.where(CardEvent.member_id == principal.member_id)
+    first = ranked.subquery()  # each card's first 500: one card's many never crowd out another's
+    query = sa.select(CardEvent).where(CardEvent.id.in_(sa.select(first.c.id).where(first.c.turn <= 500)))
     grouped: dict[int, list[CardEvent]] = {n: [] for n in numbers}
-    for row in await records(session, query.limit(500 * len(numbers))):
+    for row in await records(session, query.order_by(CardEvent.id)):
         grouped[row.card_number].append(row)
-    return [grouped[n][:500] for n in numbers]
+    return [grouped[n] for n in numbers]
 
 
 async def batches(session: AsyncSession, ids: list[int]) -> list[CardBatch | None]:
@@ -140,8 +143,9 @@ async def list_events(
     if isinstance(principal, MemberPrincipal):
         query = sa.select(CardEvent).where(CardEvent.member_id == principal.member_id)
     else:
-        actor = require_staff(principal, Permission.CARD_READ)
-        query = sa.select(CardEvent).where(CardEvent.branch_id.in_(subtree_branch_ids(actor.branch_path)))
+        actor = require_staff(principal, Permission.CARD_READ)  # the operations of the cards they serve now, as the
+        cards = sa.select(Card.number).where(Card.branch_id.in_(subtree_branch_ids(actor.branch_path)))  # history
+        query = sa.select(CardEvent).where(CardEvent.card_number.in_(cards))
     tests = [
         (number, CardEvent.card_number.__eq__),
         (member_id, CardEvent.member_id.__eq__),
@@ -150,9 +154,9 @@ async def list_events(
     ]
     query = query.where(*[test(value) for value, test in tests if value is not None])
     if actions:
-        query = query.where(CardEvent.action.in_([CardAction(a) for a in actions]))
+        query = query.where(CardEvent.action.in_(sorted({CardAction(a) for a in actions})))
     if states:
-        query = query.where(CardEvent.state_after.in_([CardState(s) for s in states]))
+        query = query.where(CardEvent.state_after.in_(sorted({CardState(s) for s in states})))
     return await fetch_page(session, query, CardEvent.id, page)
 
 
@@ -210,14 +214,21 @@ async def stock_count(
         .where(CardBatch.branch_id.in_(branches), CardBatch.received_at >= begin, CardBatch.received_at < finish)
         .group_by(CardBatch.card_type)
     )
+    # a correction into VOID counts as a void, and one out of it as a void undone: `voided` is net, as on hand is
+    signed = sa.case((sa.and_(CardEvent.action == CardAction.SET_STATE, CardEvent.state_before == CardState.VOID), -1),
+                     else_=1)  # fmt: skip
     moved = (
-        sa.select(CardEvent.card_type, CardEvent.action, sa.func.count())
+        sa.select(CardEvent.card_type, CardEvent.action, sa.func.sum(signed))
         .where(
             CardEvent.branch_id.in_(branches),
             CardEvent.occurred_at >= begin,
             CardEvent.occurred_at < finish,
             CardEvent.action.in_([CardAction.ISSUE, CardAction.RETURN, CardAction.VOID, CardAction.SET_STATE]),
-            sa.or_(CardEvent.action != CardAction.SET_STATE, CardEvent.state_after == CardState.VOID),
+            sa.or_(
+                CardEvent.action != CardAction.SET_STATE,
+                CardEvent.state_after == CardState.VOID,
+                CardEvent.state_before == CardState.VOID,
+            ),
         )
         .group_by(CardEvent.card_type, CardEvent.action)
     )
@@ -231,7 +242,7 @@ async def stock_count(
         counts.setdefault(card_type, {})["received"] = int(total)
     for card_type, action, total in (await session.execute(moved)).all():
         key = {"ISSUE": "issued", "RETURN": "returned"}.get(action.value, "voided")
-        counts.setdefault(card_type, {})[key] = counts.get(card_type, {}).get(key, 0) + total
+        counts.setdefault(card_type, {})[key] = counts.get(card_type, {}).get(key, 0) + int(total)
     for card_type, total in (await session.execute(on_hand)).all():
         counts.setdefault(card_type, {})["on_hand_now"] = total
     order = {t: r for t, r in (await session.execute(sa.select(Grade.card_type, Grade.rank))).all()}

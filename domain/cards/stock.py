@@ -236,8 +236,10 @@ async def _holder(
     session: AsyncSession, actor: StaffPrincipal, club_id: int | None, staff_id: int | None
 ) -> tuple[int, dict[str, Any]]:
     """The branch and description of the club or customer manager that receives cards."""
-    if (club_id is None) == (staff_id is None):
+    if club_id is None and staff_id is None:
         raise DomainError(ErrorCode.REQUIRED, "Give either a club or a customer manager.", "to_club_id")
+    if club_id is not None and staff_id is not None:
+        raise DomainError(ErrorCode.INVALID, "Give either a club or a customer manager, not both.", "to_staff_id")
     if club_id is not None:
         club = await club_in_scope(session, actor, club_id, "to_club_id")
         return club.branch_id, {"club": club.code}

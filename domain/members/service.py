@@ -237,8 +237,13 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
     check = Checker()
     clean = check_profile(check, changes(command, "interests", "relations"))
     member = await member_in_scope(session, actor, command.id, "id")
-    if command.valid_until is not UNCHANGED:
+    if command.valid_until is None:
+        check.fail("valid_until", ErrorCode.REQUIRED, "A membership's last day is changed, never cleared.")
+    elif command.valid_until is not UNCHANGED:
         clean["valid_until"] = _check_validity(check, member.joined_on, command.valid_until)
+        if command.valid_until < uow.today and not check.problems:  # to end a membership, staff end it
+            check.fail("valid_until", ErrorCode.OUT_OF_RANGE, "valid_until has passed: a membership is never made"
+                       " expired (set status ENDED to end it).")  # fmt: skip
     if command.status is None:
         check.fail("status", ErrorCode.REQUIRED, "status is required.")
     elif command.status == MemberStatus.GRACE:

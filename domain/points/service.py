@@ -215,7 +215,7 @@ async def history(
         raise DomainError(ErrorCode.INVALID, "to must not be before from.", "to")
     query = sa.select(LedgerTransaction).where(LedgerTransaction.member_id == member_id)
     if entry_types:
-        query = query.where(LedgerTransaction.entry_type.in_([EntryType(t) for t in entry_types]))
+        query = query.where(LedgerTransaction.entry_type.in_(sorted({EntryType(t) for t in entry_types})))
     if start:
         query = query.where(LedgerTransaction.effective_on >= start)
     if end:

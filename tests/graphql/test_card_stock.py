@@ -142,6 +142,7 @@ def issue_input(api, **changes):
         ({"numberFrom": "6299000000000001", "numberTo": "6299000000000002"}, "numbers", "NOT_FOUND"),  # no such cards
         ({"numberFrom": None, "numberTo": None, "numbers": ["6211000000000001"]}, "numbers", "CARDS_NOT_MOVABLE"),
         ({"toClubId": None}, "toClubId", "REQUIRED"),
+        ({"toStaffId": "gd.agent"}, "toStaffId", "INVALID"),  # a club and a person: one only
         ({"toClubId": None, "toStaffId": "gd.agent"}, "toStaffId", "NOT_FOUND"),  # not a customer manager
         ({"toClubId": "BJ-CLUB"}, "toClubId", "NOT_FOUND"),
         ({"receivedBy": ""}, "receivedBy", "REQUIRED"),
@@ -242,10 +243,19 @@ async def test_set_card_state_refusals(api, number, state, code, field):
 
 
 async def test_set_card_state_corrects_a_mistaken_void(api):
-    await api.data(VOID, {"input": {"numbers": ["6211000000000042"], "reason": "Looked bent"}}, as_="club_operator")
+    # given three cards voided
+    numbers = ["6211000000000042", "6211000000000043", "6211000000000044"]
+    await api.data(VOID, {"input": {"numbers": numbers, "reason": "Looked bent"}}, as_="club_operator")
+    # when one of them is found fine
     variables = {"input": {"numbers": ["6211000000000042"], "state": "INITIAL", "reason": "It was fine"}}
     assert (await api.data(SET_STATE, variables, as_="club_operator"))["setCardState"]["count"] == 1
+    # then its history tells both, and the day's count nets the correction: two voided, as two are out of stock
     assert [h["action"] for h in (await card(api, "6211000000000042"))["history"]] == ["VOID", "SET_STATE"]
+    today = clock.today().isoformat()
+    counted = await api.data(COUNT, {"branch": gid("Branch", api.demo.branches["GD"]), "from": today, "to": today},
+                             as_="auditor")  # fmt: skip
+    diamond = counted["cardStockCount"][0]
+    assert (diamond["cardType"], diamond["voided"]) == ("DIAMOND", 2)
 
 
 async def test_two_operators_issuing_the_same_cards_at_once_one_wins(api):

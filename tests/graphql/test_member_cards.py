@@ -319,15 +319,31 @@ async def test_an_account_throttled_for_wrong_proofs_proves_no_card_at_the_count
 
 
 async def test_five_wrong_proofs_lock_the_card_for_half_an_hour(api, monkeypatch):
-    wrong = {"input": {"cardNumber": LI_WEI_CARD, "proof": {"cardPin": "975310"}}}
+    # given five wrong ID documents shown for Li Wei's card
+    wrong = {"input": {"cardNumber": LI_WEI_CARD, "proof": {"idDocumentNumber": "440101198001019999"}}}
     codes = [error_codes(await api.data(LOST, wrong, as_="agent"))[0][1] for _ in range(5)]
     assert codes == ["INVALID_CREDENTIALS"] * 4 + ["CARD_PIN_LOCKED"]
+    # when his document or PIN is shown, then the lock holds against both
     right = {"input": {"cardNumber": LI_WEI_CARD, "proof": {"idDocumentNumber": LI_WEI_ID}}}
     assert error_codes(await api.data(LOST, right, as_="agent")) == [(["input", "cardNumber"], "CARD_PIN_LOCKED")]
-    # the member can still stop a card that may be in a thief's hands
+    pin = {"input": {"cardNumber": LI_WEI_CARD, "proof": {"cardPin": "246810"}}}
+    assert error_codes(await api.data(LOST, pin, as_="agent")) == [(["input", "cardNumber"], "CARD_PIN_LOCKED")]
+    # and the member can still stop a card that may be in a thief's hands
     assert first(await api.data(LOST, {"input": {"cardNumber": LI_WEI_CARD}}, as_="member"))["card"]["state"] == "LOST"
     shift_clock(monkeypatch, timedelta(minutes=31))
     assert first(await api.data(UNFREEZE, right, as_="agent"))["card"]["state"] == "ACTIVE"
+
+
+async def test_a_card_locked_by_wrong_pins_is_stopped_by_its_members_id_document(api):
+    # given five wrong PINs typed for Li Wei's card (a thief can), locking it
+    wrong = {"input": {"cardNumber": LI_WEI_CARD, "proof": {"cardPin": "975310"}}}
+    codes = [error_codes(await api.data(LOST, wrong, as_="agent"))[0][1] for _ in range(5)]
+    assert codes == ["INVALID_CREDENTIALS"] * 4 + ["CARD_PIN_LOCKED"]
+    pin = {"input": {"cardNumber": LI_WEI_CARD, "proof": {"cardPin": "246810"}}}
+    assert error_codes(await api.data(LOST, pin, as_="agent")) == [(["input", "cardNumber"], "CARD_PIN_LOCKED")]
+    # when he calls the hotline and shows his ID document, then the card is stopped at once
+    right = {"input": {"cardNumber": LI_WEI_CARD, "proof": {"idDocumentNumber": LI_WEI_ID}, "channel": "HOTLINE"}}
+    assert first(await api.data(LOST, right, as_="agent"))["card"]["state"] == "LOST"
 
 
 async def test_a_replayed_loss_report_answers_the_same_and_records_once(api):

@@ -264,6 +264,12 @@ async def test_a_member_moved_to_another_branch_takes_their_card_along(api):
     assert (await api.data(card, {"n": number}, as_="club_operator"))["card"] is None
     history = "SELECT action || ' ' || reason FROM card_event WHERE card_number = :n ORDER BY id DESC LIMIT 1"
     assert await api.scalar(history, n=int(number)) == "TRANSFER MEMBER_MOVED"
+    # and its operations, listed, are Beijing's to read with it, from before the move too
+    events = """query($m: ID!) { cardEvents(filter: {memberId: $m}) { edges { node { action } } } }"""
+    listed = {who: [e["node"]["action"] for e in (await api.data(events, {"m": member_id}, as_=who))["cardEvents"][
+        "edges"]] for who in ("other_branch_operator", "club_operator")}  # fmt: skip
+    assert listed["club_operator"] == [] and listed["other_branch_operator"][-1] == "TRANSFER"
+    assert len(listed["other_branch_operator"]) > 1
 
 
 async def test_a_status_staff_set_ends_a_grace(api):
@@ -293,6 +299,8 @@ async def test_an_ended_membership_cannot_be_changed(api):
         ({"id": gid("Member", 999)}, "id", "NOT_FOUND"),
         ({"clubId": gid("Club", 999)}, "clubId", "NOT_FOUND"),
         ({"validUntil": "2000-01-01"}, "validUntil", "OUT_OF_RANGE"),
+        ({"validUntil": "2024-01-01"}, "validUntil", "OUT_OF_RANGE"),  # his first day: expired today
+        ({"validUntil": None}, "validUntil", "REQUIRED"),  # was: a year from joining, long past
         ({"customerManagerId": gid("Staff", 999)}, "customerManagerId", "NOT_FOUND"),
         ({"status": None}, "status", "REQUIRED"),
         ({"status": "GRACE"}, "status", "INVALID"),

@@ -59,10 +59,14 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u2
 _DOCUMENT_MARKS = frozenset("()-./")  # besides letters and digits, of any script (a military ID's 军字第…号)
 
 
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def document_number(text: str) -> str:
     """An ID document number as it is kept and compared: full-width forms as their plain ones (NFKC), no spaces,
-    upper case: `１１０１ 0119 9003 0300 3x` is `11010119900303003X`."""
-    return "".join(unicodedata.normalize("NFKC", text).split()).upper()
+    Latin letters in upper case (others as they are, as migration 0044 puts them in any database's locale):
+    `１１０１ 0119 9003 0300 3x` is `11010119900303003X`."""
+    return "".join(unicodedata.normalize("NFKC", text).split()).translate(_ASCII_UPPER)
 
 
 class Checker:
@@ -113,6 +117,9 @@ class Checker:
         number = document_number(text)
         if not all(c.isalnum() or c in _DOCUMENT_MARKS for c in number):
             self.fail(field, ErrorCode.INVALID, f"{field} holds letters, digits and ( ) - . / only.")
+            return None
+        if len(number) > code_length_max:  # plain forms may be longer (№ is No)
+            self.fail(field, ErrorCode.TOO_LONG, f"{field} is longer than {code_length_max} characters.")
             return None
         return number
 

@@ -417,7 +417,8 @@ async def change_password(uow: UnitOfWork, command: ChangePassword) -> Tokens:
     model = Member if is_member else Staff
     identity_id = person.member_id if is_member else person.staff_id
     async with passwords.turn():  # as a login: the connection taken here, held while the hashes wait
-        identity = await session.get(model, identity_id, with_for_update=True)
+        # FOR NO KEY UPDATE: a login of the identity (its attempt refers to the row) never waits for it in a cycle
+        identity = await session.get(model, identity_id, with_for_update={"key_share": True})
         assert identity is not None, "a live session names an existing identity"
         # A wrong current password is a failed login of the identity: counted, and throttled, as the logins are
         # (a session's holder, e.g. a stolen token's, must not try passwords here without end).

@@ -383,6 +383,38 @@ async def test_logout_ends_the_session_at_once(api):
     assert errors_of(replay, "refreshToken")[0]["code"] == "TOKEN_REVOKED"
 
 
+async def test_a_login_and_a_password_change_of_one_staff_at_once_are_both_answered(api, monkeypatch):
+    from domain import passwords
+
+    # given gd.agent's session, and hashes that take a moment
+    tokens = await api.login("STAFF", "gd.agent")
+    real = passwords._context
+
+    class Slow:
+        def verify_and_update(self, secret, secret_hash):
+            time.sleep(0.3)
+            return real.verify_and_update(secret, secret_hash)
+
+        def hash(self, secret):
+            return real.hash(secret)
+
+        def dummy_verify(self):
+            real.dummy_verify()
+
+    monkeypatch.setattr(passwords, "_context", Slow())
+    # when a wrong login of gd.agent and their password change arrive together
+    change = {"input": {"currentPassword": DEMO_PASSWORD, "newPassword": "n3w-secret!"}}
+
+    async def changed() -> dict:
+        await asyncio.sleep(0.1)
+        return await ask(api, CHANGE, tokens["accessToken"], change)
+
+    wrong, answer = await asyncio.gather(api.login("STAFF", "gd.agent", "wrong-password"), changed())
+    # then neither waits for the other in a cycle: both are answered
+    assert wrong["errors"][0]["code"] == "INVALID_CREDENTIALS"
+    assert answer["data"]["changePassword"]["errors"] == [], answer
+
+
 async def test_change_password_ends_every_session_and_returns_a_new_one(api):
     # given two sessions
     first = await api.login("MEMBER", "13800000001")

@@ -52,6 +52,7 @@ async def test_staff_register_a_customer_with_a_manager(api):
         ({"idDocumentNumber": "４４０１０１１９８００１０１００１１"}, "idDocumentNumber", "DUPLICATE"),  # full width
         ({"idDocumentNumber": "440101198001010011\u200b"}, "idDocumentNumber", "INVALID"),  # an invisible space
         ({"idDocumentNumber": "4401-0119*8001"}, "idDocumentNumber", "INVALID"),
+        ({"idDocumentNumber": "№" * 17}, "idDocumentNumber", "TOO_LONG"),  # 34 characters in plain form (No)
         ({"name": "   "}, "name", "REQUIRED"),
         ({"idDocumentNumber": "9" * 33}, "idDocumentNumber", "TOO_LONG"),
         ({"email": "chen@"}, "email", "INVALID"),

@@ -119,7 +119,9 @@ async def _member_of(uow: UnitOfWork, caller: MemberPrincipal | StaffPrincipal, 
     if isinstance(caller, MemberPrincipal):
         if member_id is not None and member_id != caller.member_id:
             raise DomainError(ErrorCode.NOT_FOUND, "No such member in your scope.", "member_id")
-        member = await uow.session.get(Member, caller.member_id)
+        # FOR SHARE: an ending under way (it holds the member, then ends their bookings) is waited for and seen, and
+        # one that starts meanwhile waits for this booking, and ends it too
+        member = await uow.session.get(Member, caller.member_id, with_for_update={"read": True})
         assert member is not None
         return member
     if member_id is None:

@@ -364,6 +364,21 @@ async def test_a_run_cancels_the_bookings_of_a_membership_ended_without_them(api
     assert (await run_month(api)).bookings == 0
 
 
+async def test_a_booking_made_while_the_membership_ends_is_refused(api):
+    # given Li Wei's membership being ended by staff (its row held, not yet committed)
+    async with api.engine.connect() as ending:
+        await ending.execute(sa.text("UPDATE member SET status = 'ENDED' WHERE id = :m"),
+                             {"m": api.demo.members["Li Wei"]})  # fmt: skip
+        # when he books meanwhile, then the booking waits for the ending
+        booking = asyncio.ensure_future(book(api, "w-1"))
+        await asyncio.sleep(0.5)
+        assert not booking.done()
+        await ending.commit()
+    # and is refused once it is committed: no booking outlives the membership
+    assert [e["code"] for e in (await booking)["errors"]] == ["MEMBERSHIP_ENDED"]
+    assert await api.scalar("SELECT count(*) FROM auto_redemption") == 0
+
+
 async def test_a_booking_cancelled_while_the_run_reads_it_is_not_redeemed(api):
     # given Li Wei's booking, and his cancellation under way (its row locked, not yet committed)
     booked = (await book(api, "c-1"))["booking"]

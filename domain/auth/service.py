@@ -8,12 +8,14 @@ session traded away, presented again, ends the session.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import hmac
 import ipaddress
 import secrets
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -97,7 +99,8 @@ async def login(uow: UnitOfWork, command: Login) -> Tokens:
     if command.kind not in LOGIN_KINDS:
         raise DomainError(ErrorCode.INVALID, "Members and staff log in; partners use their API key.", "kind")
     session, address = uow.session, counted_address(uow.remote_address)
-    async with passwords.turn():  # the connection is taken here, and held while the hash waits for a thread
+    # the connection is taken inside the turn, and held while the hash waits for a thread
+    async with _queue(command.kind, login_name), passwords.turn():
         identity = await _find_identity(session, command.kind, login_name)
         key = _login_key(identity, login_name)
         throttled = await _throttle(session, command.kind, key, address, uow.now, policy)
@@ -111,6 +114,19 @@ async def login(uow: UnitOfWork, command: Login) -> Tokens:
 
 
 LOGIN_KINDS = frozenset({PrincipalKind.MEMBER, PrincipalKind.STAFF})
+
+
+_queues: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _queue(kind: PrincipalKind, login_name: str) -> asyncio.Lock:
+    """The attempts of one login (as typed) in this process wait for each other here, holding no turn: a burst
+    against one login never takes the turns every other login needs (the database serialises them anyway)."""
+    key = (kind.value, login_name)
+    queue = _queues.get(key)
+    if queue is None:
+        queue = _queues[key] = asyncio.Lock()
+    return queue
 
 
 def counted_address(address: str | None) -> str | None:

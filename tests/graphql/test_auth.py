@@ -253,6 +253,35 @@ async def test_a_burst_of_logins_waits_for_its_hashes_without_holding_the_pool(a
     assert len(held) == 40 and max(held) <= passwords.hashing_holders_max + 2, held  # + those finishing
 
 
+async def test_a_burst_against_one_login_keeps_no_other_login_waiting(api, monkeypatch):
+    from domain import passwords
+
+    real = passwords._context
+
+    class Slow:
+        def verify_and_update(self, secret, secret_hash):
+            time.sleep(0.05)
+            return real.verify_and_update(secret, secret_hash)
+
+        def dummy_verify(self):
+            time.sleep(0.05)
+
+    monkeypatch.setattr(passwords, "_context", Slow())
+    done: list[str] = []
+
+    async def login(name: str, password: str, pause: float = 0) -> None:
+        await asyncio.sleep(pause)
+        await api.login("STAFF", name, password)
+        done.append(name)
+
+    # when twelve wrong logins of one name arrive at once, and gd.agent's a moment later
+    await asyncio.gather(
+        *(login("nobody", "wrong-password") for _ in range(12)), login("gd.agent", DEMO_PASSWORD, 0.01)
+    )
+    # then gd.agent is answered among the first, not after the burst
+    assert done.index("gd.agent") < 4, done
+
+
 async def test_a_successful_login_resets_the_failure_count(api):
     for _ in range(4):
         await api.login("STAFF", "gd.agent", "wrong-password")

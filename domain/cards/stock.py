@@ -119,15 +119,19 @@ async def receive_batch(uow: UnitOfWork, command: ReceiveCardBatch) -> StockResu
     )
     session.add(batch)
     await session.flush()
-    await session.execute(
+    inserted = await session.execute(
         sa.text(
             f"""INSERT INTO card (number, card_type, state, valid_until, batch_id, branch_id)
-                SELECT n, :card_type, 'INITIAL', :valid_until, :batch, :branch FROM {selection.series_sql()} AS n"""
+                SELECT n, :card_type, 'INITIAL', :valid_until, :batch, :branch FROM {selection.series_sql()} AS n
+                ON CONFLICT (number) DO NOTHING"""
         ),
         selection.parameters()
         | {"card_type": command.card_type, "valid_until": command.valid_until, "batch": batch.id,
            "branch": actor.branch_id},
     )  # fmt: skip
+    if inserted.rowcount != selection.size:  # a batch of some of the numbers was received meanwhile
+        taken = (await session.scalars(taken_query.where(Card.batch_id != batch.id))).all()
+        raise DomainError(ErrorCode.DUPLICATE, f"Cards already in the system: {shown(sorted(taken))}.", "numbers")
     return StockResult(count=selection.size, batch=batch)
 
 

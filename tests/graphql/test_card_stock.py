@@ -105,6 +105,19 @@ async def test_an_overlap_names_the_cards_already_there(api):
     assert "6210000000000007" in answer["receiveCardBatch"]["errors"][0]["message"]
 
 
+async def test_two_batches_of_the_same_cards_received_at_once_one_wins_the_other_names_them(api):
+    # given two receipts of the same hundred cards at the same moment
+    variables = {"input": {"cardType": "DIAMOND", "validUntil": "2035-12-31", "numberFrom": "6600000000000001",
+                           "numberTo": "6600000000000100"}}  # fmt: skip
+    answers = await asyncio.gather(*(api.data(RECEIVE, variables, as_=who) for who in ("hq_admin", "hq_admin")))
+    # then one receives them, and the other is told which are in the system already, with the field
+    outcomes = sorted((a["receiveCardBatch"]["count"] or 0, codes(a, "receiveCardBatch")) for a in answers)
+    assert outcomes == [(0, [(["input", "numbers"], "DUPLICATE")]), (100, [])]
+    refused = next(a for a in answers if a["receiveCardBatch"]["errors"])
+    assert "6600000000000001" in refused["receiveCardBatch"]["errors"][0]["message"]
+    assert await api.scalar("SELECT count(*) FROM card_batch WHERE first_number = 6600000000000001") == 1
+
+
 # --- issue, transfer, return, void, set state ------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Permission, require_staff
-from domain.columns import records
+from domain.columns import records, same_code
 from domain.customers.service import customer_in_scope
 from domain.customers.tables import Customer, Importance
 from domain.errors import DomainError, ErrorCode
@@ -94,8 +94,9 @@ async def create_grade(uow: UnitOfWork, command: CreateGrade) -> Grade:
                              ("name", "rank", "card_type", "roaming", "service_standards")})  # fmt: skip
     check.raise_if_any()
     assert code is not None
-    if await uow.session.get(Grade, code) is not None:
-        raise DomainError(ErrorCode.DUPLICATE, f"A grade {code} exists already.", "code")
+    held = await uow.session.scalar(sa.select(Grade.code).where(same_code(Grade.code, code)))
+    if held is not None:  # whatever its letters' case, as every code
+        raise DomainError(ErrorCode.DUPLICATE, f"A grade {held} exists already.", "code")
     await _check_rank_free(uow.session, clean["rank"], code)
     grade = Grade(code=code, status=GradeStatus.ACTIVE, **clean)
     uow.session.add(grade)

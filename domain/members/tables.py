@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from domain.columns import created_at_column, enum_type, foreign_key, id_column
+from domain.columns import created_at_column, enum_type, foreign_key, id_column, unique_ignoring_case
 
 
 class MemberStatus(StrEnum):
@@ -34,6 +34,7 @@ class Grade(SQLModel, table=True):
     """Grades are data [G1]: DIAMOND, EMERALD, SAPPHIRE are seeded, more can be added."""
 
     __tablename__ = "grade"
+    __table_args__ = (unique_ignoring_case("grade"),)
     code: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
     name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
     rank: int = Field(sa_column=sa.Column(sa.Integer, nullable=False, unique=True))

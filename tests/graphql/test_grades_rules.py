@@ -269,6 +269,8 @@ async def test_grades_are_added_edited_retired_and_deleted_only_when_nothing_nam
     assert made["grade"] == new | {"serviceStandards": "", "status": "ACTIVE"}, made
     # when it is created again, another takes its rank, it is edited, DIAMOND is deleted, and PEARL retired twice
     again = await api.data(GRADE % ("CreateGrade", "createGrade"), {"input": new}, as_="hq_admin")
+    cased = await api.data(GRADE % ("CreateGrade", "createGrade"), {"input": new | {"code": new["code"].lower(),
+                           "rank": 77}}, as_="hq_admin")  # fmt: skip
     rank = await api.data(GRADE % ("CreateGrade", "createGrade"), {"input": new | {"code": "RUBY"}}, as_="hq_admin")
     edited = await api.data(GRADE % ("UpdateGrade", "updateGrade"), {"input": {"code": "PEARL", "roaming":
                             "NATIONAL", "serviceStandards": "Lounge access"}}, as_="hq_admin")  # fmt: skip
@@ -277,7 +279,7 @@ async def test_grades_are_added_edited_retired_and_deleted_only_when_nothing_nam
     twice = await api.data(GRADE % ("GradeCode", "retireGrade"), {"input": {"code": "PEARL"}}, as_="hq_admin")
     deleted = await api.data(GRADE % ("GradeCode", "deleteGrade"), {"input": {"code": "PEARL"}}, as_="hq_admin")
     # then each answers as the rules say
-    assert codes(again, "createGrade") == ["DUPLICATE"]
+    assert codes(again, "createGrade") == codes(cased, "createGrade") == ["DUPLICATE"]  # whatever its case
     assert codes(rank, "createGrade") == ["GRADE_RANK_TAKEN"]
     assert edited["updateGrade"]["grade"]["roaming"] == "NATIONAL"
     assert edited["updateGrade"]["grade"]["serviceStandards"] == "Lounge access"

@@ -216,6 +216,17 @@ _CUSTOMER_ALONG = sa.text(
           AND {_province("b")} <> {_province("home")}"""
 )
 
+# The open proposals of a member moved to another province (their customer along): reviewed there, under that
+# province's rules, they are no one's to decide now, and lapse (the next review of the new province proposes anew).
+_PROPOSALS_LOCKED = sa.text("SELECT id FROM grade_proposal WHERE member_id = :member AND state = 'PENDING'"
+                            " ORDER BY id FOR UPDATE")  # fmt: skip
+_PROPOSALS_LAPSED = sa.text(
+    """UPDATE grade_proposal p SET state = 'LAPSED', decided_by = :staff, decided_at = :now,
+           reason = 'The member moved to another province since the review.'
+       FROM customer c
+       WHERE p.member_id = :member AND p.state = 'PENDING' AND c.id = p.customer_id AND c.branch_id <> p.branch_id"""
+)
+
 CANCELLED_WITH_MEMBERSHIP = "MEMBERSHIP_ENDED"
 MOVED_WITH_MEMBER = "MEMBER_MOVED"
 
@@ -230,6 +241,8 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
     actor = require_staff(uow.principal, Permission.MEMBER_WRITE)
     session = uow.session
     cards: list[Card] = []
+    if command.club_id is not UNCHANGED and command.id is not None:  # a move may lapse the member's proposals:
+        await session.execute(_PROPOSALS_LOCKED, {"member": command.id})  # locked before cards, as a decision does
     if (command.status == MemberStatus.ENDED or command.club_id is not UNCHANGED) and command.id is not None:
         # Cards before their member, as every card operation locks them: the two never wait in a cycle.
         query = sa.select(Card).where(Card.member_id == command.id, Card.state.in_(USABLE_STATES))
@@ -276,6 +289,7 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
         await session.flush()
         await session.execute(_CUSTOMER_ALONG, {"customer": member.customer_id, "branch": member.branch_id,
                                                 "now": uow.now})  # fmt: skip
+        await session.execute(_PROPOSALS_LAPSED, {"member": member.id, "staff": actor.staff_id, "now": uow.now})
     await session.flush()
     return member
 

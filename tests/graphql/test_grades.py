@@ -259,6 +259,25 @@ async def test_a_member_who_qualifies_for_nothing_is_proposed_for_revocation_and
     assert await api.violations() == []
 
 
+async def test_a_proposal_of_a_member_moved_to_another_province_lapses(api):
+    # given Li Wei of Guangdong proposed for revocation by the review
+    await standard_year(api)
+    await pays(api, "Li Wei", 0)
+    await reviewed(api)
+    (found,) = await proposals(api, kind="REVOKE")
+    # when headquarters move him to Beijing's club (his customer goes along)
+    move = """mutation($input: UpdateMemberInput!) { updateMember(input: $input) { errors { code } } }"""
+    moved = {
+        "input": {"id": gid("Member", api.demo.members["Li Wei"]), "clubId": gid("Club", api.demo.clubs["BJ-CLUB"])}
+    }
+    assert (await api.data(move, moved, as_="hq_admin"))["updateMember"]["errors"] == []
+    # then the proposal, made under Guangdong's rules, lapses: no one is left with it to decide
+    (after,) = await proposals(api, kind="REVOKE")
+    assert (after["id"], after["state"]) == (found["id"], "LAPSED")
+    assert after["reason"] == "The member moved to another province since the review."
+    assert (await history(api, "Li Wei"))["status"] == "ACTIVE"
+
+
 async def test_a_revocation_the_review_applies_itself_ends_the_points_too(api):
     # given Li Wei paying nothing for a year, his bookings, and revocations applied without a reviewer
     await standard_year(api)

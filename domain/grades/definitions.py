@@ -10,13 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Permission, require_staff
+from domain.cards.tables import USABLE_STATES, Card
 from domain.columns import records, same_code
 from domain.customers.service import customer_in_scope
 from domain.customers.tables import Customer, Importance
 from domain.errors import DomainError, ErrorCode
 from domain.grades.errors import GradeErrorCode
 from domain.grades.tables import CustomerImportanceChange
-from domain.members.tables import Grade, GradeStatus, Roaming
+from domain.members.tables import Grade, GradeStatus, Member, Roaming
 from domain.points.rules import require_headquarters
 from domain.validation import Checker, name_length_max, note_length_max
 from domain.work.commands import UNCHANGED, Command, CustomerId, changes
@@ -118,10 +119,25 @@ async def update_grade(uow: UnitOfWork, command: UpdateGrade) -> Grade:
     check.raise_if_any()
     grade = await _grade(uow, command.code)
     await _check_rank_free(uow.session, clean.get("rank"), grade.code)
+    if clean.get("card_type", grade.card_type) != grade.card_type and await uow.session.scalar(
+        _CARDS_OF_GRADE, {"code": grade.code}
+    ):
+        raise DomainError(
+            GradeErrorCode.GRADE_IN_USE,
+            f"{grade.code}'s members hold {grade.card_type} cards: a card"
+            " type follows the grade, so it changes only on a grade no card is of.",
+            "card_type",
+        )
     for name, value in clean.items():
         setattr(grade, name, value)
     await uow.session.flush()
     return grade
+
+
+_CARDS_OF_GRADE = sa.select(  # a usable card of a member of the grade
+    sa.exists().where(Card.member_id == Member.id, Member.grade_code == sa.bindparam("code"),
+                      Card.state.in_(USABLE_STATES))
+)  # fmt: skip
 
 
 async def retire_grade(uow: UnitOfWork, command: RetireGrade) -> Grade:

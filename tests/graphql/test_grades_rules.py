@@ -275,6 +275,10 @@ async def test_grades_are_added_edited_retired_and_deleted_only_when_nothing_nam
     edited = await api.data(GRADE % ("UpdateGrade", "updateGrade"), {"input": {"code": "PEARL", "roaming":
                             "NATIONAL", "serviceStandards": "Lounge access"}}, as_="hq_admin")  # fmt: skip
     in_use = await api.data(GRADE % ("GradeCode", "deleteGrade"), {"input": {"code": "DIAMOND"}}, as_="hq_admin")
+    recarded = await api.data(GRADE % ("UpdateGrade", "updateGrade"), {"input": {"code": "DIAMOND",
+                              "cardType": "EMERALD"}}, as_="hq_admin")  # fmt: skip
+    new_card = await api.data(GRADE % ("UpdateGrade", "updateGrade"), {"input": {"code": "PEARL",
+                              "cardType": "PEARL2"}}, as_="hq_admin")  # fmt: skip
     retired = await api.data(GRADE % ("GradeCode", "retireGrade"), {"input": {"code": "PEARL"}}, as_="hq_admin")
     twice = await api.data(GRADE % ("GradeCode", "retireGrade"), {"input": {"code": "PEARL"}}, as_="hq_admin")
     deleted = await api.data(GRADE % ("GradeCode", "deleteGrade"), {"input": {"code": "PEARL"}}, as_="hq_admin")
@@ -284,6 +288,8 @@ async def test_grades_are_added_edited_retired_and_deleted_only_when_nothing_nam
     assert edited["updateGrade"]["grade"]["roaming"] == "NATIONAL"
     assert edited["updateGrade"]["grade"]["serviceStandards"] == "Lounge access"
     assert codes(in_use, "deleteGrade") == ["GRADE_IN_USE"]
+    assert codes(recarded, "updateGrade") == ["GRADE_IN_USE"]  # Li Wei holds a DIAMOND card
+    assert new_card["updateGrade"]["grade"]["cardType"] == "PEARL2"  # no card is of PEARL yet
     assert retired["retireGrade"]["grade"]["status"] == "RETIRED"
     assert codes(twice, "retireGrade") == ["GRADE_RETIRED"]
     assert deleted["deleteGrade"]["errors"] == []

@@ -113,7 +113,7 @@ async def reverse(
 
 # An ended membership's points: each lot of the members ends on a day at the latest (the policy's days after
 # the membership ended), whichever way it ended: a reviewer's revocation, the review's own, staff's, the annual
-# review's (`annual_review_chunk`, which does the same in its statement).
+# review's (all through `domain/members/ending.py`).
 async def end_points_of_ended(session: AsyncSession, members: list[int] | sa.Select, until: date) -> None:
     """Every lot of `members` (ids, or a query of them; their memberships ended) ends on `until` at the latest,
     in one statement: emptied lots too, so that points given back to them later end with the rest."""

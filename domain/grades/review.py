@@ -63,6 +63,10 @@ class GradePolicy:
     annual_grace_months: int = 0  # the annual review ends a membership at once (0), or after this grace [G6]
     ended_points_kept_days: int = 180  # an ended member's points expire (to breakage) this long after at the latest
 
+    def points_end(self, ended_on: date) -> date:
+        """The last day of the points of a membership ended on `ended_on`, at the latest."""
+        return ended_on + timedelta(days=self.ended_points_kept_days)
+
 
 def review_date(as_of: date | None, today: date, field: str = "as_of") -> date:
     """A review looks at what has happened: as of today or an earlier day."""
@@ -157,7 +161,7 @@ class GradeReviewJob:
         await run.each(chunks, review, workers=self.workers)
         async with run.chunk() as ending:  # the revocations the review applied itself: their points' last day
             revoked = _revoked(GradeProposal.as_of == self.as_of, GradeProposal.decided_by.is_(None))
-            until = self.as_of + timedelta(days=self.policy.ended_points_kept_days)
+            until = self.policy.points_end(self.as_of)
             await membership_ended(ending.session, revoked, until, clock.now())
         return {}
 
@@ -186,7 +190,7 @@ class AnnualReviewJob(GradeReviewJob):
     async def settled(self, chunk: jobs.Chunk, figures: dict[str, Any]) -> dict[str, int]:
         """The memberships the chunk ended leave their bookings and points as every ending does, at once."""
         ended = figures.pop("ended_members")
-        until = self.as_of + timedelta(days=self.policy.ended_points_kept_days)
+        until = self.policy.points_end(self.as_of)
         await membership_ended(chunk.session, ended, until, chunk.uow.now)
         return figures
 
@@ -366,7 +370,7 @@ async def _decide(uow: UnitOfWork, actor: StaffPrincipal, ids: list[int], decisi
                                                     "today": uow.today, "now": uow.now,
                                                     "years": policy.membership_years})  # fmt: skip
         if revoking:
-            until = uow.today + timedelta(days=policy.ended_points_kept_days)
+            until = policy.points_end(uow.today)
             await membership_ended(uow.session, _revoked(GradeProposal.id.in_(ids)), until, uow.now)
         return applied
     rejected = await uow.session.execute(

@@ -281,8 +281,7 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
         await _no_card_given_meanwhile(session, cards, member)
     if ending:
         _cancel(session, cards, member, actor)
-        kept_days = uow.policy(GradePolicy).ended_points_kept_days
-        await membership_ended(session, [member.id], uow.today + timedelta(days=kept_days), uow.now)
+        await membership_ended(session, [member.id], uow.policy(GradePolicy).points_end(uow.today), uow.now)
     else:
         _move(session, cards, member, actor)
     if "branch_id" in clean:

@@ -237,10 +237,11 @@ def _fail_attempt(
     return RecordedRefusal(ErrorCode.INVALID_CREDENTIALS, f"The {what} does not match.", field)
 
 
-async def _refuse_if_locked_against_document(session: AsyncSession, card: Card) -> None:
-    """A lock holds against an ID document only when wrong ID documents set it: one that wrong PINs set (a thief
-    can) never keeps the member who shows their document from stopping the card, or from a new PIN."""
-    if locked(card) and await _last_lock_by(session, card) == _ID_DOCUMENT:
+async def _refuse_if_locked_against(session: AsyncSession, card: Card, what: str) -> None:
+    """Refuse a check of `what` (`_fail_attempt`'s word for it) while the card is locked. A lock holds against an
+    ID document only when wrong ID documents set it: one that wrong PINs set (a thief can) never keeps the member
+    who shows their document from stopping the card, or from a new PIN."""
+    if locked(card) and (what != _ID_DOCUMENT or await _last_lock_by(session, card) == _ID_DOCUMENT):
         _refuse_if_locked(card)
 
 
@@ -290,10 +291,7 @@ async def _check_proof(
     if isinstance(actor.principal, MemberPrincipal):
         return None
     proof = _one_complete_proof(proof)
-    if proof.id_document_number is None:
-        _refuse_if_locked(card)
-    else:
-        await _refuse_if_locked_against_document(session, card)
+    await _refuse_if_locked_against(session, card, "proof" if proof.id_document_number is None else _ID_DOCUMENT)
     if proof.card_pin is not None:
         await _check_pin(session, card, actor, policy, proof.card_pin, "proof.card_pin")
         return "CARD_PIN"
@@ -646,7 +644,7 @@ async def reset_pin(uow: UnitOfWork, command: ResetCardPin) -> Card:
     check.raise_if_any()
     card = await _card(session, actor, command.card_number)
     _require_state(card, USABLE_STATES)
-    await _refuse_if_locked_against_document(session, card)  # a lock that wrong PINs set is what a reset lifts
+    await _refuse_if_locked_against(session, card, _ID_DOCUMENT)  # a lock that wrong PINs set is what a reset lifts
     matches = await _shows_id_document(session, card, id_document_number)
     await _judge(session, card, actor, policy, matches, _ID_DOCUMENT, "id_document_number")
     card.pin_hash = await passwords.hash_secret(new_pin)

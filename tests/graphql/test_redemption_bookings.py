@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Awaitable
 from datetime import date, timedelta
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +16,8 @@ from domain import clock
 from domain.redemption import bookings
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
+
+T = TypeVar("T")
 
 BOOK = """mutation($input: BookAutoRedemptionInput!) { bookAutoRedemption(input: $input) {
     errors { field code message } replayed booking { id status quantity startMonth endMonth item { code } } } }"""
@@ -45,6 +49,18 @@ async def book(api, key: str, code: str = "MIN-60", quantity: int = 1, as_: str 
 
 async def run_month(api) -> bookings.AutoRedemptionRun:
     return await bookings.auto_redeem_month(make_sessions(api.engine), first_day(), chunk_bookings=2)
+
+
+async def waits_for(api, statement: str, params: dict, meanwhile: Awaitable[T]) -> T:
+    """`meanwhile` started while another transaction has run `statement`, not yet committed: it waits for that
+    transaction, and what it answers once the transaction is committed."""
+    async with api.engine.connect() as holding:
+        await holding.execute(sa.text(statement), params)
+        started = asyncio.ensure_future(meanwhile)
+        await asyncio.sleep(0.5)
+        assert not started.done()
+        await holding.commit()
+    return await started
 
 
 async def test_a_booking_is_carried_out_once_a_month(api):
@@ -167,16 +183,11 @@ async def test_a_retired_rewards_bookings_end_saying_why(api):
 
 async def test_a_booking_made_while_its_reward_is_being_retired_waits_and_is_refused(api):
     # given the reward being retired in a transaction not yet committed
-    item = api.demo.rewards["MIN-60"]
-    async with api.engine.connect() as retiring:
-        await retiring.execute(sa.text("UPDATE reward_item SET status = 'RETIRED' WHERE id = :id"), {"id": item})
-        # when Li Wei books it meanwhile, then his booking waits for the retirement
-        booking = asyncio.ensure_future(book(api, "race-1"))
-        await asyncio.sleep(0.5)
-        assert not booking.done()
-        await retiring.commit()
+    retiring = "UPDATE reward_item SET status = 'RETIRED' WHERE id = :id"
+    # when Li Wei books it meanwhile, then his booking waits for the retirement
+    booking = await waits_for(api, retiring, {"id": api.demo.rewards["MIN-60"]}, book(api, "race-1"))
     # and, the reward retired, it is refused: no booking of a retired reward is left ACTIVE
-    assert [e["code"] for e in (await booking)["errors"]] == ["ITEM_NOT_ACTIVE"]
+    assert [e["code"] for e in booking["errors"]] == ["ITEM_NOT_ACTIVE"]
     assert await api.scalar("SELECT count(*) FROM auto_redemption") == 0
 
 
@@ -366,32 +377,22 @@ async def test_a_run_cancels_the_bookings_of_a_membership_ended_without_them(api
 
 async def test_a_booking_made_while_the_membership_ends_is_refused(api):
     # given Li Wei's membership being ended by staff (its row held, not yet committed)
-    async with api.engine.connect() as ending:
-        await ending.execute(sa.text("UPDATE member SET status = 'ENDED' WHERE id = :m"),
-                             {"m": api.demo.members["Li Wei"]})  # fmt: skip
-        # when he books meanwhile, then the booking waits for the ending
-        booking = asyncio.ensure_future(book(api, "w-1"))
-        await asyncio.sleep(0.5)
-        assert not booking.done()
-        await ending.commit()
+    ending = "UPDATE member SET status = 'ENDED' WHERE id = :m"
+    # when he books meanwhile, then the booking waits for the ending
+    booking = await waits_for(api, ending, {"m": api.demo.members["Li Wei"]}, book(api, "w-1"))
     # and is refused once it is committed: no booking outlives the membership
-    assert [e["code"] for e in (await booking)["errors"]] == ["MEMBERSHIP_ENDED"]
+    assert [e["code"] for e in booking["errors"]] == ["MEMBERSHIP_ENDED"]
     assert await api.scalar("SELECT count(*) FROM auto_redemption") == 0
 
 
 async def test_a_booking_cancelled_while_the_run_reads_it_is_not_redeemed(api):
     # given Li Wei's booking, and his cancellation under way (its row locked, not yet committed)
     booked = (await book(api, "c-1"))["booking"]
-    async with api.engine.connect() as cancelling:
-        await cancelling.execute(sa.text("UPDATE auto_redemption SET status = 'CANCELLED' WHERE id = :id"),
-                                 {"id": int(base64.b64decode(booked["id"]).decode().partition(":")[2])})  # fmt: skip
-        # when the month's run goes meanwhile, then it waits for the cancellation
-        running = asyncio.ensure_future(run_month(api))
-        await asyncio.sleep(0.5)
-        assert not running.done()
-        await cancelling.commit()
+    cancelling = "UPDATE auto_redemption SET status = 'CANCELLED' WHERE id = :id"
+    booking = int(base64.b64decode(booked["id"]).decode().partition(":")[2])
+    # when the month's run goes meanwhile, then it waits for the cancellation
+    run = await waits_for(api, cancelling, {"id": booking}, run_month(api))
     # and redeems nothing once it is committed
-    run = await running
     assert (run.redeemed, run.skipped) == (0, 0)
     assert await api.scalar("SELECT count(*) FROM redemption") == 0
     assert await api.violations() == []

@@ -99,6 +99,24 @@ async def test_a_booking_never_spends_points_whose_last_day_has_passed(api):
     assert await api.violations() == []
 
 
+async def test_a_month_a_booking_was_paused_through_is_not_charged_by_its_run_made_late(api, today_is):
+    # given Li Wei's booking, paused this month before the month's run
+    month = first_day()
+    await api.token("member")
+    booked = (await book(api, "l-1"))["booking"]
+    pause = {"input": {"id": booked["id"], "idempotencyKey": "l-2"}}
+    assert (await api.data(CHANGE % ("Pause", "pause"), pause, as_="member"))["pauseAutoRedemption"]["errors"] == []
+    # and resumed early next month, before this month's run was made
+    today_is(month + timedelta(days=34))
+    resume = {"input": {"id": booked["id"], "idempotencyKey": "l-3"}}
+    assert (await api.data(CHANGE % ("Resume", "resume"), resume, as_="member"))["resumeAutoRedemption"]["errors"] == []
+    # when this month's run is made late, then it charges nothing: he was paused through the month
+    late = await bookings.auto_redeem_month(make_sessions(api.engine), month, chunk_bookings=2)
+    assert (late.bookings, late.redeemed) == (0, 0)
+    # and it is due again from next month's run
+    assert (await run_month(api)).bookings == 1
+
+
 async def test_a_booking_that_cannot_be_redeemed_is_skipped_with_its_reason(api):
     # given Wang Fang (500 points) books bill credit of 1,000 points, and Li Wei books minutes
     await book(api, "w-1", "BILL-10", as_="administrator", memberId=gid("Member", api.demo.members["Wang Fang"]))

@@ -63,6 +63,7 @@ async def mutate(
     command_type = command_type_of(handler)
     try:
         async with context.unit_of_work(audited(info.field_name, payload, key)) as uow:
+            command_type.admit(context.principal)
             command = to_command(command_type, _read(input))  # in the unit: a refused input is audited too
             result = await uow.run(handler, command)
     except DomainError as error:  # a recorded refusal was committed by the unit of work

@@ -80,6 +80,10 @@ def sha256(secret: str) -> bytes:
 
 @dataclass(frozen=True, kw_only=True)
 class Login(Command):
+    @classmethod
+    def admit(cls, principal: Principal) -> None:
+        """Anyone logs in (a bad token sent along is no reason to refuse it)."""
+
     kind: PrincipalKind
     login: str  # member: member number or subscriber number; staff: username
     password: str
@@ -342,6 +346,7 @@ def _tokens(policy: AuthPolicy, kind: PrincipalKind, row: AuthSession, refresh_t
 
 @dataclass(frozen=True, kw_only=True)
 class RefreshToken(Command):
+    admit = Login.admit  # the refresh token is the credential
     refresh_token: str
 
 

@@ -12,7 +12,7 @@ import dataclasses
 import functools
 from typing import Any, ClassVar, NewType, get_type_hints
 
-from domain.access import Principal, require_authenticated
+from domain.access import Principal, require_authenticated, require_person
 
 BranchId = NewType("BranchId", int)
 ClubId = NewType("ClubId", int)
@@ -55,6 +55,13 @@ def node_type_of(annotation: Any) -> str | None:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Command:
     """A request to change state. Subclasses are frozen dataclasses with plain Python types."""
+
+    @classmethod
+    def admit(cls, principal: Principal) -> None:
+        """Who may send a command of this kind at all, asked before its input is read: a member or staff who
+        logged in; partner keys send none until the partner integration. A caller who may not is refused as
+        such whatever the input, and recorded so; `authorize` and the handler check the rest (role, scope)."""
+        require_person(principal)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -140,6 +140,7 @@ class RedemptionQuery:
     async def quote_redemption(self, info: strawberry.Info, input: QuoteRedemptionInput) -> RedemptionQuote:
         context = info.context
         await context.reading.release()
+        redeem.QuoteRedemption.admit(context.principal)  # a caller who may not quote is refused whatever the input
         try:
             command = to_command(redeem.QuoteRedemption, given_of(input))
             async with context.unit_of_work() as uow:

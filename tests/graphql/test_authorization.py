@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 
-from tests.api import PRINCIPALS, Api, top_codes
+from tests.api import PRINCIPALS, Api, gid, top_codes
 from tests.graphql.cases import CASES
 
 MATRIX = [(name, who) for name in CASES for who in PRINCIPALS]
@@ -58,3 +61,36 @@ async def _assert_audited(api: Api, after: int, mutation: str, who: str, answer:
         kind, login = PRINCIPALS[who]
         caller = (kind, api.demo.staff[login] if kind == "STAFF" else api.demo.members[login])
     assert [tuple(row) for row in found] == [(*caller, mutation, outcome)], answer
+
+
+def _ids_of_no_object(value: Any) -> Any:
+    """`value` with every global ID in it replaced by one that names no object (of a type that does not exist)."""
+    if isinstance(value, dict):
+        return {k: _ids_of_no_object(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ids_of_no_object(v) for v in value]
+    if isinstance(value, str):
+        try:
+            type_name, _, key = base64.b64decode(value, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return value
+        return gid("Nothing", 1) if type_name.isidentifier() and key.isdigit() else value
+    return value
+
+
+@pytest.mark.parametrize("who", ["anonymous", "partner"])
+async def test_a_caller_who_may_send_no_command_is_refused_as_such_whatever_the_input(api, who):
+    # given every mutation's request with each of its IDs naming no object, and a caller who may send none
+    refused: dict[str, list[str]] = {}
+    for mutation, case in CASES.items():
+        if who in case.allowed or not case.input_type:
+            continue
+        variables = {"input": _ids_of_no_object(await case.make_input(api, who))}
+        # when the caller sends it, then the caller is refused, before the IDs are looked at
+        refused[mutation] = top_codes(await api.gql(case.query(), variables, as_=who))
+    assert refused == dict.fromkeys(refused, ["UNAUTHENTICATED" if who == "anonymous" else "FORBIDDEN"])
+    # and so is a quote of a reward that is no reward
+    quote = """query($input: QuoteRedemptionInput!) { quoteRedemption(input: $input) { points } }"""
+    items = [{"itemId": gid("Nothing", 1), "quantity": 1}]
+    answer = await api.gql(quote, {"input": {"items": items, "channel": "WEB"}}, as_=who)
+    assert top_codes(answer) == ["UNAUTHENTICATED" if who == "anonymous" else "FORBIDDEN"]

@@ -70,15 +70,24 @@ async def mutate(
         measured.refused(info.field_name, error.problems)
         return payload(errors=user_errors(error.problems, field_names(command_type)))
     except IntegrityError as error:
-        # A concurrent request won a uniqueness race the checks had passed: the value is taken now.
-        log.info("uniqueness race lost: %s", getattr(getattr(error.orig, "__cause__", None), "constraint_name", None))
-        taken = Problem(ErrorCode.DUPLICATE, "A value that must be unique was taken by another request just now.")
-        measured.refused(info.field_name, [taken])
-        return payload(errors=user_errors([taken]))
+        # A concurrent request won a race the checks had passed: the value is taken now, or what the request
+        # names is gone.
+        cause = getattr(error.orig, "__cause__", None)
+        log.info("race lost: %s %s", getattr(cause, "sqlstate", None), getattr(cause, "constraint_name", None))
+        lost = _RACES_LOST.get(getattr(cause, "sqlstate", None), _RACES_LOST[_UNIQUE_VIOLATION])
+        measured.refused(info.field_name, [lost])
+        return payload(errors=user_errors([lost]))
     measured.succeeded(result, uow.replayed)
     if uow.replayed:  # the payloads of idempotent mutations say when they answer a replay
         return payload(errors=[], replayed=True, **_payload_fields(result, key))
     return payload(errors=[], **_payload_fields(result, key))
+
+
+_UNIQUE_VIOLATION, _FOREIGN_KEY_VIOLATION = "23505", "23503"
+_RACES_LOST = {
+    _UNIQUE_VIOLATION: Problem(ErrorCode.DUPLICATE, "A value that must be unique was taken by another request now."),
+    _FOREIGN_KEY_VIOLATION: Problem(ErrorCode.NOT_FOUND, "What the request names was removed by another request now."),
+}
 
 
 def _read(input: Any) -> Any:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loyalty.demo import DEMO_PASSWORD, Demo
+
+T = TypeVar("T")
 
 # Who may be calling, for authorization matrices. Values are (kind, login) or a special word.
 PRINCIPALS = {
@@ -132,6 +136,17 @@ class Api:
         """Run SQL in its own committed transaction; the first column of the first row."""
         async with self.engine.begin() as connection:
             return await connection.scalar(sa.text(sql), params)
+
+    async def waits_for(self, sql: str, meanwhile: Awaitable[T], **params: Any) -> T:
+        """`meanwhile` started while another transaction has run `sql`, not yet committed: it waits for that
+        transaction, and what it answers once the transaction is committed."""
+        async with self.engine.connect() as holding:
+            await holding.execute(sa.text(sql), params)
+            started = asyncio.ensure_future(meanwhile)
+            await asyncio.sleep(0.5)
+            assert not started.done()
+            await holding.commit()
+        return await started
 
 
 def errors_of(answer: dict, field: str) -> list[dict]:

@@ -105,10 +105,14 @@ async def create_grade(uow: UnitOfWork, command: CreateGrade) -> Grade:
     return grade
 
 
-async def _grade(uow: UnitOfWork, code: str | None, *, lock: bool = True) -> Grade:
-    grade = await uow.session.get(Grade, code, with_for_update=lock) if isinstance(code, str) and code else None
+async def _grade(session: AsyncSession, code: str | None, field: str = "code", *, given: bool = False) -> Grade:
+    """The grade `code`, locked to change it, or (`given`) to give it: then a retirement or deletion under way is
+    waited for, and seen."""
+    lock = {"key_share": True} if given else True
+    found = isinstance(code, str) and code
+    grade = await session.get(Grade, code, with_for_update=lock, populate_existing=True) if found else None
     if grade is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such grade.", "code")
+        raise DomainError(ErrorCode.NOT_FOUND, "No such grade.", field)
     return grade
 
 
@@ -117,7 +121,7 @@ async def update_grade(uow: UnitOfWork, command: UpdateGrade) -> Grade:
     check = Checker()
     clean = _checked(check, changes(command, "name", "rank", "card_type", "roaming", "service_standards"))
     check.raise_if_any()
-    grade = await _grade(uow, command.code)
+    grade = await _grade(uow.session, command.code)
     await _check_rank_free(uow.session, clean.get("rank"), grade.code)
     if clean.get("card_type", grade.card_type) != grade.card_type and await uow.session.scalar(
         _CARDS_OF_GRADE, {"code": grade.code}
@@ -143,7 +147,7 @@ _CARDS_OF_GRADE = sa.select(  # a usable card of a member of the grade
 async def retire_grade(uow: UnitOfWork, command: RetireGrade) -> Grade:
     """A retired grade stays on the members who hold it and in the history; no review or change gives it."""
     await require_headquarters(uow.session, uow.principal, "Grades are maintained")
-    grade = await _grade(uow, command.code)
+    grade = await _grade(uow.session, command.code)
     if grade.status == GradeStatus.RETIRED:
         raise DomainError(GradeErrorCode.GRADE_RETIRED, f"{grade.code} is retired already.", "code")
     grade.status = GradeStatus.RETIRED
@@ -154,7 +158,7 @@ async def retire_grade(uow: UnitOfWork, command: RetireGrade) -> Grade:
 async def delete_grade(uow: UnitOfWork, command: DeleteGrade) -> Grade:
     """Only a grade nothing names: no member, grade rule, points rule or reward (retire it otherwise)."""
     await require_headquarters(uow.session, uow.principal, "Grades are maintained")
-    grade = await _grade(uow, command.code)
+    grade = await _grade(uow.session, command.code)
     named = sa.text(
         """SELECT EXISTS (SELECT 1 FROM member WHERE grade_code = :code)
                OR EXISTS (SELECT 1 FROM grade_rule WHERE grade_code = :code)
@@ -176,9 +180,7 @@ async def list_grades(session: AsyncSession) -> list[Grade]:
 
 async def active_grade(session: AsyncSession, code: str | None, field: str = "grade_code") -> Grade:
     """The grade `code` when it may be given: NOT_FOUND, or GRADE_RETIRED."""
-    grade = await session.get(Grade, code) if isinstance(code, str) and code else None
-    if grade is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such grade.", field)
+    grade = await _grade(session, code, field, given=True)
     if grade.status == GradeStatus.RETIRED:
         raise DomainError(GradeErrorCode.GRADE_RETIRED, f"{grade.code} is retired: it is not given.", field)
     return grade

@@ -34,6 +34,7 @@ from domain.customers.service import (
 )
 from domain.customers.tables import Account, Customer, SubscriberNumber
 from domain.errors import DomainError, ErrorCode
+from domain.grades.definitions import active_grade
 from domain.grades.review import GradePolicy
 from domain.members import states
 from domain.members.ending import membership_ended
@@ -131,13 +132,6 @@ def check_profile(check: Checker, fields: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-async def _grade(session: AsyncSession, code: str | None) -> Grade:
-    grade = await session.get(Grade, code) if code else None
-    if grade is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such grade.", "grade_code")
-    return grade
-
-
 def _check_validity(check: Checker, joined_on: date, valid_until: date | None) -> date:
     """The last day of a membership: as given, or the default's (the day before the anniversary of joining)."""
     if valid_until is None:
@@ -177,7 +171,7 @@ async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
     session = uow.session
     customer = await customer_in_scope(session, actor, command.customer_id, "customer_id", lock=True)
     club = await club_in_scope(session, actor, command.club_id, "club_id")
-    grade = await _grade(session, command.grade_code)
+    grade = await active_grade(session, command.grade_code)
     await check_manager(session, actor, command.customer_manager_id)
     if await session.scalar(sa.select(Member.id).where(Member.customer_id == customer.id)) is not None:
         raise DomainError(MemberErrorCode.CUSTOMER_ALREADY_MEMBER, "This customer is a member already.", "customer_id")

@@ -382,6 +382,27 @@ async def test_a_manual_change_refuses_a_retired_or_unknown_grade_the_same_grade
     assert await api.fingerprint() == before
 
 
+@pytest.mark.parametrize(
+    ("removal", "code"),
+    [("UPDATE grade SET status = 'RETIRED' WHERE code IN (SELECT code FROM held)", "GRADE_RETIRED"),
+     ("DELETE FROM grade WHERE code IN (SELECT code FROM held)", "NOT_FOUND")],
+    ids=["retired", "deleted"],
+)  # fmt: skip
+async def test_a_grade_retired_or_deleted_while_it_is_given_is_not_given(api, removal, code):
+    # given a new PEARL grade nobody holds, being retired or deleted by headquarters (not yet committed)
+    await api.scalar("INSERT INTO grade (code, name, rank, card_type, national_roaming) VALUES ('PEARL', 'Pearl', 4,"
+                     " 'PEARL', false) RETURNING 1")  # fmt: skip
+    request = {"input": {"memberId": gid("Member", api.demo.members["Li Wei"]), "gradeCode": "PEARL",
+                         "reason": "Campaign", "idempotencyKey": "r-1"}}  # fmt: skip
+    await api.token("club_operator")
+    # when the Guangdong operator gives it to Li Wei meanwhile, then the change waits for the removal
+    held = f"WITH held AS (SELECT code FROM grade WHERE code = 'PEARL' FOR UPDATE) {removal}"
+    answer = (await api.waits_for(held, api.data(CHANGE, request, as_="club_operator")))["changeMemberGrade"]
+    # and is refused once it is committed: he keeps DIAMOND
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", "gradeCode"], code)]
+    assert (await history(api, "Li Wei"))["grade"] == {"code": "DIAMOND"}
+
+
 async def test_a_bulk_change_takes_only_the_callers_subtree_and_refuses_over_its_cap_or_matching_nobody(api):
     # when the Guangdong operator changes the SAPPHIRE members of Guangdong (none) to EMERALD, then everyone
     # of Guangdong to SAPPHIRE

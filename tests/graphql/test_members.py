@@ -153,6 +153,16 @@ async def test_create_member_refusals(api, changes, field, code):
     assert await api.fingerprint() == before
 
 
+async def test_a_retired_grade_is_not_given_to_a_new_member(api):
+    # given SAPPHIRE retired
+    await api.scalar("UPDATE grade SET status = 'RETIRED' WHERE code = 'SAPPHIRE' RETURNING 1")
+    before = await api.fingerprint()
+    # when a customer joins as SAPPHIRE, then it is refused, and nothing is written
+    answer = await api.data(CREATE, {"input": new_member(api, gradeCode="SAPPHIRE")}, as_="club_operator")
+    assert codes(answer, "createMember") == [(["input", "gradeCode"], "GRADE_RETIRED")]
+    assert await api.fingerprint() == before
+
+
 async def test_a_customer_joins_once(api):
     duplicate = new_member(api, customerId=gid("Customer", api.demo.customers["Li Wei"]))
     answer = await api.data(CREATE, {"input": duplicate}, as_="club_operator")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable
 from datetime import date, timedelta
-from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -16,8 +14,6 @@ from domain import clock
 from domain.redemption import bookings
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
-
-T = TypeVar("T")
 
 BOOK = """mutation($input: BookAutoRedemptionInput!) { bookAutoRedemption(input: $input) {
     errors { field code message } replayed booking { id status quantity startMonth endMonth item { code } } } }"""
@@ -49,18 +45,6 @@ async def book(api, key: str, code: str = "MIN-60", quantity: int = 1, as_: str 
 
 async def run_month(api) -> bookings.AutoRedemptionRun:
     return await bookings.auto_redeem_month(make_sessions(api.engine), first_day(), chunk_bookings=2)
-
-
-async def waits_for(api, statement: str, params: dict, meanwhile: Awaitable[T]) -> T:
-    """`meanwhile` started while another transaction has run `statement`, not yet committed: it waits for that
-    transaction, and what it answers once the transaction is committed."""
-    async with api.engine.connect() as holding:
-        await holding.execute(sa.text(statement), params)
-        started = asyncio.ensure_future(meanwhile)
-        await asyncio.sleep(0.5)
-        assert not started.done()
-        await holding.commit()
-    return await started
 
 
 async def test_a_booking_is_carried_out_once_a_month(api):
@@ -203,7 +187,7 @@ async def test_a_booking_made_while_its_reward_is_being_retired_waits_and_is_ref
     # given the reward being retired in a transaction not yet committed
     retiring = "UPDATE reward_item SET status = 'RETIRED' WHERE id = :id"
     # when Li Wei books it meanwhile, then his booking waits for the retirement
-    booking = await waits_for(api, retiring, {"id": api.demo.rewards["MIN-60"]}, book(api, "race-1"))
+    booking = await api.waits_for(retiring, book(api, "race-1"), id=api.demo.rewards["MIN-60"])
     # and, the reward retired, it is refused: no booking of a retired reward is left ACTIVE
     assert [e["code"] for e in booking["errors"]] == ["ITEM_NOT_ACTIVE"]
     assert await api.scalar("SELECT count(*) FROM auto_redemption") == 0
@@ -397,7 +381,7 @@ async def test_a_booking_made_while_the_membership_ends_is_refused(api):
     # given Li Wei's membership being ended by staff (its row held, not yet committed)
     ending = "UPDATE member SET status = 'ENDED' WHERE id = :m"
     # when he books meanwhile, then the booking waits for the ending
-    booking = await waits_for(api, ending, {"m": api.demo.members["Li Wei"]}, book(api, "w-1"))
+    booking = await api.waits_for(ending, book(api, "w-1"), m=api.demo.members["Li Wei"])
     # and is refused once it is committed: no booking outlives the membership
     assert [e["code"] for e in booking["errors"]] == ["MEMBERSHIP_ENDED"]
     assert await api.scalar("SELECT count(*) FROM auto_redemption") == 0
@@ -409,7 +393,7 @@ async def test_a_booking_cancelled_while_the_run_reads_it_is_not_redeemed(api):
     cancelling = "UPDATE auto_redemption SET status = 'CANCELLED' WHERE id = :id"
     booking = int(base64.b64decode(booked["id"]).decode().partition(":")[2])
     # when the month's run goes meanwhile, then it waits for the cancellation
-    run = await waits_for(api, cancelling, {"id": booking}, run_month(api))
+    run = await api.waits_for(cancelling, run_month(api), id=booking)
     # and redeems nothing once it is committed
     assert (run.redeemed, run.skipped) == (0, 0)
     assert await api.scalar("SELECT count(*) FROM redemption") == 0

@@ -27,7 +27,8 @@ from domain.grades.errors import GradeErrorCode
 from domain.grades.tables import GradeProposal, ProposalKind, ProposalState
 from domain.members.ending import membership_ended
 from domain.members.tables import Member
-from domain.organisation.service import subtree_branch_ids
+from domain.organisation.service import branches_under, subtree_branch_ids
+from domain.organisation.tables import Branch
 from domain.paging import Page, PageRequest, fetch_page
 from domain.points.rules import require_headquarters
 from domain.points.tables import EntryType
@@ -288,14 +289,18 @@ class ProposalFilter:
 
 def _filtered(actor: StaffPrincipal, found: ProposalFilter) -> Any:
     """Proposals of the actor's subtree: reviewed there, and of a member who is still there (a membership moved
-    to another branch since is that branch's to decide)."""
+    to another branch since is that branch's to decide; looked up by the member's key, proposal by proposal,
+    never by reading the subtree's members). `branch_id`: of that branch's subtree, as every list's."""
     subtree = subtree_branch_ids(actor.branch_path)
     query = sa.select(GradeProposal).where(
         GradeProposal.branch_id.in_(subtree),
         GradeProposal.member_id.is_(None)
-        | GradeProposal.member_id.in_(sa.select(Member.id).where(Member.branch_id.in_(subtree)).scalar_subquery()),
+        | sa.exists().where(Member.id == GradeProposal.member_id, Member.branch_id.in_(subtree)),
     )
-    for name in ("kind", "state", "branch_id", "club_id", "grade_from", "grade_to", "as_of"):
+    if found.branch_id is not None:
+        root = sa.select(Branch.path).where(Branch.id == found.branch_id).scalar_subquery()
+        query = query.where(GradeProposal.branch_id.in_(branches_under(root)))
+    for name in ("kind", "state", "club_id", "grade_from", "grade_to", "as_of"):
         value = getattr(found, name)
         if value is not None:
             query = query.where(getattr(GradeProposal, name) == value)

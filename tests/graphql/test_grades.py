@@ -18,6 +18,7 @@ from domain.grades.review import DowngradePolicy, GradePolicy
 from domain.grades.tables import ProposalKind
 from loyalty.database import make_sessions
 from tests.api import gid
+from tests.graphql.cases.grades import pending_upgrade
 
 PROPOSALS = """query($filter: GradeProposalFilter) { gradeProposals(filter: $filter, first: 50) { edges { node {
     id kind state gradeFrom gradeTo asOf appliesOn reason customer { name } member { memberNumber grade { code } }
@@ -347,6 +348,22 @@ async def test_reviewers_of_another_branch_see_and_decide_nothing_of_guangdong(a
     assert seen == []
     assert [e["code"] for e in answer["decideGradeProposal"]["errors"]] == ["NOT_FOUND"]
     assert await api.fingerprint() == before
+
+
+async def test_a_provinces_proposals_are_those_of_its_cities_too(api):
+    # given a pending upgrade of Wang Fang, of the Shenzhen club (in Guangdong)
+    await pending_upgrade(api)
+    by_province = {"branchId": gid("Branch", api.demo.branches["GD"])}
+    # when the Guangdong administrator lists Guangdong's proposals, then hers is among them
+    assert [p["member"]["memberNumber"] for p in await proposals(api, as_="administrator", **by_province)] == [
+        await api.scalar("SELECT member_number FROM member WHERE id = :m", m=api.demo.members["Wang Fang"])
+    ]
+    # and rejecting Guangdong's proposals rejects hers
+    reject = {"input": {"filter": by_province, "decision": "REJECT", "reason": "Budget"}}
+    assert (await api.data(DECIDE_ALL, reject, as_="administrator"))["decideGradeProposals"] == {
+        "errors": [],
+        "count": 1,
+    }
 
 
 async def test_a_manual_change_is_recorded_with_its_reason_and_figures_and_replays(api):

@@ -19,6 +19,13 @@ class PartnerType(relay.Node):
     name: str
     is_type_of = row_type(partners_tables.Partner)
 
+    @strawberry.field(
+        description="Its API keys, newest first (at most 100), revoked ones too: for the administrators who manage"
+        " them (its branch in their subtree); empty for everyone else."
+    )
+    @joined("api_clients_by_partner", "id")
+    def api_clients(self, info: strawberry.Info) -> list[PartnerApiClientType]: ...
+
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
         return await info.context.loaders.partners_scoped.load_many(node_keys(node_ids))

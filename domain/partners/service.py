@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.access import PartnerPrincipal, Permission, Principal, StaffPrincipal, require_staff
+from domain.access import PartnerPrincipal, Permission, Principal, StaffPrincipal, require_staff, role_grants
 from domain.auth import service as auth
 from domain.columns import records, same_code
 from domain.errors import DomainError, ErrorCode
-from domain.organisation.service import branch_by_code, readable, visible
+from domain.organisation.service import branch_by_code, readable, subtree_branch_ids, visible
 from domain.organisation.tables import Branch
 from domain.partners.errors import PartnerErrorCode
 from domain.partners.tables import Partner, PartnerApiClient
@@ -135,6 +136,32 @@ async def get_api_clients_scoped(
         .where(PartnerApiClient.id.in_(ids))
     )
     return await visible(session, query, ids, readable(principal, Permission.PARTNER_CLIENT_MANAGE))
+
+
+api_clients_listed_max = 100  # of one partner, newest first: its live keys (at most 10) and those revoked lately
+
+
+async def api_clients_of(session: AsyncSession, principal: Principal, partner_ids: list[int]) -> list[list[Any]]:
+    """Each partner's API keys, newest first (at most `api_clients_listed_max`), for the staff who manage its
+    keys (its branch in their subtree); none for anyone else."""
+    if not role_grants(principal, Permission.PARTNER_CLIENT_MANAGE):
+        return [[] for _ in partner_ids]
+    assert isinstance(principal, StaffPrincipal)
+    newest = sa.func.row_number().over(partition_by=PartnerApiClient.partner_id, order_by=PartnerApiClient.id.desc())
+    ranked = (
+        sa.select(PartnerApiClient.id, newest.label("n")).where(PartnerApiClient.partner_id.in_(partner_ids)).subquery()
+    )
+    query = (
+        sa.select(PartnerApiClient)
+        .join(ranked, ranked.c.id == PartnerApiClient.id)
+        .join(Partner, Partner.id == PartnerApiClient.partner_id)
+        .where(ranked.c.n <= api_clients_listed_max, Partner.branch_id.in_(subtree_branch_ids(principal.branch_path)))
+        .order_by(PartnerApiClient.id.desc())
+    )
+    found: dict[int, list[Any]] = {i: [] for i in partner_ids}
+    for client in await records(session, query):
+        found[client.partner_id].append(client)
+    return [found[i] for i in partner_ids]
 
 
 async def get_partners_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Partner | None]:

@@ -14,4 +14,5 @@ def loaders(principal: Principal) -> dict[str, Fetch]:
         "partners": by_key(Partner),
         "partners_scoped": lambda s, ids: partners.get_partners_scoped(s, principal, ids),
         "api_clients_scoped": lambda s, ids: partners.get_api_clients_scoped(s, principal, ids),
+        "api_clients_by_partner": lambda s, ids: partners.api_clients_of(s, principal, ids),
     }

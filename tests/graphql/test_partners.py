@@ -78,3 +78,27 @@ async def test_a_partner_holds_at_most_ten_live_keys(api):
     ]
     assert refused["credential"] is None and await api.fingerprint() == before
     assert len(made) == 10
+
+
+KEYS = """{ partners { code apiClients { id name revokedAt } } }"""
+REVOKE = """mutation($input: RevokePartnerApiClientInput!) { revokePartnerApiClient(input: $input) {
+    errors { code } client { revokedAt } } }"""
+
+
+async def keys_of(api, partner: str, as_: str) -> list[dict]:
+    return next(p["apiClients"] for p in (await api.data(KEYS, as_=as_))["partners"] if p["code"] == partner)
+
+
+async def test_the_administrators_who_manage_a_partners_keys_list_and_revoke_them(api):
+    # given a key headquarters made for Guangdong's mall
+    made = {"input": {"partnerId": api.demo_partner_id("GD-MALL"), "name": "checkout"}}
+    assert (await api.data(CREATE, made, as_="hq_admin"))["createPartnerApiClient"]["errors"] == []
+    # when Guangdong's administrator lists the mall's keys, then it is there, and they revoke it by its id
+    (key,) = await keys_of(api, "GD-MALL", "administrator")
+    assert (key["name"], key["revokedAt"]) == ("checkout", None)
+    revoked = (await api.data(REVOKE, {"input": {"id": key["id"]}}, as_="administrator"))["revokePartnerApiClient"]
+    assert revoked["errors"] == [] and revoked["client"]["revokedAt"]
+    assert (await keys_of(api, "GD-MALL", "administrator"))[0]["revokedAt"] == revoked["client"]["revokedAt"]
+    # and staff of another province, or who do not manage keys, see none
+    assert await keys_of(api, "GD-MALL", "other_branch_admin") == []
+    assert await keys_of(api, "GD-MALL", "agent") == []

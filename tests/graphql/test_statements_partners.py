@@ -12,6 +12,7 @@ STATEMENTS = {
     "createPartnerApiClient": 6,
     "revokePartnerApiClient": 6,
     "partners": 2,
+    "Partner.apiClients": 3,  # with the partners: one more
 }
 # What checking a partner API key costs: added to every request a partner system sends.
 KEY_CHECK = 1
@@ -28,20 +29,30 @@ async def test_a_successful_mutation_sends_exactly_its_statements(api, statement
     assert_statements(mutation, measured, STATEMENTS[mutation])
 
 
-async def test_the_partners_cost_the_same_statements_whatever_their_number(api, statements):
-    query = "{ partners { id code name } }"
+LISTS = {
+    "partners": "{ partners { id code name } }",
+    "Partner.apiClients": "{ partners { id code name apiClients { keyId revokedAt } } }",
+}
+
+
+@pytest.mark.parametrize("listed", LISTS)
+async def test_the_partners_cost_the_same_statements_whatever_their_number(api, statements, listed):
     # given the demo's two partners
-    small = await measure(api, statements, query, as_="hq_admin")
-    # when there are 30 more and staff ask again
+    small = await measure(api, statements, LISTS[listed], as_="hq_admin")
+    # when there are 30 more, with three keys each, and staff ask again
     await api.scalar(
-        """INSERT INTO partner (code, name, branch_id)
-           SELECT 'P' || g, 'Partner ' || g, :gd FROM generate_series(1, 30) g RETURNING 1""",
+        """WITH made AS (INSERT INTO partner (code, name, branch_id)
+                         SELECT 'P' || g, 'Partner ' || g, :gd FROM generate_series(1, 30) g RETURNING id)
+           INSERT INTO partner_api_client (partner_id, name, key_id, secret_sha256, created_by_staff_id)
+           SELECT id, 'checkout', 'pk_' || id || '_' || g, sha256(g::text::bytea), :staff
+           FROM made, generate_series(1, 3) g RETURNING 1""",
         gd=api.demo.branches["GD"],
+        staff=api.demo.staff["admin"],
     )
-    large = await measure(api, statements, query, as_="hq_admin")
+    large = await measure(api, statements, LISTS[listed], as_="hq_admin")
     # then the longer list cost the same statements
     assert len(small.data("partners")) + 30 == len(large.data("partners"))
-    assert_same_statements("partners", {"demo": small, "30 more": large}, STATEMENTS["partners"])
+    assert_same_statements(listed, {"demo": small, "30 more": large}, STATEMENTS[listed])
 
 
 async def test_checking_a_partner_key_costs_one_statement(api, statements):

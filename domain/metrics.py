@@ -80,6 +80,12 @@ JOB_FIGURES = Counter(
 )
 LOGIN_FAILURES = Counter("loyalty_login_failures", "Refused logins, by reason (error code).", ["reason"])
 PIN_FAILURES = Counter("loyalty_pin_failures", "Wrong card PINs entered.")
+CREDENTIALS_REFUSED = Counter(
+    "loyalty_credentials_refused",
+    "Requests whose credential was refused (each ran as an anonymous caller's), by kind (token, partner_key,"
+    " malformed) and reason (error code).",
+    ["kind", "reason"],
+)
 THROTTLED = Counter(
     "loyalty_throttled",
     "Requests refused because their account or card is locked after too many failures, by what.",

@@ -37,6 +37,7 @@ class RequestRecord:
     outcome: str = Outcome.OK
     codes: list[str] = field(default_factory=list)  # the error codes of the answer, in order
     trace_id: str | None = None  # the request's trace, when it is traced (`loyalty/tracing.py`)
+    credential_refused: str | None = None  # why the credential it sent was refused (it ran as an anonymous caller's)
 
     def identify(self, principal: Principal) -> None:
         self.principal_kind, self.principal_id = principal_of(principal)

@@ -193,6 +193,8 @@ class Edge:
             fields["operation_name"] = record.operation_name
         if record.codes:
             fields["codes"] = record.codes
+        if record.credential_refused:
+            fields["credential_refused"] = record.credential_refused
         if status == _CLIENT_CLOSED:
             fields["event_detail"] = "the client disconnected before its request was read"
         (access.warning if record.outcome == requests.Outcome.INTERNAL else access.info)("request", **fields)

@@ -907,22 +907,32 @@ class GraphQLView(GraphQL):
 
     async def _context(self, request: Request) -> Context:
         reading = ReadSession(self.services.read_sessions)
-        header = request.headers.get("authorization", "")
-        scheme, _, credential = header.partition(" ")
-        if not header:
+        headers = request.headers.getlist("authorization")
+        if not headers:
             return Context(request, self.services, reading, None)
-        if scheme.lower() != "bearer" or not credential or len(credential) > 2_000:
-            return Context(request, self.services, reading, None, ErrorCode.UNAUTHENTICATED)
+        scheme, _, credential = headers[0].partition(" ")
+        if len(headers) > 1 or scheme.lower() != "bearer" or not credential or len(credential) > 2_000:
+            return self._refused(request, reading, "malformed", ErrorCode.UNAUTHENTICATED)  # two: which is meant?
         try:
             policy = self.services.policy(auth.AuthPolicy)
             principal = await auth.authenticate(self.services.engine, policy, credential.strip())
         except DomainError as error:
-            return Context(request, self.services, reading, None, error.code)
+            kind = "partner_key" if credential.strip().startswith(auth.partner_key_prefix) else "token"
+            return self._refused(request, reading, kind, error.code)
         except UNREACHABLE as error:  # the caller cannot be known: a GraphQL-shaped 503, not a bare 500
             log.warning("authenticating a request failed: the database is unreachable (%s)", type(error).__name__)
             raise CodedHTTPException(503, "The service cannot reach its database: try again shortly.",
                                      ErrorCode.INTERNAL) from None  # fmt: skip
         return Context(request, self.services, reading, principal)
+
+    def _refused(self, request: Request, reading: ReadSession, kind: str, code: ErrorCode) -> Context:
+        """The context of a request whose credential was refused: an anonymous caller's, told why; counted, and
+        named on the request's log line."""
+        metrics.CREDENTIALS_REFUSED.labels(kind, code.value).inc()
+        record = requests.current()
+        if record is not None:
+            record.credential_refused = code.value
+        return Context(request, self.services, reading, None, code)
 
 
 def _no_json_number(name: str) -> NoReturn:

@@ -162,6 +162,28 @@ async def test_metrics_count_requests_refusals_points_and_logins(api: Api):
     assert sample(after, "loyalty_db_pool_capacity") > 0
 
 
+async def test_a_refused_credential_is_counted_and_named_on_the_requests_line(api: Api, logged):
+    # given the metrics as they stand, and a partner key revoked
+    key = await api.partner_key("GD-MALL")
+    await api.scalar("UPDATE partner_api_client SET revoked_at = now() RETURNING 1")
+    before = scrape((await api.client.get("/metrics")).text)
+    # when the grades, which anyone may read, are asked for with the revoked key, a forged token, two
+    # credentials, and a word that is no credential
+    sent = [[("authorization", f"Bearer {key}")], [("authorization", "Bearer e30.e30.forged")],
+            [("authorization", f"Bearer {await api.token('member')}"), ("authorization", "Bearer junk")],
+            [("authorization", "Basic YTpi")]]  # fmt: skip
+    for headers in sent:
+        answer = await api.client.post("/graphql", json={"query": "{ grades { code } me { id } }"}, headers=headers)
+        assert [e["extensions"]["code"] for e in answer.json()["errors"]] == ["UNAUTHENTICATED"]  # anonymous
+    after = scrape((await api.client.get("/metrics")).text)
+    # then each is counted by its kind, and the request's line says why it was refused
+    counted = "loyalty_credentials_refused_total"
+    assert [sample(after, counted, kind=kind, reason="UNAUTHENTICATED") - sample(before, counted, kind=kind,
+            reason="UNAUTHENTICATED") for kind in ("partner_key", "token", "malformed")] == [1, 1, 2]  # fmt: skip
+    lines = [line for line in request_lines(logged) if line["path"] == "/graphql"][-4:]
+    assert [line.get("credential_refused") for line in lines] == ["UNAUTHENTICATED"] * 4
+
+
 async def test_runs_left_interrupted_are_counted_from_the_database_whichever_process_stopped(api: Api):
     # given a month's run interrupted and never started again, another interrupted then resumed, and a review
     # recorded RUNNING by a process that died (nobody holds its lock)

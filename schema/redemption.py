@@ -548,6 +548,11 @@ class RedeemPointsInput:
     outlet_id: relay.GlobalID | None = strawberry.UNSET
     card_number: str | None = strawberry.UNSET
     card_pin: str | None = strawberry.UNSET
+    expected_points: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The points the member agreed to (a quote's `points`): when the rewards cost otherwise (a price"
+        " changed since), the redemption is refused, PRICE_CHANGED, and nothing is spent.",
+    )
 
 
 @strawberry.input(description="Cancel a redemption, or some of its rewards; the points go back to their lots.")

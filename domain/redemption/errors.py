@@ -22,6 +22,7 @@ class RedemptionErrorCode(StrEnum):
     NO_BILLING_ACCOUNT = "NO_BILLING_ACCOUNT"  # bill credit and minutes need an active billing account
     DAILY_LIMIT_REACHED = "DAILY_LIMIT_REACHED"  # the member's limit of the item for the day
     MONTHLY_LIMIT_REACHED = "MONTHLY_LIMIT_REACHED"  # the member's limit of the item for the calendar month
+    PRICE_CHANGED = "PRICE_CHANGED"  # the rewards cost other points than the caller expected (quoted)
     # Where and how
     CHANNEL_NOT_ALLOWED = "CHANNEL_NOT_ALLOWED"  # the caller may not redeem through this channel
     OUTLET_CLOSED = "OUTLET_CLOSED"

@@ -100,6 +100,7 @@ class RedeemPoints(Idempotent):
     outlet_id: OutletId | None = None
     card_number: str | None = None
     card_pin: str | None = None
+    expected_points: int | None = None  # what the member agreed to pay (a quote's `points`); refused otherwise
     unrecorded: ClassVar[frozenset[str]] = frozenset({"card_pin"})
 
     def authorize(self, principal: Principal) -> None:
@@ -155,6 +156,7 @@ async def _where(uow: UnitOfWork, command: QuoteRedemption | RedeemPoints) -> Wh
     caller = _require_redeemer(uow.principal)
     check = Checker()
     lines = _lines(check, command.items)
+    check.integer("expected_points", getattr(command, "expected_points", None), minimum=0, maximum=figures_max)
     channel = RedemptionChannel(command.channel)
     if channel in ELSEWHERE:
         check.fail("channel", RedemptionErrorCode.CHANNEL_NOT_ALLOWED, ELSEWHERE[channel])
@@ -236,6 +238,9 @@ async def redeem_points(uow: UnitOfWork, command: RedeemPoints) -> Redemption:
         if (made := await made_already(uow, Redemption)) is None:
             raise
         return made
+    expected = command.expected_points
+    if expected is not None:
+        uow.in_transaction()  # so that a price changed since the quote undoes the redemption
     try:
         rows = await uow.statement(REDEEM, **uow.claim.params(), **_staff_params(where),
                                    staff_id=where.staff.staff_id if where.staff else None,
@@ -244,7 +249,11 @@ async def redeem_points(uow: UnitOfWork, command: RedeemPoints) -> Redemption:
                                    states=rules_for(MemberOperation.SPEND))  # fmt: skip
     except DomainError as refused:
         raise DomainError.of(_as_sent(refused.problems, command)) from None
-    return records_of(Redemption, rows)[0]
+    made = records_of(Redemption, rows)[0]
+    if expected is not None and made.points != expected:
+        raise DomainError(RedemptionErrorCode.PRICE_CHANGED, f"The rewards cost {made.points} points now, not"
+                          f" {expected}: quote again.", "expected_points")  # fmt: skip
+    return made
 
 
 def _as_sent(problems: list[Problem], command: QuoteRedemption | RedeemPoints) -> list[Problem]:

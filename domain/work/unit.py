@@ -91,6 +91,11 @@ class UnitOfWork:
             self._session, self._owns_session = self.sessions(), True
         return self._session
 
+    def in_transaction(self) -> None:
+        """The unit's work, its one statement too, goes in a transaction of its own, committed when the unit
+        ends: a handler may then refuse what its statement did (raising after it), and nothing is kept."""
+        self.session  # noqa: B018 (made now: the statement then runs in it)
+
     async def undo_writes(self) -> None:
         """Undo what the unit's own transaction wrote so far (a refused check's, before an answer that is no
         refusal); a unit joining its caller's transaction leaves that transaction alone."""

@@ -219,6 +219,39 @@ async def test_the_quote_says_what_the_redemption_then_does(api):
     assert await available(api) == quote["availableAfter"]
 
 
+async def test_a_price_changed_since_the_quote_is_not_charged_when_the_member_names_what_they_agreed_to(api):
+    # given a quote of 500 points for an hour of calls, and the reward's price raised to 700 since
+    asked = redeem_input(api, "e-1", ("MIN-60", 1))
+    quote_input = {k: v for k, v in asked["input"].items() if k != "idempotencyKey"}
+    quoted = (await api.data(QUOTE, {"input": quote_input}, as_="member"))["quoteRedemption"]["points"]
+    await api.scalar("UPDATE reward_item SET points_price = 700 WHERE code = 'MIN-60' RETURNING 1")
+    await api.token("member")
+    before = await api.fingerprint()
+    # when Li Wei redeems it, naming the 500 points he agreed to
+    agreed = {"input": asked["input"] | {"expectedPoints": quoted}}
+    refused = (await api.data(REDEEM, agreed, as_="member"))["redeemPoints"]
+    # then nothing is spent, and he is told what it costs now; the audit trail records the refusal
+    assert [(e["field"], e["code"]) for e in refused["errors"]] == [(["input", "expectedPoints"], "PRICE_CHANGED")]
+    assert "700" in refused["errors"][0]["message"] and refused["redemption"] is None
+    assert await api.fingerprint() == before
+    assert await api.scalar("SELECT outcome FROM audit_event ORDER BY id DESC LIMIT 1") == "PRICE_CHANGED"
+    # and with the same key, agreeing to the new price, it is made once
+    made = (await api.data(REDEEM, {"input": asked["input"] | {"expectedPoints": 700}}, as_="member"))["redeemPoints"]
+    again = (await api.data(REDEEM, {"input": asked["input"] | {"expectedPoints": 700}}, as_="member"))["redeemPoints"]
+    assert (made["errors"], made["redemption"]["points"], again["replayed"]) == ([], 700, True)
+    assert await available(api) == 800 and await api.violations() == []
+
+
+@pytest.mark.parametrize(("expected", "code"), [(-1, "OUT_OF_RANGE"), (10**9 + 1, "OUT_OF_RANGE")])
+async def test_expected_points_out_of_range_are_refused_before_anything_is_spent(api, expected, code):
+    await api.token("member")
+    before = await api.fingerprint()
+    asked = redeem_input(api, "e-2", ("MIN-60", 1), expectedPoints=expected)
+    answer = (await api.data(REDEEM, asked, as_="member"))["redeemPoints"]
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", "expectedPoints"], code)]
+    assert await api.fingerprint() == before
+
+
 async def test_points_whose_last_day_has_passed_are_never_spent(api, today_is):
     # given Li Wei's 1,200 points ending 2026-12-31 and 300 ending 2027-12-31, on 1 January before the expiry run
     await api.token("member")

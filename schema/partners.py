@@ -20,8 +20,9 @@ class PartnerType(relay.Node):
     is_type_of = row_type(partners_tables.Partner)
 
     @strawberry.field(
-        description="Its API keys, newest first (at most 100), revoked ones too: for the administrators who manage"
-        " them (its branch in their subtree); empty for everyone else."
+        description="Its API keys, live ones first, each newest first (at most 100, every live one among them),"
+        " revoked ones too: for the administrators who manage them (its branch in their subtree); empty for"
+        " everyone else."
     )
     @joined("api_clients_by_partner", "id")
     def api_clients(self, info: strawberry.Info) -> list[PartnerApiClientType]: ...

@@ -138,16 +138,17 @@ async def get_api_clients_scoped(
     return await visible(session, query, ids, readable(principal, Permission.PARTNER_CLIENT_MANAGE))
 
 
-api_clients_listed_max = 100  # of one partner, newest first: its live keys (at most 10) and those revoked lately
+api_clients_listed_max = 100  # of one partner: its live keys (at most 10), then those revoked lately
 
 
 async def api_clients_of(session: AsyncSession, principal: Principal, partner_ids: list[int]) -> list[list[Any]]:
-    """Each partner's API keys, newest first (at most `api_clients_listed_max`), for the staff who manage its
-    keys (its branch in their subtree); none for anyone else."""
+    """Each partner's API keys, live ones first, each newest first (at most `api_clients_listed_max`: every live
+    one), for the staff who manage its keys (its branch in their subtree); none for anyone else."""
     if not role_grants(principal, Permission.PARTNER_CLIENT_MANAGE):
         return [[] for _ in partner_ids]
     assert isinstance(principal, StaffPrincipal)
-    newest = sa.func.row_number().over(partition_by=PartnerApiClient.partner_id, order_by=PartnerApiClient.id.desc())
+    live_first = (PartnerApiClient.revoked_at.is_(None).desc(), PartnerApiClient.id.desc())  # at most 10 live
+    newest = sa.func.row_number().over(partition_by=PartnerApiClient.partner_id, order_by=live_first)
     ranked = (
         sa.select(PartnerApiClient.id, newest.label("n")).where(PartnerApiClient.partner_id.in_(partner_ids)).subquery()
     )
@@ -156,7 +157,7 @@ async def api_clients_of(session: AsyncSession, principal: Principal, partner_id
         .join(ranked, ranked.c.id == PartnerApiClient.id)
         .join(Partner, Partner.id == PartnerApiClient.partner_id)
         .where(ranked.c.n <= api_clients_listed_max, Partner.branch_id.in_(subtree_branch_ids(principal.branch_path)))
-        .order_by(PartnerApiClient.id.desc())
+        .order_by(*live_first)
     )
     found: dict[int, list[Any]] = {i: [] for i in partner_ids}
     for client in await records(session, query):

@@ -102,3 +102,18 @@ async def test_the_administrators_who_manage_a_partners_keys_list_and_revoke_the
     # and staff of another province, or who do not manage keys, see none
     assert await keys_of(api, "GD-MALL", "other_branch_admin") == []
     assert await keys_of(api, "GD-MALL", "agent") == []
+
+
+async def test_a_live_key_is_listed_before_a_hundred_revoked_since(api):
+    # given a live key of the mall, and a hundred keys made and revoked after it
+    made = {"input": {"partnerId": api.demo_partner_id("GD-MALL"), "name": "the live one"}}
+    assert (await api.data(CREATE, made, as_="hq_admin"))["createPartnerApiClient"]["errors"] == []
+    await api.scalar(
+        """INSERT INTO partner_api_client (partner_id, name, key_id, secret_sha256, created_by_staff_id, revoked_at)
+           SELECT :p, 'rotated', 'pk_rotated_' || g, sha256(g::text::bytea), :s, now() FROM generate_series(1, 100) g
+           RETURNING 1""",
+        p=api.demo.partners["GD-MALL"], s=api.demo.staff["admin"],
+    )  # fmt: skip
+    # when Guangdong's administrator lists the mall's keys, then the live one leads the hundred listed
+    listed = await keys_of(api, "GD-MALL", "administrator")
+    assert (len(listed), listed[0]["name"], listed[0]["revokedAt"]) == (100, "the live one", None)

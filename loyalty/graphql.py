@@ -907,8 +907,8 @@ class GraphQLView(GraphQL):
 
     async def _context(self, request: Request) -> Context:
         reading = ReadSession(self.services.read_sessions)
-        headers = request.headers.getlist("authorization")
-        if not headers:
+        headers = [header for header in request.headers.getlist("authorization") if header.strip()]
+        if not headers:  # none, or empty (a front end logged out)
             return Context(request, self.services, reading, None)
         scheme, _, credential = headers[0].partition(" ")
         if len(headers) > 1 or scheme.lower() != "bearer" or not credential or len(credential) > 2_000:

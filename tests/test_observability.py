@@ -182,6 +182,9 @@ async def test_a_refused_credential_is_counted_and_named_on_the_requests_line(ap
             reason="UNAUTHENTICATED") for kind in ("partner_key", "token", "malformed")] == [1, 1, 2]  # fmt: skip
     lines = [line for line in request_lines(logged) if line["path"] == "/graphql"][-4:]
     assert [line.get("credential_refused") for line in lines] == ["UNAUTHENTICATED"] * 4
+    # and an empty header is no credential, not a refused one
+    await api.client.post("/graphql", json={"query": "{ grades { code } }"}, headers={"authorization": " "})
+    assert "credential_refused" not in request_lines(logged)[-1]
 
 
 async def test_runs_left_interrupted_are_counted_from_the_database_whichever_process_stopped(api: Api):

@@ -154,8 +154,8 @@ class PauseAutoRedemption(ChangeBooking):
 
 
 class ResumeAutoRedemption(ChangeBooking):
-    """A paused booking runs again from this month: a month it was paused through is never charged, even by that
-    month's run made late."""
+    """A paused booking runs again from this month: a month it was paused at the end of (paused in it or before,
+    resumed after it) is never charged, even by that month's run made late. Only the last pause is remembered."""
 
 
 class CancelAutoRedemption(ChangeBooking):
@@ -193,7 +193,9 @@ async def _change(uow: UnitOfWork, command: ChangeBooking) -> AutoRedemption:
         member = member or await uow.session.get(Member, booking.member_id)
         assert member is not None
         _require_spending(member, uow.today, "id")
-        booking.resumed_month = first_day_of(uow.today)  # the months it was paused through are not charged
+        booking.resumed_month = first_day_of(uow.today)  # the months it was paused at the end of are skipped
+    elif to == BookingStatus.PAUSED:
+        booking.paused_month = first_day_of(uow.today)
     booking.status, booking.updated_at = to, uow.now
     await uow.session.flush()
     return booking
@@ -226,7 +228,8 @@ _CHUNK = sa.text("SELECT auto_redeem_chunk(:month, :first, :before, :today, :sta
 )
 
 _DUE = """FROM auto_redemption b
-          WHERE b.status = 'ACTIVE' AND greatest(b.start_month, b.resumed_month) <= :month
+          WHERE b.status = 'ACTIVE' AND b.start_month <= :month
+            AND NOT coalesce(b.paused_month <= :month AND :month < b.resumed_month, false)
             AND coalesce(b.end_month, DATE '9999-12-01') >= :month
             AND NOT EXISTS (SELECT 1 FROM auto_redemption_execution x WHERE x.booking_id = b.id AND x.month = :month)"""
 

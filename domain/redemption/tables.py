@@ -333,8 +333,9 @@ class AutoRedemption(SQLModel, table=True):
     quantity: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
     start_month: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     end_month: date | None = Field(default=None, sa_column=sa.Column(sa.Date, nullable=True))
-    # The first day of the month it was last resumed in: it is due from there (or `start_month`, if later), never
-    # for a month it was paused through, even by that month's run made late.
+    # The first days of the months it was last paused and resumed in: a month from the first to before the second
+    # is skipped, even by its run made late (the booking was paused at its end).
+    paused_month: date | None = Field(default=None, sa_column=sa.Column(sa.Date, nullable=True))
     resumed_month: date | None = Field(default=None, sa_column=sa.Column(sa.Date, nullable=True))
     status: BookingStatus = Field(
         sa_column=sa.Column(enum_type(BookingStatus, "status"), nullable=False, server_default="ACTIVE")

@@ -399,6 +399,20 @@ async def test_a_manual_change_refuses_a_retired_or_unknown_grade_the_same_grade
     assert await api.fingerprint() == before
 
 
+async def test_an_approval_while_its_grade_is_retired_lapses(api):
+    # given a pending upgrade of Wang Fang to DIAMOND, and DIAMOND being retired (not yet committed)
+    proposal = await pending_upgrade(api)
+    await api.token("club_operator")
+    decide = {"input": {"id": gid("GradeProposal", proposal), "decision": "APPROVE", "reason": "Checked"}}
+    retiring = ("WITH held AS (SELECT code FROM grade WHERE code = 'DIAMOND' FOR UPDATE)"
+                " UPDATE grade SET status = 'RETIRED' WHERE code IN (SELECT code FROM held)")  # fmt: skip
+    # when the operator approves it meanwhile, then the approval waits for the retirement
+    answer = (await api.waits_for(retiring, api.data(DECIDE, decide, as_="club_operator")))["decideGradeProposal"]
+    # and the proposal lapses: she keeps EMERALD
+    assert (answer["errors"], answer["proposal"]["state"]) == ([], "LAPSED")
+    assert (await history(api, "Wang Fang"))["grade"] == {"code": "EMERALD"}
+
+
 @pytest.mark.parametrize(
     ("removal", "code"),
     [("UPDATE grade SET status = 'RETIRED' WHERE code IN (SELECT code FROM held)", "GRADE_RETIRED"),

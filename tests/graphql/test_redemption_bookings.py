@@ -83,20 +83,25 @@ async def test_a_booking_never_spends_points_whose_last_day_has_passed(api):
     assert await api.violations() == []
 
 
-async def test_a_month_a_booking_was_paused_through_is_not_charged_by_its_run_made_late(api, today_is):
-    # given Li Wei's booking, paused this month before the month's run
+@pytest.mark.parametrize(
+    ("paused_on", "due"), [(0, False), (34, True)], ids=["paused in the month", "paused after the month"]
+)
+async def test_a_month_is_charged_by_its_run_made_late_unless_the_booking_was_paused_at_its_end(
+    api, today_is, paused_on, due
+):
+    # given Li Wei's booking from this month, paused this month (or early next month), and resumed early next month
     month = first_day()
     await api.token("member")
     booked = (await book(api, "l-1"))["booking"]
-    pause = {"input": {"id": booked["id"], "idempotencyKey": "l-2"}}
-    assert (await api.data(CHANGE % ("Pause", "pause"), pause, as_="member"))["pauseAutoRedemption"]["errors"] == []
-    # and resumed early next month, before this month's run was made
-    today_is(month + timedelta(days=34))
-    resume = {"input": {"id": booked["id"], "idempotencyKey": "l-3"}}
-    assert (await api.data(CHANGE % ("Resume", "resume"), resume, as_="member"))["resumeAutoRedemption"]["errors"] == []
-    # when this month's run is made late, then it charges nothing: he was paused through the month
+    for verb, key, day in (("Pause", "l-2", paused_on), ("Resume", "l-3", 34)):
+        today_is(month + timedelta(days=day))
+        change = {"input": {"id": booked["id"], "idempotencyKey": key}}
+        assert (await api.data(CHANGE % (verb, verb.lower()), change, as_="member"))[f"{verb.lower()}AutoRedemption"][
+            "errors"
+        ] == []
+    # when this month's run is made late, then it takes the booking only if it was not paused at the month's end
     late = await bookings.auto_redeem_month(make_sessions(api.engine), month, chunk_bookings=2)
-    assert (late.bookings, late.redeemed) == (0, 0)
+    assert late.bookings == int(due)
     # and it is due again from next month's run
     assert (await run_month(api)).bookings == 1
 

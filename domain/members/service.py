@@ -194,7 +194,18 @@ async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
     await session.flush()
     session.add(PointsBalance(member_id=member.id))  # the member's points account opens with the membership
     await session.execute(_CUSTOMER_ALONG, {"customer": customer.id, "branch": club.branch_id, "now": uow.now})
+    if joined_on < uow.today.replace(day=1):  # joined in a month whose bills a run may have passed over
+        await session.execute(_PASSED_OVER, {"customer": customer.id, "since": joined_on.replace(day=1)})
     return member
+
+
+# The bills of the months since a member joined that a run passed over, the customer no member then (a member
+# who joins on a past day): let go, so that each month's next run earns them.
+_PASSED_OVER = sa.text(
+    """DELETE FROM accrual x USING bill b, account a
+       WHERE x.bill_id = b.id AND a.id = b.account_id AND a.customer_id = :customer AND x.member_id IS NULL
+         AND b.billing_month >= :since"""
+)
 
 
 # A member and their customer are of one province, so that one province's staff serve the person: a member who

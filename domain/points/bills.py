@@ -148,14 +148,17 @@ async def record_bill(uow: UnitOfWork, command: RecordBill) -> Bill:
     if row is None:
         raise DomainError.of([Problem(_code(reason), reason, reason.split(":")[0]) for reason in wrong])
     query = (
-        sa.select(Account.id)
+        sa.select(Account.id, Account.opened_on)
         .join(Customer, Customer.id == Account.customer_id)
         .join(Branch, Branch.id == Customer.branch_id)
         .where(Account.account_number == row.account_number, in_subtree(Branch.path, actor.branch_path))
     )
-    account_id = await uow.session.scalar(query)
+    account_id, opened_on = (await uow.session.execute(query)).one_or_none() or (None, None)
     if account_id is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such account in your scope.", "account_number")
+    if row.billing_month < opened_on.replace(day=1):
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"The account opened on {opened_on}: it has no bill of an earlier"
+                          " month.", "billing_month")  # fmt: skip
     await _refuse_during_a_run(uow.session, [row.billing_month])
     single = (
         "SELECT CAST(:account AS bigint) AS account_id, CAST(:month AS date) AS billing_month,"
@@ -291,6 +294,15 @@ async def import_bills(uow: UnitOfWork, command: ImportBills) -> ImportResult:
     )
     for line, number in unknown:
         problems.add(f"line {line}: account_number {number} is unknown")
+    early = await session.execute(
+        sa.text(
+            """SELECT s.line, a.opened_on FROM bill_staging s JOIN account a ON a.account_number = s.account_number
+               WHERE s.billing_month < date_trunc('month', a.opened_on) ORDER BY s.line LIMIT :n"""
+        ),
+        {"n": problems_listed_max},
+    )
+    for line, opened_on in early:
+        problems.add(f"line {line}: billing_month before the account opened ({opened_on})")
     repeated = await session.execute(
         sa.text(
             """SELECT min(line), max(line), account_number FROM bill_staging GROUP BY account_number, billing_month

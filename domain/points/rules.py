@@ -42,6 +42,8 @@ VALUE_MAX = {
     RuleKind.EXPIRY_YEAR_END_AFTER_YEARS: Decimal(10),
     RuleKind.EXPIRY_AFTER_MONTHS: Decimal(120),
 }
+# The smallest, where 0 makes no sense: points valid for 0 months are born expired (0 years: this year's end).
+VALUE_MIN = {RuleKind.EXPIRY_AFTER_MONTHS: Decimal(1)}
 WHOLE_KINDS = {*VALIDITY_KINDS, RuleKind.TENURE_BONUS_PER_YEAR, RuleKind.ON_TIME_BONUS}
 
 
@@ -61,8 +63,9 @@ def _value(kind: RuleKind, value: Any) -> Decimal:
         number = Decimal(str(value))
     except (InvalidOperation, ValueError):
         raise DomainError(ErrorCode.INVALID, "value must be a number.", "value") from None
-    if not number.is_finite() or not Decimal(0) <= number <= VALUE_MAX[kind] or number != round(number, 4):
-        raise DomainError(ErrorCode.OUT_OF_RANGE, f"value must be 0 to {VALUE_MAX[kind]} (4 decimals).", "value")
+    least = VALUE_MIN.get(kind, Decimal(0))
+    if not number.is_finite() or not least <= number <= VALUE_MAX[kind] or number != round(number, 4):
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"value must be {least} to {VALUE_MAX[kind]} (4 decimals).", "value")
     if kind in WHOLE_KINDS and number != number.to_integral_value():
         raise DomainError(ErrorCode.INVALID, f"{kind.value} takes a whole number.", "value")
     return number

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from domain import clock
+from domain.members import states
 from domain.points.tables import Notification, NotificationStatus
 from domain.work.commands import Command
 from domain.work.unit import UnitOfWork, claimed
@@ -58,7 +59,8 @@ class EnqueueExpiryWarnings(Command):
 
 
 async def enqueue_expiry_warnings(uow: UnitOfWork, command: EnqueueExpiryWarnings) -> int:
-    """One warning per member and expiry date for points expiring within `within_days`; returns how many are new."""
+    """One warning per member and expiry date for points expiring within `within_days`, to the members who may
+    redeem them (ACTIVE, GRACE); returns how many are new."""
     as_of = command.as_of
     result = await uow.session.execute(
         sa.text(
@@ -74,6 +76,7 @@ async def enqueue_expiry_warnings(uow: UnitOfWork, command: EnqueueExpiryWarning
                JOIN member m ON m.id = l.member_id
                JOIN customer c ON c.id = m.customer_id
                WHERE l.remaining > 0 AND l.expires_on BETWEEN :as_of AND :until
+                 AND m.status::text = ANY(CAST(:spending AS text[]))  -- "redeem them" to those who may
                GROUP BY l.member_id, l.expires_on, c.phone, c.email
                ON CONFLICT (dedupe_key) DO NOTHING"""
         ),
@@ -81,6 +84,7 @@ async def enqueue_expiry_warnings(uow: UnitOfWork, command: EnqueueExpiryWarning
             "as_of": as_of,
             "until": as_of + timedelta(days=command.within_days),
             "due_at": datetime.combine(as_of, time(9), tzinfo=clock.zone),  # 09:00 at the club
+            "spending": sorted(states.ALLOWED[states.MemberOperation.SPEND]),
         },  # fmt: skip
     )
     return result.rowcount

@@ -623,6 +623,42 @@ async def test_monthly_run_refusals(api, today_is, who, month, code):
         assert answer["errors"][0]["message"] == "Monthly runs are started at headquarters."
 
 
+async def an_account_of_the_prospect(api, opened_on: str = "2020-01-01") -> None:
+    """Account 80000088 of Pearl River Trading Co., a customer who is no member."""
+    prospect = api.demo.customers["Pearl River Trading Co."]
+    await api.scalar("INSERT INTO account (customer_id, account_number, opened_on) VALUES (:c, '80000088', :o)"
+                     " RETURNING 1", c=prospect, o=date.fromisoformat(opened_on))  # fmt: skip
+
+
+async def test_a_bill_of_a_month_before_its_account_opened_is_refused(api):
+    # given an account opened in November 2026
+    await an_account_of_the_prospect(api, "2026-11-20")
+    before = await api.fingerprint()
+    # when a bill of September is recorded for it, then it is refused, and nothing is written
+    answer = await record(api, account="80000088")
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", "billingMonth"], "OUT_OF_RANGE")]
+    assert await api.fingerprint() == before
+
+
+async def test_a_member_who_joins_on_a_past_day_earns_on_the_bills_a_run_passed_over(api):
+    # given September's bill of a customer who was no member when September ran
+    await an_account_of_the_prospect(api)
+    assert (await record(api, account="80000088"))["errors"] == []
+    await run_month(api)
+    assert await api.scalar("SELECT count(*) FROM accrual WHERE member_id IS NULL") == 1  # passed over
+    # when the customer joins as of June, and September runs again
+    joined = {"input": {"customerId": gid("Customer", api.demo.customers["Pearl River Trading Co."]),
+                        "clubId": gid("Club", api.demo.clubs["GD-CLUB"]), "gradeCode": "EMERALD",
+                        "joinedOn": "2026-06-01"}}  # fmt: skip
+    answer = await api.data("mutation($input: CreateMemberInput!) { createMember(input: $input) { errors { code }"
+                            " member { id } } }", joined, as_="hq_admin")  # fmt: skip
+    assert answer["createMember"]["errors"] == []
+    again = await accrual.accrue_month(make_sessions(api.engine), date(2026, 9, 1))
+    # then the bill earns for the new member
+    assert (again.bills, again.points > 0) == (1, True)
+    assert await api.scalar("SELECT count(*) FROM accrual WHERE member_id IS NULL") == 0
+
+
 # --- CSV import ----------------------------------------------------------------------------------
 
 HEADER = "account_number,billing_month,amount_billed_fen,amount_paid_fen,due_date,paid_date\n"
@@ -653,8 +689,10 @@ async def test_a_file_with_any_bad_row_writes_nothing_and_names_the_lines(api, t
             "80000099,2026-09,1,1,2026-09-15,2026-09-10",
             "80000001,2026-09,5000,5000,2026-09-15,2026-09-01",
             "80000003,2026-09,-5,x,2026-09-15,",
+            "80000088,2026-09,5000,5000,2026-09-15,2026-09-01",
         ]
     )
+    await an_account_of_the_prospect(api, "2026-10-01")
     result = await import_text(api, tmp_path, text + "\n")
     assert result.written == 0
     assert result.problems == [
@@ -663,6 +701,7 @@ async def test_a_file_with_any_bad_row_writes_nothing_and_names_the_lines(api, t
         "line 5: repeats line 2 (account 80000001, same month)",
         "line 6: amount_billed_fen: not valid",
         "line 6: amount_paid_fen: not valid",
+        "line 7: billing_month before the account opened (2026-10-01)",
     ]
     assert await api.scalar("SELECT count(*) FROM bill") == 0
 

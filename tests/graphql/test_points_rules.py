@@ -55,6 +55,7 @@ async def test_a_rate_change_retires_the_old_rule_and_adds_a_new_one(api):
          "NOT_FOUND"),
         ({"kind": "LATE_PENALTY_PERCENT", "value": "101", "effectiveFrom": "2030-01-01"}, "value", "OUT_OF_RANGE"),
         ({"kind": "POINTS_PER_YUAN", "value": "-1", "effectiveFrom": "2030-01-01"}, "value", "OUT_OF_RANGE"),
+        ({"kind": "EXPIRY_AFTER_MONTHS", "value": "0", "effectiveFrom": "2030-01-01"}, "value", "OUT_OF_RANGE"),
         ({"kind": "ON_TIME_BONUS", "value": "2.5", "effectiveFrom": "2030-01-01"}, "value", "INVALID"),
         ({"kind": "POINTS_PER_YUAN", "value": "1", "effectiveFrom": "2030-01-01", "effectiveTo": "2029-01-01"},
          "effectiveTo", "INVALID"),

@@ -45,6 +45,14 @@ async def test_members_are_warned_once_per_expiry_date(api):
     assert await warnings.send_pending(make_sessions(api.engine), sender) == (0, 0)
 
 
+@pytest.mark.parametrize("status", ["SUSPENDED", "ENDED"])
+async def test_a_member_who_may_not_redeem_is_not_told_to(api, status):
+    # given Li Wei's 1,200 points ending on 2026-12-31, and his membership suspended or ended
+    await api.scalar("UPDATE member SET status = :s WHERE id = :m RETURNING 1", s=status, m=api.demo.members["Li Wei"])
+    # when the warnings of the window are queued, then he is not told to redeem them
+    assert await enqueue(api, date(2026, 11, 23)) == 0
+
+
 async def test_nothing_is_queued_outside_the_window(api):
     assert await enqueue(api, date(2026, 11, 23), within_days=30) == 0
 

@@ -175,6 +175,22 @@ async def test_a_credit_already_spent_cannot_be_reversed(api):
     assert [e["code"] for e in answer["errors"]] == ["POINTS_SPENT_OR_EXPIRED"]
 
 
+async def test_a_credit_whose_lot_has_ended_cannot_be_reversed_before_the_expiry_run(api, today_is):
+    # given Li Wei's credit of 1,200 points, whose lot ended on 2026-12-31, and no expiry run since
+    credit = await api.scalar(
+        "SELECT t.id FROM ledger_transaction t JOIN points_lot l ON l.id = t.lot_id"
+        " WHERE t.member_id = :m AND l.expires_on = '2026-12-31'", m=api.demo.members["Li Wei"],
+    )  # fmt: skip
+    await api.token("administrator")
+    today_is(date(2027, 1, 5))
+    before = await api.fingerprint()
+    # when an administrator reverses it, then it is refused: its points expired (they go to breakage, not back)
+    variables = {"input": {"transactionId": gid("PointsTransaction", credit), "reason": "x", "idempotencyKey": "r"}}
+    answer = (await api.data(REVERSE, variables, as_="administrator"))["reversePointsTransaction"]
+    assert [e["code"] for e in answer["errors"]] == ["POINTS_SPENT_OR_EXPIRED"]
+    assert await api.fingerprint() == before
+
+
 @pytest.mark.parametrize("who", ["club_operator", "agent", "member", "other_branch_admin"])
 async def test_only_administrators_in_scope_reverse(api, who):
     credit = await adjust(api, points=100, key="c")

@@ -44,6 +44,8 @@ from domain.members.tables import Grade, Member, MemberStatus, member_number_seq
 from domain.organisation.service import club_in_scope, locked_in_scope, scoped_listing, visible
 from domain.organisation.tables import Branch, Club
 from domain.paging import Listing, Page, PageRequest
+from domain.points.bills import ACCRUAL_KIND
+from domain.points.errors import PointsErrorCode
 from domain.points.tables import PointsBalance
 from domain.validation import (
     Checker,
@@ -54,7 +56,7 @@ from domain.validation import (
     search_terms,
     validity_end,
 )
-from domain.work import driver
+from domain.work import driver, jobs
 from domain.work.commands import UNCHANGED, BranchId, ClubId, Command, CustomerId, MemberId, StaffId, changes
 from domain.work.unit import UnitOfWork
 
@@ -192,15 +194,28 @@ async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
     )
     session.add(member)
     await session.flush()
-    session.add(PointsBalance(member_id=member.id))  # the member's points account opens with the membership
+    # The member's points account opens with the membership (its other columns as the table makes them).
+    await session.execute(sa.insert(PointsBalance).values(member_id=member.id))
     await session.execute(_CUSTOMER_ALONG, {"customer": customer.id, "branch": club.branch_id, "now": uow.now})
     if joined_on < uow.today.replace(day=1):  # joined in a month whose bills a run may have passed over
-        await session.execute(_PASSED_OVER, {"customer": customer.id, "since": joined_on.replace(day=1)})
+        await _let_passed_over_bills_go(session, customer.id, joined_on.replace(day=1), uow.today.replace(day=1))
     return member
 
 
-# The bills of the months since a member joined that a run passed over, the customer no member then (a member
-# who joins on a past day): let go, so that each month's next run earns them.
+async def _let_passed_over_bills_go(session: AsyncSession, customer_id: int, since: date, before: date) -> None:
+    """The bills of the months since a member joined that a run passed over, the customer no member then (a
+    member who joins on a past day), let go so that each month's next run earns them: refused while a run of
+    one of the months is under way (it may be passing them over now), and none starts before this commits."""
+    months, month = [], since
+    while month < before:
+        months.append(f"{month:%Y-%m}")
+        month = (month + timedelta(days=32)).replace(day=1)
+    if busy := await jobs.runs_under_way(session, ACCRUAL_KIND, months):
+        raise DomainError(PointsErrorCode.ACCRUAL_RUN_UNDER_WAY, f"The run for {busy[0]} is under way: make the"
+                          " member when it has ended.", "joined_on")  # fmt: skip
+    await session.execute(_PASSED_OVER, {"customer": customer_id, "since": since})
+
+
 _PASSED_OVER = sa.text(
     """DELETE FROM accrual x USING bill b, account a
        WHERE x.bill_id = b.id AND a.id = b.account_id AND a.customer_id = :customer AND x.member_id IS NULL

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import clock
 from domain.columns import record_type, returned_by
-from domain.points.tables import EntryType, LedgerTransaction, PointsLot, SystemAccount
+from domain.points.tables import EntryType, LedgerTransaction, PointsBalance, PointsLot, SystemAccount
 from domain.work.unit import refusals_raised
 
 points_per_movement_max = 100_000_000
@@ -116,13 +116,16 @@ async def reverse(
 # review's (all through `domain/members/ending.py`).
 async def end_points_of_ended(session: AsyncSession, members: list[int] | sa.Select, until: date) -> None:
     """Every lot of `members` (ids, or a query of them; their memberships ended) ends on `until` at the latest,
-    in one statement: emptied lots too, so that points given back to them later end with the rest."""
+    in one statement: emptied lots too, so that points given back to them later end with the rest, and a lot
+    credited later (a correction) too: the day is kept on their balances (`points_move` reads it)."""
     if isinstance(members, list) and not members:
         return
+    kept = sa.update(PointsBalance).where(PointsBalance.member_id.in_(members)).values(points_end_on=until)
     await session.execute(
         sa.update(PointsLot)
         .where(PointsLot.member_id.in_(members), PointsLot.expires_on > until)
         .values(expires_on=until)
+        .add_cte(kept.cte("kept"))
         .execution_options(synchronize_session=False)  # no lot is held in the session: one statement
     )
 

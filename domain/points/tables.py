@@ -70,6 +70,8 @@ class PointsBalance(SQLModel, table=True):
     member_id: int = Field(sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("member.id"), primary_key=True))
     posted: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
     held: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    # The day an ended membership's points end (`ledger.end_points_of_ended`): every lot, one credited later too.
+    points_end_on: date | None = Field(default=None, sa_column=sa.Column(sa.Date, nullable=True))
     updated_at: datetime | None = created_at_column()
 
 

@@ -155,7 +155,8 @@ class PauseAutoRedemption(ChangeBooking):
 
 class ResumeAutoRedemption(ChangeBooking):
     """A paused booking runs again from this month: a month it was paused at the end of (paused in it or before,
-    resumed after it) is never charged, even by that month's run made late. Only the last pause is remembered."""
+    resumed after it) is never charged, even by that month's run made late. Only the last pause is remembered (one
+    made in the month the booking was resumed in joins the one before)."""
 
 
 class CancelAutoRedemption(ChangeBooking):
@@ -194,8 +195,8 @@ async def _change(uow: UnitOfWork, command: ChangeBooking) -> AutoRedemption:
         assert member is not None
         _require_spending(member, uow.today, "id")
         booking.resumed_month = first_day_of(uow.today)  # the months it was paused at the end of are skipped
-    elif to == BookingStatus.PAUSED:
-        booking.paused_month = first_day_of(uow.today)
+    elif to == BookingStatus.PAUSED and booking.resumed_month != first_day_of(uow.today):
+        booking.paused_month = first_day_of(uow.today)  # paused again in the month it was resumed in: one pause
     booking.status, booking.updated_at = to, uow.now
     await uow.session.flush()
     return booking

@@ -272,8 +272,18 @@ async def no_run_of(session: AsyncSession, kind: str, subject: str) -> bool:
     """Whether no run of (kind, subject) is under way; if none is, none starts before the caller's
     transaction ends (it holds a share of the subject's lock): a change of what a run reads (a bill of
     its month) never slips in beside the run."""
-    shared = sa.text("SELECT pg_try_advisory_xact_lock_shared(:space, :key)")
-    return bool(await session.scalar(shared, {"space": _LOCK_SPACE, "key": _lock_key(kind, subject)}))
+    return not await runs_under_way(session, kind, [subject])
+
+
+async def runs_under_way(session: AsyncSession, kind: str, subjects: list[str]) -> list[str]:
+    """Those of `subjects` whose run of `kind` is under way, in one statement; of the others none starts before
+    the caller's transaction ends (`no_run_of`)."""
+    shared = sa.text(
+        "SELECT s FROM unnest(CAST(:subjects AS text[]), CAST(:keys AS int[])) WITH ORDINALITY AS x(s, k, n)"
+        " WHERE NOT pg_try_advisory_xact_lock_shared(:space, k) ORDER BY n"
+    )
+    keys = [_lock_key(kind, subject) for subject in subjects]
+    return list(await session.scalars(shared, {"subjects": subjects, "keys": keys, "space": _LOCK_SPACE}))
 
 
 def _lock_key(kind: str, subject: str) -> int:

@@ -17,6 +17,7 @@ before, resumed after it.
 import sqlalchemy as sa
 from alembic import op
 
+from domain import clock
 from loyalty.migrate import rewrite_functions
 
 revision = "0048"
@@ -36,8 +37,15 @@ DUE_NOW = "b.start_month <= p_month AND NOT coalesce(b.paused_month <= p_month A
 
 def upgrade() -> None:
     op.add_column("auto_redemption", sa.Column("paused_month", sa.Date, nullable=True))
-    # Bookings resumed before: the month of their pause is not known; none of their months is skipped.
-    op.execute("UPDATE auto_redemption SET paused_month = resumed_month WHERE resumed_month IS NOT NULL")
+    # A booking paused now was paused by its last change; of one resumed before, the pause is not known: none of
+    # its months is skipped.
+    op.execute(
+        sa.text(
+            """UPDATE auto_redemption SET paused_month = CASE WHEN status = 'PAUSED'
+                   THEN date_trunc('month', updated_at AT TIME ZONE :zone)::date ELSE resumed_month END
+               WHERE status = 'PAUSED' OR resumed_month IS NOT NULL"""
+        ).bindparams(zone=clock.zone.key)
+    )
     rewrite_functions([(GRADES, GRADES_NOW)], ("grade_apply",), each_once=True)
     rewrite_functions([(DUE, DUE_NOW)], ("auto_redeem_chunk",))
 

@@ -659,6 +659,27 @@ async def test_a_member_who_joins_on_a_past_day_earns_on_the_bills_a_run_passed_
     assert await api.scalar("SELECT count(*) FROM accrual WHERE member_id IS NULL") == 0
 
 
+async def test_a_member_joining_on_a_past_day_waits_for_no_run_of_those_months(api):
+    # given September's run under way (its lock held)
+    await api.token("hq_admin")
+    before = await api.fingerprint()
+    joined = {"input": {"customerId": gid("Customer", api.demo.customers["Pearl River Trading Co."]),
+                        "clubId": gid("Club", api.demo.clubs["GD-CLUB"]), "gradeCode": "EMERALD",
+                        "joinedOn": "2026-06-01"}}  # fmt: skip
+    create = "mutation($input: CreateMemberInput!) { createMember(input: $input) { errors { field code } } }"
+    async with api.engine.connect() as holder:
+        key = jobs._lock_key(accrual.MonthlyAccrualJob.kind, "2026-09")
+        await holder.execute(sa.text("SELECT pg_advisory_lock(:s, :k)"), {"s": jobs._LOCK_SPACE, "k": key})
+        # when a customer joins as of June meanwhile, then it is refused: the run may be passing its bills over
+        answer = (await api.data(create, joined, as_="hq_admin"))["createMember"]
+        await holder.execute(sa.text("SELECT pg_advisory_unlock(:s, :k)"), {"s": jobs._LOCK_SPACE, "k": key})
+        await holder.commit()
+    assert answer["errors"] == [{"field": ["input", "joinedOn"], "code": "ACCRUAL_RUN_UNDER_WAY"}]
+    assert await api.fingerprint() == before
+    # and once it has ended, the customer joins
+    assert (await api.data(create, joined, as_="hq_admin"))["createMember"]["errors"] == []
+
+
 # --- CSV import ----------------------------------------------------------------------------------
 
 HEADER = "account_number,billing_month,amount_billed_fen,amount_paid_fen,due_date,paid_date\n"

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain import clock
+from domain.grades.review import GradePolicy
 from domain.points import accrual
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
@@ -452,6 +453,20 @@ async def test_a_correction_of_an_ended_membership_is_possible_and_marked(api):
     # and a replay answers the same entry
     again = await api.data(ADJUST, adjustment(api, "c", -100), as_="club_operator")
     assert again["adjustPoints"]["transaction"] == answer["adjustPoints"]["transaction"]
+    assert await api.violations() == []
+
+
+async def test_points_credited_to_an_ended_membership_end_with_its_other_points(api):
+    # given Li Wei's membership ended today: his points end on the day the grade policy names
+    await api.data(UPDATE, {"input": {"id": gid("Member", api.demo.members["Li Wei"]), "status": "ENDED"}},
+                   as_="club_operator")  # fmt: skip
+    ends = GradePolicy().points_end(clock.today())
+    # when staff credit him 100 points as a correction
+    answer = await api.data(ADJUST, adjustment(api, "e", 100), as_="club_operator")
+    assert answer["adjustPoints"]["errors"] == []
+    # then they end with the rest, not a year-end later
+    lots = "SELECT max(expires_on) FROM points_lot WHERE member_id = :m"
+    assert await api.scalar(lots, m=api.demo.members["Li Wei"]) == ends
     assert await api.violations() == []
 
 

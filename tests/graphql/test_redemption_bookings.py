@@ -84,21 +84,23 @@ async def test_a_booking_never_spends_points_whose_last_day_has_passed(api):
 
 
 @pytest.mark.parametrize(
-    ("paused_on", "due"), [(0, False), (34, True)], ids=["paused in the month", "paused after the month"]
+    ("changes", "due"),
+    [((0, 34), False), ((34, 34), True), ((20, 32, 33, 34), False)],
+    ids=["paused in the month", "paused after the month", "paused in the month, and again after it"],
 )
 async def test_a_month_is_charged_by_its_run_made_late_unless_the_booking_was_paused_at_its_end(
-    api, today_is, paused_on, due
+    api, today_is, changes, due
 ):
-    # given Li Wei's booking from this month, paused this month (or early next month), and resumed early next month
+    # given Li Wei's booking from this month, paused and resumed on these days from the month's first
     month = first_day()
     await api.token("member")
     booked = (await book(api, "l-1"))["booking"]
-    for verb, key, day in (("Pause", "l-2", paused_on), ("Resume", "l-3", 34)):
+    for n, day in enumerate(changes):
+        verb = ("Pause", "Resume")[n % 2]
         today_is(month + timedelta(days=day))
-        change = {"input": {"id": booked["id"], "idempotencyKey": key}}
-        assert (await api.data(CHANGE % (verb, verb.lower()), change, as_="member"))[f"{verb.lower()}AutoRedemption"][
-            "errors"
-        ] == []
+        change = {"input": {"id": booked["id"], "idempotencyKey": f"l-{n}"}}
+        answer = (await api.data(CHANGE % (verb, verb.lower()), change, as_="member"))[f"{verb.lower()}AutoRedemption"]
+        assert answer["errors"] == []
     # when this month's run is made late, then it takes the booking only if it was not paused at the month's end
     late = await bookings.auto_redeem_month(make_sessions(api.engine), month, chunk_bookings=2)
     assert late.bookings == int(due)

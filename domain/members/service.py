@@ -44,8 +44,7 @@ from domain.members.tables import Grade, Member, MemberStatus, member_number_seq
 from domain.organisation.service import club_in_scope, locked_in_scope, scoped_listing, visible
 from domain.organisation.tables import Branch, Club
 from domain.paging import Listing, Page, PageRequest
-from domain.points.bills import ACCRUAL_KIND
-from domain.points.errors import PointsErrorCode
+from domain.points.bills import next_month, refuse_during_a_run
 from domain.points.tables import PointsBalance
 from domain.validation import (
     Checker,
@@ -56,7 +55,7 @@ from domain.validation import (
     search_terms,
     validity_end,
 )
-from domain.work import driver, jobs
+from domain.work import driver
 from domain.work.commands import UNCHANGED, BranchId, ClubId, Command, CustomerId, MemberId, StaffId, changes
 from domain.work.unit import UnitOfWork
 
@@ -206,13 +205,10 @@ async def _let_passed_over_bills_go(session: AsyncSession, customer_id: int, sin
     """The bills of the months since a member joined that a run passed over, the customer no member then (a
     member who joins on a past day), let go so that each month's next run earns them: refused while a run of
     one of the months is under way (it may be passing them over now), and none starts before this commits."""
-    months, month = [], since
-    while month < before:
-        months.append(f"{month:%Y-%m}")
-        month = (month + timedelta(days=32)).replace(day=1)
-    if busy := await jobs.runs_under_way(session, ACCRUAL_KIND, months):
-        raise DomainError(PointsErrorCode.ACCRUAL_RUN_UNDER_WAY, f"The run for {busy[0]} is under way: make the"
-                          " member when it has ended.", "joined_on")  # fmt: skip
+    months = [since]
+    while (month := next_month(months[-1])) < before:
+        months.append(month)
+    await refuse_during_a_run(session, months, "joined_on")
     await session.execute(_PASSED_OVER, {"customer": customer_id, "since": since})
 
 

@@ -159,7 +159,7 @@ async def record_bill(uow: UnitOfWork, command: RecordBill) -> Bill:
     if row.billing_month < opened_on.replace(day=1):
         raise DomainError(ErrorCode.OUT_OF_RANGE, f"The account opened on {opened_on}: it has no bill of an earlier"
                           " month.", "billing_month")  # fmt: skip
-    await _refuse_during_a_run(uow.session, [row.billing_month])
+    await refuse_during_a_run(uow.session, [row.billing_month])
     single = (
         "SELECT CAST(:account AS bigint) AS account_id, CAST(:month AS date) AS billing_month,"
         " CAST(:billed AS bigint) AS amount_billed_fen, CAST(:paid AS bigint) AS amount_paid_fen,"
@@ -204,15 +204,12 @@ class ImportResult:
     problems_total: int = 0
 
 
-async def _refuse_during_a_run(session: AsyncSession, months: list[date]) -> None:
-    """Bills of a month under its run are neither written nor replaced: the run may be reading them."""
-    for first_day in months:
-        if not await jobs.no_run_of(session, ACCRUAL_KIND, f"{first_day:%Y-%m}"):
-            raise DomainError(
-                PointsErrorCode.ACCRUAL_RUN_UNDER_WAY,
-                f"The run for {first_day:%Y-%m} is under way: enter its bills when it has ended.",
-                "billing_month",
-            )
+async def refuse_during_a_run(session: AsyncSession, months: list[date], field: str = "billing_month") -> None:
+    """What a month's run reads (its bills, who was a member) is not changed while it runs, in one statement; no
+    run of the months starts before the caller's transaction ends."""
+    if busy := await jobs.runs_under_way(session, ACCRUAL_KIND, [f"{first_day:%Y-%m}" for first_day in months]):
+        raise DomainError(PointsErrorCode.ACCRUAL_RUN_UNDER_WAY,
+                          f"The run for {busy[0]} is under way: try again when it has ended.", field)  # fmt: skip
 
 
 def _code(reason: str) -> ErrorCode:
@@ -316,7 +313,7 @@ async def import_bills(uow: UnitOfWork, command: ImportBills) -> ImportResult:
         listed = sorted(problems, key=_line)[:problems_listed_max]
         return ImportResult(rows + problems.total, 0, 0, listed, problems.total)
     months = (await session.scalars(sa.text("SELECT DISTINCT billing_month FROM bill_staging ORDER BY 1"))).all()
-    await _refuse_during_a_run(session, list(months))
+    await refuse_during_a_run(session, list(months))
     written = await _upsert(
         session,
         """SELECT a.id AS account_id, s.billing_month, s.amount_billed_fen, s.amount_paid_fen, s.due_date, s.paid_date

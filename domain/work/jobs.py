@@ -268,16 +268,10 @@ class JobRunner:
         return finished
 
 
-async def no_run_of(session: AsyncSession, kind: str, subject: str) -> bool:
-    """Whether no run of (kind, subject) is under way; if none is, none starts before the caller's
-    transaction ends (it holds a share of the subject's lock): a change of what a run reads (a bill of
-    its month) never slips in beside the run."""
-    return not await runs_under_way(session, kind, [subject])
-
-
 async def runs_under_way(session: AsyncSession, kind: str, subjects: list[str]) -> list[str]:
     """Those of `subjects` whose run of `kind` is under way, in one statement; of the others none starts before
-    the caller's transaction ends (`no_run_of`)."""
+    the caller's transaction ends (it holds a share of each subject's lock): a change of what a run reads (a bill
+    of its month) never slips in beside the run."""
     shared = sa.text(
         "SELECT s FROM unnest(CAST(:subjects AS text[]), CAST(:keys AS int[])) WITH ORDINALITY AS x(s, k, n)"
         " WHERE NOT pg_try_advisory_xact_lock_shared(:space, k) ORDER BY n"

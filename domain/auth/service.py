@@ -79,11 +79,17 @@ def sha256(secret: str) -> bytes:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Login(Command):
+class CredentialCommand(Command):
+    """A command whose input is the caller's credential (a password, a refresh token): anyone may send one, and a
+    bad token sent along is no reason to refuse it."""
+
     @classmethod
     def admit(cls, principal: Principal) -> None:
-        """Anyone logs in (a bad token sent along is no reason to refuse it)."""
+        pass
 
+
+@dataclass(frozen=True, kw_only=True)
+class Login(CredentialCommand):
     kind: PrincipalKind
     login: str  # member: member number or subscriber number; staff: username
     password: str
@@ -345,8 +351,7 @@ def _tokens(policy: AuthPolicy, kind: PrincipalKind, row: AuthSession, refresh_t
 
 
 @dataclass(frozen=True, kw_only=True)
-class RefreshToken(Command):
-    admit = Login.admit  # the refresh token is the credential
+class RefreshToken(CredentialCommand):
     refresh_token: str
 
 

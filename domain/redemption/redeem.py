@@ -150,13 +150,13 @@ def _lines(check: Checker, items: list[ItemQuantity]) -> list[dict[str, int]]:
     return lines
 
 
-async def _where(uow: UnitOfWork, command: QuoteRedemption | RedeemPoints) -> Where:
-    """The member and the channel's rules, checked; a card shown is checked with its PIN (in the unit's
-    transaction, where a wrong PIN is recorded)."""
+async def _where(uow: UnitOfWork, command: QuoteRedemption | RedeemPoints, expected_points: int | None = None) -> Where:
+    """The member and the channel's rules, checked with the points the member agreed to (a redemption's); a card
+    shown is checked with its PIN (in the unit's transaction, where a wrong PIN is recorded)."""
     caller = _require_redeemer(uow.principal)
     check = Checker()
     lines = _lines(check, command.items)
-    check.integer("expected_points", getattr(command, "expected_points", None), minimum=0, maximum=figures_max)
+    check.integer("expected_points", expected_points, minimum=0, maximum=figures_max)
     channel = RedemptionChannel(command.channel)
     if channel in ELSEWHERE:
         check.fail("channel", RedemptionErrorCode.CHANNEL_NOT_ALLOWED, ELSEWHERE[channel])
@@ -229,7 +229,7 @@ async def redeem_points(uow: UnitOfWork, command: RedeemPoints) -> Redemption:
     """Redeem points for rewards [R2]; every independent problem is answered at once. A retry of a redemption
     made answers it, whatever has become of the card shown or the account since (a wrong PIN is still counted)."""
     try:
-        where = await _where(uow, command)
+        where = await _where(uow, command, command.expected_points)
     except DomainError as refused:
         if refused.code not in _CARD_REFUSALS:
             raise

@@ -53,6 +53,7 @@ class Permission(StrEnum):
     MEMBER_READ = "MEMBER_READ"
     MEMBER_WRITE = "MEMBER_WRITE"
     CLUB_WRITE = "CLUB_WRITE"
+    PARTNER_MANAGE = "PARTNER_MANAGE"  # the partner registry: partners, their status, each branch's contact
     PARTNER_CLIENT_MANAGE = "PARTNER_CLIENT_MANAGE"
     CARD_READ = "CARD_READ"
     CARD_STOCK = "CARD_STOCK"  # receive, issue, transfer, return, void, set state

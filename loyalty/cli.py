@@ -462,16 +462,16 @@ def create_partner(
     branch: str = typer.Option("HQ", help="Maintaining branch: HQ for national partners."),
     data_dir: Path = DataDir,
 ) -> None:
-    """Register a partner so that administrators can issue it API keys."""
-    from domain.partners import service as partners
+    """Register a partner (its other details, status and contacts are kept through the API)."""
+    from domain.partners import registry
 
     partner = run_audited(
         _settings(data_dir),
         "create-partner",
-        lambda s: partners.create_partner(s, code=code, name=name, branch_code=branch),
+        lambda s: registry.create_partner_by_code(s, code=code, name=name, branch_code=branch),
         lambda made: (f"Partner:{made.id}", made.branch_id),
     )
-    console.print(f"Partner {partner.code} created.")
+    console.print(f"Partner {code} created (Partner:{partner.id}).")
 
 
 @app.command("login-throttles")

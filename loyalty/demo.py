@@ -23,7 +23,7 @@ from domain.members import service as members
 from domain.organisation import outlets
 from domain.organisation import service as organisation
 from domain.organisation.tables import Branch, StaffRole
-from domain.partners import service as partners
+from domain.partners import registry
 from domain.points import ledger, rules
 from domain.points.tables import EntryType, PointsRule, RuleKind
 from domain.redemption import catalogue
@@ -134,7 +134,9 @@ async def load_demo(session: AsyncSession) -> Demo | None:
     )
     demo.customers[PROSPECT] = (await customers.create_customer(as_hq, prospect)).id
     for code, name, branch in PARTNERS:
-        demo.partners[code] = (await partners.create_partner(session, code=code, name=name, branch_code=branch)).id
+        demo.partners[code] = (
+            await registry.create_partner_by_code(session, code=code, name=name, branch_code=branch)
+        ).id
     await _demo_cards(session, demo, hq)
     await _demo_points(session, demo, hq)
     await _demo_redemption(session, demo, hq)

@@ -7,7 +7,7 @@ is a round trip to the database before any work. A process therefore remembers w
 
 - triggers (migration 0016) send a notification on the channel `CHANNEL` when a session is revoked, a
   member's status or branch changes, a staff member's role, branch or activity changes, a partner key is
-  revoked, or a branch moves; a row deleted or a table emptied says the same;
+  revoked, a partner's status changes (0051), or a branch moves; a row deleted or a table emptied says the same;
 - each process listens on a connection of its own (`listen`), and forgets what a notification names as
   soon as it arrives: another worker's logout, or a suspension made at the counter, stops the session's
   next request everywhere within the notification's delivery (milliseconds);

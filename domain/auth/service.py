@@ -34,7 +34,7 @@ from domain.members import states
 from domain.members.states import MemberOperation
 from domain.members.tables import Member, MemberStatus
 from domain.organisation.tables import Branch, Staff
-from domain.partners.tables import Partner, PartnerApiClient
+from domain.partners.tables import Partner, PartnerApiClient, PartnerStatus
 from domain.validation import Checker
 from domain.work import driver
 from domain.work.commands import Command
@@ -577,6 +577,7 @@ _PARTNER_CLIENT = (
         PartnerApiClient.partner_id,
         PartnerApiClient.secret_sha256,
         PartnerApiClient.revoked_at,
+        Partner.status,
         Branch.path,
     )
     .join(Partner, Partner.id == PartnerApiClient.partner_id)
@@ -594,7 +595,8 @@ async def _authenticate_partner(engine: AsyncEngine, principals: Principals | No
             return remembered
     generation = principals.generation if principals is not None else 0
     client = next(iter(await driver.rows(engine, _PARTNER_CLIENT, {"key_id": key_id})), None)
-    if client is None or client.revoked_at is not None or not hmac.compare_digest(client.secret_sha256, digest):
+    good = client is not None and client.revoked_at is None and client.status == PartnerStatus.ACTIVE
+    if not good or not hmac.compare_digest(client.secret_sha256, digest):  # a suspended partner's key too
         raise DomainError(ErrorCode.UNAUTHENTICATED, "Unknown or revoked partner key.")
     principal = PartnerPrincipal(client.partner_id, client.id, client.path)
     if principals is not None and principals.active:

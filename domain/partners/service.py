@@ -10,30 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import PartnerPrincipal, Permission, Principal, StaffPrincipal, require_staff, role_grants
 from domain.auth import service as auth
-from domain.columns import records, same_code
+from domain.columns import records
 from domain.errors import DomainError, ErrorCode
-from domain.organisation.service import branch_by_code, readable, subtree_branch_ids, visible
+from domain.organisation.service import readable, subtree_branch_ids, visible
 from domain.organisation.tables import Branch
 from domain.partners.errors import PartnerErrorCode
+from domain.partners.registry import partner_in_scope, refuse_if_terminated
 from domain.partners.tables import Partner, PartnerApiClient
 from domain.validation import Checker, name_length_max
 from domain.work.commands import Command, PartnerApiClientId, PartnerId
 from domain.work.unit import UnitOfWork
-
-
-async def create_partner(session: AsyncSession, *, code: str, name: str, branch_code: str) -> Partner:
-    """Operators' set-up step (CLI) until the partner registry arrives."""
-    check = Checker()
-    code = check.code("code", code)
-    name = check.text("name", name, length_max=name_length_max, required=True)
-    check.raise_if_any()
-    branch = await branch_by_code(session, branch_code)
-    if (taken := await session.scalar(sa.select(Partner.code).where(same_code(Partner.code, code)))) is not None:
-        raise DomainError(ErrorCode.DUPLICATE, f"Partner {taken} exists already.", "code")
-    partner = Partner(code=code, name=name, branch_id=branch.id)
-    session.add(partner)
-    await session.flush()
-    return partner
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,27 +44,8 @@ class IssuedApiClient:
         return self.client.id
 
 
-# The partner's live keys, counted with its row locked against another key made at once.
-_LIVE_KEYS = sa.text(
-    """SELECT count(*) FROM partner_api_client
-       WHERE partner_id = (SELECT id FROM partner WHERE id = :partner FOR NO KEY UPDATE) AND revoked_at IS NULL"""
-)
-
-
-async def _partner_in_scope(session: AsyncSession, actor: StaffPrincipal, partner_id: int | None) -> Partner:
-    """A partner whose branch lies in the actor's subtree. Every member of staff sees every partner, so one
-    of a branch above theirs (a national partner) is named as such, not as missing."""
-    partner = await session.get(Partner, partner_id) if partner_id is not None else None
-    if partner is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such partner.", "partner_id")
-    branch = await session.get(Branch, partner.branch_id)
-    assert branch is not None
-    if not actor.covers(branch.path):
-        raise DomainError(
-            ErrorCode.FORBIDDEN, f"This partner is managed by {branch.name}: its staff manage its API clients.",
-            "partner_id",
-        )  # fmt: skip
-    return partner
+# The partner's live keys (counted with its row locked against another key made at once).
+_LIVE_KEYS = sa.text("SELECT count(*) FROM partner_api_client WHERE partner_id = :partner AND revoked_at IS NULL")
 
 
 api_clients_live_max = 10  # live keys of one partner: a rotation needs two, and retried requests cannot pile them up
@@ -91,7 +58,8 @@ async def create_api_client(uow: UnitOfWork, command: CreatePartnerApiClient) ->
     check = Checker()
     name = check.text("name", command.name, length_max=name_length_max, required=True)
     check.raise_if_any()
-    partner = await _partner_in_scope(uow.session, actor, command.partner_id)
+    partner, _branch = await partner_in_scope(uow.session, actor, command.partner_id, "partner_id", lock=True)
+    refuse_if_terminated(partner, "it gets no new API keys", "partner_id")
     live = await uow.session.scalar(_LIVE_KEYS, {"partner": partner.id})
     if live >= api_clients_live_max:
         raise DomainError(PartnerErrorCode.API_CLIENT_LIMIT_REACHED, f"{partner.name} holds {live} live API"

@@ -131,6 +131,19 @@ async def test_a_partner_key_revoked_stops_at_once_in_its_own_process(api, remem
     assert top_codes(await me(api, key)) == ["UNAUTHENTICATED"]
 
 
+async def test_a_partner_suspended_has_its_keys_stop_at_once_in_its_own_process(api, remembering):
+    # given a partner's key, remembered after its first request
+    key = await api.partner_key("GD-MALL")
+    assert top_codes(await me(api, key)) == ["FORBIDDEN"]  # known, and no member
+    # when headquarters suspends the partner
+    suspended = await api.data(
+        """mutation($input: UpdatePartnerInput!) { updatePartner(input: $input) { errors { code } } }""",
+        {"input": {"id": api.demo_partner_id("GD-MALL"), "status": "SUSPENDED"}}, as_="hq_admin")  # fmt: skip
+    assert suspended["updatePartner"]["errors"] == []
+    # then the very next request with the key is refused
+    assert top_codes(await me(api, key)) == ["UNAUTHENTICATED"]
+
+
 async def test_a_session_revoked_by_another_process_stops_once_heard_of(api, remembering):
     # given a member whose session is remembered
     token = await api.token("member")

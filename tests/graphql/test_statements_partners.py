@@ -9,6 +9,11 @@ from tests.statement_counts import assert_same_statements, assert_statements, me
 
 # Exactly how many SQL statements each request sends, its authentication included.
 STATEMENTS = {
+    "createPartner": 5,
+    "updatePartner": 5,
+    "setPartnerContact": 5,
+    "removePartnerContact": 5,
+    "Partner.contacts": 4,  # with the partners and their branches: one more
     "createPartnerApiClient": 6,
     "revokePartnerApiClient": 6,
     "partners": 2,
@@ -17,7 +22,14 @@ STATEMENTS = {
 # What checking a partner API key costs: added to every request a partner system sends.
 KEY_CHECK = 1
 
-MUTATIONS = ["createPartnerApiClient", "revokePartnerApiClient"]
+MUTATIONS = [
+    "createPartner",
+    "updatePartner",
+    "setPartnerContact",
+    "removePartnerContact",
+    "createPartnerApiClient",
+    "revokePartnerApiClient",
+]
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS)
@@ -32,6 +44,7 @@ async def test_a_successful_mutation_sends_exactly_its_statements(api, statement
 LISTS = {
     "partners": "{ partners { id code name } }",
     "Partner.apiClients": "{ partners { id code name apiClients { keyId revokedAt } } }",
+    "Partner.contacts": "{ partners { id code kind status branch { code } contacts { name branch { code } } } }",
 }
 
 
@@ -39,13 +52,15 @@ LISTS = {
 async def test_the_partners_cost_the_same_statements_whatever_their_number(api, statements, listed):
     # given the demo's two partners
     small = await measure(api, statements, LISTS[listed], as_="hq_admin")
-    # when there are 30 more, with three keys each, and staff ask again
+    # when there are 30 more, with three keys and a contact each, and staff ask again
     await api.scalar(
         """WITH made AS (INSERT INTO partner (code, name, branch_id)
                          SELECT 'P' || g, 'Partner ' || g, :gd FROM generate_series(1, 30) g RETURNING id)
-           INSERT INTO partner_api_client (partner_id, name, key_id, secret_sha256, created_by_staff_id)
-           SELECT id, 'checkout', 'pk_' || id || '_' || g, sha256(g::text::bytea), :staff
-           FROM made, generate_series(1, 3) g RETURNING 1""",
+           , keys AS (INSERT INTO partner_api_client (partner_id, name, key_id, secret_sha256, created_by_staff_id)
+                      SELECT id, 'checkout', 'pk_' || id || '_' || g, sha256(g::text::bytea), :staff
+                      FROM made, generate_series(1, 3) g)
+           INSERT INTO partner_contact (partner_id, branch_id, name)
+           SELECT id, :gd, 'Deng Hui' FROM made RETURNING 1""",
         gd=api.demo.branches["GD"],
         staff=api.demo.staff["admin"],
     )

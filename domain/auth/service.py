@@ -111,7 +111,7 @@ async def login(uow: UnitOfWork, command: Login) -> Tokens:
     session, address = uow.session, counted_address(uow.remote_address)
     # the connection is taken inside the turn, and held while the hash waits for a thread
     async with _queue(command.kind, login_name), passwords.turn():
-        identity = await _find_identity(session, command.kind, login_name)
+        identity = await _find_identity(session, command.kind, login_name, lock=True)
         key = _login_key(identity, login_name)
         throttled = await _throttle(session, command.kind, key, address, uow.now, policy)
         refusal = throttled or await _judge(identity, command.password)
@@ -166,7 +166,13 @@ def _login_key(identity: Member | Staff | None, login_name: str) -> str:
     return identity.member_number if isinstance(identity, Member) else login_name
 
 
-async def _find_identity(session: AsyncSession, kind: PrincipalKind, login_name: str) -> Member | Staff | None:
+async def _find_identity(
+    session: AsyncSession, kind: PrincipalKind, login_name: str, *, lock: bool = False
+) -> Member | Staff | None:
+    """The member or staff a login names; `lock`: FOR NO KEY UPDATE, as a password change locks it, and before the
+    throttle's lock, in the order a password change takes them: a login arriving during a change waits for it and
+    then checks the password against the new hash (read before the wait, the old password passed and opened a
+    session the change never ended, and a rehash of it could write the old password back)."""
     if kind == PrincipalKind.STAFF:
         query = sa.select(Staff).where(Staff.username == login_name)
     else:
@@ -178,7 +184,9 @@ async def _find_identity(session: AsyncSession, kind: PrincipalKind, login_name:
             .where(sa.or_(Member.member_number == login_name, Member.customer_id.in_(by_line.scalar_subquery())))
             .order_by((Member.member_number == login_name).desc())
         )
-    return (await session.scalars(query.limit(1))).first()  # the attempts are serialised by `_throttle`'s lock
+    if lock:
+        query = query.with_for_update(key_share=True)
+    return (await session.scalars(query.limit(1))).first()
 
 
 # The recent failures of one login (since the window opened, or its last success, or an operator's clear):

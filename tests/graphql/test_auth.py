@@ -444,6 +444,78 @@ async def test_a_login_and_a_password_change_of_one_staff_at_once_are_both_answe
     assert answer["data"]["changePassword"]["errors"] == [], answer
 
 
+def slowed_passwords(monkeypatch, *, verify_seconds: float = 0.0, hash_seconds: float = 0.0) -> None:
+    """Password checks and hashes that take as long as given, whatever the machine's load."""
+    from domain import passwords
+
+    real = passwords._context
+
+    class Slow:
+        def verify_and_update(self, secret, secret_hash):
+            time.sleep(verify_seconds)
+            return real.verify_and_update(secret, secret_hash)
+
+        def hash(self, secret):
+            time.sleep(hash_seconds)
+            return real.hash(secret)
+
+        def dummy_verify(self):
+            real.dummy_verify()
+
+    monkeypatch.setattr(passwords, "_context", Slow())
+
+
+@pytest.fixture
+def costlier_hashes():
+    """An operator raised the hashes' cost: a good login rehashes its stored password."""
+    from domain import passwords
+
+    passwords.configure(time_cost=2, memory_cost_kib=1024)
+    yield
+    passwords.configure(time_cost=1, memory_cost_kib=1024)
+
+
+@pytest.mark.parametrize("rehashed", [False, True], ids=["same cost", "cost raised"])
+async def test_a_login_with_the_old_password_during_its_change_is_refused(api, monkeypatch, request, rehashed):
+    # given a member's session, a new password whose hash takes a moment (and, maybe, stored hashes due a rehash)
+    if rehashed:
+        request.getfixturevalue("costlier_hashes")
+    tokens = await api.login("MEMBER", "13800000001")
+    slowed_passwords(monkeypatch, hash_seconds=0.5)
+    change = {"input": {"currentPassword": DEMO_PASSWORD, "newPassword": "n3w-secret!"}}
+
+    async def intruder() -> dict:
+        await asyncio.sleep(0.2)  # while the change hashes, before it commits
+        return await api.login("MEMBER", "13800000001", DEMO_PASSWORD)
+
+    # when someone logs in with the old password while the member changes it
+    answer, intruded = await asyncio.gather(ask(api, CHANGE, tokens["accessToken"], change), intruder())
+    # then the change is made, the old password is refused (no session opened with it), and the new one logs in
+    assert answer["data"]["changePassword"]["errors"] == [], answer
+    assert intruded["errors"][0]["code"] == "INVALID_CREDENTIALS"
+    assert (await api.login("MEMBER", "13800000001"))["errors"][0]["code"] == "INVALID_CREDENTIALS"
+    assert "accessToken" in await api.login("MEMBER", "13800000001", "n3w-secret!")
+
+
+async def test_a_login_rehashing_and_a_password_change_at_once_are_both_answered(api, monkeypatch, costlier_hashes):
+    # given a member's session, stored hashes due a rehash, and checks that take a moment
+    tokens = await api.login("MEMBER", "13800000001")
+    slowed_passwords(monkeypatch, verify_seconds=0.5)
+    change = {"input": {"currentPassword": DEMO_PASSWORD, "newPassword": "n3w-secret!"}}
+
+    async def changed() -> dict:
+        await asyncio.sleep(0.2)  # while the login checks (and will rehash) the password
+        return await ask(api, CHANGE, tokens["accessToken"], change)
+
+    # when a good login and the password change arrive together
+    logged, answer = await asyncio.gather(api.login("MEMBER", "13800000001", DEMO_PASSWORD), changed())
+    # then both are answered, in turn (no deadlock), and the new password is the one that stays
+    assert "accessToken" in logged
+    assert answer["data"]["changePassword"]["errors"] == [], answer
+    assert (await api.login("MEMBER", "13800000001"))["errors"][0]["code"] == "INVALID_CREDENTIALS"
+    assert "accessToken" in await api.login("MEMBER", "13800000001", "n3w-secret!")
+
+
 async def test_change_password_ends_every_session_and_returns_a_new_one(api):
     # given two sessions
     first = await api.login("MEMBER", "13800000001")

@@ -53,20 +53,41 @@ _digits = re.compile(r"^[0-9]{5,20}$")
 
 
 # Characters no text the service keeps may hold, as they would garble or disguise it on a screen: control
-# characters (line feed, carriage return and tab aside), the marks and overrides of text direction, and the
-# invisible spaces (zero-width space, word joiner, byte order mark) that make two equal-looking texts differ.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
-_DOCUMENT_MARKS = frozenset("()-./")  # besides letters and digits, of any script (a military ID's 军字第…号)
+# characters (line feed, carriage return and tab aside), the format characters (the marks and overrides of text
+# direction, zero-width spaces and joiners, the soft hyphen, the byte order mark), the line and paragraph
+# separators, and the fillers and blanks that print as nothing (a name of one Hangul filler looked nameless),
+# all of which make two equal-looking texts differ.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Zl", "Zp", "Co", "Cn", "Cs"})
+_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _invisible(text: str) -> bool:
+    return any(not c.isascii() and (unicodedata.category(c) in _INVISIBLE_CATEGORIES or c in _BLANKS) for c in text)
+
+
+_DOCUMENT_MARKS = frozenset("()-./")  # besides Latin letters, digits and Chinese characters
 
 
 _ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def document_number(text: str) -> str:
-    """An ID document number as it is kept and compared: full-width forms as their plain ones (NFKC), no spaces,
-    Latin letters in upper case (others as they are, as migration 0044 puts them in any database's locale):
-    `１１０１ 0119 9003 0300 3x` is `11010119900303003X`."""
-    return "".join(unicodedata.normalize("NFKC", text).split()).translate(_ASCII_UPPER)
+    """An ID document number as it is kept and compared: full-width forms as their plain ones (NFKC), the digits
+    of any script as ASCII ones, no spaces, Latin letters in upper case (others as they are, as migration 0044
+    puts them in any database's locale): `１１０１ 0119 9003 0300 3x` is `11010119900303003X`."""
+    plain = "".join(unicodedata.normalize("NFKC", text).split())
+    if not plain.isascii():
+        plain = "".join(str(unicodedata.decimal(c)) if not c.isascii() and c.isdecimal() else c for c in plain)
+    return plain.translate(_ASCII_UPPER)
+
+
+def _document_character(c: str) -> bool:
+    """Latin letters, digits, the marks, and Chinese characters (a military ID's 军字第…号): no letter of another
+    script, where a Cyrillic Е or Х would pass for a Latin E or X and make one number two customers."""
+    if c.isascii():
+        return c.isalnum() or c in _DOCUMENT_MARKS
+    return unicodedata.name(c, "").startswith(("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH"))
 
 
 class Checker:
@@ -97,8 +118,9 @@ class Checker:
         if len(value) > length_max:
             self.fail(field, ErrorCode.TOO_LONG, f"{field} is longer than {length_max} characters.")
             return None
-        if _CONTROL.search(value):
-            self.fail(field, ErrorCode.INVALID, f"{field} holds a control character (line breaks and tabs aside).")
+        if _CONTROL.search(value) or (not value.isascii() and _invisible(value)):
+            self.fail(field, ErrorCode.INVALID, f"{field} holds a control or invisible character (line breaks and"
+                      " tabs aside).")  # fmt: skip
             return None
         return value
 
@@ -115,8 +137,9 @@ class Checker:
         if text is None:
             return None
         number = document_number(text)
-        if not all(c.isalnum() or c in _DOCUMENT_MARKS for c in number):
-            self.fail(field, ErrorCode.INVALID, f"{field} holds letters, digits and ( ) - . / only.")
+        if not all(_document_character(c) for c in number):
+            self.fail(field, ErrorCode.INVALID, f"{field} holds Latin letters, digits, Chinese characters and ( ) -"
+                      " . / only.")  # fmt: skip
             return None
         if len(number) > code_length_max:  # plain forms may be longer (№ is No)
             self.fail(field, ErrorCode.TOO_LONG, f"{field} is longer than {code_length_max} characters.")

@@ -51,6 +51,15 @@ async def test_staff_register_a_customer_with_a_manager(api):
         ({"idDocumentNumber": "4401 0119 8001 0100 11"}, "idDocumentNumber", "DUPLICATE"),  # his, spaced
         ({"idDocumentNumber": "４４０１０１１９８００１０１００１１"}, "idDocumentNumber", "DUPLICATE"),  # full width
         ({"idDocumentNumber": "440101198001010011\u200b"}, "idDocumentNumber", "INVALID"),  # an invisible space
+        ({"idDocumentNumber": "٤٤٠١٠١١٩٨٠٠١٠١٠٠١١"}, "idDocumentNumber", "DUPLICATE"),  # his, in Arabic-Indic digits
+        ({"idDocumentNumber": "४४०१०११९८००१०१००११"}, "idDocumentNumber", "DUPLICATE"),  # and in Devanagari ones
+        ({"idDocumentNumber": "44010119800101001\u0425"}, "idDocumentNumber", "INVALID"),  # a Cyrillic Х for an X
+        ({"idDocumentNumber": "\u0395" + "1234567"}, "idDocumentNumber", "INVALID"),  # a Greek Ε for a passport's E
+        ({"name": "\u3164"}, "name", "INVALID"),  # a Hangul filler: a name that prints as nothing
+        ({"name": "\u2800"}, "name", "INVALID"),  # a Braille blank
+        ({"name": "Chen\u200dYi"}, "name", "INVALID"),  # a zero-width joiner
+        ({"name": "Chen\u00adYi"}, "name", "INVALID"),  # a soft hyphen
+        ({"name": "Chen\u2028Yi"}, "name", "INVALID"),  # a line separator
         ({"idDocumentNumber": "4401-0119*8001"}, "idDocumentNumber", "INVALID"),
         ({"idDocumentNumber": "№" * 17}, "idDocumentNumber", "TOO_LONG"),  # 34 characters in plain form (No)
         ({"name": "   "}, "name", "REQUIRED"),

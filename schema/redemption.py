@@ -94,8 +94,8 @@ class ConsumptionRuleType(relay.Node):
     effective_to: date | None
     is_type_of = row_type(redemption_tables.ConsumptionRule)
 
-    @strawberry.field(description="The one reward it lets, if it names one.")
-    @joined("items", "item_id")
+    @strawberry.field(description="The one reward it lets, if it names one; null too if you do not see it (as node).")
+    @joined("items_scoped", "item_id")
     def item(self, info: strawberry.Info) -> RewardItemType | None: ...
 
     @strawberry.field(description="Every change: who, when, before and after.")

@@ -177,6 +177,29 @@ async def test_consumption_rules_take_effect_from_tomorrow_and_are_only_ended_on
             "extensions"]["code"] == "FORBIDDEN"  # fmt: skip
 
 
+RULE_ITEMS = "{ consumptionRules { id item { code status } } }"
+
+
+async def test_a_rule_names_its_reward_only_to_staff_who_see_the_reward(api):
+    # given a draft of Guangdong's, and a headquarters rule that lets it
+    draft = await api.data(CREATE, {"input": new_item(api, code="GD-SECRET")}, as_="club_operator")
+    item = draft["createRewardItem"]["item"]["id"]
+    tomorrow = f"{clock.today() + timedelta(days=1)}"
+    made = await api.data(RULE, {"input": {"itemId": item, "effectiveFrom": tomorrow}}, as_="hq_admin")
+    rule = made["createConsumptionRule"]["rule"]["id"]
+
+    async def named(who: str) -> dict | None:
+        rules = (await api.data(RULE_ITEMS, as_=who))["consumptionRules"]
+        return next(r["item"] for r in rules if r["id"] == rule)
+
+    # when Guangdong's operator reads the rules, then the rule names the draft
+    assert await named("club_operator") == {"code": "GD-SECRET", "status": "DRAFT"}
+    # when Beijing's operator does, then the rule is listed but its reward is not: the list of rewards and
+    # node(id:) hide it from them too
+    assert await named("other_branch_operator") is None
+    assert (await api.data(f'{{ node(id: "{item}") {{ id }} }}', as_="other_branch_operator"))["node"] is None
+
+
 STOCK = """mutation($input: %sGiftStockInput!) { %sGiftStock(input: $input) {
     errors { field code } replayed movement { kind quantity balanceAfter branch { code } otherBranch { code } } } }"""
 HISTORY = """query($item: ID!, $branch: ID!) { giftStockHistory(itemId: $item, branchId: $branch) {

@@ -150,12 +150,12 @@ async def adjust_gift_stock(uow: UnitOfWork, command: AdjustGiftStock) -> GiftSt
 
 
 async def transfer_gift_stock(uow: UnitOfWork, command: TransferGiftStock) -> GiftStockMovement:
-    """Gifts move between two branches of the caller's subtree; the movement into the receiving branch is
-    returned (the one out of the other names it)."""
+    """Gifts move between two branches of the caller's subtree, both where the gift is offered; the movement
+    into the receiving branch is returned (the one out of the other names it)."""
     actor = require_staff(uow.principal, Permission.REDEMPTION_CATALOGUE)
     reason = _checked(command)
     item = await _gift(uow.session, actor, command.item_id)
-    source = await branch_in_scope(uow.session, actor, command.from_branch_id, "from_branch_id")
+    source = await _stock_branch(uow.session, actor, item, command.from_branch_id, "from_branch_id")
     target = await _stock_branch(uow.session, actor, item, command.to_branch_id, "to_branch_id")
     if source.id == target.id:
         raise DomainError(ErrorCode.INVALID, "A transfer goes to another branch.", "to_branch_id")

@@ -254,6 +254,11 @@ async def test_a_gift_is_stocked_only_where_it_is_offered_and_up_to_a_bound(api)
     assert codes(moved["transferGiftStock"]) == [(["input", "toBranchId"], "ITEM_NOT_IN_SCOPE")]
     received = await api.data(STOCK % ("Receive", "receive"), stock_input(api, "bj-2", 1, "BJ"), as_="hq_admin")
     assert codes(received["receiveGiftStock"]) == [(["input", "branchId"], "ITEM_NOT_IN_SCOPE")]
+    # and when it sends some from Beijing, then Beijing is refused the same way (not as out of stock)
+    from_beijing = to_beijing | {"fromBranchId": to_beijing["toBranchId"], "toBranchId": to_beijing["fromBranchId"],
+                                 "idempotencyKey": "bj-3"}  # fmt: skip
+    moved = await api.data(STOCK % ("Transfer", "transfer"), {"input": from_beijing}, as_="hq_admin")
+    assert codes(moved["transferGiftStock"]) == [(["input", "fromBranchId"], "ITEM_NOT_IN_SCOPE")]
     assert {k: v for k, v in (await api.fingerprint()).items() if k != "audit_event"} == {
         k: v for k, v in before.items() if k != "audit_event"
     }

@@ -217,7 +217,7 @@ class RedemptionMutation:
     )  # fmt: skip
     hand_over_gift = mutation_field(
         fulfilment.hand_over_gift, HandOverGiftInput, GiftPickupPayload, "pickup",
-        description="Give a waiting gift to its member (staff of the branch).",
+        description="Give a waiting gift to its member (staff of its branch or a branch above it).",
     )  # fmt: skip
     book_auto_redemption = mutation_field(
         bookings.book_auto_redemption, BookAutoRedemptionInput, AutoRedemptionPayload, "booking",

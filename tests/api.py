@@ -98,6 +98,18 @@ class Api:
             issued_tokens.update((payload["tokens"]["accessToken"], payload["tokens"]["refreshToken"]))
         return payload["tokens"] if payload["tokens"] else {"errors": payload["errors"]}
 
+    async def add_staff(self, username: str, role: str, branch: str) -> int:
+        """A staff member beside the demo's, logged in (`as_=username`): their id."""
+        from domain.organisation import service as organisation
+        from loyalty.database import make_sessions
+
+        async with make_sessions(self.engine).begin() as session:
+            staff = await organisation.create_staff(session, username=username, display_name=username, role=role,
+                                                    branch_code=branch, password=DEMO_PASSWORD)  # fmt: skip
+            staff_id = staff.id
+        self._tokens[username] = (await self.login("STAFF", username))["accessToken"]
+        return staff_id
+
     async def partner_key(self, partner_code: str) -> str:
         answer = await self.data(
             """mutation($input: CreatePartnerApiClientInput!) { createPartnerApiClient(input: $input) {

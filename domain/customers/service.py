@@ -165,11 +165,15 @@ async def _check_document_free(session: AsyncSession, customer: Customer) -> Non
         raise DomainError(ErrorCode.DUPLICATE, "Another customer has this ID document.", "id_document_number")
 
 
-async def check_manager(session: AsyncSession, actor: StaffPrincipal, staff_id: int | None) -> None:
+async def check_manager(
+    session: AsyncSession, actor: StaffPrincipal, staff_id: int | None, *, serving: BranchId | None = None
+) -> None:
     """A customer manager, when one is named, is an active customer manager inside the actor's subtree (as the
-    one cards are issued to): members see their name, and call them."""
+    one cards are issued to): members see their name, and call them. A customer's (`serving`: its branch) is
+    of the customer's branch or of one above it: a manager who may not see the customer manages nothing."""
     if staff_id is not None:
-        await staff_in_scope(session, actor, staff_id, "customer_manager_id", role=StaffRole.CUSTOMER_MANAGER)
+        await staff_in_scope(session, actor, staff_id, "customer_manager_id", role=StaffRole.CUSTOMER_MANAGER,
+                             serving=serving)  # fmt: skip
 
 
 async def create_customer(uow: UnitOfWork, command: CreateCustomer) -> Customer:
@@ -179,7 +183,7 @@ async def create_customer(uow: UnitOfWork, command: CreateCustomer) -> Customer:
     check.raise_if_any()
     session = uow.session
     branch = await branch_in_scope(session, actor, command.branch_id, "branch_id")
-    await check_manager(session, actor, command.customer_manager_id)
+    await check_manager(session, actor, command.customer_manager_id, serving=branch.id)
     customer = Customer(branch_id=branch.id, kind=CustomerKind(command.kind), **clean)
     await _check_document_free(session, customer)
     session.add(customer)
@@ -193,7 +197,7 @@ async def update_customer(uow: UnitOfWork, command: UpdateCustomer) -> Customer:
     clean = check_customer_fields(check, changes(command, *STAFF_FIELDS), uow.today)
     check.raise_if_any()
     customer = await customer_in_scope(uow.session, actor, command.id, "id", lock=True)
-    await check_manager(uow.session, actor, clean.get("customer_manager_id"))
+    await check_manager(uow.session, actor, clean.get("customer_manager_id"), serving=customer.branch_id)
     before = _identity(customer)
     await apply_customer_changes(uow, customer, clean)
     if _identity(customer) != before:

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from domain import passwords
 from domain.access import (
@@ -276,16 +277,27 @@ async def get_clubs_scoped(session: AsyncSession, principal: Principal, ids: lis
 
 
 async def staff_in_scope(
-    session: AsyncSession, actor: StaffPrincipal, staff_id: int | None, field: str, *, role: StaffRole | None = None
+    session: AsyncSession,
+    actor: StaffPrincipal,
+    staff_id: int | None,
+    field: str,
+    *,
+    role: StaffRole | None = None,
+    serving: BranchId | None = None,
 ) -> Staff:
-    """An active staff member (of `role`, if given) inside the actor's subtree; NOT_FOUND otherwise."""
-    row = (
-        (await session.execute(sa.select(Staff, Branch.path).join(Branch).where(Staff.id == staff_id))).first()
-        if staff_id is not None
-        else None
-    )
+    """An active staff member (of `role`, if given) inside the actor's subtree; NOT_FOUND otherwise. Given
+    `serving`, the branch of the customer they are to manage, of that branch or one above it, so that they see
+    the customer: INVALID otherwise (the actor sees them, and is told why)."""
+    served = aliased(Branch)
+    sees = sa.select(sa.func.starts_with(served.path, Branch.path)).where(served.id == serving).correlate(Branch)
+    query = sa.select(Staff, Branch.path, sees.scalar_subquery() if serving is not None else sa.true())
+    query = query.join(Branch, Branch.id == Staff.branch_id).where(Staff.id == staff_id)
+    row = (await session.execute(query)).first() if staff_id is not None else None
     if row is None or not actor.covers(row[1]) or not row[0].active or role not in (None, row[0].role):
         raise DomainError(ErrorCode.NOT_FOUND, "No such customer manager in your scope.", field)
+    if not row[2]:
+        raise DomainError(ErrorCode.INVALID, f"{row[0].display_name} is of a branch that does not see this"
+                          " customer: name a customer manager of its branch or of one above it.", field)  # fmt: skip
     return row[0]
 
 

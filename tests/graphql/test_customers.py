@@ -99,6 +99,50 @@ async def test_only_a_customer_manager_of_the_subtree_can_be_assigned(api, staff
     assert codes(answer, "createCustomer") == [(["input", "customerManagerId"], "NOT_FOUND")]
 
 
+READ = "query($id: ID!) { customer(id: $id) { name customerManager { username } } }"
+
+
+@pytest.mark.parametrize(("manager_of", "customer_of"), [("BJ", "SZ"), ("SZ", "GD")])  # beside it, below it
+async def test_a_new_customers_manager_who_would_not_see_them_is_refused(api, manager_of, customer_of):
+    # given a customer manager whom the head office sees, of a branch beside or below the customer's
+    manager = gid("Staff", await api.add_staff("new.manager", "CUSTOMER_MANAGER", manager_of))
+    before = await api.fingerprint()
+    # when the head office registers the customer with them as manager
+    customer = new_customer(api, branchId=gid("Branch", api.demo.branches[customer_of]), customerManagerId=manager)
+    answer = await api.data(CREATE, {"input": customer}, as_="hq_admin")
+    # then it is refused on the manager, saying why, and nothing is written
+    assert codes(answer, "createCustomer") == [(["input", "customerManagerId"], "INVALID")]
+    assert "does not see this customer" in answer["createCustomer"]["errors"][0]["message"]
+    assert await api.fingerprint() == before
+
+
+@pytest.mark.parametrize("manager_of", ["BJ", "SZ"])
+async def test_a_customers_manager_who_would_not_see_them_is_refused(api, manager_of):
+    # given Li Wei, a customer of Guangdong, and a customer manager of Beijing or of Shenzhen (below Guangdong)
+    manager = gid("Staff", await api.add_staff("new.manager", "CUSTOMER_MANAGER", manager_of))
+    li_wei = gid("Customer", api.demo.customers["Li Wei"])
+    before = await api.fingerprint()
+    # when the head office makes them his manager
+    answer = await api.data(UPDATE, {"input": {"id": li_wei, "customerManagerId": manager}}, as_="hq_admin")
+    # then it is refused on the manager, nothing is written, and the manager still does not see him
+    assert codes(answer, "updateCustomer") == [(["input", "customerManagerId"], "INVALID")]
+    assert await api.fingerprint() == before
+    assert (await api.data(READ, {"id": li_wei}, as_="new.manager"))["customer"] is None
+
+
+@pytest.mark.parametrize("manager_of", ["SZ", "GD", "HQ"])
+async def test_a_customer_manager_of_the_customers_branch_or_above_manages_them(api, manager_of):
+    # given a customer manager of Shenzhen, of Guangdong above it, or of headquarters
+    manager = gid("Staff", await api.add_staff("new.manager", "CUSTOMER_MANAGER", manager_of))
+    # when the head office registers a customer of Shenzhen with them as manager
+    answer = await api.data(CREATE, {"input": new_customer(api, customerManagerId=manager)}, as_="hq_admin")
+    assert answer["createCustomer"]["errors"] == []
+    # then the manager reads the customer they manage
+    customer = answer["createCustomer"]["customer"]["id"]
+    read = await api.data(READ, {"id": customer}, as_="new.manager")
+    assert read["customer"] == {"name": "Chen Jing", "customerManager": {"username": "new.manager"}}
+
+
 async def test_update_customer_changes_given_fields(api):
     variables = {
         "input": {"id": gid("Customer", api.demo.customers["Li Wei"]), "address": "1 Tianhe Rd", "gender": "MALE"}

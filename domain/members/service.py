@@ -221,13 +221,17 @@ _PASSED_OVER = sa.text(
 
 # A member and their customer are of one province, so that one province's staff serve the person: a member who
 # joins or moves to a club of another province takes the customer along. A branch's province is the start of its
-# path: "/1/4/" of "/1/4/9/"; headquarters ("/1/") is a province of its own here.
+# path: "/1/4/" of "/1/4/9/"; headquarters ("/1/") is a province of its own here. The customer's manager stays
+# only if they see the customer at its new branch (of it or above it, as `check_manager` asks); else none.
 def _province(branch: str) -> str:
     return f"substring({branch}.path from '^/[0-9]+/(?:[0-9]+/)?')"
 
 
 _CUSTOMER_ALONG = sa.text(
-    f"""UPDATE customer c SET branch_id = :branch, updated_at = :now FROM branch b, branch home
+    f"""UPDATE customer c SET branch_id = :branch, updated_at = :now,
+            customer_manager_id = (SELECT s.id FROM staff s JOIN branch sb ON sb.id = s.branch_id
+                                   WHERE s.id = c.customer_manager_id AND starts_with(b.path, sb.path))
+        FROM branch b, branch home
         WHERE c.id = :customer AND b.id = :branch AND home.id = c.branch_id
           AND {_province("b")} <> {_province("home")}"""
 )

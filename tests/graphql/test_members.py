@@ -210,6 +210,44 @@ async def test_a_member_moved_to_another_province_takes_their_customer_along(api
     assert [e["code"] for e in refused] == ["NOT_FOUND"]
 
 
+MANAGED = "mutation($input: UpdateCustomerInput!) { updateCustomer(input: $input) { errors { field code } } }"
+MANAGER = "query($id: ID!) { customer(id: $id) { branch { code } customerManager { username } } }"
+
+
+@pytest.mark.parametrize(("manager_of", "kept"), [("GD", False), ("HQ", True)])
+async def test_a_customer_taken_to_another_province_keeps_only_a_manager_who_sees_them_there(api, manager_of, kept):
+    # given Li Wei's customer, of Guangdong, managed by a customer manager of Guangdong or of headquarters
+    manager = gid("Staff", await api.add_staff("new.manager", "CUSTOMER_MANAGER", manager_of))
+    li, customer = gid("Member", api.demo.members["Li Wei"]), gid("Customer", api.demo.customers["Li Wei"])
+    managed = {"input": {"id": customer, "customerManagerId": manager}}
+    assert (await api.data(MANAGED, managed, as_="hq_admin"))["updateCustomer"]["errors"] == []
+    # when the head office moves him to a club of Shenzhen, in Guangdong, then the customer keeps the manager
+    in_province = {"input": {"id": li, "clubId": gid("Club", api.demo.clubs["SZ-CLUB"])}}
+    assert (await api.data(UPDATE, in_province, as_="hq_admin"))["updateMember"]["errors"] == []
+    assert (await api.data(MANAGER, {"id": customer}, as_="new.manager"))["customer"] == {
+        "branch": {"code": "GD"}, "customerManager": {"username": "new.manager"}}  # fmt: skip
+    # when it moves him to Beijing's club, taking the customer along
+    away = {"input": {"id": li, "clubId": gid("Club", api.demo.clubs["BJ-CLUB"])}}
+    assert (await api.data(UPDATE, away, as_="hq_admin"))["updateMember"]["errors"] == []
+    # then the customer keeps a manager who sees Beijing (headquarters'), and has none instead of one who does not
+    found = (await api.data(MANAGER, {"id": customer}, as_="hq_admin"))["customer"]
+    assert found == {"branch": {"code": "BJ"}, "customerManager": {"username": "new.manager"} if kept else None}
+    assert (await api.data(MANAGER, {"id": customer}, as_="new.manager"))["customer"] == (found if kept else None)
+
+
+async def test_a_customer_joining_a_club_of_another_province_leaves_a_manager_who_would_not_see_them(api):
+    # given a customer of Guangdong managed by Guangdong's customer manager
+    customer = new_member(api)["customerId"]
+    managed = {"input": {"id": customer, "customerManagerId": gid("Staff", api.demo.staff["gd.manager"])}}
+    assert (await api.data(MANAGED, managed, as_="hq_admin"))["updateCustomer"]["errors"] == []
+    # when the head office makes them a member of Beijing's club
+    beijing = new_member(api, clubId=gid("Club", api.demo.clubs["BJ-CLUB"]))
+    assert (await api.data(CREATE, {"input": beijing}, as_="hq_admin"))["createMember"]["errors"] == []
+    # then the customer, Beijing's now, has no manager
+    assert (await api.data(MANAGER, {"id": customer}, as_="hq_admin"))["customer"] == {
+        "branch": {"code": "BJ"}, "customerManager": None}  # fmt: skip
+
+
 async def test_a_member_moved_to_headquarters_and_back_brings_the_customer_back(api):
     # given a club of headquarters, and Li Wei, a customer of Guangdong
     make = """mutation($input: CreateClubInput!) { createClub(input: $input) { errors { code } club { id } } }"""

@@ -162,10 +162,12 @@ class Edge:
 
     def forwarded(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[str | None, Scope]:
         """What a trusted proxy says of the request: its id, and the client it came from (the last address
-        in `X-Forwarded-For` that is not one of the proxies)."""
+        in `X-Forwarded-For` that is not one of the proxies; a header sent on several lines, as proxies that add a
+        line of their own do, is read as one list in their order)."""
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.fullmatch(given) else None
-        hops = [h.strip() for h in headers.get(b"x-forwarded-for", b"").decode("latin-1").split(",") if h.strip()]
+        lines = [value for name, value in scope.get("headers") or [] if name == b"x-forwarded-for"]
+        hops = [h.strip() for h in b",".join(lines).decode("latin-1").split(",") if h.strip()]
         for hop in reversed(hops):
             if not _is_address(hop):
                 break  # not an address: the proxy's word for the client is no good

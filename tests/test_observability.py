@@ -71,6 +71,15 @@ async def test_a_trusted_proxys_request_id_and_client_are_believed(demo, behind_
     assert re.fullmatch("[0-9a-f]{32}", bad.headers["x-request-id"])
 
 
+async def test_a_forwarded_for_header_on_several_lines_is_read_as_one_list(demo, behind_proxy, logged):
+    # when the trusted proxy hands on a request whose X-Forwarded-For came on two lines (a proxy before it added one)
+    headers = [("x-forwarded-for", "203.0.113.9"), ("x-forwarded-for", "10.0.0.2")]
+    await behind_proxy.post("/graphql", json={"query": "{ __typename }"}, headers=headers)
+    # then the client is the last address of both lines that is no proxy's, not the proxy
+    [line] = request_lines(logged)
+    assert line["client"] == "203.0.113.9"
+
+
 # Log lines
 
 

@@ -173,7 +173,7 @@ async def create_member(uow: UnitOfWork, command: CreateMember) -> Member:
     customer = await customer_in_scope(session, actor, command.customer_id, "customer_id", lock=True)
     club = await club_in_scope(session, actor, command.club_id, "club_id")
     grade = await active_grade(session, command.grade_code)
-    await check_manager(session, actor, command.customer_manager_id)
+    await check_manager(session, actor, command.customer_manager_id, serving=club.branch_id)
     if await session.scalar(sa.select(Member.id).where(Member.customer_id == customer.id)) is not None:
         raise DomainError(MemberErrorCode.CUSTOMER_ALREADY_MEMBER, "This customer is a member already.", "customer_id")
     number = None
@@ -236,6 +236,12 @@ _CUSTOMER_ALONG = sa.text(
           AND {_province("b")} <> {_province("home")}"""
 )
 
+# A member's manager who sees the branch (of it or above it), or none.
+_MANAGER_SEEING = sa.text(
+    """SELECT s.id FROM staff s JOIN branch sb ON sb.id = s.branch_id, branch b
+       WHERE s.id = :staff AND b.id = :branch AND starts_with(b.path, sb.path)"""
+)
+
 # The open proposals of a member moved to another province (their customer along): reviewed there, under that
 # province's rules, they are no one's to decide now, and lapse (the next review of the new province proposes anew).
 _PROPOSALS_LOCKED = sa.text("SELECT id FROM grade_proposal WHERE member_id = :member AND state = 'PENDING'"
@@ -289,8 +295,12 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
         club = await club_in_scope(session, actor, command.club_id, "club_id")
         clean["club_id"], clean["branch_id"] = club.id, club.branch_id
     if command.customer_manager_id is not UNCHANGED:
-        await check_manager(session, actor, command.customer_manager_id)
+        serving = clean.get("branch_id", member.branch_id)
+        await check_manager(session, actor, command.customer_manager_id, serving=serving)
         clean["customer_manager_id"] = command.customer_manager_id
+    elif "branch_id" in clean and member.customer_manager_id is not None:  # kept only if they see the new branch
+        seeing = {"staff": member.customer_manager_id, "branch": clean["branch_id"]}
+        clean["customer_manager_id"] = await session.scalar(_MANAGER_SEEING, seeing)
     if clean:
         states.require(member.status, MemberOperation.CHANGE, "id")
     ending = clean.get("status") == MemberStatus.ENDED

@@ -740,3 +740,46 @@ async def test_a_members_page_costs_the_same_statements_whatever_its_size(api, s
         counts[first] = len(statements)
     assert counts[5] == counts[50], counts
     assert counts[50] <= 10
+
+
+@pytest.mark.parametrize(("manager_of", "accepted"), [("SZ", True), ("GD", True), ("HQ", True), ("BJ", False)])
+async def test_a_members_manager_is_of_the_members_branch_or_above_it(api, manager_of, accepted):
+    # given a customer manager of some branch, and a member to be of Shenzhen's club
+    manager = gid("Staff", await api.add_staff("new.manager", "CUSTOMER_MANAGER", manager_of))
+    before = await api.fingerprint()
+    # when the head office makes the member with that manager
+    answer = await api.data(CREATE, {"input": new_member(api, customerManagerId=manager)}, as_="hq_admin")
+    # then a manager who sees Shenzhen is taken; one of Beijing is refused, and nothing is written
+    if accepted:
+        assert answer["createMember"]["member"]["customerManager"] == {"username": "new.manager"}
+    else:
+        assert codes(answer, "createMember") == [(["input", "customerManagerId"], "INVALID")]
+        assert await api.fingerprint() == before
+
+
+@pytest.mark.parametrize(("manager_of", "kept"), [("GD", True), ("SZ", False), ("HQ", True)])
+async def test_a_member_moved_keeps_only_a_manager_who_sees_their_new_branch(api, manager_of, kept):
+    # given a member of Shenzhen's club managed by a customer manager of some branch
+    manager = gid("Staff", await api.add_staff("new.manager", "CUSTOMER_MANAGER", manager_of))
+    made = await api.data(CREATE, {"input": new_member(api, customerManagerId=manager)}, as_="hq_admin")
+    member = made["createMember"]["member"]["id"]
+    # when the head office moves them to Guangdong's club
+    moved = {"input": {"id": member, "clubId": gid("Club", api.demo.clubs["GD-CLUB"])}}
+    answer = (await api.data(UPDATE, moved, as_="hq_admin"))["updateMember"]
+    # then a manager who sees Guangdong stays, and Shenzhen's is no longer named
+    assert answer["errors"] == []
+    assert answer["member"]["customerManager"] == ({"username": "new.manager"} if kept else None)
+
+
+async def test_a_member_moved_with_a_manager_named_takes_one_who_sees_the_new_branch(api):
+    # given a member of Shenzhen's club, and a customer manager of Shenzhen
+    manager = gid("Staff", await api.add_staff("new.manager", "CUSTOMER_MANAGER", "SZ"))
+    made = await api.data(CREATE, {"input": new_member(api)}, as_="hq_admin")
+    before = await api.fingerprint()
+    # when the head office moves them to Guangdong's club naming Shenzhen's manager
+    moved = {"input": {"id": made["createMember"]["member"]["id"], "clubId": gid("Club", api.demo.clubs["GD-CLUB"]),
+                       "customerManagerId": manager}}  # fmt: skip
+    answer = await api.data(UPDATE, moved, as_="hq_admin")
+    # then it is refused: that manager would not see the member there; nothing is written
+    assert codes(answer, "updateMember") == [(["input", "customerManagerId"], "INVALID")]
+    assert await api.fingerprint() == before

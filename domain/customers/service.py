@@ -17,6 +17,7 @@ from domain.access import (
     StaffPrincipal,
     may_read_branch_scoped,
     require_staff,
+    role_grants,
 )
 from domain.columns import records
 from domain.customers.errors import CustomerErrorCode
@@ -388,14 +389,18 @@ async def _own_customer_id(session: AsyncSession, principal: Principal) -> int |
 
 
 async def identity_changes(session: AsyncSession, principal: Principal, customer_id: int) -> list[IdentityChange]:
-    """Every change of who the customer is, newest first, with who made it: for staff who read customers."""
-    require_staff(principal, Permission.CUSTOMER_READ)
+    """Every change of who the customer is, newest first, with who made it: for staff who read customers (none for
+    anyone else, as the other histories: a member's front end asking with them keeps the rest of its answer)."""
+    if not role_grants(principal, Permission.CUSTOMER_READ):
+        return []
     query = sa.select(IdentityChange).where(IdentityChange.customer_id == customer_id)
     return await records(session, query.order_by(IdentityChange.id.desc()).limit(100))
 
 
 async def credit_history(session: AsyncSession, principal: Principal, customer_id: int) -> list[CreditLevelChange]:
-    """Every change of the customer's credit level, newest first: for staff who read customers."""
-    require_staff(principal, Permission.CUSTOMER_READ)
+    """Every change of the customer's credit level, newest first: for staff who read customers (none for anyone
+    else)."""
+    if not role_grants(principal, Permission.CUSTOMER_READ):
+        return []
     query = sa.select(CreditLevelChange).where(CreditLevelChange.customer_id == customer_id)
     return await records(session, query.order_by(CreditLevelChange.id.desc()).limit(100))

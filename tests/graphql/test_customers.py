@@ -237,9 +237,16 @@ async def test_set_credit_level_refusals(api, changes, field, code):
     assert await api.fingerprint() == before
 
 
-async def test_credit_history_is_staff_only(api):
-    answer = await api.gql("{ me { customer { creditLevel creditHistory { reason } } } }", as_="member")
-    assert top_codes(answer) == ["FORBIDDEN"]
+async def test_a_customers_histories_are_staff_only_and_empty_to_a_member(api):
+    # given Li Wei's credit level changed by staff
+    change = {"input": {"customerId": gid("Customer", api.demo.customers["Li Wei"]), "level": "RED", "reason": "late"}}
+    assert (await api.data(CREDIT, change, as_="club_operator"))["setCreditLevel"]["errors"] == []
+    # when he asks for his customer's histories beside his member number
+    query = "{ me { memberNumber customer { creditHistory { reason } identityChanges { before } } } }"
+    answer = await api.gql(query, as_="member")
+    # then they are empty to him, and the rest of the answer stands
+    assert "errors" not in answer
+    assert answer["data"]["me"]["customer"] == {"creditHistory": [], "identityChanges": []}
 
 
 def new_account(api, **changes):

@@ -66,6 +66,7 @@ class Permission(StrEnum):
     REDEMPTION_CATALOGUE = "REDEMPTION_CATALOGUE"  # reward items, gift stock, failed deliveries
     GRADE_REVIEW = "GRADE_REVIEW"  # review proposals, change members' grades, set customers' importance
     AUDIT_READ = "AUDIT_READ"  # the audit trail: who did what, from where, with which outcome
+    STAFF_MANAGE = "STAFF_MANAGE"  # staff accounts: display name, role, and whether they may log in at all
 
 
 _P = Permission

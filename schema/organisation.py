@@ -183,3 +183,30 @@ class UpdateOutletInput:
 class OutletPayload:
     errors: list[UserError]
     outlet: OutletType | None = None
+
+
+@strawberry.input(description="Only the fields given are changed.")
+class UpdateStaffInput:
+    id: relay.GlobalID
+    display_name: str | None = strawberry.UNSET
+    role: StaffRole | None = strawberry.field(
+        default=strawberry.UNSET, description="Takes effect at their next request. Not your own."
+    )
+    active: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="false ends their sessions at once and refuses their logins; true lets them log in again."
+        " Not your own.",
+    )
+
+
+@strawberry.type
+class StaffPayload:
+    errors: list[UserError]
+    staff: StaffType | None = None
+
+
+@strawberry.input
+class StaffFilter:
+    branch_id: relay.GlobalID | None = strawberry.field(default=None, description="This branch and below.")
+    role: StaffRole | None = None
+    active: bool | None = None

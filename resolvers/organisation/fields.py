@@ -1,4 +1,4 @@
-"""Branches, grades and clubs."""
+"""Branches, grades, clubs, outlets and staff."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import strawberry
 
 from domain.organisation import outlets
 from domain.organisation import service as organisation
+from domain.organisation import staff as staff_accounts
 from resolvers.declare import list_field, mutation_field
 from resolvers.edge import read
 from schema.organisation import (
@@ -17,8 +18,12 @@ from schema.organisation import (
     GradeType,
     OutletPayload,
     OutletType,
+    StaffFilter,
+    StaffPayload,
+    StaffType,
     UpdateClubInput,
     UpdateOutletInput,
+    UpdateStaffInput,
 )
 
 
@@ -35,6 +40,13 @@ class OrganisationQuery:
     clubs = list_field(organisation.list_clubs, ClubType, description="Clubs of branches in your subtree (staff).")
 
     outlets = list_field(outlets.list_outlets, OutletType, description="Outlets of branches in your subtree (staff).")
+
+    staff = list_field(
+        staff_accounts.list_staff,
+        StaffType,
+        StaffFilter,
+        description="Staff of branches in your subtree (staff), oldest first.",
+    )
 
 
 @strawberry.type
@@ -69,4 +81,13 @@ class OrganisationMutation:
         OutletPayload,
         "outlet",
         description="Change an outlet's details, or close it (administrator).",
+    )
+
+    update_staff = mutation_field(
+        staff_accounts.update_staff,
+        UpdateStaffInput,
+        StaffPayload,
+        "staff",
+        description="Rename a member of staff of your subtree, change their role, or deactivate them (ending their"
+        " access at once) and reactivate them (administrator).",
     )

@@ -42,8 +42,10 @@ def test_members_read_only_themselves():
     assert not may_read_member(None, 5, "/1/2/")
 
 
-@pytest.mark.parametrize("permission", [Permission.PARTNER_CLIENT_MANAGE, Permission.PARTNER_MANAGE])
-def test_every_role_is_listed_and_only_administrators_manage_partners_and_their_keys(permission):
+@pytest.mark.parametrize(
+    "permission", [Permission.PARTNER_CLIENT_MANAGE, Permission.PARTNER_MANAGE, Permission.STAFF_MANAGE]
+)
+def test_every_role_is_listed_and_only_administrators_manage_partners_their_keys_and_staff(permission):
     assert set(ROLE_PERMISSIONS) == set(StaffRole)
     assert {r for r, p in ROLE_PERMISSIONS.items() if permission in p} == {StaffRole.ADMINISTRATOR}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.api import gid
 from tests.statement_counts import assert_same_statements, assert_statements, measure, measure_case
 
 # Exactly how many SQL statements each request sends, its authentication included.
@@ -16,9 +17,11 @@ STATEMENTS = {
     "createOutlet": 5,
     "updateOutlet": 5,
     "outlets": 4,
+    "updateStaff": 5,
+    "staff": 4,
 }
 
-MUTATIONS = ["createClub", "updateClub", "createOutlet", "updateOutlet"]
+MUTATIONS = ["createClub", "updateClub", "createOutlet", "updateOutlet", "updateStaff"]
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS)
@@ -73,6 +76,33 @@ async def test_an_outlets_page_costs_the_same_statements_whatever_its_size(api, 
         assert len(by_size[first].data("outlets")["edges"]) == first
     # then both cost the same statements
     assert_same_statements("outlets", by_size, STATEMENTS["outlets"])
+
+
+STAFF_PAGE = """query($first: Int, $filter: StaffFilter) { staff(first: $first, filter: $filter) {
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { id username displayName role active branch { code name level parent { code } } } } } }"""
+
+
+async def test_a_staff_page_costs_the_same_statements_whatever_its_size(api, statements):
+    # given 60 more staff, in Guangdong and Shenzhen, some of them deactivated
+    await api.scalar(
+        """INSERT INTO staff (username, display_name, role, branch_id, password_hash, active)
+           SELECT 'bulk.' || g, 'Bulk staff ' || g, 'AGENT',
+                  CASE WHEN g % 2 = 0 THEN CAST(:gd AS bigint) ELSE CAST(:sz AS bigint) END, 'x', g % 3 <> 0
+           FROM generate_series(1, 60) g RETURNING 1""",
+        gd=api.demo.branches["GD"],
+        sz=api.demo.branches["SZ"],
+    )
+    # when a page of 1 and a page of 50 of Guangdong's subtree are fetched with each one's branch, and a page
+    # of its active agents
+    gd = {"branchId": gid("Branch", api.demo.branches["GD"])}
+    by_size = {}
+    for first, filter in ((1, gd), (50, gd), (30, gd | {"role": "AGENT", "active": True})):
+        variables = {"first": first, "filter": filter}
+        by_size[first] = await measure(api, statements, STAFF_PAGE, variables, as_="hq_admin")
+        assert len(by_size[first].data("staff")["edges"]) == first
+    # then they all cost the same statements
+    assert_same_statements("staff", by_size, STATEMENTS["staff"])
 
 
 async def more_branches(api, count: int) -> None:

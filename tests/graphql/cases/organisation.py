@@ -13,6 +13,10 @@ async def _counter(api: Api, who: str) -> dict[str, Any]:
     return {"id": outlet, "name": f"Renamed {who}", "address": "Tianhe Road 1", "phone": "020-12345678"}
 
 
+async def _agent(api: Api, who: str) -> dict[str, Any]:
+    return {"id": gid("Staff", api.demo.staff["gd.agent"]), "displayName": f"Agent {who}", "role": "AGENT"}
+
+
 CASES = {
     "createClub": Case(
         "createClub",
@@ -44,4 +48,11 @@ CASES = {
         {"other_branch_admin"},
     ),
     "updateOutlet": Case("updateOutlet", "UpdateOutletInput", _counter, ADMINS, {"other_branch_admin"}),
+    "updateStaff": Case(
+        "updateStaff",
+        "UpdateStaffInput",
+        _agent,
+        ADMINS,
+        {"other_branch_admin"},
+    ),
 }

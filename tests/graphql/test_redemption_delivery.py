@@ -110,3 +110,35 @@ async def test_a_cancellation_during_a_run_waits_for_no_delivery_but_the_one_und
     assert billing.sent == ids
     assert await api.scalar(STATES) == ",".join(["DELIVERED 0"] * 5 + ["CANCELLED 0"])
     assert await api.violations() == []
+
+
+@pytest.mark.parametrize("tries", [1, fulfilment.attempts_max], ids=["tried once", "failed"])
+async def test_a_redemption_whose_delivery_was_tried_and_failed_is_not_cancelled(api, tries):
+    # given Li Wei's 60 minutes, whose delivery the gateway failed (a timeout, say: it may have been applied)
+    made = await redeemed(api, "d-1", ("MIN-60", 1))
+    sessions = make_sessions(api.engine)
+    for _ in range(tries):
+        await fulfilment.deliver_pending(sessions, Billing(sends_max=0))
+    await api.token("member")
+    before = await api.fingerprint()
+    # when he cancels it
+    refused = await cancel(api, made["id"], "d-2")
+    # then it is refused as a delivery in doubt, and nothing is written: no points come back beside the minutes
+    assert [(e["field"], e["code"]) for e in refused["errors"]] == [(["input", "redemptionId"], "FULFILMENT_IN_DOUBT")]
+    assert await api.fingerprint() == before
+
+
+async def test_a_delivery_retried_after_failing_stays_in_doubt_until_delivered(api):
+    # given Li Wei's 60 minutes, whose delivery failed and which an operator set to be tried again
+    made = await redeemed(api, "d-1", ("MIN-60", 1))
+    sessions = make_sessions(api.engine)
+    for _ in range(fulfilment.attempts_max):
+        await fulfilment.deliver_pending(sessions, Billing(sends_max=0))
+    await api.scalar("UPDATE fulfilment SET state = 'PENDING', attempts = 0 RETURNING 1")  # as retryFulfilment does
+    # when he cancels it before the next run, then it is refused all the same (its last error is kept)
+    refused = await cancel(api, made["id"], "d-2")
+    assert [e["code"] for e in refused["errors"]] == ["FULFILMENT_IN_DOUBT"]
+    # and once delivered, it is refused as delivered
+    assert await fulfilment.deliver_pending(sessions, Billing()) == (1, 0)
+    delivered = await cancel(api, made["id"], "d-3")
+    assert [e["code"] for e in delivered["errors"]] == ["FULFILMENT_DELIVERED"]

@@ -101,6 +101,12 @@ class Checker:
         if self.problems:
             raise DomainError.of(self.problems)
 
+    def required(self, field: str, value: Any) -> Any:
+        """A value that may not be null (an enum, a flag): the value, or None with REQUIRED noted."""
+        if value is None:
+            self.fail(field, ErrorCode.REQUIRED, f"{field} is required.")
+        return value
+
     def text(self, field: str, value: Any, *, length_max: int = text_length_max, required: bool = False) -> str | None:
         """A trimmed string, or None when absent and optional."""
         if value is None:

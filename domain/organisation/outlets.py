@@ -47,16 +47,9 @@ def _checked(check: Checker, given: dict[str, object]) -> dict[str, object]:
         "name": lambda v: check.text("name", v, length_max=name_length_max, required=True),
         "address": lambda v: check.text("address", v),
         "phone": lambda v: check.phone("phone", v),
-        "status": lambda v: _status(check, v),
+        "status": lambda v: check.required("status", v) and OutletStatus(v),
     }
     return {field: checks[field](value) for field, value in given.items()}
-
-
-def _status(check: Checker, value: object) -> OutletStatus | None:
-    if value is None:
-        check.fail("status", ErrorCode.REQUIRED, "status is required.")
-        return None
-    return OutletStatus(value)
 
 
 async def create_outlet(uow: UnitOfWork, command: CreateOutlet) -> Outlet:

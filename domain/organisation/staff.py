@@ -37,17 +37,10 @@ class UpdateStaff(Command):
 def _checked(check: Checker, given: dict[str, object]) -> dict[str, object]:
     checks = {
         "display_name": lambda v: check.text("display_name", v, length_max=name_length_max, required=True),
-        "role": lambda v: _required(check, "role", v, StaffRole),
-        "active": lambda v: _required(check, "active", v, bool),
+        "role": lambda v: check.required("role", v) and StaffRole(v),
+        "active": lambda v: check.required("active", v),
     }
     return {field: checks[field](value) for field, value in given.items()}
-
-
-def _required(check: Checker, field: str, value: object, kind: type) -> object:
-    if value is None:
-        check.fail(field, ErrorCode.REQUIRED, f"{field} is required.")
-        return None
-    return kind(value)
 
 
 async def update_staff(uow: UnitOfWork, command: UpdateStaff) -> Staff:

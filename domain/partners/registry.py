@@ -83,9 +83,9 @@ def _checked(check: Checker, given: dict[str, Any]) -> dict[str, Any]:
     """The registry's fields as they are kept; a required one given as null is refused."""
     checks = {
         "name": lambda v: check.text("name", v, length_max=name_length_max, required=True),
-        "kind": lambda v: _required(check, "kind", v),
-        "nature": lambda v: _required(check, "nature", v),
-        "status": lambda v: _required(check, "status", v),
+        "kind": lambda v: check.required("kind", v),
+        "nature": lambda v: check.required("nature", v),
+        "status": lambda v: check.required("status", v),
         "address": lambda v: check.text("address", v, length_max=address_length_max),
         "legal_representative": lambda v: check.text("legal_representative", v, length_max=name_length_max),
         "staff_count": lambda v: check.integer("staff_count", v, minimum=0, maximum=staff_count_max),
@@ -94,12 +94,6 @@ def _checked(check: Checker, given: dict[str, Any]) -> dict[str, Any]:
         ),
     }
     return {field: checks[field](value) for field, value in given.items()}
-
-
-def _required(check: Checker, field: str, value: Any) -> Any:
-    if value is None:
-        check.fail(field, ErrorCode.REQUIRED, f"{field} is required.")
-    return value
 
 
 async def _refuse_if_taken(session: AsyncSession, code: str) -> None:

@@ -130,8 +130,7 @@ def _checked_fields(check: Checker, given: dict[str, Any]) -> dict[str, Any]:
 
 
 def _required_integer(check: Checker, field: str, value: Any, maximum: int) -> int | None:
-    if value is None:
-        check.fail(field, ErrorCode.REQUIRED, f"{field} is required.")
+    if check.required(field, value) is None:
         return None
     return check.integer(field, value, minimum=1, maximum=maximum)
 

@@ -54,16 +54,26 @@ _digits = re.compile(r"^[0-9]{5,20}$")
 
 # Characters no text the service keeps may hold, as they would garble or disguise it on a screen: control
 # characters (line feed, carriage return and tab aside), the format characters (the marks and overrides of text
-# direction, zero-width spaces and joiners, the soft hyphen, the byte order mark), the line and paragraph
-# separators, and the fillers and blanks that print as nothing (a name of one Hangul filler looked nameless),
-# all of which make two equal-looking texts differ.
+# direction, zero-width spaces, the soft hyphen, the byte order mark), the line and paragraph separators, and the
+# fillers and blanks that print as nothing (a name of one Hangul filler looked nameless), all of which make two
+# equal-looking texts differ. The zero-width (non-)joiner stays where a script needs it, between two letters of
+# it (a Persian name); private-use characters stay too (registries keep rare characters of names there).
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_INVISIBLE_CATEGORIES = frozenset({"Cf", "Zl", "Zp", "Co", "Cn", "Cs"})
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Zl", "Zp", "Cs"})
 _BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_JOINERS = frozenset("\u200c\u200d")
 
 
 def _invisible(text: str) -> bool:
-    return any(not c.isascii() and (unicodedata.category(c) in _INVISIBLE_CATEGORIES or c in _BLANKS) for c in text)
+    for at, c in enumerate(text):
+        if c.isascii() or (unicodedata.category(c) not in _INVISIBLE_CATEGORIES and c not in _BLANKS):
+            continue
+        if c in _JOINERS and 0 < at < len(text) - 1:
+            before, after = text[at - 1], text[at + 1]
+            if not before.isascii() and before.isalpha() and not after.isascii() and after.isalpha():
+                continue
+        return True
+    return False
 
 
 _DOCUMENT_MARKS = frozenset("()-./")  # besides Latin letters, digits and Chinese characters

@@ -57,6 +57,12 @@ async def update_staff(uow: UnitOfWork, command: UpdateStaff) -> Staff:
         if "role" in clean and clean["role"] != staff.role:
             raise DomainError(ErrorCode.INVALID, "You may not change your own role: you would lock yourself out of"
                               " managing staff. Ask another administrator.", "role")  # fmt: skip
+    elif staff.branch_id == actor.branch_id and StaffRole.ADMINISTRATOR in (staff.role, clean.get("role")):
+        # Administrators are made and kept from the branch above theirs: one could otherwise lock out the
+        # branch's other administrators, or make more of them, with no one above having a say.
+        field = "id" if staff.role == StaffRole.ADMINISTRATOR else "role"
+        raise DomainError(ErrorCode.FORBIDDEN, "Administrators of your own branch are made and kept by those of a"
+                          " branch above it.", field)  # fmt: skip
     ends_access = clean.get("active") is False
     # what the person's principal is read from (a display name is not part of it)
     changes_principal = any(field in clean and clean[field] != getattr(staff, field) for field in ("role", "active"))

@@ -193,6 +193,7 @@ async def set_contact(uow: UnitOfWork, command: SetPartnerContact) -> PartnerCon
             sa.select(Partner, Branch.path)
             .join(Branch, Branch.id == Partner.branch_id)
             .where(Partner.id == sa.bindparam("id", command.partner_id, sa.BigInteger))
+            .with_for_update(read=True, of=Partner)  # a termination at the same moment is waited for, and seen
         )
     ).first()
     if found is None:

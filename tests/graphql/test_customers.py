@@ -57,7 +57,7 @@ async def test_staff_register_a_customer_with_a_manager(api):
         ({"idDocumentNumber": "\u0395" + "1234567"}, "idDocumentNumber", "INVALID"),  # a Greek Ε for a passport's E
         ({"name": "\u3164"}, "name", "INVALID"),  # a Hangul filler: a name that prints as nothing
         ({"name": "\u2800"}, "name", "INVALID"),  # a Braille blank
-        ({"name": "Chen\u200dYi"}, "name", "INVALID"),  # a zero-width joiner
+        ({"name": "Chen\u200dYi"}, "name", "INVALID"),  # a zero-width joiner between Latin letters
         ({"name": "Chen\u00adYi"}, "name", "INVALID"),  # a soft hyphen
         ({"name": "Chen\u2028Yi"}, "name", "INVALID"),  # a line separator
         ({"idDocumentNumber": "4401-0119*8001"}, "idDocumentNumber", "INVALID"),
@@ -346,3 +346,16 @@ async def test_customer_by_id_obeys_scope(api):
     assert (await api.data(query, {"id": zhang}, as_="club_operator"))["customer"] is None
     assert (await api.data(query, {"id": gid("Member", 1)}, as_="hq_admin"))["customer"] is None
     assert top_codes(await api.gql(query, {"id": zhang}, as_="member")) == []  # null, not an error
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["张\ue000", "مهر\u200cناز", "Ali \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"],
+    ids=["a rare character of the private use area", "a Persian name's non-joiner", "between Persian letters"],
+)
+async def test_names_real_people_have_are_kept(api, name):
+    # when a customer is registered with a name only its own script writes so
+    answer = await api.data(CREATE, {"input": new_customer(api, name=name)}, as_="club_operator")
+    # then it is taken as it is
+    assert answer["createCustomer"]["errors"] == []
+    assert await api.scalar("SELECT name FROM customer ORDER BY id DESC LIMIT 1") == name

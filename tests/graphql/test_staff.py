@@ -175,3 +175,20 @@ async def test_the_staff_list_is_the_callers_subtree_and_filters(api):
 async def test_only_staff_list_staff(api, who):
     answer = await api.gql(LIST, {}, as_=who)
     assert top_codes(answer) == ["UNAUTHENTICATED" if who == "anonymous" else "FORBIDDEN"]
+
+
+async def test_administrators_of_a_branch_are_made_and_kept_from_the_branch_above(api):
+    # given a second administrator of Guangdong, beside gd.admin
+    peer = gid("Staff", await api.add_staff("gd.admin2", "ADMINISTRATOR", "GD"))
+    await api.token("administrator")
+    before = await api.fingerprint()
+    # when gd.admin deactivates the peer, and makes the agent an administrator
+    locked_out = await update(api, "administrator", peer, active=False)
+    promoted = await update(api, "administrator", staff_id(api, "gd.agent"), role="ADMINISTRATOR")
+    # then both are refused, and nothing is written
+    assert [(e["field"], e["code"]) for e in locked_out["errors"]] == [(["input", "id"], "FORBIDDEN")]
+    assert [(e["field"], e["code"]) for e in promoted["errors"]] == [(["input", "role"], "FORBIDDEN")]
+    assert await api.fingerprint() == before
+    # while headquarters' administrator does both
+    assert (await update(api, "hq_admin", staff_id(api, "gd.agent"), role="ADMINISTRATOR"))["errors"] == []
+    assert (await update(api, "hq_admin", peer, active=False))["errors"] == []

@@ -111,10 +111,12 @@ async def login(uow: UnitOfWork, command: Login) -> Tokens:
     session, address = uow.session, counted_address(uow.remote_address)
     # the connection is taken inside the turn, and held while the hash waits for a thread
     async with _queue(command.kind, login_name), passwords.turn():
-        identity = await _find_identity(session, command.kind, login_name, lock=True)
+        identity = await _find_identity(session, command.kind, login_name)
         key = _login_key(identity, login_name)
         throttled = await _throttle(session, command.kind, key, address, uow.now, policy)
-        refusal = throttled or await _judge(identity, command.password)
+        if identity is not None:  # read again after the throttle's lock, which a password change holds to its end
+            await session.refresh(identity)
+        refusal = throttled or await _judge(session, identity, command.password)
     reason = "THROTTLED" if throttled else "OK" if refusal is None else "UNKNOWN_LOGIN" if identity is None else "WRONG"
     session.add(_attempt(command.kind, key, identity, reason, address))
     if refusal is not None:
@@ -166,13 +168,10 @@ def _login_key(identity: Member | Staff | None, login_name: str) -> str:
     return identity.member_number if isinstance(identity, Member) else login_name
 
 
-async def _find_identity(
-    session: AsyncSession, kind: PrincipalKind, login_name: str, *, lock: bool = False
-) -> Member | Staff | None:
-    """The member or staff a login names; `lock`: FOR NO KEY UPDATE, as a password change locks it, and before the
-    throttle's lock, in the order a password change takes them: a login arriving during a change waits for it and
-    then checks the password against the new hash (read before the wait, the old password passed and opened a
-    session the change never ended, and a rehash of it could write the old password back)."""
+async def _find_identity(session: AsyncSession, kind: PrincipalKind, login_name: str) -> Member | Staff | None:
+    """The member or staff a login names, unlocked (a login never waits for a writer of the row). A login reads it
+    again once it holds the throttle's lock, which a password change of the person holds until it commits: read
+    only before, the old password passed during a change and opened a session the change never ended."""
     if kind == PrincipalKind.STAFF:
         query = sa.select(Staff).where(Staff.username == login_name)
     else:
@@ -184,8 +183,6 @@ async def _find_identity(
             .where(sa.or_(Member.member_number == login_name, Member.customer_id.in_(by_line.scalar_subquery())))
             .order_by((Member.member_number == login_name).desc())
         )
-    if lock:
-        query = query.with_for_update(key_share=True)
     return (await session.scalars(query.limit(1))).first()
 
 
@@ -300,9 +297,11 @@ _FAILURES_SINCE_SUCCESS = sa.text(
 )
 
 
-async def _judge(identity: Member | Staff | None, password: str) -> RecordedRefusal | None:
+async def _judge(session: AsyncSession, identity: Member | Staff | None, password: str) -> RecordedRefusal | None:
     """Why the attempt fails, or None when it succeeds. An unknown login costs a hash check too and gets the
-    answer a wrong password gets."""
+    answer a wrong password gets. A hash due for a stronger one is replaced only if the row is free and still holds
+    the hash checked: a login never waits for the row while it holds the throttle's lock, which a password change
+    holding the row waits for (they would wait for each other); the next login rehashes it."""
     wrong = RecordedRefusal(ErrorCode.INVALID_CREDENTIALS, _wrong_login)
     if identity is None:
         await passwords.verify_secret(password, None)
@@ -311,7 +310,10 @@ async def _judge(identity: Member | Staff | None, password: str) -> RecordedRefu
     if not matches or not _usable(identity):
         return wrong
     if new_hash is not None:
-        identity.password_hash = new_hash
+        model = type(identity)
+        free = sa.select(model.id).where(model.id == identity.id, model.password_hash == identity.password_hash)
+        if await session.scalar(free.with_for_update(key_share=True, skip_locked=True)) is not None:
+            identity.password_hash = new_hash
     return None
 
 

@@ -516,6 +516,24 @@ async def test_a_login_rehashing_and_a_password_change_at_once_are_both_answered
     assert "accessToken" in await api.login("MEMBER", "13800000001", "n3w-secret!")
 
 
+@pytest.mark.parametrize("rehashed", [False, True], ids=["same cost", "cost raised"])
+async def test_a_login_does_not_wait_for_a_writer_of_its_persons_row(api, request, rehashed):
+    # given a member's row held by a long write (a grade review's chunk, say), and maybe a hash due a rehash
+    if rehashed:
+        request.getfixturevalue("costlier_hashes")
+    hashed = "SELECT password_hash FROM member WHERE id = :m"
+    member = api.demo.members["Li Wei"]
+    before = await api.scalar(hashed, m=member)
+    async with api.engine.connect() as writer:
+        await writer.execute(sa.text("SELECT 1 FROM member WHERE id = :m FOR NO KEY UPDATE"), {"m": member})
+        # when the member logs in meanwhile
+        tokens = await asyncio.wait_for(api.login("MEMBER", "13800000001"), timeout=10)
+        await writer.rollback()
+    # then the login is answered without waiting for the write, and its hash is left for a later login
+    assert "accessToken" in tokens
+    assert await api.scalar(hashed, m=member) == before
+
+
 async def test_change_password_ends_every_session_and_returns_a_new_one(api):
     # given two sessions
     first = await api.login("MEMBER", "13800000001")

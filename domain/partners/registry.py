@@ -20,7 +20,13 @@ from domain.access import Permission, Principal, StaffPrincipal, require_staff, 
 from domain.auth import service as auth
 from domain.columns import records, same_code
 from domain.errors import DomainError, ErrorCode
-from domain.organisation.service import branch_by_code, branch_in_scope, subtree_branch_ids, visible
+from domain.organisation.service import (
+    branch_by_code,
+    branch_in_scope,
+    locked_in_scope,
+    subtree_branch_ids,
+    visible,
+)
 from domain.organisation.tables import Branch
 from domain.partners.errors import PartnerErrorCode
 from domain.partners.tables import Partner, PartnerApiClient, PartnerContact, PartnerKind, PartnerNature, PartnerStatus
@@ -133,10 +139,10 @@ async def create_partner(uow: UnitOfWork, command: CreatePartner) -> Partner:
 
 async def partner_in_scope(
     session: AsyncSession, actor: StaffPrincipal, partner_id: int | None, field: str, *, lock: bool = False
-) -> tuple[Partner, Branch]:
-    """A partner whose branch lies in the actor's subtree, with that branch (the partner locked FOR NO KEY UPDATE
-    when `lock`). Every member of staff sees every partner, so one of a branch above theirs (a national partner)
-    is named as such, not as missing."""
+) -> Partner:
+    """A partner whose branch lies in the actor's subtree (locked FOR NO KEY UPDATE when `lock`). Every member of
+    staff sees every partner, so one of a branch above theirs (a national partner) is named as such, not as
+    missing."""
     exclusive = {"key_share": True} if lock else False
     found = partner_id is not None and await session.get(
         Partner, partner_id, with_for_update=exclusive, populate_existing=lock
@@ -149,7 +155,7 @@ async def partner_in_scope(
         raise DomainError(
             ErrorCode.FORBIDDEN, f"This partner is maintained by {branch.name}: its staff do this.", field
         )
-    return found, branch
+    return found
 
 
 def refuse_if_terminated(partner: Partner, what: str, field: str) -> None:
@@ -163,7 +169,7 @@ async def update_partner(uow: UnitOfWork, command: UpdatePartner) -> Partner:
     check = Checker()
     clean = _checked(check, changes(command, *(f for f in command.__dataclass_fields__ if f != "id")))
     check.raise_if_any()
-    partner, _branch = await partner_in_scope(uow.session, actor, command.id, "id", lock=True)
+    partner = await partner_in_scope(uow.session, actor, command.id, "id", lock=True)
     if clean.get("status", partner.status) != partner.status:
         refuse_if_terminated(partner, "its status stays TERMINATED", "status")
         keys = await uow.session.scalars(
@@ -214,13 +220,9 @@ async def set_contact(uow: UnitOfWork, command: SetPartnerContact) -> PartnerCon
 async def remove_contact(uow: UnitOfWork, command: RemovePartnerContact) -> PartnerContact:
     """The contact of a branch in the caller's subtree, deleted (answered as it was)."""
     actor = require_staff(uow.principal, Permission.PARTNER_MANAGE)
-    session = uow.session
-    contact = await session.get(PartnerContact, command.id, with_for_update=True) if command.id is not None else None
-    path = await session.scalar(sa.select(Branch.path).where(Branch.id == contact.branch_id)) if contact else None
-    if contact is None or not actor.covers(path):
-        raise DomainError(ErrorCode.NOT_FOUND, "No such partner contact in your scope.", "id")
-    await session.delete(contact)
-    await session.flush()
+    contact = await locked_in_scope(uow.session, actor, PartnerContact, command.id, "id", "partner contact")
+    await uow.session.delete(contact)
+    await uow.session.flush()
     return contact
 
 

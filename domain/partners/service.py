@@ -58,7 +58,7 @@ async def create_api_client(uow: UnitOfWork, command: CreatePartnerApiClient) ->
     check = Checker()
     name = check.text("name", command.name, length_max=name_length_max, required=True)
     check.raise_if_any()
-    partner, _branch = await partner_in_scope(uow.session, actor, command.partner_id, "partner_id", lock=True)
+    partner = await partner_in_scope(uow.session, actor, command.partner_id, "partner_id", lock=True)
     refuse_if_terminated(partner, "it gets no new API keys", "partner_id")
     live = await uow.session.scalar(_LIVE_KEYS, {"partner": partner.id})
     if live >= api_clients_live_max:

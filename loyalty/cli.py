@@ -772,12 +772,16 @@ def deliver_fulfilments(data_dir: Path = DataDir) -> None:
     settings = _settings(data_dir)
     with database(settings) as url:
 
-        async def main(sessions: async_sessionmaker) -> tuple[int, int]:
+        async def main(sessions: async_sessionmaker) -> tuple[int, int, int]:
             sender = fulfilment.load_fulfilment_sender(settings.fulfilment_sender)
-            return await fulfilment.deliver_pending(sessions, sender)
+            delivered, failed = await fulfilment.deliver_pending(sessions, sender)
+            return delivered, failed, await fulfilment.in_doubt(sessions)
 
-        delivered, failed = run_on_database(url, main)
-    console.print(f"{delivered:,} delivered, {failed:,} given up (retry them with retryFulfilment).")
+        delivered, failed, doubtful = run_on_database(url, main)
+    console.print(
+        f"{delivered:,} delivered, {failed:,} given up (retry them with retryFulfilment); {doubtful:,} in doubt"
+        " (sent unanswered: retried by the next run, or settled with settleFulfilment once failed)."
+    )
     if failed:  # deliveries no run will try again: the cron's exit tells someone
         raise typer.Exit(1)
 

@@ -27,6 +27,7 @@ ItemStatus = strawberry.enum(redemption_tables.ItemStatus, name="RewardItemStatu
 RedemptionChannel = strawberry.enum(redemption_tables.RedemptionChannel, description="Where a redemption was asked.")
 RedemptionStatus = strawberry.enum(redemption_tables.RedemptionStatus)
 FulfilmentState = strawberry.enum(redemption_tables.FulfilmentState)
+SettlementOutcome = strawberry.enum(redemption_tables.SettlementOutcome)
 PickupState = strawberry.enum(redemption_tables.PickupState)
 StockMovementKind = strawberry.enum(redemption_tables.StockMovementKind)
 BookingStatus = strawberry.enum(redemption_tables.BookingStatus)
@@ -169,6 +170,18 @@ class RedemptionLineType:
     def item(self, info: strawberry.Info) -> RewardItemType: ...
 
 
+@strawberry.type(name="FulfilmentSettlement", description="The billing system's answer about a delivery in doubt.")
+class FulfilmentSettlementType:
+    outcome: SettlementOutcome
+    reference: str = strawberry.field(description="The billing system's reference for what it found.")
+    settled_at: datetime
+    is_type_of = row_type(redemption_tables.FulfilmentSettlement)
+
+    @strawberry.field
+    @joined("staff", "staff_id")
+    def settled_by(self, info: strawberry.Info) -> StaffType: ...
+
+
 @strawberry.type(name="Fulfilment", description="What the billing system delivers for a line: its state and attempts.")
 class FulfilmentType(relay.Node):
     id: relay.NodeID[int]
@@ -190,6 +203,23 @@ class FulfilmentType(relay.Node):
     @strawberry.field
     @joined("redemptions_scoped", "redemption_id")
     def redemption(self, info: strawberry.Info) -> RedemptionType | None: ...
+
+    @strawberry.field(
+        description="The last send of it the billing system may have applied unanswered (the gateway raised, or the"
+        " sender stopped): its redemption is not cancelled until it is delivered or settled; null: not in doubt."
+    )
+    async def in_doubt_since(self, info: strawberry.Info) -> datetime | None:
+        doubt = await info.context.loaders.fulfilment_doubts.load(self.id)
+        return doubt.since if doubt is not None else None
+
+    @strawberry.field(
+        description="What operators recorded of it, having asked the billing system, oldest first (staff; empty to"
+        " a member)."
+    )
+    async def settlements(self, info: strawberry.Info) -> list[FulfilmentSettlementType]:
+        if not role_grants(info.context.principal, Permission.REDEMPTION_READ):
+            return []
+        return await info.context.loaders.settlements_by_fulfilment.load(self.id)
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
@@ -615,6 +645,9 @@ class RedemptionTotal:
 @strawberry.input
 class FulfilmentFilter:
     state: FulfilmentState | None = strawberry.UNSET
+    in_doubt: bool | None = strawberry.field(
+        default=strawberry.UNSET, description="true: those the billing system may have applied unanswered."
+    )
 
 
 @strawberry.input
@@ -626,6 +659,15 @@ class GiftPickupFilter:
 @strawberry.input(description="A FAILED delivery is tried again.")
 class RetryFulfilmentInput:
     id: relay.GlobalID
+
+
+@strawberry.input(description="The billing system's answer about a delivery in doubt is recorded.")
+class SettleFulfilmentInput:
+    id: relay.GlobalID
+    outcome: SettlementOutcome
+    reference: str = strawberry.field(
+        description="The billing system's reference for what it found: one line, 100 characters at most."
+    )
 
 
 @strawberry.input(description="A waiting gift is given to its member.")

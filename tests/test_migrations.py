@@ -317,6 +317,40 @@ async def test_id_document_numbers_kept_before_take_one_form_unless_two_meet_in_
         assert found == ["440101198001010011", "44030119850202002X", "e1234567", "E 1234567"]
 
 
+async def test_deliveries_in_doubt_by_their_last_error_are_marked_and_back(server_url):
+    # given a database at 0052 with deliveries PENDING and FAILED after an error, PENDING untried, DELIVERED after one
+    async with fresh_database(server_url, "loyalty_fulfilment_doubt_test") as engine:
+        await migrate.upgrade(engine, "0052")
+        async with engine.begin() as connection:
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO fulfilment (redemption_id, line_id, member_id, item_id, kind, quantity, state,"
+                    " last_error, updated_at) SELECT n, n, 1, 1, 'CALL_MINUTES', 1, s, e,"
+                    " '2026-12-01T00:00Z'::timestamptz + n * interval '1 hour' FROM (VALUES (1, 'PENDING', 'Timeout'),"
+                    " (2, 'FAILED', 'Timeout'), (3, 'PENDING', NULL), (4, 'DELIVERED', 'Timeout')) AS f(n, s, e)"
+                )
+            )
+        # when 0053 is applied
+        await migrate.upgrade(engine)
+        # then the two whose delivery failed are in doubt, since their last change
+        async with engine.connect() as connection:
+            found = (await connection.execute(sa.text("SELECT fulfilment_id, since FROM fulfilment_doubt"))).all()
+        assert [(f, since.isoformat()) for f, since in sorted(found)] == [
+            (1, "2026-12-01T01:00:00+00:00"),
+            (2, "2026-12-01T02:00:00+00:00"),
+        ]
+        # and going back, the untried one marked since (its sender killed while it sent) keeps an error, so that
+        # 0052 still refuses to cancel it
+        async with engine.begin() as connection:
+            await connection.execute(sa.text("INSERT INTO fulfilment_doubt (fulfilment_id) VALUES (3)"))
+        await migrate.downgrade(engine, "0052")
+        async with engine.connect() as connection:
+            errors = (await connection.execute(sa.text("SELECT id, last_error FROM fulfilment ORDER BY id"))).all()
+        assert [tuple(e) for e in errors] == [
+            (1, "Timeout"), (2, "Timeout"), (3, "Sent unanswered: in doubt."), (4, "Timeout")
+        ]  # fmt: skip
+
+
 async def test_the_writes_store_their_results_by_the_keys_index_and_back(server_url):
     # given a database at 0018, where the one-statement writes store their results with an UPDATE by key
     async with fresh_database(server_url, "loyalty_idempotency_keep_test") as engine:
@@ -409,6 +443,8 @@ async def test_alembic_run_by_hand_validates_the_checks_it_added(server_url):
         ("0038", ("grade_figures",), "WHERE r.reverses_id = t.id"),
         # an expiry is not reversed: its points would go back to lots that have ended
         ("0039", ("points_reverse",), "EXPIRY_NOT_REVERSIBLE"),
+        # a delivery is in doubt by the mark its sender wrote before sending, not by an error written after
+        ("0052", ("cancel_redemption",), "FROM fulfilment_doubt d WHERE d.fulfilment_id = f.id"),
     ],
 )
 async def test_a_function_rewritten_and_back(server_url, before, functions, now):

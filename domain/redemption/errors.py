@@ -30,13 +30,14 @@ class RedemptionErrorCode(StrEnum):
     CANCELLATION_WINDOW_CLOSED = "CANCELLATION_WINDOW_CLOSED"
     GIFT_HANDED_OVER = "GIFT_HANDED_OVER"  # a gift given to the member is not cancelled
     FULFILMENT_DELIVERED = "FULFILMENT_DELIVERED"  # the billing system has delivered it
-    FULFILMENT_IN_DOUBT = "FULFILMENT_IN_DOUBT"  # a delivery was tried and failed: it may have been applied
+    FULFILMENT_IN_DOUBT = "FULFILMENT_IN_DOUBT"  # a delivery was sent unanswered: it may have been applied
     REDEMPTION_ALREADY_CANCELLED = "REDEMPTION_ALREADY_CANCELLED"
     CANCELLATION_EXCEEDS_REDEMPTION = "CANCELLATION_EXCEEDS_REDEMPTION"  # more than is left of a line
     ENTRY_OF_A_REDEMPTION = "ENTRY_OF_A_REDEMPTION"  # reverse it by cancelling the redemption
     # Pick-up and fulfilment
     PICKUP_NOT_READY = "PICKUP_NOT_READY"  # handed over or cancelled already
     FULFILMENT_NOT_FAILED = "FULFILMENT_NOT_FAILED"  # only a failed delivery is retried
+    FULFILMENT_NOT_IN_DOUBT = "FULFILMENT_NOT_IN_DOUBT"  # only a delivery in doubt is settled
     # Bookings and their run
     BOOKING_NOT_ACTIVE = "BOOKING_NOT_ACTIVE"
     BOOKING_NOT_PAUSED = "BOOKING_NOT_PAUSED"

@@ -31,4 +31,7 @@ INVARIANTS: dict[str, str] = {
                    GROUP BY item_id, branch_id) m ON m.item_id = s.item_id AND m.branch_id = s.branch_id
         WHERE coalesce(s.quantity, 0) <> coalesce(m.total, 0)""",
     "no gift stock is negative": "SELECT item_id, branch_id FROM gift_stock WHERE quantity < 0",
+    "each delivery in doubt is still to deliver": """
+        SELECT d.fulfilment_id, f.state FROM fulfilment_doubt d LEFT JOIN fulfilment f ON f.id = d.fulfilment_id
+        WHERE f.state IS NULL OR f.state NOT IN ('PENDING', 'FAILED')""",
 }

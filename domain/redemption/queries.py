@@ -24,6 +24,7 @@ from domain.points.tables import LedgerTransaction
 from domain.redemption.catalogue import require_member_reader
 from domain.redemption.tables import (
     Fulfilment,
+    FulfilmentDoubt,
     FulfilmentState,
     GiftPickup,
     PickupState,
@@ -181,13 +182,18 @@ def of_subtree(actor: StaffPrincipal, member_column: Any) -> Any:
 
 
 async def list_fulfilments(
-    session: AsyncSession, principal: Principal, page: PageRequest, *, state: str | None = None
-) -> Page[Fulfilment]:
-    """Deliveries to the billing system of members of the caller's subtree, e.g. the FAILED ones to retry."""
+    session: AsyncSession, principal: Principal, page: PageRequest, *, state: str | None = None,
+    in_doubt: bool | None = None,
+) -> Page[Fulfilment]:  # fmt: skip
+    """Deliveries to the billing system of members of the caller's subtree, e.g. the FAILED ones to retry and
+    those in doubt to settle."""
     actor = require_staff(principal, Permission.REDEMPTION_READ)
     query = sa.select(Fulfilment).where(of_subtree(actor, Fulfilment.member_id))
     if state is not None:
         query = query.where(Fulfilment.state == FulfilmentState(state))
+    if in_doubt is not None:
+        doubt = sa.exists().where(FulfilmentDoubt.fulfilment_id == Fulfilment.id)
+        query = query.where(doubt if in_doubt else ~doubt)
     return await fetch_page(session, query, Fulfilment.id, page)
 
 

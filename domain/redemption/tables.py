@@ -69,6 +69,13 @@ class FulfilmentState(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class SettlementOutcome(StrEnum):
+    """What the billing system says of a delivery in doubt."""
+
+    APPLIED = "APPLIED"  # it applied it: the delivery is DELIVERED, and its redemption is not cancelled
+    NOT_APPLIED = "NOT_APPLIED"  # it did not: the delivery is FAILED, to retry or to cancel with its redemption
+
+
 class PickupState(StrEnum):
     READY = "READY"
     HANDED_OVER = "HANDED_OVER"
@@ -277,6 +284,28 @@ class Fulfilment(SQLModel, table=True):
     delivered_at: datetime | None = timestamp_column()
     created_at: datetime | None = created_at_column()
     updated_at: datetime | None = created_at_column()
+
+
+class FulfilmentDoubt(SQLModel, table=True):
+    """A delivery that may have reached the billing system unanswered: marked before each send, on a connection
+    of its own, and unmarked by its answer or by an operator's settlement (migration 0053). No foreign key: its
+    check would wait for the lock the sender holds on the fulfilment while the gateway answers."""
+
+    __tablename__ = "fulfilment_doubt"
+    fulfilment_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))
+    since: datetime | None = created_at_column()  # the last send
+
+
+class FulfilmentSettlement(SQLModel, table=True):
+    """What an operator recorded of a delivery in doubt, having asked the billing system: kept, never changed."""
+
+    __tablename__ = "fulfilment_settlement"
+    id: int | None = id_column()
+    fulfilment_id: int = reference(index=True)
+    outcome: SettlementOutcome = Field(sa_column=sa.Column(enum_type(SettlementOutcome, "outcome"), nullable=False))
+    staff_id: int = reference()  # who (before `reference`, the column, hides the function in this body)
+    reference: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))  # the billing system's
+    settled_at: datetime | None = created_at_column()
 
 
 class GiftPickup(SQLModel, table=True):

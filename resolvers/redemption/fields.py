@@ -56,6 +56,7 @@ from schema.redemption import (
     RewardItemType,
     RunAutoRedemptionInput,
     RunAutoRedemptionPayload,
+    SettleFulfilmentInput,
     StaffRedemptionFilter,
     TransferGiftStockInput,
     UpdateConsumptionRuleInput,
@@ -214,6 +215,11 @@ class RedemptionMutation:
     retry_fulfilment = mutation_field(
         fulfilment.retry_fulfilment, RetryFulfilmentInput, FulfilmentPayload, "fulfilment",
         description="Try a FAILED delivery to the billing system again (administrators, club operators).",
+    )  # fmt: skip
+    settle_fulfilment = mutation_field(
+        fulfilment.settle_fulfilment, SettleFulfilmentInput, FulfilmentPayload, "fulfilment",
+        description="Record what the billing system says of a delivery in doubt: APPLIED (it is DELIVERED), or, once"
+        " it has FAILED, NOT_APPLIED (retry it, or cancel its redemption) (administrators, club operators).",
     )  # fmt: skip
     hand_over_gift = mutation_field(
         fulfilment.hand_over_gift, HandOverGiftInput, GiftPickupPayload, "pickup",

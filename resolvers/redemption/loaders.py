@@ -7,6 +7,8 @@ from domain.paging import by_key, grouped_by
 from domain.redemption import bookings, catalogue, queries
 from domain.redemption.tables import (
     Fulfilment,
+    FulfilmentDoubt,
+    FulfilmentSettlement,
     GiftPickup,
     RedemptionCancellation,
     RedemptionLine,
@@ -25,6 +27,8 @@ def loaders(principal: Principal) -> dict[str, Fetch]:
         "fulfilments_by_redemption": grouped_by(Fulfilment, "redemption_id"),
         "pickups_by_redemption": grouped_by(GiftPickup, "redemption_id"),
         "cancellations_by_redemption": grouped_by(RedemptionCancellation, "redemption_id"),
+        "fulfilment_doubts": by_key(FulfilmentDoubt, "fulfilment_id"),
+        "settlements_by_fulfilment": grouped_by(FulfilmentSettlement, "fulfilment_id"),
         "fulfilments_scoped": lambda s, ids: queries.get_fulfilments_scoped(s, principal, ids),
         "pickups_scoped": lambda s, ids: queries.get_pickups_scoped(s, principal, ids),
         "bookings_scoped": lambda s, ids: bookings.get_bookings_scoped(s, principal, ids),

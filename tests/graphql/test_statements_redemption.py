@@ -37,7 +37,9 @@ STATEMENTS = {
     # One call of the database function: the key, the scope, the checks and the work in one statement (below).
     "redeemPoints": 2,
     "cancelRedemption": 2,
-    "retryFulfilment": 5,
+    # The delivery locked with its member's branch, the change (settling: the doubt removed first, the settlement).
+    "retryFulfilment": 4,
+    "settleFulfilment": 6,
     "handOverGift": 5,
     "rewardItems": 3,
     "RewardItem.gradeCodes": 2,
@@ -86,6 +88,7 @@ MUTATIONS = [
     "redeemPoints",
     "cancelRedemption",
     "retryFulfilment",
+    "settleFulfilment",
     "handOverGift",
     "bookAutoRedemption",
     "pauseAutoRedemption",

@@ -317,6 +317,37 @@ async def test_id_document_numbers_kept_before_take_one_form_unless_two_meet_in_
         assert found == ["440101198001010011", "44030119850202002X", "e1234567", "E 1234567"]
 
 
+async def test_id_document_numbers_kept_with_digits_of_another_script_take_ascii_ones_unless_taken(server_url):
+    from loyalty.database import make_sessions
+    from loyalty.demo import load_demo
+
+    # given the demo at 0053, Li Wei's number kept in Arabic-Indic digits, the enterprise's passport in Devanagari
+    # ones, and Wang Fang's in Arabic-Indic digits that Zhang Min's number takes in ASCII ones
+    async with fresh_database(server_url, "loyalty_document_digits_test") as engine:
+        await migrate.upgrade(engine, "0053")
+        async with make_sessions(engine).begin() as session:
+            demo = await load_demo(session)
+        kept = {
+            "Li Wei": ("ID_CARD", "٤٤٠١٠١١٩٨٠٠١٠١٠٠١١"),
+            "Pearl River Trading Co.": ("PASSPORT", "E१२३४५६७"),
+            "Wang Fang": ("ID_CARD", "٤٤٠٣٠١١٩٨٥٠٢٠٢٠٠٢X"),
+            "Zhang Min": ("ID_CARD", "44030119850202002X"),
+        }
+        async with engine.begin() as connection:
+            for name, (kind, typed) in kept.items():
+                await connection.execute(
+                    sa.text("UPDATE customer SET id_document_type = :t, id_document_number = :n WHERE id = :c"),
+                    {"t": kind, "n": typed, "c": demo.customers[name]},
+                )
+        # when 0054 is applied
+        await migrate.upgrade(engine)
+        # then each number takes ASCII digits but Wang Fang's, which would meet Zhang Min's: left for the operator
+        number = "SELECT id_document_number FROM customer WHERE id = :c"
+        async with engine.connect() as connection:
+            found = [await connection.scalar(sa.text(number), {"c": demo.customers[n]}) for n in kept]
+        assert found == ["440101198001010011", "E1234567", "٤٤٠٣٠١١٩٨٥٠٢٠٢٠٠٢X", "44030119850202002X"]
+
+
 async def test_deliveries_in_doubt_by_their_last_error_are_marked_and_back(server_url):
     # given a database at 0052 with deliveries PENDING and FAILED after an error, PENDING untried, DELIVERED after one
     async with fresh_database(server_url, "loyalty_fulfilment_doubt_test") as engine:

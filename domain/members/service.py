@@ -247,10 +247,11 @@ _MANAGER_SEEING = sa.text(
 _PROPOSALS_LOCKED = sa.text("SELECT id FROM grade_proposal WHERE member_id = :member AND state = 'PENDING'"
                             " ORDER BY id FOR UPDATE")  # fmt: skip
 _PROPOSALS_LAPSED = sa.text(
-    """UPDATE grade_proposal p SET state = 'LAPSED', decided_by = :staff, decided_at = :now,
-           reason = 'The member moved to another province since the review.'
-       FROM customer c
-       WHERE p.member_id = :member AND p.state = 'PENDING' AND c.id = p.customer_id AND c.branch_id <> p.branch_id"""
+    f"""UPDATE grade_proposal p SET state = 'LAPSED', decided_by = :staff, decided_at = :now,
+            reason = 'The member moved to another province since the review.'
+        FROM branch reviewed, branch b
+        WHERE p.member_id = :member AND p.state = 'PENDING' AND reviewed.id = p.branch_id AND b.id = :branch
+          AND {_province("reviewed")} <> {_province("b")}"""
 )
 
 CANCELLED_WITH_MEMBERSHIP = "MEMBERSHIP_ENDED"
@@ -318,7 +319,8 @@ async def update_member(uow: UnitOfWork, command: UpdateMember) -> Member:
         await session.flush()
         await session.execute(_CUSTOMER_ALONG, {"customer": member.customer_id, "branch": member.branch_id,
                                                 "now": uow.now})  # fmt: skip
-        await session.execute(_PROPOSALS_LAPSED, {"member": member.id, "staff": actor.staff_id, "now": uow.now})
+        await session.execute(_PROPOSALS_LAPSED, {"member": member.id, "branch": member.branch_id,
+                                                  "staff": actor.staff_id, "now": uow.now})  # fmt: skip
     await session.flush()
     return member
 

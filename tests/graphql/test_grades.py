@@ -279,6 +279,25 @@ async def test_a_proposal_of_a_member_moved_to_another_province_lapses(api):
     assert (await history(api, "Li Wei"))["status"] == "ACTIVE"
 
 
+async def test_a_proposal_of_a_member_moved_within_the_province_stays(api):
+    # given Wang Fang of Shenzhen's club, whose customer is kept at Guangdong's branch, proposed for an upgrade
+    await standard_year(api)
+    await api.scalar("UPDATE customer SET branch_id = :b WHERE id = :c RETURNING 1",
+                     b=api.demo.branches["GD"], c=api.demo.customers["Wang Fang"])  # fmt: skip
+    await pays(api, "Wang Fang", 30_000)
+    await reviewed(api, GradePolicy(automatic=frozenset()))
+    (found,) = await proposals(api, kind="UPGRADE")
+    # when headquarters move her to Guangdong's club, of the same province
+    move = """mutation($input: UpdateMemberInput!) { updateMember(input: $input) { errors { code } } }"""
+    moved = {
+        "input": {"id": gid("Member", api.demo.members["Wang Fang"]), "clubId": gid("Club", api.demo.clubs["GD-CLUB"])}
+    }
+    assert (await api.data(move, moved, as_="hq_admin"))["updateMember"]["errors"] == []
+    # then the proposal, made under Guangdong's rules that still hold for her, stays to be decided
+    (after,) = await proposals(api, kind="UPGRADE")
+    assert (after["id"], after["state"]) == (found["id"], "PENDING")
+
+
 async def test_a_revocation_the_review_applies_itself_ends_the_points_too(api):
     # given Li Wei paying nothing for a year, his bookings, and revocations applied without a reviewer
     await standard_year(api)

@@ -102,6 +102,10 @@ async def book_auto_redemption(uow: UnitOfWork, command: BookAutoRedemption) -> 
     if not at_home:
         raise DomainError(RedemptionErrorCode.ITEM_NOT_IN_SCOPE, f"{item.name} is offered in another province"
                           " only.", "item_id")  # fmt: skip
+    for limit, code, per in ((item.daily_limit, RedemptionErrorCode.DAILY_LIMIT_REACHED, "a day"),
+                             (item.monthly_limit, RedemptionErrorCode.MONTHLY_LIMIT_REACHED, "a month")):  # fmt: skip
+        if limit is not None and command.quantity > limit:  # no month's run could ever carry it out
+            raise DomainError(code, f"A member redeems at most {limit} of {item.name} {per}.", "quantity")
     unit = max(item.points_price, item.benefit_amount or 0)  # points, fen or minutes: each held as a redemption's
     if unit * command.quantity > figures_max:
         raise DomainError(ErrorCode.OUT_OF_RANGE, f"At most {figures_max // unit} of {item.name} in one redemption.",

@@ -211,6 +211,7 @@ async def test_a_key_used_for_another_booking_is_a_conflict(api):
     ("changes", "field", "code"),
     [
         ({"itemId": "GD-UMBRELLA"}, "itemId", "ITEM_KIND_NOT_OFFERED"),
+        ({"itemId": "BILL-10", "quantity": 6}, "quantity", "MONTHLY_LIMIT_REACHED"),  # 5 a month: never carried out
         ({"quantity": 0}, "quantity", "OUT_OF_RANGE"),
         ({"quantity": 101}, "quantity", "OUT_OF_RANGE"),
         ({"startMonth": "2020-01"}, "startMonth", "OUT_OF_RANGE"),

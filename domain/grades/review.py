@@ -117,9 +117,13 @@ class GradeReviewJob:
                            f"The review as of {self.subject} is under way already.", "as_of")  # fmt: skip
 
     async def total(self, session: AsyncSession) -> int | None:
-        """The customers it reviews; refused when a grade has no national rule in force on the date (everyone
-        would lose it), or when a review of a later date has proposed already (its proposals would stay open
-        beside this one's: a review decides again going forward only)."""
+        """The customers it reviews; refused when a review of another date is under way, when a grade has no
+        national rule in force on the date (everyone would lose it), or when a review of a later date has proposed
+        already (its proposals would stay open beside this one's: a review decides again going forward only)."""
+        other = await jobs.other_under_way(session, self)
+        if other is not None:  # its proposals would stay open beside this one's, whichever ended last
+            raise DomainError(GradeErrorCode.GRADE_REVIEW_RUN_UNDER_WAY, f"The review as of {other} is under way: one"
+                              " review at a time.", "as_of")  # fmt: skip
         latest, missing = (await session.execute(_STANDING, {"as_of": self.as_of})).one()
         if latest is not None and self.as_of < latest:
             raise DomainError(GradeErrorCode.LATER_REVIEW_DONE, f"A review as of {latest} has proposed already: review"

@@ -280,6 +280,21 @@ async def runs_under_way(session: AsyncSession, kind: str, subjects: list[str]) 
     return list(await session.scalars(shared, {"subjects": subjects, "keys": keys, "space": _LOCK_SPACE}))
 
 
+async def other_under_way(session: AsyncSession, job: Job) -> str | None:
+    """For a kind whose runs of different subjects must not overlap (a grade review as of one date beside one as of
+    another): the subject of another run of the kind under way, or None. Called from `total`, in the transaction
+    that records the run: the kind's lock, held to its commit, makes two runs starting at once see each other."""
+    await session.execute(sa.text("SELECT pg_advisory_xact_lock(:space, :key)"),
+                          {"space": _LOCK_SPACE, "key": _lock_key(job.kind, "")})  # fmt: skip
+    others = await session.scalars(
+        sa.select(JobRun).where(
+            JobRun.kind == job.kind, JobRun.subject != job.subject, JobRun.status == JobStatus.RUNNING
+        )
+    )
+    running = [r.subject for r in await as_they_stand(session, list(others)) if r.status == JobStatus.RUNNING]
+    return running[0] if running else None
+
+
 def _lock_key(kind: str, subject: str) -> int:
     """The (kind, subject)'s lock key: a non-negative 32-bit number, as `pg_locks` shows it."""
     return zlib.crc32(f"{kind}:{subject}".encode()) & 0x7FFF_FFFF

@@ -16,6 +16,7 @@ from domain.errors import DomainError
 from domain.grades import review
 from domain.grades.review import DowngradePolicy, GradePolicy
 from domain.grades.tables import ProposalKind
+from domain.work.jobs import JobRunner
 from loyalty.database import make_sessions
 from tests.api import gid
 from tests.graphql.cases.grades import pending_upgrade
@@ -160,6 +161,24 @@ async def test_a_review_as_of_a_date_before_the_last_one_that_proposed_is_refuse
         await reviewed(api, as_of=yesterday)
     assert refused.value.code == "LATER_REVIEW_DONE"
     assert len(await proposals(api)) == 1
+
+
+async def test_a_review_of_another_date_is_refused_while_one_is_under_way(api):
+    # given Li Wei paying nothing for a year, and the review as of yesterday begun (nothing proposed yet)
+    await standard_year(api)
+    await pays(api, "Li Wei", 0)
+    sessions = make_sessions(api.engine)
+    yesterday = clock.today() - timedelta(days=1)
+    handed: list = []
+    await JobRunner(sessions, hand_off=handed.append).start(review.GradeReviewJob(yesterday, chunk_customers=2))
+    # when the review as of today is run meanwhile, then it is refused naming the one under way
+    with pytest.raises(DomainError) as refused:
+        await reviewed(api)
+    assert refused.value.code == "GRADE_REVIEW_RUN_UNDER_WAY" and f"{yesterday}" in refused.value.problems[0].message
+    # and once yesterday's has ended, Li Wei holds one open proposal, and today's review runs
+    await handed[0]
+    assert [p["asOf"] for p in await proposals(api, kind="REVOKE", state="PENDING")] == [f"{yesterday}"]
+    assert (await reviewed(api)).status == "DONE"
 
 
 async def test_arpu_one_fen_below_the_threshold_does_not_qualify_and_at_it_does(api):

@@ -17,7 +17,7 @@ STATEMENTS = {
     "setCustomerImportance": 6,
     "createGradeRule": 8,  # with the lock of its grade and branch's rules (`one_at_a_time`)
     "updateGradeRule": 9,  # the same
-    "runGradeReview": 8,
+    "runGradeReview": 10,  # with the kind's lock and the runs of other dates under way (one review at a time)
     "decideGradeProposal": 5,
     "decideGradeProposals": 4,
     "changeMemberGrade": 10,

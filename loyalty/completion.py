@@ -279,7 +279,9 @@ class Completing:
         plans = self.__dict__.get("_own_plans")
         if plans is None:
             source = self.operation.loc.source.body if self.operation.loc else ""
-            plans = {} if "@include" in source or "@skip" in source else _plans
+            # A directive (`@include(if: $x)`, `@ skip`, or with a comment between) makes a plan hold for the
+            # variables of one execution only: any `@` in the text, which other documents seldom hold, keeps its own.
+            plans = {} if "@" in source else _plans
             self.__dict__["_own_plans"] = plans
         return plans
 

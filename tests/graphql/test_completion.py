@@ -174,3 +174,14 @@ async def test_a_failed_batch_leaves_the_next_request_a_working_connection(api: 
     # then both are answered with the same error: the first did not give its connection back mid-statement
     assert first["errors"][0]["extensions"]["code"] == "INTERNAL"
     assert second == first
+
+
+@pytest.mark.parametrize("directive", ["@include(if: $x)", "@ include(if: $x)", "@ # a comment\n include(if: $x)"])
+async def test_a_field_a_variable_includes_is_answered_as_each_request_asks(api: Api, directive):
+    # given a document whose field a variable includes, however its directive is spaced
+    query = f"query($x: Boolean!) {{ me {{ memberNumber status {directive} }} }}"
+    # when it is sent without the field, then with it
+    without = await api.data(query, {"x": False}, as_="member")
+    with_it = await api.data(query, {"x": True}, as_="member")
+    # then each answer holds what its variables asked for
+    assert "status" not in without["me"] and with_it["me"]["status"] == "ACTIVE"

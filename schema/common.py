@@ -30,6 +30,18 @@ ErrorCode = strawberry.enum(
 Month = NewType("Month", date)  # a month's first day in Python; `YYYY-MM` on the wire
 # What adds up (a balance, a redemption's points, an entry of many bills, a customer's spend): beyond `Int`'s 32 bits.
 Long = NewType("Long", int)
+_LONG_MAX = 2**63 - 1
+
+
+def whole_number(value: Any) -> int:
+    """A `Long` as given: a whole number (`2.0` as `Int` takes it), never a fraction, a flag or text."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not -_LONG_MAX - 1 <= value <= _LONG_MAX:
+        raise ValueError("A Long is a whole number of up to 64 bits.")
+    return value
+
+
 # The schema's own scalars (`StrawberryConfig.scalar_map`). Every `Date` argument, in whichever input
 # or filter, is bounded here: one place for every present and future argument, answered OUT_OF_RANGE
 # outside `domain.validation.date_min`…`date_max`.
@@ -45,7 +57,7 @@ SCALARS = {
         description="A whole number of up to 64 bits (what adds up: a balance, a redemption's points, a sum over"
         " many bills or members), as a JSON number: exact in JavaScript up to 2^53.",
         serialize=int,
-        parse_value=int,
+        parse_value=whole_number,
     ),
     date: strawberry.scalar(
         name="Date",

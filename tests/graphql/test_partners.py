@@ -160,6 +160,19 @@ async def test_headquarters_registers_a_national_partner_with_its_details(api):
     }  # fmt: skip
 
 
+@pytest.mark.parametrize("capital", [2.99, True, "12", " 7 ", "1_000", 2**63], ids=repr)
+async def test_a_long_takes_whole_numbers_only(api, capital):
+    # given headquarters' administrator
+    await api.token("hq_admin")
+    before = await api.fingerprint()
+    # when a partner's capital is sent as a fraction, a flag, text or past 64 bits
+    answer = await api.gql(CREATE_PARTNER, {"input": airline(api, registeredCapitalYuan=capital)}, as_="hq_admin")
+    # then the request is refused as a whole, saying what a Long is and nothing of the server's code; nothing is written
+    [error] = answer["errors"]
+    assert "A Long is a whole number of up to 64 bits." in error["message"] and "int()" not in error["message"]
+    assert await api.fingerprint() == before
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "code"),
     [

@@ -2,8 +2,9 @@
 
 A hash takes tens of milliseconds of one core and its memory cost in RAM: it runs on a small pool of threads
 of its own (the hashing library lets go of the interpreter meanwhile), never on the event loop, so requests
-that hash (logins, PIN checks) wait their turn there while every other request is served. Logins and password
-changes, which anyone may send in bursts, wait for a `turn` before they take a database connection."""
+that hash (logins, PIN checks) wait their turn there while every other request is served. Logins, password
+changes and every command that checks or sets a secret (`Command.hashes`), which anyone may send in bursts, wait
+for a `turn` before they take a database connection."""
 
 from __future__ import annotations
 

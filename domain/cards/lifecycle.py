@@ -96,12 +96,18 @@ class HandOverCard(Command):
     receiver_phone: str
     pin: str
 
+    def hashes(self) -> bool:
+        return True
+
 
 @dataclass(frozen=True, kw_only=True)
 class UnfreezeCard(Command):
     card_number: str
     proof: Proof | None = None  # required when staff act for a caller
     channel: Channel | None = None
+
+    def hashes(self) -> bool:
+        return self.proof is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,12 +142,18 @@ class ChangeCardPin(Command):
     old_pin: str
     new_pin: str
 
+    def hashes(self) -> bool:
+        return True
+
 
 @dataclass(frozen=True, kw_only=True)
 class ResetCardPin(Command):
     card_number: str
     id_document_number: str
     new_pin: str
+
+    def hashes(self) -> bool:
+        return True
 
 
 @dataclass(frozen=True)

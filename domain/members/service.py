@@ -90,6 +90,9 @@ class CreateMember(Command):
     interests: list[str] | None = None
     relations: list[Relation] | None = None
 
+    def hashes(self) -> bool:
+        return self.password is not None
+
 
 @dataclass(frozen=True, kw_only=True)
 class UpdateMember(Command):

@@ -91,6 +91,9 @@ class QuoteRedemption(Command):
     card_number: str | None = None
     card_pin: str | None = None
 
+    def hashes(self) -> bool:
+        return self.channel in CARD_SHOWN  # the card's PIN is checked
+
 
 @dataclass(frozen=True, kw_only=True)
 class RedeemPoints(Idempotent):
@@ -105,6 +108,9 @@ class RedeemPoints(Idempotent):
 
     def authorize(self, principal: Principal) -> None:
         _require_redeemer(principal)
+
+    def hashes(self) -> bool:
+        return self.channel in CARD_SHOWN  # the card's PIN is checked
 
 
 def _require_redeemer(principal: Principal) -> MemberPrincipal | StaffPrincipal:

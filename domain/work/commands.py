@@ -64,6 +64,13 @@ class Command:
         such whatever the input, and recorded so; `authorize` and the handler check the rest (role, scope)."""
         require_person(principal)
 
+    def hashes(self) -> bool:
+        """Whether carrying it out checks or sets a secret (a PIN, a password). Such a command waits for one of
+        the process's hashing turns (`domain.passwords.turn`) before its first statement: a burst of them (or of
+        them waiting for the row one of them holds while it hashes) never takes the connections every other
+        request needs."""
+        return False
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Idempotent(Command):

@@ -16,6 +16,7 @@ on its own after a refusal or a failure undid the work.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -26,7 +27,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain import clock
+from domain import clock, passwords
 from domain.access import Principal
 from domain.audit import trail
 from domain.columns import REPLAYED
@@ -73,6 +74,7 @@ class UnitOfWork:
         self._command: Command | None = None
         self._result: Any = None
         self._recorded = False  # the event is written, or part of work that committed
+        self._turn: asyncio.Semaphore | None = None  # a hashing turn held to the end (`run`)
 
     @classmethod
     def joining(cls, session: AsyncSession, principal: Principal = None, policies: Iterable[object] = ()) -> UnitOfWork:
@@ -116,12 +118,17 @@ class UnitOfWork:
         return self
 
     async def __aexit__(self, kind: Any, error: BaseException | None, trace: Any) -> bool:
-        if self._owns_session:
-            try:
-                await self._end_transaction(error)
-            except Exception as failure:  # the commit failed, and the event with it
-                await self._record_alone(failure)
-                raise
+        try:
+            if self._owns_session:
+                try:
+                    await self._end_transaction(error)
+                except Exception as failure:  # the commit failed, and the event with it
+                    await self._record_alone(failure)
+                    raise
+        finally:
+            if self._turn is not None:
+                self._turn, turn = None, self._turn
+                turn.release()
         await self._record_alone(error)
         return False
 
@@ -190,6 +197,14 @@ class UnitOfWork:
         """Carry out a command; an idempotent one once per key (a replay returns the first result)."""
         if self._command is None:
             self._command = command  # what the audit event names
+        if command.hashes() and self._turn is None and self.sessions is not None:
+            # Taken before the unit's first statement, given back once its transaction has ended (`__aexit__`):
+            # the next request waiting for the row this one holds takes no connection before that.
+            self._turn = passwords.turn()
+            await self._turn.acquire()
+        return await self._carry_out(handler, command)
+
+    async def _carry_out(self, handler: Callable[[UnitOfWork, Any], Awaitable[R]], command: Command) -> R:
         if isinstance(command, Idempotent):
             self._result = await idempotency.run_once(self, handler, command)
         else:

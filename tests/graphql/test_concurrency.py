@@ -136,3 +136,29 @@ async def test_rules_made_at_once_for_the_same_dates_make_one_rule(api):
     assert outcomes == [()] * 2 + [("RULE_ALREADY_IN_FORCE",)] * 16
     assert await api.scalar("SELECT count(*) FROM grade_rule WHERE effective_from = '2028-01-01'") == 1
     assert await api.scalar("SELECT count(*) FROM points_rule WHERE effective_from = '2030-01-01'") == 1
+
+
+async def test_a_burst_of_pin_changes_of_one_card_holds_no_more_connections_than_the_hashing_turns(api, monkeypatch):
+    from domain import passwords
+
+    # given hashes that take a while, and a member sending 12 changes of his card's PIN at once
+    hash_secret = passwords.hash_secret
+
+    async def slow_hash(secret: str) -> str:
+        await asyncio.sleep(0.05)
+        return await hash_secret(secret)
+
+    monkeypatch.setattr(passwords, "hash_secret", slow_hash)
+    await api.token("member")
+    change = "mutation($input: ChangeCardPinInput!) { changeCardPin(input: $input) { errors { code } } }"
+    same = {"input": {"cardNumber": "6211000000000001", "oldPin": "246810", "newPin": "246810"}}
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    burst = asyncio.gather(*(api.gql(change, same, as_="member") for _ in range(12)))
+    # when they run, then at most the process's hashing turns hold a connection: the others wait without one, so
+    # at most all turns but the one holding the card wait for its row
+    seen = []
+    while not burst.done():
+        seen.append(await api.scalar(waiting))
+        await asyncio.sleep(0.01)
+    assert all(not a["data"]["changeCardPin"]["errors"] for a in await burst)
+    assert max(seen) <= passwords.hashing_holders_max - 1, seen

@@ -390,6 +390,10 @@ class AutoRedemptionExecutionType:
 class AutoRedemptionType(relay.Node):
     id: relay.NodeID[int]
     quantity: int
+    unit_points: Long | None = strawberry.field(
+        description="The reward's price when it was booked: a month is charged no more (a dearer month is skipped,"
+        " PRICE_CHANGED), and a lower price as it is."
+    )
     start_month: Month
     end_month: Month | None
     status: BookingStatus

@@ -474,6 +474,8 @@ async def test_alembic_run_by_hand_validates_the_checks_it_added(server_url):
         ("0038", ("grade_figures",), "WHERE r.reverses_id = t.id"),
         # an expiry is not reversed: its points would go back to lots that have ended
         ("0039", ("points_reverse",), "EXPIRY_NOT_REVERSIBLE"),
+        # a booking's month dearer than the price it was made at is skipped
+        ("0054", ("auto_redeem_check",), "WHEN f.points_price > f.booked THEN 'PRICE_CHANGED'"),
         # a delivery is in doubt by the mark its sender wrote before sending, not by an error written after
         ("0052", ("cancel_redemption",), "FROM fulfilment_doubt d WHERE d.fulfilment_id = f.id"),
     ],

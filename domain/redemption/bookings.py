@@ -111,6 +111,7 @@ async def book_auto_redemption(uow: UnitOfWork, command: BookAutoRedemption) -> 
         raise DomainError(ErrorCode.OUT_OF_RANGE, f"At most {figures_max // unit} of {item.name} in one redemption.",
                           "quantity")  # fmt: skip
     booking = AutoRedemption(member_id=member_id, item_id=item.id, quantity=command.quantity,
+                             unit_points=item.points_price,
                              start_month=command.start_month, end_month=command.end_month,
                              status=BookingStatus.ACTIVE,
                              staff_id=caller.staff_id if isinstance(caller, StaffPrincipal) else None)  # fmt: skip

@@ -360,6 +360,8 @@ class AutoRedemption(SQLModel, table=True):
     member_id: int = reference()
     item_id: int = foreign_key("reward_item.id", index=False)
     quantity: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    # The reward's price when it was booked: a month's run charges no more (PRICE_CHANGED), a lower price as it is.
+    unit_points: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))
     start_month: date = Field(sa_column=sa.Column(sa.Date, nullable=False))
     end_month: date | None = Field(default=None, sa_column=sa.Column(sa.Date, nullable=True))
     # The first days of the months it was last paused and resumed in: a month from the first to before the second

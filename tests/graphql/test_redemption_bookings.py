@@ -69,6 +69,25 @@ async def test_a_booking_is_carried_out_once_a_month(api):
     assert await api.violations() == []
 
 
+@pytest.mark.parametrize(("price", "outcome", "points"), [(1_500, "SKIPPED", 0), (400, "REDEEMED", 400)])
+async def test_a_booking_is_charged_no_more_than_the_price_it_was_made_at(api, price, outcome, points):
+    # given Li Wei's booking of 60 minutes at 500 points, and the reward's price changed since
+    booked = await book(api, "p-1")
+    assert booked["errors"] == [], booked
+    await api.scalar("UPDATE reward_item SET points_price = :p WHERE id = :i RETURNING 1",
+                     p=price, i=api.demo.rewards["MIN-60"])  # fmt: skip
+    # when the month's run goes
+    run = await run_month(api)
+    # then a dearer month is skipped, saying why (he books again at the new price), and a cheaper one is charged
+    assert run.points == points
+    me = (await api.data(MY_BOOKINGS.replace("status item", "status unitPoints item"), as_="member"))["me"]
+    [booking] = me["autoRedemptions"]
+    [execution] = booking["executions"]
+    assert (booking["unitPoints"], execution["outcome"]) == (500, outcome)
+    assert execution["reason"] == ("PRICE_CHANGED" if outcome == "SKIPPED" else None)
+    assert await api.violations() == []
+
+
 async def test_a_booking_never_spends_points_whose_last_day_has_passed(api):
     # given Li Wei's booking of 60 minutes (500 points) and his 1,200 points ended yesterday, not yet expired
     booked = await book(api, "b-1")

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from domain import clock
 from domain.access import Permission, Principal, StaffPrincipal, require_staff, role_grants
@@ -291,15 +292,28 @@ class ProposalFilter:
     as_of: date | None = None
 
 
+_REVIEWED, _HOME = aliased(Branch), aliased(Branch)
+
+
+def _province(branch: Any) -> Any:
+    """A branch's province, the start of its path ("/1/4/" of "/1/4/9/"; headquarters a province of its own)."""
+    return sa.func.substring(branch.path, "^/[0-9]+/(?:[0-9]+/)?")
+
+
 def _filtered(actor: StaffPrincipal, found: ProposalFilter) -> Any:
-    """Proposals of the actor's subtree: reviewed there, and of a member who is still there (a membership moved
-    to another branch since is that branch's to decide; looked up by the member's key, proposal by proposal,
-    never by reading the subtree's members). `branch_id`: of that branch's subtree, as every list's."""
+    """Proposals of the actor's subtree: a customer's reviewed there; a member's of a member who is there now,
+    reviewed there or under the rules of the member's province (a membership moved to another city of the
+    province since is that city's to decide; one moved to another province lapsed). Looked up by the member's
+    key, proposal by proposal, never by reading the subtree's members. `branch_id`: proposals reviewed in that
+    branch's subtree, as every list's."""
     subtree = subtree_branch_ids(actor.branch_path)
+    member_here = sa.exists().where(
+        Member.id == GradeProposal.member_id, Member.branch_id.in_(subtree), _HOME.id == Member.branch_id,
+        _REVIEWED.id == GradeProposal.branch_id,
+        GradeProposal.branch_id.in_(subtree) | (_province(_REVIEWED) == _province(_HOME)),
+    )  # fmt: skip
     query = sa.select(GradeProposal).where(
-        GradeProposal.branch_id.in_(subtree),
-        GradeProposal.member_id.is_(None)
-        | sa.exists().where(Member.id == GradeProposal.member_id, Member.branch_id.in_(subtree)),
+        (GradeProposal.member_id.is_(None) & GradeProposal.branch_id.in_(subtree)) | member_here
     )
     if found.branch_id is not None:
         root = sa.select(Branch.path).where(Branch.id == found.branch_id).scalar_subquery()

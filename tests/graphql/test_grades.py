@@ -317,6 +317,27 @@ async def test_a_proposal_of_a_member_moved_within_the_province_stays(api):
     assert (after["id"], after["state"]) == (found["id"], "PENDING")
 
 
+async def test_a_proposal_of_a_member_moved_to_another_city_of_the_province_is_that_citys_to_decide(api):
+    # given Li Wei of Guangdong proposed for revocation, and an administrator of Shenzhen, a city of Guangdong
+    await standard_year(api)
+    await pays(api, "Li Wei", 0)
+    await reviewed(api, GradePolicy(automatic=frozenset()))
+    (found,) = await proposals(api, kind="REVOKE")
+    await api.add_staff("sz.admin", "ADMINISTRATOR", "SZ")
+    assert await proposals(api, as_="sz.admin") == []
+    # when he is moved to Shenzhen's club
+    move = """mutation($input: UpdateMemberInput!) { updateMember(input: $input) { errors { code } } }"""
+    moved = {
+        "input": {"id": gid("Member", api.demo.members["Li Wei"]), "clubId": gid("Club", api.demo.clubs["SZ-CLUB"])}
+    }
+    assert (await api.data(move, moved, as_="hq_admin"))["updateMember"]["errors"] == []
+    # then Shenzhen's administrator sees the proposal, still pending under the province's rules, and decides it
+    assert [(p["id"], p["state"]) for p in await proposals(api, as_="sz.admin")] == [(found["id"], "PENDING")]
+    decided = await api.data(DECIDE, {"input": {"id": found["id"], "decision": "REJECT", "reason": "Pays again"}},
+                             as_="sz.admin")  # fmt: skip
+    assert decided["decideGradeProposal"]["errors"] == []
+
+
 async def test_a_revocation_the_review_applies_itself_ends_the_points_too(api):
     # given Li Wei paying nothing for a year, his bookings, and revocations applied without a reviewer
     await standard_year(api)

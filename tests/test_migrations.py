@@ -286,66 +286,56 @@ async def test_the_customer_of_a_member_moved_to_another_province_before_goes_al
         assert found == ["BJ", "BJ", "SZ"]
 
 
-async def test_id_document_numbers_kept_before_take_one_form_unless_two_meet_in_it(server_url):
+async def _numbers_migrated(server_url, name: str, before: str, kept: dict[str, tuple[str, str]]) -> list[str]:
+    """The demo at `before` with its customers' ID documents kept as `kept` says, then migrated to the head: each
+    customer's number after."""
     from loyalty.database import make_sessions
     from loyalty.demo import load_demo
 
-    # given the demo at 0043, Li Wei's number kept spaced with a zero-width space, Wang Fang's in lower case and full
-    # width, and Zhang Min's and the enterprise's passports, typed apart, the same number in one form
-    async with fresh_database(server_url, "loyalty_document_form_test") as engine:
-        await migrate.upgrade(engine, "0043")
+    async with fresh_database(server_url, name) as engine:
+        await migrate.upgrade(engine, before)
         async with make_sessions(engine).begin() as session:
             demo = await load_demo(session)
-        kept = {
-            "Li Wei": ("ID_CARD", "4401 0119 8001 0100 11\u200b"),
-            "Wang Fang": ("ID_CARD", "４４０３０１19850202002x"),
-            "Zhang Min": ("PASSPORT", "e1234567"),
-            "Pearl River Trading Co.": ("PASSPORT", "E 1234567"),
-        }
-        number = "SELECT id_document_number FROM customer WHERE id = :c"
         async with engine.begin() as connection:
-            for name, (kind, typed) in kept.items():
+            for customer, (kind, typed) in kept.items():
                 await connection.execute(
                     sa.text("UPDATE customer SET id_document_type = :t, id_document_number = :n WHERE id = :c"),
-                    {"t": kind, "n": typed, "c": demo.customers[name]},
+                    {"t": kind, "n": typed, "c": demo.customers[customer]},
                 )
-        # when 0044 is applied
         await migrate.upgrade(engine)
-        # then each number alone in its form takes it; the two that meet stay as typed, for the operator to merge
+        number = "SELECT id_document_number FROM customer WHERE id = :c"
         async with engine.connect() as connection:
-            found = [await connection.scalar(sa.text(number), {"c": demo.customers[n]}) for n in kept]
-        assert found == ["440101198001010011", "44030119850202002X", "e1234567", "E 1234567"]
+            return [await connection.scalar(sa.text(number), {"c": demo.customers[n]}) for n in kept]
+
+
+async def test_id_document_numbers_kept_before_take_one_form_unless_two_meet_in_it(server_url):
+    # given the demo at 0043, Li Wei's number kept spaced with a zero-width space, Wang Fang's in lower case and full
+    # width, and Zhang Min's and the enterprise's passports, typed apart, the same number in one form
+    kept = {
+        "Li Wei": ("ID_CARD", "4401 0119 8001 0100 11\u200b"),
+        "Wang Fang": ("ID_CARD", "４４０３０１19850202002x"),
+        "Zhang Min": ("PASSPORT", "e1234567"),
+        "Pearl River Trading Co.": ("PASSPORT", "E 1234567"),
+    }
+    # when 0044 is applied (and those after it)
+    found = await _numbers_migrated(server_url, "loyalty_document_form_test", "0043", kept)
+    # then each number alone in its form takes it; the two that meet stay as typed, for the operator to merge
+    assert found == ["440101198001010011", "44030119850202002X", "e1234567", "E 1234567"]
 
 
 async def test_id_document_numbers_kept_with_digits_of_another_script_take_ascii_ones_unless_taken(server_url):
-    from loyalty.database import make_sessions
-    from loyalty.demo import load_demo
-
     # given the demo at 0053, Li Wei's number kept in Arabic-Indic digits, the enterprise's passport in Devanagari
     # ones, and Wang Fang's in Arabic-Indic digits that Zhang Min's number takes in ASCII ones
-    async with fresh_database(server_url, "loyalty_document_digits_test") as engine:
-        await migrate.upgrade(engine, "0053")
-        async with make_sessions(engine).begin() as session:
-            demo = await load_demo(session)
-        kept = {
-            "Li Wei": ("ID_CARD", "٤٤٠١٠١١٩٨٠٠١٠١٠٠١١"),
-            "Pearl River Trading Co.": ("PASSPORT", "E१२३४५६७"),
-            "Wang Fang": ("ID_CARD", "٤٤٠٣٠١١٩٨٥٠٢٠٢٠٠٢X"),
-            "Zhang Min": ("ID_CARD", "44030119850202002X"),
-        }
-        async with engine.begin() as connection:
-            for name, (kind, typed) in kept.items():
-                await connection.execute(
-                    sa.text("UPDATE customer SET id_document_type = :t, id_document_number = :n WHERE id = :c"),
-                    {"t": kind, "n": typed, "c": demo.customers[name]},
-                )
-        # when 0054 is applied
-        await migrate.upgrade(engine)
-        # then each number takes ASCII digits but Wang Fang's, which would meet Zhang Min's: left for the operator
-        number = "SELECT id_document_number FROM customer WHERE id = :c"
-        async with engine.connect() as connection:
-            found = [await connection.scalar(sa.text(number), {"c": demo.customers[n]}) for n in kept]
-        assert found == ["440101198001010011", "E1234567", "٤٤٠٣٠١١٩٨٥٠٢٠٢٠٠٢X", "44030119850202002X"]
+    kept = {
+        "Li Wei": ("ID_CARD", "٤٤٠١٠١١٩٨٠٠١٠١٠٠١١"),
+        "Pearl River Trading Co.": ("PASSPORT", "E१२३४५६७"),
+        "Wang Fang": ("ID_CARD", "٤٤٠٣٠١١٩٨٥٠٢٠٢٠٠٢X"),
+        "Zhang Min": ("ID_CARD", "44030119850202002X"),
+    }
+    # when 0054 is applied
+    found = await _numbers_migrated(server_url, "loyalty_document_digits_test", "0053", kept)
+    # then each number takes ASCII digits but Wang Fang's, which would meet Zhang Min's: left for the operator
+    assert found == ["440101198001010011", "E1234567", "٤٤٠٣٠١١٩٨٥٠٢٠٢٠٠٢X", "44030119850202002X"]
 
 
 async def test_deliveries_in_doubt_by_their_last_error_are_marked_and_back(server_url):

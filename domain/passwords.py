@@ -25,6 +25,19 @@ hashing_holders_max = 2 * hashing_threads_max
 _turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
+_queues: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def queue(key: str) -> asyncio.Lock:
+    """The requests of one thing (a login as typed, a card) in this process wait for each other here, holding no
+    turn: a burst against one thing never takes the turns everything else needs (the database serialises them
+    anyway)."""
+    found = _queues.get(key)
+    if found is None:
+        found = _queues[key] = asyncio.Lock()
+    return found
+
+
 def turn() -> asyncio.Semaphore:
     """Held around a request's statements and the hash they wait for (a login, a password change), taken before
     the first statement: one of `hashing_holders_max` turns of the process (of its event loop)."""

@@ -15,7 +15,6 @@ import hmac
 import ipaddress
 import secrets
 import time
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -128,17 +127,9 @@ async def login(uow: UnitOfWork, command: Login) -> Tokens:
 LOGIN_KINDS = frozenset({PrincipalKind.MEMBER, PrincipalKind.STAFF})
 
 
-_queues: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
-
-
 def _queue(kind: PrincipalKind, login_name: str) -> asyncio.Lock:
-    """The attempts of one login (as typed) in this process wait for each other here, holding no turn: a burst
-    against one login never takes the turns every other login needs (the database serialises them anyway)."""
-    key = (kind.value, login_name)
-    queue = _queues.get(key)
-    if queue is None:
-        queue = _queues[key] = asyncio.Lock()
-    return queue
+    """The attempts of one login (as typed) in this process wait for each other, holding no turn."""
+    return passwords.queue(f"login:{kind.value}:{login_name}")
 
 
 def counted_address(address: str | None) -> str | None:

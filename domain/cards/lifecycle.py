@@ -66,6 +66,19 @@ class ReplaceReason(StrEnum):
     GRADE_CHANGE = "GRADE_CHANGE"
 
 
+class CardSecret:
+    """A command that checks or sets the PIN of the card it names (or proves its member): it waits for a hashing
+    turn, behind the other requests of that card (`Command.hashes`, `Command.queue`)."""
+
+    card_number: Any
+
+    def hashes(self) -> bool:
+        return True
+
+    def queue(self) -> str | None:
+        return f"card:{self.card_number}"
+
+
 @dataclass(frozen=True)
 class Proof:
     """One way for a caller to prove who they are, checked against the card's member."""
@@ -89,25 +102,22 @@ class ApproveCardApplication(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class HandOverCard(Command):
+class HandOverCard(CardSecret, Command):
     member_id: MemberId | None
     card_number: str
     receiver_id_number: str
     receiver_phone: str
     pin: str
 
-    def hashes(self) -> bool:
-        return True
-
 
 @dataclass(frozen=True, kw_only=True)
-class UnfreezeCard(Command):
+class UnfreezeCard(CardSecret, Command):
     card_number: str
     proof: Proof | None = None  # required when staff act for a caller
     channel: Channel | None = None
 
     def hashes(self) -> bool:
-        return self.proof is not None
+        return self.proof is not None  # a PIN or password proved for the caller
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,23 +147,17 @@ class CancelCard(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChangeCardPin(Command):
+class ChangeCardPin(CardSecret, Command):
     card_number: str
     old_pin: str
     new_pin: str
 
-    def hashes(self) -> bool:
-        return True
-
 
 @dataclass(frozen=True, kw_only=True)
-class ResetCardPin(Command):
+class ResetCardPin(CardSecret, Command):
     card_number: str
     id_document_number: str
     new_pin: str
-
-    def hashes(self) -> bool:
-        return True
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ per (as-of date, customer), so a rerun proposes nothing new; resumable; flat in 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -28,7 +29,7 @@ from domain.grades.errors import GradeErrorCode
 from domain.grades.tables import GradeProposal, ProposalKind, ProposalState
 from domain.members.ending import membership_ended
 from domain.members.tables import Member
-from domain.organisation.service import branches_under, subtree_branch_ids
+from domain.organisation.service import PROVINCE_OF_PATH, branches_under, subtree_branch_ids
 from domain.organisation.tables import Branch
 from domain.paging import Page, PageRequest, fetch_page
 from domain.points.rules import require_headquarters
@@ -296,8 +297,7 @@ _REVIEWED, _HOME = aliased(Branch), aliased(Branch)
 
 
 def _province(branch: Any) -> Any:
-    """A branch's province, the start of its path ("/1/4/" of "/1/4/9/"; headquarters a province of its own)."""
-    return sa.func.substring(branch.path, "^/[0-9]+/(?:[0-9]+/)?")
+    return sa.func.substring(branch.path, PROVINCE_OF_PATH)
 
 
 def _filtered(actor: StaffPrincipal, found: ProposalFilter) -> Any:
@@ -307,13 +307,15 @@ def _filtered(actor: StaffPrincipal, found: ProposalFilter) -> Any:
     key, proposal by proposal, never by reading the subtree's members. `branch_id`: proposals reviewed in that
     branch's subtree, as every list's."""
     subtree = subtree_branch_ids(actor.branch_path)
+    province = re.match(PROVINCE_OF_PATH, actor.branch_path)  # every proposal the actor sees is reviewed in it
     member_here = sa.exists().where(
         Member.id == GradeProposal.member_id, Member.branch_id.in_(subtree), _HOME.id == Member.branch_id,
         _REVIEWED.id == GradeProposal.branch_id,
         GradeProposal.branch_id.in_(subtree) | (_province(_REVIEWED) == _province(_HOME)),
     )  # fmt: skip
     query = sa.select(GradeProposal).where(
-        (GradeProposal.member_id.is_(None) & GradeProposal.branch_id.in_(subtree)) | member_here
+        GradeProposal.branch_id.in_(subtree_branch_ids(province.group() if province else actor.branch_path)),
+        (GradeProposal.member_id.is_(None) & GradeProposal.branch_id.in_(subtree)) | member_here,
     )
     if found.branch_id is not None:
         root = sa.select(Branch.path).where(Branch.id == found.branch_id).scalar_subquery()

@@ -41,7 +41,7 @@ from domain.members.ending import membership_ended
 from domain.members.errors import MemberErrorCode
 from domain.members.states import MemberOperation
 from domain.members.tables import Grade, Member, MemberStatus, member_number_sequence
-from domain.organisation.service import club_in_scope, locked_in_scope, scoped_listing, visible
+from domain.organisation.service import PROVINCE_OF_PATH, club_in_scope, locked_in_scope, scoped_listing, visible
 from domain.organisation.tables import Branch, Club
 from domain.paging import Listing, Page, PageRequest
 from domain.points.bills import next_month, refuse_during_a_run
@@ -227,7 +227,7 @@ _PASSED_OVER = sa.text(
 # path: "/1/4/" of "/1/4/9/"; headquarters ("/1/") is a province of its own here. The customer's manager stays
 # only if they see the customer at its new branch (of it or above it, as `check_manager` asks); else none.
 def _province(branch: str) -> str:
-    return f"substring({branch}.path from '^/[0-9]+/(?:[0-9]+/)?')"
+    return f"substring({branch}.path from '{PROVINCE_OF_PATH}')"
 
 
 _CUSTOMER_ALONG = sa.text(

@@ -44,6 +44,10 @@ def branches_under(path: Any) -> Any:
     return sa.select(Branch.id).where(sa.func.starts_with(Branch.path, path)).scalar_subquery()
 
 
+# A branch's province: the start of its path ("/1/4/" of "/1/4/9/"); headquarters ("/1/") is a province of its own.
+PROVINCE_OF_PATH = "^/[0-9]+/(?:[0-9]+/)?"
+
+
 def subtree_branch_ids(root_path: str) -> Any:
     return branches_under(sa.literal(root_path, sa.String))
 

@@ -38,7 +38,7 @@ from domain.access import (
 )
 from domain.cards.common import CardPolicy
 from domain.cards.errors import CardErrorCode
-from domain.cards.lifecycle import present_card
+from domain.cards.lifecycle import CardSecret, present_card
 from domain.columns import records_of, returned_by
 from domain.errors import AccessDenied, DomainError, ErrorCode, Problem, RecordedRefusal, code_named
 from domain.members.states import MemberOperation, rules_for
@@ -82,8 +82,17 @@ class ItemQuantity:
     quantity: int
 
 
+class _CardShown(CardSecret):
+    """A redemption (or its quote) at a POS or terminal checks the PIN of the card shown."""
+
+    channel: Any
+
+    def hashes(self) -> bool:
+        return self.channel in CARD_SHOWN
+
+
 @dataclass(frozen=True, kw_only=True)
-class QuoteRedemption(Command):
+class QuoteRedemption(_CardShown, Command):
     items: list[ItemQuantity]
     channel: RedemptionChannel
     member_id: MemberId | None = None
@@ -91,12 +100,9 @@ class QuoteRedemption(Command):
     card_number: str | None = None
     card_pin: str | None = None
 
-    def hashes(self) -> bool:
-        return self.channel in CARD_SHOWN  # the card's PIN is checked
-
 
 @dataclass(frozen=True, kw_only=True)
-class RedeemPoints(Idempotent):
+class RedeemPoints(_CardShown, Idempotent):
     items: list[ItemQuantity]
     channel: RedemptionChannel
     member_id: MemberId | None = None
@@ -108,9 +114,6 @@ class RedeemPoints(Idempotent):
 
     def authorize(self, principal: Principal) -> None:
         _require_redeemer(principal)
-
-    def hashes(self) -> bool:
-        return self.channel in CARD_SHOWN  # the card's PIN is checked
 
 
 def _require_redeemer(principal: Principal) -> MemberPrincipal | StaffPrincipal:

@@ -71,6 +71,11 @@ class Command:
         request needs."""
         return False
 
+    def queue(self) -> str | None:
+        """What such a command's requests wait for each other by before they take a turn (`card:<number>`), when
+        they would wait for one row anyway: a burst against one card holds one turn, not all of them."""
+        return None
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Idempotent(Command):

@@ -75,6 +75,7 @@ class UnitOfWork:
         self._result: Any = None
         self._recorded = False  # the event is written, or part of work that committed
         self._turn: asyncio.Semaphore | None = None  # a hashing turn held to the end (`run`)
+        self._queue: asyncio.Lock | None = None  # and the queue of its card, before it
 
     @classmethod
     def joining(cls, session: AsyncSession, principal: Principal = None, policies: Iterable[object] = ()) -> UnitOfWork:
@@ -126,9 +127,10 @@ class UnitOfWork:
                     await self._record_alone(failure)
                     raise
         finally:
-            if self._turn is not None:
-                self._turn, turn = None, self._turn
-                turn.release()
+            for held in (self._turn, self._queue):
+                if held is not None:
+                    held.release()
+            self._turn = self._queue = None
         await self._record_alone(error)
         return False
 
@@ -198,11 +200,21 @@ class UnitOfWork:
         if self._command is None:
             self._command = command  # what the audit event names
         if command.hashes() and self._turn is None and self.sessions is not None:
-            # Taken before the unit's first statement, given back once its transaction has ended (`__aexit__`):
-            # the next request waiting for the row this one holds takes no connection before that.
-            self._turn = passwords.turn()
-            await self._turn.acquire()
+            await self._wait_for_turn(command)
         return await self._carry_out(handler, command)
+
+    async def _wait_for_turn(self, command: Command) -> None:
+        """Before the unit's first statement: first behind the requests of the same thing (`Command.queue`: a card),
+        holding nothing, then for one of the process's hashing turns; both given back once the unit's transaction
+        has ended (`__aexit__`), so that the next request for the row this one holds takes no connection before.
+        Each is kept only once taken: a request cancelled while it waits gives back none it did not take."""
+        if (key := command.queue()) is not None:
+            queue = passwords.queue(key)
+            await queue.acquire()
+            self._queue = queue
+        turn = passwords.turn()
+        await turn.acquire()
+        self._turn = turn
 
     async def _carry_out(self, handler: Callable[[UnitOfWork, Any], Awaitable[R]], command: Command) -> R:
         if isinstance(command, Idempotent):

@@ -14,8 +14,9 @@ a failure keeps it; an operator who asked the billing system deletes it with `se
 `fulfilment_settlement` (outcome, the billing system's reference, who, when): APPLIED makes the delivery
 DELIVERED, NOT_APPLIED (of a FAILED delivery, which no run sends again) FAILED without doubt, to retry or to
 cancel. `cancel_redemption` refuses a line whose fulfilment has the mark, and says so. Deliveries in doubt
-under 0052 (PENDING or FAILED with an error) have it from their last change; going back, the marked ones
-keep an error, so that 0052 still refuses them.
+under 0052 (PENDING or FAILED with an error) have it from their last change. Going back, the marked ones keep
+an error, so that 0052 still refuses them; the settlements are dropped, and a delivery settled NOT_APPLIED is in
+doubt again by its error under 0052 (its cancellation refused until it is delivered).
 """
 
 import sqlalchemy as sa

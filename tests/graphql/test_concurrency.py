@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.api import gid
 
 CREATE_MEMBER = """mutation($input: CreateMemberInput!) { createMember(input: $input) { errors { code } } }"""
@@ -138,7 +140,7 @@ async def test_rules_made_at_once_for_the_same_dates_make_one_rule(api):
     assert await api.scalar("SELECT count(*) FROM points_rule WHERE effective_from = '2030-01-01'") == 1
 
 
-async def test_a_burst_of_pin_changes_of_one_card_holds_no_more_connections_than_the_hashing_turns(api, monkeypatch):
+async def test_a_burst_of_pin_changes_of_one_card_waits_in_its_queue_holding_one_turn(api, monkeypatch):
     from domain import passwords
 
     # given hashes that take a while, and a member sending 12 changes of his card's PIN at once
@@ -154,11 +156,46 @@ async def test_a_burst_of_pin_changes_of_one_card_holds_no_more_connections_than
     same = {"input": {"cardNumber": "6211000000000001", "oldPin": "246810", "newPin": "246810"}}
     waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
     burst = asyncio.gather(*(api.gql(change, same, as_="member") for _ in range(12)))
-    # when they run, then at most the process's hashing turns hold a connection: the others wait without one, so
-    # at most all turns but the one holding the card wait for its row
-    seen = []
+    # when they run, then they wait for each other in the process, holding no connection: none waits for the card's
+    # row, and the other hashing turns stay free for everyone else's logins
+    seen, turns_free = [], []
     while not burst.done():
         seen.append(await api.scalar(waiting))
+        turns_free.append(not passwords.turn().locked())
         await asyncio.sleep(0.01)
     assert all(not a["data"]["changeCardPin"]["errors"] for a in await burst)
-    assert max(seen) <= passwords.hashing_holders_max - 1, seen
+    assert max(seen) == 0 and all(turns_free), (seen, turns_free)
+
+
+async def test_a_request_cancelled_while_it_waits_for_a_hashing_turn_gives_back_none(api):
+    from domain import passwords
+    from domain.work.commands import Command
+    from domain.work.unit import UnitOfWork
+    from loyalty.database import make_sessions
+
+    class Hashing(Command):
+        def hashes(self) -> bool:
+            return True
+
+    async def hash_something() -> None:
+        async with UnitOfWork(make_sessions(api.engine)) as uow:
+            await uow.run(lambda _uow, _command: asyncio.sleep(0), Hashing())
+
+    # given every hashing turn of the process taken
+    turns = passwords.turn()
+    for _ in range(passwords.hashing_holders_max):
+        await turns.acquire()
+    # when a request waiting for one is cancelled (a sibling field of its document failed, say)
+    waiting = asyncio.create_task(hash_something())
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    # then, the turns given back, there are as many as ever: none was given back that was not taken
+    for _ in range(passwords.hashing_holders_max):
+        turns.release()
+    for _ in range(passwords.hashing_holders_max):
+        await turns.acquire()
+    assert turns.locked()
+    for _ in range(passwords.hashing_holders_max):
+        turns.release()

@@ -56,6 +56,7 @@ STATEMENTS = {
     "RedemptionCancellation.items": 13,
     "redemptionTotals": 2,
     "fulfilments": 5,
+    "Fulfilment.settlements": 5,  # the page, its doubts, settlements and their staff: one batch each
     "giftPickups": 7,
     "Member.catalogue": 6,
     "Member.redemptions": 12,
@@ -458,6 +459,29 @@ async def test_a_fulfilments_page_costs_the_same_statements_whatever_its_size(ap
     by_size = await pages(api, statements, FULFILMENTS_PAGE, "fulfilments")
     # then both cost the same statements
     assert_same_statements("fulfilments", by_size, STATEMENTS["fulfilments"])
+
+
+SETTLED_PAGE = """query($first: Int) { fulfilments(first: $first) { pageInfo { hasNextPage endCursor }
+    edges { cursor node { id state inDoubtSince
+                          settlements { outcome reference settledAt settledBy { username } } } } } }"""
+
+
+async def test_a_fulfilments_settlements_cost_the_same_statements_whatever_their_number(api, statements):
+    # given 60 deliveries in doubt, each settled three times before (by two operators)
+    await more_redemptions(api, 60, cancel=False)
+    await api.scalar("INSERT INTO fulfilment_doubt (fulfilment_id) SELECT id FROM fulfilment RETURNING 1")
+    await api.scalar(
+        """INSERT INTO fulfilment_settlement (fulfilment_id, outcome, reference, staff_id)
+           SELECT f.id, 'NOT_APPLIED', 'BSS-' || n,
+                  CASE WHEN n = 2 THEN CAST(:other AS bigint) ELSE CAST(:staff AS bigint) END
+           FROM fulfilment f, generate_series(1, 3) n RETURNING 1""",
+        staff=api.demo.staff["gd.operator"], other=api.demo.staff["gd.admin"],
+    )  # fmt: skip
+    # when a page of 1 and a page of 50 are fetched with their doubts and settlements
+    by_size = await pages(api, statements, SETTLED_PAGE, "fulfilments")
+    # then both cost the same statements
+    assert len(by_size[50].data("fulfilments")["edges"][0]["node"]["settlements"]) == 3
+    assert_same_statements("Fulfilment.settlements", by_size, STATEMENTS["Fulfilment.settlements"])
 
 
 async def test_a_gift_pickups_page_costs_the_same_statements_whatever_its_size(api, statements):

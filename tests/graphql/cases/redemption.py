@@ -19,6 +19,7 @@ CATALOGUE = ADMINS | {"club_operator"}
 SERVE = CATALOGUE | {"customer_manager", "agent"}
 MEMBERS = {"member", "other_member"}
 
+ADJUST = "mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) { errors { code } } }"
 KEYS = itertools.count(1)  # idempotency keys and codes of what a case prepares: new on every call
 
 REDEEM = """mutation($input: RedeemPointsInput!) { redeemPoints(input: $input) {
@@ -105,7 +106,12 @@ async def _failed_delivery(api: Api, who: str) -> dict[str, Any]:
 
 
 async def _delivery_in_doubt(api: Api, who: str) -> dict[str, Any]:
-    """Wang Fang's month of music, whose delivery the gateway failed: the billing system may have applied it."""
+    """Wang Fang's month of music (her points topped up to pay for it beside the retry's), whose delivery the
+    gateway failed: the billing system may have applied it."""
+    topped = {"memberId": gid("Member", api.demo.members["Wang Fang"]), "points": 300, "reason": "Goodwill",
+              "idempotencyKey": f"top-up-{next(KEYS)}"}  # fmt: skip
+    answer = await api.data(ADJUST, {"input": topped}, as_="hq_admin")
+    assert answer["adjustPoints"]["errors"] == [], answer
     found = await _failed_delivery(api, who)
     await api.scalar("INSERT INTO fulfilment_doubt SELECT max(id) FROM fulfilment RETURNING 1")
     return {**found, "outcome": "APPLIED", "reference": f"BILL-{unique(who)}"}

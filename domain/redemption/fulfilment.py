@@ -45,7 +45,6 @@ attempts_max = 5
 error_length_max = 500
 reference_length_max = 100  # the billing system's reference for what an operator found there
 ONE_LINE = re.compile(r"[^\r\n\t]+")
-NOW = sa.func.now()
 
 
 class FulfilmentSender(Protocol):

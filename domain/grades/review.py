@@ -148,8 +148,15 @@ class GradeReviewJob:
 
     statement: ClassVar[Any] = _CHUNK
 
-    async def settled(self, chunk: jobs.Chunk, figures: dict[str, int]) -> dict[str, int]:
-        """What a chunk's statement leaves to do in its transaction; the figures it counts."""
+    async def settled(self, chunk: jobs.Chunk, figures: dict[str, Any], first: int) -> dict[str, int]:
+        """What the statement of the chunk of customers from `first` leaves to do in its transaction; the figures
+        it counts. The revocations it applied itself end their members' bookings and points with it, as every
+        ending does: a run stopped after the chunk leaves none half done."""
+        if figures["revoke"] and ProposalKind.REVOKE in self.policy.automatic:
+            revoked = _revoked(GradeProposal.as_of == self.as_of, GradeProposal.decided_by.is_(None),
+                               GradeProposal.customer_id >= first,
+                               GradeProposal.customer_id < first + self.chunk_customers)  # fmt: skip
+            await membership_ended(chunk.session, revoked, self.policy.points_end(self.as_of), chunk.uow.now)
         return figures
 
     async def carry_out(self, run: Running) -> dict[str, int]:
@@ -163,13 +170,9 @@ class GradeReviewJob:
             figures = await chunk.session.scalar(self.statement, parameters | {
                 "first": first, "before": first + self.chunk_customers, "today": chunk.uow.today,
                 "now": chunk.uow.now})  # fmt: skip
-            chunk.count(**await self.settled(chunk, figures))
+            chunk.count(**await self.settled(chunk, figures, first))
 
         await run.each(chunks, review, workers=self.workers)
-        async with run.chunk() as ending:  # the revocations the review applied itself: their points' last day
-            revoked = _revoked(GradeProposal.as_of == self.as_of, GradeProposal.decided_by.is_(None))
-            until = self.policy.points_end(self.as_of)
-            await membership_ended(ending.session, revoked, until, clock.now())
         return {}
 
 
@@ -194,7 +197,7 @@ class AnnualReviewJob(GradeReviewJob):
         return {"as_of": self.as_of, "run_id": run.record.id, "grace_months": self.policy.annual_grace_months,
                 "earned": [e.value for e in EARNED]}  # fmt: skip
 
-    async def settled(self, chunk: jobs.Chunk, figures: dict[str, Any]) -> dict[str, int]:
+    async def settled(self, chunk: jobs.Chunk, figures: dict[str, Any], first: int) -> dict[str, int]:
         """The memberships the chunk ended leave their bookings and points as every ending does, at once."""
         ended = figures.pop("ended_members")
         until = self.policy.points_end(self.as_of)

@@ -3,15 +3,17 @@ minutes, content or bill credit; a monthly run carries out every active booking 
 
 Each booking runs once per month (`auto_redemption_execution`): a normal redemption of the BOOKING channel
 (its ledger entry, line and fulfilment), or a skip recorded with the code of the check it failed, so a run
-never fails for one member's sake. The run is a job of the job runner (the month's lock, its record, figures
-per chunk), cut into chunks of bookings by id, each chunk one statement (`auto_redeem_chunk`, migration 0013)
-in one transaction: resumable after a crash, flat in memory.
+never fails for one member's sake. A month skipped for a reason that may pass within it (`RETRIED_REASONS`) is
+tried again by the month's later runs while it lasts (the month is run daily): the execution keeps the last
+try. The run is a job of the job runner (the month's lock, its record, figures per chunk), cut into chunks of
+bookings by id, each chunk one statement (`auto_redeem_chunk`, migration 0013) in one transaction: resumable
+after a crash, flat in memory.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any, ClassVar
 
@@ -21,22 +23,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain import clock
 from domain.access import MemberPrincipal, Permission, Principal, StaffPrincipal, require_authenticated, require_staff
-from domain.columns import record_columns, records, records_of
+from domain.columns import records
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.members import states
 from domain.members.service import member_in_scope
 from domain.members.states import MemberOperation, rules_for
 from domain.members.tables import Member, MemberStatus
 from domain.points.bills import month as parse_month
+from domain.points.bills import next_month
 from domain.points.rules import require_headquarters
 from domain.redemption import queries
-from domain.redemption.catalogue import require_member_reader, reward_seen
+from domain.redemption.catalogue import NEVER, require_member_reader, reward_booked
 from domain.redemption.errors import RedemptionErrorCode
 from domain.redemption.redeem import figures_max, quantity_max
 from domain.redemption.tables import (
     DELIVERED_KINDS,
     AutoRedemption,
-    AutoRedemptionExecution,
     BookingStatus,
     ItemStatus,
 )
@@ -52,6 +54,9 @@ workers_default = 2
 booking_id_max = 2**63 - 1
 bookings_listed_max = 100
 executions_listed_max = 24
+# The skips a later run of the month tries again: reasons that may pass within it (as migration 0056 has them).
+RETRIED_REASONS = ("INSUFFICIENT_POINTS", "BELOW_MINIMUM_BALANCE", "DAILY_LIMIT_REACHED", "NO_BILLING_ACCOUNT",
+                   "PRICE_CHANGED")  # fmt: skip
 
 
 def first_day_of(day: date) -> date:
@@ -89,11 +94,13 @@ async def book_auto_redemption(uow: UnitOfWork, command: BookAutoRedemption) -> 
     member = await _member_of(uow, caller, command.member_id)
     _require_spending(member, uow.today)
     member_id = member.id
+    first = max(command.start_month, uow.today)
+    last = NEVER if command.end_month is None else next_month(command.end_month) - timedelta(days=1)
     # Kept as it is while the booking is made: a retirement that ends the reward's bookings waits for this one.
-    seen = await reward_seen(uow.session, caller, member_id, command.item_id, kept=True)
+    seen = await reward_booked(uow.session, caller, member, command.item_id, (first, last))
     if seen is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such reward.", "item_id")
-    item, at_home = seen
+    item, at_home = seen.item, seen.at_home
     if item.kind not in DELIVERED_KINDS:
         raise DomainError(RedemptionErrorCode.ITEM_KIND_NOT_OFFERED, "A booking converts points into minutes,"
                           " content or bill credit.", "item_id")  # fmt: skip
@@ -102,6 +109,9 @@ async def book_auto_redemption(uow: UnitOfWork, command: BookAutoRedemption) -> 
     if not at_home:
         raise DomainError(RedemptionErrorCode.ITEM_NOT_IN_SCOPE, f"{item.name} is offered in another province"
                           " only.", "item_id")  # fmt: skip
+    if not seen.grade_allowed:  # no month's run could carry it out, unless the member's grade changes
+        raise DomainError(RedemptionErrorCode.GRADE_NOT_ALLOWED, f"{item.name} is not offered to"
+                          f" {member.grade_code} members in the months booked.", "item_id")  # fmt: skip
     for limit, code, per in ((item.daily_limit, RedemptionErrorCode.DAILY_LIMIT_REACHED, "a day"),
                              (item.monthly_limit, RedemptionErrorCode.MONTHLY_LIMIT_REACHED, "a month")):  # fmt: skip
         if limit is not None and command.quantity > limit:  # no month's run could ever carry it out
@@ -237,7 +247,8 @@ _DUE = """FROM auto_redemption b
           WHERE b.status = 'ACTIVE' AND b.start_month <= :month
             AND NOT coalesce(b.paused_month <= :month AND :month < b.resumed_month, false)
             AND coalesce(b.end_month, DATE '9999-12-01') >= :month
-            AND NOT EXISTS (SELECT 1 FROM auto_redemption_execution x WHERE x.booking_id = b.id AND x.month = :month)"""
+            AND NOT EXISTS (SELECT 1 FROM auto_redemption_execution x WHERE x.booking_id = b.id AND x.month = :month
+                            AND (x.outcome = 'REDEEMED' OR NOT :retrying OR x.reason <> ALL(:retried)))"""
 
 # The first booking id of each chunk of `:size` due bookings.
 _CHUNK_STARTS = sa.text(
@@ -267,15 +278,21 @@ class AutoRedemptionJob:
                            f"The bookings' run of {self.subject} is under way already.", "month")  # fmt: skip
 
     async def total(self, session: AsyncSession) -> int | None:
-        return await session.scalar(sa.text(f"SELECT count(*) {_DUE}"), {"month": self.month})
+        return await session.scalar(sa.text(f"SELECT count(*) {_DUE}"), self._due(clock.today()))
+
+    def _due(self, today: date) -> dict[str, Any]:
+        """The month's bookings not yet run, and, while the month lasts, those skipped for a reason that may pass
+        within it (a run tries them again: `auto_redeem_chunk`, migration 0056)."""
+        return {"month": self.month, "retrying": today < next_month(self.month), "retried": list(RETRIED_REASONS)}
 
     async def carry_out(self, run: Running) -> dict[str, int]:
         """Every due booking of the month, `workers` chunks at a time (each locks its members' balances in
         member order, so chunks never deadlock), each adding its figures to the run's record."""
         today = clock.today()
         async with run.chunk() as setting_up:
-            starts = list(await setting_up.session.scalars(_CHUNK_STARTS, {"month": self.month,
-                                                                           "size": self.chunk_bookings}))  # fmt: skip
+            starts = list(
+                await setting_up.session.scalars(_CHUNK_STARTS, self._due(today) | {"size": self.chunk_bookings})
+            )
         states = rules_for(MemberOperation.SPEND)
 
         async def redeem(chunk: jobs.Chunk, bounds: tuple[int, int]) -> None:
@@ -370,20 +387,6 @@ async def member_bookings(session: AsyncSession, principal: Principal, member_id
         .limit(bookings_listed_max)
     )
     return await records(session, query)
-
-
-async def executions_by_booking(session: AsyncSession, ids: list[int]) -> list[list[AutoRedemptionExecution]]:
-    """Each booking's executions, latest month first (its last two years)."""
-    columns = record_columns(AutoRedemptionExecution)
-    ranked = sa.select(*columns, sa.func.row_number().over(
-        partition_by=AutoRedemptionExecution.booking_id, order_by=AutoRedemptionExecution.month.desc()
-    ).label("n")).where(AutoRedemptionExecution.booking_id.in_(ids)).subquery()  # fmt: skip
-    query = sa.select(*(ranked.c[c.name] for c in columns)).where(ranked.c.n <= executions_listed_max)
-    grouped: dict[int, list[Any]] = {i: [] for i in ids}
-    found = records_of(AutoRedemptionExecution, (await session.execute(query)).all())
-    for execution in sorted(found, key=lambda e: e.month, reverse=True):
-        grouped[execution.booking_id].append(execution)
-    return [grouped[i] for i in ids]
 
 
 async def get_bookings_scoped(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Any]:

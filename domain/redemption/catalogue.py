@@ -331,18 +331,6 @@ async def list_consumption_rules(session: AsyncSession, principal: Principal) ->
     return await records(session, query.limit(1_000))
 
 
-async def consumption_rule_changes(session: AsyncSession, rule_ids: list[int]) -> list[list[ConsumptionRuleChange]]:
-    query = (
-        sa.select(ConsumptionRuleChange)
-        .where(ConsumptionRuleChange.rule_id.in_(rule_ids))
-        .order_by(ConsumptionRuleChange.id)
-    )
-    grouped: dict[int, list[ConsumptionRuleChange]] = {i: [] for i in rule_ids}
-    for change in await records(session, query):
-        grouped[change.rule_id].append(change)
-    return [grouped[i] for i in rule_ids]
-
-
 # --- reads -----------------------------------------------------------------------------------------
 
 
@@ -398,22 +386,35 @@ async def get_items_scoped(session: AsyncSession, principal: Principal, ids: lis
     return [found.get(i) for i in ids]
 
 
-async def reward_seen(
-    session: AsyncSession, principal: Principal, member_id: int, item_id: int | None, *, kept: bool = False
-) -> tuple[RewardItem, bool] | None:
-    """The reward `item_id` as the caller serving `member_id` sees it, and whether it is offered at the member's
-    home; None when the caller does not see it. The member sees what is offered at their home and not a draft;
-    staff also what is offered in their subtree (as `node(id:)`, and `reward_seen` in the database). `kept`: the
-    item is locked as it is until the transaction ends (FOR SHARE), a retirement waiting for it, or it for one."""
+@dataclass(frozen=True)
+class Booked:
+    """A reward as a booking of a member sees it: whether it is offered at their home, and whether their grade
+    may redeem it on a day of the booking's months (the item's grades, and a consumption rule in force then)."""
+
+    item: RewardItem
+    at_home: bool
+    grade_allowed: bool
+
+
+async def reward_booked(
+    session: AsyncSession, principal: Principal, member: Member, item_id: int | None, months: tuple[date, date]
+) -> Booked | None:
+    """The reward `item_id` as the caller booking for `member` sees it, from the first day to the last of
+    `months`; None when the caller does not see it. The member sees what is offered at their home and not a
+    draft; staff also what is offered in their subtree (as `node(id:)`, and `reward_seen` in the database). The
+    item is locked as it is until the transaction ends (FOR SHARE): a retirement waits for the booking, or it
+    for one."""
     if item_id is None:
         return None
-    at_home = _home_of(member_id)
+    at_home = _home_of(member.id)
     seen = sa.and_(at_home, RewardItem.status != ItemStatus.DRAFT)
     if isinstance(principal, StaffPrincipal):
         seen = sa.or_(seen, _offered_to_staff(principal))
-    query = sa.select(RewardItem, at_home).where(RewardItem.id == item_id, seen)
-    found = (await session.execute(query.with_for_update(read=True, of=RewardItem) if kept else query)).first()
-    return (found[0], bool(found[1])) if found else None
+    allowed = sa.and_(RewardItem.grade_codes.op("?")(member.grade_code),
+                      _minimum(member.grade_code, *months).is_not(None))  # fmt: skip
+    query = sa.select(RewardItem, at_home, allowed).where(RewardItem.id == item_id, seen)
+    found = (await session.execute(query.with_for_update(read=True, of=RewardItem))).first()
+    return Booked(found[0], bool(found[1]), bool(found[2])) if found else None
 
 
 def _home_of(member_id: int) -> Any:
@@ -460,13 +461,13 @@ async def catalogue(
                 found.has_next_page, found.has_previous_page)  # fmt: skip
 
 
-def _minimum(grade_code: str, today: date, item: Any = RewardItem) -> Any:
-    """The lowest minimum balance of the consumption rules in force that let the grade redeem the item; NULL
-    when none does."""
+def _minimum(grade_code: str, today: date, last: date | None = None, item: Any = RewardItem) -> Any:
+    """The lowest minimum balance of the consumption rules in force (`today`, or a day of `today` to `last`)
+    that let the grade redeem the item; NULL when none does."""
     return (
         sa.select(sa.func.min(sa.func.coalesce(ConsumptionRule.minimum_available_points, 0)))
         .where(
-            ConsumptionRule.effective_from <= today,
+            ConsumptionRule.effective_from <= (last or today),
             sa.func.coalesce(ConsumptionRule.effective_to, NEVER) >= today,
             sa.or_(ConsumptionRule.grade_code.is_(None), ConsumptionRule.grade_code == grade_code),
             sa.or_(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import clock
 from domain.errors import DomainError
@@ -351,6 +352,35 @@ async def test_a_revocation_the_review_applies_itself_ends_the_points_too(api):
     latest = await api.scalar("SELECT max(expires_on) FROM points_lot WHERE member_id = :m AND remaining > 0",
                               m=api.demo.members["Li Wei"])  # fmt: skip
     assert latest <= clock.today() + timedelta(days=180)
+    assert await api.violations() == []
+
+
+async def test_a_revocation_the_review_applies_ends_the_bookings_with_its_chunk_whatever_stops_the_run(
+    api, monkeypatch
+):
+    # given Li Wei paying nothing for a year, his bookings, revocations applied without a reviewer, and a review
+    # in chunks of one customer each, every chunk after Li Wei's failing
+    await standard_year(api)
+    await pays(api, "Li Wei", 0)
+    await booked(api, "Li Wei")
+    policy = GradePolicy(automatic=frozenset({ProposalKind.UPGRADE, ProposalKind.REVOKE}))
+    li = await api.scalar("SELECT customer_id FROM member WHERE id = :m", m=api.demo.members["Li Wei"])
+    assert await api.scalar("SELECT max(id) FROM customer") > li
+    original = AsyncSession.scalar
+
+    async def failing_scalar(self, statement, params=None, **kw):
+        if statement is review._CHUNK and params["first"] > li:
+            raise RuntimeError("the server went away")
+        return await original(self, statement, params, **kw)
+
+    monkeypatch.setattr(AsyncSession, "scalar", failing_scalar)
+    # when the review runs and stops on that failure
+    with pytest.raises(ExceptionGroup):
+        await review.review_grades(make_sessions(api.engine), clock.today(), policy, chunk_customers=1, workers=1)
+    monkeypatch.undo()
+    # then his membership ended with its bookings, though the run did not finish
+    assert await api.scalar("SELECT status FROM job_run WHERE kind = 'GRADE_REVIEW'") == "FAILED"
+    assert await bookings_of(api, "Li Wei") == "CANCELLED:MEMBERSHIP_ENDED,CANCELLED:MEMBERSHIP_ENDED"
     assert await api.violations() == []
 
 

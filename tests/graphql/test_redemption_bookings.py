@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import clock
+from domain.points.bills import next_month
 from domain.redemption import bookings
 from loyalty.database import make_sessions
 from tests.api import gid, top_codes
@@ -142,6 +143,62 @@ async def test_a_booking_that_cannot_be_redeemed_is_skipped_with_its_reason(api)
     assert await api.violations() == []
 
 
+ADJUST = """mutation($input: AdjustPointsInput!) { adjustPoints(input: $input) { errors { code } } }"""
+EXECUTIONS = "SELECT string_agg(outcome || ':' || coalesce(reason, '-'), ',') FROM auto_redemption_execution"
+
+
+async def credit_wang_fang(api, points: int) -> None:
+    member = gid("Member", api.demo.members["Wang Fang"])
+    change = {"memberId": member, "points": points, "reason": "Goodwill", "idempotencyKey": f"c-{points}"}
+    assert (await api.data(ADJUST, {"input": change}, as_="administrator"))["adjustPoints"]["errors"] == []
+
+
+async def test_a_skipped_month_is_tried_again_by_the_months_later_runs(api):
+    # given Wang Fang (500 points) books bill credit of 1,000 points, and the month's run skips it
+    await book(api, "w-1", "BILL-10", as_="administrator", memberId=gid("Member", api.demo.members["Wang Fang"]))
+    assert ((await run_month(api)).bookings, await api.scalar(EXECUTIONS)) == (1, "SKIPPED:INSUFFICIENT_POINTS")
+    # when the next day's run goes before her points come, then it tries her once more and skips her again
+    again = await run_month(api)
+    assert (again.bookings, again.redeemed, again.skipped) == (1, 0, 1)
+    # when 600 points come and the next run goes, then her month is redeemed: one execution, of the last try
+    await credit_wang_fang(api, 600)
+    paid = await run_month(api)
+    assert (paid.bookings, paid.redeemed, paid.points) == (1, 1, 1_000)
+    assert await api.scalar(EXECUTIONS) == "REDEEMED:-"
+    assert await api.scalar("SELECT count(*) FROM redemption WHERE booking_id IS NOT NULL") == 1
+    # and a redeemed month is never tried again
+    assert (await run_month(api)).bookings == 0
+    assert await api.violations() == []
+
+
+async def test_a_month_skipped_for_a_reason_that_stays_is_not_tried_again(api):
+    # given Li Wei's booking skipped because its reward's window had closed, and the window opened again after
+    await book(api, "l-1")
+    item = api.demo.rewards["MIN-60"]
+    await api.scalar("UPDATE reward_item SET available_to = :d WHERE id = :i RETURNING 1",
+                     d=clock.today() - timedelta(days=1), i=item)  # fmt: skip
+    assert (await run_month(api)).skipped == 1
+    await api.scalar("UPDATE reward_item SET available_to = NULL WHERE id = :i RETURNING 1", i=item)
+    # when the month's next run goes, then it leaves the skip as it was (only points, limits, a billing account
+    # and a price may pass within the month)
+    assert (await run_month(api)).bookings == 0
+    assert await api.scalar(EXECUTIONS) == "SKIPPED:ITEM_NOT_AVAILABLE"
+
+
+async def test_a_month_run_after_it_ended_tries_no_skip_again(api, today_is):
+    # given Wang Fang's booking skipped in this month's run, and the points she lacked credited after it
+    await book(api, "w-1", "BILL-10", as_="administrator", memberId=gid("Member", api.demo.members["Wang Fang"]))
+    await run_month(api)
+    await credit_wang_fang(api, 600)
+    month = first_day()
+    today_is(next_month(month) + timedelta(days=2))
+    # when this month's run is made late, then it leaves her skip as it was: the month is over
+    late = await bookings.auto_redeem_month(make_sessions(api.engine), month, chunk_bookings=2)
+    assert (late.bookings, late.redeemed) == (0, 0)
+    assert await api.scalar(EXECUTIONS) == "SKIPPED:INSUFFICIENT_POINTS"
+    assert await api.violations() == []
+
+
 async def test_a_members_bookings_go_in_order_each_seeing_what_the_earlier_left(api):
     # given Li Wei's 1,500 points and three bookings: 1,000, then 1,000, then 300 points
     await book(api, "o-1", "MIN-60", 2)
@@ -249,6 +306,43 @@ async def test_a_booking_that_makes_no_sense_is_refused_and_nothing_is_written(a
     before = await api.fingerprint()
     answer = (await api.data(BOOK, {"input": data}, as_="member"))["bookAutoRedemption"]
     assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", field], code)]
+    assert await api.fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    ("rules_from_next_month", "end", "code"),
+    [(False, None, "GRADE_NOT_ALLOWED"), (True, "this month", "GRADE_NOT_ALLOWED"), (True, None, None)],
+    ids=["no rule after today", "a rule only after the booking ends", "a rule from next month"],
+)
+async def test_a_booking_is_of_a_reward_the_consumption_rules_let_the_grade_redeem_in_its_months(
+    api, rules_from_next_month, end, code
+):
+    # given the founding consumption rule ended yesterday, and perhaps a rule for every grade from next month
+    today = clock.today()
+    await api.scalar("UPDATE consumption_rule SET effective_to = :d RETURNING 1", d=today - timedelta(days=1))
+    if rules_from_next_month:
+        await api.scalar("INSERT INTO consumption_rule (effective_from) VALUES (:d) RETURNING 1",
+                         d=next_month(first_day()))  # fmt: skip
+    before = await api.fingerprint()
+    # when Li Wei books minutes from this month (to this month's end, or open)
+    answer = await book(api, "g-1", **({"endMonth": this_month()} if end else {}))
+    # then it is booked only when a rule lets his grade redeem them in a month booked; otherwise nothing is written
+    assert [e["code"] for e in answer["errors"]] == ([code] if code else []), answer
+    if code:
+        assert answer["errors"][0]["field"] == ["input", "itemId"]
+        assert await api.fingerprint() == before
+
+
+async def test_a_reward_not_offered_to_the_members_grade_is_not_booked(api):
+    # given the minutes are offered to the members of one other grade only
+    grade = await api.scalar("SELECT grade_code FROM member WHERE id = :m", m=api.demo.members["Li Wei"])
+    other = "SAPPHIRE" if grade != "SAPPHIRE" else "DIAMOND"
+    await api.scalar("UPDATE reward_item SET grade_codes = jsonb_build_array(CAST(:g AS text)) WHERE id = :i"
+                     " RETURNING 1", g=other, i=api.demo.rewards["MIN-60"])  # fmt: skip
+    before = await api.fingerprint()
+    # when he books them, then it is refused saying why, and nothing is written
+    answer = await book(api, "g-2")
+    assert [(e["field"], e["code"]) for e in answer["errors"]] == [(["input", "itemId"], "GRADE_NOT_ALLOWED")]
     assert await api.fingerprint() == before
 
 

@@ -17,12 +17,11 @@ from domain.access import (
     StaffPrincipal,
     may_read_branch_scoped,
     require_staff,
-    role_grants,
 )
-from domain.columns import records
 from domain.customers.errors import CustomerErrorCode
 from domain.customers.tables import (
     Account,
+    AccountStatus,
     CreditLevel,
     CreditLevelChange,
     Customer,
@@ -54,10 +53,11 @@ from domain.validation import (
     search_terms,
     text_length_max,
 )
-from domain.work.commands import UNCHANGED, BranchId, Command, CustomerId, StaffId, changes
+from domain.work.commands import UNCHANGED, AccountId, BranchId, Command, CustomerId, StaffId, changes
 from domain.work.unit import UnitOfWork
 
 subscriber_numbers_per_account_max = 20
+accounts_listed_max = 50  # of one customer, the first ones: a page of 100 customers with theirs is 10,100 list items
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +124,18 @@ class CreateAccount(Command):
     credit_limit_fen: int = 0
     opened_on: date | None = None  # today
     subscriber_numbers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateAccount(Command):
+    """Only what is given changes: the account's status (CLOSED for good: its lines end with it), its credit
+    limit, and subscriber numbers added to it (billed to it from today) or taken off it."""
+
+    id: AccountId | None
+    status: AccountStatus | None = UNCHANGED
+    credit_limit_fen: int | None = UNCHANGED
+    add_subscriber_numbers: list[str] = field(default_factory=list)
+    remove_subscriber_numbers: list[str] = field(default_factory=list)
 
 
 def check_customer_fields(check: Checker, fields: dict[str, Any], today: date) -> dict[str, Any]:
@@ -259,13 +271,33 @@ def _check_account(check: Checker, command: CreateAccount) -> tuple[str | None, 
     """(account number, subscriber numbers) of a new account, checked."""
     account_number = check.number("account_number", command.account_number)
     check.integer("credit_limit_fen", command.credit_limit_fen, minimum=0, maximum=money_fen_max)
-    given = command.subscriber_numbers
+    return account_number, _check_numbers(check, "subscriber_numbers", command.subscriber_numbers)
+
+
+def _check_numbers(check: Checker, field: str, given: list[str]) -> list[str | None]:
+    """Subscriber numbers as given for one account: at most as many as an account holds, each once."""
     if len(given) > subscriber_numbers_per_account_max:
-        check.fail("subscriber_numbers", ErrorCode.OUT_OF_RANGE, "Too many subscriber numbers for one account.")
-    numbers = [check.number("subscriber_numbers", n) for n in given[:subscriber_numbers_per_account_max]]
+        check.fail(field, ErrorCode.OUT_OF_RANGE, "Too many subscriber numbers for one account.")
+    numbers = [check.number(field, n) for n in given[:subscriber_numbers_per_account_max]]
     if len(set(numbers)) != len(numbers):
-        check.fail("subscriber_numbers", ErrorCode.DUPLICATE, "A subscriber number is listed twice.")
-    return account_number, numbers
+        check.fail(field, ErrorCode.DUPLICATE, "A subscriber number is listed twice.")
+    return numbers
+
+
+async def _require_numbers_free(session: AsyncSession, actor: StaffPrincipal, numbers: list[Any], field: str) -> None:
+    """Each of `numbers` is neither another line's nor a member's number (members log in with either)."""
+    if not numbers:
+        return
+    taken = (await session.execute(_numbers_taken(numbers))).all()
+    for kind, what in (
+        ("member", "Member numbers cannot be subscriber numbers"),
+        ("line", "Subscriber numbers in use"),
+    ):
+        found = [(number, path) for number, path, of in taken if of == kind]
+        if found:  # numbers of the caller's subtree are named; another branch's customers are not revealed
+            yours = sorted(number for number, path in found if actor.covers(path))
+            named = f": {', '.join(yours)}" if len(yours) == len(found) else ""
+            raise DomainError(ErrorCode.DUPLICATE, f"{what}{named}.", field)
 
 
 def _numbers_taken(numbers: list[str | None]) -> Any:
@@ -297,16 +329,7 @@ async def create_account(uow: UnitOfWork, command: CreateAccount) -> Account:
     customer = await customer_in_scope(session, actor, command.customer_id, "customer_id")
     if await session.scalar(sa.select(Account.id).where(Account.account_number == account_number)) is not None:
         raise DomainError(ErrorCode.DUPLICATE, f"Account {account_number} exists already.", "account_number")
-    taken = (await session.execute(_numbers_taken(numbers))).all()
-    for kind, what in (
-        ("member", "Member numbers cannot be subscriber numbers"),
-        ("line", "Subscriber numbers in use"),
-    ):
-        found = [(number, path) for number, path, of in taken if of == kind]
-        if found:  # numbers of the caller's subtree are named; another branch's customers are not revealed
-            yours = sorted(number for number, path in found if actor.covers(path))
-            named = f": {', '.join(yours)}" if len(yours) == len(found) else ""
-            raise DomainError(ErrorCode.DUPLICATE, f"{what}{named}.", "subscriber_numbers")
+    await _require_numbers_free(session, actor, numbers, "subscriber_numbers")
     opened_on = command.opened_on or uow.today
     account = Account(
         customer_id=customer.id,
@@ -320,6 +343,53 @@ async def create_account(uow: UnitOfWork, command: CreateAccount) -> Account:
         SubscriberNumber(number=n, account_id=account.id, customer_id=customer.id, activated_on=opened_on)
         for n in numbers
     )
+    await session.flush()
+    return account
+
+
+async def update_account(uow: UnitOfWork, command: UpdateAccount) -> Account:
+    """The account's status, credit limit and lines, as given. Closing it ends its lines: their numbers are
+    taken off it (free for another account; members no longer log in with them)."""
+    actor = require_staff(uow.principal, Permission.CUSTOMER_WRITE)
+    check = Checker()
+    given, clean = changes(command, "status", "credit_limit_fen"), {}
+    if "status" in given and (status := check.required("status", given["status"])) is not None:
+        clean["status"] = AccountStatus(status)
+    if "credit_limit_fen" in given and check.required("credit_limit_fen", given["credit_limit_fen"]) is not None:
+        limit = given["credit_limit_fen"]
+        clean["credit_limit_fen"] = check.integer("credit_limit_fen", limit, minimum=0, maximum=money_fen_max)
+    added = _check_numbers(check, "add_subscriber_numbers", command.add_subscriber_numbers)
+    removed = _check_numbers(check, "remove_subscriber_numbers", command.remove_subscriber_numbers)
+    if set(added) & set(removed):
+        check.fail("add_subscriber_numbers", ErrorCode.INVALID, "A number is both added and taken off.")
+    closing = clean.get("status") == AccountStatus.CLOSED
+    if closing and added:
+        check.fail("add_subscriber_numbers", ErrorCode.INVALID, "A closed account takes no numbers.")
+    check.raise_if_any()
+    session = uow.session
+    account = await session.get(Account, command.id, with_for_update={"key_share": True}) if command.id else None
+    if account is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such account in your scope.", "id")
+    await customer_in_scope(session, actor, account.customer_id, "id")
+    if account.status == AccountStatus.CLOSED:
+        raise DomainError(CustomerErrorCode.ACCOUNT_CLOSED, f"Account {account.account_number} is closed: open a"
+                          " new one.", "id")  # fmt: skip
+    held = sa.select(SubscriberNumber.number).where(SubscriberNumber.account_id == account.id)
+    lines = set(await session.scalars(held))
+    if strangers := sorted(set(removed) - lines):
+        raise DomainError(ErrorCode.NOT_FOUND, f"Not billed to this account: {', '.join(strangers)}.",
+                          "remove_subscriber_numbers")  # fmt: skip
+    if len(lines) - len(removed) + len(added) > subscriber_numbers_per_account_max:
+        raise DomainError(ErrorCode.OUT_OF_RANGE, f"An account holds at most {subscriber_numbers_per_account_max}"
+                          " subscriber numbers.", "add_subscriber_numbers")  # fmt: skip
+    await _require_numbers_free(session, actor, added, "add_subscriber_numbers")
+    ending = lines if closing else set(removed)
+    for name, value in clean.items():
+        setattr(account, name, value)
+    if ending:
+        await session.execute(sa.delete(SubscriberNumber).where(SubscriberNumber.number.in_(sorted(ending))))
+    session.add_all(SubscriberNumber(number=n, account_id=account.id, customer_id=account.customer_id,
+                                     activated_on=uow.today) for n in added)  # fmt: skip
     await session.flush()
     return account
 
@@ -386,21 +456,3 @@ async def _own_customer_id(session: AsyncSession, principal: Principal) -> int |
     if not isinstance(principal, MemberPrincipal):
         return None
     return await session.scalar(sa.select(Member.customer_id).where(Member.id == principal.member_id))
-
-
-async def identity_changes(session: AsyncSession, principal: Principal, customer_id: int) -> list[IdentityChange]:
-    """Every change of who the customer is, newest first, with who made it: for staff who read customers (none for
-    anyone else, as the other histories: a member's front end asking with them keeps the rest of its answer)."""
-    if not role_grants(principal, Permission.CUSTOMER_READ):
-        return []
-    query = sa.select(IdentityChange).where(IdentityChange.customer_id == customer_id)
-    return await records(session, query.order_by(IdentityChange.id.desc()).limit(100))
-
-
-async def credit_history(session: AsyncSession, principal: Principal, customer_id: int) -> list[CreditLevelChange]:
-    """Every change of the customer's credit level, newest first: for staff who read customers (none for anyone
-    else)."""
-    if not role_grants(principal, Permission.CUSTOMER_READ):
-        return []
-    query = sa.select(CreditLevelChange).where(CreditLevelChange.customer_id == customer_id)
-    return await records(session, query.order_by(CreditLevelChange.id.desc()).limit(100))

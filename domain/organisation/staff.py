@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.access import Permission, Principal, require_staff
+from domain.access import Permission, Principal, StaffPrincipal, require_staff
 from domain.auth import service as auth
 from domain.auth.tables import AuthSession
 from domain.errors import DomainError, ErrorCode
 from domain.organisation.service import locked_in_scope, scoped_listing
-from domain.organisation.tables import Staff, StaffRole
+from domain.organisation.tables import Branch, Staff, StaffDeactivation, StaffRole
 from domain.paging import Listing, Page, PageRequest
 from domain.validation import Checker, name_length_max
 from domain.work.commands import UNCHANGED, BranchId, Command, StaffId, changes
@@ -64,6 +64,8 @@ async def update_staff(uow: UnitOfWork, command: UpdateStaff) -> Staff:
         raise DomainError(ErrorCode.FORBIDDEN, "Administrators of your own branch are made and kept by those of a"
                           " branch above it.", field)  # fmt: skip
     ends_access = clean.get("active") is False
+    if "active" in clean and clean["active"] != staff.active:
+        await _deactivation_recorded(uow, actor, staff, clean["active"])
     # what the person's principal is read from (a display name is not part of it)
     changes_principal = any(field in clean and clean[field] != getattr(staff, field) for field in ("role", "active"))
     for field, value in clean.items():
@@ -79,6 +81,22 @@ async def update_staff(uow: UnitOfWork, command: UpdateStaff) -> Staff:
         # this process forgets the person's principal now; the others hear the trigger's notification on commit
         auth.forget_at_once(uow, [("t", staff.id)])
     return staff
+
+
+async def _deactivation_recorded(uow: UnitOfWork, actor: StaffPrincipal, staff: Staff, active: bool) -> None:
+    """Who deactivates an account is kept while it is inactive, and it is reactivated from the branch of the
+    administrator who deactivated it, or one above: a province does not undo what headquarters did."""
+    if not active:
+        uow.session.add(StaffDeactivation(staff_id=staff.id, deactivated_by=actor.staff_id))
+        return
+    deactivated = sa.delete(StaffDeactivation).where(StaffDeactivation.staff_id == staff.id).returning(
+        sa.select(Branch.path).join(Staff, Staff.branch_id == Branch.id)
+        .where(Staff.id == StaffDeactivation.deactivated_by).scalar_subquery()
+    )  # fmt: skip
+    path = await uow.session.scalar(deactivated)
+    if path is not None and not actor.covers(path):
+        raise DomainError(ErrorCode.FORBIDDEN, "This account was deactivated by an administrator of a branch above"
+                          " yours: only that branch, or one above it, reactivates it.", "active")  # fmt: skip
 
 
 _SCOPE, _BRANCH = scoped_listing(Staff.branch_id)

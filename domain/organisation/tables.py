@@ -52,6 +52,16 @@ class Staff(SQLModel, table=True):
     created_at: datetime | None = created_at_column()
 
 
+class StaffDeactivation(SQLModel, table=True):
+    """Who deactivated a staff account (while it is inactive; none for one deactivated before 0057): only an
+    administrator whose subtree holds that person's branch reactivates it."""
+
+    __tablename__ = "staff_deactivation"
+    staff_id: int = Field(sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("staff.id"), primary_key=True))
+    deactivated_by: int = foreign_key("staff.id")
+    deactivated_at: datetime | None = created_at_column()
+
+
 class Club(SQLModel, table=True):
     __tablename__ = "club"
     __table_args__ = (unique_ignoring_case("club"),)

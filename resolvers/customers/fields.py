@@ -16,6 +16,7 @@ from schema.customers import (
     CustomerPayload,
     CustomerType,
     SetCreditLevelInput,
+    UpdateAccountInput,
     UpdateCustomerInput,
 )
 
@@ -66,4 +67,13 @@ class CustomerMutation:
         AccountPayload,
         "account",
         description="Open a billing account with its subscriber numbers.",
+    )
+
+    update_account = mutation_field(
+        customers.update_account,
+        UpdateAccountInput,
+        AccountPayload,
+        "account",
+        description="Suspend, reactivate or close a billing account, change its credit limit, add or take off"
+        " subscriber numbers.",
     )

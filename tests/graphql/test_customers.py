@@ -311,6 +311,84 @@ async def test_a_members_number_is_no_subscriber_number(api, who, named):
     assert await api.fingerprint() == before
 
 
+UPDATE_ACCOUNT = """mutation($input: UpdateAccountInput!) { updateAccount(input: $input) {
+    errors { field code message } account { accountNumber creditLimitFen status subscriberNumbers } } }"""
+
+
+async def li_weis_account(api) -> str:
+    return gid("Account", await api.scalar("SELECT id FROM account WHERE account_number = '80000001'"))
+
+
+async def update_account(api, who: str = "club_operator", **changes) -> dict:
+    answer = await api.data(UPDATE_ACCOUNT, {"input": {"id": await li_weis_account(api)} | changes}, as_=who)
+    return answer["updateAccount"]
+
+
+async def test_an_account_is_suspended_its_limit_changed_and_its_lines_moved(api):
+    # given Li Wei's account, billed for his line 13800000001
+    # when staff suspend it, lower its limit, add a line and take his old one off
+    payload = await update_account(api, status="SUSPENDED", creditLimitFen=0, addSubscriberNumbers=["13800000077"],
+                                   removeSubscriberNumbers=["13800000001"])  # fmt: skip
+    # then the account says so, and he logs in with the new line only
+    account = {"accountNumber": "80000001", "creditLimitFen": 0, "status": "SUSPENDED",
+               "subscriberNumbers": ["13800000077"]}  # fmt: skip
+    assert payload == {"errors": [], "account": account}
+    assert "accessToken" in await api.login("MEMBER", "13800000077")
+    assert [e["code"] for e in (await api.login("MEMBER", "13800000001"))["errors"]] == ["INVALID_CREDENTIALS"]
+    # and reactivated, it is ACTIVE again
+    assert (await update_account(api, status="ACTIVE"))["account"]["status"] == "ACTIVE"
+
+
+async def test_a_closed_account_ends_its_lines_and_stays_closed(api):
+    # when staff close Li Wei's account
+    payload = await update_account(api, status="CLOSED")
+    # then it is closed without lines, his line is free for another account, and the account changes no more
+    assert (payload["account"]["status"], payload["account"]["subscriberNumbers"]) == ("CLOSED", [])
+    moved = await api.data(ACCOUNT, {"input": new_account(api, subscriberNumbers=["13800000001"])}, as_="club_operator")
+    assert moved["createAccount"]["errors"] == []
+    before = await api.fingerprint()
+    again = await update_account(api, status="ACTIVE")
+    assert codes({"u": again}, "u") == [(["input", "id"], "ACCOUNT_CLOSED")]
+    assert await api.fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"removeSubscriberNumbers": ["13800000002"]}, "removeSubscriberNumbers", "NOT_FOUND"),  # Wang Fang's
+        ({"addSubscriberNumbers": ["13800000002"]}, "addSubscriberNumbers", "DUPLICATE"),
+        ({"addSubscriberNumbers": ["13800000077", "13800000077"]}, "addSubscriberNumbers", "DUPLICATE"),
+        ({"addSubscriberNumbers": [f"1390000{i:04d}" for i in range(20)]}, "addSubscriberNumbers", "OUT_OF_RANGE"),
+        ({"addSubscriberNumbers": ["12ab"]}, "addSubscriberNumbers", "INVALID"),
+        ({"addSubscriberNumbers": [""]}, "addSubscriberNumbers", "REQUIRED"),
+        (
+            {"addSubscriberNumbers": ["13800000001"], "removeSubscriberNumbers": ["13800000001"]},
+            "addSubscriberNumbers",
+            "INVALID",
+        ),  # fmt: skip
+        ({"status": "CLOSED", "addSubscriberNumbers": ["13800000077"]}, "addSubscriberNumbers", "INVALID"),
+        ({"status": None}, "status", "REQUIRED"),
+        ({"creditLimitFen": None}, "creditLimitFen", "REQUIRED"),
+        ({"creditLimitFen": -1}, "creditLimitFen", "OUT_OF_RANGE"),
+        ({"id": gid("Account", 999_999)}, "id", "NOT_FOUND"),
+    ],
+)
+async def test_update_account_refusals(api, changes, field, code):
+    await api.token("club_operator")
+    before = await api.fingerprint()
+    answer = await update_account(api, **changes)
+    assert codes({"u": answer}, "u") == [(["input", field], code)], answer
+    assert await api.fingerprint() == before
+
+
+async def test_an_account_of_another_province_is_not_found(api):
+    await api.token("other_branch_operator")
+    before = await api.fingerprint()
+    answer = await update_account(api, "other_branch_operator", creditLimitFen=1)
+    assert codes({"u": answer}, "u") == [(["input", "id"], "NOT_FOUND")]
+    assert await api.fingerprint() == before
+
+
 LIST = """query($filter: CustomerFilter) { customers(filter: $filter, first: 10) { edges { node { name } } } }"""
 
 

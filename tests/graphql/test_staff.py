@@ -192,3 +192,22 @@ async def test_administrators_of_a_branch_are_made_and_kept_from_the_branch_abov
     # while headquarters' administrator does both
     assert (await update(api, "hq_admin", staff_id(api, "gd.agent"), role="ADMINISTRATOR"))["errors"] == []
     assert (await update(api, "hq_admin", peer, active=False))["errors"] == []
+
+
+async def test_an_account_headquarters_deactivated_is_reactivated_by_headquarters_only(api):
+    # given a Guangdong agent deactivated by headquarters
+    agent = gid("Staff", await api.add_staff("gd.suspect", "AGENT", "GD"))
+    assert (await update(api, "hq_admin", agent, active=False))["errors"] == []
+    await api.token("administrator")
+    before = await api.fingerprint()
+    # when the Guangdong administrator reactivates them, then it is refused saying why, and nothing is written
+    refused = await update(api, "administrator", agent, active=True)
+    assert [(e["field"], e["code"]) for e in refused["errors"]] == [(["input", "active"], "FORBIDDEN")]
+    assert "branch above yours" in refused["errors"][0]["message"]
+    assert await api.fingerprint() == before
+    # while headquarters reactivates them; and one Guangdong deactivated, Guangdong reactivates
+    assert (await update(api, "hq_admin", agent, active=True))["errors"] == []
+    assert (await update(api, "administrator", agent, active=False))["errors"] == []
+    again = await update(api, "administrator", agent, active=True)
+    assert again["errors"] == [] and again["staff"]["active"] is True
+    assert await api.scalar("SELECT count(*) FROM staff_deactivation") == 0

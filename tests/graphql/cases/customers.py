@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from tests.api import Api, gid
 from tests.graphql.cases import CUSTOMER_WRITERS, MEMBER_WRITERS, Case, make, unique
+
+
+async def _li_weis_account(api: Api, who: str) -> dict:
+    account = await api.scalar("SELECT id FROM account WHERE account_number = '80000001'")
+    return {"id": gid("Account", account), "creditLimitFen": 30_000 + len(who)}
+
 
 CASES = {
     "createCustomer": Case(
@@ -45,6 +52,13 @@ CASES = {
                 "subscriberNumbers": [f"137{unique(who)}"],
             }
         ),
+        CUSTOMER_WRITERS,
+        {"other_branch_operator", "other_branch_admin"},
+    ),
+    "updateAccount": Case(
+        "updateAccount",
+        "UpdateAccountInput",
+        _li_weis_account,
         CUSTOMER_WRITERS,
         {"other_branch_operator", "other_branch_admin"},
     ),

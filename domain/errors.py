@@ -44,6 +44,7 @@ class ErrorCode(StrEnum):
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"  # over a limit on length, depth, aliases, tokens or list items
     BAD_USER_INPUT = "BAD_USER_INPUT"  # a variable's value does not fit its type
     INTERNAL = "INTERNAL"  # our fault; the message tells nothing more
+    UNAVAILABLE = "UNAVAILABLE"  # busy, or its database out of reach: nothing was done, try again shortly (HTTP 503)
 
 
 def every_code() -> list[str]:

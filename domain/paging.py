@@ -21,6 +21,7 @@ from domain.work import driver
 
 page_size_max = 100
 page_size_default = 20
+listed_max = 100  # the items of an object's plain list (its history, its changes): its newest
 _cursor_prefix = "c:"
 
 T = TypeVar("T")
@@ -203,21 +204,28 @@ class BatchRead:
     driver (`domain/work/driver.py`), the keys bound as one array (`= ANY(:keys)`): the statement is
     compiled once per process and each batch only binds, where an expanding `IN (…)` had SQLAlchemy render
     and compile the statement again for every batch size. For each key: its record (None where missing),
-    or with `grouped`, the list of its records in `order` (only their column `value`, if named)."""
+    or with `grouped`, the list of its last `most` records by `order` (its newest: one key's many never crowd
+    out another's), listed in `order` (or newest first: `descending`), only their column `value` if named."""
 
     table: Any
     key: str
     grouped: bool = False
     order: str = "id"
     value: str | None = None
+    most: int = listed_max
+    descending: bool = False
 
     @functools.cached_property
     def statement(self) -> Any:
         column = getattr(self.table, self.key)
-        query = sa.select(*record_columns(self.table)).where(
-            column == sa.any_(sa.bindparam("keys", type_=ARRAY(column.type)))
-        )
-        return query.order_by(getattr(self.table, self.order)) if self.grouped else query
+        keyed = column == sa.any_(sa.bindparam("keys", type_=ARRAY(column.type)))
+        columns = record_columns(self.table)
+        if not self.grouped:
+            return sa.select(*columns).where(keyed)
+        turn = sa.func.row_number().over(partition_by=column, order_by=getattr(self.table, self.order).desc())
+        ranked = sa.select(*columns, turn.label("turn")).where(keyed).subquery()
+        listed = ranked.c[self.order].desc() if self.descending else ranked.c[self.order]
+        return sa.select(*(ranked.c[c.name] for c in columns)).where(ranked.c.turn <= self.most).order_by(listed)
 
     async def __call__(self, engine: AsyncEngine, keys: list[Any]) -> list[Any]:
         found = await driver.rows(engine, self.statement, {"keys": keys}, record_type(self.table)._make)
@@ -237,7 +245,10 @@ def by_key(table: Any, key: str = "id") -> BatchRead:
 
 
 @functools.cache
-def grouped_by(table: Any, key: str, order: str = "id", value: str | None = None) -> BatchRead:
-    """A batch read for a loader: for each key, the records of `table` whose `key` column holds it, by `order`
-    (or only their `value` column)."""
-    return BatchRead(table, key, grouped=True, order=order, value=value)
+def grouped_by(
+    table: Any, key: str, order: str = "id", value: str | None = None, *, most: int = listed_max,
+    descending: bool = False,
+) -> BatchRead:  # fmt: skip
+    """A batch read for a loader: for each key, the last `most` records by `order` of `table` whose `key` column
+    holds it, listed in `order` (descending: newest first), or only their `value` column."""
+    return BatchRead(table, key, grouped=True, order=order, value=value, most=most, descending=descending)

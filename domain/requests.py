@@ -22,6 +22,7 @@ class Outcome:
     OK = "ok"
     REFUSED = "refused"  # a business refusal: the payload's `errors`, or an access refusal
     ERROR = "error"  # the client's fault: a document or variables the service will not run
+    UNAVAILABLE = "unavailable"  # ours, and expected under overload: no connection to the database in time
     INTERNAL = "internal"  # ours: an unexpected error, masked to the client
 
 
@@ -53,7 +54,7 @@ class RequestRecord:
         return time.perf_counter() - self.started
 
 
-_SEVERITY = {Outcome.OK: 0, Outcome.REFUSED: 1, Outcome.ERROR: 2, Outcome.INTERNAL: 3}
+_SEVERITY = {Outcome.OK: 0, Outcome.REFUSED: 1, Outcome.ERROR: 2, Outcome.UNAVAILABLE: 3, Outcome.INTERNAL: 4}
 
 
 def principal_of(principal: Principal) -> tuple[str | None, int | None]:

@@ -199,7 +199,8 @@ class Edge:
             fields["credential_refused"] = record.credential_refused
         if status == _CLIENT_CLOSED:
             fields["event_detail"] = "the client disconnected before its request was read"
-        (access.warning if record.outcome == requests.Outcome.INTERNAL else access.info)("request", **fields)
+        ours = record.outcome in (requests.Outcome.INTERNAL, requests.Outcome.UNAVAILABLE)
+        (access.warning if ours else access.info)("request", **fields)
 
     async def too_large(self, send: Send) -> None:
         message = f"The request body is larger than {self.body_max_bytes} bytes."
@@ -277,6 +278,8 @@ def create_app(
         database_url,
         pool_size=settings.database_pool_size,
         statement_pool_size=settings.database_statement_pool_size,
+        pool_wait_seconds=settings.database_pool_wait_seconds,
+        idle_in_transaction_seconds=settings.database_idle_in_transaction_seconds,
     )
     services = Services(
         sessions=make_sessions(engine),

@@ -290,10 +290,10 @@ class Completing:
         if isinstance(kind, GraphQLNonNull):
             if isinstance(kind.of_type, GraphQLScalarType | GraphQLEnumType):
                 return _leaf(kind.of_type, required=True)
-            inner = self._completer(kind.of_type, field_details_list)
+            inner = self._plan(kind.of_type, field_details_list)
             return None if inner is None else _non_null(inner)
         if isinstance(kind, GraphQLList):
-            inner = self._completer(kind.of_type, field_details_list)
+            inner = self._plan(kind.of_type, field_details_list)
             return None if inner is None else _list(inner)
         if isinstance(kind, GraphQLScalarType | GraphQLEnumType):
             return _leaf(kind)
@@ -320,7 +320,9 @@ class Completing:
         strawberry_field = definition.extensions.get("strawberry-definition") if definition else None
         if strawberry_field is None or definition.args or node.arguments or strawberry_field.extensions:
             return None
-        completer = self._completer(definition.type, details)
+        # Through the plans: a selection that cannot be walked is found so once, not again by every selection
+        # above it and then by the executor under each of them (a deep one cost its depth squared).
+        completer = self._plan(definition.type, details)
         if completer is None:
             return None
         if getattr(definition.resolve, "_is_default", False):

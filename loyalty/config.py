@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     # loaders' batches; the requests over it wait their turn): the pool's size unless set. A few per core of
     # the database's machine over all processes serves a busy database best (docs/operations.md).
     database_statement_pool_size: int | None = Field(default=None, ge=1, le=200)
+    # How long a request waits for a connection for statements sent alone before it is answered 503 UNAVAILABLE
+    # ("try again shortly"), rather than queueing without end behind a burst; a transaction waits at most 30 s
+    # (docs/operations.md).
+    database_pool_wait_seconds: float = Field(default=5.0, gt=0, le=60)
+    # A transaction of the service's left idle this long (a request stuck between its statements) is ended by
+    # PostgreSQL, and the locks it held given back (docs/operations.md).
+    database_idle_in_transaction_seconds: int = Field(default=60, ge=1, le=3_600)
     log_level: str = "INFO"
     # Log lines as JSON, one object per line (production's default), or readable (development's).
     log_format: Literal["json", "console"] | None = None

@@ -92,7 +92,7 @@ class MeteredPool(AsyncAdaptedQueuePool):
 
     def recreate(self) -> MeteredPool:
         fresh = super().recreate()
-        fresh.statements = Connections(self.statements.connect, self.statements.size)
+        fresh.statements = Connections(self.statements.connect, self.statements.size, self.statements.wait_seconds)
         return fresh  # type: ignore[return-value]
 
     def _do_get(self) -> Any:
@@ -147,21 +147,32 @@ def _json_dumps(value: Any) -> str:
         return json.dumps(value)
 
 
-def make_engine(url: str, *, pool_size: int = 10, statement_pool_size: int | None = None) -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int = 10, statement_pool_size: int | None = None, pool_wait_seconds: float | None = None,
+    transaction_wait_seconds: float = 30.0, idle_in_transaction_seconds: int | None = None,
+) -> AsyncEngine:  # fmt: skip
     """The engine (transactions, and reads through SQLAlchemy: `pool_size` connections kept, as many again
     opened for a burst and closed after it) and its driver's connections for statements sent alone
-    (`statement_pool_size`, `pool_size` unless given, kept; a caller over the size waits for one to come back).
-    docs/operations.md, "Connections"."""
+    (`statement_pool_size`, `pool_size` unless given, kept; a caller over the size waits for one to come back, at
+    most `pool_wait_seconds` if given: then `PoolBusy`). A transaction waits for the engine's pool at most
+    `transaction_wait_seconds` (SQLAlchemy's `TimeoutError`): the runs of jobs, which the service starts too, take
+    their connections there. A transaction left
+    idle `idle_in_transaction_seconds` (if given) is ended by PostgreSQL, its locks given back, and its connection
+    closed. docs/operations.md, "Connections"."""
+    server_settings = dict(_SERVER_SETTINGS)
+    if idle_in_transaction_seconds is not None:
+        server_settings["idle_in_transaction_session_timeout"] = str(idle_in_transaction_seconds * 1_000)
     engine = create_async_engine(
         url,
         poolclass=MeteredPool,
         hide_parameters=True,  # a failed statement's error, logged, never shows its values (a PIN, a phone)
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=transaction_wait_seconds,
         pool_pre_ping=False,
         json_serializer=_json_dumps,
         json_deserializer=_json_loads,
-        connect_args={"server_settings": _SERVER_SETTINGS},
+        connect_args={"server_settings": server_settings},
     )
     dialect = engine.dialect
     args, options = dialect.create_connect_args(engine.url)
@@ -170,7 +181,7 @@ def make_engine(url: str, *, pool_size: int = 10, statement_pool_size: int | Non
 
     async def connect() -> asyncpg.Connection:
         """A connection set up as SQLAlchemy's are: JSON in and out as its type processors expect."""
-        connection = await asyncpg.connect(*args, **options, server_settings=_SERVER_SETTINGS)
+        connection = await asyncpg.connect(*args, **options, server_settings=server_settings)
         try:
             adapted = SimpleNamespace(_connection=connection)  # what the dialect's set-up reads
             await dialect.setup_asyncpg_json_codec(adapted)
@@ -180,7 +191,7 @@ def make_engine(url: str, *, pool_size: int = 10, statement_pool_size: int | Non
             raise
         return connection
 
-    statements = Connections(connect, statement_pool_size or pool_size)
+    statements = Connections(connect, statement_pool_size or pool_size, pool_wait_seconds)
     engine.sync_engine.pool.statements = statements  # type: ignore[attr-defined]
     return engine
 

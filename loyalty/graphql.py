@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import asyncpg
 import orjson
+import sqlalchemy.exc
 import strawberry
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import (
@@ -61,6 +62,7 @@ from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.tools import merge_types
@@ -73,6 +75,7 @@ from domain import metrics, requests
 from domain.auth import service as auth
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.paging import page_size_default, page_size_max
+from domain.work.driver import PoolBusy
 from loyalty import completion, tracing
 from loyalty.areas import AREAS
 from loyalty.completion import Completing
@@ -94,6 +97,9 @@ query_fields_max = 150
 # 100 (a variable counts as a full page). An item costs about 40 µs and 450 bytes of answer: 150,000 of them
 # (15 aliases, each a page of 100 with a page of 100 in each item) took 6 s, 68 MB and hundreds of MB of memory.
 list_items_max = 10_100
+short_list_items_max = 50  # a plain list of at most this many items counts as one (`ListItemsLimit`)
+reads_max = 100  # objects an operation's fields may read for on their own (`ListItemsLimit`)
+retry_after_seconds = 1  # told to a client answered 503 UNAVAILABLE
 # The parsed documents kept (`Documents`), by their texts' size: real clients send a few dozen documents of
 # a few hundred bytes; a parsed document takes 50 to 150 times its text.
 document_cache_bytes_max = 100_000
@@ -147,8 +153,15 @@ def recoded(error: GraphQLError, message: str, code: str, kind: type[GraphQLErro
 
 
 def masked(error: GraphQLError, kind: type[GraphQLError] = GraphQLError) -> GraphQLError:
-    """An internal fault: logged; the client learns only that it happened."""
+    """An internal fault: logged; the client learns only that it happened. A connection to the database not had
+    in time (a burst over the pools), or not at all, is no fault of the code: UNAVAILABLE, logged in a line."""
     cause = error.original_error
+    while isinstance(cause, GraphQLError) and cause.original_error is not None:
+        cause = cause.original_error
+    if isinstance(cause, BUSY + DOWN):
+        message = unavailable(cause)
+        log.warning("a request was answered UNAVAILABLE: %s (%s)", message, type(cause).__name__)
+        return recoded(error, message, ErrorCode.UNAVAILABLE.value, kind)
     log.error("internal error: %s", error.message, exc_info=cause if not isinstance(cause, GraphQLError) else None)
     return recoded(error, "Unexpected error.", ErrorCode.INTERNAL.value, kind)
 
@@ -330,68 +343,114 @@ class UsableText(ValidationRule):
 
 
 class ListItemsLimit(ValidationRule):
-    """Refuses an operation that could return more than `list_items_max` list items, before it runs: its
-    connections' nodes at worst. Each connection (a field taking `first` or `last`) counts its page size times
-    the pages it sits in, through fragments too: the size written in the document (one beyond the page limit
-    as the largest page: the connection refuses it anyway), the largest page for a variable (validation sees
-    no values, and a valid document is not validated again, whatever values its next request brings), the
-    default page when none is given. A field selected twice counts twice, though its answers merge. A fragment
-    is walked once per document, its count kept: spreading it again costs no more time."""
+    """Refuses an operation that could return more than `list_items_max` list items, or read the database on its
+    own for more than `reads_max` objects, before it runs: its connections' nodes and its plain lists' items at
+    worst. Each connection (a field taking `first` or `last`) counts its page size times the pages it sits in,
+    through fragments too: the size written in the document (one beyond the page limit as the largest page: the
+    connection refuses it anyway), the largest page for a variable (validation sees no values, and a valid
+    document is not validated again, whatever values its next request brings), the default page when none is
+    given. A plain list counts the most items it declares (`schema.common.listed`; a connection's edges and a
+    payload's errors declare none: the connection counts its page, a mutation's payload is one), a short one (of
+    at most `short_list_items_max`: a redemption's lines, a booking's months, an account's numbers) one item, as
+    a field: counted at their most, lists of lists of a few each multiplied into the limit of ordinary pages. A
+    field that
+    reads for each object it is asked on (`schema.common.read_alone`: a member's points history, statement,
+    redemptions …, which no loader batches) counts once for every object it could be asked on. A field selected
+    twice counts twice, though its answers merge. A fragment is walked once per document, its counts kept:
+    spreading it again costs no more time."""
 
     def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
-        self.fragment_items: dict[str, int] = {}
+        self.fragment_counts: dict[str, tuple[int, int]] = {}  # name → (items, reads)
         self.walking: set[str] = set()  # the fragments being walked: a cycle (refused by validation) ends there
 
     def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> VisitorAction:
         root = self.context.schema.get_root_type(node.operation)
-        items = self.items(node.selection_set, root)
+        items, reads = self.counts(node.selection_set, root)
         if items > list_items_max:
-            message = (
-                f"The query could return up to {items:,} list items; at most {list_items_max:,} are allowed:"
-                " ask for smaller pages."
-            )
-            self.report_error(GraphQLError(message, node, extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value}))
+            self.refuse(f"The query could return up to {items:,} list items; at most {list_items_max:,} are"
+                        " allowed: ask for smaller pages.", node)  # fmt: skip
+        if reads > reads_max:
+            self.refuse(f"The query could read the database on its own for {reads:,} objects (a member's points"
+                        f" history, statement or redemptions in each of a page, …); at most {reads_max} are"
+                        " allowed: ask for them one object at a time, or for a smaller page.", node)  # fmt: skip
         return SKIP  # its fragments are walked from their spreads
+
+    def refuse(self, message: str, node: Node) -> None:
+        self.report_error(GraphQLError(message, node, extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value}))
 
     def enter_fragment_definition(self, *_: Any) -> VisitorAction:
         return SKIP
 
-    def items(self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None) -> int:
-        """The list items `selection_set` could return at worst, once, on an object of type `parent`."""
-        count = 0
+    def counts(self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None) -> tuple[int, int]:
+        """The list items `selection_set` could return at worst, once, on an object of type `parent`, and the
+        objects its fields could read for on their own."""
+        items = reads = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 fields = parent.fields if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType) else {}
                 field = fields.get(selection.name.value)
                 if field is None:
                     continue  # `__typename`, introspection, or a field the schema has not (refused by validation)
-                inner = 0
+                inner_items = inner_reads = 0
                 if selection.selection_set is not None:
-                    inner = self.items(selection.selection_set, get_named_type(field.type))
+                    inner_items, inner_reads = self.counts(selection.selection_set, get_named_type(field.type))
                 size = page_size(selection, field)
-                count += inner if size is None else size * (1 + inner)
+                if size is None:
+                    size = items_declared(field, selection)
+                    if size is not None and size <= short_list_items_max:
+                        size = 1  # a short list (a redemption's lines, a booking's months) is as one item
+                items += inner_items if size is None else size * (1 + inner_items)
+                reads += reads_alone(field) + (1 if size is None else size) * inner_reads
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 typed = parent if condition is None else type_from_ast(self.context.schema, condition)
-                count += self.items(selection.selection_set, typed)
+                inner_items, inner_reads = self.counts(selection.selection_set, typed)
+                items, reads = items + inner_items, reads + inner_reads
             elif isinstance(selection, FragmentSpreadNode):
-                count += self.fragment(selection.name.value)
-        return count
+                inner_items, inner_reads = self.fragment(selection.name.value)
+                items, reads = items + inner_items, reads + inner_reads
+        return items, reads
 
-    def fragment(self, name: str) -> int:
-        if (known := self.fragment_items.get(name)) is not None:
+    def fragment(self, name: str) -> tuple[int, int]:
+        if (known := self.fragment_counts.get(name)) is not None:
             return known
         definition = self.context.get_fragment(name)
         if definition is None or name in self.walking:
-            return 0  # refused by validation: a fragment the document has not, or a cycle of fragments
+            return 0, 0  # refused by validation: a fragment the document has not, or a cycle of fragments
         self.walking.add(name)
         try:
             typed = type_from_ast(self.context.schema, definition.type_condition)
-            count = self.fragment_items[name] = self.items(definition.selection_set, typed)
+            counted = self.fragment_counts[name] = self.counts(definition.selection_set, typed)
         finally:
             self.walking.discard(name)
-        return count
+        return counted
+
+
+def _metadata(field: GraphQLField) -> Mapping[str, Any]:
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    return getattr(definition, "metadata", None) or {}
+
+
+def reads_alone(field: GraphQLField) -> int:
+    """1 for a field that reads the database for each object it is asked on (`schema.common.read_alone`)."""
+    return 1 if _metadata(field).get("reads_alone") else 0
+
+
+def items_declared(field: GraphQLField, selection: FieldNode | None = None) -> int | None:
+    """The most items a plain list field declares it answers (`schema.common.listed`), as `selection` asks for
+    them where an argument bounds them (`expiringSoon(days: 30)`: a day each, 31); None when it declares none."""
+    metadata = _metadata(field)
+    most, argument = metadata.get("items_max"), metadata.get("items_per")
+    if most is None or argument is None or selection is None:
+        return most
+    given = next((a.value for a in selection.arguments or () if a.name.value == argument), None)
+    if given is None:
+        default = field.args[argument].default_value
+        return min(int(default) + 1, most) if isinstance(default, int) else most
+    if isinstance(given, IntValueNode):
+        return min(max(int(given.value), 0) + 1, most)
+    return most  # a variable: validation sees no values
 
 
 def page_size(selection: FieldNode, field: GraphQLField) -> int | None:
@@ -679,17 +738,42 @@ GRAPHIQL_ASSETS = Path(__file__).resolve().parent / "static" / "graphiql"
 GRAPHIQL_PAGE = GRAPHIQL_ASSETS / "index.html"
 
 
+def _unavailable_alone(result: ExecutionResult) -> bool:
+    """Whether the answer holds nothing but UNAVAILABLE errors, one at each of its root fields: none was answered
+    (a root field null of its own beside them, or answered in part, is an answer)."""
+    errors = result.errors or ()
+    if not errors or any((e.extensions or {}).get("code") != ErrorCode.UNAVAILABLE.value for e in errors):
+        return False
+    failed = {e.path[0] for e in errors if e.path and len(e.path) == 1}
+    return result.data is None or set(result.data) <= failed
+
+
 def _outcome_of(error: GraphQLError, code: str) -> str:
     if code == ErrorCode.INTERNAL.value:
         return requests.Outcome.INTERNAL
+    if code == ErrorCode.UNAVAILABLE.value:
+        return requests.Outcome.UNAVAILABLE
     if isinstance(error, RequestError):
         return requests.Outcome.ERROR
     return requests.Outcome.REFUSED
 
 
 # What a database that is down, restarting or out of reach raises at the driver (authentication reads through
-# the driver alone): any other fault stays an internal error, with its traceback in the log.
+# the driver alone), and what a pool raises when no connection comes free in time: any other fault stays an
+# internal error, with its traceback in the log.
 UNREACHABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+BUSY = (sqlalchemy.exc.TimeoutError, PoolBusy)
+# Of those, what a request's work meets when the database goes away under it: anything else (a timeout of ours, a
+# connection used wrongly) is a fault, with its traceback.
+DOWN = (ConnectionError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+        asyncpg.ConnectionDoesNotExistError)  # fmt: skip
+
+
+def unavailable(cause: BaseException) -> str:
+    """What a client is told when `cause` (of `BUSY`, `DOWN` or `UNREACHABLE`) kept its request from running."""
+    if isinstance(cause, BUSY):
+        return "The service is busy: try again shortly."
+    return "The service cannot reach its database: try again shortly."
 
 
 class CodedHTTPException(HTTPException):
@@ -737,7 +821,8 @@ class GraphQLView(GraphQL):
                 code, request_error = getattr(error, "code", None), getattr(error, "request_error", False)
                 as_json = request_error and media_type != GRAPHQL_RESPONSE  # answered as any other request error
                 status = 200 if as_json else error.status_code
-                response = self.refused(status, error.reason, media_type, code=code, with_data=as_json)
+                headers = {"retry-after": str(retry_after_seconds)} if status == 503 else None
+                response = self.refused(status, error.reason, media_type, headers, code=code, with_data=as_json)
             else:
                 if media_type == GRAPHQL_RESPONSE and request.method == "POST":
                     response.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
@@ -777,7 +862,11 @@ class GraphQLView(GraphQL):
         answer = await self.process_result(request=request, result=result)
         if result.errors:
             self._handle_errors(result.errors, answer)
-        return self.create_response(response_data=answer, sub_response=sub_response)
+        response = self.create_response(response_data=answer, sub_response=sub_response)
+        if _unavailable_alone(result):  # for a client, a proxy or a load balancer: no answer; try again
+            response.status_code = 503
+            response.headers["retry-after"] = str(retry_after_seconds)
+        return response
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """The API page, whose scripts and styles the service serves itself (`/graphiql/assets`): it works with
@@ -797,7 +886,8 @@ class GraphQLView(GraphQL):
         (`data: null` when `with_data`)."""
         code = code or (ErrorCode.NOT_FOUND if status == 404 else ErrorCode.BAD_REQUEST)
         if (record := requests.current()) is not None:
-            record.refused(code.value, requests.Outcome.ERROR)
+            outcome = requests.Outcome.UNAVAILABLE if code == ErrorCode.UNAVAILABLE else requests.Outcome.ERROR
+            record.refused(code.value, outcome)
         metrics.series(metrics.GRAPHQL_ERRORS, code.value).inc()
         body = ({"data": None} if with_data else {}) | {"errors": [{"message": message, "extensions": {"code": code}}]}
         content_type = f"{GRAPHQL_RESPONSE}; charset=utf-8" if media_type == GRAPHQL_RESPONSE else JSON
@@ -919,10 +1009,10 @@ class GraphQLView(GraphQL):
         except DomainError as error:
             kind = "partner_key" if credential.strip().startswith(auth.partner_key_prefix) else "token"
             return self._refused(request, reading, kind, error.code)
-        except UNREACHABLE as error:  # the caller cannot be known: a GraphQL-shaped 503, not a bare 500
-            log.warning("authenticating a request failed: the database is unreachable (%s)", type(error).__name__)
-            raise CodedHTTPException(503, "The service cannot reach its database: try again shortly.",
-                                     ErrorCode.INTERNAL) from None  # fmt: skip
+        except BUSY + UNREACHABLE as error:  # the caller cannot be known: a GraphQL-shaped 503, not a bare 500
+            message = unavailable(error)
+            log.warning("authenticating a request failed: %s (%s)", message, type(error).__name__)
+            raise CodedHTTPException(503, message, ErrorCode.UNAVAILABLE) from None
         return Context(request, self.services, reading, principal)
 
     def _refused(self, request: Request, reading: ReadSession, kind: str, code: ErrorCode) -> Context:

@@ -9,7 +9,8 @@ import strawberry
 from strawberry import relay
 
 from domain.audit import tables as audit_tables
-from schema.common import PrincipalKind, joined, node_keys, row_type
+from domain.audit.tables import targets_max
+from schema.common import PrincipalKind, joined, listed, node_keys, row_type
 from schema.organisation import BranchType
 
 
@@ -63,7 +64,8 @@ class AuditEventType(relay.Node):
     def branch(self, info: strawberry.Info) -> BranchType | None: ...
 
     @strawberry.field(
-        description="The objects the mutation's input named (members, cards, transactions …), as IDs; at most 20."
+        description="The objects the mutation's input named (members, cards, transactions …), as IDs; at most 20.",
+        metadata=listed(targets_max),
     )
     def targets(self) -> list[relay.GlobalID]:
         return [_global_id(target) for target in self.targets]

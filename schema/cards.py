@@ -13,7 +13,8 @@ from strawberry.scalars import JSON
 from domain.cards import tables as cards_tables
 from domain.cards.lifecycle import ReplaceReason as DomainReplaceReason
 from domain.cards.lifecycle import locked
-from schema.common import UserError, client_keys, joined, node_keys, row_type
+from domain.cards.queries import card_events_listed_max
+from schema.common import UserError, client_keys, joined, listed, node_keys, row_type
 from schema.members import MemberType
 from schema.organisation import BranchType, ClubType, StaffType
 
@@ -143,7 +144,8 @@ class CardType(relay.Node):
     def replaced_by_number(self) -> str | None:
         return str(self.replaced_by_number) if self.replaced_by_number else None
 
-    @strawberry.field(description="Every operation on the card, oldest first; the receipt is `batch`.")
+    @strawberry.field(description="Operations on the card, oldest first: its last 100 (`cardEvents` pages through"
+                      " all); the receipt is `batch`.", metadata=listed(card_events_listed_max))  # fmt: skip
     @joined("card_history", "number")
     def history(self, info: strawberry.Info) -> list[CardEventType]: ...
 

@@ -137,6 +137,20 @@ def loaded(loader: Loader, key: Any) -> Any:
     return loader.load(key) if known is MISSING else known
 
 
+def listed(items_max: int, per: str | None = None) -> dict[str, Any]:
+    """A plain list field's metadata: the most items it answers (its resolver keeps to it), or, `per` an integer
+    argument, one more than that argument (a day each of `days`), at most `items_max`. The list-items limit of a
+    request counts them (`loyalty.graphql.ListItemsLimit`), as it counts a connection's page."""
+    return {"items_max": items_max} | ({"items_per": per} if per else {})
+
+
+def read_alone(**metadata: Any) -> dict[str, Any]:
+    """A field's metadata (`listed`'s too, if given): it reads the database for each object it is asked on, no
+    loader batching it (a member's points history: a page of its own). The limit of a request counts these
+    reads (`loyalty.graphql.ListItemsLimit`)."""
+    return metadata | {"reads_alone": True}
+
+
 def joined(loader: str, key: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The field is the related object (or list) that the request's loader `loader` holds for this object's
     `key` column; null when that column is. The decorated method's body is never run: the resolver is this

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
+from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
-from domain.customers import service as customers
+from domain.access import Permission, role_grants
 from domain.customers import tables as customers_tables
+from domain.customers.service import accounts_listed_max, subscriber_numbers_per_account_max
+from domain.paging import listed_max
 from schema.common import (
     AccountStatus,
     CreditLevel,
@@ -22,6 +25,7 @@ from schema.common import (
     UserError,
     client_keys,
     joined,
+    listed,
     node_keys,
     row_type,
 )
@@ -40,7 +44,8 @@ class AccountType(relay.Node):
     opened_on: date
     is_type_of = row_type(customers_tables.Account)
 
-    @strawberry.field(description="Subscriber (phone) numbers billed to this account.")
+    @strawberry.field(description="Subscriber (phone) numbers billed to this account.",
+                      metadata=listed(subscriber_numbers_per_account_max))  # fmt: skip
     @joined("subscriber_numbers_by_account", "id")
     def subscriber_numbers(self, info: strawberry.Info) -> list[str]: ...
 
@@ -100,31 +105,41 @@ class CustomerType(relay.Node):
     @joined("staff", "customer_manager_id")
     def customer_manager(self, info: strawberry.Info) -> StaffType | None: ...
 
-    @strawberry.field
+    @strawberry.field(description="The customer's billing accounts (the 50 opened last), oldest first.",
+                      metadata=listed(accounts_listed_max))  # fmt: skip
     @joined("accounts_by_customer", "id")
     def accounts(self, info: strawberry.Info) -> list[AccountType]: ...
 
-    @strawberry.field(description="Every change of name or ID document, newest first, with who made it (staff only).")
+    @strawberry.field(
+        description="The last 100 changes of name or ID document, newest first, with who made them (staff only).",
+        metadata=listed(listed_max),
+    )
     async def identity_changes(self, info: strawberry.Info) -> list[IdentityChangeType]:
-        return await info.context.read(lambda s: customers.identity_changes(s, info.context.principal, self.id))
+        return await _staff_reading(info, info.context.loaders.identity_changes, self.id)
 
-    @strawberry.field(description="Every change of credit level, newest first (staff only).")
+    @strawberry.field(description="The last 100 changes of credit level, newest first (staff only).",
+                      metadata=listed(listed_max))  # fmt: skip
     async def credit_history(self, info: strawberry.Info) -> list[CreditLevelChangeType]:
-        return await info.context.read(lambda s: customers.credit_history(s, info.context.principal, self.id))
+        return await _staff_reading(info, info.context.loaders.credit_history, self.id)
 
-    @strawberry.field(description="Every change of importance, oldest first, with who and why (staff only).")
+    @strawberry.field(description="The last 100 changes of importance, oldest first, with who and why (staff"
+                      " only).", metadata=listed(listed_max))  # fmt: skip
     async def importance_history(
         self, info: strawberry.Info
     ) -> list[Annotated[CustomerImportanceChangeType, strawberry.lazy("schema.grades")]]:
-        from domain.access import Permission, role_grants
-
-        if not role_grants(info.context.principal, Permission.CUSTOMER_READ):
-            return []
-        return await info.context.loaders.importance_changes.load(self.id)
+        return await _staff_reading(info, info.context.loaders.importance_changes, self.id)
 
     @classmethod
     async def resolve_nodes(cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False):
         return await info.context.loaders.customers_scoped.load_many(node_keys(node_ids))
+
+
+async def _staff_reading(info: strawberry.Info, loader: DataLoader, customer_id: int) -> list[Any]:
+    """A customer's history, for staff who read customers; none for anyone else, as for every history (a member's
+    front end asking with them keeps the rest of its answer)."""
+    if not role_grants(info.context.principal, Permission.CUSTOMER_READ):
+        return []
+    return await loader.load(customer_id)
 
 
 # --- inputs and payloads ------------------------------------------------------------------
@@ -186,6 +201,20 @@ class CreateAccountInput:
     credit_limit_fen: int = 0
     opened_on: date | None = None
     subscriber_numbers: list[str] = strawberry.field(default_factory=list, description="At most 20.")
+
+
+@strawberry.input(
+    description="Only what is given changes. Closing an account is for good, and ends its lines: its subscriber"
+    " numbers are taken off it (members no longer log in with them; another account may take them)."
+)
+class UpdateAccountInput:
+    id: relay.GlobalID
+    status: AccountStatus | None = strawberry.UNSET
+    credit_limit_fen: int | None = strawberry.UNSET
+    add_subscriber_numbers: list[str] = strawberry.field(
+        default_factory=list, description="Billed to the account from today; an account holds at most 20."
+    )
+    remove_subscriber_numbers: list[str] = strawberry.field(default_factory=list)
 
 
 @strawberry.type

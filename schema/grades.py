@@ -13,10 +13,13 @@ from strawberry import relay
 from domain.customers.tables import Importance as DomainImportance
 from domain.grades import tables as grades_tables
 from domain.grades.changes import Assessment, GradeProgress, GradeReview, Requirement, RuleVerdict
+from domain.grades.definitions import rank_max
 from domain.grades.review import Decision as DomainDecision
 from domain.grades.review import GradeReviewRun
+from domain.grades.rules import THRESHOLDS, alternatives_max
+from domain.paging import listed_max
 from domain.work.tables import JobStatus
-from schema.common import Importance, Long, MemberStatus, UserError, joined, node_keys, row_type
+from schema.common import Importance, Long, MemberStatus, UserError, joined, listed, node_keys, row_type
 from schema.organisation import BranchType, ClubType, GradeType, Roaming, StaffType
 
 if TYPE_CHECKING:
@@ -118,11 +121,13 @@ class GradeRuleType(relay.Node):
     @joined("branches", "branch_id")
     def branch(self, info: strawberry.Info) -> BranchType: ...
 
-    @strawberry.field(description="A customer qualifies when one set holds in full.")
+    @strawberry.field(description="A customer qualifies when one set holds in full.", metadata=listed(alternatives_max))
     def alternatives(self) -> list[GradeThresholds]:
         return [_thresholds(a) for a in self.alternatives]
 
-    @strawberry.field
+    @strawberry.field(
+        description="Its last 100 changes, oldest first: who, when, before and after.", metadata=listed(listed_max)
+    )
     @joined("grade_rule_changes", "id")
     def changes(self, info: strawberry.Info) -> list[GradeRuleChangeType]: ...
 
@@ -231,7 +236,7 @@ class RequirementType:
 
 @strawberry.type(name="GradeAlternative", description="One alternative set of a rule against the figures.")
 class AssessmentType:
-    requirements: list[RequirementType]
+    requirements: list[RequirementType] = strawberry.field(metadata=listed(len(THRESHOLDS)))
     met: bool
     is_type_of = row_type(Assessment)
 
@@ -241,7 +246,7 @@ class RuleVerdictType:
     national: bool
     window_months: int
     met: bool
-    alternatives: list[AssessmentType]
+    alternatives: list[AssessmentType] = strawberry.field(metadata=listed(alternatives_max))
     is_type_of = row_type(RuleVerdict)
 
     @strawberry.field
@@ -260,7 +265,10 @@ class RuleVerdictType:
 @strawberry.type(name="MemberGradeReview", description="A member's figures today and each rule's verdict [G5].")
 class GradeReviewType:
     as_of: date
-    rules: list[RuleVerdictType]
+    rules: list[RuleVerdictType] = strawberry.field(
+        description="Each grade's rule in force: the national one, and the province's own.",
+        metadata=listed(2 * rank_max),
+    )
     is_type_of = row_type(GradeReview)
 
     @strawberry.field
@@ -283,7 +291,8 @@ class GradeReviewType:
 @strawberry.type(name="GradeProgress", description="Where the member stands against the next grade [G3].")
 class GradeProgressType:
     requirements: list[RequirementType] = strawberry.field(
-        description="The next grade's alternative set nearest to being met; empty at the top grade."
+        description="The next grade's alternative set nearest to being met; empty at the top grade.",
+        metadata=listed(len(THRESHOLDS)),
     )
     will_downgrade_on: date | None = strawberry.field(
         description="When the policy applies downgrades and the member no longer qualifies: when it would apply."

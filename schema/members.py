@@ -9,12 +9,27 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry import relay
 
+from domain.customers.service import accounts_listed_max
+from domain.grades.changes import history_listed_max
 from domain.members import tables as members_tables
 from domain.members.service import RelationKind as DomainRelationKind
 from domain.paging import PageRequest
 from domain.points import service as points
+from domain.redemption.bookings import bookings_listed_max
+from domain.validation import list_length_max
 from resolvers.inputs import filter_arguments
-from schema.common import Gender, MemberStatus, Month, UserError, connection, joined, node_keys, row_type
+from schema.common import (
+    Gender,
+    MemberStatus,
+    Month,
+    UserError,
+    connection,
+    joined,
+    listed,
+    node_keys,
+    read_alone,
+    row_type,
+)
 from schema.customers import AccountType, CustomerType
 from schema.organisation import BranchType, ClubType, GradeType, StaffType
 
@@ -45,10 +60,10 @@ class MemberType(relay.Node):
         description="A membership in GRACE ends at the first annual review on or after this day, unless the member"
         " qualifies again by then [G6]."
     )
-    interests: list[str]
+    interests: list[str] = strawberry.field(metadata=listed(list_length_max))
     is_type_of = row_type(members_tables.Member)
 
-    @strawberry.field
+    @strawberry.field(metadata=listed(list_length_max))
     def relations(self) -> list[Relation]:
         rows: list[dict[str, Any]] = self.relations
         return [Relation(kind=DomainRelationKind(r["kind"]), name=r["name"], note=r.get("note")) for r in rows]
@@ -69,7 +84,8 @@ class MemberType(relay.Node):
     @joined("customers", "customer_id")
     def customer(self, info: strawberry.Info) -> CustomerType: ...
 
-    @strawberry.field(description="The customer's billing accounts.")
+    @strawberry.field(description="The customer's billing accounts (the 50 opened last), oldest first.",
+                      metadata=listed(accounts_listed_max))  # fmt: skip
     @joined("accounts_by_customer", "customer_id")
     def accounts(self, info: strawberry.Info) -> list[AccountType]: ...
 
@@ -79,7 +95,8 @@ class MemberType(relay.Node):
 
     @strawberry.field(
         description="The member's points entries by type and date range [P6], in the order they take effect"
-        " (`effectiveOn`, then as written): an entry dated earlier appears in its place, even when written later."
+        " (`effectiveOn`, then as written): an entry dated earlier appears in its place, even when written later.",
+        metadata=read_alone(),
     )
     async def points_history(
         self,
@@ -94,7 +111,7 @@ class MemberType(relay.Node):
         found = await info.context.read(lambda s: points.history(s, info.context.principal, self.id, page, **where))
         return connection(found)
 
-    @strawberry.field(description="The member's monthly points statement [P6].")
+    @strawberry.field(description="The member's monthly points statement [P6].", metadata=read_alone())
     async def points_statement(
         self, info: strawberry.Info, month: Month
     ) -> Annotated[PointsStatement, strawberry.lazy("schema.points")]:
@@ -104,7 +121,8 @@ class MemberType(relay.Node):
     @joined("card_of_member", "id")
     def card(self, info: strawberry.Info) -> Annotated[CardType, strawberry.lazy("schema.cards")] | None: ...
 
-    @strawberry.field(description="What the member may redeem today [R1]: the member, or staff who serve them.")
+    @strawberry.field(description="What the member may redeem today [R1]: the member, or staff who serve them.",
+                      metadata=read_alone())  # fmt: skip
     async def catalogue(
         self,
         info: strawberry.Info,
@@ -122,7 +140,8 @@ class MemberType(relay.Node):
         )
         return connection(found)
 
-    @strawberry.field(description="The member's redemptions, those made in other provinces too [P6].")
+    @strawberry.field(description="The member's redemptions, those made in other provinces too [P6].",
+                      metadata=read_alone())  # fmt: skip
     async def redemptions(
         self,
         info: strawberry.Info,
@@ -140,7 +159,8 @@ class MemberType(relay.Node):
         )
         return connection(found)
 
-    @strawberry.field(description="The member's booked monthly redemptions, newest first [R3].")
+    @strawberry.field(description="The member's booked monthly redemptions, newest first (the first 100) [R3].",
+                      metadata=read_alone(**listed(bookings_listed_max)))  # fmt: skip
     async def auto_redemptions(
         self, info: strawberry.Info
     ) -> list[Annotated[AutoRedemptionType, strawberry.lazy("schema.redemption")]]:
@@ -148,7 +168,8 @@ class MemberType(relay.Node):
 
         return await info.context.read(lambda s: bookings.member_bookings(s, info.context.principal, self.id))
 
-    @strawberry.field(description="Every grade change of the member, newest first (the last 100) [G5].")
+    @strawberry.field(description="Every grade change of the member, newest first (the last 100) [G5].",
+                      metadata=listed(history_listed_max))  # fmt: skip
     async def grade_history(
         self, info: strawberry.Info
     ) -> list[Annotated[GradeChangeType, strawberry.lazy("schema.grades")]]:
@@ -156,7 +177,8 @@ class MemberType(relay.Node):
 
     @strawberry.field(
         description="Where the member stands against the next grade, and the grade a review would give: the"
-        " member's own (null for staff, who use memberGradeReview)."
+        " member's own (null for staff, who use memberGradeReview).",
+        metadata=read_alone(),
     )
     async def grade_progress(
         self, info: strawberry.Info

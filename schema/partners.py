@@ -9,7 +9,9 @@ import strawberry
 from strawberry import relay
 
 from domain.partners import tables as partners_tables
-from schema.common import Long, UserError, joined, node_keys, row_type
+from domain.partners.registry import contacts_listed_max
+from domain.partners.service import api_clients_listed_max
+from schema.common import Long, UserError, joined, listed, node_keys, row_type
 from schema.organisation import BranchType
 
 PartnerKind = strawberry.enum(partners_tables.PartnerKind)
@@ -40,7 +42,8 @@ class PartnerType(relay.Node):
 
     @strawberry.field(
         description="Whom branches deal with at the partner, a contact per branch, by branch: those of your branch,"
-        " of the branches above it and of those below it (at most 100; staff; empty for everyone else)."
+        " of the branches above it and of those below it (at most 100; staff; empty for everyone else).",
+        metadata=listed(contacts_listed_max),
     )
     @joined("contacts_by_partner", "id")
     def contacts(self, info: strawberry.Info) -> list[PartnerContactType]: ...
@@ -48,7 +51,8 @@ class PartnerType(relay.Node):
     @strawberry.field(
         description="Its API keys, live ones first, each newest first (at most 100, every live one among them),"
         " revoked ones too: for the administrators who manage them (its branch in their subtree); empty for"
-        " everyone else."
+        " everyone else.",
+        metadata=listed(api_clients_listed_max),
     )
     @joined("api_clients_by_partner", "id")
     def api_clients(self, info: strawberry.Info) -> list[PartnerApiClientType]: ...

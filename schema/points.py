@@ -10,12 +10,14 @@ import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
+from domain.paging import listed_max
 from domain.points import rules as points_rules
 from domain.points import service as points
 from domain.points import tables as points_tables
 from domain.points.accrual import MonthlyAccrualRun
+from domain.points.service import expiring_days_max, statement_entries_max
 from domain.work.tables import JobStatus
-from schema.common import Long, Month, UserError, client_keys, joined, node_keys, row_type
+from schema.common import Long, Month, UserError, client_keys, joined, listed, node_keys, read_alone, row_type
 from schema.organisation import StaffType
 
 EntryType = strawberry.enum(points_tables.EntryType, description="What a movement of points is [P1].")
@@ -37,7 +39,8 @@ class Points:
     held: Long
     available: Long
 
-    @strawberry.field(description="Points expiring within `days` days (default 30), by date [P5].")
+    @strawberry.field(description="Points expiring within `days` days (default 30), by date [P5].",
+                      metadata=read_alone(**listed(expiring_days_max + 1, per="days")))  # fmt: skip
     async def expiring_soon(self, info: strawberry.Info, days: int = 30) -> list[ExpiringPoints]:
         return await info.context.read(lambda s: points.expiring_soon(s, self.member_id, days))
 
@@ -94,7 +97,9 @@ class PointsRuleType(relay.Node):
     effective_to: date | None
     is_type_of = row_type(points_tables.PointsRule)
 
-    @strawberry.field(description="Every change: who, when, before and after.")
+    @strawberry.field(
+        description="Its last 100 changes, oldest first: who, when, before and after.", metadata=listed(listed_max)
+    )
     @joined("rule_changes", "id")
     def changes(self, info: strawberry.Info) -> list[PointsRuleChangeType]: ...
 
@@ -247,5 +252,6 @@ class PointsStatement:
     entry_count: int = strawberry.field(description="How many entries the month holds.")
     entries: list[PointsTransactionType] = strawberry.field(
         description="The month's first 1,000 entries, in the order they take effect; when `entryCount` is more, "
-        "`pointsHistory(filter: {from, to})` pages through them all."
+        "`pointsHistory(filter: {from, to})` pages through them all.",
+        metadata=listed(statement_entries_max),
     )

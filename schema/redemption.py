@@ -12,10 +12,13 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from domain.access import Permission, role_grants
+from domain.paging import listed_max
 from domain.redemption import tables as redemption_tables
-from domain.redemption.bookings import AutoRedemptionRun
+from domain.redemption.bookings import AutoRedemptionRun, executions_listed_max
+from domain.redemption.catalogue import grades_max
+from domain.redemption.redeem import cancellations_listed_max, items_max, settlements_listed_max
 from domain.work.tables import JobStatus
-from schema.common import Long, Month, UserError, client_keys, joined, node_keys, row_type
+from schema.common import Long, Month, UserError, client_keys, joined, listed, node_keys, row_type
 from schema.organisation import BranchType, OutletType, StaffType
 
 if TYPE_CHECKING:
@@ -47,7 +50,7 @@ class RewardItemType(relay.Node):
     points_price: int
     benefit_amount: int | None = strawberry.field(description="What one unit gives: fen of bill credit, or minutes.")
     content_code: str | None = strawberry.field(description="The content service a CONTENT reward gives.")
-    grade_codes: list[str] = strawberry.field(description="The grades that may redeem it.")
+    grade_codes: list[str] = strawberry.field(description="The grades that may redeem it.", metadata=listed(grades_max))
     available_from: date
     available_to: date | None = strawberry.field(description="The last day it is offered (inclusive); null: open.")
     daily_limit: int | None = strawberry.field(description="Units one member may redeem a day; null: no limit.")
@@ -99,7 +102,9 @@ class ConsumptionRuleType(relay.Node):
     @joined("items_scoped", "item_id")
     def item(self, info: strawberry.Info) -> RewardItemType | None: ...
 
-    @strawberry.field(description="Every change: who, when, before and after.")
+    @strawberry.field(
+        description="Its last 100 changes, oldest first: who, when, before and after.", metadata=listed(listed_max)
+    )
     @joined("consumption_rule_changes", "id")
     def changes(self, info: strawberry.Info) -> list[ConsumptionRuleChangeType]: ...
 
@@ -213,8 +218,9 @@ class FulfilmentType(relay.Node):
         return doubt.since if doubt is not None else None
 
     @strawberry.field(
-        description="What operators recorded of it, having asked the billing system, oldest first (staff; empty to"
-        " a member)."
+        description="What operators recorded of it, having asked the billing system, oldest first (the last 20;"
+        " staff; empty to a member).",
+        metadata=listed(settlements_listed_max),
     )
     async def settlements(self, info: strawberry.Info) -> list[FulfilmentSettlementType]:
         if not role_grants(info.context.principal, Permission.REDEMPTION_READ):
@@ -275,7 +281,7 @@ class RedemptionCancellationType:
     created_at: datetime
     is_type_of = row_type(redemption_tables.RedemptionCancellation)
 
-    @strawberry.field
+    @strawberry.field(metadata=listed(items_max))
     def items(self) -> list[CancelledItem]:
         return [CancelledItem(quantity=x["quantity"], points=x["points"], item_id=x["item_id"]) for x in self.lines]
 
@@ -320,19 +326,20 @@ class RedemptionType(relay.Node):
     @joined("transactions_scoped", "transaction_id")
     def transaction(self, info: strawberry.Info) -> _Transaction | None: ...
 
-    @strawberry.field
+    @strawberry.field(metadata=listed(items_max))
     @joined("lines_by_redemption", "id")
     def lines(self, info: strawberry.Info) -> list[RedemptionLineType]: ...
 
-    @strawberry.field(description="What the billing system delivers: bill credit, minutes, content.")
+    @strawberry.field(description="What the billing system delivers: bill credit, minutes, content.",
+                      metadata=listed(items_max))  # fmt: skip
     @joined("fulfilments_by_redemption", "id")
     def fulfilments(self, info: strawberry.Info) -> list[FulfilmentType]: ...
 
-    @strawberry.field(description="The gifts waiting at (or handed over by) a branch.")
+    @strawberry.field(description="The gifts waiting at (or handed over by) a branch.", metadata=listed(items_max))
     @joined("pickups_by_redemption", "id")
     def pickups(self, info: strawberry.Info) -> list[GiftPickupType]: ...
 
-    @strawberry.field
+    @strawberry.field(description="Its last 20 cancellations, oldest first.", metadata=listed(cancellations_listed_max))
     @joined("cancellations_by_redemption", "id")
     def cancellations(self, info: strawberry.Info) -> list[RedemptionCancellationType]: ...
 
@@ -373,12 +380,17 @@ class RedemptionQuote:
 # --- bookings ------------------------------------------------------------------------------------
 
 
-@strawberry.type(name="AutoRedemptionExecution", description="What a booking's monthly run did: once per month.")
+@strawberry.type(
+    name="AutoRedemptionExecution",
+    description="What a booking's monthly run did: once per month. A month skipped for want of points (or"
+    " BELOW_MINIMUM_BALANCE, DAILY_LIMIT_REACHED, NO_BILLING_ACCOUNT, PRICE_CHANGED) is tried again by the month's"
+    " later runs while it lasts (the last try is shown); a redeemed one never.",
+)
 class AutoRedemptionExecutionType:
     month: Month
     outcome: ExecutionOutcome
     reason: str | None = strawberry.field(description="Why it was skipped: the error code of the check that failed.")
-    executed_at: datetime
+    executed_at: datetime = strawberry.field(description="When the month was redeemed, or last tried.")
     is_type_of = row_type(redemption_tables.AutoRedemptionExecution)
 
     @strawberry.field
@@ -412,7 +424,9 @@ class AutoRedemptionType(relay.Node):
     @joined("members_scoped", "member_id")
     def member(self, info: strawberry.Info) -> _Member | None: ...
 
-    @strawberry.field(description="Its monthly runs, latest first.")
+    @strawberry.field(
+        description="Its monthly runs, latest first (the last 24).", metadata=listed(executions_listed_max)
+    )
     @joined("executions_by_booking", "id")
     def executions(self, info: strawberry.Info) -> list[AutoRedemptionExecutionType]: ...
 

@@ -161,3 +161,23 @@ async def test_statements_sent_alone_wait_their_turn_in_a_pool_of_their_own_size
     finally:
         await engine.dispose()
         await default.dispose()
+
+
+async def test_a_transaction_left_idle_past_its_limit_is_ended_with_its_locks(api):
+    # given an engine whose transactions may stay idle 1 s, and one of its transactions holding a member's row
+    url = api.engine.url.render_as_string(hide_password=False)
+    strict = make_engine(url, pool_size=1, idle_in_transaction_seconds=1)
+    member = api.demo.members["Li Wei"]
+    try:
+        async with strict.connect() as connection:
+            await connection.execute(sa.text("SELECT 1 FROM member WHERE id = :m FOR UPDATE"), {"m": member})
+            # when it stays idle past the limit
+            await asyncio.sleep(1.5)
+            # then PostgreSQL has ended it: its next statement fails, and the row is free for anyone else
+            with pytest.raises(sa.exc.DBAPIError):
+                await connection.execute(sa.text("SELECT 1"))
+            async with api.engine.connect() as other:
+                locked = "SELECT 1 FROM member WHERE id = :m FOR UPDATE NOWAIT"
+                assert (await other.execute(sa.text(locked), {"m": member})).scalar() == 1
+    finally:
+        await strict.dispose()

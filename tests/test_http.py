@@ -10,6 +10,7 @@ import jwt
 
 from loyalty.app import create_app
 from loyalty.config import Settings
+from loyalty.database import make_engine
 
 
 async def test_healthz_and_readyz_report_up_and_at_head(api):
@@ -39,8 +40,41 @@ async def test_a_signed_in_request_while_the_database_is_unreachable_is_a_graphq
                                      headers={"authorization": f"Bearer {token}"})  # fmt: skip
     assert response.status_code == 503
     assert response.json()["errors"] == [
-        {"message": "The service cannot reach its database: try again shortly.", "extensions": {"code": "INTERNAL"}}
+        {"message": "The service cannot reach its database: try again shortly.", "extensions": {"code": "UNAVAILABLE"}}
     ]
+
+
+async def test_a_request_that_gets_no_connection_in_time_is_a_graphql_503(settings, engine, demo, logged):
+    # given the service with two connections for transactions and one for statements sent alone, waiting at most
+    # 0.2 s for one, and all three held elsewhere
+    url = engine.url.render_as_string(hide_password=False)
+    tight = make_engine(url, pool_size=1, statement_pool_size=1, pool_wait_seconds=0.2, transaction_wait_seconds=0.2)
+    app = create_app(settings, url, engine=tight)
+    now = datetime.now(UTC)
+    token = jwt.encode({"sid": 1, "sub": "MEMBER:1", "kind": "MEMBER", "exp": now + timedelta(minutes=5), "iat": now},
+                       settings.signing_key, algorithm="HS256")  # fmt: skip
+    login = """mutation { login(input: {kind: STAFF, login: "nobody", password: "not-a-password"}) {
+        errors { code } } }"""
+    held = await tight.sync_engine.pool.statements.acquire()
+    try:
+        async with tight.connect(), tight.connect():
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+                # when a caller asks for the grades, a member signs in to ask for theirs, and another logs in
+                asked = await client.post("/graphql", json={"query": "{ grades { code } }"})
+                signed_in = await client.post("/graphql", json={"query": "{ me { memberNumber } }"},
+                                              headers={"authorization": f"Bearer {token}"})  # fmt: skip
+                logging_in = await client.post("/graphql", json={"query": login})
+    finally:
+        tight.sync_engine.pool.statements.release(held)
+        await tight.dispose()
+    # then each is told the service is busy, status 503 with when to try again, and the log says unavailable
+    for response in (asked, signed_in, logging_in):
+        assert (response.status_code, response.headers.get("retry-after")) == (503, "1"), response.text
+        assert [(e["message"], e["extensions"]["code"]) for e in response.json()["errors"]] == [
+            ("The service is busy: try again shortly.", "UNAVAILABLE")
+        ]
+    outcomes = [line.get("outcome") for line in logged() if line.get("event") == "request"][-3:]
+    assert outcomes == ["unavailable"] * 3, outcomes
 
 
 async def test_graphiql_is_served_in_development_only(api, engine):

@@ -158,6 +158,16 @@ def list_items_refusal(items: int) -> list[dict]:
     return [{"message": message, "extensions": {"code": "QUERY_TOO_COMPLEX"}}]
 
 
+def reads_refusal(reads: int) -> list[dict]:
+    """The top-level errors of an operation refused for the objects its fields could read for one by one."""
+    message = (
+        f"The query could read the database on its own for {reads:,} objects (a member's points history, statement"
+        f" or redemptions in each of a page, …); at most {loyalty_graphql.reads_max} are allowed: ask for them one"
+        " object at a time, or for a smaller page."
+    )
+    return [{"message": message, "extensions": {"code": "QUERY_TOO_COMPLEX"}}]
+
+
 def refused_as(answer: dict) -> list[dict]:
     """`answer`'s top-level errors, as messages and extensions, for an answer that ran nothing."""
     assert answer["data"] is None, answer
@@ -183,8 +193,9 @@ async def test_nested_pages_under_aliases_are_refused_before_anything_runs(clien
     statements.clear()
     # when the member sends it
     answer = await api.gql(attack, as_="member")
-    # then it is refused for the 151,500 list items it could return, before any redemption is read
-    assert refused_as(answer) == list_items_refusal(15 * (100 + 100 * 100))
+    # then it is refused for the 301,500 list items it could return (a redemption's lines, a short list, as one),
+    # and for the 1,515 members' redemptions it could read one by one, before any redemption is read
+    assert refused_as(answer) == list_items_refusal(15 * (100 + 100 * (100 + 100 * 1))) + reads_refusal(1_515)
     assert not any("redemption" in statement.lower() for statement in statements), statements
 
 
@@ -200,6 +211,59 @@ async def test_a_page_of_full_pages_runs_at_the_list_items_limit_and_one_item_mo
     # and with one list item more it is refused
     answer = await api.gql(f"{{ {PAGE_OF_PAGES} {ONE_MORE} }}", as_="hq_admin")
     assert refused_as(answer) == list_items_refusal(10_101)
+
+
+async def test_a_plain_list_counts_the_most_items_it_declares(client, engine, demo: Demo):
+    # given staff, and a page of 100 members each with their grade history (the last 100 changes): the limit
+    api = Api(client, engine, demo)
+    histories = "members(first: 100) { edges { node { gradeHistory { kind } } } }"
+    # when it is asked for, then it runs
+    answer = await api.gql(f"{{ {histories} }}", as_="hq_admin")
+    assert "errors" not in answer and answer["data"]["members"]["edges"], answer
+    # and with one list item more it is refused, as a page of pages is
+    answer = await api.gql(f"{{ {histories} {ONE_MORE} }}", as_="hq_admin")
+    assert refused_as(answer) == list_items_refusal(10_101)
+    # and the statements of a page of 11 members, each of up to 1,000 entries, are refused
+    statements = 'members(first: 11) { edges { node { pointsStatement(month: "2026-01") { entries { id } } } } }'
+    answer = await api.gql(f"{{ {statements} }}", as_="hq_admin")
+    assert refused_as(answer) == list_items_refusal(11 * (1 + 1_000))
+
+
+@pytest.mark.parametrize(
+    ("who", "query"),
+    [
+        ("member", "me { redemptions(first: 5) { edges { node { cancellations { items { quantity } } } } } }"),
+        ("hq_admin", "redemptions { edges { node { fulfilments { state settlements { outcome } } } } }"),
+        ("hq_admin", "fulfilments(first: 100) { edges { node { settlements { outcome }"
+                     " redemption { lines { quantity } } } } }"),
+        ("hq_admin", "members(first: 28) { edges { node { points { expiringSoon { points expiresOn } } } } }"),
+        ("hq_admin", "customers(first: 100) { edges { node { accounts { accountNumber subscriberNumbers } } } }"),
+    ],
+    ids=["a member's redemptions with their cancellations", "redemptions with their deliveries' settlements",
+         "deliveries with their settlements and lines", "members' points expiring in 30 days",
+         "customers with their accounts and lines"],
+)  # fmt: skip
+async def test_the_lists_front_ends_ask_for_are_within_the_limits(client, engine, demo: Demo, who, query):
+    api = Api(client, engine, demo)
+    answer = await api.gql(f"{{ {query} }}", as_=who)
+    assert "errors" not in answer, answer
+
+
+async def test_fields_that_read_for_each_object_count_every_object_they_could_be_asked_on(
+    client, engine, demo: Demo, statements
+):
+    # given staff, and a page of 100 members each with their statement of a month: a read per member, the limit
+    api = Api(client, engine, demo)
+    await api.token("hq_admin")
+    each = 'members(first: 100) { edges { node { pointsStatement(month: "2026-01") { closing } %s } } }'
+    # when it is asked for, then it runs
+    answer = await api.gql(f"{{ {each % ''} }}", as_="hq_admin")
+    assert "errors" not in answer and answer["data"]["members"]["edges"], answer
+    # and with each member's redemptions too it is refused before anything runs: 200 reads of their own
+    statements.clear()
+    answer = await api.gql(f"{{ {each % 'redemptions(first: 1) { edges { node { id } } }'} }}", as_="hq_admin")
+    assert refused_as(answer) == reads_refusal(200)
+    assert not any("member_number" in statement for statement in statements), statements
 
 
 async def test_a_page_size_given_by_a_variable_counts_as_the_largest_page(client, engine, demo: Demo):
@@ -228,7 +292,9 @@ async def test_the_pages_of_fragments_count_where_they_are_spread(client, engine
     assert refused_as(await api.gql(query % ONE_MORE, as_="hq_admin")) == list_items_refusal(10_101)
     # and a fragment spread twice counts twice
     twice = query.replace("...Redemptions", "...Redemptions ...Redemptions") % "__typename"
-    assert refused_as(await api.gql(twice, as_="hq_admin")) == list_items_refusal(100 + 2 * 100 * 100)
+    assert refused_as(await api.gql(twice, as_="hq_admin")) == list_items_refusal(100 + 2 * 100 * 100) + reads_refusal(
+        200
+    )
 
 
 def doubling(levels: int, innermost: str) -> str:
@@ -276,11 +342,11 @@ async def test_a_connection_without_a_page_size_counts_the_default_page(client, 
         pages = f"a: redemptions(first: {first}) {inner} b: redemptions{absent} {inner}"
         return f"{{ members(first: 100) {{ edges {{ node {{ {pages} }} }} }} }}"
 
-    # when the first page is of 80, then it runs: 100 + 100 × (80 + 20) list items, the limit
-    answer = await api.gql(query(80), as_="hq_admin")
-    assert "errors" not in answer, answer
-    # and when it is of 81, it is refused for 100 + 100 × (81 + 20)
-    assert refused_as(await api.gql(query(81), as_="hq_admin")) == list_items_refusal(10_200)
+    # when the first page is of 80, then its 100 + 100 × (80 + 20) list items are the limit: it is refused only
+    # for the 200 pages it would read one by one
+    assert refused_as(await api.gql(query(80), as_="hq_admin")) == reads_refusal(200)
+    # and when it is of 81, it is refused for 100 + 100 × (81 + 20) list items too
+    assert refused_as(await api.gql(query(81), as_="hq_admin")) == list_items_refusal(10_200) + reads_refusal(200)
 
 
 async def test_documents_that_fail_are_never_kept(limited_app, client):

@@ -30,6 +30,8 @@ from domain.paging import Page, PageRequest, fetch_page
 from domain.validation import Checker, period_days_max
 from domain.work.commands import BranchId, ClubId, MemberId, StaffId
 
+card_events_listed_max = 100  # of one card, its last (`cardEvents` pages through every one)
+
 
 def _day_range(
     check: Checker, start: date | None, end: date | None, days_max: int | None = None
@@ -103,15 +105,17 @@ async def usable_card_of_members(session: AsyncSession, member_ids: list[int]) -
 
 
 async def history(session: AsyncSession, principal: Principal, numbers: list[int]) -> list[list[CardEvent]]:
-    """Each card's operations, oldest first (at most 500 each; the receipt is on its batch). A member sees
-    those of the card as theirs, from its hand-over on, as `list_events` shows them: not the stock's
+    """Each card's operations, oldest first (its last `card_events_listed_max`; the receipt is on its batch). A
+    member sees those of the card as theirs, from its hand-over on, as `list_events` shows them: not the stock's
     movements before it (who received it, where it was kept, for which customer manager)."""
-    turn = sa.func.row_number().over(partition_by=CardEvent.card_number, order_by=CardEvent.id).label("turn")
+    turn = sa.func.row_number().over(partition_by=CardEvent.card_number, order_by=CardEvent.id.desc()).label("turn")
     ranked = sa.select(CardEvent.id, turn).where(CardEvent.card_number.in_(numbers))
     if isinstance(principal, MemberPrincipal):
         ranked = ranked.where(CardEvent.member_id == principal.member_id)
-    first = ranked.subquery()  # each card's first 500: one card's many never crowd out another's
-    query = sa.select(CardEvent).where(CardEvent.id.in_(sa.select(first.c.id).where(first.c.turn <= 500)))
+    last = ranked.subquery()  # each card's last ones: one card's many never crowd out another's
+    query = sa.select(CardEvent).where(
+        CardEvent.id.in_(sa.select(last.c.id).where(last.c.turn <= card_events_listed_max))
+    )
     grouped: dict[int, list[CardEvent]] = {n: [] for n in numbers}
     for row in await records(session, query.order_by(CardEvent.id)):
         grouped[row.card_number].append(row)

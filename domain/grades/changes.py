@@ -14,14 +14,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Permission, Principal, may_read_member, require_staff
-from domain.columns import records, records_of
+from domain.columns import records
 from domain.customers.tables import IMPORTANCE_RANK, Importance
 from domain.errors import DomainError, ErrorCode
 from domain.grades.definitions import active_grade
 from domain.grades.errors import GradeErrorCode
 from domain.grades.review import DowngradePolicy, GradePolicy, decision_for, rules_with_figures
 from domain.grades.rules import THRESHOLDS
-from domain.grades.tables import ChangeKind, GradeChange, GradeChangeBatch, GradeProposal, ProposalState
+from domain.grades.tables import ChangeKind, GradeChangeBatch, GradeProposal, ProposalState
 from domain.members import states
 from domain.members.service import member_in_scope
 from domain.members.states import MemberOperation
@@ -132,19 +132,6 @@ async def change_member_grades(uow: UnitOfWork, command: ChangeMemberGrades) -> 
 
 
 # --- reads -----------------------------------------------------------------------------------------
-
-
-async def grade_history(session: AsyncSession, member_ids: list[int]) -> list[list[GradeChange]]:
-    """Each member's grade changes, newest first, the last `history_listed_max` (the caller's right to the
-    member is checked by the field that reached it)."""
-    columns = GradeChange.__table__.columns
-    newest = sa.func.row_number().over(partition_by=GradeChange.member_id, order_by=GradeChange.id.desc())
-    ranked = sa.select(*columns, newest.label("n")).where(GradeChange.member_id.in_(member_ids)).subquery()
-    query = sa.select(*[ranked.c[c.name] for c in columns]).where(ranked.c.n <= history_listed_max)
-    grouped: dict[int, list[GradeChange]] = {i: [] for i in member_ids}
-    for change in records_of(GradeChange, await session.execute(query.order_by(ranked.c.id.desc()))):
-        grouped[change.member_id].append(change)
-    return [grouped[i] for i in member_ids]
 
 
 @dataclass(frozen=True)

@@ -255,12 +255,4 @@ async def list_rules(session: AsyncSession, principal: Principal) -> list[Points
     return await records(session, query.limit(1_000))
 
 
-async def rule_changes(session: AsyncSession, rule_ids: list[int]) -> list[list[PointsRuleChange]]:
-    query = sa.select(PointsRuleChange).where(PointsRuleChange.rule_id.in_(rule_ids)).order_by(PointsRuleChange.id)
-    grouped: dict[int, list[PointsRuleChange]] = {i: [] for i in rule_ids}
-    for change in await records(session, query):
-        grouped[change.rule_id].append(change)
-    return [grouped[i] for i in rule_ids]
-
-
 # --- during the move to commands -------------------------------------------------------------------

@@ -52,6 +52,8 @@ from domain.work.unit import UnitOfWork, refusals_raised
 
 items_max = 20  # rewards in one redemption
 quantity_max = 100  # of one reward in one redemption
+cancellations_listed_max = 20  # of one redemption, its last
+settlements_listed_max = 20  # of one delivery, its last
 figures_max = 1_000_000_000  # points of a redemption, fen or minutes of a line (read as an `Int`; redemption_check)
 SELF_SERVICE = frozenset({RedemptionChannel.WEB, RedemptionChannel.WAP, RedemptionChannel.SMS})
 SERVED = frozenset({RedemptionChannel.COUNTER, RedemptionChannel.HOTLINE})

@@ -146,6 +146,11 @@ def _record_type(fields: tuple[str, ...]) -> Any:
 retire_seconds_max = 10.0  # to close a connection whose statement was cancelled, before it is simply dropped
 
 
+class PoolBusy(Exception):
+    """No connection came free in time: the process has more requests in flight than its pool serves (the
+    client is told to try again shortly, HTTP 503)."""
+
+
 class Connections:
     """The driver's own connections of an engine, for statements sent alone: at most `size` open, the idle
     ones reused last-in first-out, a caller over the size waiting for one to come back.
@@ -156,8 +161,11 @@ class Connections:
     connection that fails other than by the server refusing a statement is closed, and so is every
     connection opened before it (a restarted server drops them all), each when it is next taken."""
 
-    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]], size: int) -> None:
+    def __init__(
+        self, connect: Callable[[], Awaitable[asyncpg.Connection]], size: int, wait_seconds: float | None = None
+    ) -> None:
         self.connect = connect
+        self.wait_seconds = wait_seconds  # for a free connection, before `PoolBusy`; None: as long as it takes
         self.size = size
         self._free = asyncio.Semaphore(size)
         self._idle: list[tuple[int, asyncpg.Connection]] = []  # (generation, connection)
@@ -169,7 +177,10 @@ class Connections:
         if self._free.locked():
             metrics.POOL_WAITING.inc()
             try:
-                await self._free.acquire()
+                async with asyncio.timeout(self.wait_seconds):
+                    await self._free.acquire()
+            except TimeoutError:
+                raise PoolBusy(f"No connection came free within {self.wait_seconds} s.") from None
             finally:
                 metrics.POOL_WAITING.dec()
         else:

@@ -156,9 +156,8 @@ def make_engine(
     (`statement_pool_size`, `pool_size` unless given, kept; a caller over the size waits for one to come back, at
     most `pool_wait_seconds` if given: then `PoolBusy`). A transaction waits for the engine's pool at most
     `transaction_wait_seconds` (SQLAlchemy's `TimeoutError`): the runs of jobs, which the service starts too, take
-    their connections there. A transaction left
-    idle `idle_in_transaction_seconds` (if given) is ended by PostgreSQL, its locks given back, and its connection
-    closed. docs/operations.md, "Connections"."""
+    their connections there. A transaction left idle `idle_in_transaction_seconds` (if given) is ended by
+    PostgreSQL, its locks given back, and its connection closed. docs/operations.md, "Connections"."""
     server_settings = dict(_SERVER_SETTINGS)
     if idle_in_transaction_seconds is not None:
         server_settings["idle_in_transaction_session_timeout"] = str(idle_in_transaction_seconds * 1_000)

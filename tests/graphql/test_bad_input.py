@@ -78,7 +78,7 @@ async def test_wrong_types_are_refused_by_the_schema(api, name):
 async def test_unknown_foreign_and_malformed_ids_are_refused(api, name):
     def values(good):
         for key in [k for k in good if k == "id" or k.endswith("Id")]:
-            yield key, gid("Account", 1)  # an existing object of a type no input takes
+            yield key, gid("Card", api.demo.cards["Li Wei"])  # an existing object of a type no input takes
             yield key, gid("Member", 999_999)
             yield key, gid("Customer", 10**30)
             yield key, "not-a-global-id"

@@ -370,7 +370,11 @@ async def update_account(uow: UnitOfWork, command: UpdateAccount) -> Account:
     account = await session.get(Account, command.id, with_for_update={"key_share": True}) if command.id else None
     if account is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such account in your scope.", "id")
-    await customer_in_scope(session, actor, account.customer_id, "id")
+    path = await session.scalar(
+        sa.select(Branch.path).join(Customer, Customer.branch_id == Branch.id).where(Customer.id == account.customer_id)
+    )
+    if not actor.covers(path or ""):  # refused as a missing one: another branch's accounts are not revealed
+        raise DomainError(ErrorCode.NOT_FOUND, "No such account in your scope.", "id")
     if account.status == AccountStatus.CLOSED:
         raise DomainError(CustomerErrorCode.ACCOUNT_CLOSED, f"Account {account.account_number} is closed: open a"
                           " new one.", "id")  # fmt: skip

@@ -13,7 +13,7 @@ STATEMENTS = {
     "updateCustomer": 5,
     "setCreditLevel": 6,
     "createAccount": 8,
-    "updateAccount": 7,
+    "updateAccount": 6,
     "customers": 6,  # the lists of one customer below are measured together in one query: 8
     "Customer.accounts": 8,
     "Customer.creditHistory": 8,

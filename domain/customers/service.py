@@ -57,7 +57,7 @@ from domain.work.commands import UNCHANGED, AccountId, BranchId, Command, Custom
 from domain.work.unit import UnitOfWork
 
 subscriber_numbers_per_account_max = 20
-accounts_listed_max = 50  # of one customer, the first ones: a page of 100 customers with theirs is 10,100 list items
+accounts_listed_max = 50  # of one customer, those opened last (a short list: `loyalty.graphql.short_list_items_max`)
 
 
 @dataclass(frozen=True, kw_only=True)
